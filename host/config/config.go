@@ -1,0 +1,146 @@
+// Package config loads and validates the Argus HCL configuration.
+//
+// Loading follows Terraform's config loader: hclparse reads the file, gohcl
+// decodes one struct per block type, and every problem is accumulated as an
+// hcl.Diagnostic that points at the offending source range, so a user sees
+// all mistakes at once with file, line, column and snippet.
+//
+// Every value a configuration obtains through env() or file(), every auth and
+// management token and every backend header value is recorded in
+// Config.Secrets; the logging layer redacts them from all output.
+package config
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Backend transport types.
+const (
+	TypeStdio          = "stdio"
+	TypeStreamableHTTP = "streamable-http"
+	TypeSSE            = "sse"
+)
+
+// Conflict resolution strategies for capabilities that two backends expose
+// under the same name.
+const (
+	StrategyFirstWins = "first-wins"
+	StrategyPrefix    = "prefix"
+	StrategyPriority  = "priority"
+	StrategyError     = "error"
+)
+
+// Defaults applied when the configuration leaves a setting out.
+const (
+	DefaultListen          = "127.0.0.1:9000"
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "text"
+	DefaultPluginDir       = "./plugins"
+	DefaultStrategy        = StrategyPrefix
+	DefaultSeparator       = "_"
+	DefaultMaxRequestBytes = 4 << 20
+	DefaultSessionTimeout  = 30 * time.Minute
+	DefaultConnectTimeout  = 30 * time.Second
+	DefaultCallTimeout     = 60 * time.Second
+	DefaultConnectRetries  = 3
+	DefaultRetryBackoff    = 500 * time.Millisecond
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// Config is the validated, defaulted configuration of one Argus process.
+// It is immutable once Load returns.
+type Config struct {
+	// Filename is the path the configuration was read from ("<embedded>" for
+	// the built-in default).
+	Filename string
+
+	Server     Server
+	Log        Log
+	PluginDir  string
+	Auth       *Auth // nil: anonymous clients
+	Management Management
+	Backends   []Backend // in configuration order
+	Conflict   Conflict
+
+	// Secrets holds every secret value resolved while loading, for redaction.
+	Secrets []string
+}
+
+// Server configures the client-facing listener.
+type Server struct {
+	Listen string
+	// MaxRequestBytes caps the body of one HTTP request to /mcp.
+	MaxRequestBytes int64
+	// SessionTimeout closes client sessions idle for this long; 0 never does.
+	SessionTimeout time.Duration
+	// ShutdownTimeout bounds graceful shutdown of the listener and backends.
+	ShutdownTimeout time.Duration
+}
+
+// Log configures the host log. Audit events never pass through it.
+type Log struct {
+	Level  string
+	Format string
+}
+
+// Auth maps bearer tokens presented by MCP clients to user ids.
+type Auth struct {
+	Tokens []Token
+}
+
+// Token is one accepted bearer token and the user id it authenticates.
+type Token struct {
+	UserID string
+	Value  string
+}
+
+// Management configures the management API.
+type Management struct {
+	Token string
+}
+
+// Backend is one upstream MCP server.
+type Backend struct {
+	Name    string
+	Type    string
+	Command string
+	Args    []string
+	Env     map[string]string
+	Dir     string
+	URL     string
+	Headers map[string]string
+
+	Tools     Filter
+	Resources Filter
+	Prompts   Filter
+
+	// ConnectTimeout bounds one connection attempt including initialize.
+	ConnectTimeout time.Duration
+	// CallTimeout bounds one forwarded request.
+	CallTimeout time.Duration
+	// ConnectRetries is how many times a failed connection is retried at
+	// start-up, with exponential backoff starting at RetryBackoff.
+	ConnectRetries int
+	RetryBackoff   time.Duration
+
+	// DeclRange is where the backend block is declared, for diagnostics that
+	// are only found once the backend is running (e.g. name conflicts).
+	DeclRange hcl.Range
+}
+
+// Filter selects capabilities by name (tools, prompts) or URI (resources)
+// with glob patterns (path.Match syntax). An empty Allow admits everything;
+// Deny wins over Allow.
+type Filter struct {
+	Allow []string
+	Deny  []string
+}
+
+// Conflict selects how name collisions between backends are resolved.
+type Conflict struct {
+	Strategy  string
+	Separator string
+	Order     []string
+}

@@ -1,0 +1,152 @@
+package config
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestInvalidConfigs loads every broken configuration in testdata/invalid and
+// compares the rendered diagnostics (file, line, column, snippet) with its
+// .golden file. Run with -update to rewrite them after a deliberate change.
+func TestInvalidConfigs(t *testing.T) {
+	files, err := filepath.Glob("testdata/invalid/*.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 15 {
+		t.Fatalf("want at least 15 broken configs, have %d", len(files))
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".hcl"), func(t *testing.T) {
+			p := NewParser()
+			cfg, diags := p.LoadFile(f)
+			if !diags.HasErrors() {
+				t.Fatalf("no error diagnostics for %s", f)
+			}
+			if cfg != nil {
+				t.Errorf("Load returned a config alongside errors")
+			}
+			var buf bytes.Buffer
+			if err := p.WriteDiagnostics(&buf, diags, 0, false); err != nil {
+				t.Fatal(err)
+			}
+			got := buf.String()
+			// Every error must point into the file: name:line,col.
+			if !strings.Contains(got, "on "+f+" line ") {
+				t.Errorf("diagnostics carry no source position:\n%s", got)
+			}
+			golden := strings.TrimSuffix(f, ".hcl") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("missing golden file (run go test -update): %v", err)
+			}
+			if got != string(want) {
+				t.Errorf("diagnostics differ from %s\n--- got\n%s\n--- want\n%s", golden, got, want)
+			}
+		})
+	}
+}
+
+func TestLoadFull(t *testing.T) {
+	t.Setenv("ARGUS_TEST_ALICE_TOKEN", "alice-token-\"quoted\"-ü")
+	cfg, diags := NewParser().LoadFile("testdata/valid/full.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if cfg.Server.Listen != "127.0.0.1:9100" || cfg.Server.MaxRequestBytes != 2097152 || cfg.Server.SessionTimeout != 10*time.Minute {
+		t.Errorf("server = %+v", cfg.Server)
+	}
+	if cfg.Log.Level != "debug" || cfg.Log.Format != "json" || cfg.PluginDir != "./my-plugins" {
+		t.Errorf("log = %+v, plugin_dir = %q", cfg.Log, cfg.PluginDir)
+	}
+	if len(cfg.Auth.Tokens) != 2 || cfg.Auth.Tokens[0].UserID != "alice" || cfg.Auth.Tokens[0].Value != "alice-token-\"quoted\"-ü" {
+		t.Errorf("auth = %+v", cfg.Auth)
+	}
+	if cfg.Management.Token != "mgmt-token-from-file-0123\n" {
+		t.Errorf("management token = %q", cfg.Management.Token)
+	}
+	names := []string{}
+	for _, b := range cfg.Backends {
+		names = append(names, b.Name)
+	}
+	if !slices.Equal(names, []string{"demo", "remote", "legacy"}) {
+		t.Errorf("backends in order = %v", names)
+	}
+	demo := cfg.Backends[0]
+	if demo.CallTimeout != 5*time.Second || demo.ConnectRetries != 1 || demo.ConnectTimeout != DefaultConnectTimeout {
+		t.Errorf("demo timeouts = %+v", demo)
+	}
+	if !slices.Equal(demo.Tools.Deny, []string{"delete_*"}) || demo.Env["DEMO"] != "1" {
+		t.Errorf("demo = %+v", demo)
+	}
+	if got := cfg.Backends[1].Headers["Authorization"]; got != "Bearer fallback-remote-token" {
+		t.Errorf("remote header = %q", got)
+	}
+	if cfg.Conflict.Strategy != StrategyPriority || cfg.Conflict.Separator != "." || !slices.Equal(cfg.Conflict.Order, []string{"remote", "demo"}) {
+		t.Errorf("conflict = %+v", cfg.Conflict)
+	}
+	for _, s := range []string{
+		"alice-token-\"quoted\"-ü", "bob-token-0123456789",
+		"mgmt-token-from-file-0123\n", "mgmt-token-from-file-0123",
+		"fallback-remote-token", "Bearer fallback-remote-token",
+	} {
+		if !slices.Contains(cfg.Secrets, s) {
+			t.Errorf("secret %q not recorded; secrets = %q", s, cfg.Secrets)
+		}
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, diags := NewParser().Load([]byte(""), "empty.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if cfg.Server.Listen != DefaultListen || cfg.Log.Level != "info" || cfg.Log.Format != "text" ||
+		cfg.Conflict.Strategy != DefaultStrategy || cfg.Conflict.Separator != "_" || cfg.Auth != nil ||
+		cfg.PluginDir != DefaultPluginDir || len(cfg.Backends) != 0 || len(cfg.Secrets) != 0 {
+		t.Errorf("defaults = %+v", cfg)
+	}
+}
+
+func TestFileRelativeToConfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "tok"), []byte("management-token-xyz-123"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := []byte(`management { token = file("tok") }`)
+	cfg, diags := NewParser().Load(src, filepath.Join(dir, "argus.hcl"))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if cfg.Management.Token != "management-token-xyz-123" {
+		t.Errorf("token = %q", cfg.Management.Token)
+	}
+}
+
+func TestAllErrorsReported(t *testing.T) {
+	src := []byte(`
+log { level = "loud" }
+backend "a" { type = "stdio" }
+backend "b" {
+  type = "sse"
+  url  = "ftp://x"
+}
+`)
+	_, diags := NewParser().Load(src, "multi.hcl")
+	if n := len(diags.Errs()); n != 3 {
+		t.Fatalf("want 3 errors reported together, got %d: %s", n, diags.Error())
+	}
+}

@@ -1,0 +1,478 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// The file's schema, decoded with gohcl. Each block keeps its hcl.Body so
+// validation can point at the exact attribute that is wrong.
+type fileSchema struct {
+	Server     *serverBlock     `hcl:"server,block"`
+	Log        *logBlock        `hcl:"log,block"`
+	PluginDir  *string          `hcl:"plugin_dir,optional"`
+	Auth       *authBlock       `hcl:"auth,block"`
+	Management *managementBlock `hcl:"management,block"`
+	Backends   []*backendBlock  `hcl:"backend,block"`
+	Conflict   *conflictBlock   `hcl:"conflict_resolution,block"`
+	Body       hcl.Body         `hcl:",body"`
+}
+
+type serverBlock struct {
+	Listen          *string  `hcl:"listen,optional"`
+	MaxRequestBytes *int64   `hcl:"max_request_bytes,optional"`
+	SessionTimeout  *string  `hcl:"session_timeout,optional"`
+	ShutdownTimeout *string  `hcl:"shutdown_timeout,optional"`
+	Body            hcl.Body `hcl:",body"`
+}
+
+type logBlock struct {
+	Level  *string  `hcl:"level,optional"`
+	Format *string  `hcl:"format,optional"`
+	Body   hcl.Body `hcl:",body"`
+}
+
+type authBlock struct {
+	Tokens []*tokenBlock `hcl:"token,block"`
+}
+
+type tokenBlock struct {
+	UserID    string    `hcl:"user_id,label"`
+	Value     string    `hcl:"value"`
+	Body      hcl.Body  `hcl:",body"`
+	DeclRange hcl.Range `hcl:",def_range"`
+}
+
+type managementBlock struct {
+	Token *string  `hcl:"token,optional"`
+	Body  hcl.Body `hcl:",body"`
+}
+
+type backendBlock struct {
+	Name           string            `hcl:"name,label"`
+	Type           string            `hcl:"type"`
+	Command        *string           `hcl:"command,optional"`
+	Args           []string          `hcl:"args,optional"`
+	Env            map[string]string `hcl:"env,optional"`
+	Dir            *string           `hcl:"working_dir,optional"`
+	URL            *string           `hcl:"url,optional"`
+	Headers        map[string]string `hcl:"headers,optional"`
+	Tools          *filterBlock      `hcl:"tools,block"`
+	Resources      *filterBlock      `hcl:"resources,block"`
+	Prompts        *filterBlock      `hcl:"prompts,block"`
+	ConnectTimeout *string           `hcl:"connect_timeout,optional"`
+	CallTimeout    *string           `hcl:"call_timeout,optional"`
+	ConnectRetries *int              `hcl:"connect_retries,optional"`
+	RetryBackoff   *string           `hcl:"retry_backoff,optional"`
+	Body           hcl.Body          `hcl:",body"`
+	DeclRange      hcl.Range         `hcl:",def_range"`
+}
+
+type filterBlock struct {
+	Allow []string `hcl:"allow,optional"`
+	Deny  []string `hcl:"deny,optional"`
+	Body  hcl.Body `hcl:",body"`
+}
+
+type conflictBlock struct {
+	Strategy  *string  `hcl:"strategy,optional"`
+	Separator *string  `hcl:"separator,optional"`
+	Order     []string `hcl:"order,optional"`
+	Body      hcl.Body `hcl:",body"`
+}
+
+var backendNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
+
+// Parser reads configuration files and keeps their sources so diagnostics
+// can be rendered with snippets.
+type Parser struct {
+	p *hclparse.Parser
+}
+
+// NewParser returns a Parser with an empty file cache.
+func NewParser() *Parser { return &Parser{p: hclparse.NewParser()} }
+
+// Files returns the sources read so far, keyed by filename, for an
+// hcl.DiagnosticWriter.
+func (p *Parser) Files() map[string]*hcl.File { return p.p.Files() }
+
+// LoadFile reads and validates the configuration at filename.
+func (p *Parser) LoadFile(filename string) (*Config, hcl.Diagnostics) {
+	src, err := os.ReadFile(filename)
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read configuration file",
+			Detail:   fmt.Sprintf("Reading %s: %v.", filename, err),
+		}}
+	}
+	return p.Load(src, filename)
+}
+
+// Load parses and validates configuration source. filename names it in
+// diagnostics; relative paths given to file() resolve against its directory.
+// The returned Config is nil whenever the diagnostics contain an error.
+func (p *Parser) Load(src []byte, filename string) (*Config, hcl.Diagnostics) {
+	f, diags := p.p.ParseHCL(src, filename)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	secrets := &secretSet{}
+	ctx := evalContext(filepath.Dir(filename), secrets)
+
+	var raw fileSchema
+	diags = append(diags, withoutFollowUps(gohcl.DecodeBody(f.Body, ctx, &raw))...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	cfg := &Config{Filename: filename}
+	diags = append(diags, raw.build(cfg)...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	cfg.Secrets = append(cfg.Secrets, secrets.values...)
+	for _, t := range tokensOf(cfg) {
+		cfg.Secrets = append(cfg.Secrets, t)
+	}
+	for _, b := range cfg.Backends {
+		for _, v := range b.Headers {
+			cfg.Secrets = append(cfg.Secrets, v)
+		}
+	}
+	slices.Sort(cfg.Secrets)
+	cfg.Secrets = slices.Compact(cfg.Secrets)
+	return cfg, diags
+}
+
+func tokensOf(cfg *Config) []string {
+	var out []string
+	if cfg.Auth != nil {
+		for _, t := range cfg.Auth.Tokens {
+			out = append(out, t.Value)
+		}
+	}
+	if cfg.Management.Token != "" {
+		out = append(out, cfg.Management.Token)
+	}
+	return out
+}
+
+func (raw *fileSchema) build(cfg *Config) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+
+	cfg.Server = Server{
+		Listen:          DefaultListen,
+		MaxRequestBytes: DefaultMaxRequestBytes,
+		SessionTimeout:  DefaultSessionTimeout,
+		ShutdownTimeout: DefaultShutdownTimeout,
+	}
+	if s := raw.Server; s != nil {
+		if s.Listen != nil {
+			cfg.Server.Listen = *s.Listen
+			if _, port, err := net.SplitHostPort(*s.Listen); err != nil || port == "" {
+				diags = append(diags, attrError(s.Body, "listen", "Invalid listen address",
+					fmt.Sprintf("%q is not a host:port address (for example \"127.0.0.1:9000\").", *s.Listen)))
+			}
+		}
+		if s.MaxRequestBytes != nil {
+			cfg.Server.MaxRequestBytes = *s.MaxRequestBytes
+			if *s.MaxRequestBytes < 1024 {
+				diags = append(diags, attrError(s.Body, "max_request_bytes", "Invalid request size limit",
+					"max_request_bytes must be at least 1024."))
+			}
+		}
+		diags = append(diags, duration(s.Body, "session_timeout", s.SessionTimeout, true, &cfg.Server.SessionTimeout)...)
+		diags = append(diags, duration(s.Body, "shutdown_timeout", s.ShutdownTimeout, false, &cfg.Server.ShutdownTimeout)...)
+	}
+
+	cfg.Log = Log{Level: DefaultLogLevel, Format: DefaultLogFormat}
+	if l := raw.Log; l != nil {
+		if l.Level != nil {
+			cfg.Log.Level = *l.Level
+			diags = append(diags, oneOf(l.Body, "level", *l.Level, "log level",
+				[]string{"trace", "debug", "info", "warn", "error", "off"})...)
+		}
+		if l.Format != nil {
+			cfg.Log.Format = *l.Format
+			diags = append(diags, oneOf(l.Body, "format", *l.Format, "log format", []string{"text", "json"})...)
+		}
+	}
+
+	cfg.PluginDir = DefaultPluginDir
+	if raw.PluginDir != nil {
+		cfg.PluginDir = *raw.PluginDir
+	}
+
+	if a := raw.Auth; a != nil {
+		cfg.Auth = &Auth{}
+		users := map[string]bool{}
+		values := map[string]string{}
+		for _, t := range a.Tokens {
+			switch {
+			case users[t.UserID]:
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate auth token",
+					Detail: fmt.Sprintf("User %q has more than one token block.", t.UserID), Subject: t.DeclRange.Ptr()})
+			case len(t.Value) < 16:
+				diags = append(diags, attrError(t.Body, "value", "Auth token too short",
+					fmt.Sprintf("The token of user %q must be at least 16 characters long.", t.UserID)))
+			case values[t.Value] != "":
+				diags = append(diags, attrError(t.Body, "value", "Auth token reused",
+					fmt.Sprintf("Users %q and %q have the same token; a token must identify one user.", values[t.Value], t.UserID)))
+			}
+			users[t.UserID] = true
+			values[t.Value] = t.UserID
+			cfg.Auth.Tokens = append(cfg.Auth.Tokens, Token{UserID: t.UserID, Value: t.Value})
+		}
+		if len(a.Tokens) == 0 {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Empty auth block",
+				Detail: "An auth block needs at least one token block; remove the block to accept anonymous clients.",
+				Subject: raw.Body.MissingItemRange().Ptr()})
+		}
+	}
+
+	if m := raw.Management; m != nil && m.Token != nil {
+		cfg.Management.Token = *m.Token
+	}
+
+	seen := map[string]*backendBlock{}
+	for _, b := range raw.Backends {
+		if prev := seen[b.Name]; prev != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate backend",
+				Detail:  fmt.Sprintf("A backend named %q was already declared at %s.", b.Name, prev.DeclRange),
+				Subject: b.DeclRange.Ptr()})
+			continue
+		}
+		seen[b.Name] = b
+		be, d := b.build()
+		diags = append(diags, d...)
+		cfg.Backends = append(cfg.Backends, be)
+	}
+
+	cfg.Conflict = Conflict{Strategy: DefaultStrategy, Separator: DefaultSeparator}
+	if c := raw.Conflict; c != nil {
+		if c.Strategy != nil {
+			cfg.Conflict.Strategy = *c.Strategy
+			diags = append(diags, oneOf(c.Body, "strategy", *c.Strategy, "conflict resolution strategy",
+				[]string{StrategyFirstWins, StrategyPrefix, StrategyPriority, StrategyError})...)
+		}
+		if c.Separator != nil {
+			cfg.Conflict.Separator = *c.Separator
+			if *c.Separator == "" && cfg.Conflict.Strategy == StrategyPrefix {
+				diags = append(diags, attrError(c.Body, "separator", "Empty separator",
+					"The prefix strategy needs a non-empty separator between backend and capability names."))
+			}
+		}
+		cfg.Conflict.Order = c.Order
+		for _, name := range c.Order {
+			if seen[name] == nil {
+				diags = append(diags, attrError(c.Body, "order", "Unknown backend in order",
+					fmt.Sprintf("The order list names %q, but no backend block has that name.", name)))
+			}
+		}
+		if len(c.Order) > 0 && cfg.Conflict.Strategy != StrategyPriority {
+			diags = append(diags, attrWarning(c.Body, "order", "Order is ignored",
+				fmt.Sprintf("order only applies to the %q strategy.", StrategyPriority)))
+		}
+	}
+	return diags
+}
+
+func (b *backendBlock) build() (Backend, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	be := Backend{
+		Name: b.Name, Type: b.Type, Args: b.Args, Env: b.Env, Headers: b.Headers,
+		ConnectTimeout: DefaultConnectTimeout, CallTimeout: DefaultCallTimeout,
+		ConnectRetries: DefaultConnectRetries, RetryBackoff: DefaultRetryBackoff,
+		DeclRange: b.DeclRange,
+	}
+	if !backendNameRE.MatchString(b.Name) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid backend name",
+			Detail:  fmt.Sprintf("Backend name %q must start with a letter and contain only letters, digits, '_' and '-'.", b.Name),
+			Subject: b.DeclRange.Ptr()})
+	}
+	if b.Command != nil {
+		be.Command = *b.Command
+	}
+	if b.URL != nil {
+		be.URL = *b.URL
+	}
+	if b.Dir != nil {
+		be.Dir = *b.Dir
+	}
+	switch b.Type {
+	case TypeStdio:
+		if b.Command == nil || strings.TrimSpace(*b.Command) == "" {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing command",
+				Detail:  fmt.Sprintf("Backend %q has type %q and needs a command to run.", b.Name, b.Type),
+				Subject: b.Body.MissingItemRange().Ptr()})
+		}
+		for _, attr := range []string{"url", "headers"} {
+			if has(b.Body, attr) {
+				diags = append(diags, attrError(b.Body, attr, "Attribute not valid for stdio",
+					fmt.Sprintf("Backend %q runs a command over stdio; %q only applies to HTTP backends.", b.Name, attr)))
+			}
+		}
+	case TypeStreamableHTTP, TypeSSE:
+		if b.URL == nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing url",
+				Detail:  fmt.Sprintf("Backend %q has type %q and needs a url.", b.Name, b.Type),
+				Subject: b.Body.MissingItemRange().Ptr()})
+		} else if u, err := url.Parse(*b.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			diags = append(diags, attrError(b.Body, "url", "Invalid backend URL",
+				fmt.Sprintf("%q is not an absolute http:// or https:// URL.", *b.URL)))
+		}
+		for _, attr := range []string{"command", "args", "env", "working_dir"} {
+			if has(b.Body, attr) {
+				diags = append(diags, attrError(b.Body, attr, "Attribute not valid for HTTP backends",
+					fmt.Sprintf("Backend %q connects to a URL; %q only applies to stdio backends.", b.Name, attr)))
+			}
+		}
+	default:
+		diags = append(diags, oneOf(b.Body, "type", b.Type, "backend type",
+			[]string{TypeStdio, TypeStreamableHTTP, TypeSSE})...)
+	}
+	for k := range b.Headers {
+		if k == "" || strings.ContainsAny(k, " \t\r\n:") {
+			diags = append(diags, attrError(b.Body, "headers", "Invalid header name",
+				fmt.Sprintf("%q is not a valid HTTP header name.", k)))
+		}
+	}
+	diags = append(diags, duration(b.Body, "connect_timeout", b.ConnectTimeout, false, &be.ConnectTimeout)...)
+	diags = append(diags, duration(b.Body, "call_timeout", b.CallTimeout, false, &be.CallTimeout)...)
+	diags = append(diags, duration(b.Body, "retry_backoff", b.RetryBackoff, false, &be.RetryBackoff)...)
+	if b.ConnectRetries != nil {
+		be.ConnectRetries = *b.ConnectRetries
+		if *b.ConnectRetries < 0 {
+			diags = append(diags, attrError(b.Body, "connect_retries", "Invalid retry count",
+				"connect_retries must be zero or more."))
+		}
+	}
+	for _, f := range []struct {
+		blk *filterBlock
+		dst *Filter
+	}{{b.Tools, &be.Tools}, {b.Resources, &be.Resources}, {b.Prompts, &be.Prompts}} {
+		if f.blk == nil {
+			continue
+		}
+		*f.dst = Filter{Allow: f.blk.Allow, Deny: f.blk.Deny}
+		for _, attr := range []string{"allow", "deny"} {
+			list := f.blk.Allow
+			if attr == "deny" {
+				list = f.blk.Deny
+			}
+			for _, pat := range list {
+				if _, err := path.Match(pat, ""); err != nil {
+					diags = append(diags, attrError(f.blk.Body, attr, "Invalid glob pattern",
+						fmt.Sprintf("%q: %v.", pat, err)))
+				}
+			}
+		}
+	}
+	return be, diags
+}
+
+// duration parses the optional duration attribute name into dst.
+func duration(body hcl.Body, name string, v *string, zeroOK bool, dst *time.Duration) hcl.Diagnostics {
+	if v == nil {
+		return nil
+	}
+	d, err := time.ParseDuration(*v)
+	if err != nil {
+		return hcl.Diagnostics{attrError(body, name, "Invalid duration",
+			fmt.Sprintf("%q is not a duration; use a number with a unit such as \"500ms\", \"30s\" or \"5m\".", *v))}
+	}
+	if d < 0 || (d == 0 && !zeroOK) {
+		return hcl.Diagnostics{attrError(body, name, "Invalid duration",
+			fmt.Sprintf("%s must be greater than zero.", name))}
+	}
+	*dst = d
+	return nil
+}
+
+func oneOf(body hcl.Body, name, v, what string, allowed []string) hcl.Diagnostics {
+	if slices.Contains(allowed, v) {
+		return nil
+	}
+	return hcl.Diagnostics{attrError(body, name, "Unsupported "+what,
+		fmt.Sprintf("%q is not a valid %s; use one of %s.", v, what, quoteList(allowed)))}
+}
+
+func quoteList(l []string) string {
+	q := make([]string, len(l))
+	for i, s := range l {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+func has(body hcl.Body, name string) bool {
+	sb, ok := body.(*hclsyntax.Body)
+	if !ok {
+		return false
+	}
+	_, ok = sb.Attributes[name]
+	return ok
+}
+
+// attrError builds an error diagnostic whose subject is the value of the
+// attribute name in body, or the block when the attribute is absent.
+func attrError(body hcl.Body, name, summary, detail string) *hcl.Diagnostic {
+	return attrDiag(hcl.DiagError, body, name, summary, detail)
+}
+
+func attrWarning(body hcl.Body, name, summary, detail string) *hcl.Diagnostic {
+	return attrDiag(hcl.DiagWarning, body, name, summary, detail)
+}
+
+func attrDiag(sev hcl.DiagnosticSeverity, body hcl.Body, name, summary, detail string) *hcl.Diagnostic {
+	d := &hcl.Diagnostic{Severity: sev, Summary: summary, Detail: detail}
+	if sb, ok := body.(*hclsyntax.Body); ok {
+		if a, ok := sb.Attributes[name]; ok {
+			d.Subject = a.Expr.Range().Ptr()
+			d.Context = a.SrcRange.Ptr()
+			return d
+		}
+	}
+	d.Subject = body.MissingItemRange().Ptr()
+	return d
+}
+
+// WriteDiagnostics renders diags with file, line, column and a source
+// snippet, the way Terraform does. width 0 disables wrapping.
+func (p *Parser) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, width uint, color bool) error {
+	return hcl.NewDiagnosticTextWriter(w, p.Files(), width, color).WriteDiagnostics(diags)
+}
+
+// withoutFollowUps drops the "value must be known" error gohcl adds after a
+// function call failed: the function's own diagnostic already explains it.
+func withoutFollowUps(diags hcl.Diagnostics) hcl.Diagnostics {
+	var failed []hcl.Range
+	out := diags[:0:0]
+	for _, d := range diags {
+		if d.Subject != nil && strings.Contains(d.Detail, "value must be known") &&
+			slices.ContainsFunc(failed, func(r hcl.Range) bool {
+				return r.Filename == d.Subject.Filename && r.Start.Line == d.Subject.Start.Line
+			}) {
+			continue
+		}
+		if d.Severity == hcl.DiagError && d.Subject != nil {
+			failed = append(failed, *d.Subject)
+		}
+		out = append(out, d)
+	}
+	return out
+}

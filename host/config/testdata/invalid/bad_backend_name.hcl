@@ -1,0 +1,4 @@
+backend "my backend" {
+  type    = "stdio"
+  command = "demo"
+}

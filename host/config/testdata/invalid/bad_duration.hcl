@@ -1,0 +1,5 @@
+backend "a" {
+  type         = "stdio"
+  command      = "demo"
+  call_timeout = "ten seconds"
+}

@@ -1,0 +1,7 @@
+backend "a" {
+  type    = "stdio"
+  command = "demo"
+  tools {
+    deny = ["delete_[a-"]
+  }
+}

@@ -1,0 +1,3 @@
+server {
+  listen = "9000"
+}

@@ -1,0 +1,4 @@
+backend "a" {
+  type = "stdio"
+  args = ["-x"]
+}

@@ -1,0 +1,3 @@
+management {
+  token = file("does-not-exist.txt")
+}

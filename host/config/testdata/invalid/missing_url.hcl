@@ -1,0 +1,3 @@
+backend "a" {
+  type = "sse"
+}

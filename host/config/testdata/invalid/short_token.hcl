@@ -1,0 +1,3 @@
+auth {
+  token "alice" { value = "short" }
+}

@@ -1,0 +1,3 @@
+auth {
+  token "alice" { value = vault("secret/alice") }
+}

@@ -1,0 +1,8 @@
+backend "a" {
+  type    = "stdio"
+  command = "demo"
+}
+
+conflict_resolution {
+  strategy = "last-wins"
+}
