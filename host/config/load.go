@@ -239,7 +239,7 @@ func (raw *fileSchema) build(cfg *Config) hcl.Diagnostics {
 		}
 		if len(a.Tokens) == 0 {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Empty auth block",
-				Detail: "An auth block needs at least one token block; remove the block to accept anonymous clients.",
+				Detail:  "An auth block needs at least one token block; remove the block to accept anonymous clients.",
 				Subject: raw.Body.MissingItemRange().Ptr()})
 		}
 	}

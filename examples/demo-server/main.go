@@ -1,0 +1,180 @@
+// Command demo-server is a small backend MCP server built on the official MCP
+// Go SDK. The Argus gateway uses it for `make run`, for its end-to-end tests
+// and for its benchmarks.
+//
+// Usage:
+//
+//	demo-server [-name NAME] [-http ADDR]
+//
+// Flags:
+//
+//	-http ADDR  serve MCP streamable HTTP (stateful sessions) on ADDR at path
+//	            /mcp, e.g. -http 127.0.0.1:8081 or -http 127.0.0.1:0 for a
+//	            free port. Once listening, a single line
+//	            "listening on http://HOST:PORT/mcp" with the real bound address
+//	            is printed to stderr. Without -http the server speaks MCP over
+//	            stdin/stdout.
+//	-name NAME  server implementation name (default "demo"). It also appears
+//	            in resource URIs, texts and result metadata so that two
+//	            instances can be told apart.
+//
+// Logs go to stderr only (in stdio mode stdout carries the protocol). SIGINT
+// and SIGTERM shut the server down cleanly.
+//
+// Tools:
+//
+//	echo       {message string}                 text = message, structured {"message": message}
+//	add        {a number, b number}             text = a+b, structured {"sum": a+b}
+//	slow       {steps int, interval_ms int}     progress notification per step (if the request
+//	                                            has a progress token), then "done after N steps";
+//	                                            steps defaults to 5, interval_ms to 100
+//	sleep      {ms int}                         sleeps ms milliseconds (cancellable), then "slept"
+//	fail       {message string}                 JSON-RPC error, code -32001, with message
+//	tool_error {message string}                 result with isError=true and the message as text
+//	pid        {}                               text = the process id, structured {"pid": pid}
+//	meta       {}                               _meta {"demo/server": NAME}, a text and a PNG image
+//	                                            content block, structured {"ok": true}
+//
+// Resources:
+//
+//	demo://NAME/readme       static text/plain "Demo server NAME"
+//	demo://NAME/items/{id}   template; reads as "item {id} from NAME"
+//
+// Prompts:
+//
+//	greet {name (required), style (optional: "plain" or "shout")} -> one user
+//	message "Hello, {name}!" (upper-cased when style is "shout")
+//
+// Completion: the greet prompt's style argument completes to "plain" and
+// "shout", filtered by prefix.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// shutdownTimeout bounds how long an HTTP shutdown waits for in-flight
+// requests before connections are closed forcibly.
+const shutdownTimeout = 5 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	default:
+		fmt.Fprintf(os.Stderr, "demo-server: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// errUsage reports bad command-line arguments (already described on stderr).
+var errUsage = errors.New("usage error")
+
+// run parses args, builds the server and serves it until ctx is cancelled
+// (or, in stdio mode, until stdin is closed). Diagnostics go to stderr.
+// A shutdown caused by cancelling ctx is not an error.
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	httpAddr := fs.String("http", "", "if set, serve MCP streamable HTTP on this address at path /mcp instead of stdio")
+	name := fs.String("name", "demo", "server implementation name, also used in URIs and texts")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "demo-server: unexpected arguments: %q\n", fs.Args())
+		fs.Usage()
+		return errUsage
+	}
+	if *name == "" {
+		fmt.Fprintln(stderr, "demo-server: -name must not be empty")
+		return errUsage
+	}
+
+	logger := log.New(stderr, "demo-server["+*name+"]: ", log.LstdFlags)
+	server := newServer(*name)
+	if *httpAddr != "" {
+		return serveHTTP(ctx, server, *httpAddr, stderr, logger)
+	}
+	logger.Printf("serving MCP over stdio")
+	err := server.Run(ctx, &mcp.StdioTransport{})
+	if ctx.Err() != nil {
+		logger.Printf("shutting down")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stdio session: %w", err)
+	}
+	return nil
+}
+
+// serveHTTP serves server over streamable HTTP on addr at path /mcp until ctx
+// is cancelled, then shuts the HTTP server down.
+func serveHTTP(ctx context.Context, server *mcp.Server, addr string, stderr io.Writer, logger *log.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", handler)
+
+	// Cancelling baseCtx ends the long-lived SSE streams (which would
+	// otherwise never become idle) so that Shutdown can complete.
+	baseCtx, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          logger,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	fmt.Fprintf(stderr, "listening on http://%s/mcp\n", ln.Addr())
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+
+	logger.Printf("shutting down")
+	cancelBase()
+	for ss := range server.Sessions() {
+		ss.Close()
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		srv.Close()
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,211 @@
+// Package backend connects Argus to one upstream MCP server through the
+// official MCP Go SDK client transports (command/stdio, streamable HTTP,
+// SSE) and lists what it offers.
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/argusmcp/argus/host/catalog"
+	"github.com/argusmcp/argus/host/config"
+)
+
+// ProtocolVersion is the MCP revision Argus asks backends for. The
+// stateless 2026-07-28 revision has no session to carry server-to-client
+// notifications outside a request, which a relaying gateway needs, so the
+// newest session-based revision is requested; the SDK negotiates down for
+// older servers.
+const ProtocolVersion = "2025-11-25"
+
+// Options are the parts of a connection that come from the host rather
+// than from the backend's configuration.
+type Options struct {
+	// Logger receives connection events and, for stdio backends, every line
+	// the process writes to stderr. Required.
+	Logger hclog.Logger
+	// Client identifies Argus to the backend in initialize.
+	Client *mcp.Implementation
+	// ClientOptions carries the handlers for backend-initiated messages
+	// (list_changed, progress, sampling, ...). May be nil.
+	ClientOptions *mcp.ClientOptions
+}
+
+// Conn is one live session with a backend. Its methods are safe for
+// concurrent use; the session multiplexes concurrent requests.
+type Conn struct {
+	cfg     config.Backend
+	session *mcp.ClientSession
+	done    chan struct{}
+	err     error // why the session ended; read after done is closed
+}
+
+// Dial makes one connection attempt, bounded by cfg.ConnectTimeout, and
+// completes the MCP initialize handshake.
+func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	t, err := transport(cfg, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	client := mcp.NewClient(opts.Client, opts.ClientOptions)
+	session, err := client.Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: ProtocolVersion})
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("backend %q: connect: no answer to initialize within %s: %w", cfg.Name, cfg.ConnectTimeout, err)
+		}
+		return nil, fmt.Errorf("backend %q: connect: %w", cfg.Name, err)
+	}
+	c := &Conn{cfg: cfg, session: session, done: make(chan struct{})}
+	go func() {
+		c.err = session.Wait()
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// DialRetry dials until it succeeds, ctx ends, or 1+cfg.ConnectRetries
+// attempts have failed, waiting an exponentially growing, jittered delay
+// (starting at cfg.RetryBackoff, capped at 30s) between attempts.
+func DialRetry(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) {
+	delay := cfg.RetryBackoff
+	var err error
+	for attempt := 0; attempt <= cfg.ConnectRetries; attempt++ {
+		if attempt > 0 {
+			wait := delay/2 + rand.N(delay/2+1)
+			opts.Logger.Warn("backend connection failed; retrying", "attempt", attempt, "of", cfg.ConnectRetries+1, "retry_in", wait.Round(time.Millisecond), "error", err)
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("backend %q: %w (last error: %v)", cfg.Name, ctx.Err(), err)
+			case <-time.After(wait):
+			}
+			delay = min(delay*2, 30*time.Second)
+		}
+		var c *Conn
+		if c, err = Dial(ctx, cfg, opts); err == nil {
+			return c, nil
+		}
+	}
+	return nil, err
+}
+
+// Session is the MCP client session requests are sent on.
+func (c *Conn) Session() *mcp.ClientSession { return c.session }
+
+// Config is the configuration the connection was made with.
+func (c *Conn) Config() config.Backend { return c.cfg }
+
+// Done is closed when the session has ended, for whatever reason.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err says why the session ended; nil before Done is closed.
+func (c *Conn) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// Close ends the session. For stdio backends it closes the process's stdin,
+// then signals it (SIGTERM, then SIGKILL) if it does not exit, and waits for
+// it, so no process outlives Close.
+func (c *Conn) Close() error {
+	err := c.session.Close()
+	<-c.done
+	return err
+}
+
+// Inventory lists every tool, resource, resource template and prompt the
+// backend advertises, following pagination.
+func (c *Conn) Inventory(ctx context.Context) (*catalog.Inventory, error) {
+	inv := &catalog.Inventory{Backend: c.cfg.Name}
+	caps := c.session.InitializeResult().Capabilities
+	if caps == nil {
+		caps = &mcp.ServerCapabilities{}
+	}
+	if caps.Tools != nil {
+		for t, err := range c.session.Tools(ctx, nil) {
+			if err != nil {
+				return nil, fmt.Errorf("backend %q: tools/list: %w", c.cfg.Name, err)
+			}
+			inv.Tools = append(inv.Tools, t)
+		}
+	}
+	if caps.Resources != nil {
+		for r, err := range c.session.Resources(ctx, nil) {
+			if err != nil {
+				return nil, fmt.Errorf("backend %q: resources/list: %w", c.cfg.Name, err)
+			}
+			inv.Resources = append(inv.Resources, r)
+		}
+		for t, err := range c.session.ResourceTemplates(ctx, nil) {
+			if err != nil {
+				return nil, fmt.Errorf("backend %q: resources/templates/list: %w", c.cfg.Name, err)
+			}
+			inv.Templates = append(inv.Templates, t)
+		}
+	}
+	if caps.Prompts != nil {
+		for p, err := range c.session.Prompts(ctx, nil) {
+			if err != nil {
+				return nil, fmt.Errorf("backend %q: prompts/list: %w", c.cfg.Name, err)
+			}
+			inv.Prompts = append(inv.Prompts, p)
+		}
+	}
+	return inv, nil
+}
+
+func transport(cfg config.Backend, log hclog.Logger) (mcp.Transport, error) {
+	switch cfg.Type {
+	case config.TypeStdio:
+		cmd := exec.Command(cfg.Command, cfg.Args...)
+		cmd.Dir = cfg.Dir
+		cmd.Env = os.Environ()
+		for k, v := range cfg.Env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		cmd.Stderr = log.Named("stderr").StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true, ForceLevel: hclog.Debug})
+		cmd.SysProcAttr = childProcAttr()
+		return &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil
+	case config.TypeStreamableHTTP:
+		return &mcp.StreamableClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(cfg.Headers), MaxRetries: 2}, nil
+	case config.TypeSSE:
+		return &mcp.SSEClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(cfg.Headers)}, nil
+	}
+	return nil, fmt.Errorf("backend %q: unsupported type %q", cfg.Name, cfg.Type)
+}
+
+func httpClient(headers map[string]string) *http.Client {
+	var rt http.RoundTripper = http.DefaultTransport.(*http.Transport).Clone()
+	if len(headers) > 0 {
+		rt = headerTransport{base: rt, headers: headers}
+	}
+	return &http.Client{Transport: rt}
+}
+
+// headerTransport adds the configured headers to every request.
+type headerTransport struct {
+	base    http.RoundTripper
+	headers map[string]string
+}
+
+func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range t.headers {
+		r.Header.Set(k, v)
+	}
+	return t.base.RoundTrip(r)
+}

@@ -1,0 +1,155 @@
+// Command argus is the Argus MCP gateway.
+//
+//	argus serve    [-config FILE] [-stdio]
+//	argus validate [-config FILE]
+//	argus version
+//
+// Exit codes: 0 ok, 1 user error (bad configuration or arguments),
+// 2 internal error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/argusmcp/argus"
+	"github.com/argusmcp/argus/host/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+const (
+	exitOK       = 0
+	exitUser     = 1
+	exitInternal = 2
+)
+
+// errUser marks failures caused by the user's input (exit code 1).
+type errUser struct{ error }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `Usage: argus <command> [flags]
+
+Commands:
+  serve     run the gateway (default config: ./argus.hcl, else the embedded example)
+  validate  check a configuration file and print its diagnostics
+  version   print the version
+
+Run "argus <command> -h" for a command's flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUser
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = cmdServe(ctx, args[1:], stderr)
+	case "validate":
+		err = cmdValidate(args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "argus %s\n", version)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "argus: unknown command %q\n\n%s", args[0], usage)
+		return exitUser
+	}
+	var ue errUser
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		if ue.error != errDiagnostics {
+			fmt.Fprintf(stderr, "argus: %v\n", ue.error)
+		}
+		return exitUser
+	default:
+		fmt.Fprintf(stderr, "argus: %v\n", err)
+		return exitInternal
+	}
+}
+
+// errDiagnostics reports that diagnostics were already printed.
+var errDiagnostics = errors.New("configuration has errors")
+
+// loadConfig reads the configuration named by -config, or ./argus.hcl, or
+// falls back to the embedded example. Diagnostics go to stderr.
+func loadConfig(path string, explicit bool, stderr io.Writer) (*config.Config, error) {
+	p := config.NewParser()
+	var cfg *config.Config
+	var diags hcl.Diagnostics
+	if _, err := os.Stat(path); err != nil && !explicit && errors.Is(err, os.ErrNotExist) {
+		cfg, diags = p.Load(argus.DefaultConfig, "<embedded config.hcl.example>")
+	} else {
+		cfg, diags = p.LoadFile(path)
+	}
+	if len(diags) > 0 {
+		p.WriteDiagnostics(stderr, diags, 100, isTerminal(stderr))
+	}
+	if diags.HasErrors() {
+		return nil, errUser{errDiagnostics}
+	}
+	return cfg, nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0 && os.Getenv("NO_COLOR") == ""
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("argus "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUser{errDiagnostics} // the flag package printed the problem
+	}
+	if fs.NArg() > 0 {
+		return errUser{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("validate", stderr)
+	path := fs.String("config", "argus.hcl", "configuration file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path, true, stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: configuration is valid (%d backends).\n", cfg.Filename, len(cfg.Backends))
+	return nil
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/argusmcp/argus/host/catalog"
+	"github.com/argusmcp/argus/host/gateway"
+	"github.com/argusmcp/argus/host/logging"
+	"github.com/argusmcp/argus/host/transport"
+)
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	path := fs.String("config", "argus.hcl", "configuration file (default: ./argus.hcl, else the embedded example)")
+	stdio := fs.Bool("stdio", false, "serve one MCP client on stdin/stdout instead of HTTP")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
+	cfg, err := loadConfig(*path, explicit, stderr)
+	if err != nil {
+		return err
+	}
+
+	secrets := logging.NewSecrets(cfg.Secrets...)
+	log, err := logging.New(logging.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, Output: stderr}, secrets)
+	if err != nil {
+		return errUser{err}
+	}
+	log.Info("starting argus", "version", version, "config", cfg.Filename, "backends", len(cfg.Backends))
+
+	gw := gateway.New(cfg, log, gateway.Options{Version: version})
+	if err := gw.Start(ctx); err != nil {
+		var ce *catalog.ConflictError
+		if errors.As(err, &ce) {
+			return errUser{err}
+		}
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+		defer cancel()
+		if err := gw.Close(sctx); err != nil {
+			log.Warn("closing backends", "error", err)
+		}
+		log.Info("stopped")
+	}()
+
+	if *stdio {
+		log.Info("serving MCP on stdio")
+		err := gw.Server().Run(ctx, transport.Stdio(&mcp.StdioTransport{}))
+		if err != nil && ctx.Err() == nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("stdio session: %w", err)
+		}
+		return nil
+	}
+
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return errUser{fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", transport.NewMCPHandler(transport.HTTPOptions{
+		Server:          gw.Server(),
+		Auth:            cfg.Auth,
+		MaxRequestBytes: cfg.Server.MaxRequestBytes,
+		SessionTimeout:  cfg.Server.SessionTimeout,
+		Refuser:         gw,
+		Logger:          log.Named("http"),
+	}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.Named("http").StandardLogger(nil)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "mcp", fmt.Sprintf("http://%s/mcp", ln.Addr()))
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	// Streaming responses keep connections open; end the MCP sessions
+	// first so Shutdown does not wait for them.
+	for ss := range gw.Server().Sessions() {
+		ss.Close()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	return nil
+}

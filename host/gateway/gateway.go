@@ -1,0 +1,327 @@
+// Package gateway is the MCP server clients talk to. It owns the backend
+// connections and the catalogue, and serves every aggregated method by
+// passing a request.Call through the middleware chain to the router.
+//
+// Data flows one way: transport (httpapi or stdio) -> Gateway.server ->
+// request.Chain -> router -> backend.Conn. Observers (audit, telemetry)
+// watch the chain from the side.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/go-hclog"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/argusmcp/argus/host/backend"
+	"github.com/argusmcp/argus/host/catalog"
+	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/logging"
+	"github.com/argusmcp/argus/host/request"
+)
+
+// Options configure a Gateway beyond its Config.
+type Options struct {
+	// Version is reported to clients and backends as Argus's version.
+	Version string
+	// Observers watch every call (audit, telemetry). May be empty.
+	Observers []request.Observer
+	// Middlewares run after auth and recovery, before routing.
+	Middlewares []request.Middleware
+}
+
+// Gateway aggregates the configured backends behind one MCP server.
+// Start connects the backends; Close disconnects them. All methods are safe
+// for concurrent use.
+type Gateway struct {
+	cfg     *config.Config
+	log     hclog.Logger
+	version string
+	catalog *catalog.Catalog
+	server  *mcp.Server
+	chain   *request.Chain
+
+	// send is the server's sending method handler, captured so that
+	// notifications the SDK has no method for (list_changed from a catalogue
+	// Argus maintains itself) can be sent to a session.
+	send mcp.MethodHandler
+
+	mu       sync.RWMutex
+	backends map[string]*liveBackend
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+type liveBackend struct {
+	cfg     config.Backend
+	conn    *backend.Conn // nil until connected, and after it failed
+	refresh chan struct{} // coalesced list_changed signals
+}
+
+// New builds a Gateway for cfg. It does not connect anything yet.
+func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
+	g := &Gateway{
+		cfg:      cfg,
+		log:      log,
+		version:  opts.Version,
+		catalog:  catalog.New(catalog.PolicyFromConfig(cfg)),
+		backends: map[string]*liveBackend{},
+	}
+	mws := append([]request.Middleware{request.Auth(), request.Recover(log)}, opts.Middlewares...)
+	g.chain = request.NewChain(g.route, opts.Observers, mws...)
+	g.server = mcp.NewServer(&mcp.Implementation{Name: "argus", Title: "Argus MCP gateway", Version: opts.Version}, &mcp.ServerOptions{
+		Logger: logging.Slog(log.Named("mcp")),
+		Capabilities: &mcp.ServerCapabilities{
+			Tools:       &mcp.ToolCapabilities{ListChanged: true},
+			Resources:   &mcp.ResourceCapabilities{ListChanged: true},
+			Prompts:     &mcp.PromptCapabilities{ListChanged: true},
+			Completions: &mcp.CompletionCapabilities{},
+			Logging:     &mcp.LoggingCapabilities{},
+		},
+	})
+	g.server.AddSendingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		g.send = next
+		return next
+	})
+	g.server.AddReceivingMiddleware(g.intercept)
+	return g
+}
+
+// Server is the MCP server to connect client transports to.
+func (g *Gateway) Server() *mcp.Server { return g.server }
+
+// Catalog is the aggregated catalogue.
+func (g *Gateway) Catalog() *catalog.Catalog { return g.catalog }
+
+// Start connects every backend concurrently, each with its own timeout and
+// retries. A backend that cannot be reached is logged and skipped; the
+// others serve. Start fails only when the configuration cannot be served
+// at all: capabilities that conflict under the "error" strategy.
+func (g *Gateway) Start(ctx context.Context) error {
+	type result struct {
+		lb   *liveBackend
+		conn *backend.Conn
+		inv  *catalog.Inventory
+		err  error
+	}
+	results := make([]result, len(g.cfg.Backends))
+	var wg sync.WaitGroup
+	for i, bc := range g.cfg.Backends {
+		lb := &liveBackend{cfg: bc, refresh: make(chan struct{}, 1)}
+		g.mu.Lock()
+		g.backends[bc.Name] = lb
+		g.mu.Unlock()
+		wg.Go(func() {
+			log := g.log.Named("backend").With("backend", bc.Name)
+			start := time.Now()
+			conn, err := backend.DialRetry(ctx, bc, g.backendOptions(lb, log))
+			if err != nil {
+				results[i] = result{lb: lb, err: err}
+				return
+			}
+			ictx, cancel := context.WithTimeout(ctx, bc.ConnectTimeout)
+			inv, err := conn.Inventory(ictx)
+			cancel()
+			if err != nil {
+				conn.Close()
+				results[i] = result{lb: lb, err: err}
+				return
+			}
+			log.Info("backend connected", "type", bc.Type, "elapsed", time.Since(start).Round(time.Millisecond),
+				"tools", len(inv.Tools), "resources", len(inv.Resources), "templates", len(inv.Templates), "prompts", len(inv.Prompts))
+			results[i] = result{lb: lb, conn: conn, inv: inv}
+		})
+	}
+	wg.Wait()
+
+	var conflictErr error
+	for _, r := range results {
+		if r.err != nil {
+			g.log.Error("backend unavailable; serving without it", "backend", r.lb.cfg.Name, "error", r.err)
+			continue
+		}
+		_, conflicts, err := g.catalog.Set(r.inv)
+		for _, c := range conflicts {
+			g.log.Warn("capability name conflict", "detail", c.String())
+		}
+		if err != nil {
+			conflictErr = errors.Join(conflictErr, err)
+		}
+		g.attach(r.lb, r.conn)
+	}
+	if conflictErr != nil {
+		g.Close(context.Background())
+		return conflictErr
+	}
+	if n := len(g.cfg.Backends); n > 0 && len(g.catalog.Snapshot().Tools())+len(g.catalog.Snapshot().Resources())+len(g.catalog.Snapshot().Prompts()) == 0 {
+		g.log.Warn("no backend capabilities are available", "backends", n)
+	}
+	return nil
+}
+
+// attach makes conn the backend's live connection and watches it: list
+// changes are re-listed into the catalogue, and when the session ends the
+// backend's capabilities are withdrawn.
+func (g *Gateway) attach(lb *liveBackend, conn *backend.Conn) {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		conn.Close()
+		return
+	}
+	lb.conn = conn
+	g.mu.Unlock()
+	g.wg.Go(func() { g.watch(lb, conn) })
+}
+
+func (g *Gateway) watch(lb *liveBackend, conn *backend.Conn) {
+	log := g.log.Named("backend").With("backend", lb.cfg.Name)
+	for {
+		select {
+		case <-conn.Done():
+			g.mu.Lock()
+			closing := g.closed
+			if lb.conn == conn {
+				lb.conn = nil
+			}
+			g.mu.Unlock()
+			if closing {
+				return
+			}
+			log.Error("backend session ended; its capabilities are withdrawn", "error", conn.Err())
+			g.notifyChange(g.catalog.Remove(lb.cfg.Name))
+			return
+		case <-lb.refresh:
+			ctx, cancel := context.WithTimeout(context.Background(), lb.cfg.CallTimeout)
+			inv, err := conn.Inventory(ctx)
+			cancel()
+			if err != nil {
+				log.Warn("re-listing after list_changed failed", "error", err)
+				continue
+			}
+			change, conflicts, err := g.catalog.Set(inv)
+			for _, c := range conflicts {
+				log.Warn("capability name conflict", "detail", c.String())
+			}
+			if err != nil {
+				log.Error("backend's new capabilities conflict; keeping the previous catalogue", "error", err)
+				continue
+			}
+			g.notifyChange(change)
+		}
+	}
+}
+
+func (g *Gateway) backendOptions(lb *liveBackend, log hclog.Logger) backend.Options {
+	signal := func() {
+		select {
+		case lb.refresh <- struct{}{}:
+		default: // a refresh is already pending; it will see this change too
+		}
+	}
+	return backend.Options{
+		Logger: log,
+		Client: &mcp.Implementation{Name: "argus", Version: g.version},
+		ClientOptions: &mcp.ClientOptions{
+			Logger:                     logging.Slog(log.Named("mcp")),
+			ToolListChangedHandler:     func(context.Context, *mcp.ToolListChangedRequest) { signal() },
+			PromptListChangedHandler:   func(context.Context, *mcp.PromptListChangedRequest) { signal() },
+			ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) { signal() },
+		},
+	}
+}
+
+// notifyChange sends list_changed for each changed list to every client
+// session.
+func (g *Gateway) notifyChange(ch catalog.Change) {
+	if !ch.Any() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for ss := range g.server.Sessions() {
+		if ch.Tools {
+			g.notify(ctx, ss, "notifications/tools/list_changed", &mcp.ServerRequest[*mcp.ToolListChangedParams]{Session: ss, Params: &mcp.ToolListChangedParams{}})
+		}
+		if ch.Resources {
+			g.notify(ctx, ss, "notifications/resources/list_changed", &mcp.ServerRequest[*mcp.ResourceListChangedParams]{Session: ss, Params: &mcp.ResourceListChangedParams{}})
+		}
+		if ch.Prompts {
+			g.notify(ctx, ss, "notifications/prompts/list_changed", &mcp.ServerRequest[*mcp.PromptListChangedParams]{Session: ss, Params: &mcp.PromptListChangedParams{}})
+		}
+	}
+}
+
+func (g *Gateway) notify(ctx context.Context, ss *mcp.ServerSession, method string, req mcp.Request) {
+	if _, err := g.send(ctx, method, req); err != nil {
+		g.log.Debug("notification not delivered", "method", method, "session", ss.ID(), "error", err)
+	}
+}
+
+// conn returns the live connection of a backend, or nil.
+func (g *Gateway) conn(name string) *backend.Conn {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if lb := g.backends[name]; lb != nil {
+		return lb.conn
+	}
+	return nil
+}
+
+// Close disconnects every backend (stopping stdio processes) and waits for
+// the watchers. It is safe to call more than once.
+func (g *Gateway) Close(ctx context.Context) error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return nil
+	}
+	g.closed = true
+	var conns []*backend.Conn
+	for _, name := range slices.Sorted(maps.Keys(g.backends)) {
+		if c := g.backends[name].conn; c != nil {
+			conns = append(conns, c)
+		}
+	}
+	g.mu.Unlock()
+
+	for ss := range g.server.Sessions() {
+		ss.Close()
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(conns))
+	for i, c := range conns {
+		wg.Go(func() {
+			if err := c.Close(); err != nil {
+				errs[i] = fmt.Errorf("backend %q: close: %w", c.Config().Name, err)
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); g.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("closing backends: %w", ctx.Err())
+	}
+	return errors.Join(errs...)
+}
+
+// Refuse runs a call that the transport refused (AuthErr set) through the
+// chain, so that observers record the denial; no backend is involved.
+func (g *Gateway) Refuse(ctx context.Context, c *request.Call) {
+	if c.AuthErr == nil {
+		c.AuthErr = request.ErrUnauthorized
+	}
+	if c.ID == "" {
+		c.ID = uuid.NewString()
+	}
+	g.chain.Run(ctx, c)
+}

@@ -1,0 +1,287 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/argusmcp/argus/host/backend"
+	"github.com/argusmcp/argus/host/catalog"
+	"github.com/argusmcp/argus/host/request"
+)
+
+// Internal request headers. The transport layer sets them on every request
+// it accepts, after deleting any copy a client sent, so the MCP layer can
+// read per-request facts the SDK does not carry itself.
+const (
+	HeaderJSONRPCID = "X-Argus-Internal-Jsonrpc-Id"
+	HeaderClientIP  = "X-Argus-Internal-Client-Ip"
+	HeaderUserID    = "X-Argus-Internal-User-Id"
+	HeaderTransport = "X-Argus-Internal-Transport"
+)
+
+// InternalHeaders lists the headers above, for transports to scrub.
+var InternalHeaders = []string{HeaderJSONRPCID, HeaderClientIP, HeaderUserID, HeaderTransport}
+
+// routedMethods are served by Argus from its catalogue instead of the SDK.
+var routedMethods = map[string]bool{
+	"tools/list": true, "tools/call": true,
+	"resources/list": true, "resources/templates/list": true, "resources/read": true,
+	"prompts/list": true, "prompts/get": true,
+	"completion/complete": true,
+}
+
+// intercept is the MCP server's receiving middleware: aggregated methods
+// leave the SDK here and run through Argus's chain; everything else
+// (initialize, ping, notifications, logging/setLevel) stays with the SDK.
+func (g *Gateway) intercept(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if !routedMethods[method] {
+			return next(ctx, method, req)
+		}
+		c := NewCall(method, req)
+		res, err := g.chain.Run(ctx, c)
+		if err != nil {
+			if c.Outcome == request.OutcomeTransport || c.Outcome == request.OutcomeTimeout {
+				g.log.Warn("request failed", "method", method, "capability", c.Capability, "backend", c.Backend, "request_id", c.ID, "error", err)
+			}
+			return nil, request.Wire(err)
+		}
+		return res, nil
+	}
+}
+
+// NewCall builds the request context of an MCP request from what the SDK
+// and the transport's internal headers carry.
+func NewCall(method string, req mcp.Request) *request.Call {
+	c := &request.Call{ID: uuid.NewString(), Method: method, Params: req.GetParams(), Transport: request.TransportStdio}
+	if ss, ok := req.GetSession().(*mcp.ServerSession); ok && ss != nil {
+		c.Session = ss
+		c.SessionID = ss.ID()
+		if ip := ss.InitializeParams(); ip != nil {
+			c.ProtocolVersion = ip.ProtocolVersion
+		}
+	}
+	if extra := req.GetExtra(); extra != nil && extra.Header != nil {
+		h := extra.Header
+		c.JSONRPCID = h.Get(HeaderJSONRPCID)
+		c.ClientIP = h.Get(HeaderClientIP)
+		c.UserID = h.Get(HeaderUserID)
+		if t := h.Get(HeaderTransport); t != "" {
+			c.Transport = t
+		}
+		if extra.TokenInfo != nil && extra.TokenInfo.UserID != "" {
+			c.UserID = extra.TokenInfo.UserID
+		}
+	}
+	switch p := c.Params.(type) {
+	case *mcp.CallToolParamsRaw:
+		if p != nil {
+			c.Capability = p.Name
+		}
+	case *mcp.GetPromptParams:
+		if p != nil {
+			c.Capability = p.Name
+		}
+	case *mcp.ReadResourceParams:
+		if p != nil {
+			c.Capability = p.URI
+		}
+	case *mcp.CompleteParams:
+		if p != nil && p.Ref != nil {
+			c.Capability = p.Ref.Name + p.Ref.URI
+		}
+	}
+	return c
+}
+
+// route is the terminal handler of the chain: it answers list methods from
+// the catalogue snapshot and forwards the rest to the owning backend.
+func (g *Gateway) route(ctx context.Context, c *request.Call) (mcp.Result, error) {
+	snap := g.catalog.Snapshot()
+	switch c.Method {
+	case "tools/list":
+		if err := checkCursor(c.Params); err != nil {
+			return nil, err
+		}
+		return &mcp.ListToolsResult{Tools: nonNil(snap.Tools())}, nil
+	case "resources/list":
+		if err := checkCursor(c.Params); err != nil {
+			return nil, err
+		}
+		return &mcp.ListResourcesResult{Resources: nonNil(snap.Resources())}, nil
+	case "resources/templates/list":
+		if err := checkCursor(c.Params); err != nil {
+			return nil, err
+		}
+		return &mcp.ListResourceTemplatesResult{ResourceTemplates: nonNil(snap.Templates())}, nil
+	case "prompts/list":
+		if err := checkCursor(c.Params); err != nil {
+			return nil, err
+		}
+		return &mcp.ListPromptsResult{Prompts: nonNil(snap.Prompts())}, nil
+
+	case "tools/call":
+		p, ok := c.Params.(*mcp.CallToolParamsRaw)
+		if !ok || p == nil {
+			return nil, errMissingParams(c.Method)
+		}
+		r, ok := snap.Tool(p.Name)
+		if !ok {
+			return nil, request.Errorf(request.OutcomeNotFound, request.CodeInvalidParams, "unknown tool %q", p.Name)
+		}
+		fwd := &mcp.CallToolParams{Meta: p.Meta, Name: r.Name, InputResponses: p.InputResponses, RequestState: p.RequestState}
+		if len(p.Arguments) > 0 {
+			fwd.Arguments = p.Arguments // raw JSON, forwarded byte for byte
+		}
+		return forward(ctx, g, c, r.Backend, r.Name, func(ctx context.Context, s *mcp.ClientSession) (*mcp.CallToolResult, error) {
+			return s.CallTool(ctx, fwd)
+		})
+	case "prompts/get":
+		p, ok := c.Params.(*mcp.GetPromptParams)
+		if !ok || p == nil {
+			return nil, errMissingParams(c.Method)
+		}
+		r, ok := snap.Prompt(p.Name)
+		if !ok {
+			return nil, request.Errorf(request.OutcomeNotFound, request.CodeInvalidParams, "unknown prompt %q", p.Name)
+		}
+		fwd := *p
+		fwd.Name = r.Name
+		return forward(ctx, g, c, r.Backend, r.Name, func(ctx context.Context, s *mcp.ClientSession) (*mcp.GetPromptResult, error) {
+			return s.GetPrompt(ctx, &fwd)
+		})
+	case "resources/read":
+		p, ok := c.Params.(*mcp.ReadResourceParams)
+		if !ok || p == nil {
+			return nil, errMissingParams(c.Method)
+		}
+		r, ok := snap.Resource(p.URI)
+		if !ok {
+			e := request.Errorf(request.OutcomeNotFound, request.CodeResourceNotFound, "resource not found")
+			e.Wire.Data = mustJSON(map[string]string{"uri": p.URI})
+			return nil, e
+		}
+		return forward(ctx, g, c, r.Backend, r.Name, func(ctx context.Context, s *mcp.ClientSession) (*mcp.ReadResourceResult, error) {
+			return s.ReadResource(ctx, p)
+		})
+	case "completion/complete":
+		p, ok := c.Params.(*mcp.CompleteParams)
+		if !ok || p == nil || p.Ref == nil {
+			return nil, errMissingParams(c.Method)
+		}
+		fwd := *p
+		ref := *p.Ref
+		fwd.Ref = &ref
+		var r catalog.Route
+		switch ref.Type {
+		case "ref/prompt":
+			if r, ok = snap.Prompt(ref.Name); !ok {
+				return nil, request.Errorf(request.OutcomeNotFound, request.CodeInvalidParams, "unknown prompt %q", ref.Name)
+			}
+			ref.Name = r.Name
+		case "ref/resource":
+			if r, ok = snap.Template(ref.URI); !ok {
+				r, ok = snap.Resource(ref.URI)
+			}
+			if !ok {
+				return nil, request.Errorf(request.OutcomeNotFound, request.CodeInvalidParams, "unknown resource %q", ref.URI)
+			}
+		default:
+			return nil, request.Errorf(request.OutcomeNotFound, request.CodeInvalidParams, "unsupported completion ref type %q", ref.Type)
+		}
+		return forward(ctx, g, c, r.Backend, r.Name, func(ctx context.Context, s *mcp.ClientSession) (*mcp.CompleteResult, error) {
+			return s.Complete(ctx, &fwd)
+		})
+	}
+	return nil, request.Errorf(request.OutcomeInternal, request.CodeInternalError, "method %q is not routable", c.Method)
+}
+
+func errMissingParams(method string) error {
+	return request.Errorf(request.OutcomeNotFound, request.CodeInvalidParams, "%s: missing params", method)
+}
+
+// forward sends one request to backend under its call timeout and maps
+// failures to outcomes: the backend's JSON-RPC errors pass through as they
+// are; a lost connection, a timeout and a client cancellation each get
+// their own error.
+func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, backendName, original string, do func(context.Context, *mcp.ClientSession) (R, error)) (mcp.Result, error) {
+	c.Backend, c.OriginalName = backendName, original
+	conn := g.conn(backendName)
+	if conn == nil {
+		return nil, request.Errorf(request.OutcomeTransport, request.CodeBackendFailure, "backend %q is unavailable", backendName)
+	}
+	timeout := conn.Config().CallTimeout
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, err := do(cctx, conn.Session())
+	if err == nil {
+		return res, nil
+	}
+	return nil, backendError(ctx, cctx, conn, timeout, err)
+}
+
+func backendError(parent, ctx context.Context, conn *backend.Conn, timeout time.Duration, err error) error {
+	name := conn.Config().Name
+	var wire *jsonrpc.Error
+	switch {
+	case parent.Err() != nil:
+		return &request.Error{Outcome: request.OutcomeCancelled, Wire: &jsonrpc.Error{Code: request.CodeRequestCancelled, Message: "request cancelled"}, Err: err}
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return &request.Error{Outcome: request.OutcomeTimeout, Err: err, Wire: &jsonrpc.Error{Code: request.CodeBackendFailure,
+			Message: fmt.Sprintf("backend %q did not answer within %s", name, timeout)}}
+	case errors.As(err, &wire):
+		return &request.Error{Outcome: request.OutcomeRPCError, Wire: wire, Err: nil}
+	}
+	return &request.Error{Outcome: request.OutcomeTransport, Err: err, Wire: &jsonrpc.Error{Code: request.CodeBackendFailure,
+		Message: fmt.Sprintf("backend %q failed: %v", name, err)}}
+}
+
+// checkCursor refuses a pagination cursor: Argus lists everything in one
+// page, so any cursor is one it never issued.
+func checkCursor(p mcp.Params) error {
+	var cursor string
+	switch p := p.(type) {
+	case *mcp.ListToolsParams:
+		if p != nil {
+			cursor = p.Cursor
+		}
+	case *mcp.ListResourcesParams:
+		if p != nil {
+			cursor = p.Cursor
+		}
+	case *mcp.ListResourceTemplatesParams:
+		if p != nil {
+			cursor = p.Cursor
+		}
+	case *mcp.ListPromptsParams:
+		if p != nil {
+			cursor = p.Cursor
+		}
+	}
+	if cursor != "" {
+		return request.Errorf(request.OutcomeNotFound, request.CodeInvalidParams, "invalid cursor: Argus returns complete lists")
+	}
+	return nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

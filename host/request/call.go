@@ -1,0 +1,90 @@
+// Package request defines the per-request context every MCP operation
+// carries through Argus and the ordered chain of middlewares it passes:
+//
+//	transport -> observers (Begin) -> auth -> recovery -> ... -> routing -> backend
+//	                          observers (End) see the final outcome
+//
+// Middlewares may stop a call (auth denies it) or change it; Observers only
+// watch and see every call exactly once, whatever its outcome: success,
+// JSON-RPC error, tool error, transport failure, timeout, cancellation,
+// denial or a recovered panic.
+package request
+
+import (
+	"context"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Transport names for Call.Transport, as MCP names them.
+const (
+	TransportHTTP  = "streamable-http"
+	TransportStdio = "stdio"
+)
+
+// Call is the context of one client request. The transport and gateway fill
+// in the request fields before the chain runs; routing fills in Backend and
+// OriginalName; Run fills in the outcome fields. A Call belongs to one
+// goroutine at a time: middlewares and observers run in sequence.
+type Call struct {
+	// ID uniquely identifies this request inside Argus (a UUID).
+	ID string
+	// JSONRPCID is the client's JSON-RPC request id in its JSON form
+	// (`7`, `"abc"`), or "" where the transport could not tell.
+	JSONRPCID string
+	// SessionID is the client's MCP session id ("" for stateless requests).
+	SessionID string
+	// ClientIP is the peer address, without port ("" on stdio).
+	ClientIP string
+	// UserID is the authenticated user ("" for anonymous clients).
+	UserID string
+	// AuthErr is set by the transport when the client failed authentication;
+	// the auth middleware turns it into a denial before anything else runs.
+	AuthErr error
+	// Transport is TransportHTTP or TransportStdio.
+	Transport string
+	// ProtocolVersion is the MCP revision the client negotiated.
+	ProtocolVersion string
+
+	// Method is the MCP method, e.g. "tools/call".
+	Method string
+	// Capability is the name the client used: the exposed tool or prompt
+	// name, or the resource URI. Empty for list methods.
+	Capability string
+	// OriginalName is Capability as the owning backend knows it.
+	OriginalName string
+	// Backend is the owning backend, once routed.
+	Backend string
+
+	// Params are the request's parameters as received. Middlewares must not
+	// modify them.
+	Params mcp.Params
+	// Session is the client's server-side session (nil when the request was
+	// refused before reaching the MCP layer).
+	Session *mcp.ServerSession
+
+	Start time.Time
+
+	// Filled in by Run.
+	Result   mcp.Result
+	Err      error
+	Outcome  Outcome
+	Duration time.Duration
+}
+
+// Handler serves a Call and returns the MCP result or an error.
+type Handler func(ctx context.Context, c *Call) (mcp.Result, error)
+
+// Middleware wraps a Handler. Middlewares are applied in list order: the
+// first is outermost.
+type Middleware func(next Handler) Handler
+
+// Observer watches every call. Begin runs before any middleware and may
+// return a derived context (for example one holding a span); End runs after
+// the outcome is known, also for denied and panicking calls. Observers run
+// in registration order for Begin and reverse order for End.
+type Observer interface {
+	Begin(ctx context.Context, c *Call) context.Context
+	End(ctx context.Context, c *Call)
+}

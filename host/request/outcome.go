@@ -1,0 +1,136 @@
+package request
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Outcome classifies how a call ended.
+type Outcome int
+
+const (
+	// OutcomeSuccess: the backend answered with a result (not isError).
+	OutcomeSuccess Outcome = iota
+	// OutcomeToolError: a tool result with isError set.
+	OutcomeToolError
+	// OutcomeRPCError: the backend answered with a JSON-RPC error.
+	OutcomeRPCError
+	// OutcomeNotFound: no backend owns the requested name or URI.
+	OutcomeNotFound
+	// OutcomeTransport: the backend could not be reached or went away.
+	OutcomeTransport
+	// OutcomeTimeout: the backend did not answer within its call timeout.
+	OutcomeTimeout
+	// OutcomeCancelled: the client cancelled the request.
+	OutcomeCancelled
+	// OutcomeDenied: the client was not authorised.
+	OutcomeDenied
+	// OutcomeInternal: Argus itself failed (a recovered panic).
+	OutcomeInternal
+)
+
+var outcomeNames = [...]string{"success", "tool_error", "rpc_error", "not_found", "transport_error", "timeout", "cancelled", "unauthorized", "internal_error"}
+
+// String is the outcome's stable name, used as error type in audit and
+// telemetry ("success", "tool_error", "rpc_error", "not_found",
+// "transport_error", "timeout", "cancelled", "unauthorized", "internal_error").
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return fmt.Sprintf("outcome(%d)", int(o))
+}
+
+// Error is an error with a known Outcome and the JSON-RPC error the client
+// receives for it.
+type Error struct {
+	Outcome Outcome
+	Wire    *jsonrpc.Error
+	Err     error // the underlying cause, for logs; may be nil
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Wire.Message + ": " + e.Err.Error()
+	}
+	return e.Wire.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// JSON-RPC error codes Argus answers with.
+const (
+	CodeInvalidParams    = -32602
+	CodeInternalError    = -32603
+	CodeResourceNotFound = -32002 // MCP: resource not found
+	CodeUnauthorized     = -32001 // server-defined range
+	CodeBackendFailure   = -32003 // server-defined range: backend unavailable or timed out
+	CodeRequestCancelled = -32800 // LSP-style request cancelled
+)
+
+// Errorf returns an *Error with the given outcome and wire code.
+func Errorf(o Outcome, code int64, format string, args ...any) *Error {
+	return &Error{Outcome: o, Wire: &jsonrpc.Error{Code: code, Message: fmt.Sprintf(format, args...)}}
+}
+
+// ErrUnauthorized denies a request whose client failed authentication.
+var ErrUnauthorized = errors.New("unauthorized")
+
+// Classify derives the Outcome of a finished call.
+func Classify(res mcp.Result, err error) Outcome {
+	if err == nil {
+		if r, ok := res.(*mcp.CallToolResult); ok && r.IsError {
+			return OutcomeToolError
+		}
+		return OutcomeSuccess
+	}
+	var e *Error
+	var w *jsonrpc.Error
+	switch {
+	case errors.As(err, &e):
+		return e.Outcome
+	case errors.Is(err, ErrUnauthorized):
+		return OutcomeDenied
+	case errors.Is(err, context.Canceled):
+		return OutcomeCancelled
+	case errors.Is(err, context.DeadlineExceeded):
+		return OutcomeTimeout
+	case errors.As(err, &w):
+		return OutcomeRPCError
+	}
+	return OutcomeTransport
+}
+
+// Wire converts any chain error into the error the MCP layer sends, so
+// backend JSON-RPC errors pass through unchanged (code, message, data) and
+// internal causes are not leaked beyond their message.
+func Wire(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Wire
+	}
+	var w *jsonrpc.Error
+	if errors.As(err, &w) {
+		return w
+	}
+	switch Classify(nil, err) {
+	case OutcomeDenied:
+		return unauthorizedWire()
+	case OutcomeCancelled:
+		return &jsonrpc.Error{Code: CodeRequestCancelled, Message: "request cancelled"}
+	case OutcomeTimeout:
+		return &jsonrpc.Error{Code: CodeBackendFailure, Message: "request timed out"}
+	}
+	return &jsonrpc.Error{Code: CodeInternalError, Message: err.Error()}
+}
+
+func unauthorizedWire() *jsonrpc.Error {
+	return &jsonrpc.Error{Code: CodeUnauthorized, Message: "unauthorized"}
+}

@@ -1,0 +1,221 @@
+// Package transport connects MCP clients to the gateway: streamable HTTP at
+// /mcp (with bearer-token auth and per-request facts for the chain) and
+// stdio for `argus serve -stdio`.
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/gateway"
+	"github.com/argusmcp/argus/host/request"
+)
+
+// Refuser is told about requests refused before they reach the MCP layer,
+// so observers (audit) see denials too. *gateway.Gateway implements it.
+type Refuser interface {
+	Refuse(ctx context.Context, c *request.Call)
+}
+
+// HTTPOptions configure the client-facing HTTP handler.
+type HTTPOptions struct {
+	Server *mcp.Server
+	// Auth lists accepted bearer tokens; nil accepts anonymous clients.
+	Auth *config.Auth
+	// MaxRequestBytes caps one request body (default config.DefaultMaxRequestBytes).
+	MaxRequestBytes int64
+	// SessionTimeout closes idle sessions; 0 never does.
+	SessionTimeout time.Duration
+	// Refuser, if set, sees every request refused for lack of credentials.
+	Refuser Refuser
+	Logger  hclog.Logger
+}
+
+// NewMCPHandler returns the handler for /mcp: authentication, then the
+// SDK's streamable HTTP transport (stateful sessions, DNS-rebinding
+// protection on).
+func NewMCPHandler(o HTTPOptions) http.Handler {
+	if o.MaxRequestBytes <= 0 {
+		o.MaxRequestBytes = config.DefaultMaxRequestBytes
+	}
+	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return o.Server }, &mcp.StreamableHTTPOptions{
+		SessionTimeout:      o.SessionTimeout,
+		MaxRequestBodyBytes: o.MaxRequestBytes,
+	})
+	var inner http.Handler = streamable
+	var tokens *tokenSet
+	if o.Auth != nil {
+		tokens = newTokenSet(o.Auth.Tokens)
+		// The SDK binds each session to the user that created it and refuses
+		// the session id to anyone else; it learns the user from TokenInfo.
+		inner = auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
+			user, ok := ctx.Value(userKey{}).(string)
+			if !ok {
+				return nil, auth.ErrInvalidToken
+			}
+			return &auth.TokenInfo{UserID: user, Expiration: time.Now().Add(24 * time.Hour)}, nil
+		}, nil)(streamable)
+	}
+	return &mcpHandler{opts: o, tokens: tokens, next: inner}
+}
+
+type userKey struct{}
+
+type mcpHandler struct {
+	opts   HTTPOptions
+	tokens *tokenSet
+	next   http.Handler
+}
+
+func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for _, k := range gateway.InternalHeaders {
+		r.Header.Del(k)
+	}
+	ip := peerIP(r)
+	r.Header.Set(gateway.HeaderClientIP, ip)
+	r.Header.Set(gateway.HeaderTransport, request.TransportHTTP)
+
+	var msg sniffed
+	if r.Method == http.MethodPost {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes))
+		r.Body.Close()
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				writeRPCError(w, http.StatusRequestEntityTooLarge, nil, -32600,
+					fmt.Sprintf("request body exceeds %d bytes", h.opts.MaxRequestBytes))
+				return
+			}
+			writeRPCError(w, http.StatusBadRequest, nil, -32700, "cannot read request body")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		// Malformed bodies are left to the SDK, which answers them with a
+		// JSON-RPC parse error; here only a well-formed id is picked up.
+		if json.Unmarshal(body, &msg) == nil && len(msg.ID) > 0 && string(msg.ID) != "null" {
+			r.Header.Set(gateway.HeaderJSONRPCID, string(msg.ID))
+		}
+	}
+
+	if h.tokens != nil {
+		user, err := h.tokens.verify(r.Header.Get("Authorization"))
+		if err != nil {
+			h.refuse(r, ip, &msg, err)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="argus"`)
+			writeRPCError(w, http.StatusUnauthorized, msg.ID, request.CodeUnauthorized, "unauthorized: "+err.Error())
+			return
+		}
+		r.Header.Set(gateway.HeaderUserID, user)
+		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
+	}
+	h.next.ServeHTTP(w, r)
+}
+
+// refuse tells the Refuser about a denied request that would have reached
+// a backend, so it is observed like any other call.
+func (h *mcpHandler) refuse(r *http.Request, ip string, msg *sniffed, err error) {
+	if h.opts.Logger != nil {
+		h.opts.Logger.Info("refused unauthenticated request", "client_ip", ip, "method", msg.Method, "reason", err)
+	}
+	if h.opts.Refuser == nil || msg.Method == "" || len(msg.ID) == 0 {
+		return
+	}
+	c := &request.Call{
+		JSONRPCID: string(msg.ID),
+		SessionID: r.Header.Get("Mcp-Session-Id"),
+		ClientIP:  ip,
+		Transport: request.TransportHTTP,
+		Method:    msg.Method,
+		AuthErr:   err,
+	}
+	var p struct {
+		Name string `json:"name"`
+		URI  string `json:"uri"`
+	}
+	if json.Unmarshal(msg.Params, &p) == nil {
+		c.Capability = p.Name + p.URI
+	}
+	h.opts.Refuser.Refuse(r.Context(), c)
+}
+
+type sniffed struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+}
+
+// tokenSet verifies bearer tokens in constant time: every configured token
+// is compared, by SHA-256 digest so that lengths do not leak either.
+type tokenSet struct {
+	digests [][32]byte
+	users   []string
+}
+
+func newTokenSet(tokens []config.Token) *tokenSet {
+	s := &tokenSet{}
+	for _, t := range tokens {
+		s.digests = append(s.digests, sha256.Sum256([]byte(t.Value)))
+		s.users = append(s.users, t.UserID)
+	}
+	return s
+}
+
+var (
+	errNoToken  = errors.New("missing bearer token")
+	errBadToken = errors.New("invalid bearer token")
+)
+
+func (s *tokenSet) verify(header string) (string, error) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return "", errNoToken
+	}
+	d := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	match := -1
+	for i := range s.digests {
+		if subtle.ConstantTimeCompare(d[:], s.digests[i][:]) == 1 {
+			match = i
+		}
+	}
+	if match < 0 {
+		return "", errBadToken
+	}
+	return s.users[match], nil
+}
+
+func peerIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string) {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{
+		"jsonrpc": "2.0",
+		"id":      id,
+		"error":   map[string]any{"code": code, "message": msg},
+	})
+}

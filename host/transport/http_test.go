@@ -1,0 +1,123 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/gateway"
+	"github.com/argusmcp/argus/host/request"
+)
+
+func TestTokenSet(t *testing.T) {
+	s := newTokenSet([]config.Token{{UserID: "alice", Value: "alice-token-0123456789"}, {UserID: "bob", Value: "bob-token-0123456789ab"}})
+	tests := []struct {
+		header, user string
+		err          error
+	}{
+		{"Bearer alice-token-0123456789", "alice", nil},
+		{"bearer bob-token-0123456789ab", "bob", nil},
+		{"Bearer  alice-token-0123456789 ", "alice", nil},
+		{"", "", errNoToken},
+		{"Basic YWxpY2U6eA==", "", errNoToken},
+		{"Bearer ", "", errNoToken},
+		{"Bearer alice-token-012345678", "", errBadToken},
+		{"Bearer alice-token-0123456789x", "", errBadToken},
+	}
+	for _, tt := range tests {
+		user, err := s.verify(tt.header)
+		if user != tt.user || err != tt.err {
+			t.Errorf("verify(%q) = %q, %v; want %q, %v", tt.header, user, err, tt.user, tt.err)
+		}
+	}
+}
+
+type refused struct{ calls []*request.Call }
+
+func (r *refused) Refuse(_ context.Context, c *request.Call) { r.calls = append(r.calls, c) }
+
+// handlerWithSpy builds the /mcp handler around a spy instead of the SDK,
+// by swapping next after construction.
+func handlerWithSpy(o HTTPOptions, spy http.Handler) *mcpHandler {
+	h := NewMCPHandler(o).(*mcpHandler)
+	h.next = spy
+	return h
+}
+
+func TestInternalHeadersCannotBeForged(t *testing.T) {
+	var got http.Header
+	var body string
+	spy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+		b, _ := io.ReadAll(r.Body)
+		body = string(b)
+	})
+	h := handlerWithSpy(HTTPOptions{Auth: &config.Auth{Tokens: []config.Token{{UserID: "alice", Value: "alice-token-0123456789"}}}}, spy)
+	req := httptest.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":"abc","method":"tools/list"}`))
+	req.RemoteAddr = "192.0.2.7:5555"
+	req.Header.Set("Authorization", "Bearer alice-token-0123456789")
+	req.Header.Set(gateway.HeaderUserID, "mallory")
+	req.Header.Set(gateway.HeaderClientIP, "10.0.0.1")
+	req.Header.Set(gateway.HeaderJSONRPCID, "999")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if got.Get(gateway.HeaderUserID) != "alice" || got.Get(gateway.HeaderClientIP) != "192.0.2.7" || got.Get(gateway.HeaderJSONRPCID) != `"abc"` {
+		t.Errorf("internal headers = user %q ip %q id %q", got.Get(gateway.HeaderUserID), got.Get(gateway.HeaderClientIP), got.Get(gateway.HeaderJSONRPCID))
+	}
+	if body != `{"jsonrpc":"2.0","id":"abc","method":"tools/list"}` {
+		t.Errorf("body not passed on intact: %q", body)
+	}
+}
+
+func TestUnauthorizedIsRefusedAndObserved(t *testing.T) {
+	reached := false
+	spy := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true })
+	ref := &refused{}
+	h := handlerWithSpy(HTTPOptions{
+		Auth:    &config.Auth{Tokens: []config.Token{{UserID: "alice", Value: "alice-token-0123456789"}}},
+		Refuser: ref,
+	}, spy)
+	for _, auth := range []string{"", "Bearer wrong-token-0123456789"} {
+		req := httptest.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"demo_search"}}`))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("auth %q: status %d", auth, rec.Code)
+		}
+		if !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("no WWW-Authenticate challenge")
+		}
+		var resp struct {
+			ID    json.RawMessage    `json:"id"`
+			Error struct{ Code int } `json:"error"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil || string(resp.ID) != "7" || resp.Error.Code != request.CodeUnauthorized {
+			t.Errorf("body %s (%v)", rec.Body.String(), err)
+		}
+	}
+	if reached {
+		t.Error("an unauthenticated request reached the MCP layer")
+	}
+	if len(ref.calls) != 2 || ref.calls[0].Capability != "demo_search" || ref.calls[0].Method != "tools/call" || ref.calls[0].AuthErr == nil || ref.calls[0].UserID != "" {
+		t.Errorf("refused calls = %+v", ref.calls)
+	}
+}
+
+func TestOversizedBody(t *testing.T) {
+	h := handlerWithSpy(HTTPOptions{MaxRequestBytes: 1024}, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		t.Error("oversized request passed on")
+	}))
+	req := httptest.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"s":"`+strings.Repeat("a", 2000)+`"}}}`))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "exceeds 1024 bytes") {
+		t.Errorf("status %d body %s", rec.Code, rec.Body.String())
+	}
+}

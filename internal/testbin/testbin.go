@@ -1,0 +1,72 @@
+// Package testbin builds the project's binaries once per test process so
+// end-to-end tests and benchmarks run real processes.
+package testbin
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+)
+
+var (
+	once sync.Once
+	dir  string
+	err  error
+)
+
+// Binaries the package builds, by name.
+const (
+	Argus      = "argus"
+	DemoServer = "argus-demo-server"
+)
+
+var packages = map[string]string{
+	Argus:      "./host/cmd/argus",
+	DemoServer: "./examples/demo-server",
+}
+
+// Path returns the path of a freshly built binary (Argus or DemoServer).
+// The first call builds all of them into a temporary directory that
+// Cleanup removes.
+func Path(name string) (string, error) {
+	once.Do(build)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := packages[name]; !ok {
+		return "", fmt.Errorf("testbin: unknown binary %q", name)
+	}
+	return filepath.Join(dir, name), nil
+}
+
+// Cleanup removes the built binaries; call it from TestMain.
+func Cleanup() {
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
+}
+
+func build() {
+	dir, err = os.MkdirTemp("", "argus-testbin-")
+	if err != nil {
+		return
+	}
+	root := moduleRoot()
+	for name, pkg := range packages {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+		cmd.Dir = root
+		if out, e := cmd.CombinedOutput(); e != nil {
+			err = fmt.Errorf("testbin: go build %s: %v\n%s", pkg, e, out)
+			return
+		}
+	}
+}
+
+// moduleRoot is the directory holding go.mod, found from this source file.
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
