@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	demo-server [-name NAME] [-http ADDR]
+//	demo-server [-name NAME] [-http ADDR | -sse ADDR]
 //
 // Flags:
 //
@@ -14,6 +14,8 @@
 //	            "listening on http://HOST:PORT/mcp" with the real bound address
 //	            is printed to stderr. Without -http the server speaks MCP over
 //	            stdin/stdout.
+//	-sse ADDR   serve the legacy HTTP+SSE transport on ADDR at path /sse
+//	            instead, printing "listening on http://HOST:PORT/sse".
 //	-name NAME  server implementation name (default "demo"). It also appears
 //	            in resource URIs, texts and result metadata so that two
 //	            instances can be told apart.
@@ -96,6 +98,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	httpAddr := fs.String("http", "", "if set, serve MCP streamable HTTP on this address at path /mcp instead of stdio")
+	sseAddr := fs.String("sse", "", "if set, serve the legacy HTTP+SSE transport on this address at path /sse")
 	name := fs.String("name", "demo", "server implementation name, also used in URIs and texts")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -115,8 +118,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	logger := log.New(stderr, "demo-server["+*name+"]: ", log.LstdFlags)
 	server := newServer(*name)
+	if *httpAddr != "" && *sseAddr != "" {
+		fmt.Fprintln(stderr, "demo-server: -http and -sse are mutually exclusive")
+		return errUsage
+	}
 	if *httpAddr != "" {
-		return serveHTTP(ctx, server, *httpAddr, stderr, logger)
+		return serveHTTP(ctx, server, *httpAddr, "/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil), stderr, logger)
+	}
+	if *sseAddr != "" {
+		return serveHTTP(ctx, server, *sseAddr, "/sse", mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return server }, nil), stderr, logger)
 	}
 	logger.Printf("serving MCP over stdio")
 	err := server.Run(ctx, &mcp.StdioTransport{})
@@ -130,16 +140,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	return nil
 }
 
-// serveHTTP serves server over streamable HTTP on addr at path /mcp until ctx
-// is cancelled, then shuts the HTTP server down.
-func serveHTTP(ctx context.Context, server *mcp.Server, addr string, stderr io.Writer, logger *log.Logger) error {
+// serveHTTP serves handler on addr at path until ctx is cancelled, then
+// shuts the HTTP server down.
+func serveHTTP(ctx context.Context, server *mcp.Server, addr, path string, handler http.Handler, stderr io.Writer, logger *log.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", handler)
+	mux.Handle(path, handler)
 
 	// Cancelling baseCtx ends the long-lived SSE streams (which would
 	// otherwise never become idle) so that Shutdown can complete.
@@ -154,7 +163,7 @@ func serveHTTP(ctx context.Context, server *mcp.Server, addr string, stderr io.W
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	fmt.Fprintf(stderr, "listening on http://%s/mcp\n", ln.Addr())
+	fmt.Fprintf(stderr, "listening on http://%s%s\n", ln.Addr(), path)
 
 	select {
 	case err := <-serveErr:

@@ -5,7 +5,6 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -51,24 +50,54 @@ type Conn struct {
 
 // Dial makes one connection attempt, bounded by cfg.ConnectTimeout, and
 // completes the MCP initialize handshake.
+//
+// The transport's context outlives Dial: the SSE transport, for one, keeps
+// its event stream open for as long as the context it connected with, so
+// the timeout is enforced beside it and the context is cancelled by Close.
 func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
-	defer cancel()
 	t, err := transport(cfg, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
-	client := mcp.NewClient(opts.Client, opts.ClientOptions)
-	session, err := client.Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: ProtocolVersion})
-	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fmt.Errorf("backend %q: connect: no answer to initialize within %s: %w", cfg.Name, cfg.ConnectTimeout, err)
-		}
-		return nil, fmt.Errorf("backend %q: connect: %w", cfg.Name, err)
+	connCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	type dialed struct {
+		s   *mcp.ClientSession
+		err error
 	}
-	c := &Conn{cfg: cfg, session: session, done: make(chan struct{})}
+	ch := make(chan dialed, 1)
 	go func() {
-		c.err = session.Wait()
+		client := mcp.NewClient(opts.Client, opts.ClientOptions)
+		s, err := client.Connect(connCtx, t, &mcp.ClientSessionOptions{ProtocolVersion: ProtocolVersion})
+		ch <- dialed{s, err}
+	}()
+	timer := time.NewTimer(cfg.ConnectTimeout)
+	defer timer.Stop()
+	var d dialed
+	select {
+	case d = <-ch:
+	case <-timer.C:
+		cancel()
+		d = <-ch
+		if d.err == nil {
+			d.s.Close()
+		}
+		return nil, fmt.Errorf("backend %q: connect: no answer to initialize within %s", cfg.Name, cfg.ConnectTimeout)
+	case <-ctx.Done():
+		cancel()
+		d = <-ch
+		if d.err == nil {
+			d.s.Close()
+		}
+		return nil, fmt.Errorf("backend %q: connect: %w", cfg.Name, ctx.Err())
+	}
+	if d.err != nil {
+		cancel()
+		return nil, fmt.Errorf("backend %q: connect: %w", cfg.Name, d.err)
+	}
+	c := &Conn{cfg: cfg, session: d.s, done: make(chan struct{})}
+	go func() {
+		c.err = d.s.Wait()
+		cancel()
 		close(c.done)
 	}()
 	return c, nil

@@ -215,7 +215,7 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	c.Backend, c.OriginalName = backendName, original
 	conn := g.conn(backendName)
 	if conn == nil {
-		return nil, request.Errorf(request.OutcomeTransport, request.CodeBackendFailure, "backend %q is unavailable", backendName)
+		return nil, request.Errorf(request.OutcomeTransport, request.CodeBackendUnavailable, "backend %q is unavailable", backendName)
 	}
 	timeout := conn.Config().CallTimeout
 	cctx, cancel := context.WithTimeout(ctx, timeout)
@@ -234,12 +234,12 @@ func backendError(parent, ctx context.Context, conn *backend.Conn, timeout time.
 	case parent.Err() != nil:
 		return &request.Error{Outcome: request.OutcomeCancelled, Wire: &jsonrpc.Error{Code: request.CodeRequestCancelled, Message: "request cancelled"}, Err: err}
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return &request.Error{Outcome: request.OutcomeTimeout, Err: err, Wire: &jsonrpc.Error{Code: request.CodeBackendFailure,
+		return &request.Error{Outcome: request.OutcomeTimeout, Err: err, Wire: &jsonrpc.Error{Code: request.CodeBackendTimeout,
 			Message: fmt.Sprintf("backend %q did not answer within %s", name, timeout)}}
 	case errors.As(err, &wire):
 		return &request.Error{Outcome: request.OutcomeRPCError, Wire: wire, Err: nil}
 	}
-	return &request.Error{Outcome: request.OutcomeTransport, Err: err, Wire: &jsonrpc.Error{Code: request.CodeBackendFailure,
+	return &request.Error{Outcome: request.OutcomeTransport, Err: err, Wire: &jsonrpc.Error{Code: request.CodeBackendUnavailable,
 		Message: fmt.Sprintf("backend %q failed: %v", name, err)}}
 }
 

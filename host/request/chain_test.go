@@ -54,7 +54,7 @@ func TestChainOutcomes(t *testing.T) {
 		}, OutcomeTransport, CodeInternalError},
 		{"timeout", Call{}, func(context.Context, *Call) (mcp.Result, error) {
 			return nil, context.DeadlineExceeded
-		}, OutcomeTimeout, CodeBackendFailure},
+		}, OutcomeTimeout, CodeBackendTimeout},
 		{"cancelled", Call{}, func(context.Context, *Call) (mcp.Result, error) {
 			return nil, context.Canceled
 		}, OutcomeCancelled, CodeRequestCancelled},

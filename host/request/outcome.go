@@ -62,14 +62,22 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// JSON-RPC error codes Argus answers with.
+// JSON-RPC error codes Argus answers with. Argus's own codes sit in the
+// implementation-defined range -32000..-32099 but avoid the codes the MCP
+// SDK and specification already give a meaning (-32001..-32005, -32020..
+// -32022, -32042): a client SDK maps -32003, for example, to "connection
+// closed".
 const (
-	CodeInvalidParams    = -32602
-	CodeInternalError    = -32603
-	CodeResourceNotFound = -32002 // MCP: resource not found
-	CodeUnauthorized     = -32001 // server-defined range
-	CodeBackendFailure   = -32003 // server-defined range: backend unavailable or timed out
-	CodeRequestCancelled = -32800 // LSP-style request cancelled
+	CodeInvalidRequest     = -32600
+	CodeMethodNotFound     = -32601
+	CodeInvalidParams      = -32602
+	CodeInternalError      = -32603
+	CodeParseError         = -32700
+	CodeResourceNotFound   = -32002 // MCP: resource not found
+	CodeBackendUnavailable = -32010 // the owning backend is down or its session failed
+	CodeBackendTimeout     = -32011 // the owning backend did not answer within call_timeout
+	CodeUnauthorized       = -32012 // missing or invalid credentials
+	CodeRequestCancelled   = -32800 // the client cancelled the request
 )
 
 // Errorf returns an *Error with the given outcome and wire code.
@@ -126,7 +134,7 @@ func Wire(err error) error {
 	case OutcomeCancelled:
 		return &jsonrpc.Error{Code: CodeRequestCancelled, Message: "request cancelled"}
 	case OutcomeTimeout:
-		return &jsonrpc.Error{Code: CodeBackendFailure, Message: "request timed out"}
+		return &jsonrpc.Error{Code: CodeBackendTimeout, Message: "request timed out"}
 	}
 	return &jsonrpc.Error{Code: CodeInternalError, Message: err.Error()}
 }

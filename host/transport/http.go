@@ -97,20 +97,26 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				writeRPCError(w, http.StatusRequestEntityTooLarge, nil, -32600,
+				writeRPCError(w, http.StatusRequestEntityTooLarge, nil, request.CodeInvalidRequest,
 					fmt.Sprintf("request body exceeds %d bytes", h.opts.MaxRequestBytes))
 				return
 			}
-			writeRPCError(w, http.StatusBadRequest, nil, -32700, "cannot read request body")
+			writeRPCError(w, http.StatusBadRequest, nil, request.CodeParseError, "cannot read request body")
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
-		// Malformed bodies are left to the SDK, which answers them with a
-		// JSON-RPC parse error; here only a well-formed id is picked up.
+		if !json.Valid(body) {
+			writeRPCError(w, http.StatusBadRequest, nil, request.CodeParseError, "parse error: request body is not valid JSON")
+			return
+		}
 		if json.Unmarshal(body, &msg) == nil && len(msg.ID) > 0 && string(msg.ID) != "null" {
 			r.Header.Set(gateway.HeaderJSONRPCID, string(msg.ID))
 		}
+		// The SDK rejects invalid requests (unknown method, missing params)
+		// with a plain-text 400; clients expect a JSON-RPC error object.
+		w = &rpcErrorWriter{ResponseWriter: w, id: msg.ID}
+		defer w.(*rpcErrorWriter).finish()
 	}
 
 	if h.tokens != nil {
@@ -218,4 +224,57 @@ func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code i
 		"id":      id,
 		"error":   map[string]any{"code": code, "message": msg},
 	})
+}
+
+// rpcErrorWriter turns a plain-text 400 written by the SDK's transport into
+// a JSON-RPC error response with the request's id, keeping the status.
+// Every other response passes through untouched, streaming included.
+type rpcErrorWriter struct {
+	http.ResponseWriter
+	id      json.RawMessage
+	capture bool
+	msg     bytes.Buffer
+}
+
+func (w *rpcErrorWriter) WriteHeader(code int) {
+	if code == http.StatusBadRequest && strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
+		w.capture = true
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *rpcErrorWriter) Write(b []byte) (int, error) {
+	if w.capture {
+		return w.msg.Write(b)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets streaming (SSE) responses through the wrapper.
+func (w *rpcErrorWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.capture {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (w *rpcErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *rpcErrorWriter) finish() {
+	if !w.capture {
+		return
+	}
+	msg := strings.TrimSpace(w.msg.String())
+	code := request.CodeInvalidRequest
+	switch {
+	case strings.Contains(msg, "not handled") || strings.Contains(msg, "unsupported"):
+		code = request.CodeMethodNotFound
+	case strings.Contains(msg, "malformed") || strings.Contains(msg, "unmarshal"):
+		code = request.CodeParseError
+	case strings.Contains(msg, "invalid params"):
+		code = request.CodeInvalidParams
+	}
+	w.Header().Del("X-Content-Type-Options")
+	writeRPCError(w.ResponseWriter, http.StatusBadRequest, w.id, code, msg)
 }
