@@ -23,6 +23,16 @@ const (
 	TypeSSE            = "sse"
 )
 
+// Backend session modes: how client sessions map onto backend sessions.
+const (
+	// SessionShared: one backend session serves every client session.
+	SessionShared = "shared"
+	// SessionPerClient: each client session gets its own backend session
+	// (for stdio, its own process), so backend-initiated requests and
+	// notifications always reach the client they belong to.
+	SessionPerClient = "per-client"
+)
+
 // Conflict resolution strategies for capabilities that two backends expose
 // under the same name.
 const (
@@ -115,6 +125,9 @@ type Backend struct {
 	Tools     Filter
 	Resources Filter
 	Prompts   Filter
+
+	// SessionMode is SessionShared (default) or SessionPerClient.
+	SessionMode string
 
 	// ConnectTimeout bounds one connection attempt including initialize.
 	ConnectTimeout time.Duration

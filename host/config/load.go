@@ -78,6 +78,7 @@ type backendBlock struct {
 	CallTimeout    *string           `hcl:"call_timeout,optional"`
 	ConnectRetries *int              `hcl:"connect_retries,optional"`
 	RetryBackoff   *string           `hcl:"retry_backoff,optional"`
+	SessionMode    *string           `hcl:"session_mode,optional"`
 	Body           hcl.Body          `hcl:",body"`
 	DeclRange      hcl.Range         `hcl:",def_range"`
 }
@@ -297,7 +298,12 @@ func (b *backendBlock) build() (Backend, hcl.Diagnostics) {
 		Name: b.Name, Type: b.Type, Args: b.Args, Env: b.Env, Headers: b.Headers,
 		ConnectTimeout: DefaultConnectTimeout, CallTimeout: DefaultCallTimeout,
 		ConnectRetries: DefaultConnectRetries, RetryBackoff: DefaultRetryBackoff,
-		DeclRange: b.DeclRange,
+		SessionMode: SessionShared, DeclRange: b.DeclRange,
+	}
+	if b.SessionMode != nil {
+		be.SessionMode = *b.SessionMode
+		diags = append(diags, oneOf(b.Body, "session_mode", *b.SessionMode, "session mode",
+			[]string{SessionShared, SessionPerClient})...)
 	}
 	if !backendNameRE.MatchString(b.Name) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid backend name",

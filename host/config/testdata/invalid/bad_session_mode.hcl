@@ -1,0 +1,5 @@
+backend "a" {
+  type         = "stdio"
+  command      = "demo"
+  session_mode = "exclusive"
+}
