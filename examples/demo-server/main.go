@@ -36,6 +36,12 @@
 //	pid        {}                               text = the process id, structured {"pid": pid}
 //	meta       {}                               _meta {"demo/server": NAME}, a text and a PNG image
 //	                                            content block, structured {"ok": true}
+//	ask        {question string}                sampling/createMessage to the client; "sampled: ANSWER"
+//	confirm    {message string}                 elicitation/create to the client; "action: A content: {...}"
+//	roots      {}                               roots/list to the client; "roots: URI,URI"
+//	log        {level string, message string}   notifications/message to the client; "logged"
+//	touch      {}                               notifications/resources/updated for the readme; "touched"
+//	add_tool   {name string}                    adds an echo tool by that name (tools/list_changed)
 //
 // Resources:
 //

@@ -138,6 +138,12 @@ func TestListings(t *testing.T) {
 		"tool_error": {[]string{"message"}, nil},
 		"pid":        {nil, nil},
 		"meta":       {nil, nil},
+		"ask":        {[]string{"question"}, []string{"question"}},
+		"confirm":    {[]string{"message"}, []string{"message"}},
+		"roots":      {nil, nil},
+		"log":        {[]string{"level", "message"}, []string{"message"}},
+		"touch":      {nil, nil},
+		"add_tool":   {[]string{"name"}, []string{"name"}},
 	}
 	if len(schemas) != len(want) {
 		t.Errorf("got %d tools, want %d", len(schemas), len(want))

@@ -93,7 +93,11 @@ func newServer(name string) *mcp.Server {
 	server := mcp.NewServer(&mcp.Implementation{Name: name, Title: "Argus demo server " + name, Version: "0.1.0"}, &mcp.ServerOptions{
 		Instructions:      "Demo server " + name + " for exercising the Argus MCP gateway.",
 		CompletionHandler: complete,
+		// Accept subscriptions; the SDK tracks them for ResourceUpdated.
+		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
 	})
+	addRelayTools(server, name)
 
 	mcp.AddTool(server, &mcp.Tool{
 		Name:        "echo",

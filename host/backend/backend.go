@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/catalog"
@@ -37,6 +38,16 @@ type Options struct {
 	// ClientOptions carries the handlers for backend-initiated messages
 	// (list_changed, progress, sampling, ...). May be nil.
 	ClientOptions *mcp.ClientOptions
+	// Middleware, if set, is added to the client's receiving middleware,
+	// for backend-initiated requests no ClientOptions handler covers.
+	Middleware mcp.Middleware
+	// OnRead, if set, sees every message read from the backend, in wire
+	// order and before it is dispatched. It runs on the connection's reader
+	// goroutine and must not block.
+	OnRead func(jsonrpc.Message)
+	// OnClient, if set, is called with the new client before it connects,
+	// for hooks such as capturing its sending handler.
+	OnClient func(*mcp.Client)
 }
 
 // Conn is one live session with a backend. Its methods are safe for
@@ -59,6 +70,9 @@ func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) 
 	if err != nil {
 		return nil, err
 	}
+	if opts.OnRead != nil {
+		t = observedTransport{t, opts.OnRead}
+	}
 	connCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	type dialed struct {
 		s   *mcp.ClientSession
@@ -67,6 +81,12 @@ func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) 
 	ch := make(chan dialed, 1)
 	go func() {
 		client := mcp.NewClient(opts.Client, opts.ClientOptions)
+		if opts.Middleware != nil {
+			client.AddReceivingMiddleware(opts.Middleware)
+		}
+		if opts.OnClient != nil {
+			opts.OnClient(client)
+		}
 		s, err := client.Connect(connCtx, t, &mcp.ClientSessionOptions{ProtocolVersion: ProtocolVersion})
 		ch <- dialed{s, err}
 	}()
@@ -218,7 +238,12 @@ func transport(cfg config.Backend, log hclog.Logger) (mcp.Transport, error) {
 }
 
 func httpClient(headers map[string]string) *http.Client {
-	var rt http.RoundTripper = http.DefaultTransport.(*http.Transport).Clone()
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	// Many client sessions share this connection to the backend; the
+	// default of 2 idle connections per host would make concurrent calls
+	// open and close a connection each.
+	base.MaxIdleConnsPerHost = 64
+	var rt http.RoundTripper = base
 	if len(headers) > 0 {
 		rt = headerTransport{base: rt, headers: headers}
 	}
@@ -237,4 +262,32 @@ func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Header.Set(k, v)
 	}
 	return t.base.RoundTrip(r)
+}
+
+// observedTransport shows every message read to a callback before the SDK
+// dispatches it.
+type observedTransport struct {
+	mcp.Transport
+	onRead func(jsonrpc.Message)
+}
+
+func (t observedTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	c, err := t.Transport.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return observedConn{c, t.onRead}, nil
+}
+
+type observedConn struct {
+	mcp.Connection
+	onRead func(jsonrpc.Message)
+}
+
+func (c observedConn) Read(ctx context.Context) (jsonrpc.Message, error) {
+	msg, err := c.Connection.Read(ctx)
+	if err == nil {
+		c.onRead(msg)
+	}
+	return msg, err
 }

@@ -56,13 +56,31 @@ type Gateway struct {
 	mu       sync.RWMutex
 	backends map[string]*liveBackend
 	closed   bool
+	closing  chan struct{} // closed by Close
 	wg       sync.WaitGroup
+
+	subMu  sync.Mutex
+	subs   map[string]int                          // shared-link subscriptions per URI
+	levels map[*mcp.ServerSession]mcp.LoggingLevel // clients' logging/setLevel
 }
 
+// liveBackend is one configured backend: its shared link (used for the
+// catalogue, and for calls unless the backend is per-client) and the
+// per-client links of session_mode = "per-client".
 type liveBackend struct {
 	cfg     config.Backend
-	conn    *backend.Conn // nil until connected, and after it failed
+	shared  *link
 	refresh chan struct{} // coalesced list_changed signals
+
+	clientMu sync.Mutex
+	clients  map[*mcp.ServerSession]*clientLink
+}
+
+// clientLink is a per-client link that may still be connecting.
+type clientLink struct {
+	ready chan struct{} // closed once l is connected or err is set
+	l     *link
+	err   error
 }
 
 // New builds a Gateway for cfg. It does not connect anything yet.
@@ -73,14 +91,20 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 		version:  opts.Version,
 		catalog:  catalog.New(catalog.PolicyFromConfig(cfg)),
 		backends: map[string]*liveBackend{},
+		closing:  make(chan struct{}),
+		subs:     map[string]int{},
+		levels:   map[*mcp.ServerSession]mcp.LoggingLevel{},
 	}
 	mws := append([]request.Middleware{request.Auth(), request.Recover(log)}, opts.Middlewares...)
 	g.chain = request.NewChain(g.route, opts.Observers, mws...)
 	g.server = mcp.NewServer(&mcp.Implementation{Name: "argus", Title: "Argus MCP gateway", Version: opts.Version}, &mcp.ServerOptions{
-		Logger: logging.Slog(log.Named("mcp")),
+		Logger:                  logging.Slog(log.Named("mcp")),
+		SubscribeHandler:        g.subscribe,
+		UnsubscribeHandler:      g.unsubscribe,
+		RootsListChangedHandler: g.rootsListChanged,
 		Capabilities: &mcp.ServerCapabilities{
 			Tools:       &mcp.ToolCapabilities{ListChanged: true},
-			Resources:   &mcp.ResourceCapabilities{ListChanged: true},
+			Resources:   &mcp.ResourceCapabilities{ListChanged: true, Subscribe: true},
 			Prompts:     &mcp.PromptCapabilities{ListChanged: true},
 			Completions: &mcp.CompletionCapabilities{},
 			Logging:     &mcp.LoggingCapabilities{},
@@ -114,14 +138,15 @@ func (g *Gateway) Start(ctx context.Context) error {
 	results := make([]result, len(g.cfg.Backends))
 	var wg sync.WaitGroup
 	for i, bc := range g.cfg.Backends {
-		lb := &liveBackend{cfg: bc, refresh: make(chan struct{}, 1)}
+		lb := &liveBackend{cfg: bc, refresh: make(chan struct{}, 1), clients: map[*mcp.ServerSession]*clientLink{}}
+		lb.shared = newLink(g, bc, nil)
 		g.mu.Lock()
 		g.backends[bc.Name] = lb
 		g.mu.Unlock()
 		wg.Go(func() {
-			log := g.log.Named("backend").With("backend", bc.Name)
+			log := lb.shared.log
 			start := time.Now()
-			conn, err := backend.DialRetry(ctx, bc, g.backendOptions(lb, log))
+			conn, err := backend.DialRetry(ctx, bc, lb.shared.options(lb.signalRefresh))
 			if err != nil {
 				results[i] = result{lb: lb, err: err}
 				return
@@ -176,9 +201,17 @@ func (g *Gateway) attach(lb *liveBackend, conn *backend.Conn) {
 		conn.Close()
 		return
 	}
-	lb.conn = conn
 	g.mu.Unlock()
+	lb.shared.setConn(conn)
 	g.wg.Go(func() { g.watch(lb, conn) })
+}
+
+// signalRefresh asks the watcher to re-list the backend; signals coalesce.
+func (lb *liveBackend) signalRefresh() {
+	select {
+	case lb.refresh <- struct{}{}:
+	default: // a refresh is already pending; it will see this change too
+	}
 }
 
 func (g *Gateway) watch(lb *liveBackend, conn *backend.Conn) {
@@ -188,10 +221,10 @@ func (g *Gateway) watch(lb *liveBackend, conn *backend.Conn) {
 		case <-conn.Done():
 			g.mu.Lock()
 			closing := g.closed
-			if lb.conn == conn {
-				lb.conn = nil
-			}
 			g.mu.Unlock()
+			if lb.shared.Conn() == conn {
+				lb.shared.setConn(nil)
+			}
 			if closing {
 				return
 			}
@@ -216,25 +249,6 @@ func (g *Gateway) watch(lb *liveBackend, conn *backend.Conn) {
 			}
 			g.notifyChange(change)
 		}
-	}
-}
-
-func (g *Gateway) backendOptions(lb *liveBackend, log hclog.Logger) backend.Options {
-	signal := func() {
-		select {
-		case lb.refresh <- struct{}{}:
-		default: // a refresh is already pending; it will see this change too
-		}
-	}
-	return backend.Options{
-		Logger: log,
-		Client: &mcp.Implementation{Name: "argus", Version: g.version},
-		ClientOptions: &mcp.ClientOptions{
-			Logger:                     logging.Slog(log.Named("mcp")),
-			ToolListChangedHandler:     func(context.Context, *mcp.ToolListChangedRequest) { signal() },
-			PromptListChangedHandler:   func(context.Context, *mcp.PromptListChangedRequest) { signal() },
-			ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) { signal() },
-		},
 	}
 }
 
@@ -265,14 +279,106 @@ func (g *Gateway) notify(ctx context.Context, ss *mcp.ServerSession, method stri
 	}
 }
 
-// conn returns the live connection of a backend, or nil.
-func (g *Gateway) conn(name string) *backend.Conn {
+// linkFor returns the link a call from session ss to backend goes over:
+// the shared one, or for a per-client backend the session's own, dialled
+// on first use and closed when the session ends.
+func (g *Gateway) linkFor(ctx context.Context, ss *mcp.ServerSession, name string) (*link, error) {
+	g.mu.RLock()
+	lb, closed := g.backends[name], g.closed
+	g.mu.RUnlock()
+	if lb == nil || closed {
+		return nil, fmt.Errorf("backend %q is not running", name)
+	}
+	if lb.cfg.SessionMode != config.SessionPerClient || ss == nil {
+		if lb.shared.Conn() == nil {
+			return nil, fmt.Errorf("backend %q is unavailable", name)
+		}
+		return lb.shared, nil
+	}
+	lb.clientMu.Lock()
+	cl := lb.clients[ss]
+	if cl == nil {
+		cl = &clientLink{ready: make(chan struct{})}
+		lb.clients[ss] = cl
+		lb.clientMu.Unlock()
+		g.dialClientLink(lb, ss, cl)
+	} else {
+		lb.clientMu.Unlock()
+	}
+	select {
+	case <-cl.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if cl.err != nil {
+		return nil, cl.err
+	}
+	return cl.l, nil
+}
+
+// dialClientLink connects a per-client link and ties its life to the
+// client session's.
+func (g *Gateway) dialClientLink(lb *liveBackend, ss *mcp.ServerSession, cl *clientLink) {
+	l := newLink(g, lb.cfg, ss)
+	conn, err := backend.Dial(context.Background(), lb.cfg, l.options(nil))
+	if err != nil {
+		lb.clientMu.Lock()
+		delete(lb.clients, ss) // the next call tries again
+		lb.clientMu.Unlock()
+		cl.err = err
+		close(cl.ready)
+		return
+	}
+	l.setConn(conn)
+	l.log.Debug("per-client backend session opened", "session", ss.ID())
+	cl.l = l
+	close(cl.ready)
+	g.wg.Go(func() {
+		select {
+		case <-conn.Done():
+		case <-waitSession(ss):
+		case <-g.closing:
+		}
+		lb.clientMu.Lock()
+		if lb.clients[ss] == cl {
+			delete(lb.clients, ss)
+		}
+		lb.clientMu.Unlock()
+		conn.Close()
+		l.log.Debug("per-client backend session closed", "session", ss.ID())
+	})
+}
+
+// waitSession is closed when a client session ends.
+func waitSession(ss *mcp.ServerSession) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() { ss.Wait(); close(ch) }()
+	return ch
+}
+
+// links returns every connected link, shared and per-client.
+func (g *Gateway) links() []*link {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	if lb := g.backends[name]; lb != nil {
-		return lb.conn
+	var out []*link
+	for _, name := range slices.Sorted(maps.Keys(g.backends)) {
+		lb := g.backends[name]
+		if lb.shared.Conn() != nil {
+			out = append(out, lb.shared)
+		}
+		lb.clientMu.Lock()
+		for _, cl := range lb.clients {
+			select {
+			case <-cl.ready:
+				if cl.l != nil {
+					out = append(out, cl.l)
+				}
+			default:
+			}
+		}
+		lb.clientMu.Unlock()
 	}
-	return nil
+	return out
 }
 
 // Close disconnects every backend (stopping stdio processes) and waits for
@@ -284,13 +390,14 @@ func (g *Gateway) Close(ctx context.Context) error {
 		return nil
 	}
 	g.closed = true
+	close(g.closing)
+	g.mu.Unlock()
 	var conns []*backend.Conn
-	for _, name := range slices.Sorted(maps.Keys(g.backends)) {
-		if c := g.backends[name].conn; c != nil {
-			conns = append(conns, c)
+	for _, l := range g.links() {
+		if l.owner == nil {
+			conns = append(conns, l.Conn())
 		}
 	}
-	g.mu.Unlock()
 
 	for ss := range g.server.Sessions() {
 		ss.Close()

@@ -11,7 +11,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/argusmcp/argus/host/backend"
 	"github.com/argusmcp/argus/host/catalog"
 	"github.com/argusmcp/argus/host/request"
 )
@@ -43,7 +42,14 @@ var routedMethods = map[string]bool{
 func (g *Gateway) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		if !routedMethods[method] {
-			return next(ctx, method, req)
+			res, err := next(ctx, method, req)
+			if method == "logging/setLevel" && err == nil {
+				if p, ok := req.GetParams().(*mcp.SetLoggingLevelParams); ok && p != nil {
+					ss, _ := req.GetSession().(*mcp.ServerSession)
+					g.setClientLevel(ctx, ss, p.Level)
+				}
+			}
+			return res, err
 		}
 		c := NewCall(method, req)
 		res, err := g.chain.Run(ctx, c)
@@ -140,7 +146,7 @@ func (g *Gateway) route(ctx context.Context, c *request.Call) (mcp.Result, error
 		if len(p.Arguments) > 0 {
 			fwd.Arguments = p.Arguments // raw JSON, forwarded byte for byte
 		}
-		return forward(ctx, g, c, r.Backend, r.Name, func(ctx context.Context, s *mcp.ClientSession) (*mcp.CallToolResult, error) {
+		return forward(ctx, g, c, r.Backend, r.Name, fwd, func(ctx context.Context, s *mcp.ClientSession) (*mcp.CallToolResult, error) {
 			return s.CallTool(ctx, fwd)
 		})
 	case "prompts/get":
@@ -154,7 +160,7 @@ func (g *Gateway) route(ctx context.Context, c *request.Call) (mcp.Result, error
 		}
 		fwd := *p
 		fwd.Name = r.Name
-		return forward(ctx, g, c, r.Backend, r.Name, func(ctx context.Context, s *mcp.ClientSession) (*mcp.GetPromptResult, error) {
+		return forward(ctx, g, c, r.Backend, r.Name, &fwd, func(ctx context.Context, s *mcp.ClientSession) (*mcp.GetPromptResult, error) {
 			return s.GetPrompt(ctx, &fwd)
 		})
 	case "resources/read":
@@ -168,8 +174,9 @@ func (g *Gateway) route(ctx context.Context, c *request.Call) (mcp.Result, error
 			e.Wire.Data = mustJSON(map[string]string{"uri": p.URI})
 			return nil, e
 		}
-		return forward(ctx, g, c, r.Backend, r.Name, func(ctx context.Context, s *mcp.ClientSession) (*mcp.ReadResourceResult, error) {
-			return s.ReadResource(ctx, p)
+		fwd := *p
+		return forward(ctx, g, c, r.Backend, r.Name, &fwd, func(ctx context.Context, s *mcp.ClientSession) (*mcp.ReadResourceResult, error) {
+			return s.ReadResource(ctx, &fwd)
 		})
 	case "completion/complete":
 		p, ok := c.Params.(*mcp.CompleteParams)
@@ -196,7 +203,7 @@ func (g *Gateway) route(ctx context.Context, c *request.Call) (mcp.Result, error
 		default:
 			return nil, request.Errorf(request.OutcomeNotFound, request.CodeInvalidParams, "unsupported completion ref type %q", ref.Type)
 		}
-		return forward(ctx, g, c, r.Backend, r.Name, func(ctx context.Context, s *mcp.ClientSession) (*mcp.CompleteResult, error) {
+		return forward(ctx, g, c, r.Backend, r.Name, &fwd, func(ctx context.Context, s *mcp.ClientSession) (*mcp.CompleteResult, error) {
 			return s.Complete(ctx, &fwd)
 		})
 	}
@@ -207,16 +214,28 @@ func errMissingParams(method string) error {
 	return request.Errorf(request.OutcomeNotFound, request.CodeInvalidParams, "%s: missing params", method)
 }
 
-// forward sends one request to backend under its call timeout and maps
-// failures to outcomes: the backend's JSON-RPC errors pass through as they
-// are; a lost connection, a timeout and a client cancellation each get
-// their own error.
-func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, backendName, original string, do func(context.Context, *mcp.ClientSession) (R, error)) (mcp.Result, error) {
+// forward sends one request to backend under its call timeout, relaying
+// what the backend sends meanwhile (progress, sampling, ...) to the calling
+// client, and maps failures to outcomes: the backend's JSON-RPC errors pass
+// through as they are; a lost connection, a timeout and a client
+// cancellation each get their own error. params must be a copy the router
+// owns: its progress token is replaced for the backend.
+func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, backendName, original string, params mcp.Params, do func(context.Context, *mcp.ClientSession) (R, error)) (mcp.Result, error) {
 	c.Backend, c.OriginalName = backendName, original
-	conn := g.conn(backendName)
+	l, err := g.linkFor(ctx, c.Session, backendName)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, backendError(ctx, ctx, backendName, 0, err)
+		}
+		return nil, &request.Error{Outcome: request.OutcomeTransport, Err: err,
+			Wire: &jsonrpc.Error{Code: request.CodeBackendUnavailable, Message: fmt.Sprintf("backend %q is unavailable", backendName)}}
+	}
+	conn := l.Conn()
 	if conn == nil {
 		return nil, request.Errorf(request.OutcomeTransport, request.CodeBackendUnavailable, "backend %q is unavailable", backendName)
 	}
+	inf := l.begin(ctx, c.Session, params)
+	defer l.end(inf)
 	timeout := conn.Config().CallTimeout
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -224,11 +243,10 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	if err == nil {
 		return res, nil
 	}
-	return nil, backendError(ctx, cctx, conn, timeout, err)
+	return nil, backendError(ctx, cctx, backendName, timeout, err)
 }
 
-func backendError(parent, ctx context.Context, conn *backend.Conn, timeout time.Duration, err error) error {
-	name := conn.Config().Name
+func backendError(parent, ctx context.Context, name string, timeout time.Duration, err error) error {
 	var wire *jsonrpc.Error
 	switch {
 	case parent.Err() != nil:

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -78,7 +79,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Refuser:         gw,
 		Logger:          log.Named("http"),
 	}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.Named("http").StandardLogger(nil)}
+	conns := &connTracker{states: map[net.Conn]http.ConnState{}}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.Named("http").StandardLogger(nil), ConnState: conns.track}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("listening", "mcp", fmt.Sprintf("http://%s/mcp", ln.Addr()))
@@ -94,10 +96,40 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	for ss := range gw.Server().Sessions() {
 		ss.Close()
 	}
+	// Shutdown waits up to 5s for connections that never sent a request;
+	// no request will come, so they are closed at once.
+	conns.closeUnused()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 	}
 	return nil
+}
+
+// connTracker follows the state of the listener's connections.
+type connTracker struct {
+	mu     sync.Mutex
+	states map[net.Conn]http.ConnState
+}
+
+func (t *connTracker) track(c net.Conn, s http.ConnState) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s == http.StateClosed || s == http.StateHijacked {
+		delete(t.states, c)
+		return
+	}
+	t.states[c] = s
+}
+
+// closeUnused closes connections that are new (no request yet) or idle.
+func (t *connTracker) closeUnused() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c, s := range t.states {
+		if s == http.StateNew || s == http.StateIdle {
+			c.Close()
+		}
+	}
 }

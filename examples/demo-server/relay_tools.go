@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Tools that make the server talk back to its client during a call, for
+// exercising a gateway's relaying of server-initiated messages.
+
+type askInput struct {
+	Question string `json:"question" jsonschema:"what to ask the client's model"`
+}
+
+type confirmInput struct {
+	Message string `json:"message" jsonschema:"what to ask the user"`
+}
+
+type logInput struct {
+	Level   string `json:"level,omitempty" jsonschema:"MCP log level (default info)"`
+	Message string `json:"message" jsonschema:"the log message"`
+}
+
+type addToolInput struct {
+	Name string `json:"name" jsonschema:"name of the tool to add"`
+}
+
+func addRelayTools(server *mcp.Server, name string) {
+	mcp.AddTool(server, &mcp.Tool{
+		Name:        "ask",
+		Description: "Ask the client's model a question (sampling/createMessage) and return its answer.",
+	}, func(ctx context.Context, req *mcp.CallToolRequest, in askInput) (*mcp.CallToolResult, any, error) {
+		res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
+			Messages:  []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: in.Question}}},
+			MaxTokens: 100,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("sampling: %w", err)
+		}
+		answer := ""
+		if tc, ok := res.Content.(*mcp.TextContent); ok {
+			answer = tc.Text
+		}
+		return textResult(fmt.Sprintf("sampled: %s", answer)), nil, nil
+	})
+	mcp.AddTool(server, &mcp.Tool{
+		Name:        "confirm",
+		Description: "Ask the user to confirm (elicitation/create) and return the answer.",
+	}, func(ctx context.Context, req *mcp.CallToolRequest, in confirmInput) (*mcp.CallToolResult, any, error) {
+		res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{
+			Message: in.Message,
+			RequestedSchema: map[string]any{
+				"type":       "object",
+				"properties": map[string]any{"confirm": map[string]any{"type": "boolean"}},
+			},
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("elicitation: %w", err)
+		}
+		content, _ := json.Marshal(res.Content)
+		return textResult(fmt.Sprintf("action: %s content: %s", res.Action, content)), nil, nil
+	})
+	mcp.AddTool(server, &mcp.Tool{
+		Name:        "roots",
+		Description: "List the client's roots (roots/list) as a comma-separated list of URIs.",
+	}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		res, err := req.Session.ListRoots(ctx, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("roots: %w", err)
+		}
+		var uris []string
+		for _, r := range res.Roots {
+			uris = append(uris, r.URI)
+		}
+		return textResult(fmt.Sprintf("roots: %s", strings.Join(uris, ","))), nil, nil
+	})
+	mcp.AddTool(server, &mcp.Tool{
+		Name:        "log",
+		Description: "Send a notifications/message log entry to the client, then reply \"logged\".",
+	}, func(ctx context.Context, req *mcp.CallToolRequest, in logInput) (*mcp.CallToolResult, any, error) {
+		level := mcp.LoggingLevel(in.Level)
+		if level == "" {
+			level = "info"
+		}
+		if err := req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: level, Logger: name, Data: in.Message}); err != nil {
+			return nil, nil, err
+		}
+		return textResult("logged"), nil, nil
+	})
+	mcp.AddTool(server, &mcp.Tool{
+		Name:        "touch",
+		Description: "Announce that the readme resource changed (notifications/resources/updated to subscribers).",
+	}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		if err := server.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: readmeURI(name)}); err != nil {
+			return nil, nil, err
+		}
+		return textResult("touched"), nil, nil
+	})
+	mcp.AddTool(server, &mcp.Tool{
+		Name:        "add_tool",
+		Description: "Add a tool with the given name (an echo), which makes the server send tools/list_changed.",
+	}, func(ctx context.Context, req *mcp.CallToolRequest, in addToolInput) (*mcp.CallToolResult, any, error) {
+		mcp.AddTool(server, &mcp.Tool{Name: in.Name, Description: "A tool added at run time."}, echoTool)
+		return textResult(fmt.Sprintf("added %s", in.Name)), nil, nil
+	})
+}

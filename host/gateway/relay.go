@@ -1,0 +1,402 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/go-hclog"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/argusmcp/argus/host/backend"
+	"github.com/argusmcp/argus/host/config"
+)
+
+// A link is one session with a backend and the relaying state around it:
+// which client calls are in flight on it, which progress tokens it owes
+// to whom, and, for per-client links, the one client session it serves.
+//
+// Backend-initiated messages are attributed as follows:
+//   - progress: exactly, through a token Argus substitutes per call;
+//   - resources/updated: to the client sessions subscribed to the URI;
+//   - sampling, elicitation, roots and log messages: to the client call in
+//     flight on this link when there is exactly one; on a per-client link
+//     to its owner in any case; otherwise (a shared link with several
+//     calls in flight) they cannot be attributed, so requests are refused
+//     with an error and log messages are kept in Argus's log, never sent to
+//     a client that may not own them.
+type link struct {
+	g     *Gateway
+	cfg   config.Backend
+	log   hclog.Logger
+	owner *mcp.ServerSession // nil for a shared link
+
+	mu      sync.Mutex
+	conn    *backend.Conn
+	calls   map[*inflight]struct{}
+	byToken map[string]*inflight
+	level   mcp.LoggingLevel // log level last set on the backend
+	// logs holds, in wire order, where each log notification read off the
+	// wire goes; attributed on read, because by the time the SDK hands it
+	// to relayLog the call it belongs to may have returned.
+	logs []logTarget
+	// sendBackend is the backend client's sending handler, for
+	// notifications the SDK client has no method for.
+	sendBackend mcp.MethodHandler
+}
+
+// inflight is one client call forwarded over a link.
+type inflight struct {
+	ctx         context.Context // the client request's context
+	session     *mcp.ServerSession
+	clientToken any    // the client's progress token, nil if none
+	token       string // the token the backend sees
+	pending     int    // progress notifications read but not yet relayed
+}
+
+func newLink(g *Gateway, cfg config.Backend, owner *mcp.ServerSession) *link {
+	return &link{
+		g: g, cfg: cfg, owner: owner,
+		log:     g.log.Named("backend").With("backend", cfg.Name),
+		calls:   map[*inflight]struct{}{},
+		byToken: map[string]*inflight{},
+	}
+}
+
+// Conn is the link's backend connection, nil before it connected.
+func (l *link) Conn() *backend.Conn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.conn
+}
+
+func (l *link) setConn(c *backend.Conn) {
+	l.mu.Lock()
+	l.conn = c
+	l.mu.Unlock()
+}
+
+// options are the backend options whose handlers relay through this link.
+func (l *link) options(onListChanged func()) backend.Options {
+	caps := &mcp.ClientCapabilities{
+		Sampling:    &mcp.SamplingCapabilities{},
+		Elicitation: &mcp.ElicitationCapabilities{Form: &mcp.FormElicitationCapabilities{}, URL: &mcp.URLElicitationCapabilities{}},
+	}
+	caps.Roots.ListChanged = true
+	if l.owner != nil {
+		// A per-client link promises the backend exactly what its client
+		// can do.
+		if ip := l.owner.InitializeParams(); ip != nil && ip.Capabilities != nil {
+			caps = ip.Capabilities
+		}
+	}
+	changed := func(context.Context) {
+		if onListChanged != nil {
+			onListChanged()
+		}
+	}
+	return backend.Options{
+		Logger: l.log,
+		Client: &mcp.Implementation{Name: "argus", Version: l.g.version},
+		ClientOptions: &mcp.ClientOptions{
+			Logger:                        slogOf(l.log),
+			Capabilities:                  caps,
+			ToolListChangedHandler:        func(ctx context.Context, _ *mcp.ToolListChangedRequest) { changed(ctx) },
+			PromptListChangedHandler:      func(ctx context.Context, _ *mcp.PromptListChangedRequest) { changed(ctx) },
+			ResourceListChangedHandler:    func(ctx context.Context, _ *mcp.ResourceListChangedRequest) { changed(ctx) },
+			ProgressNotificationHandler:   l.relayProgress,
+			LoggingMessageHandler:         l.relayLog,
+			ResourceUpdatedHandler:        l.relayResourceUpdated,
+			CreateMessageWithToolsHandler: l.relaySampling,
+			ElicitationHandler:            l.relayElicitation,
+		},
+		Middleware: l.interceptRoots,
+		OnRead:     l.onRead,
+		OnClient: func(c *mcp.Client) {
+			c.AddSendingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+				l.mu.Lock()
+				l.sendBackend = next
+				l.mu.Unlock()
+				return next
+			})
+		},
+	}
+}
+
+// begin registers a call about to be forwarded and returns the params to
+// send: a copy whose progress token, if the client gave one, is replaced
+// by a token unique to this call, so that two clients using the same token
+// never see each other's progress.
+func (l *link) begin(ctx context.Context, ss *mcp.ServerSession, params mcp.Params) *inflight {
+	inf := &inflight{ctx: ctx, session: ss}
+	if meta := params.GetMeta(); meta != nil {
+		if tok, ok := meta["progressToken"]; ok && tok != nil {
+			inf.clientToken = tok
+			inf.token = "argus-" + uuid.NewString()
+			m := maps.Clone(meta)
+			m["progressToken"] = inf.token
+			params.SetMeta(m)
+		}
+	}
+	l.mu.Lock()
+	l.calls[inf] = struct{}{}
+	if inf.token != "" {
+		l.byToken[inf.token] = inf
+	}
+	l.mu.Unlock()
+	return inf
+}
+
+// end unregisters a finished call. Progress notifications the backend sent
+// before its response may still be queued in the SDK when the response
+// arrives; end waits (briefly) until those have been relayed, so the
+// client sees them before the result.
+func (l *link) end(inf *inflight) {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		l.mu.Lock()
+		if inf.pending == 0 || time.Now().After(deadline) {
+			delete(l.calls, inf)
+			if inf.token != "" {
+				delete(l.byToken, inf.token)
+			}
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// logTarget is where one log notification goes: a call's client, every
+// client (not tied to a call), or nowhere (not attributable).
+type logTarget struct {
+	inf       *inflight
+	broadcast bool
+}
+
+// onRead sees messages as they arrive off the wire, before the SDK
+// dispatches them: it attributes log notifications while the set of calls
+// in flight is still the one they were sent in, and counts notifications
+// owed to a call so that end waits until they are relayed.
+func (l *link) onRead(msg jsonrpc.Message) {
+	req, ok := msg.(*jsonrpc.Request)
+	if !ok || req.IsCall() {
+		return
+	}
+	switch req.Method {
+	case "notifications/progress":
+		var p struct {
+			ProgressToken any `json:"progressToken"`
+		}
+		if json.Unmarshal(req.Params, &p) != nil {
+			return
+		}
+		tok, _ := p.ProgressToken.(string)
+		l.mu.Lock()
+		if inf := l.byToken[tok]; inf != nil {
+			inf.pending++
+		}
+		l.mu.Unlock()
+	case "notifications/message":
+		var p mcp.LoggingMessageParams
+		if json.Unmarshal(req.Params, &p) != nil {
+			return // the SDK will not dispatch it either
+		}
+		l.mu.Lock()
+		t := logTarget{}
+		switch {
+		case len(l.calls) == 1 || (l.owner != nil && len(l.calls) > 0):
+			for inf := range l.calls {
+				t.inf = inf
+				break
+			}
+			t.inf.pending++
+		case len(l.calls) == 0:
+			t.broadcast = true
+		}
+		l.logs = append(l.logs, t)
+		l.mu.Unlock()
+	}
+}
+
+func (l *link) relayProgress(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+	tok, _ := req.Params.ProgressToken.(string)
+	l.mu.Lock()
+	inf := l.byToken[tok]
+	l.mu.Unlock()
+	if inf == nil {
+		l.log.Debug("progress for no call in flight; dropped", "token", req.Params.ProgressToken)
+		return
+	}
+	p := *req.Params
+	p.ProgressToken = inf.clientToken
+	if err := inf.session.NotifyProgress(inf.ctx, &p); err != nil {
+		l.log.Debug("relaying progress failed", "session", inf.session.ID(), "error", err)
+	}
+	l.mu.Lock()
+	inf.pending--
+	l.mu.Unlock()
+}
+
+// target finds the client a backend-initiated message belongs to; see the
+// type comment. ok is false when it cannot be attributed.
+func (l *link) target() (ctx context.Context, ss *mcp.ServerSession, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.calls) == 1 {
+		for inf := range l.calls {
+			return inf.ctx, inf.session, true
+		}
+	}
+	if l.owner != nil {
+		if len(l.calls) > 0 {
+			// Several calls of the owner: any of their streams reaches it.
+			for inf := range l.calls {
+				return inf.ctx, inf.session, true
+			}
+		}
+		return context.Background(), l.owner, true
+	}
+	return nil, nil, false
+}
+
+var errUnattributable = &jsonrpc.Error{Code: -32603, Message: "argus: cannot tell which client this request belongs to " +
+	"(several client calls are in flight on a shared backend session; set session_mode = \"per-client\" on this backend)"}
+
+// relayCtx derives a context that carries the client call's values (so the
+// SDK sends on that call's stream) and ends when the backend abandons its
+// request (so cancellation reaches the client).
+func relayCtx(client, backend context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(client)
+	stop := context.AfterFunc(backend, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+func (l *link) relaySampling(ctx context.Context, req *mcp.CreateMessageWithToolsRequest) (*mcp.CreateMessageWithToolsResult, error) {
+	cctx, ss, ok := l.target()
+	if !ok {
+		return nil, errUnattributable
+	}
+	rctx, cancel := relayCtx(cctx, ctx)
+	defer cancel()
+	return ss.CreateMessageWithTools(rctx, req.Params)
+}
+
+func (l *link) relayElicitation(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+	cctx, ss, ok := l.target()
+	if !ok {
+		return nil, errUnattributable
+	}
+	rctx, cancel := relayCtx(cctx, ctx)
+	defer cancel()
+	return ss.Elicit(rctx, req.Params)
+}
+
+// interceptRoots answers a backend's roots/list with the roots of the
+// client it belongs to (the SDK client would answer with its own, empty,
+// list).
+func (l *link) interceptRoots(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if method != "roots/list" {
+			return next(ctx, method, req)
+		}
+		cctx, ss, ok := l.target()
+		if !ok {
+			return nil, errUnattributable
+		}
+		rctx, cancel := relayCtx(cctx, ctx)
+		defer cancel()
+		p, _ := req.GetParams().(*mcp.ListRootsParams)
+		return ss.ListRoots(rctx, p)
+	}
+}
+
+func (l *link) relayLog(_ context.Context, req *mcp.LoggingMessageRequest) {
+	l.mu.Lock()
+	var t logTarget
+	if len(l.logs) > 0 {
+		t, l.logs = l.logs[0], l.logs[1:]
+	}
+	l.mu.Unlock()
+	switch {
+	case t.inf != nil:
+		if err := t.inf.session.Log(t.inf.ctx, req.Params); err != nil {
+			l.log.Debug("relaying log message failed", "session", t.inf.session.ID(), "error", err)
+		}
+		l.mu.Lock()
+		t.inf.pending--
+		l.mu.Unlock()
+	case l.owner != nil:
+		l.owner.Log(context.Background(), req.Params)
+	case t.broadcast:
+		// Not sent during any call: it concerns every client of the backend.
+		for s := range l.g.server.Sessions() {
+			s.Log(context.Background(), req.Params)
+		}
+	default:
+		l.log.Debug("backend log message not attributable to one client; kept here",
+			"level", req.Params.Level, "logger", req.Params.Logger, "data", req.Params.Data)
+	}
+}
+
+func (l *link) relayResourceUpdated(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+	if l.owner != nil {
+		l.g.notify(ctx, l.owner, "notifications/resources/updated",
+			&mcp.ServerRequest[*mcp.ResourceUpdatedNotificationParams]{Session: l.owner, Params: req.Params})
+		return
+	}
+	if err := l.g.server.ResourceUpdated(ctx, req.Params); err != nil {
+		l.log.Debug("relaying resources/updated failed", "uri", req.Params.URI, "error", err)
+	}
+}
+
+// setLevel asks the backend for log messages at level and above, if it
+// offers logging and the level differs from the one last set.
+func (l *link) setLevel(ctx context.Context, level mcp.LoggingLevel) {
+	conn := l.Conn()
+	if conn == nil || level == "" {
+		return
+	}
+	if caps := conn.Session().InitializeResult().Capabilities; caps == nil || caps.Logging == nil {
+		return
+	}
+	l.mu.Lock()
+	same := l.level == level
+	l.level = level
+	l.mu.Unlock()
+	if same {
+		return
+	}
+	if err := conn.Session().SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: level}); err != nil {
+		l.log.Debug("forwarding logging/setLevel failed", "level", level, "error", err)
+	}
+}
+
+// notifyRootsChanged tells the backend its client's roots changed.
+func (l *link) notifyRootsChanged(ctx context.Context) {
+	conn := l.Conn()
+	l.mu.Lock()
+	send := l.sendBackend
+	l.mu.Unlock()
+	if conn == nil || send == nil {
+		return
+	}
+	_, err := send(ctx, "notifications/roots/list_changed",
+		&mcp.ClientRequest[*mcp.RootsListChangedParams]{Session: conn.Session(), Params: &mcp.RootsListChangedParams{}})
+	if err != nil {
+		l.log.Debug("forwarding roots/list_changed failed", "error", err)
+	}
+}
+
+func (l *link) String() string {
+	if l.owner != nil {
+		return fmt.Sprintf("%s (client session %s)", l.cfg.Name, l.owner.ID())
+	}
+	return l.cfg.Name
+}
