@@ -252,24 +252,32 @@ func (g *Gateway) watch(lb *liveBackend, conn *backend.Conn) {
 	}
 }
 
-// notifyChange sends list_changed for each changed list to every client
-// session.
+// notifyChange sends list_changed for each changed list to every client.
+//
+// The SDK knows how to reach each kind of client (sessions of older
+// revisions directly, stateless clients through their subscriptions/listen
+// stream), but it sends list_changed only when its own registry changes,
+// and Argus serves lists from its catalogue instead. So a change is
+// signalled by adding and removing a sentinel entry in the registry: the
+// SDK coalesces the two into one notification. Lists are never served
+// from the registry, so the sentinel is never visible.
 func (g *Gateway) notifyChange(ch catalog.Change) {
-	if !ch.Any() {
-		return
+	const sentinel = "argus.catalogue-changed"
+	if ch.Tools {
+		g.server.AddTool(&mcp.Tool{Name: sentinel, InputSchema: map[string]any{"type": "object"}},
+			func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) { return nil, nil })
+		g.server.RemoveTools(sentinel)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for ss := range g.server.Sessions() {
-		if ch.Tools {
-			g.notify(ctx, ss, "notifications/tools/list_changed", &mcp.ServerRequest[*mcp.ToolListChangedParams]{Session: ss, Params: &mcp.ToolListChangedParams{}})
-		}
-		if ch.Resources {
-			g.notify(ctx, ss, "notifications/resources/list_changed", &mcp.ServerRequest[*mcp.ResourceListChangedParams]{Session: ss, Params: &mcp.ResourceListChangedParams{}})
-		}
-		if ch.Prompts {
-			g.notify(ctx, ss, "notifications/prompts/list_changed", &mcp.ServerRequest[*mcp.PromptListChangedParams]{Session: ss, Params: &mcp.PromptListChangedParams{}})
-		}
+	if ch.Resources {
+		uri := "argus:" + sentinel
+		g.server.AddResource(&mcp.Resource{Name: sentinel, URI: uri},
+			func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) { return nil, nil })
+		g.server.RemoveResources(uri)
+	}
+	if ch.Prompts {
+		g.server.AddPrompt(&mcp.Prompt{Name: sentinel},
+			func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) { return nil, nil })
+		g.server.RemovePrompts(sentinel)
 	}
 }
 

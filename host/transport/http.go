@@ -53,9 +53,25 @@ func NewMCPHandler(o HTTPOptions) http.Handler {
 	if o.MaxRequestBytes <= 0 {
 		o.MaxRequestBytes = config.DefaultMaxRequestBytes
 	}
-	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return o.Server }, &mcp.StreamableHTTPOptions{
+	getServer := func(*http.Request) *mcp.Server { return o.Server }
+	stateful := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
 		SessionTimeout:      o.SessionTimeout,
 		MaxRequestBodyBytes: o.MaxRequestBytes,
+	})
+	// Clients of the stateless revision (2026-07-28 and later) send no
+	// initialize and no session id; a stateful handler would open a session
+	// per request that nothing ever closes.
+	stateless := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
+		Stateless:                    true,
+		MaxRequestBodyBytes:          o.MaxRequestBytes,
+		PropagateRequestCancellation: true,
+	})
+	var streamable http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("MCP-Protocol-Version") >= StatelessRevision {
+			stateless.ServeHTTP(w, r)
+			return
+		}
+		stateful.ServeHTTP(w, r)
 	})
 	var inner http.Handler = streamable
 	var tokens *tokenSet
@@ -73,6 +89,9 @@ func NewMCPHandler(o HTTPOptions) http.Handler {
 	}
 	return &mcpHandler{opts: o, tokens: tokens, next: inner}
 }
+
+// StatelessRevision is the first MCP revision without sessions.
+const StatelessRevision = "2026-07-28"
 
 type userKey struct{}
 
