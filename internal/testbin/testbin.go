@@ -65,6 +65,9 @@ func build() {
 	}
 }
 
+// Root is the module's root directory (holding go.mod).
+func Root() string { return moduleRoot() }
+
 // moduleRoot is the directory holding go.mod, found from this source file.
 func moduleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
