@@ -57,6 +57,12 @@ const (
 	DefaultConnectRetries  = 3
 	DefaultRetryBackoff    = 500 * time.Millisecond
 	DefaultShutdownTimeout = 10 * time.Second
+
+	DefaultHealthInterval   = 30 * time.Second
+	DefaultHealthTimeout    = 10 * time.Second
+	DefaultFailureThreshold = 3
+	DefaultDegradedLatency  = 5 * time.Second
+	DefaultReconnectMax     = 60 * time.Second
 )
 
 // Config is the validated, defaulted configuration of one Argus process.
@@ -73,6 +79,7 @@ type Config struct {
 	Management Management
 	Backends   []Backend // in configuration order
 	Conflict   Conflict
+	Health     Health
 
 	// Secrets holds every secret value resolved while loading, for redaction.
 	Secrets []string
@@ -93,6 +100,20 @@ type Server struct {
 type Log struct {
 	Level  string
 	Format string
+}
+
+// Health configures backend health checks.
+type Health struct {
+	// Interval between checks of one backend (each wait is jittered by up
+	// to ±10%).
+	Interval time.Duration
+	// Timeout bounds one check.
+	Timeout time.Duration
+	// FailureThreshold consecutive failed checks make a backend unhealthy
+	// (Failed); fewer make it Degraded.
+	FailureThreshold int
+	// DegradedLatency: a check slower than this makes a backend Degraded.
+	DegradedLatency time.Duration
 }
 
 // Auth maps bearer tokens presented by MCP clients to user ids.

@@ -29,7 +29,16 @@ type fileSchema struct {
 	Management *managementBlock `hcl:"management,block"`
 	Backends   []*backendBlock  `hcl:"backend,block"`
 	Conflict   *conflictBlock   `hcl:"conflict_resolution,block"`
+	Health     *healthBlock     `hcl:"health,block"`
 	Body       hcl.Body         `hcl:",body"`
+}
+
+type healthBlock struct {
+	Interval         *string  `hcl:"interval,optional"`
+	Timeout          *string  `hcl:"timeout,optional"`
+	FailureThreshold *int     `hcl:"failure_threshold,optional"`
+	DegradedLatency  *string  `hcl:"degraded_latency,optional"`
+	Body             hcl.Body `hcl:",body"`
 }
 
 type serverBlock struct {
@@ -261,6 +270,21 @@ func (raw *fileSchema) build(cfg *Config) hcl.Diagnostics {
 		be, d := b.build()
 		diags = append(diags, d...)
 		cfg.Backends = append(cfg.Backends, be)
+	}
+
+	cfg.Health = Health{Interval: DefaultHealthInterval, Timeout: DefaultHealthTimeout,
+		FailureThreshold: DefaultFailureThreshold, DegradedLatency: DefaultDegradedLatency}
+	if h := raw.Health; h != nil {
+		diags = append(diags, duration(h.Body, "interval", h.Interval, false, &cfg.Health.Interval)...)
+		diags = append(diags, duration(h.Body, "timeout", h.Timeout, false, &cfg.Health.Timeout)...)
+		diags = append(diags, duration(h.Body, "degraded_latency", h.DegradedLatency, false, &cfg.Health.DegradedLatency)...)
+		if h.FailureThreshold != nil {
+			cfg.Health.FailureThreshold = *h.FailureThreshold
+			if *h.FailureThreshold < 1 {
+				diags = append(diags, attrError(h.Body, "failure_threshold", "Invalid failure threshold",
+					"failure_threshold must be at least 1."))
+			}
+		}
 	}
 
 	cfg.Conflict = Conflict{Strategy: DefaultStrategy, Separator: DefaultSeparator}

@@ -1,0 +1,4 @@
+health {
+  interval          = "5s"
+  failure_threshold = 0
+}
