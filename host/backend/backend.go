@@ -20,13 +20,6 @@ import (
 	"github.com/argusmcp/argus/host/config"
 )
 
-// ProtocolVersion is the MCP revision Argus asks backends for. The
-// stateless 2026-07-28 revision has no session to carry server-to-client
-// notifications outside a request, which a relaying gateway needs, so the
-// newest session-based revision is requested; the SDK negotiates down for
-// older servers.
-const ProtocolVersion = "2025-11-25"
-
 // Options are the parts of a connection that come from the host rather
 // than from the backend's configuration.
 type Options struct {
@@ -87,7 +80,7 @@ func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) 
 		if opts.OnClient != nil {
 			opts.OnClient(client)
 		}
-		s, err := client.Connect(connCtx, t, &mcp.ClientSessionOptions{ProtocolVersion: ProtocolVersion})
+		s, err := client.Connect(connCtx, t, &mcp.ClientSessionOptions{ProtocolVersion: cfg.ProtocolVersion})
 		ch <- dialed{s, err}
 	}()
 	timer := time.NewTimer(cfg.ConnectTimeout)
@@ -290,4 +283,37 @@ func (c observedConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 		c.onRead(msg)
 	}
 	return msg, err
+}
+
+// statelessRevision is the first MCP revision without ping.
+const statelessRevision = "2026-07-28"
+
+// Ping checks that the backend answers. Revision 2026-07-28 removed ping;
+// for a backend that negotiated it, a tools/list (or, without tools, a
+// prompts/list or resources/list) serves as the check instead, so a healthy
+// modern backend is never reported down.
+func (c *Conn) Ping(ctx context.Context) error {
+	res := c.session.InitializeResult()
+	if res == nil || res.ProtocolVersion < statelessRevision {
+		return c.session.Ping(ctx, nil)
+	}
+	caps := res.Capabilities
+	switch {
+	case caps != nil && caps.Prompts != nil && caps.Tools == nil:
+		_, err := c.session.ListPrompts(ctx, nil)
+		return err
+	case caps != nil && caps.Resources != nil && caps.Tools == nil:
+		_, err := c.session.ListResources(ctx, nil)
+		return err
+	}
+	_, err := c.session.ListTools(ctx, nil)
+	return err
+}
+
+// ProtocolVersion is the MCP revision the backend negotiated.
+func (c *Conn) ProtocolVersion() string {
+	if res := c.session.InitializeResult(); res != nil {
+		return res.ProtocolVersion
+	}
+	return ""
 }

@@ -58,6 +58,10 @@ const (
 	DefaultRetryBackoff    = 500 * time.Millisecond
 	DefaultShutdownTimeout = 10 * time.Second
 
+	// DefaultBackendProtocol is the newest revision with sessions, which
+	// relaying server-to-client messages outside a request needs.
+	DefaultBackendProtocol = "2025-11-25"
+
 	DefaultHealthInterval   = 30 * time.Second
 	DefaultHealthTimeout    = 10 * time.Second
 	DefaultFailureThreshold = 3
@@ -149,6 +153,9 @@ type Backend struct {
 
 	// SessionMode is SessionShared (default) or SessionPerClient.
 	SessionMode string
+	// ProtocolVersion is the MCP revision requested from the backend
+	// (default DefaultBackendProtocol); the backend may negotiate down.
+	ProtocolVersion string
 
 	// ConnectTimeout bounds one connection attempt including initialize.
 	ConnectTimeout time.Duration

@@ -88,6 +88,7 @@ type backendBlock struct {
 	ConnectRetries *int              `hcl:"connect_retries,optional"`
 	RetryBackoff   *string           `hcl:"retry_backoff,optional"`
 	SessionMode    *string           `hcl:"session_mode,optional"`
+	Protocol       *string           `hcl:"protocol_version,optional"`
 	Body           hcl.Body          `hcl:",body"`
 	DeclRange      hcl.Range         `hcl:",def_range"`
 }
@@ -322,7 +323,12 @@ func (b *backendBlock) build() (Backend, hcl.Diagnostics) {
 		Name: b.Name, Type: b.Type, Args: b.Args, Env: b.Env, Headers: b.Headers,
 		ConnectTimeout: DefaultConnectTimeout, CallTimeout: DefaultCallTimeout,
 		ConnectRetries: DefaultConnectRetries, RetryBackoff: DefaultRetryBackoff,
-		SessionMode: SessionShared, DeclRange: b.DeclRange,
+		SessionMode: SessionShared, ProtocolVersion: DefaultBackendProtocol, DeclRange: b.DeclRange,
+	}
+	if b.Protocol != nil {
+		be.ProtocolVersion = *b.Protocol
+		diags = append(diags, oneOf(b.Body, "protocol_version", *b.Protocol, "MCP protocol revision",
+			[]string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"})...)
 	}
 	if b.SessionMode != nil {
 		be.SessionMode = *b.SessionMode
