@@ -223,9 +223,11 @@ func TestE2EStdioServe(t *testing.T) {
 
 // TestE2EBackendKilledMidCall kills a stdio backend while a call to it is in
 // flight: the call must fail promptly, the dead backend's tools must leave
-// the catalogue (with list_changed), and the other backend keeps serving.
+// the catalogue (with list_changed) while the other backend keeps serving,
+// and the backend must come back by itself, with list_changed again.
 func TestE2EBackendKilledMidCall(t *testing.T) {
-	url, _ := startArgus(t, demoStdio(t, "alpha")+demoStdio(t, "beta"))
+	alpha := strings.Replace(demoStdio(t, "alpha"), "type = \"stdio\"", "type = \"stdio\"\n  retry_backoff = \"2s\"", 1)
+	url, _ := startArgus(t, alpha+demoStdio(t, "beta"))
 	changed := make(chan struct{}, 8)
 	client := mcp.NewClient(&mcp.Implementation{Name: "kill-e2e", Version: "test"}, &mcp.ClientOptions{
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
@@ -284,6 +286,20 @@ func TestE2EBackendKilledMidCall(t *testing.T) {
 	res, err = s.CallTool(ctx, &mcp.CallToolParams{Name: "beta_echo", Arguments: map[string]any{"message": "still here"}})
 	if err != nil || text(t, res) != "still here" {
 		t.Errorf("beta after alpha died: %v %+v", err, res)
+	}
+
+	// Argus restarts the process and the tools come back.
+	select {
+	case <-changed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no tools/list_changed after the backend came back")
+	}
+	res, err = s.CallTool(ctx, &mcp.CallToolParams{Name: "alpha_pid"})
+	if err != nil {
+		t.Fatalf("alpha after reconnect: %v", err)
+	}
+	if newPID, _ := strconv.Atoi(text(t, res)); newPID == pid || newPID == 0 {
+		t.Errorf("pid after reconnect = %d (old %d)", newPID, pid)
 	}
 }
 

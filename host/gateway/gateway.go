@@ -9,11 +9,11 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,6 +23,8 @@ import (
 	"github.com/argusmcp/argus/host/backend"
 	"github.com/argusmcp/argus/host/catalog"
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/events"
+	"github.com/argusmcp/argus/host/health"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/request"
 )
@@ -31,6 +33,10 @@ import (
 type Options struct {
 	// Version is reported to clients and backends as Argus's version.
 	Version string
+	// Probes check backend health; empty means the built-in ping check.
+	Probes []Prober
+	// Events receives lifecycle and health events; nil keeps none.
+	Events *events.Log
 	// Observers watch every call (audit, telemetry). May be empty.
 	Observers []request.Observer
 	// Middlewares run after auth and recovery, before routing.
@@ -62,6 +68,11 @@ type Gateway struct {
 	subMu  sync.Mutex
 	subs   map[string]int                          // shared-link subscriptions per URI
 	levels map[*mcp.ServerSession]mcp.LoggingLevel // clients' logging/setLevel
+
+	probes    []Prober
+	events    *events.Log
+	startedAt time.Time
+	started   atomic.Bool // Start has finished its first round of connections
 }
 
 // liveBackend is one configured backend: its shared link (used for the
@@ -74,6 +85,17 @@ type liveBackend struct {
 
 	clientMu sync.Mutex
 	clients  map[*mcp.ServerSession]*clientLink
+
+	// Lifecycle and health (lifecycle.go).
+	mu        sync.Mutex
+	phase     health.Phase
+	since     time.Time // when phase was entered
+	lastErr   string
+	conds     health.Conditions
+	tracker   health.Tracker
+	reconnect chan struct{} // operator asked for a reconnect; coalesced
+	unhealthy chan struct{} // the checker's verdict; coalesced
+	stop      chan struct{} // closed when the backend is removed
 }
 
 // clientLink is a per-client link that may still be connecting.
@@ -94,6 +116,14 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 		closing:  make(chan struct{}),
 		subs:     map[string]int{},
 		levels:   map[*mcp.ServerSession]mcp.LoggingLevel{},
+		probes:   opts.Probes,
+		events:   opts.Events,
+	}
+	if len(g.probes) == 0 {
+		g.probes = []Prober{PingProbe{}}
+	}
+	if g.events == nil {
+		g.events = events.New(0)
 	}
 	mws := append([]request.Middleware{request.Auth(), request.Recover(log)}, opts.Middlewares...)
 	g.chain = request.NewChain(g.route, opts.Observers, mws...)
@@ -123,134 +153,6 @@ func (g *Gateway) Server() *mcp.Server { return g.server }
 
 // Catalog is the aggregated catalogue.
 func (g *Gateway) Catalog() *catalog.Catalog { return g.catalog }
-
-// Start connects every backend concurrently, each with its own timeout and
-// retries. A backend that cannot be reached is logged and skipped; the
-// others serve. Start fails only when the configuration cannot be served
-// at all: capabilities that conflict under the "error" strategy.
-func (g *Gateway) Start(ctx context.Context) error {
-	type result struct {
-		lb   *liveBackend
-		conn *backend.Conn
-		inv  *catalog.Inventory
-		err  error
-	}
-	results := make([]result, len(g.cfg.Backends))
-	var wg sync.WaitGroup
-	for i, bc := range g.cfg.Backends {
-		lb := &liveBackend{cfg: bc, refresh: make(chan struct{}, 1), clients: map[*mcp.ServerSession]*clientLink{}}
-		lb.shared = newLink(g, bc, nil)
-		g.mu.Lock()
-		g.backends[bc.Name] = lb
-		g.mu.Unlock()
-		wg.Go(func() {
-			log := lb.shared.log
-			start := time.Now()
-			conn, err := backend.DialRetry(ctx, bc, lb.shared.options(lb.signalRefresh))
-			if err != nil {
-				results[i] = result{lb: lb, err: err}
-				return
-			}
-			ictx, cancel := context.WithTimeout(ctx, bc.ConnectTimeout)
-			inv, err := conn.Inventory(ictx)
-			cancel()
-			if err != nil {
-				conn.Close()
-				results[i] = result{lb: lb, err: err}
-				return
-			}
-			log.Info("backend connected", "type", bc.Type, "elapsed", time.Since(start).Round(time.Millisecond),
-				"tools", len(inv.Tools), "resources", len(inv.Resources), "templates", len(inv.Templates), "prompts", len(inv.Prompts))
-			results[i] = result{lb: lb, conn: conn, inv: inv}
-		})
-	}
-	wg.Wait()
-
-	var conflictErr error
-	for _, r := range results {
-		if r.err != nil {
-			g.log.Error("backend unavailable; serving without it", "backend", r.lb.cfg.Name, "error", r.err)
-			continue
-		}
-		_, conflicts, err := g.catalog.Set(r.inv)
-		for _, c := range conflicts {
-			g.log.Warn("capability name conflict", "detail", c.String())
-		}
-		if err != nil {
-			conflictErr = errors.Join(conflictErr, err)
-		}
-		g.attach(r.lb, r.conn)
-	}
-	if conflictErr != nil {
-		g.Close(context.Background())
-		return conflictErr
-	}
-	if n := len(g.cfg.Backends); n > 0 && len(g.catalog.Snapshot().Tools())+len(g.catalog.Snapshot().Resources())+len(g.catalog.Snapshot().Prompts()) == 0 {
-		g.log.Warn("no backend capabilities are available", "backends", n)
-	}
-	return nil
-}
-
-// attach makes conn the backend's live connection and watches it: list
-// changes are re-listed into the catalogue, and when the session ends the
-// backend's capabilities are withdrawn.
-func (g *Gateway) attach(lb *liveBackend, conn *backend.Conn) {
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		conn.Close()
-		return
-	}
-	g.mu.Unlock()
-	lb.shared.setConn(conn)
-	g.wg.Go(func() { g.watch(lb, conn) })
-}
-
-// signalRefresh asks the watcher to re-list the backend; signals coalesce.
-func (lb *liveBackend) signalRefresh() {
-	select {
-	case lb.refresh <- struct{}{}:
-	default: // a refresh is already pending; it will see this change too
-	}
-}
-
-func (g *Gateway) watch(lb *liveBackend, conn *backend.Conn) {
-	log := g.log.Named("backend").With("backend", lb.cfg.Name)
-	for {
-		select {
-		case <-conn.Done():
-			g.mu.Lock()
-			closing := g.closed
-			g.mu.Unlock()
-			if lb.shared.Conn() == conn {
-				lb.shared.setConn(nil)
-			}
-			if closing {
-				return
-			}
-			log.Error("backend session ended; its capabilities are withdrawn", "error", conn.Err())
-			g.notifyChange(g.catalog.Remove(lb.cfg.Name))
-			return
-		case <-lb.refresh:
-			ctx, cancel := context.WithTimeout(context.Background(), lb.cfg.CallTimeout)
-			inv, err := conn.Inventory(ctx)
-			cancel()
-			if err != nil {
-				log.Warn("re-listing after list_changed failed", "error", err)
-				continue
-			}
-			change, conflicts, err := g.catalog.Set(inv)
-			for _, c := range conflicts {
-				log.Warn("capability name conflict", "detail", c.String())
-			}
-			if err != nil {
-				log.Error("backend's new capabilities conflict; keeping the previous catalogue", "error", err)
-				continue
-			}
-			g.notifyChange(change)
-		}
-	}
-}
 
 // notifyChange sends list_changed for each changed list to every client.
 //
@@ -399,34 +301,24 @@ func (g *Gateway) Close(ctx context.Context) error {
 	}
 	g.closed = true
 	close(g.closing)
+	lbs := slices.Collect(maps.Values(g.backends))
 	g.mu.Unlock()
-	var conns []*backend.Conn
-	for _, l := range g.links() {
-		if l.owner == nil {
-			conns = append(conns, l.Conn())
-		}
+	for _, lb := range lbs {
+		g.transition(lb, health.EventStop, "gateway shutting down")
 	}
-
 	for ss := range g.server.Sessions() {
 		ss.Close()
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(conns))
-	for i, c := range conns {
-		wg.Go(func() {
-			if err := c.Close(); err != nil {
-				errs[i] = fmt.Errorf("backend %q: close: %w", c.Config().Name, err)
-			}
-		})
-	}
+	// Each backend's supervisor closes its session (stopping a stdio
+	// process) when it sees closing; per-client links close likewise.
 	done := make(chan struct{})
-	go func() { wg.Wait(); g.wg.Wait(); close(done) }()
+	go func() { g.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("closing backends: %w", ctx.Err())
 	}
-	return errors.Join(errs...)
 }
 
 // Refuse runs a call that the transport refused (AuthErr set) through the

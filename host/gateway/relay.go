@@ -113,9 +113,8 @@ func (l *link) options(onListChanged func()) backend.Options {
 			LoggingMessageHandler:         l.relayLog,
 			ResourceUpdatedHandler:        l.relayResourceUpdated,
 			CreateMessageWithToolsHandler: l.relaySampling,
-			ElicitationHandler:            l.relayElicitation,
 		},
-		Middleware: l.interceptRoots,
+		Middleware: l.intercept,
 		OnRead:     l.onRead,
 		OnClient: func(c *mcp.Client) {
 			c.AddSendingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
@@ -288,22 +287,15 @@ func (l *link) relaySampling(ctx context.Context, req *mcp.CreateMessageWithTool
 	return ss.CreateMessageWithTools(rctx, req.Params)
 }
 
-func (l *link) relayElicitation(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-	cctx, ss, ok := l.target()
-	if !ok {
-		return nil, errUnattributable
-	}
-	rctx, cancel := relayCtx(cctx, ctx)
-	defer cancel()
-	return ss.Elicit(rctx, req.Params)
-}
-
-// interceptRoots answers a backend's roots/list with the roots of the
-// client it belongs to (the SDK client would answer with its own, empty,
-// list).
-func (l *link) interceptRoots(next mcp.MethodHandler) mcp.MethodHandler {
+// intercept answers the backend requests no ClientOptions handler relays
+// faithfully:
+//   - roots/list: the SDK client would answer with its own (empty) roots;
+//   - elicitation/create: the SDK client's handler validates the requested
+//     schema first and refuses some the specification allows (enums given
+//     as anyOf with titles); the client, not Argus, is the judge of that.
+func (l *link) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-		if method != "roots/list" {
+		if method != "roots/list" && method != "elicitation/create" {
 			return next(ctx, method, req)
 		}
 		cctx, ss, ok := l.target()
@@ -312,8 +304,13 @@ func (l *link) interceptRoots(next mcp.MethodHandler) mcp.MethodHandler {
 		}
 		rctx, cancel := relayCtx(cctx, ctx)
 		defer cancel()
-		p, _ := req.GetParams().(*mcp.ListRootsParams)
-		return ss.ListRoots(rctx, p)
+		switch p := req.GetParams().(type) {
+		case *mcp.ListRootsParams:
+			return ss.ListRoots(rctx, p)
+		case *mcp.ElicitParams:
+			return ss.Elicit(rctx, p)
+		}
+		return next(ctx, method, req)
 	}
 }
 

@@ -1,0 +1,338 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/argusmcp/argus/host/backend"
+	"github.com/argusmcp/argus/host/catalog"
+	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/events"
+	"github.com/argusmcp/argus/host/health"
+)
+
+// Start connects every backend concurrently, each with its own timeout and
+// retries, then supervises each one for the life of the gateway: health
+// checks, withdrawal of a failed backend's capabilities, and reconnection
+// with exponential backoff. A backend that cannot be reached at start-up is
+// logged, marked Failed and retried in the background; the others serve.
+// Start fails only when the configuration cannot be served at all:
+// capabilities that conflict under the "error" strategy.
+func (g *Gateway) Start(ctx context.Context) error {
+	g.startedAt = time.Now()
+	type result struct {
+		conn *backend.Conn
+		inv  *catalog.Inventory
+		err  error
+	}
+	lbs := make([]*liveBackend, len(g.cfg.Backends))
+	results := make([]result, len(g.cfg.Backends))
+	var wg sync.WaitGroup
+	for i, bc := range g.cfg.Backends {
+		lb := g.newLiveBackend(bc)
+		lbs[i] = lb
+		g.mu.Lock()
+		g.backends[bc.Name] = lb
+		g.mu.Unlock()
+		g.transition(lb, health.EventStart, "connecting")
+		wg.Go(func() {
+			start := time.Now()
+			conn, err := backend.DialRetry(ctx, bc, lb.shared.options(lb.signalRefresh))
+			if err != nil {
+				results[i] = result{err: err}
+				return
+			}
+			inv, err := inventory(ctx, conn)
+			if err != nil {
+				conn.Close()
+				results[i] = result{err: err}
+				return
+			}
+			lb.shared.log.Info("backend connected", "type", bc.Type, "protocol", conn.ProtocolVersion(), "elapsed", time.Since(start).Round(time.Millisecond),
+				"tools", len(inv.Tools), "resources", len(inv.Resources), "templates", len(inv.Templates), "prompts", len(inv.Prompts))
+			results[i] = result{conn: conn, inv: inv}
+		})
+	}
+	wg.Wait()
+
+	var conflictErr error
+	for i, r := range results {
+		if r.err != nil {
+			continue
+		}
+		_, conflicts, err := g.catalog.Set(r.inv)
+		g.logConflicts(conflicts)
+		if err != nil {
+			conflictErr = errors.Join(conflictErr, err)
+			results[i].err = err
+		}
+	}
+	if conflictErr != nil {
+		for _, r := range results {
+			if r.conn != nil {
+				r.conn.Close()
+			}
+		}
+		g.Close(context.Background())
+		return conflictErr
+	}
+	for i, lb := range lbs {
+		r := results[i]
+		if r.err != nil {
+			g.log.Error("backend unavailable; serving without it and retrying in the background", "backend", lb.cfg.Name, "error", r.err)
+			g.transition(lb, health.EventConnectFail, r.err.Error())
+			lb.conds.Set(health.CondConnected, "False", "ConnectFailed", r.err.Error())
+		} else {
+			g.markConnected(lb, r.conn)
+		}
+		g.wg.Go(func() { g.supervise(lb, r.conn) })
+		g.wg.Go(func() { g.check(lb) })
+	}
+	g.started.Store(true)
+	if n := len(g.cfg.Backends); n > 0 && len(g.catalog.Snapshot().Tools())+len(g.catalog.Snapshot().Resources())+len(g.catalog.Snapshot().Prompts()) == 0 {
+		g.log.Warn("no backend capabilities are available", "backends", n)
+	}
+	return nil
+}
+
+func (g *Gateway) newLiveBackend(bc config.Backend) *liveBackend {
+	lb := &liveBackend{
+		cfg: bc, refresh: make(chan struct{}, 1), clients: map[*mcp.ServerSession]*clientLink{},
+		phase: health.Pending, since: time.Now(),
+		reconnect: make(chan struct{}, 1), unhealthy: make(chan struct{}, 1), stop: make(chan struct{}),
+	}
+	lb.tracker.Rules = health.Rules{DegradedLatency: g.cfg.Health.DegradedLatency, FailureThreshold: g.cfg.Health.FailureThreshold}
+	lb.shared = newLink(g, bc, nil)
+	return lb
+}
+
+func inventory(ctx context.Context, conn *backend.Conn) (*catalog.Inventory, error) {
+	ctx, cancel := context.WithTimeout(ctx, conn.Config().ConnectTimeout)
+	defer cancel()
+	return conn.Inventory(ctx)
+}
+
+func (g *Gateway) logConflicts(conflicts []catalog.Conflict) {
+	for _, c := range conflicts {
+		g.log.Warn("capability name conflict", "detail", c.String())
+	}
+}
+
+// transition moves lb's phase on e and records the change as an event.
+// Invalid events are ignored (they can race with a concurrent change:
+// a check result arriving just after the session was lost).
+func (g *Gateway) transition(lb *liveBackend, e health.Event, msg string) {
+	lb.mu.Lock()
+	from := lb.phase
+	to, err := health.Next(from, e)
+	if err != nil {
+		lb.mu.Unlock()
+		g.log.Trace("lifecycle event ignored", "backend", lb.cfg.Name, "error", err)
+		return
+	}
+	lb.phase = to
+	if to != from {
+		lb.since = time.Now()
+	}
+	if to == health.Failed {
+		lb.lastErr = msg
+	} else if to == health.Ready {
+		lb.lastErr = ""
+	}
+	lb.mu.Unlock()
+	if to == from {
+		return
+	}
+	sev := events.Info
+	switch to {
+	case health.Failed:
+		sev = events.Error
+	case health.Degraded:
+		sev = events.Warning
+	}
+	g.events.Emit(sev, "phase", lb.cfg.Name, fmt.Sprintf("%s -> %s: %s", from, to, msg),
+		map[string]any{"from": string(from), "to": string(to), "event": string(e)})
+	switch sev {
+	case events.Error:
+		g.log.Error("backend phase changed", "backend", lb.cfg.Name, "from", from, "to", to, "reason", msg)
+	case events.Warning:
+		g.log.Warn("backend phase changed", "backend", lb.cfg.Name, "from", from, "to", to, "reason", msg)
+	default:
+		g.log.Info("backend phase changed", "backend", lb.cfg.Name, "from", from, "to", to, "reason", msg)
+	}
+}
+
+func (g *Gateway) markConnected(lb *liveBackend, conn *backend.Conn) {
+	lb.shared.setConn(conn)
+	lb.mu.Lock()
+	lb.tracker = health.Tracker{Rules: lb.tracker.Rules}
+	lb.mu.Unlock()
+	lb.conds.Set(health.CondConnected, "True", "Connected", "session established, protocol "+conn.ProtocolVersion())
+	lb.conds.Set(health.CondServing, "True", "InCatalogue", "capabilities are served")
+	g.transition(lb, health.EventConnected, "connected")
+}
+
+// why a connection stopped being served.
+type why int
+
+const (
+	whyLost why = iota
+	whyUnhealthy
+	whyReconnect
+	whyStop
+)
+
+// supervise owns lb's shared connection for the gateway's life: it serves
+// conn until it is lost, found unhealthy or a reconnect is requested, then
+// withdraws the backend's capabilities and reconnects with exponential,
+// jittered backoff until it succeeds or the gateway closes.
+func (g *Gateway) supervise(lb *liveBackend, conn *backend.Conn) {
+	backoff := lb.cfg.RetryBackoff
+	delay := backoff
+	for {
+		if conn != nil {
+			w := g.serve(lb, conn)
+			lb.shared.setConn(nil)
+			change := g.catalog.Remove(lb.cfg.Name)
+			if w == whyStop {
+				conn.Close()
+				return
+			}
+			lb.conds.Set(health.CondServing, "False", "Withdrawn", "capabilities withdrawn from the catalogue")
+			g.notifyChange(change)
+			switch w {
+			case whyLost:
+				msg := "session ended"
+				if err := conn.Err(); err != nil {
+					msg += ": " + err.Error()
+				}
+				lb.conds.Set(health.CondConnected, "False", "SessionLost", msg)
+				g.transition(lb, health.EventLost, msg)
+				delay = backoff
+			case whyUnhealthy:
+				lb.mu.Lock()
+				msg := fmt.Sprintf("%d consecutive failed health checks: %s", lb.tracker.ConsecutiveFailures, lb.tracker.Last.Message)
+				lb.mu.Unlock()
+				lb.conds.Set(health.CondConnected, "False", "Unhealthy", msg)
+				g.transition(lb, health.EventUnhealthy, msg)
+				delay = backoff
+			case whyReconnect:
+				g.transition(lb, health.EventReconnect, "reconnect requested")
+				delay = 0
+			}
+			conn.Close()
+			conn = nil
+		}
+
+		if delay > 0 {
+			wait := delay/2 + rand.N(delay/2+1)
+			select {
+			case <-time.After(wait):
+			case <-lb.reconnect:
+			case <-lb.stop:
+				return
+			case <-g.closing:
+				return
+			}
+		}
+		g.transition(lb, health.EventReconnect, "reconnecting")
+		g.events.Emit(events.Info, "reconnect", lb.cfg.Name, "reconnect attempt", nil)
+		c, err := backend.Dial(context.Background(), lb.cfg, lb.shared.options(lb.signalRefresh))
+		var inv *catalog.Inventory
+		if err == nil {
+			if inv, err = inventory(context.Background(), c); err == nil {
+				var change catalog.Change
+				var conflicts []catalog.Conflict
+				change, conflicts, err = g.catalog.Set(inv)
+				g.logConflicts(conflicts)
+				if err == nil {
+					if g.isClosing() {
+						c.Close()
+						return
+					}
+					g.markConnected(lb, c)
+					g.notifyChange(change)
+					conn, delay = c, backoff
+					continue
+				}
+			}
+			c.Close()
+		}
+		lb.conds.Set(health.CondConnected, "False", "ConnectFailed", err.Error())
+		g.transition(lb, health.EventConnectFail, err.Error())
+		delay = min(max(delay*2, backoff), config.DefaultReconnectMax)
+	}
+}
+
+// serve keeps conn in service, re-listing the backend on list_changed,
+// until something ends its service.
+func (g *Gateway) serve(lb *liveBackend, conn *backend.Conn) why {
+	for {
+		select {
+		case <-conn.Done():
+			if g.isClosing() {
+				return whyStop
+			}
+			return whyLost
+		case <-lb.unhealthy:
+			return whyUnhealthy
+		case <-lb.reconnect:
+			return whyReconnect
+		case <-lb.stop:
+			return whyStop
+		case <-g.closing:
+			return whyStop
+		case <-lb.refresh:
+			inv, err := inventory(context.Background(), conn)
+			if err != nil {
+				lb.shared.log.Warn("re-listing after list_changed failed", "error", err)
+				continue
+			}
+			change, conflicts, err := g.catalog.Set(inv)
+			g.logConflicts(conflicts)
+			if err != nil {
+				lb.shared.log.Error("backend's new capabilities conflict; keeping the previous catalogue", "error", err)
+				continue
+			}
+			g.notifyChange(change)
+		}
+	}
+}
+
+func (g *Gateway) isClosing() bool {
+	select {
+	case <-g.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// signalRefresh asks the supervisor to re-list the backend; signals coalesce.
+func (lb *liveBackend) signalRefresh() { signal(lb.refresh) }
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default: // already pending
+	}
+}
+
+// Reconnect drops backend name's session and connects it anew, at once.
+func (g *Gateway) Reconnect(name string) error {
+	g.mu.RLock()
+	lb := g.backends[name]
+	g.mu.RUnlock()
+	if lb == nil {
+		return fmt.Errorf("no backend named %q", name)
+	}
+	g.events.Emit(events.Info, "reconnect", name, "reconnect requested by an operator", nil)
+	signal(lb.reconnect)
+	return nil
+}

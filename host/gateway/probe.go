@@ -1,0 +1,97 @@
+package gateway
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/argusmcp/argus/host/backend"
+	"github.com/argusmcp/argus/host/events"
+	"github.com/argusmcp/argus/host/health"
+)
+
+// Prober checks one backend. Implementations: PingProbe (in process), and
+// the health probe plugins.
+type Prober interface {
+	Probe(ctx context.Context, backend string, conn *backend.Conn) health.Result
+}
+
+// PingProbe checks that the backend answers a ping (or, on revisions
+// without ping, a list call). Its latency is judged by the health rules.
+type PingProbe struct{}
+
+// Probe implements Prober.
+func (PingProbe) Probe(ctx context.Context, _ string, conn *backend.Conn) health.Result {
+	start := time.Now()
+	if err := conn.Ping(ctx); err != nil {
+		return health.Result{Status: health.StatusUnhealthy, Message: err.Error(), Latency: time.Since(start)}
+	}
+	return health.Result{Status: health.StatusHealthy, Latency: time.Since(start)}
+}
+
+// check runs lb's health checks every interval (jittered by ±10%) while
+// the backend is connected, and moves its phase by the health rules.
+func (g *Gateway) check(lb *liveBackend) {
+	interval := g.cfg.Health.Interval
+	for {
+		wait := interval - interval/10 + rand.N(interval/5+1)
+		select {
+		case <-time.After(wait):
+		case <-lb.stop:
+			return
+		case <-g.closing:
+			return
+		}
+		lb.mu.Lock()
+		live := lb.phase.Live()
+		lb.mu.Unlock()
+		conn := lb.shared.Conn()
+		if !live || conn == nil {
+			continue
+		}
+		g.checkOnce(lb, conn)
+	}
+}
+
+func (g *Gateway) checkOnce(lb *liveBackend, conn *backend.Conn) {
+	results := make([]health.Result, len(g.probes))
+	for i, p := range g.probes {
+		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.Health.Timeout)
+		results[i] = p.Probe(ctx, lb.cfg.Name, conn)
+		if ctx.Err() != nil && results[i].Status != health.StatusUnhealthy {
+			results[i] = health.Result{Status: health.StatusUnhealthy, Message: "check timed out after " + g.cfg.Health.Timeout.String(), Latency: g.cfg.Health.Timeout}
+		}
+		cancel()
+	}
+	r := health.Worst(results...)
+	lb.mu.Lock()
+	prev := lb.tracker.Last.Status
+	status := lb.tracker.Observe(r, time.Now())
+	last := lb.tracker.Last
+	failures := lb.tracker.ConsecutiveFailures
+	lb.mu.Unlock()
+
+	switch status {
+	case health.StatusHealthy:
+		lb.conds.Set(health.CondHealthy, "True", "Healthy", "answered in "+r.Latency.Round(time.Millisecond).String())
+		g.transition(lb, health.EventHealthy, "health check passed")
+	case health.StatusDegraded:
+		reason := "Slow"
+		if failures > 0 {
+			reason = "Failing"
+		}
+		lb.conds.Set(health.CondHealthy, "False", reason, last.Message)
+		g.transition(lb, health.EventDegraded, last.Message)
+	case health.StatusUnhealthy:
+		lb.conds.Set(health.CondHealthy, "False", "Unhealthy", last.Message)
+		signal(lb.unhealthy)
+	}
+	if prev != last.Status && prev != "" {
+		sev := events.Info
+		if last.Status != health.StatusHealthy {
+			sev = events.Warning
+		}
+		g.events.Emit(sev, "health", lb.cfg.Name, string(last.Status)+": "+last.Message,
+			map[string]any{"latency_ms": float64(r.Latency.Microseconds()) / 1000, "consecutive_failures": failures})
+	}
+}
