@@ -71,4 +71,3 @@ func normalize(fd *descriptorpb.FileDescriptorProto) *descriptorpb.FileDescripto
 	}
 	return fd
 }
-

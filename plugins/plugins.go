@@ -1,0 +1,34 @@
+// Package plugins lists the plugins built into the argus binary. Each lives
+// in its own package, written against sdk/ only as any plugin author would,
+// and can also be built as a standalone plugin binary
+// (plugins/<name>/cmd/argus-plugin-<name>).
+//
+// Built-ins still run out of process: argus re-executes itself with the
+// hidden subcommand `internal-plugin <name>`, which calls sdk.Serve.
+package plugins
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/argusmcp/argus/plugins/discard"
+	"github.com/argusmcp/argus/plugins/ping"
+	"github.com/argusmcp/argus/sdk"
+)
+
+var builtins = map[string]func() *sdk.Plugin{
+	"discard": discard.Plugin,
+	"ping":    ping.Plugin,
+}
+
+// Names lists the built-in plugins, sorted.
+func Names() []string { return slices.Sorted(maps.Keys(builtins)) }
+
+// Lookup returns the built-in plugin called name.
+func Lookup(name string) (*sdk.Plugin, bool) {
+	f, ok := builtins[name]
+	if !ok {
+		return nil, false
+	}
+	return f(), true
+}

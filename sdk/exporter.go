@@ -1,0 +1,96 @@
+package sdk
+
+import (
+	"context"
+
+	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Exporter is a telemetry exporter. Argus's OpenTelemetry SDK sends it
+// standard OTLP export requests over the plugin connection (the plugin
+// serves the OTLP collector TraceService and MetricsService), so an
+// exporter receives exactly what an OTLP collector would. An error is
+// returned to the host's exporter, which retries or drops per its policy.
+// Calls may be concurrent.
+//
+// Optional: Closer (flush and release resources at shutdown).
+type Exporter interface {
+	ExportTraces(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error
+	ExportMetrics(ctx context.Context, req *colmetricspb.ExportMetricsServiceRequest) error
+}
+
+// ExporterFactory makes a plugin a telemetry exporter.
+type ExporterFactory struct {
+	// Schema of the exporter's configuration block. Nil: no attributes.
+	Schema *Schema
+	// Validate checks a configuration without side effects. Optional.
+	Validate func(cfg Config) error
+	// New builds the exporter. ctx bounds New itself.
+	New func(ctx context.Context, cfg Config) (Exporter, error)
+}
+
+// TelemetryExporter makes the plugin a telemetry exporter (blocks
+// `exporter "<name>" "<instance>"`).
+func TelemetryExporter(f ExporterFactory) Option {
+	return func(p *Plugin) {
+		mustOnce(p, p.exporter != nil, "TelemetryExporter")
+		mustSchema(p, f.Schema, "TelemetryExporter")
+		p.exporter = &f
+	}
+}
+
+type traceService struct {
+	coltracepb.UnimplementedTraceServiceServer
+	srv *server
+}
+
+type metricsService struct {
+	colmetricspb.UnimplementedMetricsServiceServer
+	srv *server
+}
+
+func exporterOf(srv *server) (Exporter, error) {
+	inst, err := srv.instance()
+	if err != nil {
+		return nil, err
+	}
+	e, ok := inst.(Exporter)
+	if !ok {
+		return nil, status.Error(codes.FailedPrecondition, "the plugin is not configured as a telemetry exporter")
+	}
+	return e, nil
+}
+
+func (s *traceService) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	e, err := exporterOf(s.srv)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.ExportTraces(ctx, req); err != nil {
+		return nil, exportError(err)
+	}
+	return &coltracepb.ExportTraceServiceResponse{}, nil
+}
+
+func (s *metricsService) Export(ctx context.Context, req *colmetricspb.ExportMetricsServiceRequest) (*colmetricspb.ExportMetricsServiceResponse, error) {
+	e, err := exporterOf(s.srv)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.ExportMetrics(ctx, req); err != nil {
+		return nil, exportError(err)
+	}
+	return &colmetricspb.ExportMetricsServiceResponse{}, nil
+}
+
+// exportError keeps a gRPC status an exporter returned (the OTLP exporter
+// retries Unavailable and friends) and makes anything else Unavailable.
+func exportError(err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return status.Error(codes.Unavailable, err.Error())
+}

@@ -1,0 +1,180 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/argusmcp/argus/shared"
+	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
+)
+
+// server is the plugin side of one plugin process: PluginService plus the
+// services of the plugin's kinds, and the one instance Configure builds.
+type server struct {
+	pluginv1.UnimplementedPluginServiceServer
+	p      *Plugin
+	log    hclog.Logger
+	broker *plugin.GRPCBroker
+
+	mu       sync.Mutex
+	inst     any              // the configured Sink, Exporter or Probe
+	hostConn *grpc.ClientConn // ProbeHostService connection, if any
+	closed   bool
+	closeErr error
+}
+
+func newServer(p *Plugin, log hclog.Logger) *server {
+	return &server{p: p, log: log}
+}
+
+// register is called by go-plugin with the gRPC server it created.
+func (s *server) register(broker *plugin.GRPCBroker, g *grpc.Server) error {
+	s.broker = broker
+	pluginv1.RegisterPluginServiceServer(g, s)
+	if s.p.sink != nil {
+		pluginv1.RegisterAuditSinkServiceServer(g, &sinkService{srv: s})
+	}
+	if s.p.exporter != nil {
+		coltracepb.RegisterTraceServiceServer(g, &traceService{srv: s})
+		colmetricspb.RegisterMetricsServiceServer(g, &metricsService{srv: s})
+	}
+	if s.p.probe != nil {
+		pluginv1.RegisterHealthProbeServiceServer(g, &probeService{srv: s})
+	}
+	return nil
+}
+
+// instance is the configured instance, or a FailedPrecondition error.
+func (s *server) instance() (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return nil, status.Error(codes.FailedPrecondition, "the plugin instance is shut down")
+	case s.inst == nil:
+		return nil, status.Error(codes.FailedPrecondition, "the plugin is not configured")
+	}
+	return s.inst, nil
+}
+
+func (s *server) GetInfo(context.Context, *pluginv1.GetInfoRequest) (*pluginv1.GetInfoResponse, error) {
+	return &pluginv1.GetInfoResponse{Name: s.p.name, Version: s.p.version, Kinds: s.p.kinds(), ProtocolVersion: shared.ProtocolVersion}, nil
+}
+
+func (s *server) GetSchema(_ context.Context, req *pluginv1.GetSchemaRequest) (*pluginv1.GetSchemaResponse, error) {
+	sch, ok := s.p.schema(req.GetKind())
+	if !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "plugin %q is not a %s", s.p.name, shared.KindName(req.GetKind()))
+	}
+	return &pluginv1.GetSchemaResponse{Schema: sch.Proto()}, nil
+}
+
+func (s *server) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) (*pluginv1.ConfigureResponse, error) {
+	kind := req.GetKind()
+	if _, ok := s.p.schema(kind); !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "plugin %q is not a %s", s.p.name, shared.KindName(kind))
+	}
+	log := s.log.With("instance", req.GetInstance())
+	cfg, err := newConfig(req.GetInstance(), req.GetConfigJson(), log)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	var validate func(Config) error
+	switch kind {
+	case shared.KindAuditSink:
+		validate = s.p.sink.Validate
+	case shared.KindTelemetryExporter:
+		validate = s.p.exporter.Validate
+	case shared.KindHealthProbe:
+		validate = s.p.probe.Validate
+	}
+	if validate != nil {
+		if diags := diagnostics(validate(cfg)); len(diags) > 0 {
+			return &pluginv1.ConfigureResponse{Diagnostics: diags}, nil
+		}
+	}
+	if req.GetDryRun() {
+		return &pluginv1.ConfigureResponse{}, nil
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inst != nil || s.closed {
+		return nil, status.Error(codes.FailedPrecondition, "the plugin is already configured; a process serves one instance")
+	}
+	var inst any
+	switch kind {
+	case shared.KindAuditSink:
+		inst, err = s.p.sink.New(ctx, cfg)
+	case shared.KindTelemetryExporter:
+		inst, err = s.p.exporter.New(ctx, cfg)
+	case shared.KindHealthProbe:
+		var host Host = noHost{}
+		if id := req.GetHostServiceId(); id != 0 && s.broker != nil {
+			cc, derr := s.broker.DialWithOptions(id, shared.DialOptions(0)...)
+			if derr != nil {
+				return nil, status.Errorf(codes.Unavailable, "connect to the host service: %v", derr)
+			}
+			s.hostConn = cc
+			host = newHostClient(cc)
+		}
+		inst, err = s.p.probe.New(ctx, cfg, host)
+	}
+	if err == nil && inst == nil {
+		err = errors.New("the plugin's New returned no instance")
+	}
+	if err != nil {
+		if s.hostConn != nil {
+			s.hostConn.Close()
+			s.hostConn = nil
+		}
+		return &pluginv1.ConfigureResponse{Diagnostics: diagnostics(err)}, nil
+	}
+	s.inst = inst
+	log.Debug("configured", "kind", shared.KindName(kind))
+	return &pluginv1.ConfigureResponse{}, nil
+}
+
+func (s *server) Shutdown(ctx context.Context, _ *pluginv1.ShutdownRequest) (*pluginv1.ShutdownResponse, error) {
+	if err := s.close(ctx); err != nil {
+		return nil, status.Errorf(codes.Unavailable, "shutdown: %v", err)
+	}
+	return &pluginv1.ShutdownResponse{}, nil
+}
+
+// close flushes and closes the configured instance, once; later calls
+// return the first result.
+func (s *server) close(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return s.closeErr
+	}
+	s.closed = true
+	var errs []error
+	if f, ok := s.inst.(Flusher); ok {
+		if err := f.Flush(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("flush: %w", err))
+		}
+	}
+	if c, ok := s.inst.(Closer); ok {
+		if err := c.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.hostConn != nil {
+		s.hostConn.Close()
+	}
+	s.closeErr = errors.Join(errs...)
+	return s.closeErr
+}
