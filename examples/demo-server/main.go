@@ -36,7 +36,8 @@
 //	pid        {}                               text = the process id, structured {"pid": pid}
 //	meta       {}                               _meta {"demo/server": NAME}, a text and a PNG image
 //	                                            content block, structured {"ok": true}
-//	ask        {question string}                sampling/createMessage to the client; "sampled: ANSWER"
+//	ask        {question string, timeout_ms}    sampling/createMessage to the client; "sampled: ANSWER"
+//	                                            (gives up, cancelling the request, after timeout_ms)
 //	confirm    {message string}                 elicitation/create to the client; "action: A content: {...}"
 //	roots      {}                               roots/list to the client; "roots: URI,URI"
 //	log        {level string, message string}   notifications/message to the client; "logged"

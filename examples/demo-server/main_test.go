@@ -138,7 +138,7 @@ func TestListings(t *testing.T) {
 		"tool_error": {[]string{"message"}, nil},
 		"pid":        {nil, nil},
 		"meta":       {nil, nil},
-		"ask":        {[]string{"question"}, []string{"question"}},
+		"ask":        {[]string{"question", "timeout_ms"}, []string{"question"}},
 		"confirm":    {[]string{"message"}, []string{"message"}},
 		"roots":      {nil, nil},
 		"log":        {[]string{"level", "message"}, []string{"message"}},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -13,7 +14,8 @@ import (
 // exercising a gateway's relaying of server-initiated messages.
 
 type askInput struct {
-	Question string `json:"question" jsonschema:"what to ask the client's model"`
+	Question  string `json:"question" jsonschema:"what to ask the client's model"`
+	TimeoutMS int    `json:"timeout_ms,omitempty" jsonschema:"give up on the answer after this many milliseconds (default: wait)"`
 }
 
 type confirmInput struct {
@@ -34,6 +36,11 @@ func addRelayTools(server *mcp.Server, name string) {
 		Name:        "ask",
 		Description: "Ask the client's model a question (sampling/createMessage) and return its answer.",
 	}, func(ctx context.Context, req *mcp.CallToolRequest, in askInput) (*mcp.CallToolResult, any, error) {
+		if in.TimeoutMS > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, time.Duration(in.TimeoutMS)*time.Millisecond)
+			defer cancel()
+		}
 		res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
 			Messages:  []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: in.Question}}},
 			MaxTokens: 100,

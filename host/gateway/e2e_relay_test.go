@@ -240,6 +240,30 @@ func TestE2ERelay(t *testing.T) {
 		}
 	})
 
+	t.Run("backend cancellation reaches the client", func(t *testing.T) {
+		cancelled := make(chan struct{})
+		s := relayClient(t, url, &mcp.ClientOptions{
+			CreateMessageHandler: func(ctx context.Context, _ *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+				select {
+				case <-ctx.Done(): // the backend gave up; Argus passed that on
+					close(cancelled)
+					return nil, ctx.Err()
+				case <-time.After(10 * time.Second):
+					return nil, fmt.Errorf("never cancelled")
+				}
+			},
+		})
+		res, err := s.CallTool(context.Background(), &mcp.CallToolParams{Name: "alpha_ask", Arguments: map[string]any{"question": "slow", "timeout_ms": 300}})
+		if err != nil || !res.IsError {
+			t.Errorf("ask with timeout: %v %+v", err, res)
+		}
+		select {
+		case <-cancelled:
+		case <-time.After(5 * time.Second):
+			t.Error("the client's sampling request was not cancelled")
+		}
+	})
+
 	t.Run("shared session refuses what it cannot attribute", func(t *testing.T) {
 		busy := relayClient(t, url, nil)
 		asker := relayClient(t, url, &mcp.ClientOptions{

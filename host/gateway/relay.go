@@ -56,7 +56,7 @@ type inflight struct {
 	session     *mcp.ServerSession
 	clientToken any    // the client's progress token, nil if none
 	token       string // the token the backend sees
-	pending     int    // progress notifications read but not yet relayed
+	pending     int    // notifications and requests owed to the client, not yet relayed
 }
 
 func newLink(g *Gateway, cfg config.Backend, owner *mcp.ServerSession) *link {
@@ -243,26 +243,44 @@ func (l *link) relayProgress(_ context.Context, req *mcp.ProgressNotificationCli
 	l.mu.Unlock()
 }
 
-// target finds the client a backend-initiated message belongs to; see the
-// type comment. ok is false when it cannot be attributed.
-func (l *link) target() (ctx context.Context, ss *mcp.ServerSession, ok bool) {
+// acquire finds the client a backend-initiated request belongs to (see
+// the type comment); ok is false when it cannot be attributed. While the
+// request is relayed the call it belongs to does not finish (end waits),
+// so that a cancellation the backend sends before its final answer still
+// reaches the client on that call's stream. release must be called when
+// the relay is done.
+func (l *link) acquire() (ctx context.Context, ss *mcp.ServerSession, release func(), ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.calls) == 1 {
-		for inf := range l.calls {
-			return inf.ctx, inf.session, true
+	var inf *inflight
+	if len(l.calls) == 1 || (l.owner != nil && len(l.calls) > 0) {
+		for c := range l.calls {
+			inf = c
+			break
 		}
 	}
-	if l.owner != nil {
-		if len(l.calls) > 0 {
-			// Several calls of the owner: any of their streams reaches it.
-			for inf := range l.calls {
-				return inf.ctx, inf.session, true
-			}
-		}
-		return context.Background(), l.owner, true
+	switch {
+	case inf != nil:
+		inf.pending++
+		return inf.ctx, inf.session, func() {
+			l.mu.Lock()
+			inf.pending--
+			l.mu.Unlock()
+		}, true
+	case l.owner != nil:
+		return context.Background(), l.owner, func() {}, true
 	}
-	return nil, nil, false
+	return nil, nil, nil, false
+}
+
+// lingerIfCancelled holds a relay that the backend cancelled for a moment
+// before the call it belongs to may finish. The SDK sends the client its
+// notifications/cancelled from a goroutine after the request returns; the
+// call's response stream must still be open when it does.
+func lingerIfCancelled(backendCtx context.Context) {
+	if backendCtx.Err() != nil {
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 var errUnattributable = &jsonrpc.Error{Code: -32603, Message: "argus: cannot tell which client this request belongs to " +
@@ -278,13 +296,16 @@ func relayCtx(client, backend context.Context) (context.Context, context.CancelF
 }
 
 func (l *link) relaySampling(ctx context.Context, req *mcp.CreateMessageWithToolsRequest) (*mcp.CreateMessageWithToolsResult, error) {
-	cctx, ss, ok := l.target()
+	cctx, ss, release, ok := l.acquire()
 	if !ok {
 		return nil, errUnattributable
 	}
+	defer release()
 	rctx, cancel := relayCtx(cctx, ctx)
 	defer cancel()
-	return ss.CreateMessageWithTools(rctx, req.Params)
+	res, err := ss.CreateMessageWithTools(rctx, req.Params)
+	lingerIfCancelled(ctx)
+	return res, err
 }
 
 // intercept answers the backend requests no ClientOptions handler relays
@@ -298,12 +319,14 @@ func (l *link) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 		if method != "roots/list" && method != "elicitation/create" {
 			return next(ctx, method, req)
 		}
-		cctx, ss, ok := l.target()
+		cctx, ss, release, ok := l.acquire()
 		if !ok {
 			return nil, errUnattributable
 		}
+		defer release()
 		rctx, cancel := relayCtx(cctx, ctx)
 		defer cancel()
+		defer lingerIfCancelled(ctx)
 		switch p := req.GetParams().(type) {
 		case *mcp.ListRootsParams:
 			return ss.ListRoots(rctx, p)

@@ -1,0 +1,216 @@
+// Command conformance runs the official MCP server conformance suite
+// (@modelcontextprotocol/conformance) against the Go SDK's reference server
+// directly and through Argus, and reports the scenarios passed per target.
+//
+// Run it from the clone with `make conformance` or
+// `go run ./internal/conformance [flags]`. See README.md in this directory.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Pinned versions of everything the harness installs.
+const (
+	nodeMajor          = "22"
+	conformancePackage = "@modelcontextprotocol/conformance"
+	conformanceVersion = "0.1.16"
+	sdkModule          = "github.com/modelcontextprotocol/go-sdk"
+	sdkVersion         = "v1.8.0"
+	everythingPkg      = sdkModule + "/conformance/everything-server"
+	argusModule        = "github.com/argusmcp/argus"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // a target misses scenarios it must pass
+	exitHarness = 2 // setup or a target could not run at all
+)
+
+type options struct {
+	only         []string // target keys, in a-b-c order
+	scenarios    []string // empty: the suite's active scenarios
+	keep         bool
+	verbose      bool
+	argusLog     string
+	goCmd        string
+	readyTimeout time.Duration
+	suiteTimeout time.Duration
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	opts, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintln(stderr, "conformance:", err)
+		return exitHarness
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+
+	root, err := findRoot()
+	if err != nil {
+		fmt.Fprintln(stderr, "conformance:", err)
+		return exitHarness
+	}
+	h := &harness{
+		opts:   opts,
+		root:   root,
+		tools:  filepath.Join(root, ".tools"),
+		out:    stdout,
+		procs:  &procSet{},
+		timing: &timings{},
+	}
+	h.confDir = filepath.Join(h.tools, "conformance")
+	h.binDir = filepath.Join(h.tools, "bin")
+	h.resultsDir = filepath.Join(h.confDir, "results")
+	// Every process started below is stopped here, whatever happens.
+	defer h.procs.stopAll()
+
+	code := h.run(ctx)
+	if ctx.Err() != nil && !h.reported {
+		fmt.Fprintln(stderr, "conformance: interrupted; stopping processes")
+		if code == exitOK {
+			code = exitFailed
+		}
+	}
+	return code
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	only := fs.String("only", "a,b,c", "targets to run, comma-separated: a (reference server direct), b (Argus, stdio backend), c (Argus, streamable-HTTP backend)")
+	scen := fs.String("scenario", "", "run only these scenarios (comma-separated names from the suite's `list`); default: the suite's active scenarios")
+	keep := fs.Bool("keep", false, "after the run, leave the servers running (URLs printed) until interrupted")
+	verbose := fs.Bool("v", false, "also print the suite's own output")
+	argusLog := fs.String("argus-log", "warn", "Argus log level for targets b and c (trace|debug|info|warn|error|off); logs go to the target's results directory")
+	goCmd := fs.String("go", envOr("GO", "go"), "go command used to build Argus and the reference server")
+	ready := fs.Duration("ready-timeout", 30*time.Second, "how long to wait for a target to accept connections")
+	suite := fs.Duration("suite-timeout", 10*time.Minute, "bound on one run of the suite against one target")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: go run ./internal/conformance [flags]\n\n"+
+			"Runs the MCP server conformance suite %s@%s against the go-sdk reference server\n"+
+			"directly (a) and through Argus with a stdio (b) and a streamable-HTTP (c) backend.\n\nflags:\n",
+			conformancePackage, conformanceVersion)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	o := options{
+		keep: *keep, verbose: *verbose, argusLog: *argusLog, goCmd: *goCmd,
+		readyTimeout: *ready, suiteTimeout: *suite,
+	}
+	want := map[string]bool{}
+	for _, k := range splitList(*only) {
+		if targetByKey(k) == nil {
+			return options{}, fmt.Errorf("-only: unknown target %q (want a, b or c)", k)
+		}
+		want[k] = true
+	}
+	for _, t := range allTargets {
+		if want[t.key] {
+			o.only = append(o.only, t.key)
+		}
+	}
+	if len(o.only) == 0 {
+		return options{}, errors.New("-only: no targets selected")
+	}
+	o.scenarios = splitList(*scen)
+	switch o.argusLog {
+	case "trace", "debug", "info", "warn", "error", "off":
+	default:
+		return options{}, fmt.Errorf("-argus-log: unknown level %q", o.argusLog)
+	}
+	return o, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// findRoot returns the directory of the Argus module containing the
+// working directory.
+func findRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && modulePath(string(data)) == argusModule {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("not inside a clone of %s (no go.mod declaring it above the working directory)", argusModule)
+		}
+		dir = parent
+	}
+}
+
+func modulePath(gomod string) string {
+	for _, line := range strings.Split(gomod, "\n") {
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, "module"); ok && rest != "" && (rest[0] == ' ' || rest[0] == '\t') {
+			return strings.Trim(strings.TrimSpace(rest), `"`)
+		}
+	}
+	return ""
+}
+
+// timings records how long each step took, for the closing summary.
+type timings struct {
+	steps []timedStep
+}
+
+type timedStep struct {
+	name string
+	d    time.Duration
+}
+
+func (t *timings) add(name string, d time.Duration) {
+	t.steps = append(t.steps, timedStep{name, d})
+}
+
+func fmtDur(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}

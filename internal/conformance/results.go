@@ -1,0 +1,354 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// check is one entry of a scenario's checks.json. The suite's statuses are
+// SUCCESS, FAILURE, WARNING and INFO (INFO entries only describe traffic).
+type check struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Description  string `json:"description"`
+	Status       string `json:"status"`
+	ErrorMessage string `json:"errorMessage"`
+}
+
+type scenarioResult struct {
+	name   string
+	checks []check
+	crash  string // set when the scenario left no checks.json
+}
+
+// pass follows the suite's own summary: a scenario passes when it produced
+// checks and none of them is a FAILURE (warnings do not fail it).
+func (r *scenarioResult) pass() bool {
+	if r == nil || r.crash != "" || len(r.checks) == 0 {
+		return false
+	}
+	return len(r.withStatus("FAILURE")) == 0
+}
+
+func (r *scenarioResult) withStatus(status string) []check {
+	var out []check
+	for _, c := range r.checks {
+		if c.Status == status {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// The suite writes each scenario's checks to
+// <outdir>/server-<scenario>-<ISO timestamp with : and . replaced by ->/checks.json.
+var resultDirRe = regexp.MustCompile(`^server-(.+)-(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z)$`)
+
+func readResults(outDir, log string) (map[string]*scenarioResult, error) {
+	results := map[string]*scenarioResult{}
+	entries, err := os.ReadDir(outDir)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	// Sorted names put the latest run of a scenario last.
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	for _, e := range entries {
+		m := resultDirRe.FindStringSubmatch(e.Name())
+		if !e.IsDir() || m == nil {
+			continue
+		}
+		r := &scenarioResult{name: m[1]}
+		data, err := os.ReadFile(filepath.Join(outDir, e.Name(), "checks.json"))
+		switch {
+		case err != nil:
+			r.crash = crashMessage(log, m[1])
+		case json.Unmarshal(data, &r.checks) != nil:
+			r.crash = "checks.json is not a JSON array of checks"
+		case len(r.checks) == 0:
+			r.crash = "checks.json holds no checks"
+		}
+		results[m[1]] = r
+	}
+	return results, nil
+}
+
+// crashMessage finds why the suite could not run a scenario.
+func crashMessage(log, scenario string) string {
+	marker := "Failed to run scenario " + scenario + ":"
+	if i := strings.Index(log, marker); i >= 0 {
+		rest := strings.TrimSpace(log[i+len(marker):])
+		if j := strings.IndexByte(rest, '\n'); j >= 0 {
+			rest = rest[:j]
+		}
+		return "scenario crashed: " + oneLine(rest, 200)
+	}
+	return "scenario left no checks.json"
+}
+
+// passed counts the scenarios of universe this target passed.
+func (tr *targetRun) passed(universe []string) (int, int) {
+	n := 0
+	for _, s := range universe {
+		if tr.results[s].pass() {
+			n++
+		}
+	}
+	return n, len(universe)
+}
+
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > max {
+		s = s[:max-1] + "…"
+	}
+	return s
+}
+
+// run is the whole program after flag parsing: set up, run each selected
+// target, report, and decide the exit status.
+func (h *harness) run(ctx context.Context) int {
+	h.logf("conformance: %s@%s against %s@%s (clone %s)", conformancePackage, conformanceVersion, everythingPkg, sdkVersion, h.root)
+	total := time.Now()
+	start := time.Now()
+	if err := h.setup(ctx); err != nil {
+		if ctx.Err() != nil {
+			return exitFailed
+		}
+		h.logf("conformance: setup failed: %v", err)
+		return exitHarness
+	}
+	h.timing.add("setup total", time.Since(start))
+
+	var runs []*targetRun
+	for _, k := range h.opts.only {
+		if ctx.Err() != nil {
+			break
+		}
+		tr := h.runTarget(ctx, targetByKey(k))
+		if tr.err != nil && ctx.Err() == nil {
+			h.logf("[%s] could not run: %v", k, tr.err)
+		}
+		runs = append(runs, tr)
+	}
+	if ctx.Err() != nil {
+		return exitFailed
+	}
+	h.timing.add("total", time.Since(total))
+
+	var buf bytes.Buffer
+	code := report(&buf, runs, h)
+	h.out.Write(buf.Bytes())
+	if err := os.WriteFile(filepath.Join(h.resultsDir, "summary.txt"), buf.Bytes(), 0o644); err != nil {
+		h.logf("conformance: writing summary: %v", err)
+	}
+	h.reported = true
+
+	if h.opts.keep {
+		h.logf("\n-keep: servers left running until interrupted (Ctrl-C):")
+		for _, tr := range runs {
+			if tr.url != "" {
+				h.logf("  %s  %-32s %s", tr.t.key, tr.t.title, tr.url)
+			}
+		}
+		<-ctx.Done()
+	}
+	return code
+}
+
+// report prints the scenario table, the totals, the failing checks and the
+// verdict, and returns the exit status.
+func report(w io.Writer, runs []*targetRun, h *harness) int {
+	// Scenarios in the order the suite ran them, across targets.
+	var universe []string
+	if h != nil {
+		universe = append(universe, h.opts.scenarios...)
+	}
+	for _, tr := range runs {
+		for _, s := range tr.order {
+			if !containsStr(universe, s) {
+				universe = append(universe, s)
+			}
+		}
+	}
+	width := len("scenario")
+	for _, s := range universe {
+		width = max(width, len(s))
+	}
+
+	row := func(first string, cells []string) {
+		line := fmt.Sprintf("%-*s", width, first)
+		for _, c := range cells {
+			line += fmt.Sprintf("  %-5s", c)
+		}
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+	var head []string
+	for _, tr := range runs {
+		head = append(head, tr.t.key)
+	}
+	fmt.Fprintln(w)
+	row("scenario", head)
+	anyWarn := false
+	for _, s := range universe {
+		var cells []string
+		for _, tr := range runs {
+			r := tr.results[s]
+			cell := "FAIL"
+			switch {
+			case tr.err != nil || r == nil:
+				cell = "-"
+			case r.pass() && len(r.withStatus("WARNING")) > 0:
+				cell, anyWarn = "PASS*", true
+			case r.pass():
+				cell = "PASS"
+			}
+			cells = append(cells, cell)
+		}
+		row(s, cells)
+	}
+	if anyWarn {
+		fmt.Fprintln(w, "(PASS*: passed with warnings; - : no result)")
+	} else {
+		fmt.Fprintln(w, "(- : no result)")
+	}
+
+	fmt.Fprintln(w)
+	var totals []string
+	for _, tr := range runs {
+		if tr.err != nil {
+			totals = append(totals, tr.t.key+": did not run")
+			continue
+		}
+		p, n := tr.passed(universe)
+		totals = append(totals, fmt.Sprintf("%s: %d/%d", tr.t.key, p, n))
+	}
+	fmt.Fprintln(w, strings.Join(totals, "  "))
+	for _, tr := range runs {
+		fmt.Fprintf(w, "  %s = %s\n", tr.t.key, tr.t.title)
+	}
+
+	// Failing checks (and warnings), per target.
+	for _, tr := range runs {
+		if tr.err != nil {
+			fmt.Fprintf(w, "\n%s (%s) did not run: %v\n", tr.t.key, tr.t.title, tr.err)
+			continue
+		}
+		var lines []string
+		for _, s := range universe {
+			r := tr.results[s]
+			switch {
+			case r == nil:
+				lines = append(lines, fmt.Sprintf("  %s: no result (not run)", s))
+			case r.crash != "":
+				lines = append(lines, fmt.Sprintf("  %s: %s", s, r.crash))
+			default:
+				for _, c := range r.withStatus("FAILURE") {
+					lines = append(lines, fmt.Sprintf("  %s: [%s] %s", s, c.ID, checkMessage(c)))
+				}
+				for _, c := range r.withStatus("WARNING") {
+					lines = append(lines, fmt.Sprintf("  %s: warning [%s] %s", s, c.ID, checkMessage(c)))
+				}
+			}
+		}
+		for _, n := range tr.notes {
+			lines = append(lines, "  note: "+n)
+		}
+		if len(lines) > 0 {
+			p, n := tr.passed(universe)
+			fmt.Fprintf(w, "\n%s (%s): %d of %d scenarios failed\n", tr.t.key, tr.t.title, n-p, n)
+			for _, l := range lines {
+				fmt.Fprintln(w, l)
+			}
+		}
+	}
+
+	if h != nil && len(h.timing.steps) > 0 {
+		fmt.Fprintln(w, "\ntimings:")
+		for _, s := range h.timing.steps {
+			fmt.Fprintf(w, "  %-45s %s\n", s.name, fmtDur(s.d))
+		}
+	}
+
+	if h != nil {
+		fmt.Fprintf(w, "\nresults: %s/<target>/ (suite.log, suite/server-<scenario>-<time>/checks.json, server logs, argus.hcl)\n", h.rel(h.resultsDir))
+	}
+	return verdict(w, runs, universe)
+}
+
+func checkMessage(c check) string {
+	if c.ErrorMessage != "" {
+		return oneLine(c.ErrorMessage, 240)
+	}
+	return oneLine(c.Description, 240)
+}
+
+// verdict: (a) must have run; (b) and (c) must pass every scenario (a)
+// passes, or every scenario when (a) was not selected.
+func verdict(w io.Writer, runs []*targetRun, universe []string) int {
+	var base *targetRun
+	for _, tr := range runs {
+		if tr.t.key == "a" {
+			base = tr
+		}
+	}
+	fmt.Fprintln(w)
+	if base != nil && base.err != nil {
+		fmt.Fprintln(w, "FAIL: the reference server (a) could not be tested, so there is no baseline")
+		return exitHarness
+	}
+	required := universe
+	what := "every scenario"
+	if base != nil {
+		required = nil
+		for _, s := range universe {
+			if base.results[s].pass() {
+				required = append(required, s)
+			}
+		}
+		what = "every scenario the reference server passes"
+		if p, n := base.passed(universe); p < n {
+			fmt.Fprintf(w, "note: the reference server itself fails %d of %d scenarios; those are not required\n", n-p, n)
+		}
+	}
+	code := exitOK
+	argus := 0
+	for _, tr := range runs {
+		if tr.t.key == "a" {
+			continue
+		}
+		argus++
+		if tr.err != nil {
+			fmt.Fprintf(w, "FAIL: %s (%s) did not run: %v\n", tr.t.key, tr.t.title, tr.err)
+			code = max(code, exitHarness)
+			continue
+		}
+		var miss []string
+		for _, s := range required {
+			if !tr.results[s].pass() {
+				miss = append(miss, s)
+			}
+		}
+		if len(miss) > 0 {
+			fmt.Fprintf(w, "FAIL: %s (%s) fails %d required scenario(s): %s\n", tr.t.key, tr.t.title, len(miss), strings.Join(miss, ", "))
+			code = max(code, exitFailed)
+		}
+	}
+	switch {
+	case code != exitOK:
+	case argus == 0:
+		p, n := base.passed(universe)
+		fmt.Fprintf(w, "OK: the reference server ran (%d/%d); no Argus target selected\n", p, n)
+	default:
+		fmt.Fprintf(w, "OK: the Argus targets pass %s (%d)\n", what, len(required))
+	}
+	return code
+}
