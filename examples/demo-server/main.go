@@ -43,6 +43,7 @@
 //	log        {level string, message string}   notifications/message to the client; "logged"
 //	touch      {}                               notifications/resources/updated for the readme; "touched"
 //	add_tool   {name string}                    adds an echo tool by that name (tools/list_changed)
+//	slow_pings {ms int, flap bool}              delays ping answers (every other one with flap)
 //
 // Resources:
 //
@@ -130,7 +131,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return errUsage
 	}
 	if *httpAddr != "" {
-		return serveHTTP(ctx, server, *httpAddr, "/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil), stderr, logger)
+		return serveHTTP(ctx, server, *httpAddr, "/mcp", streamableHandler(server), stderr, logger)
 	}
 	if *sseAddr != "" {
 		return serveHTTP(ctx, server, *sseAddr, "/sse", mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return server }, nil), stderr, logger)
@@ -193,4 +194,19 @@ func serveHTTP(ctx context.Context, server *mcp.Server, addr, path string, handl
 		return fmt.Errorf("http server: %w", err)
 	}
 	return nil
+}
+
+// streamableHandler serves stateful sessions, and clients of the stateless
+// revision (2026-07-28 and later, no session id) without a session.
+func streamableHandler(server *mcp.Server) http.Handler {
+	get := func(*http.Request) *mcp.Server { return server }
+	stateful := mcp.NewStreamableHTTPHandler(get, nil)
+	stateless := mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{Stateless: true})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("MCP-Protocol-Version") >= "2026-07-28" {
+			stateless.ServeHTTP(w, r)
+			return
+		}
+		stateful.ServeHTTP(w, r)
+	})
 }

@@ -144,6 +144,7 @@ func TestListings(t *testing.T) {
 		"log":        {[]string{"level", "message"}, []string{"message"}},
 		"touch":      {nil, nil},
 		"add_tool":   {[]string{"name"}, []string{"name"}},
+		"slow_pings": {[]string{"flap", "ms"}, []string{"ms"}},
 	}
 	if len(schemas) != len(want) {
 		t.Errorf("got %d tools, want %d", len(schemas), len(want))

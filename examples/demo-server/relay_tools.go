@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -113,5 +114,47 @@ func addRelayTools(server *mcp.Server, name string) {
 	}, func(ctx context.Context, req *mcp.CallToolRequest, in addToolInput) (*mcp.CallToolResult, any, error) {
 		mcp.AddTool(server, &mcp.Tool{Name: in.Name, Description: "A tool added at run time."}, echoTool)
 		return textResult(fmt.Sprintf("added %s", in.Name)), nil, nil
+	})
+}
+
+type slowPingsInput struct {
+	MS   int  `json:"ms" jsonschema:"delay every ping answer by this many milliseconds (0: no delay)"`
+	Flap bool `json:"flap,omitempty" jsonschema:"delay only every other ping"`
+}
+
+// pingDelay makes the server slow to answer pings, for health-check tests.
+type pingDelay struct {
+	ms   atomic.Int64
+	flap atomic.Bool
+	n    atomic.Int64
+}
+
+func (d *pingDelay) middleware(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if method == "ping" {
+			ms := d.ms.Load()
+			if d.flap.Load() && d.n.Add(1)%2 == 0 {
+				ms = 0
+			}
+			select {
+			case <-time.After(time.Duration(ms) * time.Millisecond):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return next(ctx, method, req)
+	}
+}
+
+func addPingDelayTool(server *mcp.Server) {
+	d := &pingDelay{}
+	server.AddReceivingMiddleware(d.middleware)
+	mcp.AddTool(server, &mcp.Tool{
+		Name:        "slow_pings",
+		Description: "Delay answers to ping (all, or every other one with flap) by ms milliseconds.",
+	}, func(ctx context.Context, req *mcp.CallToolRequest, in slowPingsInput) (*mcp.CallToolResult, any, error) {
+		d.ms.Store(int64(in.MS))
+		d.flap.Store(in.Flap)
+		return textResult(fmt.Sprintf("pings delayed by %dms (flap %v)", in.MS, in.Flap)), nil, nil
 	})
 }

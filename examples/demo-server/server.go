@@ -98,6 +98,7 @@ func newServer(name string) *mcp.Server {
 		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
 	})
 	addRelayTools(server, name)
+	addPingDelayTool(server)
 
 	mcp.AddTool(server, &mcp.Tool{
 		Name:        "echo",

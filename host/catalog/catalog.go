@@ -345,6 +345,28 @@ func (c *Catalog) Set(inv *Inventory) (Change, []Conflict, error) {
 	return c.publish(next)
 }
 
+// Inventory returns the inventory last set for backend, or nil.
+func (c *Catalog) Inventory(backend string) *Inventory {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.invs[backend]
+}
+
+// SetPolicy replaces the policy (after a configuration reload) and
+// rebuilds the snapshot. Under the "error" strategy a policy that makes the
+// current inventories conflict is rejected and nothing changes.
+func (c *Catalog) SetPolicy(p Policy) (Change, []Conflict, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.policy
+	c.policy = p
+	ch, conflicts, err := c.publish(c.invs)
+	if err != nil {
+		c.policy = old
+	}
+	return ch, conflicts, err
+}
+
 // Remove withdraws a backend's capabilities, for example while it is down.
 func (c *Catalog) Remove(backend string) Change {
 	c.mu.Lock()

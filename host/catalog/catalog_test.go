@@ -276,3 +276,22 @@ func TestCatalogConcurrentReaders(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+func TestSetPolicy(t *testing.T) {
+	c := New(Policy{Strategy: config.StrategyPrefix, Separator: "_", Backends: []string{"a", "b"}})
+	c.Set(inv("a", "x"))
+	c.Set(inv("b", "x"))
+	ch, _, err := c.SetPolicy(Policy{Strategy: config.StrategyFirstWins, Backends: []string{"b", "a"}})
+	if err != nil || !ch.Tools {
+		t.Fatalf("first-wins: %+v %v", ch, err)
+	}
+	if r, _ := c.Snapshot().Tool("x"); r.Backend != "b" {
+		t.Errorf("x -> %q after reorder", r.Backend)
+	}
+	if _, _, err := c.SetPolicy(Policy{Strategy: config.StrategyError, Backends: []string{"a", "b"}}); err == nil {
+		t.Error("conflicting policy accepted")
+	}
+	if r, _ := c.Snapshot().Tool("x"); r.Backend != "b" {
+		t.Error("rejected policy changed the snapshot")
+	}
+}

@@ -247,6 +247,7 @@ func (g *Gateway) dialClientLink(lb *liveBackend, ss *mcp.ServerSession, cl *cli
 		select {
 		case <-conn.Done():
 		case <-waitSession(ss):
+		case <-lb.stop:
 		case <-g.closing:
 		}
 		lb.clientMu.Lock()

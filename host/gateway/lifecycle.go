@@ -102,12 +102,21 @@ func (g *Gateway) Start(ctx context.Context) error {
 }
 
 func (g *Gateway) newLiveBackend(bc config.Backend) *liveBackend {
+	return g.newLiveBackendWith(bc, g.config().Health)
+}
+
+// newLiveBackendLocked is newLiveBackend for callers holding g.mu.
+func (g *Gateway) newLiveBackendLocked(bc config.Backend) *liveBackend {
+	return g.newLiveBackendWith(bc, g.cfg.Health)
+}
+
+func (g *Gateway) newLiveBackendWith(bc config.Backend, h config.Health) *liveBackend {
 	lb := &liveBackend{
 		cfg: bc, refresh: make(chan struct{}, 1), clients: map[*mcp.ServerSession]*clientLink{},
 		phase: health.Pending, since: time.Now(),
 		reconnect: make(chan struct{}, 1), unhealthy: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
-	lb.tracker.Rules = health.Rules{DegradedLatency: g.cfg.Health.DegradedLatency, FailureThreshold: g.cfg.Health.FailureThreshold}
+	lb.tracker.Rules = health.Rules{DegradedLatency: h.DegradedLatency, FailureThreshold: h.FailureThreshold}
 	lb.shared = newLink(g, bc, nil)
 	return lb
 }

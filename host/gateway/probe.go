@@ -32,8 +32,8 @@ func (PingProbe) Probe(ctx context.Context, _ string, conn *backend.Conn) health
 // check runs lb's health checks every interval (jittered by ±10%) while
 // the backend is connected, and moves its phase by the health rules.
 func (g *Gateway) check(lb *liveBackend) {
-	interval := g.cfg.Health.Interval
 	for {
+		interval := g.config().Health.Interval
 		wait := interval - interval/10 + rand.N(interval/5+1)
 		select {
 		case <-time.After(wait):
@@ -54,12 +54,13 @@ func (g *Gateway) check(lb *liveBackend) {
 }
 
 func (g *Gateway) checkOnce(lb *liveBackend, conn *backend.Conn) {
+	timeout := g.config().Health.Timeout
 	results := make([]health.Result, len(g.probes))
 	for i, p := range g.probes {
-		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.Health.Timeout)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		results[i] = p.Probe(ctx, lb.cfg.Name, conn)
 		if ctx.Err() != nil && results[i].Status != health.StatusUnhealthy {
-			results[i] = health.Result{Status: health.StatusUnhealthy, Message: "check timed out after " + g.cfg.Health.Timeout.String(), Latency: g.cfg.Health.Timeout}
+			results[i] = health.Result{Status: health.StatusUnhealthy, Message: "check timed out after " + timeout.String(), Latency: timeout}
 		}
 		cancel()
 	}

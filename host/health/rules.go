@@ -35,6 +35,7 @@ type Rules struct {
 // for concurrent use; each backend's checker owns one.
 type Tracker struct {
 	Rules               Rules
+	Checks              int // checks observed so far
 	ConsecutiveFailures int
 	Last                Result
 	LastCheck           time.Time
@@ -50,6 +51,7 @@ type Tracker struct {
 //     then unhealthy.
 func (t *Tracker) Observe(r Result, at time.Time) Status {
 	t.LastCheck = at
+	t.Checks++
 	switch r.Status {
 	case StatusHealthy, StatusDegraded:
 		t.ConsecutiveFailures = 0

@@ -2,6 +2,7 @@
 //
 //	argus serve    [-config FILE] [-stdio]
 //	argus validate [-config FILE]
+//	argus status   [-config FILE] [-addr URL]
 //	argus version
 //
 // Exit codes: 0 ok, 1 user error (bad configuration or arguments),
@@ -48,6 +49,7 @@ const usage = `Usage: argus <command> [flags]
 Commands:
   serve     run the gateway (default config: ./argus.hcl, else the embedded example)
   validate  check a configuration file and print its diagnostics
+  status    show a running gateway's health, backends and plugins
   version   print the version
 
 Run "argus <command> -h" for a command's flags.
@@ -64,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdServe(ctx, args[1:], stderr)
 	case "validate":
 		err = cmdValidate(args[1:], stdout, stderr)
+	case "status":
+		err = cmdStatus(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "argus %s\n", version)
 	case "help", "-h", "-help", "--help":

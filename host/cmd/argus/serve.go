@@ -8,14 +8,22 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/catalog"
+	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/logging"
+	"github.com/argusmcp/argus/host/manage"
 	"github.com/argusmcp/argus/host/transport"
 )
 
@@ -33,14 +41,25 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
+	mgmtToken, mgmtSource, err := manage.ResolveToken(cfg.Management.Token)
+	if err != nil {
+		return errUser{err}
+	}
 	secrets := logging.NewSecrets(cfg.Secrets...)
+	secrets.Add(mgmtToken)
 	log, err := logging.New(logging.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, Output: stderr}, secrets)
 	if err != nil {
 		return errUser{err}
 	}
 	log.Info("starting argus", "version", version, "config", cfg.Filename, "backends", len(cfg.Backends))
+	if mgmtToken == "" {
+		log.Warn("no management token: only /manage/v1/health and /manage/v1/ready are served", "set", "management.token or $"+manage.TokenEnv)
+	} else {
+		log.Debug("management token configured", "source", mgmtSource)
+	}
 
-	gw := gateway.New(cfg, log, gateway.Options{Version: version})
+	evlog := events.New(0)
+	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog})
 	if err := gw.Start(ctx); err != nil {
 		var ce *catalog.ConflictError
 		if errors.As(err, &ce) {
@@ -70,7 +89,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return errUser{fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)}
 	}
+	reload := reloader(*path, explicit || cfg.Filename == *path, gw, secrets, log)
 	mux := http.NewServeMux()
+	mux.Handle(manage.Prefix+"/", manage.New(manage.Options{
+		Gateway: gw, Catalog: gw.Catalog(), Events: evlog, Token: mgmtToken, Version: version,
+		Started: gw.Started, Reload: reload, Logger: log.Named("manage"),
+	}))
 	mux.Handle("/mcp", transport.NewMCPHandler(transport.HTTPOptions{
 		Server:          gw.Server(),
 		Auth:            cfg.Auth,
@@ -83,12 +107,27 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.Named("http").StandardLogger(nil), ConnState: conns.track}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("listening", "mcp", fmt.Sprintf("http://%s/mcp", ln.Addr()))
+	log.Info("listening", "mcp", fmt.Sprintf("http://%s/mcp", ln.Addr()), "management", fmt.Sprintf("http://%s%s", ln.Addr(), manage.Prefix))
 
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("http server: %w", err)
+		case <-hup:
+			if reload == nil {
+				log.Warn("SIGHUP ignored: no configuration file to reload")
+				continue
+			}
+			if diags, err := reload(); err != nil {
+				log.Error("reload failed; the running configuration stays", "error", err, "diagnostics", diags)
+			}
+			continue
+		case <-ctx.Done():
+		}
+		break
 	}
 	log.Info("shutting down")
 	// Streaming responses keep connections open; end the MCP sessions
@@ -131,5 +170,35 @@ func (t *connTracker) closeUnused() {
 		if s == http.StateNew || s == http.StateIdle {
 			c.Close()
 		}
+	}
+}
+
+// reloader returns the function behind POST /manage/v1/reload and SIGHUP:
+// it re-reads the configuration file and applies it. nil when the gateway
+// runs the embedded configuration.
+func reloader(path string, fromFile bool, gw *gateway.Gateway, secrets *logging.Secrets, log hclog.Logger) func() (string, error) {
+	if !fromFile {
+		return nil
+	}
+	var mu sync.Mutex
+	return func() (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		p := config.NewParser()
+		cfg, diags := p.LoadFile(path)
+		var buf strings.Builder
+		if len(diags) > 0 {
+			p.WriteDiagnostics(&buf, diags, 0, false)
+		}
+		if diags.HasErrors() {
+			return buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, path)
+		}
+		secrets.Add(cfg.Secrets...)
+		sum, err := gw.Apply(cfg)
+		if err != nil {
+			return buf.String(), fmt.Errorf("%w: %v", manage.ErrInvalidConfig, err)
+		}
+		log.Info("configuration reloaded", "file", path, "added", sum.Added, "removed", sum.Removed, "changed", sum.Changed)
+		return buf.String(), nil
 	}
 }

@@ -1,0 +1,163 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"slices"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/argusmcp/argus/host/backend"
+	"github.com/argusmcp/argus/host/catalog"
+	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/events"
+	"github.com/argusmcp/argus/host/health"
+)
+
+// config returns the configuration in force.
+func (g *Gateway) config() *config.Config {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.cfg
+}
+
+// ReloadSummary says what Apply changed.
+type ReloadSummary struct {
+	Added   []string `json:"added"`
+	Removed []string `json:"removed"`
+	Changed []string `json:"changed"`
+	// Restart lists settings that changed but only take effect after a
+	// restart (listener, auth, logging).
+	Restart []string `json:"restart_required,omitempty"`
+}
+
+// Apply switches the gateway to cfg: backends that were removed are
+// stopped, new ones are started, changed ones are restarted; the conflict
+// policy, filters and health settings take effect at once. Backends whose
+// configuration did not change, and client sessions, are not disturbed.
+// Under the "error" strategy a configuration whose capabilities would
+// conflict is refused as a whole before anything changes.
+func (g *Gateway) Apply(cfg *config.Config) (ReloadSummary, error) {
+	old := g.config()
+	var sum ReloadSummary
+	oldBy := map[string]config.Backend{}
+	for _, b := range old.Backends {
+		oldBy[b.Name] = b
+	}
+	newBy := map[string]config.Backend{}
+	for _, b := range cfg.Backends {
+		newBy[b.Name] = b
+		prev, ok := oldBy[b.Name]
+		switch {
+		case !ok:
+			sum.Added = append(sum.Added, b.Name)
+		case !sameBackend(prev, b):
+			sum.Changed = append(sum.Changed, b.Name)
+		}
+	}
+	for _, b := range old.Backends {
+		if _, ok := newBy[b.Name]; !ok {
+			sum.Removed = append(sum.Removed, b.Name)
+		}
+	}
+	if !reflect.DeepEqual(old.Server, cfg.Server) {
+		sum.Restart = append(sum.Restart, "server")
+	}
+	if !reflect.DeepEqual(old.Auth, cfg.Auth) {
+		sum.Restart = append(sum.Restart, "auth")
+	}
+	if !reflect.DeepEqual(old.Log, cfg.Log) {
+		sum.Restart = append(sum.Restart, "log")
+	}
+
+	// Check the new policy against what stays before touching anything.
+	if cfg.Conflict.Strategy == config.StrategyError {
+		keep := map[string]*catalog.Inventory{}
+		for _, name := range cfg.Backends {
+			if inv := g.catalog.Inventory(name.Name); inv != nil && !slices.Contains(sum.Changed, name.Name) {
+				keep[name.Name] = inv
+			}
+		}
+		if _, _, err := catalog.Build(catalog.PolicyFromConfig(cfg), keep); err != nil {
+			return sum, err
+		}
+	}
+
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return sum, fmt.Errorf("gateway is shutting down")
+	}
+	g.cfg = cfg
+	var stopped []*liveBackend
+	for _, name := range append(slices.Clone(sum.Removed), sum.Changed...) {
+		if lb := g.backends[name]; lb != nil {
+			stopped = append(stopped, lb)
+			delete(g.backends, name)
+		}
+	}
+	var started []*liveBackend
+	for _, b := range cfg.Backends {
+		if slices.Contains(sum.Added, b.Name) || slices.Contains(sum.Changed, b.Name) {
+			lb := g.newLiveBackendLocked(b)
+			g.backends[b.Name] = lb
+			started = append(started, lb)
+		}
+	}
+	g.mu.Unlock()
+
+	for _, lb := range stopped {
+		g.stopBackend(lb)
+	}
+	change, conflicts, err := g.catalog.SetPolicy(catalog.PolicyFromConfig(cfg))
+	g.logConflicts(conflicts)
+	if err != nil {
+		g.log.Error("reloaded policy conflicts; catalogue unchanged", "error", err)
+	}
+	g.notifyChange(change)
+	for _, lb := range started {
+		g.transition(lb, health.EventStart, "added by reload")
+		g.wg.Go(func() {
+			conn, err := backend.Dial(context.Background(), lb.cfg, lb.shared.options(lb.signalRefresh))
+			if err == nil {
+				var inv *catalog.Inventory
+				if inv, err = inventory(context.Background(), conn); err == nil {
+					var ch catalog.Change
+					ch, conflicts, err = g.catalog.Set(inv)
+					g.logConflicts(conflicts)
+					if err == nil {
+						g.markConnected(lb, conn)
+						g.notifyChange(ch)
+						g.supervise(lb, conn)
+						return
+					}
+				}
+				conn.Close()
+			}
+			lb.conds.Set(health.CondConnected, "False", "ConnectFailed", err.Error())
+			g.transition(lb, health.EventConnectFail, err.Error())
+			g.supervise(lb, nil)
+		})
+		g.wg.Go(func() { g.check(lb) })
+	}
+	g.events.Emit(events.Info, "reload", "config", fmt.Sprintf("configuration reloaded: %d added, %d removed, %d changed", len(sum.Added), len(sum.Removed), len(sum.Changed)),
+		map[string]any{"added": sum.Added, "removed": sum.Removed, "changed": sum.Changed, "restart_required": sum.Restart})
+	if len(sum.Restart) > 0 {
+		g.log.Warn("configuration reloaded; some settings take effect only after a restart", "settings", sum.Restart)
+	}
+	return sum, nil
+}
+
+// stopBackend ends a removed backend: its supervisor closes the session
+// and withdraws its capabilities; per-client links close too.
+func (g *Gateway) stopBackend(lb *liveBackend) {
+	g.transition(lb, health.EventStop, "removed by reload")
+	close(lb.stop)
+	g.notifyChange(g.catalog.Remove(lb.cfg.Name))
+}
+
+func sameBackend(a, b config.Backend) bool {
+	a.DeclRange, b.DeclRange = hcl.Range{}, hcl.Range{}
+	return reflect.DeepEqual(a, b)
+}

@@ -1,0 +1,174 @@
+// Package manage serves the management API at /manage/v1: health and
+// readiness for orchestrators (public), and for operators, behind a bearer
+// token, the state of backends, capabilities, sessions, plugins and
+// events, plus reconnect and reload.
+package manage
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/argusmcp/argus/host/gateway"
+)
+
+// Prefix is where the API is mounted.
+const Prefix = "/manage/v1"
+
+// TokenEnv names the environment variable that overrides management.token.
+const TokenEnv = "ARGUS_MGMT_TOKEN"
+
+// MinTokenLength is the shortest management token accepted.
+const MinTokenLength = 16
+
+// placeholders are tokens people leave in configs; refused whatever their
+// length.
+var placeholders = []string{"changeme", "change-me", "change_me", "secret", "token", "password", "passw0rd",
+	"admin", "default", "example", "test", "letmein", "replace-me", "replaceme", "your-token-here", "xxxxxxxx"}
+
+// ErrWeakToken is returned by ResolveToken for a token that is too short
+// or a placeholder.
+var ErrWeakToken = errors.New("weak management token")
+
+// ResolveToken picks the management token ($ARGUS_MGMT_TOKEN, else the
+// configured one) and refuses weak ones. "" means none is configured: only
+// the public endpoints are served then.
+func ResolveToken(configured string) (token, source string, err error) {
+	token, source = configured, "management.token"
+	if v, ok := os.LookupEnv(TokenEnv); ok {
+		token, source = v, "$"+TokenEnv
+	}
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return "", "", nil
+	}
+	if len(token) < MinTokenLength {
+		return "", source, fmt.Errorf("%w: the token from %s has %d characters; at least %d are required", ErrWeakToken, source, len(token), MinTokenLength)
+	}
+	// A token made only of placeholder words, digits and punctuation
+	// ("changeme", "secret-token-123", "password1234567890") is refused.
+	rest := strings.ToLower(token)
+	for _, p := range placeholders {
+		rest = strings.ReplaceAll(rest, p, "")
+	}
+	if strings.Trim(rest, "-_.:0123456789!*#@ ") == "" {
+		return "", source, fmt.Errorf("%w: the token from %s is a placeholder; generate one, e.g. with `openssl rand -hex 32`", ErrWeakToken, source)
+	}
+	return token, source, nil
+}
+
+// Gateway is what the API reads and drives; *gateway.Gateway implements it.
+type Gateway interface {
+	Backends() []gateway.BackendStatus
+	Backend(name string) (gateway.BackendStatus, bool)
+	Reconnect(name string) error
+	Sessions() []gateway.SessionStatus
+}
+
+// Options configure the API.
+type Options struct {
+	Gateway Gateway
+	Catalog CatalogView
+	Events  EventLog
+	// Token guards every endpoint but health and ready; "" leaves them
+	// closed (403).
+	Token   string
+	Version string
+	// Started reports whether start-up is done, and since when.
+	Started func() (bool, time.Time)
+	// Plugins lists the plugin instances (JSON-encodable); nil for none.
+	Plugins func() any
+	// Reload re-reads and applies the configuration; it returns the
+	// rendered diagnostics when the new configuration is invalid.
+	Reload func() (diagnostics string, err error)
+	Logger hclog.Logger
+	// Heartbeat is the interval of SSE comments on /events/stream
+	// (default 15s).
+	Heartbeat time.Duration
+}
+
+// ErrInvalidConfig is returned by Options.Reload for a configuration with
+// errors; the running configuration stays.
+var ErrInvalidConfig = errors.New("invalid configuration")
+
+// API is the management API handler.
+type API struct {
+	o      Options
+	digest [32]byte
+	mux    *http.ServeMux
+}
+
+// New builds the API. Mount it at Prefix + "/" (it expects full paths).
+func New(o Options) *API {
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 15 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	a := &API{o: o, mux: http.NewServeMux()}
+	if o.Token != "" {
+		a.digest = sha256.Sum256([]byte(o.Token))
+	}
+	a.mux.HandleFunc("GET "+Prefix+"/health", a.health)
+	a.mux.HandleFunc("GET "+Prefix+"/ready", a.ready)
+	a.mux.HandleFunc("GET "+Prefix+"/status", a.status)
+	a.mux.HandleFunc("GET "+Prefix+"/backends", a.backends)
+	a.mux.HandleFunc("GET "+Prefix+"/backends/{name}", a.backend)
+	a.mux.HandleFunc("GET "+Prefix+"/capabilities", a.capabilities)
+	a.mux.HandleFunc("GET "+Prefix+"/sessions", a.sessions)
+	a.mux.HandleFunc("GET "+Prefix+"/plugins", a.plugins)
+	a.mux.HandleFunc("GET "+Prefix+"/events", a.events)
+	a.mux.HandleFunc("GET "+Prefix+"/events/stream", a.stream)
+	a.mux.HandleFunc("POST "+Prefix+"/reconnect/{name}", a.reconnect)
+	a.mux.HandleFunc("POST "+Prefix+"/reload", a.reload)
+	return a
+}
+
+// public lists the paths served without a token; matched exactly.
+var public = map[string]bool{Prefix + "/health": true, Prefix + "/ready": true}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !public[r.URL.Path] {
+		if a.o.Token == "" {
+			writeError(w, http.StatusForbidden, "the management API needs a token: set management.token or $"+TokenEnv)
+			return
+		}
+		if !a.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="argus-management"`)
+			writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
+			return
+		}
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+func (a *API) authorized(r *http.Request) bool {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	d := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	return subtle.ConstantTimeCompare(d[:], a.digest[:]) == 1
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
