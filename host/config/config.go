@@ -84,6 +84,8 @@ type Config struct {
 	Backends   []Backend // in configuration order
 	Conflict   Conflict
 	Health     Health
+	Audit      Audit
+	Telemetry  Telemetry
 
 	// Secrets holds every secret value resolved while loading, for redaction.
 	Secrets []string
@@ -118,6 +120,8 @@ type Health struct {
 	FailureThreshold int
 	// DegradedLatency: a check slower than this makes a backend Degraded.
 	DegradedLatency time.Duration
+	// Probes are the probe plugin instances, in configuration order.
+	Probes []PluginInstance
 }
 
 // Auth maps bearer tokens presented by MCP clients to user ids.

@@ -3,12 +3,15 @@ package config
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/hcl/v2"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -148,5 +151,65 @@ backend "b" {
 	_, diags := NewParser().Load(src, "multi.hcl")
 	if n := len(diags.Errs()); n != 3 {
 		t.Fatalf("want 3 errors reported together, got %d: %s", n, diags.Error())
+	}
+}
+
+func TestPluginInstances(t *testing.T) {
+	t.Setenv("ARGUS_TEST_WEBHOOK_SECRET", "webhook-secret-value")
+	src := []byte(`
+audit {
+  sink "webhook" "siem" {
+    url    = "https://siem.example/ingest"
+    secret = env("ARGUS_TEST_WEBHOOK_SECRET")
+    host {
+      sha256   = "ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789"
+      required = true
+    }
+  }
+  sink "discard" "null" {}
+}
+telemetry {
+  enabled = true
+  exporter "otlp" "main" { endpoint = "127.0.0.1:4317" }
+}
+health {
+  probe "ping" "default" { degraded_latency = "2s" }
+}
+`)
+	cfg, diags := NewParser().Load(src, "plugins.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	var got []string
+	for _, in := range cfg.PluginInstances() {
+		got = append(got, fmt.Sprintf("%v %s/%s pin=%.6s required=%v", in.Kind, in.Plugin, in.Name, in.SHA256, in.Required))
+	}
+	want := []string{
+		"KIND_AUDIT_SINK webhook/siem pin=abcdef required=true",
+		"KIND_AUDIT_SINK discard/null pin= required=false",
+		"KIND_TELEMETRY_EXPORTER otlp/main pin= required=false",
+		"KIND_HEALTH_PROBE ping/default pin= required=false",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("instances:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The plugin's body stays undecoded and no longer shows the host block;
+	// its env() values are secrets only once evaluated.
+	if slices.Contains(cfg.Secrets, "webhook-secret-value") {
+		t.Errorf("plugin body was evaluated at load time")
+	}
+	siem := cfg.Audit.Sinks[0]
+	content, d := siem.Body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "url"}, {Name: "secret"}}})
+	if d.HasErrors() {
+		t.Fatalf("plugin body does not decode as just the plugin's attributes: %v", d)
+	}
+	attrs := content.Attributes
+	var secrets []string
+	v, d := attrs["secret"].Expr.Value(cfg.EvalContext(func(s ...string) { secrets = append(secrets, s...) }))
+	if d.HasErrors() || v.AsString() != "webhook-secret-value" || !slices.Contains(secrets, "webhook-secret-value") {
+		t.Errorf("secret = %#v, %v; reported secrets %q", v, d, secrets)
+	}
+	if !cfg.Telemetry.Enabled || !cfg.Audit.Enabled || cfg.Audit.MaxSizeMB != DefaultAuditMaxSizeMB {
+		t.Errorf("audit = %+v, telemetry = %+v", cfg.Audit, cfg.Telemetry)
 	}
 }

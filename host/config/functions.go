@@ -17,6 +17,7 @@ import (
 type secretSet struct {
 	mu     sync.Mutex
 	values []string
+	notify func(...string) // if set, also told every value added
 }
 
 // add records v, and v without surrounding white space, since a value read
@@ -27,6 +28,9 @@ func (s *secretSet) add(v string) {
 	for _, x := range []string{v, strings.TrimSpace(v)} {
 		if x != "" {
 			s.values = append(s.values, x)
+			if s.notify != nil {
+				s.notify(x)
+			}
 		}
 	}
 }

@@ -30,15 +30,18 @@ type fileSchema struct {
 	Backends   []*backendBlock  `hcl:"backend,block"`
 	Conflict   *conflictBlock   `hcl:"conflict_resolution,block"`
 	Health     *healthBlock     `hcl:"health,block"`
+	Audit      *auditBlock      `hcl:"audit,block"`
+	Telemetry  *telemetryBlock  `hcl:"telemetry,block"`
 	Body       hcl.Body         `hcl:",body"`
 }
 
 type healthBlock struct {
-	Interval         *string  `hcl:"interval,optional"`
-	Timeout          *string  `hcl:"timeout,optional"`
-	FailureThreshold *int     `hcl:"failure_threshold,optional"`
-	DegradedLatency  *string  `hcl:"degraded_latency,optional"`
-	Body             hcl.Body `hcl:",body"`
+	Interval         *string        `hcl:"interval,optional"`
+	Timeout          *string        `hcl:"timeout,optional"`
+	FailureThreshold *int           `hcl:"failure_threshold,optional"`
+	DegradedLatency  *string        `hcl:"degraded_latency,optional"`
+	Probes           []*pluginBlock `hcl:"probe,block"`
+	Body             hcl.Body       `hcl:",body"`
 }
 
 type serverBlock struct {
@@ -287,6 +290,8 @@ func (raw *fileSchema) build(cfg *Config) hcl.Diagnostics {
 			}
 		}
 	}
+
+	diags = append(diags, raw.buildPlugins(cfg)...)
 
 	cfg.Conflict = Conflict{Strategy: DefaultStrategy, Separator: DefaultSeparator}
 	if c := raw.Conflict; c != nil {

@@ -9,9 +9,11 @@
 package configschema
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -132,6 +134,9 @@ func Decode(body hcl.Body, s *pluginv1.Schema, ctx *hcl.EvalContext) (Value, hcl
 	}
 	val, diags := hcldec.Decode(body, spec, ctx)
 	if diags.HasErrors() {
+		// hcldec visits a spec's attributes in map order; report in
+		// source order.
+		slices.SortStableFunc(diags, func(a, b *hcl.Diagnostic) int { return cmp.Compare(offset(a), offset(b)) })
 		return Value{}, diags
 	}
 	var out Value
@@ -159,6 +164,13 @@ func Decode(body hcl.Body, s *pluginv1.Schema, ctx *hcl.EvalContext) (Value, hcl
 	}
 	out.JSON = b
 	return out, diags
+}
+
+func offset(d *hcl.Diagnostic) int {
+	if d.Subject == nil {
+		return -1
+	}
+	return d.Subject.Start.Byte
 }
 
 // checkValue applies the checks HCL's type system does not express.

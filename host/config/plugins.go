@@ -1,0 +1,191 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/argusmcp/argus/shared"
+	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
+)
+
+// Defaults of the audit and telemetry blocks.
+const (
+	DefaultAuditFile        = "logs/audit.jsonl"
+	DefaultAuditMaxSizeMB   = 100
+	DefaultAuditBackupCount = 5
+)
+
+// Audit configures the audit trail. File, MaxSizeMB and BackupCount are the
+// settings of the default JSONL sink, used when no sink block is given.
+type Audit struct {
+	Enabled     bool // default true
+	File        string
+	MaxSizeMB   int
+	BackupCount int
+	Sinks       []PluginInstance // in configuration order
+}
+
+// Telemetry configures spans and metrics.
+type Telemetry struct {
+	Enabled bool // default false
+	// ServiceName is service.name; "" means OTEL_SERVICE_NAME, else
+	// "argus-mcp".
+	ServiceName string
+	Exporters   []PluginInstance // in configuration order
+}
+
+// PluginInstance is one `sink`, `exporter` or `probe` block: an instance of
+// a plugin. Its body is the plugin's own configuration, decoded later
+// against the schema the plugin declares (see host/pluginhost).
+type PluginInstance struct {
+	Kind   pluginv1.Kind // from the block type
+	Plugin string        // first label
+	Name   string        // second label
+	// Body is the block's body without the host block: the plugin's own
+	// attributes, undecoded. Evaluate it with Config.EvalContext.
+	Body hcl.Body
+	// SHA256 pins the plugin's executable (host.sha256), lowercase hex;
+	// "" means not pinned.
+	SHA256 string
+	// Required (host.required) makes the gateway fail closed while the
+	// instance cannot work (the pipelines decide what that means).
+	Required  bool
+	DeclRange hcl.Range
+}
+
+// PluginInstances lists every plugin instance: audit sinks, telemetry
+// exporters, health probes, each in configuration order.
+func (c *Config) PluginInstances() []PluginInstance {
+	var out []PluginInstance
+	out = append(out, c.Audit.Sinks...)
+	out = append(out, c.Telemetry.Exporters...)
+	return append(out, c.Health.Probes...)
+}
+
+// EvalContext evaluates expressions of plugin bodies the way Load evaluates
+// the rest of the file: env() and file() relative to the configuration's
+// directory. Every value they resolve is passed to addSecret.
+func (c *Config) EvalContext(addSecret func(...string)) *hcl.EvalContext {
+	return evalContext(filepath.Dir(c.Filename), &secretSet{notify: addSecret})
+}
+
+type auditBlock struct {
+	Enabled     *bool          `hcl:"enabled,optional"`
+	File        *string        `hcl:"file,optional"`
+	MaxSizeMB   *int           `hcl:"max_size_mb,optional"`
+	BackupCount *int           `hcl:"backup_count,optional"`
+	Sinks       []*pluginBlock `hcl:"sink,block"`
+	Body        hcl.Body       `hcl:",body"`
+}
+
+type telemetryBlock struct {
+	Enabled     *bool          `hcl:"enabled,optional"`
+	ServiceName *string        `hcl:"service_name,optional"`
+	Exporters   []*pluginBlock `hcl:"exporter,block"`
+	Body        hcl.Body       `hcl:",body"`
+}
+
+// pluginBlock is `<kind> "<plugin>" "<instance>" { host { ... } ... }`; the
+// remaining body belongs to the plugin.
+type pluginBlock struct {
+	Plugin    string           `hcl:"plugin,label"`
+	Name      string           `hcl:"name,label"`
+	Host      *pluginHostBlock `hcl:"host,block"`
+	Remain    hcl.Body         `hcl:",remain"`
+	DeclRange hcl.Range        `hcl:",def_range"`
+}
+
+// pluginHostBlock holds the host's settings of an instance, in a nested
+// block so that no plugin attribute can shadow them.
+type pluginHostBlock struct {
+	SHA256   *string  `hcl:"sha256,optional"`
+	Required *bool    `hcl:"required,optional"`
+	Body     hcl.Body `hcl:",body"`
+}
+
+var sha256RE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+
+func (raw *fileSchema) buildPlugins(cfg *Config) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	cfg.Audit = Audit{Enabled: true, File: DefaultAuditFile, MaxSizeMB: DefaultAuditMaxSizeMB, BackupCount: DefaultAuditBackupCount}
+	if a := raw.Audit; a != nil {
+		if a.Enabled != nil {
+			cfg.Audit.Enabled = *a.Enabled
+		}
+		if a.File != nil {
+			cfg.Audit.File = *a.File
+			if strings.TrimSpace(*a.File) == "" {
+				diags = append(diags, attrError(a.Body, "file", "Empty audit file", "file must name the audit log file."))
+			}
+		}
+		for _, n := range []struct {
+			name string
+			v    *int
+			dst  *int
+		}{{"max_size_mb", a.MaxSizeMB, &cfg.Audit.MaxSizeMB}, {"backup_count", a.BackupCount, &cfg.Audit.BackupCount}} {
+			if n.v == nil {
+				continue
+			}
+			*n.dst = *n.v
+			if *n.v < 0 {
+				diags = append(diags, attrError(a.Body, n.name, "Invalid "+n.name, n.name+" must be zero or more (0 disables rotation)."))
+			}
+		}
+		cfg.Audit.Sinks, diags = appendInstances(diags, shared.KindAuditSink, a.Sinks)
+	}
+	if t := raw.Telemetry; t != nil {
+		if t.Enabled != nil {
+			cfg.Telemetry.Enabled = *t.Enabled
+		}
+		if t.ServiceName != nil {
+			cfg.Telemetry.ServiceName = *t.ServiceName
+		}
+		cfg.Telemetry.Exporters, diags = appendInstances(diags, shared.KindTelemetryExporter, t.Exporters)
+	}
+	if h := raw.Health; h != nil {
+		cfg.Health.Probes, diags = appendInstances(diags, shared.KindHealthProbe, h.Probes)
+	}
+	return diags
+}
+
+// appendInstances checks the plugin blocks of one kind.
+func appendInstances(diags hcl.Diagnostics, kind pluginv1.Kind, blocks []*pluginBlock) ([]PluginInstance, hcl.Diagnostics) {
+	block := shared.KindBlock(kind)
+	var out []PluginInstance
+	seen := map[string]*pluginBlock{}
+	for _, b := range blocks {
+		for _, l := range []struct{ what, v string }{{"plugin", b.Plugin}, {"instance", b.Name}} {
+			if !backendNameRE.MatchString(l.v) {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid " + l.what + " name",
+					Detail:  fmt.Sprintf("The %s name %q must start with a letter and contain only letters, digits, '_' and '-'.", l.what, l.v),
+					Subject: b.DeclRange.Ptr()})
+			}
+		}
+		if prev := seen[b.Name]; prev != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate " + block + " instance",
+				Detail:  fmt.Sprintf("A %s named %q was already declared at %s; instance names must be unique per block type.", block, b.Name, prev.DeclRange),
+				Subject: b.DeclRange.Ptr()})
+			continue
+		}
+		seen[b.Name] = b
+		in := PluginInstance{Kind: kind, Plugin: b.Plugin, Name: b.Name, Body: b.Remain, DeclRange: b.DeclRange}
+		if h := b.Host; h != nil {
+			if h.Required != nil {
+				in.Required = *h.Required
+			}
+			if h.SHA256 != nil {
+				in.SHA256 = strings.ToLower(*h.SHA256)
+				if !sha256RE.MatchString(*h.SHA256) {
+					diags = append(diags, attrError(h.Body, "sha256", "Invalid sha256 pin",
+						fmt.Sprintf("%q is not a SHA-256 digest; give the 64 hexadecimal digits `sha256sum` prints for the plugin's executable.", *h.SHA256)))
+				}
+			}
+		}
+		out = append(out, in)
+	}
+	return out, diags
+}

@@ -1,0 +1,4 @@
+audit {
+  file         = "logs/audit.jsonl"
+  backup_count = -1
+}

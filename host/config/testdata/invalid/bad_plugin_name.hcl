@@ -1,0 +1,3 @@
+telemetry {
+  exporter "otlp.grpc" "main" {}
+}

@@ -1,0 +1,5 @@
+audit {
+  sink "webhook" {
+    url = "https://siem.example/ingest"
+  }
+}

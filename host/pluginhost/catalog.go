@@ -1,0 +1,201 @@
+package pluginhost
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// ExecutablePrefix starts the file name of every external plugin:
+// argus-plugin-<name>.
+const ExecutablePrefix = "argus-plugin-"
+
+var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
+
+// ErrUnknownPlugin is returned by Catalog.Lookup for a name that is neither
+// built in nor in the plugin directory.
+var ErrUnknownPlugin = errors.New("unknown plugin")
+
+// ErrRefused is returned by Catalog.Lookup for a plugin whose executable
+// Argus will not run (see Discover).
+var ErrRefused = errors.New("plugin refused")
+
+// Plugin is one plugin Argus can start.
+type Plugin struct {
+	Name string
+	// Path is the executable: the plugin binary, or the argus binary itself
+	// for a built-in.
+	Path string
+	// Args are the arguments Path is started with (built-ins: the hidden
+	// subcommand and the plugin's name).
+	Args []string
+	// Builtin reports a plugin compiled into argus.
+	Builtin bool
+	// Overrides reports an external plugin that replaces the built-in of
+	// the same name.
+	Overrides bool
+}
+
+// Source is "built-in", "external" or "external (overrides built-in)".
+func (p Plugin) Source() string {
+	switch {
+	case p.Builtin:
+		return "built-in"
+	case p.Overrides:
+		return "external (overrides built-in)"
+	}
+	return "external"
+}
+
+// SHA256 hashes the plugin's executable (for built-ins, the argus binary).
+func (p Plugin) SHA256() (string, error) { return fileSHA256(p.Path) }
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Catalog is the set of plugins instances can name: the built-ins and the
+// plugins discovered in the plugin directory. It is immutable.
+type Catalog struct {
+	dir     string
+	plugins map[string]Plugin
+	refused map[string]error
+}
+
+// NewCatalog is a catalogue of built-ins only.
+func NewCatalog(builtins ...Plugin) *Catalog {
+	c := &Catalog{plugins: map[string]Plugin{}, refused: map[string]error{}}
+	for _, b := range builtins {
+		b.Builtin = true
+		c.plugins[b.Name] = b
+	}
+	return c
+}
+
+// Discover builds the catalogue from the built-ins and the executables
+// named argus-plugin-<name> in dir. A missing dir means no external
+// plugins. An external plugin replaces the built-in of the same name.
+//
+// Argus refuses to run (and lists in Refused) an external plugin whose file
+// or directory is writable by everyone, that is not a regular executable
+// file, or whose name is not a valid plugin name; a refused name is not
+// silently replaced by the built-in of the same name. The error is about
+// dir itself (unreadable, not a directory).
+func Discover(dir string, builtins ...Plugin) (*Catalog, error) {
+	c := NewCatalog(builtins...)
+	c.dir = dir
+	st, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("plugin directory: %w", err)
+	}
+	if !st.IsDir() {
+		return c, fmt.Errorf("plugin directory %s is not a directory", dir)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return c, fmt.Errorf("plugin directory: %w", err)
+	}
+	dirProblem := ""
+	if st.Mode().Perm()&0o002 != 0 {
+		dirProblem = fmt.Sprintf("the directory %s is writable by everyone (mode %v)", dir, st.Mode().Perm())
+	}
+	for _, e := range entries {
+		file := e.Name()
+		name, ok := strings.CutPrefix(file, ExecutablePrefix)
+		if !ok || e.IsDir() {
+			continue
+		}
+		path := filepath.Join(dir, file)
+		refuse := func(format string, args ...any) {
+			c.refused[name] = fmt.Errorf("%w: %s: %s", ErrRefused, path, fmt.Sprintf(format, args...))
+			delete(c.plugins, name)
+		}
+		if !nameRE.MatchString(name) {
+			refuse("%q is not a valid plugin name (letters, digits, '_' and '-', starting with a letter)", name)
+			continue
+		}
+		if dirProblem != "" {
+			refuse("%s", dirProblem)
+			continue
+		}
+		fst, err := os.Stat(path)
+		switch {
+		case err != nil:
+			refuse("%v", err)
+		case !fst.Mode().IsRegular():
+			refuse("not a regular file")
+		case fst.Mode().Perm()&0o002 != 0:
+			refuse("the file is writable by everyone (mode %v)", fst.Mode().Perm())
+		case fst.Mode().Perm()&0o111 == 0:
+			refuse("the file is not executable (mode %v)", fst.Mode().Perm())
+		default:
+			_, builtin := c.plugins[name]
+			abs, err := filepath.Abs(path)
+			if err != nil {
+				abs = path
+			}
+			c.plugins[name] = Plugin{Name: name, Path: abs, Overrides: builtin}
+		}
+	}
+	return c, nil
+}
+
+// Dir is the plugin directory the catalogue was discovered in ("" for
+// built-ins only).
+func (c *Catalog) Dir() string { return c.dir }
+
+// Lookup returns the plugin called name, or an error wrapping
+// ErrUnknownPlugin or ErrRefused.
+func (c *Catalog) Lookup(name string) (Plugin, error) {
+	if err, ok := c.refused[name]; ok {
+		return Plugin{}, err
+	}
+	p, ok := c.plugins[name]
+	if !ok {
+		where := "no built-in plugin has that name"
+		if c.dir != "" {
+			where += fmt.Sprintf(" and %s has no %s%s", c.dir, ExecutablePrefix, name)
+		}
+		return Plugin{}, fmt.Errorf("%w %q: %s", ErrUnknownPlugin, name, where)
+	}
+	return p, nil
+}
+
+// Plugins lists the usable plugins sorted by name.
+func (c *Catalog) Plugins() []Plugin {
+	var out []Plugin
+	for _, name := range slices.Sorted(maps.Keys(c.plugins)) {
+		out = append(out, c.plugins[name])
+	}
+	return out
+}
+
+// Refused lists why each refused plugin was refused, sorted by name.
+func (c *Catalog) Refused() []error {
+	var out []error
+	for _, name := range slices.Sorted(maps.Keys(c.refused)) {
+		out = append(out, c.refused[name])
+	}
+	return out
+}

@@ -1,0 +1,283 @@
+package pluginhost_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/internal/leakcheck"
+	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestE2EDiscovery(t *testing.T) {
+	leakcheck.Check(t)
+	dir := pluginDir(t, "recorder", "ping")
+	// Refused: writable by everyone, not executable, invalid name.
+	for name, mode := range map[string]os.FileMode{"argus-plugin-evil": 0o777, "argus-plugin-noexec": 0o644, "argus-plugin-bad.name": 0o755} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(dir, name), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "README"), []byte("not a plugin"), 0o644)
+	e := newEnv(t, dir, nil)
+	cat, err := pluginhost.Discover(dir, builtins(t)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range cat.Plugins() {
+		got = append(got, p.Name+" "+p.Source())
+	}
+	want := []string{"discard built-in", "ping external (overrides built-in)", "recorder external"}
+	if !slices.Equal(got, want) {
+		t.Errorf("plugins = %q, want %q", got, want)
+	}
+	var refused []string
+	for _, err := range cat.Refused() {
+		if !errors.Is(err, pluginhost.ErrRefused) {
+			t.Errorf("refusal %v does not wrap ErrRefused", err)
+		}
+		refused = append(refused, err.Error())
+	}
+	for _, want := range []string{"argus-plugin-bad.name: \"bad.name\" is not a valid plugin name", "argus-plugin-evil: the file is writable by everyone", "argus-plugin-noexec: the file is not executable"} {
+		if !slices.ContainsFunc(refused, func(s string) bool { return strings.Contains(s, want) }) {
+			t.Errorf("refusals %q lack %q", refused, want)
+		}
+	}
+	if _, err := cat.Lookup("evil"); !errors.Is(err, pluginhost.ErrRefused) {
+		t.Errorf("Lookup(evil) = %v", err)
+	}
+	if _, err := cat.Lookup("nope"); !errors.Is(err, pluginhost.ErrUnknownPlugin) {
+		t.Errorf("Lookup(nope) = %v", err)
+	}
+	// Every usable plugin answers GetInfo from a real process.
+	for _, p := range cat.Plugins() {
+		info, err := e.rt.Describe(context.Background(), p)
+		if err != nil {
+			t.Errorf("describe %s: %v", p.Name, err)
+			continue
+		}
+		if info.Protocol != 1 || len(info.Kinds) == 0 || info.Version == "" {
+			t.Errorf("describe %s = %+v", p.Name, info)
+		}
+	}
+	// A directory writable by everyone refuses everything in it.
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(dir, 0o755)
+	cat, _ = pluginhost.Discover(dir, builtins(t)...)
+	if _, err := cat.Lookup("recorder"); err == nil || !strings.Contains(err.Error(), "writable by everyone") {
+		t.Errorf("Lookup in a world-writable dir = %v", err)
+	}
+	if p, err := cat.Lookup("discard"); err != nil || !p.Builtin {
+		t.Errorf("built-ins stay available: %+v, %v", p, err)
+	}
+	noChildren(t)
+}
+
+// TestE2EBadPlugins runs every kind of broken plugin as a real process and
+// checks for a clear error, through Validate and through Start; the good
+// instance started alongside keeps working and nothing is left running.
+func TestE2EBadPlugins(t *testing.T) {
+	leakcheck.Check(t)
+	cases := []struct{ mode, want string }{
+		{"notplugin", `not an Argus plugin, or it wrote to stdout before the handshake: Unrecognized remote plugin message: usage: notplugin`},
+		{"wrongcookie", `exited before the handshake (crashed at start, or not an Argus plugin: wrong magic cookie); it printed: "This binary is a plugin.`},
+		{"badversion", `unsupported plugin protocol version: incompatible API version with plugin. Plugin version: 2, Client versions: [1]`},
+		{"crash", `exited before the handshake (crashed at start, or not an Argus plugin: wrong magic cookie); it printed: "panic: recorder: cannot open /nonexistent/state: boom at start`},
+		{"hang", `no handshake within 1s (hung at start, or not a plugin)`},
+		{"garbage", `not an Argus plugin, or it wrote to stdout before the handshake: Unrecognized remote plugin message:`},
+		{"oversized", `get info: reply larger than the 16 MiB limit`},
+		{"malformed", `get info: malformed reply:`},
+		{"badschema", `get schema: malformed reply: invalid schema: attribute "url": unsupported type 99`},
+		{"crashconfigure", `configure: Unavailable: error reading from server: …; it printed: "panic: crash in configure`},
+	}
+	var modes []string
+	for _, c := range cases {
+		modes = append(modes, c.mode)
+	}
+	e := newEnv(t, pluginDir(t, append(modes, "recorder")...), func(o *pluginhost.Options) { o.StartTimeout = time.Second })
+	for _, c := range cases {
+		t.Run(c.mode, func(t *testing.T) {
+			specs := e.specs(t, `health {
+  probe "`+c.mode+`" "bad" {}
+}`)
+			start := time.Now()
+			diags := e.rt.Validate(context.Background(), specs)
+			if !diags.HasErrors() || !containsAll(diags.Error(), strings.Split(c.want, "…")) {
+				t.Fatalf("Validate:\n%s\nwant an error containing %q", e.render(diags), c.want)
+			}
+			if d := time.Since(start); d > 6*time.Second {
+				t.Errorf("Validate took %v", d)
+			}
+			if !strings.Contains(e.render(diags), "Error: Plugin failed to start") || !strings.Contains(e.render(diags), `probe "`+c.mode+`" "bad"`) {
+				t.Errorf("diagnostic does not point at the block:\n%s", e.render(diags))
+			}
+			noChildren(t)
+		})
+	}
+
+	// Start: the bad instances back off and retry; the good one runs.
+	src := "health {\n"
+	for _, c := range cases {
+		src += `  probe "` + c.mode + `" "` + c.mode + `" {}` + "\n"
+	}
+	src += `  probe "recorder" "good" { label = "fine" }` + "\n}\n"
+	if diags := e.rt.Start(context.Background(), e.specs(t, src)); diags.HasErrors() {
+		t.Fatalf("Start: %s", e.render(diags))
+	}
+	probe, err := e.rt.Instance("probe.good").Probe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := probe.Check(context.Background(), ""); err != nil || !strings.Contains(res.Message, "label=fine") {
+		t.Fatalf("good probe: %+v, %v", res, err)
+	}
+	for _, c := range cases {
+		st := e.rt.Instance("probe." + c.mode).Status()
+		if st.Phase == pluginhost.PhaseRunning || st.LastError == "" {
+			t.Errorf("%s: status %+v", c.mode, st)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.rt.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	noChildren(t)
+}
+
+func TestE2ERestartAndReconfigure(t *testing.T) {
+	leakcheck.Check(t)
+	e := newEnv(t, pluginDir(t, "recorder"), nil)
+	rec := filepath.Join(t.TempDir(), "rec.jsonl")
+	if diags := e.rt.Start(context.Background(), e.specs(t, `health {
+  probe "recorder" "r" {
+    label = "v1"
+    file  = "`+rec+`"
+  }
+}`)); diags.HasErrors() {
+		t.Fatal(e.render(diags))
+	}
+	inst := e.rt.Instance("probe.r")
+	for round := 1; round <= 2; round++ {
+		st := inst.Status()
+		if st.Phase != pluginhost.PhaseRunning || st.PID == 0 || st.Generation != uint64(round) || st.Restarts != round-1 {
+			t.Fatalf("round %d: status %+v", round, st)
+		}
+		probe, err := inst.Probe(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := probe.Check(context.Background(), ""); err != nil || !strings.Contains(res.Message, "label=v1") {
+			t.Fatalf("check: %+v, %v", res, err)
+		}
+		if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		select {
+		case <-probe.Done():
+		case <-time.After(time.Second):
+			t.Fatalf("the plugin's exit was not noticed within 1s")
+		}
+		waitFor(t, time.Second, "the instance to leave running", func() bool { return inst.Status().PID != st.PID })
+		t.Logf("exit noticed after %v", time.Since(killed))
+		waitFor(t, 10*time.Second, "the restart", func() bool {
+			s := inst.Status()
+			return s.Phase == pluginhost.PhaseRunning && s.PID != st.PID
+		})
+		if alive(st.PID) {
+			t.Errorf("killed process %d still alive", st.PID)
+		}
+		if st := inst.Status(); !strings.Contains(st.LastError, "signal: killed") {
+			t.Errorf("last error = %q", st.LastError)
+		}
+	}
+	// The restarted processes were configured again: each recorded it.
+	b, _ := os.ReadFile(rec)
+	if n := strings.Count(string(b), `"configured":"v1"`); n != 3 {
+		t.Errorf("configured %d times, want 3:\n%s", n, b)
+	}
+	if !strings.Contains(e.log.String(), "plugin stopped unexpectedly; restarting") {
+		t.Errorf("restart not logged")
+	}
+}
+
+func TestE2ECloseStopsEveryProcess(t *testing.T) {
+	leakcheck.Check(t)
+	e := newEnv(t, pluginDir(t, "recorder"), nil)
+	rec := filepath.Join(t.TempDir(), "rec.jsonl")
+	if diags := e.rt.Start(context.Background(), e.specs(t, `
+audit {
+  sink "recorder" "s" { file = "`+rec+`" }
+  sink "discard" "null" {}
+}
+telemetry {
+  exporter "recorder" "e" {}
+}
+health {
+  probe "ping" "p" {}
+  probe "recorder" "r" {}
+}`)); diags.HasErrors() {
+		t.Fatal(e.render(diags))
+	}
+	var pids []int
+	for _, st := range e.rt.Status() {
+		if st.Phase != pluginhost.PhaseRunning {
+			t.Fatalf("%s: %+v", st.ID, st)
+		}
+		pids = append(pids, st.PID)
+	}
+	if len(pids) != 5 || len(children()) != 5 {
+		t.Fatalf("pids %v, children %v", pids, children())
+	}
+	sink, err := e.rt.Instance("sink.s").Sink(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := sink.Write(context.Background(), "stream-1", []*pluginv1.AuditEvent{{Seq: 1, Json: []byte(`{}`)}, {Seq: 2, Json: []byte(`{}`)}})
+	if err != nil || ack != 2 {
+		t.Fatalf("write: %d, %v", ack, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.rt.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Errorf("plugin %d survived Close", pid)
+		}
+	}
+	noChildren(t)
+	for _, st := range e.rt.Status() {
+		t.Errorf("status after close: %+v", st)
+	}
+	if _, err := sink.Write(context.Background(), "stream-1", nil); err == nil {
+		t.Errorf("write after close succeeded")
+	}
+}
+
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,289 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/argusmcp/argus/shared"
+)
+
+// Phase is where an instance is in its life.
+type Phase string
+
+// Phases.
+const (
+	// PhaseStarting: a process is being started and configured.
+	PhaseStarting Phase = "starting"
+	// PhaseRunning: the process is configured and serving.
+	PhaseRunning Phase = "running"
+	// PhaseBackoff: the process exited or could not be started; a restart
+	// is scheduled.
+	PhaseBackoff Phase = "backoff"
+	// PhaseStopping: Close is stopping the process.
+	PhaseStopping Phase = "stopping"
+	// PhaseStopped: the instance is stopped for good.
+	PhaseStopped Phase = "stopped"
+)
+
+// ErrStopped is returned by an instance's accessors once it is stopped.
+var ErrStopped = errors.New("plugin instance stopped")
+
+// ErrWrongKind is returned by an accessor of another kind than the
+// instance's.
+var ErrWrongKind = errors.New("plugin instance is of another kind")
+
+// stableAfter is how long a process must run before its exit no longer
+// counts as a failed start (the backoff starts over).
+const stableAfter = 30 * time.Second
+
+// livenessFailures is how many health checks in a row may fail before a
+// running plugin is restarted.
+const livenessFailures = 3
+
+// Status is a snapshot of one instance, for the management API.
+type Status struct {
+	ID      string // "<block>.<name>", e.g. "sink.siem"
+	Name    string
+	Kind    string // "audit_sink", "telemetry_exporter", "health_probe"
+	Plugin  string
+	Version string // as the running (or last) process reported it
+	Path    string
+	Builtin bool
+	Phase   Phase
+	PID     int // 0 when no process runs
+	// Generation counts the processes that were configured successfully.
+	Generation uint64
+	// Restarts counts the starts after the first one, successful or not.
+	Restarts  int
+	LastError string
+	// Since is when the instance entered Phase.
+	Since time.Time
+}
+
+// Instance is one configured plugin instance and its supervisor.
+type Instance struct {
+	rt   *Runtime
+	spec Spec
+	log  hclog.Logger
+
+	ctx    context.Context // cancelled by stop
+	cancel context.CancelFunc
+	done   chan struct{} // closed when supervise returns
+
+	mu     sync.Mutex
+	status Status
+	proc   *process      // the running process; nil when none
+	gen    uint64        // generation of proc
+	ready  chan struct{} // closed while proc != nil
+}
+
+func newInstance(r *Runtime, s Spec) *Instance {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Instance{
+		rt: r, spec: s, ctx: ctx, cancel: cancel,
+		log:   r.log.With("instance", s.ID(), "plugin", s.Plugin),
+		done:  make(chan struct{}),
+		ready: make(chan struct{}),
+		status: Status{ID: s.ID(), Name: s.Name, Kind: shared.KindName(s.Kind), Plugin: s.Plugin,
+			Phase: PhaseStarting, Since: time.Now()},
+	}
+}
+
+// ID is the instance's ID ("sink.siem").
+func (i *Instance) ID() string { return i.spec.ID() }
+
+// Spec is the instance's configuration.
+func (i *Instance) Spec() Spec { return i.spec }
+
+// Status reports the instance.
+func (i *Instance) Status() Status {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.status
+}
+
+func (i *Instance) setPhase(p Phase, lastErr error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.setPhaseLocked(p, lastErr)
+}
+
+func (i *Instance) setPhaseLocked(p Phase, lastErr error) {
+	if i.status.Phase != p {
+		i.status.Phase, i.status.Since = p, time.Now()
+	}
+	if lastErr != nil {
+		i.status.LastError = lastErr.Error()
+	}
+}
+
+// running publishes proc as the instance's process.
+func (i *Instance) running(proc *process) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.proc = proc
+	i.gen++
+	i.status.Generation = i.gen
+	i.status.PID = proc.pid
+	i.status.Version = proc.info.GetVersion()
+	i.status.Path = proc.plugin.Path
+	i.status.Builtin = proc.plugin.Builtin
+	i.setPhaseLocked(PhaseRunning, nil)
+	close(i.ready)
+	i.log.Info("plugin running", "pid", proc.pid, "version", i.status.Version, "generation", i.gen)
+}
+
+// gone withdraws the instance's process after it exited.
+func (i *Instance) gone(p Phase, err error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.proc != nil {
+		i.proc = nil
+		i.ready = make(chan struct{})
+	}
+	i.status.PID = 0
+	i.setPhaseLocked(p, err)
+}
+
+// supervise runs the instance until stop: it watches the running process
+// and restarts it with backoff when it exits or fails its health checks.
+// proc is the (published) process Start launched, or nil if it failed.
+func (i *Instance) supervise(proc *process) {
+	defer close(i.done)
+	failures := 0
+	for {
+		if proc != nil {
+			started := time.Now()
+			err := i.watch(proc)
+			proc.kill()
+			if i.ctx.Err() != nil {
+				i.gone(PhaseStopping, nil)
+				return
+			}
+			i.log.Error("plugin stopped unexpectedly; restarting", "error", err)
+			i.gone(PhaseBackoff, err)
+			if time.Since(started) > stableAfter {
+				failures = 0
+			}
+		}
+		failures++
+		select {
+		case <-time.After(i.backoff(failures)):
+		case <-i.ctx.Done():
+			return
+		}
+		i.mu.Lock()
+		i.status.Restarts++
+		i.setPhaseLocked(PhaseStarting, nil)
+		i.mu.Unlock()
+		ctx, cancel := context.WithTimeout(i.ctx, i.rt.opts.StartTimeout+3*i.rt.opts.CallTimeout)
+		p, diags, err := i.rt.launch(ctx, i.spec, false)
+		cancel()
+		if err == nil && diags.HasErrors() {
+			err = errors.New(diags.Error())
+		}
+		if err != nil {
+			if i.ctx.Err() != nil {
+				return
+			}
+			i.log.Error("plugin restart failed", "error", err, "attempt", failures)
+			i.gone(PhaseBackoff, err)
+			continue
+		}
+		proc = p
+		i.running(proc)
+	}
+}
+
+// backoff is the delay before restart attempt n (1, 2, ...): exponential
+// from MinBackoff, capped at MaxBackoff, with jitter over its upper half.
+func (i *Instance) backoff(n int) time.Duration {
+	d := i.rt.opts.MinBackoff
+	for range min(n-1, 30) {
+		d *= 2
+		if d >= i.rt.opts.MaxBackoff {
+			d = i.rt.opts.MaxBackoff
+			break
+		}
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// watch blocks until proc exits, stops answering its health checks, or the
+// instance is stopped.
+func (i *Instance) watch(proc *process) error {
+	health := grpc_health_v1.NewHealthClient(proc.conn.GRPC)
+	tick := time.NewTicker(i.rt.opts.LivenessInterval)
+	defer tick.Stop()
+	failed := 0
+	for {
+		select {
+		case <-proc.exited():
+			return errors.New("plugin process exited: " + proc.exitStatus())
+		case <-i.ctx.Done():
+			return nil
+		case <-tick.C:
+			ctx, cancel := i.rt.callCtx(i.ctx)
+			_, err := health.Check(ctx, &grpc_health_v1.HealthCheckRequest{Service: "plugin"})
+			cancel()
+			if err == nil {
+				failed = 0
+				continue
+			}
+			if failed++; failed >= livenessFailures {
+				return errors.New("plugin stopped answering its health checks: " + callError(err).Error())
+			}
+		}
+	}
+}
+
+// stop ends supervision, asks the running process to shut down within ctx
+// and stops it.
+func (i *Instance) stop(ctx context.Context) error {
+	i.mu.Lock()
+	proc := i.proc
+	i.setPhaseLocked(PhaseStopping, nil)
+	i.mu.Unlock()
+	var err error
+	if proc != nil {
+		err = shutdown(ctx, proc)
+	}
+	i.cancel()
+	<-i.done
+	if proc != nil {
+		proc.kill()
+	}
+	i.gone(PhaseStopped, nil)
+	if err != nil {
+		err = errors.New(i.spec.ID() + ": shutdown: " + callError(err).Error())
+	}
+	return err
+}
+
+// conn waits until the instance has a running process.
+func (i *Instance) conn(ctx context.Context) (*process, uint64, error) {
+	for {
+		i.mu.Lock()
+		proc, gen, ready, phase := i.proc, i.gen, i.ready, i.status.Phase
+		i.mu.Unlock()
+		if phase == PhaseStopping || phase == PhaseStopped {
+			return nil, 0, ErrStopped
+		}
+		if proc != nil {
+			return proc, gen, nil
+		}
+		select {
+		case <-ready:
+		case <-i.ctx.Done():
+			return nil, 0, ErrStopped
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,253 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/hcl/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/argusmcp/argus/host/logging"
+	"github.com/argusmcp/argus/shared"
+	"github.com/argusmcp/argus/shared/configschema"
+	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
+)
+
+// process is one started plugin process.
+type process struct {
+	plugin Plugin
+	client *plugin.Client
+	cmd    *exec.Cmd
+	conn   *shared.Conn
+	pid    int
+	info   *pluginv1.GetInfoResponse
+	stderr *tail
+}
+
+// exited is closed once the process is gone.
+func (p *process) exited() <-chan struct{} { return p.conn.Exited.Done() }
+
+// exitStatus describes how the process ended ("exit status 2", "signal:
+// killed"); only meaningful once exited is closed.
+func (p *process) exitStatus() string {
+	if p.cmd.ProcessState == nil {
+		return "exited"
+	}
+	return p.cmd.ProcessState.String()
+}
+
+// kill stops the process (gracefully, then by force after 2 s) and waits
+// for go-plugin's goroutines.
+func (p *process) kill() { p.client.Kill() }
+
+// pluginError says which plugin failed where, with what it printed.
+func pluginError(p Plugin, stage string, err error, stderr *tail) error {
+	msg := fmt.Sprintf("plugin %q (%s): %s: %v", p.Name, p.Path, stage, err)
+	if stderr != nil {
+		if s := stderr.String(); s != "" {
+			msg += fmt.Sprintf("; it printed: %q", s)
+		}
+	}
+	return errors.New(msg)
+}
+
+// callError makes a gRPC failure readable: oversized and malformed replies
+// are the plugin's fault and are named as such.
+func callError(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	switch {
+	case st.Code() == codes.ResourceExhausted:
+		return fmt.Errorf("reply larger than the %d MiB limit: %s", shared.MaxMessageSize>>20, st.Message())
+	case st.Code() == codes.Internal && strings.Contains(st.Message(), "unmarshal"):
+		return fmt.Errorf("malformed reply: %s", st.Message())
+	case st.Code() == codes.DeadlineExceeded:
+		return fmt.Errorf("no reply in time: %s", st.Message())
+	}
+	return fmt.Errorf("%s: %s", st.Code(), st.Message())
+}
+
+// start launches p and completes the handshake and GetInfo. logName names
+// the plugin's log lines.
+func (r *Runtime) start(ctx context.Context, p Plugin, logName string) (*process, error) {
+	cmd := exec.Command(p.Path, p.Args...)
+	cmd.SysProcAttr = procAttr()
+	level, _ := logging.ParseLevel("")
+	if r.opts.Logger != nil {
+		level = r.opts.Logger.GetLevel()
+	}
+	cmd.Env = []string{shared.EnvLogLevel + "=" + strings.ToLower(level.String())}
+	lines := r.opts.Logger.Named(logName)
+	stderr := &tail{}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  shared.Handshake,
+		VersionedPlugins: shared.PluginSets(nil),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		StartTimeout:     r.opts.StartTimeout,
+		Logger:           goPluginLogger{Logger: r.log.With("plugin", p.Name), lines: lines},
+		Stderr:           stderr,
+		SyncStdout:       &stdioLogger{log: lines, stream: "stdout"},
+		SyncStderr:       &stdioLogger{log: lines, stream: "stderr"},
+		GRPCDialOptions:  shared.DialOptions(r.opts.CallTimeout),
+	})
+	proc := &process{plugin: p, client: client, cmd: cmd, stderr: stderr}
+	fail := func(stage string, err error) (*process, error) {
+		client.Kill()
+		return nil, pluginError(p, stage, err, stderr)
+	}
+	rpc, err := client.Client()
+	if err != nil {
+		msg := err.Error()
+		switch {
+		case strings.Contains(msg, "timeout while waiting for plugin to start"):
+			err = fmt.Errorf("no handshake within %v (hung at start, or not a plugin)", r.opts.StartTimeout)
+		case strings.Contains(msg, "exited before we could connect"), strings.Contains(msg, "Failed to read any lines"):
+			err = fmt.Errorf("exited before the handshake (crashed at start, or not an Argus plugin: wrong magic cookie)")
+		case strings.Contains(msg, "incompatible API version"):
+			err = fmt.Errorf("unsupported plugin protocol version: %s", strings.TrimSpace(strings.Split(msg, "\n")[0]))
+		case strings.Contains(msg, "Unrecognized remote plugin message"):
+			first := strings.TrimSpace(strings.Split(msg, "\n")[0])
+			err = fmt.Errorf("not an Argus plugin, or it wrote to stdout before the handshake: %s", first)
+		}
+		return fail("start", err)
+	}
+	raw, err := rpc.Dispense(shared.PluginName)
+	if err != nil {
+		return fail("start", err)
+	}
+	proc.conn = raw.(*shared.Conn)
+	if rc := client.ReattachConfig(); rc != nil {
+		proc.pid = rc.Pid
+	}
+	info, err := pluginv1.NewPluginServiceClient(proc.conn.GRPC).GetInfo(ctx, &pluginv1.GetInfoRequest{})
+	if err != nil {
+		return fail("get info", callError(err))
+	}
+	if err := checkInfo(info); err != nil {
+		return fail("get info", err)
+	}
+	if info.GetName() != p.Name {
+		r.log.Warn("plugin reports another name than its file", "plugin", p.Name, "path", p.Path, "reported", info.GetName())
+	}
+	proc.info = info
+	return proc, nil
+}
+
+func checkInfo(info *pluginv1.GetInfoResponse) error {
+	if v := info.GetProtocolVersion(); v != shared.ProtocolVersion {
+		return fmt.Errorf("malformed reply: the plugin reports protocol version %d, this Argus speaks %d", v, shared.ProtocolVersion)
+	}
+	if len(info.GetKinds()) == 0 {
+		return errors.New("malformed reply: the plugin declares no kinds")
+	}
+	for _, k := range info.GetKinds() {
+		if k != shared.KindAuditSink && k != shared.KindTelemetryExporter && k != shared.KindHealthProbe {
+			return fmt.Errorf("malformed reply: unknown kind %v", k)
+		}
+	}
+	return nil
+}
+
+// launch starts the plugin of spec, decodes spec.Body against its schema
+// and configures it (only validates, with dryRun). The diagnostics are
+// configuration problems; the error is a plugin that misbehaved. On
+// success the caller owns the process.
+func (r *Runtime) launch(ctx context.Context, spec Spec, dryRun bool) (*process, hcl.Diagnostics, error) {
+	block := shared.KindBlock(spec.Kind)
+	diag := func(summary, detail string) hcl.Diagnostics {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: spec.DeclRange.Ptr()}}
+	}
+	p, err := r.opts.Catalog.Lookup(spec.Plugin)
+	if err != nil {
+		summary := "Unknown plugin"
+		if errors.Is(err, ErrRefused) {
+			summary = "Plugin refused"
+		}
+		return nil, diag(summary, fmt.Sprintf("%s %q %q: %v.", block, spec.Plugin, spec.Name, err)), nil
+	}
+	if spec.SHA256 != "" {
+		if p.Builtin {
+			return nil, diag("Pinned plugin is built in", fmt.Sprintf(
+				"host.sha256 pins an external plugin, but no %s%s was found in the plugin directory and %q is built into argus.",
+				ExecutablePrefix, spec.Plugin, spec.Plugin)), nil
+		}
+		sum, err := fileSHA256(p.Path)
+		if err != nil {
+			return nil, nil, pluginError(p, "verify sha256", err, nil)
+		}
+		if sum != spec.SHA256 {
+			return nil, diag("Plugin checksum mismatch", fmt.Sprintf(
+				"%s has sha256 %s, but host.sha256 pins %s; the plugin was not started.", p.Path, sum, spec.SHA256)), nil
+		}
+	}
+	proc, err := r.start(ctx, p, "plugin."+spec.Plugin+"."+spec.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			proc.kill()
+		}
+	}()
+	if !slices.Contains(proc.info.GetKinds(), spec.Kind) {
+		var kinds []string
+		for _, k := range proc.info.GetKinds() {
+			kinds = append(kinds, shared.KindName(k))
+		}
+		return nil, diag("Wrong kind of plugin", fmt.Sprintf("Plugin %q provides %s, not %s, so it cannot be used in a %s block.",
+			spec.Plugin, strings.Join(kinds, ", "), shared.KindName(spec.Kind), block)), nil
+	}
+	svc := pluginv1.NewPluginServiceClient(proc.conn.GRPC)
+	schema, err := svc.GetSchema(ctx, &pluginv1.GetSchemaRequest{Kind: spec.Kind})
+	if err != nil {
+		return nil, nil, pluginError(p, "get schema", callError(err), proc.stderr)
+	}
+	if err := configschema.Validate(schema.GetSchema()); err != nil {
+		return nil, nil, pluginError(p, "get schema", fmt.Errorf("malformed reply: invalid schema: %w", err), proc.stderr)
+	}
+	val, diags := configschema.Decode(spec.Body, schema.GetSchema(), spec.Eval)
+	if diags.HasErrors() {
+		return nil, diags, nil
+	}
+	if r.opts.Secrets != nil {
+		r.opts.Secrets.Add(val.Sensitive...)
+	}
+	req := &pluginv1.ConfigureRequest{Kind: spec.Kind, Instance: spec.Name, ConfigJson: val.JSON, DryRun: dryRun}
+	if spec.Kind == shared.KindHealthProbe && !dryRun {
+		req.HostServiceId = r.serveProbeHost(proc)
+	}
+	resp, err := svc.Configure(ctx, req)
+	if err != nil {
+		return nil, nil, pluginError(p, "configure", callError(err), proc.stderr)
+	}
+	diags = append(diags, configschema.Diagnostics(spec.Body, resp.GetDiagnostics())...)
+	if diags.HasErrors() {
+		return nil, diags, nil
+	}
+	ok = true
+	return proc, diags, nil
+}
+
+// serveProbeHost offers the Backends to a probe process over the broker.
+// The service lives as long as the process's connection.
+func (r *Runtime) serveProbeHost(proc *process) uint32 {
+	id := proc.conn.Broker.NextId()
+	go proc.conn.Broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
+		s := grpc.NewServer(append(opts, shared.ServerOptions()...)...)
+		pluginv1.RegisterProbeHostServiceServer(s, &probeHost{b: r.opts.Backends})
+		return s
+	})
+	return id
+}

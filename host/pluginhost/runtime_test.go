@@ -1,0 +1,227 @@
+package pluginhost_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/internal/leakcheck"
+)
+
+// fakeBackends is the gateway as probes see it.
+type fakeBackends struct {
+	mu    sync.Mutex
+	delay map[string]time.Duration
+}
+
+func (f *fakeBackends) Ping(ctx context.Context, name string) error {
+	switch name {
+	case "up", "slow":
+	case "down":
+		return errors.New("session closed")
+	default:
+		return fmt.Errorf("%w %q", pluginhost.ErrUnknownBackend, name)
+	}
+	f.mu.Lock()
+	d := f.delay[name]
+	f.mu.Unlock()
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *fakeBackends) ListTools(ctx context.Context, name string) ([]pluginhost.ToolInfo, error) {
+	return []pluginhost.ToolInfo{{Name: "echo"}}, nil
+}
+
+func (f *fakeBackends) Describe(name string) (pluginhost.BackendInfo, error) {
+	switch name {
+	case "up", "down", "slow":
+		return pluginhost.BackendInfo{Name: name, Transport: "stdio", Target: "demo", ProtocolVersion: "2025-11-25", Connected: true}, nil
+	}
+	return pluginhost.BackendInfo{}, fmt.Errorf("%w %q", pluginhost.ErrUnknownBackend, name)
+}
+
+// TestE2EProbeHostService runs the built-in ping probe as a real process
+// (re-executed the way argus runs built-ins) against the host service.
+func TestE2EProbeHostService(t *testing.T) {
+	leakcheck.Check(t)
+	fb := &fakeBackends{delay: map[string]time.Duration{"slow": 150 * time.Millisecond}}
+	e := newEnv(t, "", func(o *pluginhost.Options) { o.Backends = fb })
+	if diags := e.rt.Start(context.Background(), e.specs(t, `health {
+  probe "ping" "default" { degraded_latency = "100ms" }
+}`)); diags.HasErrors() {
+		t.Fatal(e.render(diags))
+	}
+	st := e.rt.Instance("probe.default").Status()
+	if !st.Builtin || st.Version == "" {
+		t.Errorf("status %+v", st)
+	}
+	probe, err := e.rt.Instance("probe.default").Probe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for backend, want := range map[string]string{"up": "healthy", "slow": "degraded", "down": "unhealthy", "nope": "unhealthy"} {
+		res, err := probe.Check(context.Background(), backend)
+		if err != nil || res.Status != want {
+			t.Errorf("Check(%s) = %+v, %v; want %s", backend, res, err, want)
+		}
+		if backend == "nope" && !strings.Contains(res.Message, "unknown backend") {
+			t.Errorf("Check(nope) message = %q", res.Message)
+		}
+	}
+	if _, err := e.rt.Instance("probe.default").Sink(context.Background()); !errors.Is(err, pluginhost.ErrWrongKind) {
+		t.Errorf("Sink() of a probe = %v", err)
+	}
+}
+
+// TestE2ECallDeadline: a call without a deadline of its own gets
+// CallTimeout; a plugin that never answers cannot hang the host.
+func TestE2ECallDeadline(t *testing.T) {
+	e := newEnv(t, pluginDir(t, "recorder"), func(o *pluginhost.Options) { o.CallTimeout = 300 * time.Millisecond })
+	if diags := e.rt.Start(context.Background(), e.specs(t, `health {
+  probe "recorder" "stuck" { hang = true }
+}`)); diags.HasErrors() {
+		t.Fatal(e.render(diags))
+	}
+	probe, err := e.rt.Instance("probe.stuck").Probe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = probe.Check(context.Background(), "")
+	if d := time.Since(start); err == nil || !strings.Contains(err.Error(), "no reply in time") || d > 2*time.Second {
+		t.Fatalf("Check = %v after %v", err, d)
+	}
+}
+
+func TestE2EConfigDiagnostics(t *testing.T) {
+	dir := pluginDir(t, "recorder")
+	e := newEnv(t, dir, nil)
+	sum, err := pluginhost.Plugin{Path: filepath.Join(dir, "argus-plugin-recorder")}.SHA256()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := `audit {
+  sink "recorder" "typo" {
+    lable = "x"
+  }
+  sink "recorder" "types" {
+    label = ["a"]
+    hang  = "sometimes"
+  }
+  sink "nosuch" "x" {}
+  sink "ping" "wrongkind" {}
+  sink "recorder" "pinned" {
+    host { sha256 = "` + strings.Repeat("0", 64) + `" }
+  }
+  sink "recorder" "pinned-ok" {
+    host { sha256 = "` + sum + `" }
+  }
+  sink "discard" "pinned-builtin" {
+    host { sha256 = "` + sum + `" }
+  }
+}
+`
+	diags := e.rt.Validate(context.Background(), e.specs(t, src))
+	got := e.render(diags)
+	got = strings.ReplaceAll(got, dir, "PLUGIN_DIR")
+	got = strings.ReplaceAll(got, sum, "SHA256")
+	golden := filepath.Join("testdata", "diagnostics.golden")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("diagnostics differ from %s\n--- got\n%s\n--- want\n%s", golden, got, want)
+	}
+	if n := len(diags.Errs()); n != 7 {
+		t.Errorf("%d errors, want 7 (pinned-ok is fine)", n)
+	}
+}
+
+// TestE2EPluginLogs: plugin log lines appear under the instance's name at
+// their level, and sensitive values are redacted from them.
+func TestE2EPluginLogs(t *testing.T) {
+	t.Setenv("ARGUS_TEST_PLUGIN_SECRET", "hunter2-plugin-secret")
+	e := newEnv(t, pluginDir(t, "recorder"), func(o *pluginhost.Options) {})
+	if diags := e.rt.Start(context.Background(), e.specs(t, `health {
+  probe "recorder" "logs" {
+    label  = "shown"
+    secret = env("ARGUS_TEST_PLUGIN_SECRET")
+  }
+}`)); diags.HasErrors() {
+		t.Fatal(e.render(diags))
+	}
+	// Lines arrive asynchronously; key order follows the plugin's JSON.
+	var line string
+	waitFor(t, 5*time.Second, "the plugin's log line", func() bool {
+		for _, l := range strings.Split(e.log.String(), "\n") {
+			if strings.Contains(l, "[WARN]  argus.plugin.recorder.logs: configured:") {
+				line = l
+				return true
+			}
+		}
+		return false
+	})
+	for _, want := range []string{"label=shown", "secret=[REDACTED]", "instance=logs"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("plugin line %q lacks %q", line, want)
+		}
+	}
+	log := e.log.String()
+	if strings.Contains(log, "hunter2-plugin-secret") {
+		t.Errorf("secret leaked into the log")
+	}
+}
+
+// TestE2EExporterConn: the host's OpenTelemetry SDK exports over the
+// plugin connection directly (otlptracegrpc.WithGRPCConn).
+func TestE2EExporterConn(t *testing.T) {
+	leakcheck.Check(t)
+	e := newEnv(t, pluginDir(t, "recorder"), nil)
+	rec := filepath.Join(t.TempDir(), "rec.jsonl")
+	if diags := e.rt.Start(context.Background(), e.specs(t, `telemetry {
+  exporter "recorder" "otel" { file = "`+rec+`" }
+}`)); diags.HasErrors() {
+		t.Fatal(e.render(diags))
+	}
+	conn, err := e.rt.Instance("exporter.otel").Exporter(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithGRPCConn(conn.GRPC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	_, span := tp.Tracer("test").Start(ctx, "tools/call echo")
+	span.End()
+	if err := tp.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the span to reach the plugin", func() bool {
+		b, _ := os.ReadFile(rec)
+		return strings.Contains(string(b), `"span":"tools/call echo"`)
+	})
+}
