@@ -76,6 +76,9 @@ func NewCall(method string, req mcp.Request) *request.Call {
 	}
 	if extra := req.GetExtra(); extra != nil && extra.Header != nil {
 		h := extra.Header
+		if h.Get(HeaderTransport) != request.TransportStdio {
+			c.Header = h
+		}
 		c.JSONRPCID = h.Get(HeaderJSONRPCID)
 		c.ClientIP = h.Get(HeaderClientIP)
 		c.UserID = h.Get(HeaderUserID)
@@ -236,14 +239,25 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	}
 	inf := l.begin(ctx, c.Session, params)
 	defer l.end(inf)
-	timeout := conn.Config().CallTimeout
+	cfg := conn.Config()
+	timeout := cfg.CallTimeout
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	res, err := do(cctx, conn.Session())
-	if err == nil {
-		return res, nil
+	var done func(mcp.Result, error)
+	if c.BackendHook != nil {
+		cctx, done = c.BackendHook(cctx, c, request.Backend{Name: cfg.Name, Type: cfg.Type, URL: cfg.URL, Command: cfg.Command}, params)
 	}
-	return nil, backendError(ctx, cctx, backendName, timeout, err)
+	res, err := do(cctx, conn.Session())
+	if err != nil {
+		err = backendError(ctx, cctx, backendName, timeout, err)
+	}
+	if done != nil {
+		done(res, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 func backendError(parent, ctx context.Context, name string, timeout time.Duration, err error) error {

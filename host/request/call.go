@@ -12,6 +12,7 @@ package request
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -60,6 +61,12 @@ type Call struct {
 	// Params are the request's parameters as received. Middlewares must not
 	// modify them.
 	Params mcp.Params
+	// Header holds the HTTP request's headers (nil on stdio), for
+	// observers that read context from them (trace propagation).
+	Header http.Header
+	// BackendHook, if an observer or middleware sets it, is called by the
+	// router around the request to the backend; nil costs nothing.
+	BackendHook BackendHook
 	// Session is the client's server-side session (nil when the request was
 	// refused before reaching the MCP layer).
 	Session *mcp.ServerSession
@@ -72,6 +79,19 @@ type Call struct {
 	Outcome  Outcome
 	Duration time.Duration
 }
+
+// Backend describes where the router sends a call, for BackendHook.
+type Backend struct {
+	Name    string
+	Type    string // stdio | streamable-http | sse
+	URL     string // HTTP types
+	Command string // stdio
+}
+
+// BackendHook runs around one backend request. It may derive ctx and
+// change params (a copy the router owns, e.g. to add trace context to
+// _meta); the returned done is called with the backend's answer.
+type BackendHook func(ctx context.Context, c *Call, b Backend, params mcp.Params) (context.Context, func(mcp.Result, error))
 
 // Handler serves a Call and returns the MCP result or an error.
 type Handler func(ctx context.Context, c *Call) (mcp.Result, error)

@@ -1,0 +1,241 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/argusmcp/argus/host/request"
+)
+
+// Observer returns the request.Observer that traces and measures calls.
+func (t *Telemetry) Observer() request.Observer { return observer{t} }
+
+type observer struct{ t *Telemetry }
+
+// argusMethods are the names Argus users already query, for the three
+// audited operations.
+var argusMethods = map[string]string{
+	"tools/call":     "call_tool",
+	"resources/read": "read_resource",
+	"prompts/get":    "get_prompt",
+}
+
+// SpanName is the SERVER span's name: mcp.<method>.<capability> for the
+// three operations, the MCP method otherwise (semantic conventions).
+func SpanName(c *request.Call) string {
+	if m, ok := argusMethods[c.Method]; ok && c.Capability != "" {
+		return "mcp." + m + "." + c.Capability
+	}
+	return c.Method
+}
+
+func (o observer) Begin(ctx context.Context, c *request.Call) context.Context {
+	t := o.t
+	// The client's trace context: HTTP headers first, then params._meta,
+	// which wins (SEP-414).
+	if c.Header != nil {
+		ctx = t.propagator.Extract(ctx, propagation.HeaderCarrier(c.Header))
+	}
+	if c.Params != nil {
+		if meta := c.Params.GetMeta(); hasTraceContext(meta) {
+			ctx = t.propagator.Extract(ctx, metaCarrier(meta))
+		}
+	}
+	attrs := make([]attribute.KeyValue, 0, 12)
+	attrs = append(attrs,
+		attribute.String("mcp.method.name", c.Method),
+		attribute.String("mcp.request_id", c.ID),
+	)
+	if m, ok := argusMethods[c.Method]; ok {
+		attrs = append(attrs, attribute.String("mcp.method", m), attribute.String("mcp.capability", c.Capability))
+	} else {
+		attrs = append(attrs, attribute.String("mcp.method", c.Method))
+	}
+	attrs = append(attrs, targetAttr(c.Method, c.Capability)...)
+	if c.JSONRPCID != "" {
+		attrs = append(attrs, attribute.String("jsonrpc.request.id", strings.Trim(c.JSONRPCID, `"`)))
+	}
+	if c.SessionID != "" {
+		attrs = append(attrs, attribute.String("mcp.session.id", c.SessionID))
+	}
+	if c.ProtocolVersion != "" {
+		attrs = append(attrs, attribute.String("mcp.protocol.version", c.ProtocolVersion))
+	}
+	if c.Transport == request.TransportStdio {
+		attrs = append(attrs, attribute.String("network.transport", "pipe"))
+	} else {
+		attrs = append(attrs, attribute.String("network.transport", "tcp"))
+	}
+	if c.ClientIP != "" {
+		attrs = append(attrs, attribute.String("client.address", c.ClientIP))
+	}
+	ctx, _ = t.tracer.Start(ctx, SpanName(c), trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+	c.BackendHook = o.backendCall
+	return ctx
+}
+
+func targetAttr(method, capability string) []attribute.KeyValue {
+	if capability == "" {
+		return nil
+	}
+	switch method {
+	case "tools/call":
+		return []attribute.KeyValue{attribute.String("gen_ai.tool.name", capability)}
+	case "prompts/get":
+		return []attribute.KeyValue{attribute.String("gen_ai.prompt.name", capability)}
+	case "resources/read":
+		return []attribute.KeyValue{attribute.String("mcp.resource.uri", capability)}
+	}
+	return nil
+}
+
+func (o observer) End(ctx context.Context, c *request.Call) {
+	span := trace.SpanFromContext(ctx)
+	errType := ErrorType(c.Outcome, c.Err)
+	if c.Backend != "" {
+		span.SetAttributes(attribute.String("mcp.backend", c.Backend))
+	}
+	if errType != "" {
+		span.SetAttributes(attribute.String("error.type", errType))
+		msg := errType
+		if c.Err != nil {
+			msg = c.Err.Error()
+			span.RecordError(c.Err)
+		}
+		span.SetStatus(codes.Error, msg)
+	}
+	span.End()
+
+	secs := c.Duration.Seconds()
+	m := o.t.requests
+	tool, backend := c.Capability, c.Backend
+	if tool == "" {
+		tool = c.Method
+	}
+	m.requests.Add(ctx, 1, metric.WithAttributes(
+		attribute.String("tool_name", tool), attribute.String("backend", backend), attribute.Bool("success", errType == "")))
+	m.duration.Record(ctx, secs, metric.WithAttributes(attribute.String("tool_name", tool), attribute.String("backend", backend)))
+	semconv := []attribute.KeyValue{attribute.String("mcp.method.name", c.Method)}
+	semconv = append(semconv, targetAttr(c.Method, c.Capability)...)
+	if errType != "" {
+		semconv = append(semconv, attribute.String("error.type", errType))
+	}
+	m.serverOp.Record(ctx, secs, metric.WithAttributes(semconv...))
+}
+
+// ErrorType is the error.type attribute for an outcome: "" on success,
+// "tool_error" for an isError result, the JSON-RPC code for a backend's
+// JSON-RPC error, and the outcome's name otherwise.
+func ErrorType(o request.Outcome, err error) string {
+	switch o {
+	case request.OutcomeSuccess:
+		return ""
+	case request.OutcomeRPCError:
+		var re *request.Error
+		if errors.As(err, &re) && re.Wire != nil {
+			return strconv.FormatInt(re.Wire.Code, 10)
+		}
+		var w *jsonrpc.Error
+		if errors.As(err, &w) {
+			return strconv.FormatInt(w.Code, 10)
+		}
+	}
+	return o.String()
+}
+
+// backendCall is the CLIENT span around one backend request; it injects
+// the span's context into the request's _meta.
+func (o observer) backendCall(ctx context.Context, c *request.Call, b request.Backend, params mcp.Params) (context.Context, func(mcp.Result, error)) {
+	t := o.t
+	name := c.Method
+	if c.OriginalName != "" {
+		name += " " + c.OriginalName
+	}
+	attrs := []attribute.KeyValue{attribute.String("mcp.method.name", c.Method), attribute.String("mcp.backend", b.Name)}
+	attrs = append(attrs, targetAttr(c.Method, c.OriginalName)...)
+	switch b.Type {
+	case "stdio":
+		attrs = append(attrs, attribute.String("network.transport", "pipe"), attribute.String("process.command", b.Command))
+	default:
+		attrs = append(attrs, attribute.String("network.transport", "tcp"))
+		if u, err := url.Parse(b.URL); err == nil {
+			host, port, err := net.SplitHostPort(u.Host)
+			if err != nil {
+				host, port = u.Host, map[string]string{"https": "443"}[u.Scheme]
+				if port == "" {
+					port = "80"
+				}
+			}
+			attrs = append(attrs, attribute.String("server.address", host))
+			if p, err := strconv.Atoi(port); err == nil {
+				attrs = append(attrs, attribute.Int("server.port", p))
+			}
+		}
+	}
+	ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	meta := maps.Clone(params.GetMeta())
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	t.propagator.Inject(ctx, metaCarrier(meta))
+	params.SetMeta(meta)
+	start := time.Now()
+	return ctx, func(res mcp.Result, err error) {
+		outcome := request.Classify(res, err)
+		errType := ErrorType(outcome, err)
+		if errType != "" {
+			span.SetAttributes(attribute.String("error.type", errType))
+			if err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, err.Error())
+			} else {
+				span.SetStatus(codes.Error, errType)
+			}
+		}
+		span.End()
+		semconv := []attribute.KeyValue{attribute.String("mcp.method.name", c.Method)}
+		semconv = append(semconv, targetAttr(c.Method, c.OriginalName)...)
+		if errType != "" {
+			semconv = append(semconv, attribute.String("error.type", errType))
+		}
+		t.requests.clientOp.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(semconv...))
+	}
+}
+
+// metaCarrier carries W3C trace context in MCP params._meta (SEP-414:
+// unprefixed traceparent, tracestate and baggage keys).
+type metaCarrier map[string]any
+
+func (m metaCarrier) Get(key string) string {
+	s, _ := m[key].(string)
+	return s
+}
+
+func (m metaCarrier) Set(key, value string) { m[key] = value }
+
+func (m metaCarrier) Keys() []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+func hasTraceContext(meta map[string]any) bool {
+	_, ok := meta["traceparent"]
+	return ok
+}

@@ -1,0 +1,113 @@
+// Package telemetry turns every MCP request into OpenTelemetry spans and
+// metrics: one SERVER span per request (continuing the client's trace from
+// HTTP headers or params._meta), one CLIENT span per backend call (its
+// context injected into the backend request's _meta), and request
+// metrics. It is a request.Observer; when telemetry is disabled it is not
+// in the chain at all.
+//
+// Exporting is not this package's business: Options carries an SDK span
+// exporter and metric reader, which the host builds over the exporter
+// plugins' connections.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/go-hclog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// DefaultServiceName is used when neither the configuration nor
+// OTEL_SERVICE_NAME names the service.
+const DefaultServiceName = "argus-mcp"
+
+// Instrumentation scope.
+const scopeName = "github.com/argusmcp/argus"
+
+// Options configure Telemetry.
+type Options struct {
+	ServiceName    string
+	ServiceVersion string
+	// SpanExporter receives finished spans through a batching processor;
+	// nil records no spans.
+	SpanExporter sdktrace.SpanExporter
+	// MetricReader collects metrics (a periodic reader over an exporter,
+	// or a manual reader in tests); nil records no metrics.
+	MetricReader sdkmetric.Reader
+	// Logger receives export errors, rate-limited.
+	Logger hclog.Logger
+}
+
+// Telemetry owns the tracer and meter providers. Shutdown flushes them.
+type Telemetry struct {
+	tp         *sdktrace.TracerProvider
+	mp         *sdkmetric.MeterProvider
+	tracer     trace.Tracer
+	meter      metric.Meter
+	propagator propagation.TextMapPropagator
+
+	requests *metricSet
+}
+
+// Buckets for the semantic-convention MCP operation histograms (seconds).
+var semconvBuckets = []float64{0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300}
+
+// Buckets for argus.request.duration (seconds): finer at the low end, where
+// a gateway hop lives.
+var requestBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+
+// New builds the providers. The propagator is W3C trace context plus
+// baggage.
+func New(o Options) (*Telemetry, error) {
+	if o.ServiceName == "" {
+		o.ServiceName = DefaultServiceName
+	}
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
+		attribute.String("service.name", o.ServiceName),
+		attribute.String("service.version", o.ServiceVersion),
+	))
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: resource: %w", err)
+	}
+	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if o.SpanExporter != nil {
+		topts = append(topts, sdktrace.WithBatcher(o.SpanExporter))
+	}
+	mopts := []sdkmetric.Option{sdkmetric.WithResource(res)}
+	if o.MetricReader != nil {
+		mopts = append(mopts, sdkmetric.WithReader(o.MetricReader))
+	}
+	t := &Telemetry{
+		tp:         sdktrace.NewTracerProvider(topts...),
+		mp:         sdkmetric.NewMeterProvider(mopts...),
+		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+	}
+	t.tracer = t.tp.Tracer(scopeName)
+	t.meter = t.mp.Meter(scopeName)
+	if t.requests, err = newMetricSet(t.meter); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Meter is the meter other parts of the host register instruments on
+// (backend phases, audit queues, plugin restarts).
+func (t *Telemetry) Meter() metric.Meter { return t.meter }
+
+// Shutdown flushes and stops the providers. Safe to call more than once.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	return errors.Join(t.tp.Shutdown(ctx), t.mp.Shutdown(ctx))
+}
+
+// ForceFlush exports everything recorded so far.
+func (t *Telemetry) ForceFlush(ctx context.Context) error {
+	return errors.Join(t.tp.ForceFlush(ctx), t.mp.ForceFlush(ctx))
+}

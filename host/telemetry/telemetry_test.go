@@ -1,0 +1,260 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/argusmcp/argus/host/request"
+)
+
+const (
+	clientTrace  = "4bf92f3577b34da6a3ce929d0e0e4736"
+	clientParent = "00f067aa0ba902b7"
+	headerTrace  = "0af7651916cd43dd8448eb211c80319c"
+)
+
+type fixture struct {
+	tel    *Telemetry
+	spans  *tracetest.InMemoryExporter
+	reader *sdkmetric.ManualReader
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{spans: tracetest.NewInMemoryExporter(), reader: sdkmetric.NewManualReader()}
+	tel, err := New(Options{ServiceName: "argus-test", SpanExporter: f.spans, MetricReader: f.reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(context.Background()) })
+	f.tel = tel
+	return f
+}
+
+// run passes one tools/call through a chain with the telemetry observer;
+// the terminal handler plays the router, calling the backend hook.
+func (f *fixture) run(t *testing.T, c *request.Call, backendMeta *map[string]any, res mcp.Result, err error) {
+	t.Helper()
+	chain := request.NewChain(func(ctx context.Context, c *request.Call) (mcp.Result, error) {
+		c.Backend, c.OriginalName = "demo", "search"
+		fwd := &mcp.CallToolParams{Name: "search", Meta: c.Params.GetMeta()}
+		if c.BackendHook == nil {
+			t.Fatal("telemetry set no backend hook")
+		}
+		_, done := c.BackendHook(ctx, c, request.Backend{Name: "demo", Type: "streamable-http", URL: "http://127.0.0.1:3001/mcp"}, fwd)
+		if backendMeta != nil {
+			*backendMeta = fwd.GetMeta()
+		}
+		done(res, err)
+		return res, err
+	}, []request.Observer{f.tel.Observer()})
+	chain.Run(context.Background(), c)
+	if err := f.tel.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func toolCall(meta map[string]any, header http.Header) *request.Call {
+	p := &mcp.CallToolParamsRaw{Name: "demo_search", Meta: meta}
+	return &request.Call{ID: "req-1", JSONRPCID: "7", SessionID: "S1", ClientIP: "127.0.0.1", Transport: request.TransportHTTP,
+		ProtocolVersion: "2025-11-25", Method: "tools/call", Capability: "demo_search", Params: p, Header: header}
+}
+
+func attrs(s sdktrace.ReadOnlySpan) map[attribute.Key]attribute.Value {
+	m := map[attribute.Key]attribute.Value{}
+	for _, kv := range s.Attributes() {
+		m[kv.Key] = kv.Value
+	}
+	return m
+}
+
+func TestServerAndClientSpans(t *testing.T) {
+	f := newFixture(t)
+	clientMeta := map[string]any{"traceparent": "00-" + clientTrace + "-" + clientParent + "-01", "progressToken": 3}
+	var backendMeta map[string]any
+	f.run(t, toolCall(clientMeta, http.Header{"Traceparent": {"00-" + headerTrace + "-" + clientParent + "-01"}}), &backendMeta,
+		&mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil)
+
+	spans := f.spans.GetSpans().Snapshots()
+	if len(spans) != 2 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	client, server := spans[0], spans[1]
+	if server.Name() != "mcp.call_tool.demo_search" || server.SpanKind() != trace.SpanKindServer {
+		t.Errorf("server span %q kind %v", server.Name(), server.SpanKind())
+	}
+	if got := server.SpanContext().TraceID().String(); got != clientTrace {
+		t.Errorf("trace id %s: _meta must win over the header (%s)", got, clientTrace)
+	}
+	if server.Parent().SpanID().String() != clientParent {
+		t.Errorf("server parent %s", server.Parent().SpanID())
+	}
+	a := attrs(server)
+	for k, want := range map[attribute.Key]string{
+		"mcp.method": "call_tool", "mcp.capability": "demo_search", "mcp.request_id": "req-1", "mcp.backend": "demo",
+		"mcp.method.name": "tools/call", "gen_ai.tool.name": "demo_search", "jsonrpc.request.id": "7",
+		"mcp.session.id": "S1", "mcp.protocol.version": "2025-11-25", "network.transport": "tcp", "client.address": "127.0.0.1",
+	} {
+		if a[k].AsString() != want {
+			t.Errorf("server %s = %q, want %q", k, a[k].AsString(), want)
+		}
+	}
+	if _, ok := a["error.type"]; ok {
+		t.Error("error.type on a success")
+	}
+
+	if client.Name() != "tools/call search" || client.SpanKind() != trace.SpanKindClient {
+		t.Errorf("client span %q kind %v", client.Name(), client.SpanKind())
+	}
+	if client.Parent().SpanID() != server.SpanContext().SpanID() {
+		t.Error("client span is not the server span's child")
+	}
+	ca := attrs(client)
+	if ca["server.address"].AsString() != "127.0.0.1" || ca["server.port"].AsInt64() != 3001 || ca["gen_ai.tool.name"].AsString() != "search" {
+		t.Errorf("client attributes %v", ca)
+	}
+	want := "00-" + clientTrace + "-" + client.SpanContext().SpanID().String() + "-01"
+	if backendMeta["traceparent"] != want || backendMeta["progressToken"] != 3 {
+		t.Errorf("backend _meta = %v, want traceparent %s", backendMeta, want)
+	}
+	if clientMeta["traceparent"] != "00-"+clientTrace+"-"+clientParent+"-01" {
+		t.Error("the client's own _meta was modified")
+	}
+}
+
+func TestHeaderPropagationAndErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		res      mcp.Result
+		err      error
+		errType  string
+		failures bool
+	}{
+		{"tool error", &mcp.CallToolResult{IsError: true}, nil, "tool_error", true},
+		{"rpc error", nil, &request.Error{Outcome: request.OutcomeRPCError, Wire: &jsonrpc.Error{Code: -32001, Message: "boom"}}, "-32001", true},
+		{"timeout", nil, &request.Error{Outcome: request.OutcomeTimeout, Wire: &jsonrpc.Error{Code: request.CodeBackendTimeout, Message: "slow"}, Err: errors.New("deadline")}, "timeout", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.run(t, toolCall(nil, http.Header{"Traceparent": {"00-" + headerTrace + "-" + clientParent + "-01"}}), nil, tt.res, tt.err)
+			spans := f.spans.GetSpans().Snapshots()
+			server := spans[1]
+			if server.SpanContext().TraceID().String() != headerTrace {
+				t.Errorf("header traceparent not continued: %s", server.SpanContext().TraceID())
+			}
+			for _, s := range spans {
+				if attrs(s)["error.type"].AsString() != tt.errType || s.Status().Code.String() != "Error" {
+					t.Errorf("%s span: error.type %q status %v", s.SpanKind(), attrs(s)["error.type"].AsString(), s.Status())
+				}
+			}
+		})
+	}
+}
+
+func TestOtherMethodsUseSemconvName(t *testing.T) {
+	f := newFixture(t)
+	chain := request.NewChain(func(context.Context, *request.Call) (mcp.Result, error) {
+		return &mcp.ListToolsResult{}, nil
+	}, []request.Observer{f.tel.Observer()})
+	chain.Run(context.Background(), &request.Call{Method: "tools/list", Params: &mcp.ListToolsParams{}, Transport: request.TransportStdio})
+	f.tel.ForceFlush(context.Background())
+	s := f.spans.GetSpans().Snapshots()[0]
+	if s.Name() != "tools/list" || attrs(s)["network.transport"].AsString() != "pipe" {
+		t.Errorf("span %q %v", s.Name(), attrs(s))
+	}
+}
+
+func TestRequestMetrics(t *testing.T) {
+	f := newFixture(t)
+	for range 3 {
+		f.run(t, toolCall(nil, nil), nil, &mcp.CallToolResult{}, nil)
+	}
+	f.run(t, toolCall(nil, nil), nil, &mcp.CallToolResult{IsError: true}, nil)
+	var rm metricdata.ResourceMetrics
+	if err := f.reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]metricdata.Aggregation{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			got[m.Name] = m.Data
+		}
+	}
+	sum, ok := got["argus.requests"].(metricdata.Sum[int64])
+	if !ok {
+		t.Fatalf("argus.requests: %T", got["argus.requests"])
+	}
+	counts := map[bool]int64{}
+	for _, dp := range sum.DataPoints {
+		s, _ := dp.Attributes.Value("success")
+		tool, _ := dp.Attributes.Value("tool_name")
+		be, _ := dp.Attributes.Value("backend")
+		if tool.AsString() != "demo_search" || be.AsString() != "demo" {
+			t.Errorf("labels %v", dp.Attributes.ToSlice())
+		}
+		counts[s.AsBool()] += dp.Value
+	}
+	if counts[true] != 3 || counts[false] != 1 {
+		t.Errorf("argus.requests by success = %v", counts)
+	}
+	for _, name := range []string{"argus.request.duration", "mcp.server.operation.duration", "mcp.client.operation.duration"} {
+		h, ok := got[name].(metricdata.Histogram[float64])
+		if !ok {
+			t.Errorf("%s: %T", name, got[name])
+			continue
+		}
+		var n uint64
+		for _, dp := range h.DataPoints {
+			n += dp.Count
+		}
+		if n != 4 {
+			t.Errorf("%s count = %d", name, n)
+		}
+	}
+}
+
+// BenchmarkChain shows what telemetry costs per request, and that a
+// gateway with telemetry disabled (no observer in the chain) pays nothing:
+// compare allocs/op of "disabled" with "bare".
+func BenchmarkChain(b *testing.B) {
+	terminal := func(ctx context.Context, c *request.Call) (mcp.Result, error) {
+		if c.BackendHook != nil {
+			_, done := c.BackendHook(ctx, c, request.Backend{Name: "demo", Type: "stdio", Command: "demo"}, &mcp.CallToolParams{Name: "search"})
+			done(&mcp.CallToolResult{}, nil)
+		}
+		return &mcp.CallToolResult{}, nil
+	}
+	tel, err := New(Options{SpanExporter: tracetest.NewNoopExporter(), MetricReader: sdkmetric.NewManualReader()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	for _, bc := range []struct {
+		name      string
+		observers []request.Observer
+	}{
+		{"bare", nil},
+		{"disabled", nil}, // how the gateway builds its chain when telemetry is off
+		{"enabled", []request.Observer{tel.Observer()}},
+	} {
+		chain := request.NewChain(terminal, bc.observers, request.Auth())
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				chain.Run(context.Background(), &request.Call{Method: "tools/call", Capability: "demo_search", Params: &mcp.CallToolParamsRaw{Name: "demo_search"}})
+			}
+		})
+	}
+}
