@@ -48,22 +48,22 @@ const livenessFailures = 3
 
 // Status is a snapshot of one instance, for the management API.
 type Status struct {
-	ID      string // "<block>.<name>", e.g. "sink.siem"
-	Name    string
-	Kind    string // "audit_sink", "telemetry_exporter", "health_probe"
-	Plugin  string
-	Version string // as the running (or last) process reported it
-	Path    string
-	Builtin bool
-	Phase   Phase
-	PID     int // 0 when no process runs
+	ID      string `json:"instance"` // "<block>.<name>", e.g. "sink.siem"
+	Name    string `json:"name"`
+	Kind    string `json:"kind"` // "audit_sink", "telemetry_exporter", "health_probe"
+	Plugin  string `json:"plugin"`
+	Version string `json:"version"` // as the running (or last) process reported it
+	Path    string `json:"path"`
+	Builtin bool   `json:"builtin"`
+	Phase   Phase  `json:"phase"`
+	PID     int    `json:"pid"` // 0 when no process runs
 	// Generation counts the processes that were configured successfully.
-	Generation uint64
+	Generation uint64 `json:"generation"`
 	// Restarts counts the starts after the first one, successful or not.
-	Restarts  int
-	LastError string
+	Restarts  int    `json:"restarts"`
+	LastError string `json:"last_error"`
 	// Since is when the instance entered Phase.
-	Since time.Time
+	Since time.Time `json:"since"`
 }
 
 // Instance is one configured plugin instance and its supervisor.

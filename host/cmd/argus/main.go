@@ -3,6 +3,7 @@
 //	argus serve    [-config FILE] [-stdio]
 //	argus validate [-config FILE]
 //	argus status   [-config FILE] [-addr URL]
+//	argus plugins  [-config FILE]
 //	argus version
 //
 // Exit codes: 0 ok, 1 user error (bad configuration or arguments),
@@ -38,6 +39,11 @@ const (
 type errUser struct{ error }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == internalPlugin {
+		// Serving a built-in plugin: the host stops it, so no signal
+		// handling of our own (go-plugin ignores SIGINT by design).
+		os.Exit(serveBuiltin(os.Args[2:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -48,7 +54,8 @@ const usage = `Usage: argus <command> [flags]
 
 Commands:
   serve     run the gateway (default config: ./argus.hcl, else the embedded example)
-  validate  check a configuration file and print its diagnostics
+  validate  check a configuration file, its plugins included, and print its diagnostics
+  plugins   list built-in and discovered plugins: name, kinds, version, path, sha256
   status    show a running gateway's health, backends and plugins
   version   print the version
 
@@ -65,7 +72,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "serve":
 		err = cmdServe(ctx, args[1:], stderr)
 	case "validate":
-		err = cmdValidate(args[1:], stdout, stderr)
+		err = cmdValidate(ctx, args[1:], stdout, stderr)
+	case "plugins":
+		err = cmdPlugins(ctx, args[1:], stdout, stderr)
 	case "status":
 		err = cmdStatus(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
@@ -99,6 +108,13 @@ var errDiagnostics = errors.New("configuration has errors")
 // loadConfig reads the configuration named by -config, or ./argus.hcl, or
 // falls back to the embedded example. Diagnostics go to stderr.
 func loadConfig(path string, explicit bool, stderr io.Writer) (*config.Config, error) {
+	cfg, _, err := loadConfigParser(path, explicit, stderr)
+	return cfg, err
+}
+
+// loadConfigParser is loadConfig that also returns the parser, to render
+// diagnostics found later (plugin configuration) with source snippets.
+func loadConfigParser(path string, explicit bool, stderr io.Writer) (*config.Config, *config.Parser, error) {
 	p := config.NewParser()
 	var cfg *config.Config
 	var diags hcl.Diagnostics
@@ -111,9 +127,9 @@ func loadConfig(path string, explicit bool, stderr io.Writer) (*config.Config, e
 		p.WriteDiagnostics(stderr, diags, 100, isTerminal(stderr))
 	}
 	if diags.HasErrors() {
-		return nil, errUser{errDiagnostics}
+		return nil, p, errUser{errDiagnostics}
 	}
-	return cfg, nil
+	return cfg, p, nil
 }
 
 func isTerminal(w io.Writer) bool {
@@ -144,16 +160,20 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func cmdValidate(args []string, stdout, stderr io.Writer) error {
+func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("validate", stderr)
 	path := fs.String("config", "argus.hcl", "configuration file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path, true, stderr)
+	cfg, p, err := loadConfigParser(*path, true, stderr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: configuration is valid (%d backends).\n", cfg.Filename, len(cfg.Backends))
+	n, err := validatePlugins(ctx, cfg, p, stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: configuration is valid (%d backends, %d plugin instances).\n", cfg.Filename, len(cfg.Backends), n)
 	return nil
 }

@@ -36,7 +36,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	cfg, err := loadConfig(*path, explicit, stderr)
+	cfg, parser, err := loadConfigParser(*path, explicit, stderr)
 	if err != nil {
 		return err
 	}
@@ -58,8 +58,23 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Debug("management token configured", "source", mgmtSource)
 	}
 
+	probeConns := &probeBackends{}
+	rt, err := startPlugins(ctx, cfg, parser, log, secrets, probeConns, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// After the gateway (deferred below, so it closes first): sinks
+		// flush what it recorded, and no plugin process survives.
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+		defer cancel()
+		if err := rt.Close(sctx); err != nil {
+			log.Warn("stopping plugins", "error", err)
+		}
+	}()
+
 	evlog := events.New(0)
-	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog})
+	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog, Probes: probers(rt, probeConns)})
 	if err := gw.Start(ctx); err != nil {
 		var ce *catalog.ConflictError
 		if errors.As(err, &ce) {
@@ -94,6 +109,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	mux.Handle(manage.Prefix+"/", manage.New(manage.Options{
 		Gateway: gw, Catalog: gw.Catalog(), Events: evlog, Token: mgmtToken, Version: version,
 		Started: gw.Started, Reload: reload, Logger: log.Named("manage"),
+		Plugins: func() any { return rt.Status() },
 	}))
 	mux.Handle("/mcp", transport.NewMCPHandler(transport.HTTPOptions{
 		Server:          gw.Server(),

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/argusmcp/argus/host/backend"
+	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/gateway"
+	"github.com/argusmcp/argus/host/health"
+	"github.com/argusmcp/argus/host/logging"
+	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/plugins"
+	"github.com/argusmcp/argus/sdk"
+	"github.com/argusmcp/argus/shared"
+)
+
+// internalPlugin is the hidden subcommand by which argus re-executes
+// itself to serve one built-in plugin: `argus internal-plugin <name>`.
+const internalPlugin = "internal-plugin"
+
+// serveBuiltin serves a built-in plugin; it only returns on a bad name.
+func serveBuiltin(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintf(os.Stderr, "usage: argus %s <name>\n", internalPlugin)
+		return exitUser
+	}
+	p, ok := plugins.Lookup(args[0])
+	if !ok {
+		fmt.Fprintf(os.Stderr, "argus: no built-in plugin %q (have %s)\n", args[0], strings.Join(plugins.Names(), ", "))
+		return exitUser
+	}
+	sdk.Serve(p)
+	return exitOK
+}
+
+// pluginCatalog finds the built-ins (this binary, re-executed) and the
+// plugins in plugin_dir, which is relative to the configuration file.
+func pluginCatalog(cfg *config.Config) (*pluginhost.Catalog, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("locate the argus binary for built-in plugins: %w", err)
+	}
+	var builtins []pluginhost.Plugin
+	for _, name := range plugins.Names() {
+		builtins = append(builtins, pluginhost.Plugin{Name: name, Path: self, Args: []string{internalPlugin, name}})
+	}
+	dir := cfg.PluginDir
+	if !filepath.IsAbs(dir) && !strings.HasPrefix(cfg.Filename, "<") {
+		dir = filepath.Join(filepath.Dir(cfg.Filename), dir)
+	}
+	cat, err := pluginhost.Discover(dir, builtins...)
+	if err != nil {
+		return cat, errUser{err}
+	}
+	return cat, nil
+}
+
+// quietLogger logs warnings and errors to w, for the one-shot commands.
+func quietLogger(w io.Writer, secrets *logging.Secrets) hclog.Logger {
+	log, _ := logging.New(logging.Options{Level: "warn", Output: w}, secrets)
+	return log
+}
+
+// validatePlugins starts every configured plugin instance, decodes its
+// configuration against the plugin's schema and dry-runs its configure
+// step. Diagnostics are written with p.
+func validatePlugins(ctx context.Context, cfg *config.Config, p *config.Parser, stderr io.Writer) (int, error) {
+	cat, err := pluginCatalog(cfg)
+	if err != nil {
+		return 0, err
+	}
+	secrets := logging.NewSecrets(cfg.Secrets...)
+	for _, r := range cat.Refused() {
+		fmt.Fprintf(stderr, "Warning: %v\n\n", r)
+	}
+	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: quietLogger(stderr, secrets), Secrets: secrets})
+	specs := pluginhost.Specs(cfg, secrets.Add)
+	diags := rt.Validate(ctx, specs)
+	if len(diags) > 0 {
+		p.WriteDiagnostics(stderr, diags, 100, isTerminal(stderr))
+	}
+	if diags.HasErrors() {
+		return 0, errUser{errDiagnostics}
+	}
+	return len(specs), nil
+}
+
+func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("plugins", stderr)
+	path := fs.String("config", "argus.hcl", "configuration file naming plugin_dir (default: ./argus.hcl, else the embedded example)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
+	cfg, err := loadConfig(*path, explicit, stderr)
+	if err != nil {
+		return err
+	}
+	cat, err := pluginCatalog(cfg)
+	if err != nil {
+		return err
+	}
+	secrets := logging.NewSecrets(cfg.Secrets...)
+	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: quietLogger(stderr, secrets)})
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tKINDS\tVERSION\tSOURCE\tPATH\tSHA256")
+	var failed []error
+	for _, p := range cat.Plugins() {
+		kinds, ver := "-", "-"
+		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		info, err := rt.Describe(dctx, p)
+		cancel()
+		if err != nil {
+			failed = append(failed, err)
+			ver = "error"
+		} else {
+			kinds, ver = strings.Join(info.Kinds, ","), info.Version
+		}
+		sum, err := p.SHA256()
+		if err != nil {
+			sum = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, kinds, ver, p.Source(), p.Path, sum)
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "\nplugin_dir: %s\n", cat.Dir())
+	for _, err := range append(cat.Refused(), failed...) {
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+	}
+	if len(failed) > 0 || len(cat.Refused()) > 0 {
+		return errUser{errors.New("some plugins cannot be used (see above)")}
+	}
+	return nil
+}
+
+// startPlugins starts and supervises the configured plugin instances for
+// serve. Configuration problems are printed as diagnostics (exit 1); a
+// plugin that cannot run is logged and retried without stopping start-up.
+func startPlugins(ctx context.Context, cfg *config.Config, p *config.Parser, log hclog.Logger,
+	secrets *logging.Secrets, backends pluginhost.Backends, stderr io.Writer) (*pluginhost.Runtime, error) {
+	cat, err := pluginCatalog(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range cat.Refused() {
+		log.Warn("plugin refused", "error", r)
+	}
+	for _, pl := range cat.Plugins() {
+		if pl.Overrides {
+			log.Info("external plugin overrides the built-in", "plugin", pl.Name, "path", pl.Path)
+		}
+	}
+	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: log, Secrets: secrets, Backends: backends})
+	if diags := rt.Start(ctx, pluginhost.Specs(cfg, secrets.Add)); len(diags) > 0 {
+		p.WriteDiagnostics(stderr, diags, 100, isTerminal(stderr))
+		if diags.HasErrors() {
+			cctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+			defer cancel()
+			rt.Close(cctx)
+			return nil, errUser{errDiagnostics}
+		}
+	}
+	return rt, nil
+}
+
+// probers are the health probe instances as the gateway's probes; none
+// means the gateway's own ping check.
+func probers(rt *pluginhost.Runtime, conns *probeBackends) []gateway.Prober {
+	var out []gateway.Prober
+	for _, inst := range rt.Instances() {
+		if inst.Spec().Kind == shared.KindHealthProbe {
+			out = append(out, pluginProbe{inst: inst, conns: conns})
+		}
+	}
+	return out
+}
+
+// pluginProbe checks backends through a health probe plugin instance.
+type pluginProbe struct {
+	inst  *pluginhost.Instance
+	conns *probeBackends
+}
+
+// Probe implements gateway.Prober.
+func (p pluginProbe) Probe(ctx context.Context, name string, conn *backend.Conn) health.Result {
+	p.conns.set(name, conn)
+	client, err := p.inst.Probe(ctx)
+	if err != nil {
+		return health.Result{Status: health.StatusUnhealthy, Message: "probe " + p.inst.ID() + " unavailable: " + err.Error()}
+	}
+	res, err := client.Check(ctx, name)
+	if err != nil {
+		return health.Result{Status: health.StatusUnhealthy, Message: "probe " + p.inst.ID() + ": " + err.Error()}
+	}
+	return health.Result{Status: health.Status(res.Status), Message: res.Message, Latency: res.Latency}
+}
+
+// probeBackends is the Backends probe plugins reach through the host
+// service. The gateway hands every prober the connection of the backend it
+// checks; they are remembered here by name.
+type probeBackends struct {
+	mu    sync.Mutex
+	conns map[string]*backend.Conn
+}
+
+func (b *probeBackends) set(name string, conn *backend.Conn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.conns == nil {
+		b.conns = map[string]*backend.Conn{}
+	}
+	b.conns[name] = conn
+}
+
+func (b *probeBackends) get(name string) (*backend.Conn, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	conn := b.conns[name]
+	if conn == nil {
+		return nil, fmt.Errorf("%w %q", pluginhost.ErrUnknownBackend, name)
+	}
+	return conn, nil
+}
+
+func (b *probeBackends) Ping(ctx context.Context, name string) error {
+	conn, err := b.get(name)
+	if err != nil {
+		return err
+	}
+	return conn.Ping(ctx)
+}
+
+func (b *probeBackends) ListTools(ctx context.Context, name string) ([]pluginhost.ToolInfo, error) {
+	conn, err := b.get(name)
+	if err != nil {
+		return nil, err
+	}
+	res, err := conn.Session().ListTools(ctx, &mcp.ListToolsParams{})
+	if err != nil {
+		return nil, err
+	}
+	tools := make([]pluginhost.ToolInfo, 0, len(res.Tools))
+	for _, t := range res.Tools {
+		tools = append(tools, pluginhost.ToolInfo{Name: t.Name, Description: t.Description})
+	}
+	return tools, nil
+}
+
+func (b *probeBackends) Describe(name string) (pluginhost.BackendInfo, error) {
+	conn, err := b.get(name)
+	if err != nil {
+		return pluginhost.BackendInfo{}, err
+	}
+	cfg := conn.Config()
+	info := pluginhost.BackendInfo{Name: name, Transport: cfg.Type, Target: cfg.URL, ProtocolVersion: conn.ProtocolVersion(), Connected: true}
+	if cfg.Type == config.TypeStdio {
+		info.Target = cfg.Command
+	}
+	select {
+	case <-conn.Done():
+		info.Connected, info.ProtocolVersion = false, ""
+	default:
+	}
+	return info, nil
+}
