@@ -138,7 +138,7 @@ func TestMiddlewareOrder(t *testing.T) {
 }
 
 func TestOutcomeNames(t *testing.T) {
-	for o := OutcomeSuccess; o <= OutcomeInternal; o++ {
+	for o := OutcomeSuccess; o <= OutcomeAuditUnavailable; o++ {
 		if strings.HasPrefix(o.String(), "outcome(") {
 			t.Errorf("outcome %d has no name", o)
 		}

@@ -31,13 +31,17 @@ const (
 	OutcomeDenied
 	// OutcomeInternal: Argus itself failed (a recovered panic).
 	OutcomeInternal
+	// OutcomeAuditUnavailable: refused because a required audit sink
+	// cannot record the call (the gateway fails closed).
+	OutcomeAuditUnavailable
 )
 
-var outcomeNames = [...]string{"success", "tool_error", "rpc_error", "not_found", "transport_error", "timeout", "cancelled", "unauthorized", "internal_error"}
+var outcomeNames = [...]string{"success", "tool_error", "rpc_error", "not_found", "transport_error", "timeout", "cancelled", "unauthorized", "internal_error", "audit_unavailable"}
 
 // String is the outcome's stable name, used as error type in audit and
 // telemetry ("success", "tool_error", "rpc_error", "not_found",
-// "transport_error", "timeout", "cancelled", "unauthorized", "internal_error").
+// "transport_error", "timeout", "cancelled", "unauthorized", "internal_error",
+// "audit_unavailable").
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
 		return outcomeNames[o]

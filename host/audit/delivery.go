@@ -1,0 +1,368 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Record is one event on its way to one sink: its sequence number in the
+// sink's delivery stream and its JSON.
+type Record struct {
+	Seq  uint64
+	JSON []byte
+}
+
+// Sink is where a Queue delivers: an audit sink plugin instance (see
+// PluginSink) or, in unit tests, a fake.
+type Sink interface {
+	// Name identifies the sink in logs and errors.
+	Name() string
+	// Connect waits (within ctx) until the sink runs and returns a
+	// connection to its current process.
+	Connect(ctx context.Context) (Conn, error)
+}
+
+// Conn is one process of a sink. Write returns the highest sequence number
+// up to which every event is durable; events after it may need to be sent
+// again to a later Conn.
+type Conn interface {
+	Write(ctx context.Context, stream string, batch []Record) (acked uint64, err error)
+	Flush(ctx context.Context) (acked uint64, err error)
+	Close(ctx context.Context) (acked uint64, err error)
+	// Done is closed when the process is gone.
+	Done() <-chan struct{}
+}
+
+// Full-queue policies.
+const (
+	OnFullBlock = "block" // the request waits for room (backpressure)
+	OnFullDrop  = "drop"  // the event is dropped and counted
+)
+
+// QueueOptions configure one sink's queue.
+type QueueOptions struct {
+	// Stream identifies this host process's delivery stream.
+	Stream string
+	// Capacity bounds unacknowledged events held in memory (default 10000).
+	Capacity int
+	// OnFull is OnFullBlock (default) or OnFullDrop.
+	OnFull string
+	// Required makes the gateway refuse audited calls while this sink
+	// cannot accept (see Pipeline.Accepting).
+	Required bool
+	// BatchSize bounds one Write (default 512).
+	BatchSize int
+	// CallTimeout bounds one call to the sink (default 10s).
+	CallTimeout time.Duration
+	Logger      hclog.Logger
+}
+
+// Queue delivers events to one sink: bounded, batched, acknowledged, and
+// replayed from the last acknowledgement when the sink's process changes.
+type Queue struct {
+	sink Sink
+	o    QueueOptions
+	log  hclog.Logger
+
+	mu        sync.Mutex
+	space     *sync.Cond // broadcast when items shrink or closing is set
+	items     []Record   // unacknowledged, in seq order
+	next      uint64     // last seq assigned
+	acked     uint64
+	connected bool
+	closing   bool
+
+	wake chan struct{} // new items (coalesced)
+	done chan struct{} // run has returned
+	stop context.CancelFunc
+
+	dropped   atomic.Uint64
+	failed    atomic.Uint64
+	delivered atomic.Uint64
+	lastErr   atomic.Pointer[string]
+}
+
+// NewQueue starts delivering to sink.
+func NewQueue(sink Sink, o QueueOptions) *Queue {
+	if o.Capacity <= 0 {
+		o.Capacity = 10000
+	}
+	if o.OnFull == "" {
+		o.OnFull = OnFullBlock
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 512
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	q := &Queue{sink: sink, o: o, log: o.Logger.With("sink", sink.Name()), wake: make(chan struct{}, 1), done: make(chan struct{}), stop: cancel}
+	q.space = sync.NewCond(&q.mu)
+	go q.run(ctx)
+	return q
+}
+
+// ErrDropped is returned by Enqueue when the queue is full and OnFull is
+// "drop", or when the queue is closed.
+var ErrDropped = errors.New("audit event dropped")
+
+// Enqueue hands one event to the queue. With OnFull "block" it waits for
+// room until ctx ends (then the event is dropped and counted).
+func (q *Queue) Enqueue(ctx context.Context, event []byte) error {
+	q.mu.Lock()
+	for len(q.items) >= q.o.Capacity && !q.closing {
+		if q.o.OnFull == OnFullDrop || ctx.Err() != nil {
+			q.mu.Unlock()
+			q.dropped.Add(1)
+			return fmt.Errorf("%w: sink %q queue full (%d events)", ErrDropped, q.sink.Name(), q.o.Capacity)
+		}
+		stop := context.AfterFunc(ctx, func() {
+			q.mu.Lock()
+			q.space.Broadcast()
+			q.mu.Unlock()
+		})
+		q.space.Wait()
+		stop()
+	}
+	if q.closing {
+		q.mu.Unlock()
+		q.dropped.Add(1)
+		return fmt.Errorf("%w: sink %q is closed", ErrDropped, q.sink.Name())
+	}
+	q.next++
+	q.items = append(q.items, Record{Seq: q.next, JSON: event})
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// batchAfter returns up to n queued records with seq > after.
+func (q *Queue) batchAfter(after uint64, n int) []Record {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	i := 0
+	for i < len(q.items) && q.items[i].Seq <= after {
+		i++
+	}
+	end := min(len(q.items), i+n)
+	return append([]Record(nil), q.items[i:end]...)
+}
+
+// ack drops every record up to seq.
+func (q *Queue) ack(seq uint64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if seq <= q.acked {
+		return
+	}
+	i := 0
+	for i < len(q.items) && q.items[i].Seq <= seq {
+		i++
+	}
+	q.delivered.Add(uint64(i))
+	q.items = q.items[i:]
+	if cap(q.items) > 4*q.o.Capacity && len(q.items) < q.o.Capacity {
+		q.items = append([]Record(nil), q.items...) // let the old array go
+	}
+	q.acked = seq
+	q.space.Broadcast()
+}
+
+var errGone = errors.New("sink process gone")
+
+func (q *Queue) run(ctx context.Context) {
+	defer close(q.done)
+	backoff := 100 * time.Millisecond
+	var lastLog time.Time
+	for {
+		conn, err := q.sink.Connect(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			q.noteErr(err)
+			if time.Since(lastLog) > 10*time.Second {
+				q.log.Warn("audit sink unavailable; events are queued", "error", err, "queued", q.Depth())
+				lastLog = time.Now()
+			}
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		q.setConnected(true)
+		err = q.deliver(ctx, conn)
+		q.setConnected(false)
+		if err == nil {
+			return // drained and closed
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		q.failed.Add(1)
+		q.noteErr(err)
+		q.log.Warn("audit sink write failed; unacknowledged events will be replayed", "error", err, "queued", q.Depth())
+		select {
+		case <-conn.Done():
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// deliver sends everything unacknowledged to conn, then new events as they
+// come; it returns nil once the queue is closing and drained (after
+// flushing and closing the sink), or the error that ended conn.
+func (q *Queue) deliver(ctx context.Context, conn Conn) error {
+	q.mu.Lock()
+	sent := q.acked // replay from the last acknowledgement
+	q.mu.Unlock()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	call := func(f func(context.Context) (uint64, error)) error {
+		cctx, cancel := context.WithTimeout(ctx, q.o.CallTimeout)
+		defer cancel()
+		a, err := f(cctx)
+		if err != nil {
+			return err
+		}
+		q.ack(a)
+		return nil
+	}
+	for {
+		batch := q.batchAfter(sent, q.o.BatchSize)
+		if len(batch) > 0 {
+			if err := call(func(c context.Context) (uint64, error) { return conn.Write(c, q.o.Stream, batch) }); err != nil {
+				return err
+			}
+			sent = batch[len(batch)-1].Seq
+			continue
+		}
+		if q.isClosing() {
+			if err := call(conn.Flush); err != nil {
+				return err
+			}
+			if q.Depth() > 0 {
+				continue // the flush did not cover everything; try again
+			}
+			return call(conn.Close)
+		}
+		select {
+		case <-q.wake:
+		case <-conn.Done():
+			return errGone
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			// Sinks that make writes durable later (timed fsync) are
+			// flushed while idle so acknowledgements catch up.
+			if q.Depth() > 0 {
+				if err := call(conn.Flush); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+func (q *Queue) isClosing() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closing
+}
+
+func (q *Queue) setConnected(v bool) {
+	q.mu.Lock()
+	q.connected = v
+	q.mu.Unlock()
+}
+
+func (q *Queue) noteErr(err error) {
+	s := err.Error()
+	q.lastErr.Store(&s)
+}
+
+// Depth is the number of events not yet acknowledged.
+func (q *Queue) Depth() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}
+
+// Accepting reports whether the sink can take events now: its process
+// runs and its queue has room.
+func (q *Queue) Accepting() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.connected && len(q.items) < q.o.Capacity && !q.closing
+}
+
+// Close stops accepting events, delivers what is queued, flushes and
+// closes the sink. If ctx ends first the remaining events are lost, and
+// Close says how many.
+func (q *Queue) Close(ctx context.Context) error {
+	q.mu.Lock()
+	q.closing = true
+	q.space.Broadcast()
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-q.done:
+		return nil
+	case <-ctx.Done():
+		q.stop()
+		<-q.done
+		if n := q.Depth(); n > 0 {
+			return fmt.Errorf("audit sink %q: %d events not delivered before shutdown: %w", q.sink.Name(), n, ctx.Err())
+		}
+		return nil
+	}
+}
+
+// QueueStats describe a queue for the management API and metrics.
+type QueueStats struct {
+	Sink      string `json:"sink"`
+	Required  bool   `json:"required"`
+	Connected bool   `json:"connected"`
+	Depth     int    `json:"queue_depth"`
+	Capacity  int    `json:"queue_capacity"`
+	Acked     uint64 `json:"acked_seq"`
+	Delivered uint64 `json:"delivered"`
+	Dropped   uint64 `json:"dropped"`
+	Failed    uint64 `json:"failed_writes"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Stats reports the queue's state.
+func (q *Queue) Stats() QueueStats {
+	q.mu.Lock()
+	s := QueueStats{Sink: q.sink.Name(), Required: q.o.Required, Connected: q.connected, Depth: len(q.items),
+		Capacity: q.o.Capacity, Acked: q.acked}
+	q.mu.Unlock()
+	s.Delivered, s.Dropped, s.Failed = q.delivered.Load(), q.dropped.Load(), q.failed.Load()
+	if e := q.lastErr.Load(); e != nil {
+		s.LastError = *e
+	}
+	return s
+}

@@ -1,0 +1,167 @@
+// Package audit records every MCP operation as a structured audit event
+// (NIST SP 800-53 AU-3: who, what, when, where, outcome, duration) and
+// delivers the events to every configured audit sink without loss:
+// a bounded queue per sink, batched writes, acknowledgements, and replay of
+// everything unacknowledged when a sink plugin restarts.
+package audit
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/argusmcp/argus/host/request"
+)
+
+// Event types. mcp_operation is DESIGN.md's event; mcp_request (opt-in,
+// record_requests) is written before execution with the same event_id;
+// management_operation records a management API mutation.
+const (
+	TypeOperation  = "mcp_operation"
+	TypeRequest    = "mcp_request"
+	TypeManagement = "management_operation"
+)
+
+// Audited methods and their names in target.method.
+var auditedMethods = map[string]string{
+	"tools/call":     "call_tool",
+	"resources/read": "read_resource",
+	"prompts/get":    "get_prompt",
+}
+
+// Audited reports whether method is one whose calls are audited.
+func Audited(method string) bool { _, ok := auditedMethods[method]; return ok }
+
+// Event is one audit record, in the format of DESIGN.md. Field names,
+// nesting and types are a contract with SIEM parsers: never rename or
+// remove; extend through Metadata or documented new keys.
+type Event struct {
+	Timestamp string         `json:"timestamp"`
+	EventType string         `json:"event_type"`
+	EventID   string         `json:"event_id"`
+	Source    Source         `json:"source"`
+	Target    Target         `json:"target"`
+	Outcome   Outcome        `json:"outcome"`
+	Metadata  map[string]any `json:"metadata"`
+}
+
+// Source is who made the request and from where.
+type Source struct {
+	SessionID *string `json:"session_id"`
+	ClientIP  *string `json:"client_ip"`
+	UserID    *string `json:"user_id"`
+}
+
+// Target is what the request was for.
+type Target struct {
+	Backend        *string `json:"backend"`
+	Method         string  `json:"method"`
+	CapabilityName string  `json:"capability_name"`
+	OriginalName   *string `json:"original_name"`
+}
+
+// Outcome is how it ended.
+type Outcome struct {
+	Status    string  `json:"status"` // "success" or "error"
+	LatencyMS float64 `json:"latency_ms"`
+	Error     *string `json:"error"`
+	ErrorType *string `json:"error_type"`
+}
+
+// Timestamp formats t like Python's datetime.isoformat() in UTC:
+// microseconds and an explicit +00:00 offset.
+func Timestamp(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000000") + "+00:00"
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// FromCall builds the mcp_operation event of a finished call. eventID
+// links it to an earlier mcp_request record; "" makes a new one.
+func FromCall(c *request.Call, eventID string) Event {
+	if eventID == "" {
+		eventID = uuid.NewString()
+	}
+	e := Event{
+		Timestamp: Timestamp(c.Start.Add(c.Duration)),
+		EventType: TypeOperation,
+		EventID:   eventID,
+		Source:    Source{SessionID: strPtr(c.SessionID), ClientIP: strPtr(c.ClientIP), UserID: strPtr(c.UserID)},
+		Target: Target{
+			Backend: strPtr(c.Backend), Method: auditedMethods[c.Method],
+			CapabilityName: c.Capability, OriginalName: strPtr(c.OriginalName),
+		},
+		Outcome:  Outcome{Status: "success", LatencyMS: float64(c.Duration.Microseconds()) / 1000},
+		Metadata: metadata(c),
+	}
+	if e.Target.Method == "" {
+		e.Target.Method = c.Method
+	}
+	if c.Outcome != request.OutcomeSuccess {
+		e.Outcome.Status = "error"
+		e.Outcome.ErrorType = strPtr(c.Outcome.String())
+		e.Outcome.Error = strPtr(errorMessage(c))
+	}
+	return e
+}
+
+// RequestRecord is the mcp_request event written before a call runs.
+func RequestRecord(c *request.Call, eventID string) Event {
+	return Event{
+		Timestamp: Timestamp(c.Start),
+		EventType: TypeRequest,
+		EventID:   eventID,
+		Source:    Source{SessionID: strPtr(c.SessionID), ClientIP: strPtr(c.ClientIP), UserID: strPtr(c.UserID)},
+		Target:    Target{Method: auditedMethods[c.Method], CapabilityName: c.Capability},
+		Outcome:   Outcome{Status: "pending"},
+		Metadata:  metadata(c),
+	}
+}
+
+func metadata(c *request.Call) map[string]any {
+	m := map[string]any{"request_id": c.ID, "transport": c.Transport}
+	if c.JSONRPCID != "" {
+		var id any
+		if json.Unmarshal([]byte(c.JSONRPCID), &id) == nil {
+			m["jsonrpc_id"] = id
+		}
+	}
+	if c.ProtocolVersion != "" {
+		m["protocol_version"] = c.ProtocolVersion
+	}
+	return m
+}
+
+func errorMessage(c *request.Call) string {
+	if c.Outcome == request.OutcomeToolError {
+		// The tool's own message: the text content of the isError result.
+		return toolErrorText(c.Result)
+	}
+	if c.Err == nil {
+		return c.Outcome.String()
+	}
+	var re *request.Error
+	if asRequestError(c.Err, &re) {
+		return re.Wire.Message // what the client saw; causes stay in the host log
+	}
+	return c.Err.Error()
+}
+
+// Marshal encodes e as one compact JSON object (invalid UTF-8 becomes
+// U+FFFD, as encoding/json does).
+func (e Event) Marshal() []byte {
+	b, err := json.Marshal(e)
+	if err != nil {
+		// Only a Metadata value that cannot be encoded gets here; keep the
+		// record and say so rather than lose it.
+		e.Metadata = map[string]any{"metadata_error": err.Error()}
+		b, _ = json.Marshal(e)
+	}
+	return b
+}

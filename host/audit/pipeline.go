@@ -1,0 +1,192 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/go-hclog"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/argusmcp/argus/host/request"
+)
+
+// Pipeline fans every audit event out to the queues of all sinks. Safe for
+// concurrent use.
+type Pipeline struct {
+	queues         []*Queue
+	recordRequests bool
+	log            hclog.Logger
+	mirror         func(Event) // nil: events are not mirrored into the host log
+}
+
+// Options configure a Pipeline.
+type Options struct {
+	// RecordRequests also writes an mcp_request record before each
+	// audited call runs (same event_id as its mcp_operation).
+	RecordRequests bool
+	// Mirror, if set, receives every event to copy into the host log at
+	// the AUDIT level (see logging.AuditMirror); it bypasses the log level.
+	Mirror func(Event)
+	Logger hclog.Logger
+}
+
+// NewPipeline delivers to queues.
+func NewPipeline(queues []*Queue, o Options) *Pipeline {
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	return &Pipeline{queues: queues, recordRequests: o.RecordRequests, log: o.Logger, mirror: o.Mirror}
+}
+
+// Record hands e to every sink. Errors (a full queue under "drop", or a
+// request abandoned while waiting for room under "block") are counted per
+// sink and returned joined.
+func (p *Pipeline) Record(ctx context.Context, e Event) error {
+	b := e.Marshal()
+	if p.mirror != nil {
+		p.mirror(e)
+	}
+	var errs []error
+	for _, q := range p.queues {
+		if err := q.Enqueue(ctx, b); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Accepting reports whether every required sink can take events; if not,
+// it names one that cannot.
+func (p *Pipeline) Accepting() (bool, string) {
+	for _, q := range p.queues {
+		if q.o.Required && !q.Accepting() {
+			return false, q.sink.Name()
+		}
+	}
+	return true, ""
+}
+
+// Stats reports every queue.
+func (p *Pipeline) Stats() []QueueStats {
+	out := make([]QueueStats, len(p.queues))
+	for i, q := range p.queues {
+		out[i] = q.Stats()
+	}
+	return out
+}
+
+// Close drains every queue (concurrently) within ctx.
+func (p *Pipeline) Close(ctx context.Context) error {
+	errs := make([]error, len(p.queues))
+	done := make(chan int, len(p.queues))
+	for i, q := range p.queues {
+		go func() { errs[i] = q.Close(ctx); done <- i }()
+	}
+	for range p.queues {
+		<-done
+	}
+	return errors.Join(errs...)
+}
+
+// Observer records calls of the audited methods: exactly one mcp_operation
+// event per call, whatever its outcome (denials and panics included).
+func (p *Pipeline) Observer() request.Observer { return observer{p} }
+
+type observer struct{ p *Pipeline }
+
+type eventIDKey struct{}
+
+func (o observer) Begin(ctx context.Context, c *request.Call) context.Context {
+	if !o.p.recordRequests || !Audited(c.Method) {
+		return ctx
+	}
+	id := uuid.NewString()
+	if err := o.p.Record(ctx, RequestRecord(c, id)); err != nil {
+		o.p.log.Warn("audit request record not queued", "error", err)
+	}
+	return context.WithValue(ctx, eventIDKey{}, id)
+}
+
+func (o observer) End(ctx context.Context, c *request.Call) {
+	if !Audited(c.Method) {
+		return
+	}
+	id, _ := ctx.Value(eventIDKey{}).(string)
+	e := FromCall(c, id)
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		e.Metadata["trace_id"] = sc.TraceID().String()
+		e.Metadata["span_id"] = sc.SpanID().String()
+	}
+	if code := rpcCode(c.Err); code != 0 {
+		e.Metadata["jsonrpc_error_code"] = code
+	}
+	// A request that waited for room is not abandoned half-way: the event
+	// is queued even if the client has gone.
+	if err := o.p.Record(context.WithoutCancel(ctx), e); err != nil {
+		o.p.log.Warn("audit event not queued", "event_id", e.EventID, "error", err)
+	}
+}
+
+func rpcCode(err error) int64 {
+	var re *request.Error
+	if errors.As(err, &re) && re.Wire != nil {
+		return re.Wire.Code
+	}
+	var w *jsonrpc.Error
+	if errors.As(err, &w) {
+		return w.Code
+	}
+	return 0
+}
+
+// CodeAuditUnavailable is the JSON-RPC error of a call refused because a
+// required audit sink cannot record it.
+const CodeAuditUnavailable = -32013
+
+// Gate refuses audited calls while a required sink cannot accept events:
+// the gateway fails closed rather than run them unaudited. The refusal is
+// itself audited (queued for the sinks that can take it).
+func (p *Pipeline) Gate() request.Middleware {
+	return func(next request.Handler) request.Handler {
+		return func(ctx context.Context, c *request.Call) (mcp.Result, error) {
+			if Audited(c.Method) {
+				if ok, sink := p.Accepting(); !ok {
+					return nil, request.Errorf(request.OutcomeAuditUnavailable, CodeAuditUnavailable,
+						"refused: the required audit sink %q cannot record this call", sink)
+				}
+			}
+			return next(ctx, c)
+		}
+	}
+}
+
+// Management records a management API mutation (reconnect, reload) as a
+// management_operation event; target.method names the operation.
+func (p *Pipeline) Management(ctx context.Context, operation, target, clientIP string, start time.Time, err error) {
+	e := Event{
+		Timestamp: Timestamp(time.Now()),
+		EventType: TypeManagement,
+		EventID:   uuid.NewString(),
+		Source:    Source{ClientIP: strPtr(clientIP), UserID: strPtr("management")},
+		Target:    Target{Method: operation, CapabilityName: target},
+		Outcome:   Outcome{Status: "success", LatencyMS: float64(time.Since(start).Microseconds()) / 1000},
+		Metadata:  map[string]any{"api": "/manage/v1"},
+	}
+	if target != "" && !strings.HasPrefix(operation, "reload") {
+		e.Target.Backend = strPtr(target)
+	}
+	if err != nil {
+		e.Outcome.Status = "error"
+		e.Outcome.Error = strPtr(err.Error())
+		e.Outcome.ErrorType = strPtr("management_error")
+	}
+	if rerr := p.Record(context.WithoutCancel(ctx), e); rerr != nil {
+		p.log.Warn("audit event not queued", "event_id", e.EventID, "error", fmt.Sprint(rerr))
+	}
+}
