@@ -11,6 +11,7 @@
 package config
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -100,6 +101,9 @@ type Server struct {
 	SessionTimeout time.Duration
 	// ShutdownTimeout bounds graceful shutdown of the listener and backends.
 	ShutdownTimeout time.Duration
+	// TrustedProxies are the peers (CIDR prefixes) whose X-Forwarded-For
+	// header is believed when determining a client's address.
+	TrustedProxies []netip.Prefix
 }
 
 // Log configures the host log. Audit events never pass through it.

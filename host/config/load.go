@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path"
@@ -49,6 +50,7 @@ type serverBlock struct {
 	MaxRequestBytes *int64   `hcl:"max_request_bytes,optional"`
 	SessionTimeout  *string  `hcl:"session_timeout,optional"`
 	ShutdownTimeout *string  `hcl:"shutdown_timeout,optional"`
+	TrustedProxies  []string `hcl:"trusted_proxies,optional"`
 	Body            hcl.Body `hcl:",body"`
 }
 
@@ -211,6 +213,19 @@ func (raw *fileSchema) build(cfg *Config) hcl.Diagnostics {
 		}
 		diags = append(diags, duration(s.Body, "session_timeout", s.SessionTimeout, true, &cfg.Server.SessionTimeout)...)
 		diags = append(diags, duration(s.Body, "shutdown_timeout", s.ShutdownTimeout, false, &cfg.Server.ShutdownTimeout)...)
+		for _, p := range s.TrustedProxies {
+			prefix, err := netip.ParsePrefix(p)
+			if err != nil {
+				addr, aerr := netip.ParseAddr(p)
+				if aerr != nil {
+					diags = append(diags, attrError(s.Body, "trusted_proxies", "Invalid trusted proxy",
+						fmt.Sprintf("%q is neither an IP address nor a CIDR prefix (for example \"10.0.0.0/8\").", p)))
+					continue
+				}
+				prefix = netip.PrefixFrom(addr, addr.BitLen())
+			}
+			cfg.Server.TrustedProxies = append(cfg.Server.TrustedProxies, prefix.Masked())
+		}
 	}
 
 	cfg.Log = Log{Level: DefaultLogLevel, Format: DefaultLogFormat}

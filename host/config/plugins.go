@@ -27,6 +27,12 @@ type Audit struct {
 	MaxSizeMB   int
 	BackupCount int
 	Sinks       []PluginInstance // in configuration order
+	// RecordRequests also writes an mcp_request record before each audited
+	// call (default false).
+	RecordRequests bool
+	// LogEvents mirrors every event into the host log at the AUDIT level,
+	// whatever log.level says (default false).
+	LogEvents bool
 }
 
 // Telemetry configures spans and metrics.
@@ -53,9 +59,18 @@ type PluginInstance struct {
 	SHA256 string
 	// Required (host.required) makes the gateway fail closed while the
 	// instance cannot work (the pipelines decide what that means).
-	Required  bool
+	Required bool
+	// QueueSize (host.queue_size) bounds an audit sink's queue of
+	// unacknowledged events (default DefaultQueueSize).
+	QueueSize int
+	// OnFull (host.on_full) is "block" (default) or "drop": what a full
+	// audit sink queue does with the next event.
+	OnFull    string
 	DeclRange hcl.Range
 }
+
+// DefaultQueueSize is an audit sink's default queue bound.
+const DefaultQueueSize = 10000
 
 // PluginInstances lists every plugin instance: audit sinks, telemetry
 // exporters, health probes, each in configuration order.
@@ -74,12 +89,14 @@ func (c *Config) EvalContext(addSecret func(...string)) *hcl.EvalContext {
 }
 
 type auditBlock struct {
-	Enabled     *bool          `hcl:"enabled,optional"`
-	File        *string        `hcl:"file,optional"`
-	MaxSizeMB   *int           `hcl:"max_size_mb,optional"`
-	BackupCount *int           `hcl:"backup_count,optional"`
-	Sinks       []*pluginBlock `hcl:"sink,block"`
-	Body        hcl.Body       `hcl:",body"`
+	Enabled        *bool          `hcl:"enabled,optional"`
+	RecordRequests *bool          `hcl:"record_requests,optional"`
+	LogEvents      *bool          `hcl:"log_events,optional"`
+	File           *string        `hcl:"file,optional"`
+	MaxSizeMB      *int           `hcl:"max_size_mb,optional"`
+	BackupCount    *int           `hcl:"backup_count,optional"`
+	Sinks          []*pluginBlock `hcl:"sink,block"`
+	Body           hcl.Body       `hcl:",body"`
 }
 
 type telemetryBlock struct {
@@ -102,9 +119,11 @@ type pluginBlock struct {
 // pluginHostBlock holds the host's settings of an instance, in a nested
 // block so that no plugin attribute can shadow them.
 type pluginHostBlock struct {
-	SHA256   *string  `hcl:"sha256,optional"`
-	Required *bool    `hcl:"required,optional"`
-	Body     hcl.Body `hcl:",body"`
+	SHA256    *string  `hcl:"sha256,optional"`
+	Required  *bool    `hcl:"required,optional"`
+	QueueSize *int     `hcl:"queue_size,optional"`
+	OnFull    *string  `hcl:"on_full,optional"`
+	Body      hcl.Body `hcl:",body"`
 }
 
 var sha256RE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
@@ -115,6 +134,12 @@ func (raw *fileSchema) buildPlugins(cfg *Config) hcl.Diagnostics {
 	if a := raw.Audit; a != nil {
 		if a.Enabled != nil {
 			cfg.Audit.Enabled = *a.Enabled
+		}
+		if a.RecordRequests != nil {
+			cfg.Audit.RecordRequests = *a.RecordRequests
+		}
+		if a.LogEvents != nil {
+			cfg.Audit.LogEvents = *a.LogEvents
 		}
 		if a.File != nil {
 			cfg.Audit.File = *a.File
@@ -172,8 +197,23 @@ func appendInstances(diags hcl.Diagnostics, kind pluginv1.Kind, blocks []*plugin
 			continue
 		}
 		seen[b.Name] = b
-		in := PluginInstance{Kind: kind, Plugin: b.Plugin, Name: b.Name, Body: b.Remain, DeclRange: b.DeclRange}
+		in := PluginInstance{Kind: kind, Plugin: b.Plugin, Name: b.Name, Body: b.Remain, DeclRange: b.DeclRange,
+			QueueSize: DefaultQueueSize, OnFull: "block"}
 		if h := b.Host; h != nil {
+			if h.QueueSize != nil {
+				in.QueueSize = *h.QueueSize
+				if *h.QueueSize < 1 {
+					diags = append(diags, attrError(h.Body, "queue_size", "Invalid queue size", "queue_size must be at least 1."))
+				}
+			}
+			if h.OnFull != nil {
+				in.OnFull = *h.OnFull
+				diags = append(diags, oneOf(h.Body, "on_full", *h.OnFull, "full-queue policy", []string{"block", "drop"})...)
+			}
+			if (h.QueueSize != nil || h.OnFull != nil) && kind != shared.KindAuditSink {
+				diags = append(diags, attrError(h.Body, "queue_size", "Setting only for audit sinks",
+					"queue_size and on_full apply to audit sink instances only."))
+			}
 			if h.Required != nil {
 				in.Required = *h.Required
 			}

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -43,7 +44,9 @@ type HTTPOptions struct {
 	SessionTimeout time.Duration
 	// Refuser, if set, sees every request refused for lack of credentials.
 	Refuser Refuser
-	Logger  hclog.Logger
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	Logger         hclog.Logger
 }
 
 // NewMCPHandler returns the handler for /mcp: authentication, then the
@@ -105,7 +108,7 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, k := range gateway.InternalHeaders {
 		r.Header.Del(k)
 	}
-	ip := peerIP(r)
+	ip := clientIP(r, h.opts.TrustedProxies)
 	r.Header.Set(gateway.HeaderClientIP, ip)
 	r.Header.Set(gateway.HeaderTransport, request.TransportHTTP)
 
@@ -222,6 +225,44 @@ func (s *tokenSet) verify(header string) (string, error) {
 		return "", errBadToken
 	}
 	return s.users[match], nil
+}
+
+// clientIP is the request's client address: the peer, or, when the peer
+// is a trusted proxy, the right-most address in X-Forwarded-For that is
+// not itself a trusted proxy (addresses further left could be forged by
+// the client).
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
+	peer := peerIP(r)
+	if len(trusted) == 0 || !isTrusted(peer, trusted) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	client := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if _, err := netip.ParseAddr(hop); err != nil {
+			break // garbage: stop at the last address we could trust
+		}
+		client = hop
+		if !isTrusted(hop, trusted) {
+			break
+		}
+	}
+	return client
+}
+
+func isTrusted(ip string, trusted []netip.Prefix) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func peerIP(r *http.Request) string {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -119,5 +120,32 @@ func TestOversizedBody(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "exceeds 1024 bytes") {
 		t.Errorf("status %d body %s", rec.Code, rec.Body.String())
+	}
+}
+
+func TestClientIPTrustedProxies(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32")}
+	tests := []struct {
+		peer, xff string
+		trusted   []netip.Prefix
+		want      string
+	}{
+		{"192.0.2.7:1", "", trusted, "192.0.2.7"},
+		{"192.0.2.7:1", "203.0.113.9", trusted, "192.0.2.7"},                     // untrusted peer: XFF ignored
+		{"10.1.2.3:1", "203.0.113.9", trusted, "203.0.113.9"},                    // trusted proxy
+		{"10.1.2.3:1", "6.6.6.6, 203.0.113.9, 10.9.9.9", trusted, "203.0.113.9"}, // forged left part skipped
+		{"10.1.2.3:1", "203.0.113.9", nil, "10.1.2.3"},                           // no trusted proxies configured
+		{"10.1.2.3:1", "not-an-ip", trusted, "10.1.2.3"},
+		{"127.0.0.1:1", "10.0.0.5, 10.0.0.6", trusted, "10.0.0.5"}, // all trusted: left-most
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("POST", "/mcp", nil)
+		r.RemoteAddr = tt.peer
+		if tt.xff != "" {
+			r.Header.Set("X-Forwarded-For", tt.xff)
+		}
+		if got := clientIP(r, tt.trusted); got != tt.want {
+			t.Errorf("peer %s xff %q: %s, want %s", tt.peer, tt.xff, got, tt.want)
+		}
 	}
 }

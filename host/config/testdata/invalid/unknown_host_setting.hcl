@@ -3,7 +3,7 @@ audit {
     file = "logs/audit.jsonl"
     host {
       required   = true
-      queue_size = 1000
+      retries    = 1000
     }
   }
 }

@@ -1,0 +1,8 @@
+audit {
+  sink "jsonl" "primary" {
+    host {
+      on_full    = "overflow"
+      queue_size = 0
+    }
+  }
+}

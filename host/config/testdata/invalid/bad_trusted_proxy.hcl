@@ -1,0 +1,3 @@
+server {
+  trusted_proxies = ["10.0.0.0/8", "proxy.internal"]
+}
