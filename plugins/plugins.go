@@ -12,12 +12,14 @@ import (
 	"slices"
 
 	"github.com/argusmcp/argus/plugins/discard"
+	"github.com/argusmcp/argus/plugins/otlp"
 	"github.com/argusmcp/argus/plugins/ping"
 	"github.com/argusmcp/argus/sdk"
 )
 
 var builtins = map[string]func() *sdk.Plugin{
 	"discard": discard.Plugin,
+	"otlp":    otlp.Plugin,
 	"ping":    ping.Plugin,
 }
 

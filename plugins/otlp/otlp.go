@@ -1,0 +1,414 @@
+// Package otlp is the built-in telemetry exporter. Argus's OpenTelemetry
+// SDK hands it standard OTLP export requests; it forwards them unchanged
+// to an OTLP endpoint over gRPC or HTTP/protobuf, retrying transient
+// failures with backoff.
+//
+// Configuration follows the OpenTelemetry exporter environment variables,
+// which the block's attributes override:
+//
+//	OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT
+//	OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_EXPORTER_OTLP_{TRACES,METRICS}_PROTOCOL  (grpc | http/protobuf)
+//	OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_{TRACES,METRICS}_HEADERS    (k=v,k2=v2, URL-encoded)
+//	OTEL_EXPORTER_OTLP_INSECURE, OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds)
+//
+//	telemetry {
+//	  enabled = true
+//	  exporter "otlp" "collector" {
+//	    endpoint = "127.0.0.1:4317"
+//	    protocol = "grpc"
+//	    insecure = true
+//	  }
+//	}
+package otlp
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/argusmcp/argus/sdk"
+)
+
+// Version is the plugin's version.
+const Version = "1.0.0"
+
+// Protocols.
+const (
+	ProtocolGRPC = "grpc"
+	ProtocolHTTP = "http/protobuf"
+)
+
+// Plugin describes the OTLP exporter.
+func Plugin() *sdk.Plugin {
+	return sdk.New("otlp", Version, sdk.TelemetryExporter(sdk.ExporterFactory{
+		Schema: sdk.NewSchema().
+			String("endpoint", "OTLP endpoint for both signals: host:port for grpc, a URL for http/protobuf. Default: $OTEL_EXPORTER_OTLP_ENDPOINT, else localhost:4317 (grpc) or http://localhost:4318 (http/protobuf).").
+			String("traces_endpoint", "Endpoint for traces only (http/protobuf: the full URL, e.g. http://host:4318/v1/traces).").
+			String("metrics_endpoint", "Endpoint for metrics only.").
+			String("protocol", `"grpc" or "http/protobuf". Default: $OTEL_EXPORTER_OTLP_PROTOCOL, else grpc.`).
+			StringMap("headers", "Headers sent with every export (for example an API key).", sdk.Sensitive()).
+			Bool("insecure", "Plain-text gRPC (no TLS). Default: $OTEL_EXPORTER_OTLP_INSECURE, else true for endpoints on loopback.").
+			Duration("timeout", "Bound on one export attempt. Default: $OTEL_EXPORTER_OTLP_TIMEOUT, else 10s.").
+			Duration("max_elapsed", "Give up retrying an export after this long.", sdk.Default("1m")),
+		Validate: func(cfg sdk.Config) error {
+			_, err := settingsFrom(cfg, os.LookupEnv)
+			return err
+		},
+		New: func(_ context.Context, cfg sdk.Config) (sdk.Exporter, error) {
+			s, err := settingsFrom(cfg, os.LookupEnv)
+			if err != nil {
+				return nil, err
+			}
+			return newExporter(s, cfg.Logger())
+		},
+	}))
+}
+
+// signal is where and how one signal is exported.
+type signal struct {
+	Protocol string
+	Endpoint string // grpc: host:port; http: full URL of the signal's path
+	Headers  map[string]string
+	Insecure bool
+}
+
+type settings struct {
+	Traces, Metrics signal
+	Timeout         time.Duration
+	MaxElapsed      time.Duration
+}
+
+// attrs is the part of sdk.Config settingsFrom reads.
+type attrs interface {
+	Has(name string) bool
+	String(name string) string
+	Bool(name string) bool
+	Duration(name string) time.Duration
+	StringMap(name string) map[string]string
+}
+
+// settingsFrom resolves the configuration: block attributes, then
+// per-signal environment variables, then the general ones, then defaults.
+func settingsFrom(cfg attrs, env func(string) (string, bool)) (settings, error) {
+	get := func(attr string, vars ...string) string {
+		if attr != "" && cfg.Has(attr) {
+			return cfg.String(attr)
+		}
+		for _, v := range vars {
+			if s, ok := env(v); ok && s != "" {
+				return s
+			}
+		}
+		return ""
+	}
+	s := settings{Timeout: 10 * time.Second, MaxElapsed: cfg.Duration("max_elapsed")}
+	if cfg.Has("timeout") {
+		s.Timeout = cfg.Duration("timeout")
+	} else if v, ok := env("OTEL_EXPORTER_OTLP_TIMEOUT"); ok && v != "" {
+		ms, err := strconv.Atoi(v)
+		if err != nil || ms <= 0 {
+			return s, fmt.Errorf("OTEL_EXPORTER_OTLP_TIMEOUT=%q is not a positive number of milliseconds", v)
+		}
+		s.Timeout = time.Duration(ms) * time.Millisecond
+	}
+	if s.Timeout <= 0 {
+		return s, sdk.Errorf("timeout", "must be greater than zero.")
+	}
+	for _, sig := range []struct {
+		name string
+		dst  *signal
+		path string
+	}{{"TRACES", &s.Traces, "/v1/traces"}, {"METRICS", &s.Metrics, "/v1/metrics"}} {
+		lower := strings.ToLower(sig.name)
+		proto := get("protocol", "OTEL_EXPORTER_OTLP_"+sig.name+"_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+		if proto == "" {
+			proto = ProtocolGRPC
+		}
+		if proto != ProtocolGRPC && proto != ProtocolHTTP {
+			return s, sdk.Errorf("protocol", "%q is not supported; use %q or %q.", proto, ProtocolGRPC, ProtocolHTTP)
+		}
+		sig.dst.Protocol = proto
+		endpoint := get(lower+"_endpoint", "OTEL_EXPORTER_OTLP_"+sig.name+"_ENDPOINT")
+		perSignal := endpoint != ""
+		if !perSignal {
+			endpoint = get("endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT")
+		}
+		if endpoint == "" {
+			endpoint = map[string]string{ProtocolGRPC: "localhost:4317", ProtocolHTTP: "http://localhost:4318"}[proto]
+		}
+		host, err := normalise(endpoint, proto, sig.path, perSignal)
+		if err != nil {
+			return s, sdk.Errorf("endpoint", "%v", err)
+		}
+		sig.dst.Endpoint = host
+		headers := map[string]string{}
+		for _, v := range []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_" + sig.name + "_HEADERS"} {
+			if raw, ok := env(v); ok {
+				h, err := parseHeaders(raw)
+				if err != nil {
+					return s, fmt.Errorf("%s: %w", v, err)
+				}
+				for k, val := range h {
+					headers[k] = val
+				}
+			}
+		}
+		for k, v := range cfg.StringMap("headers") {
+			headers[k] = v
+		}
+		sig.dst.Headers = headers
+		switch {
+		case cfg.Has("insecure"):
+			sig.dst.Insecure = cfg.Bool("insecure")
+		default:
+			if v, ok := env("OTEL_EXPORTER_OTLP_INSECURE"); ok && v != "" {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return s, fmt.Errorf("OTEL_EXPORTER_OTLP_INSECURE=%q is not a boolean", v)
+				}
+				sig.dst.Insecure = b
+			} else {
+				sig.dst.Insecure = loopback(host) || strings.HasPrefix(host, "http://")
+			}
+		}
+	}
+	return s, nil
+}
+
+// normalise turns an endpoint into host:port (grpc) or the signal's URL
+// (http/protobuf; a general endpoint gets the signal's path appended, a
+// per-signal one is used as given, per the OpenTelemetry specification).
+func normalise(endpoint, proto, path string, perSignal bool) (string, error) {
+	if proto == ProtocolGRPC {
+		if u, err := url.Parse(endpoint); err == nil && u.Host != "" && (u.Scheme == "http" || u.Scheme == "https") {
+			return u.Host, nil
+		}
+		if !strings.Contains(endpoint, ":") {
+			return "", fmt.Errorf("%q is not host:port", endpoint)
+		}
+		return endpoint, nil
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%q is not an http:// or https:// URL", endpoint)
+	}
+	if !perSignal {
+		u.Path = strings.TrimSuffix(u.Path, "/") + path
+	}
+	return u.String(), nil
+}
+
+func loopback(hostport string) bool {
+	h := hostport
+	if u, err := url.Parse(hostport); err == nil && u.Host != "" {
+		h = u.Host
+	}
+	if i := strings.LastIndex(h, ":"); i >= 0 {
+		h = h[:i]
+	}
+	h = strings.Trim(h, "[]")
+	return h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1"
+}
+
+// parseHeaders reads the W3C-baggage-like list of OTEL_EXPORTER_OTLP_HEADERS.
+func parseHeaders(raw string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(raw, ",") {
+		if strings.TrimSpace(kv) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q is not key=value", kv)
+		}
+		key, err1 := url.QueryUnescape(strings.TrimSpace(k))
+		val, err2 := url.QueryUnescape(strings.TrimSpace(v))
+		if err1 != nil || err2 != nil || key == "" {
+			return nil, fmt.Errorf("%q is not a valid header", kv)
+		}
+		out[key] = val
+	}
+	return out, nil
+}
+
+// exporter forwards export requests.
+type exporter struct {
+	s        settings
+	log      hclog.Logger
+	conns    map[string]*grpc.ClientConn // by endpoint
+	http     *http.Client
+	mu       sync.Mutex
+	lastWarn time.Time
+	failures int
+}
+
+func newExporter(s settings, log hclog.Logger) (*exporter, error) {
+	e := &exporter{s: s, log: log, conns: map[string]*grpc.ClientConn{}, http: &http.Client{}}
+	for _, sig := range []signal{s.Traces, s.Metrics} {
+		if sig.Protocol != ProtocolGRPC || e.conns[sig.Endpoint] != nil {
+			continue
+		}
+		creds := credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
+		if sig.Insecure {
+			creds = insecure.NewCredentials()
+		}
+		conn, err := grpc.NewClient(sig.Endpoint, grpc.WithTransportCredentials(creds))
+		if err != nil {
+			return nil, fmt.Errorf("otlp: %s: %w", sig.Endpoint, err)
+		}
+		e.conns[sig.Endpoint] = conn
+	}
+	log.Info("exporting OTLP", "traces", s.Traces.Protocol+" "+s.Traces.Endpoint, "metrics", s.Metrics.Protocol+" "+s.Metrics.Endpoint)
+	return e, nil
+}
+
+func (e *exporter) ExportTraces(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error {
+	return e.export(ctx, "traces", e.s.Traces, req, func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := coltracepb.NewTraceServiceClient(conn).Export(ctx, req)
+		return err
+	})
+}
+
+func (e *exporter) ExportMetrics(ctx context.Context, req *colmetricspb.ExportMetricsServiceRequest) error {
+	return e.export(ctx, "metrics", e.s.Metrics, req, func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := colmetricspb.NewMetricsServiceClient(conn).Export(ctx, req)
+		return err
+	})
+}
+
+// export sends one request, retrying transient failures with jittered
+// exponential backoff until MaxElapsed or ctx ends.
+func (e *exporter) export(ctx context.Context, what string, sig signal, msg proto.Message, viaGRPC func(context.Context, *grpc.ClientConn) error) error {
+	deadline := time.Now().Add(e.s.MaxElapsed)
+	delay := 100 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(ctx, e.s.Timeout)
+		var err error
+		if sig.Protocol == ProtocolGRPC {
+			if len(sig.Headers) > 0 {
+				actx = metadata.NewOutgoingContext(actx, metadata.New(sig.Headers))
+			}
+			err = viaGRPC(actx, e.conns[sig.Endpoint])
+		} else {
+			err = e.post(actx, sig, msg)
+		}
+		cancel()
+		if err == nil {
+			e.recovered(what)
+			return nil
+		}
+		if !retryable(err) || time.Now().Add(delay).After(deadline) || ctx.Err() != nil {
+			e.warn(what, sig.Endpoint, err)
+			return err
+		}
+		select {
+		case <-time.After(delay/2 + rand.N(delay/2+1)):
+		case <-ctx.Done():
+			e.warn(what, sig.Endpoint, ctx.Err())
+			return ctx.Err()
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+// httpError is a failed HTTP export.
+type httpError struct {
+	code int
+	body string
+}
+
+func (h *httpError) Error() string { return fmt.Sprintf("HTTP %d: %s", h.code, h.body) }
+
+func (e *exporter) post(ctx context.Context, sig signal, msg proto.Message) error {
+	body, err := proto.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sig.Endpoint, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	for k, v := range sig.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := e.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 != 2 {
+		return &httpError{code: resp.StatusCode, body: strings.TrimSpace(string(b))}
+	}
+	return nil
+}
+
+func retryable(err error) bool {
+	var he *httpError
+	if errors.As(err, &he) {
+		return he.code == 429 || he.code == 502 || he.code == 503 || he.code == 504
+	}
+	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
+		switch s.Code() {
+		case codes.Unavailable, codes.ResourceExhausted, codes.DeadlineExceeded, codes.Aborted:
+			return true
+		}
+		return false
+	}
+	return true // network errors
+}
+
+// warn logs export failures at most every 30s (with a count), so a
+// collector that is down does not flood the log.
+func (e *exporter) warn(what, endpoint string, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.failures++
+	if time.Since(e.lastWarn) < 30*time.Second {
+		return
+	}
+	e.log.Warn("OTLP export failed", "signal", what, "endpoint", endpoint, "error", err, "failures", e.failures)
+	e.lastWarn = time.Now()
+}
+
+func (e *exporter) recovered(what string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.failures > 0 {
+		e.log.Info("OTLP export recovered", "signal", what, "failed_before", e.failures)
+		e.failures = 0
+		e.lastWarn = time.Time{}
+	}
+}
+
+// Close releases the connections.
+func (e *exporter) Close(context.Context) error {
+	var errs []error
+	for _, c := range e.conns {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
