@@ -36,12 +36,13 @@ const scopeName = "github.com/argusmcp/argus"
 type Options struct {
 	ServiceName    string
 	ServiceVersion string
-	// SpanExporter receives finished spans through a batching processor;
-	// nil records no spans.
-	SpanExporter sdktrace.SpanExporter
-	// MetricReader collects metrics (a periodic reader over an exporter,
-	// or a manual reader in tests); nil records no metrics.
-	MetricReader sdkmetric.Reader
+	// SpanExporters each receive finished spans through their own batching
+	// processor (which drops rather than block a request when an exporter
+	// falls behind). None: spans are not recorded.
+	SpanExporters []sdktrace.SpanExporter
+	// MetricReaders collect metrics (periodic readers over exporters, or a
+	// manual reader in tests). None: metrics are not recorded.
+	MetricReaders []sdkmetric.Reader
 	// Logger receives export errors, rate-limited.
 	Logger hclog.Logger
 }
@@ -78,12 +79,12 @@ func New(o Options) (*Telemetry, error) {
 		return nil, fmt.Errorf("telemetry: resource: %w", err)
 	}
 	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-	if o.SpanExporter != nil {
-		topts = append(topts, sdktrace.WithBatcher(o.SpanExporter))
+	for _, e := range o.SpanExporters {
+		topts = append(topts, sdktrace.WithBatcher(e))
 	}
 	mopts := []sdkmetric.Option{sdkmetric.WithResource(res)}
-	if o.MetricReader != nil {
-		mopts = append(mopts, sdkmetric.WithReader(o.MetricReader))
+	for _, r := range o.MetricReaders {
+		mopts = append(mopts, sdkmetric.WithReader(r))
 	}
 	t := &Telemetry{
 		tp:         sdktrace.NewTracerProvider(topts...),

@@ -33,7 +33,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{spans: tracetest.NewInMemoryExporter(), reader: sdkmetric.NewManualReader()}
-	tel, err := New(Options{ServiceName: "argus-test", SpanExporter: f.spans, MetricReader: f.reader})
+	tel, err := New(Options{ServiceName: "argus-test", SpanExporters: []sdktrace.SpanExporter{f.spans}, MetricReaders: []sdkmetric.Reader{f.reader}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func BenchmarkChain(b *testing.B) {
 		}
 		return &mcp.CallToolResult{}, nil
 	}
-	tel, err := New(Options{SpanExporter: tracetest.NewNoopExporter(), MetricReader: sdkmetric.NewManualReader()})
+	tel, err := New(Options{SpanExporters: []sdktrace.SpanExporter{tracetest.NewNoopExporter()}, MetricReaders: []sdkmetric.Reader{sdkmetric.NewManualReader()}})
 	if err != nil {
 		b.Fatal(err)
 	}
