@@ -281,3 +281,42 @@ func containsAll(s string, parts []string) bool {
 	}
 	return true
 }
+
+// TestE2EHungPluginIsRestarted freezes a plugin (SIGSTOP): its process
+// lives on, but it stops answering. The liveness check notices, kills it
+// and starts a new one.
+func TestE2EHungPluginIsRestarted(t *testing.T) {
+	leakcheck.Check(t)
+	e := newEnv(t, pluginDir(t, "recorder"), func(o *pluginhost.Options) {
+		o.LivenessInterval = 100 * time.Millisecond
+		o.CallTimeout = 300 * time.Millisecond
+	})
+	if diags := e.rt.Start(context.Background(), e.specs(t, `health {
+  probe "recorder" "frozen" {}
+}`)); diags.HasErrors() {
+		t.Fatal(e.render(diags))
+	}
+	inst := e.rt.Instance("probe.frozen")
+	first := inst.Status().PID
+	if err := syscall.Kill(first, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(first, syscall.SIGKILL)
+	waitFor(t, 15*time.Second, "a new process", func() bool {
+		s := inst.Status()
+		return s.Phase == pluginhost.PhaseRunning && s.PID != first
+	})
+	if st := inst.Status(); !strings.Contains(st.LastError, "stopped answering its health checks") || st.Restarts != 1 {
+		t.Errorf("status %+v", st)
+	}
+	if alive(first) {
+		t.Errorf("frozen process %d still alive", first)
+	}
+	probe, err := inst.Probe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := probe.Check(context.Background(), ""); err != nil {
+		t.Errorf("check after restart: %v", err)
+	}
+}

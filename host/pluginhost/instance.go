@@ -237,6 +237,9 @@ func (i *Instance) watch(proc *process) error {
 				continue
 			}
 			if failed++; failed >= livenessFailures {
+				// A graceful stop would wait for a process that does
+				// not answer.
+				_ = proc.cmd.Process.Kill()
 				return errors.New("plugin stopped answering its health checks: " + callError(err).Error())
 			}
 		}
