@@ -27,9 +27,10 @@
 // Optional capabilities are discovered by type assertion: Flusher, Acker
 // and Closer.
 //
-// Log with Config.Logger (or Logger): lines appear in Argus's log under the
-// plugin's name at their level. Never write to stdout. The plugin process
-// exits when Argus stops it, and on its own when Argus dies.
+// Log with Config.Logger: lines appear in Argus's log under the plugin
+// instance's name at their level, with sensitive values redacted. Never
+// write to stdout. The plugin process exits when Argus stops it, and on its
+// own when Argus dies.
 //
 // Package sdktest runs a plugin in-process in tests and provides a
 // conformance suite per kind.
