@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -298,4 +299,58 @@ func stat(pid int) (state string, ppid int) {
 func alive(pid int) bool {
 	state, _ := stat(pid)
 	return state != "" && state != "Z"
+}
+
+// TestE2EServeSurvivesBadPlugin: a plugin that is not a plugin at all is
+// reported clearly and retried, and the gateway serves regardless.
+func TestE2EServeSurvivesBadPlugin(t *testing.T) {
+	dir := t.TempDir()
+	script := "#!/bin/sh\necho 'usage: broken [options]'\nexit 0\n"
+	if err := os.WriteFile(filepath.Join(dir, "argus-plugin-broken"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := writeConfig(t, fmt.Sprintf(`plugin_dir = %q
+server { listen = %q }
+health {
+  probe "broken" "b" {}
+}
+`, dir, addr))
+	out := &syncBuf{}
+	cmd := exec.Command(argusBin(t), "serve", "-config", cfg)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("argus output:\n%s", out.String())
+		}
+	}()
+	want := `plugin \"broken\" (` + filepath.Join(dir, "argus-plugin-broken") + `): start: not an Argus plugin, or it wrote to stdout before the handshake: Unrecognized remote plugin message: usage: broken [options]`
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "listening") || !strings.Contains(out.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("argus did not log %q and listen", want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := http.Get("http://" + addr + "/manage/v1/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("health = %s", resp.Status)
+	}
+	if cmd.ProcessState != nil {
+		t.Fatal("argus exited")
+	}
 }
