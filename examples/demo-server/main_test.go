@@ -547,13 +547,26 @@ func TestRunHTTP(t *testing.T) {
 	client := mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "0"}, nil)
 	callCtx, callCancel := context.WithTimeout(ctx, 10*time.Second)
 	defer callCancel()
-	cs, err := client.Connect(callCtx, &mcp.StreamableClientTransport{Endpoint: url}, nil)
+	// A client of a session-based revision gets a stateful session.
+	cs, err := client.Connect(callCtx, &mcp.StreamableClientTransport{Endpoint: url}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 	if err != nil {
 		t.Fatalf("connect %s: %v", url, err)
 	}
 	if cs.ID() == "" {
 		t.Error("no session id: want a stateful session")
 	}
+	// A client of the stateless revision is served without one.
+	modern, err := client.Connect(callCtx, &mcp.StreamableClientTransport{Endpoint: url}, nil)
+	if err != nil {
+		t.Fatalf("connect %s (stateless revision): %v", url, err)
+	}
+	if v := modern.InitializeResult().ProtocolVersion; v < "2026-07-28" {
+		t.Errorf("default client negotiated %s, want the stateless revision", v)
+	}
+	if res, err := modern.CallTool(callCtx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "stateless"}}); err != nil || res.Content[0].(*mcp.TextContent).Text != "stateless" {
+		t.Errorf("stateless echo: %v", err)
+	}
+	modern.Close()
 	if got := cs.InitializeResult().ServerInfo.Name; got != "web" {
 		t.Errorf("server name = %q, want web", got)
 	}

@@ -186,21 +186,17 @@ func TestQueueDeliversEverythingOnceAcrossCrashes(t *testing.T) {
 	s.lazy = true // acks lag writes: crashes lose unacked events on the sink side
 	q := NewQueue(s, QueueOptions{Stream: "st", Capacity: 100000, BatchSize: 50})
 	const n = 5000
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for i := range 6 {
-			time.Sleep(time.Duration(5+i) * time.Millisecond)
+	for i := range n {
+		if i%1000 == 0 { // a crash every 1000 events, with writes in flight
 			s.mu.Lock()
 			s.failN = 1
 			s.mu.Unlock()
+			time.Sleep(2 * time.Millisecond)
 		}
-	})
-	for i := range n {
 		if err := q.Enqueue(context.Background(), fmt.Appendf(nil, `{"n":%d}`, i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := q.Close(ctx); err != nil {

@@ -22,7 +22,7 @@ type Pipeline struct {
 	queues         []*Queue
 	recordRequests bool
 	log            hclog.Logger
-	mirror         func(Event) // nil: events are not mirrored into the host log
+	mirror         func([]byte) // nil: events are not mirrored into the host log
 }
 
 // Options configure a Pipeline.
@@ -30,9 +30,10 @@ type Options struct {
 	// RecordRequests also writes an mcp_request record before each
 	// audited call runs (same event_id as its mcp_operation).
 	RecordRequests bool
-	// Mirror, if set, receives every event to copy into the host log at
-	// the AUDIT level (see logging.AuditMirror); it bypasses the log level.
-	Mirror func(Event)
+	// Mirror, if set, receives every event (its JSON) to copy into the
+	// host log at the AUDIT level (see logging.AuditMirror), whatever the
+	// log level.
+	Mirror func([]byte)
 	Logger hclog.Logger
 }
 
@@ -50,7 +51,7 @@ func NewPipeline(queues []*Queue, o Options) *Pipeline {
 func (p *Pipeline) Record(ctx context.Context, e Event) error {
 	b := e.Marshal()
 	if p.mirror != nil {
-		p.mirror(e)
+		p.mirror(b)
 	}
 	var errs []error
 	for _, q := range p.queues {

@@ -3,6 +3,7 @@ package manage
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -244,9 +245,23 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"events": ev})
 }
 
+// audit records a mutation, when an audit trail is configured.
+func (a *API) audit(r *http.Request, op, target string, start time.Time, err error) {
+	if a.o.Audit != nil {
+		ip, _, splitErr := net.SplitHostPort(r.RemoteAddr)
+		if splitErr != nil {
+			ip = r.RemoteAddr
+		}
+		a.o.Audit(r.Context(), op, target, ip, start, err)
+	}
+}
+
 func (a *API) reconnect(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if err := a.o.Gateway.Reconnect(name); err != nil {
+	start := time.Now()
+	err := a.o.Gateway.Reconnect(name)
+	a.audit(r, "reconnect_backend", name, start, err)
+	if err != nil {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
@@ -259,7 +274,9 @@ func (a *API) reload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "this gateway was started without a configuration file to reload")
 		return
 	}
+	start := time.Now()
 	diags, err := a.o.Reload()
+	a.audit(r, "reload_config", "", start, err)
 	switch {
 	case errors.Is(err, ErrInvalidConfig):
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error(), "diagnostics": diags})

@@ -5,6 +5,7 @@
 package manage
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -90,6 +91,9 @@ type Options struct {
 	// rendered diagnostics when the new configuration is invalid.
 	Reload func() (diagnostics string, err error)
 	Logger hclog.Logger
+	// Audit, if set, records every mutation (reconnect, reload) in the
+	// audit trail.
+	Audit func(ctx context.Context, operation, target, clientIP string, start time.Time, err error)
 	// Heartbeat is the interval of SSE comments on /events/stream
 	// (default 15s).
 	Heartbeat time.Duration

@@ -18,12 +18,14 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/argusmcp/argus/host/audit"
 	"github.com/argusmcp/argus/host/catalog"
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/manage"
+	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/transport"
 )
 
@@ -47,7 +49,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	secrets := logging.NewSecrets(cfg.Secrets...)
 	secrets.Add(mgmtToken)
-	log, err := logging.New(logging.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, Output: stderr}, secrets)
+	logOpts := logging.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, Output: stderr}
+	log, err := logging.New(logOpts, secrets)
 	if err != nil {
 		return errUser{err}
 	}
@@ -73,8 +76,46 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}()
 
+	// Observers, in order: telemetry first, so the span is open while
+	// audit records its trace_id/span_id. Shutdown runs in reverse:
+	// gateway, audit (drains), telemetry (flushes), plugins.
+	var observers []request.Observer
+	var middlewares []request.Middleware
+	tel, err := startTelemetry(cfg, rt, log)
+	if err != nil {
+		return err
+	}
+	if tel != nil {
+		observers = append(observers, tel.Observer())
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+			defer cancel()
+			if err := tel.Shutdown(sctx); err != nil {
+				log.Warn("flushing telemetry", "error", err)
+			}
+		}()
+	}
+	pipe := startAudit(cfg, rt, log, logOpts, secrets)
+	if pipe != nil {
+		observers = append(observers, pipe.Observer())
+		middlewares = append(middlewares, pipe.Gate())
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+			defer cancel()
+			if err := pipe.Close(sctx); err != nil {
+				log.Error("audit events lost at shutdown", "error", err)
+			}
+		}()
+	}
+
 	evlog := events.New(0)
-	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog, Probes: probers(rt, probeConns)})
+	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog, Probes: probers(rt, probeConns),
+		Observers: observers, Middlewares: middlewares})
+	if tel != nil {
+		if err := registerMetrics(tel, gw, pipe, rt); err != nil {
+			return err
+		}
+	}
 	if err := gw.Start(ctx); err != nil {
 		var ce *catalog.ConflictError
 		if errors.As(err, &ce) {
@@ -110,6 +151,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Gateway: gw, Catalog: gw.Catalog(), Events: evlog, Token: mgmtToken, Version: version,
 		Started: gw.Started, Reload: reload, Logger: log.Named("manage"),
 		Plugins: func() any { return rt.Status() },
+		Audit:   managementAudit(pipe),
 	}))
 	mux.Handle("/mcp", transport.NewMCPHandler(transport.HTTPOptions{
 		Server:          gw.Server(),
@@ -118,6 +160,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		SessionTimeout:  cfg.Server.SessionTimeout,
 		Refuser:         gw,
 		Logger:          log.Named("http"),
+		TrustedProxies:  cfg.Server.TrustedProxies,
 	}))
 	conns := &connTracker{states: map[net.Conn]http.ConnState{}}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.Named("http").StandardLogger(nil), ConnState: conns.track}
@@ -217,4 +260,13 @@ func reloader(path string, fromFile bool, gw *gateway.Gateway, secrets *logging.
 		log.Info("configuration reloaded", "file", path, "added", sum.Added, "removed", sum.Removed, "changed", sum.Changed)
 		return buf.String(), nil
 	}
+}
+
+// managementAudit records management mutations in the audit trail; nil
+// when audit is disabled.
+func managementAudit(pipe *audit.Pipeline) func(context.Context, string, string, string, time.Time, error) {
+	if pipe == nil {
+		return nil
+	}
+	return pipe.Management
 }
