@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/argusmcp/argus/host/backend"
@@ -55,14 +56,26 @@ func (g *Gateway) check(lb *liveBackend) {
 
 func (g *Gateway) checkOnce(lb *liveBackend, conn *backend.Conn) {
 	timeout := g.config().Health.Timeout
-	results := make([]health.Result, len(g.probes))
-	for i, p := range g.probes {
+	results := make([]health.Result, 0, len(g.probes))
+	var unknown []string
+	for _, p := range g.probes {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		results[i] = p.Probe(ctx, lb.cfg.Name, conn)
-		if ctx.Err() != nil && results[i].Status != health.StatusUnhealthy {
-			results[i] = health.Result{Status: health.StatusUnhealthy, Message: "check timed out after " + timeout.String(), Latency: timeout}
+		r := p.Probe(ctx, lb.cfg.Name, conn)
+		if ctx.Err() != nil && r.Status != health.StatusUnhealthy && r.Status != health.StatusUnknown {
+			r = health.Result{Status: health.StatusUnhealthy, Message: "check timed out after " + timeout.String(), Latency: timeout}
 		}
 		cancel()
+		if r.Status == health.StatusUnknown {
+			// The probe itself could not run (its plugin is restarting):
+			// that says nothing about the backend.
+			unknown = append(unknown, r.Message)
+			continue
+		}
+		results = append(results, r)
+	}
+	if len(results) == 0 {
+		lb.conds.Set(health.CondHealthy, "Unknown", "NoProbe", strings.Join(unknown, "; "))
+		return
 	}
 	r := health.Worst(results...)
 	lb.mu.Lock()

@@ -198,13 +198,15 @@ type pluginProbe struct {
 // Probe implements gateway.Prober.
 func (p pluginProbe) Probe(ctx context.Context, name string, conn *backend.Conn) health.Result {
 	p.conns.set(name, conn)
+	// A probe that cannot run says nothing about the backend: its result
+	// is unknown, which the health rules ignore.
 	client, err := p.inst.Probe(ctx)
 	if err != nil {
-		return health.Result{Status: health.StatusUnhealthy, Message: "probe " + p.inst.ID() + " unavailable: " + err.Error()}
+		return health.Result{Status: health.StatusUnknown, Message: "probe " + p.inst.ID() + " unavailable: " + err.Error()}
 	}
 	res, err := client.Check(ctx, name)
 	if err != nil {
-		return health.Result{Status: health.StatusUnhealthy, Message: "probe " + p.inst.ID() + ": " + err.Error()}
+		return health.Result{Status: health.StatusUnknown, Message: "probe " + p.inst.ID() + ": " + err.Error()}
 	}
 	return health.Result{Status: health.Status(res.Status), Message: res.Message, Latency: res.Latency}
 }
