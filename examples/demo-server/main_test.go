@@ -130,21 +130,22 @@ func TestListings(t *testing.T) {
 		schemas[tool.Name] = s
 	}
 	want := map[string]struct{ props, required []string }{
-		"echo":       {[]string{"message"}, []string{"message"}},
-		"add":        {[]string{"a", "b"}, []string{"a", "b"}},
-		"slow":       {[]string{"interval_ms", "steps"}, nil},
-		"sleep":      {[]string{"ms"}, []string{"ms"}},
-		"fail":       {[]string{"message"}, nil},
-		"tool_error": {[]string{"message"}, nil},
-		"pid":        {nil, nil},
-		"meta":       {nil, nil},
-		"ask":        {[]string{"question", "timeout_ms"}, []string{"question"}},
-		"confirm":    {[]string{"message"}, []string{"message"}},
-		"roots":      {nil, nil},
-		"log":        {[]string{"level", "message"}, []string{"message"}},
-		"touch":      {nil, nil},
-		"add_tool":   {[]string{"name"}, []string{"name"}},
-		"slow_pings": {[]string{"flap", "ms"}, []string{"ms"}},
+		"echo":        {[]string{"message"}, []string{"message"}},
+		"add":         {[]string{"a", "b"}, []string{"a", "b"}},
+		"slow":        {[]string{"interval_ms", "steps"}, nil},
+		"sleep":       {[]string{"ms"}, []string{"ms"}},
+		"fail":        {[]string{"message"}, nil},
+		"tool_error":  {[]string{"message"}, nil},
+		"pid":         {nil, nil},
+		"meta":        {nil, nil},
+		"ask":         {[]string{"question", "timeout_ms"}, []string{"question"}},
+		"confirm":     {[]string{"message"}, []string{"message"}},
+		"roots":       {nil, nil},
+		"log":         {[]string{"level", "message"}, []string{"message"}},
+		"touch":       {nil, nil},
+		"add_tool":    {[]string{"name"}, []string{"name"}},
+		"slow_pings":  {[]string{"flap", "ms"}, []string{"ms"}},
+		"traceparent": {nil, nil},
 	}
 	if len(schemas) != len(want) {
 		t.Errorf("got %d tools, want %d", len(schemas), len(want))

@@ -146,6 +146,16 @@ func (d *pingDelay) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 	}
 }
 
+func addTraceTool(server *mcp.Server) {
+	mcp.AddTool(server, &mcp.Tool{
+		Name:        "traceparent",
+		Description: "Return the W3C traceparent this request carried in params._meta (empty if none).",
+	}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		tp, _ := req.Params.GetMeta()["traceparent"].(string)
+		return textResult(tp), nil, nil
+	})
+}
+
 func addPingDelayTool(server *mcp.Server) {
 	d := &pingDelay{}
 	server.AddReceivingMiddleware(d.middleware)

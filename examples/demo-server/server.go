@@ -99,6 +99,7 @@ func newServer(name string) *mcp.Server {
 	})
 	addRelayTools(server, name)
 	addPingDelayTool(server)
+	addTraceTool(server)
 
 	mcp.AddTool(server, &mcp.Tool{
 		Name:        "echo",
