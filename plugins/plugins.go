@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	"github.com/argusmcp/argus/plugins/discard"
+	"github.com/argusmcp/argus/plugins/jsonl"
 	"github.com/argusmcp/argus/plugins/otlp"
 	"github.com/argusmcp/argus/plugins/ping"
 	"github.com/argusmcp/argus/sdk"
@@ -19,6 +20,7 @@ import (
 
 var builtins = map[string]func() *sdk.Plugin{
 	"discard": discard.Plugin,
+	"jsonl":   jsonl.Plugin,
 	"otlp":    otlp.Plugin,
 	"ping":    ping.Plugin,
 }
