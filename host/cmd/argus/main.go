@@ -4,6 +4,7 @@
 //	argus validate [-config FILE]
 //	argus status   [-config FILE] [-addr URL]
 //	argus plugins  [-config FILE]
+//	argus audit verify [-key-file FILE] FILE...
 //	argus version
 //
 // Exit codes: 0 ok, 1 user error (bad configuration or arguments),
@@ -57,6 +58,7 @@ Commands:
   validate  check a configuration file, its plugins included, and print its diagnostics
   plugins   list built-in and discovered plugins: name, kinds, version, path, sha256
   status    show a running gateway's health, backends and plugins
+  audit     verify the hash chain of audit files: argus audit verify FILE...
   version   print the version
 
 Run "argus <command> -h" for a command's flags.
@@ -77,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdPlugins(ctx, args[1:], stdout, stderr)
 	case "status":
 		err = cmdStatus(args[1:], stdout, stderr)
+	case "audit":
+		err = cmdAudit(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "argus %s\n", version)
 	case "help", "-h", "-help", "--help":
