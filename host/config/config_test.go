@@ -213,3 +213,42 @@ health {
 		t.Errorf("audit = %+v, telemetry = %+v", cfg.Audit, cfg.Telemetry)
 	}
 }
+
+func TestDefaultPluginInstances(t *testing.T) {
+	dir := t.TempDir()
+	cfg, diags := NewParser().Load([]byte(`
+audit {
+  file         = "trail/audit.jsonl"
+  max_size_mb  = 7
+  backup_count = 2
+}
+telemetry { enabled = true }
+`), filepath.Join(dir, "argus.hcl"))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	got := map[string]PluginInstance{}
+	for _, in := range cfg.PluginInstances() {
+		got[in.Plugin] = in
+	}
+	if len(got) != 3 || got["jsonl"].Name != DefaultInstance || got["otlp"].Name != DefaultInstance || got["ping"].Name != DefaultInstance {
+		t.Fatalf("default instances = %+v", got)
+	}
+	attrs, _ := got["jsonl"].Body.JustAttributes()
+	for name, want := range map[string]string{"file": filepath.Join(dir, "trail/audit.jsonl"), "max_size_mb": "7", "backup_count": "2"} {
+		v, _ := attrs[name].Expr.Value(nil)
+		if s := v.GoString(); !strings.Contains(s, want) {
+			t.Errorf("default sink %s = %s, want %s", name, s, want)
+		}
+	}
+	// Explicit instances replace the defaults; audit off means no sink.
+	cfg, _ = NewParser().Load([]byte(`
+audit { enabled = false }
+health {
+  probe "ping" "fast" { degraded_latency = "1s" }
+}
+`), "x.hcl")
+	if len(cfg.Audit.Sinks) != 0 || len(cfg.Telemetry.Exporters) != 0 || len(cfg.Health.Probes) != 1 || cfg.Health.Probes[0].Name != "fast" {
+		t.Errorf("instances = %+v", cfg.PluginInstances())
+	}
+}

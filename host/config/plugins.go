@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
@@ -174,7 +175,41 @@ func (raw *fileSchema) buildPlugins(cfg *Config) hcl.Diagnostics {
 	if h := raw.Health; h != nil {
 		cfg.Health.Probes, diags = appendInstances(diags, shared.KindHealthProbe, h.Probes)
 	}
+	cfg.addDefaultInstances()
 	return diags
+}
+
+// Names of the instances added when a block configures none.
+const DefaultInstance = "default"
+
+// addDefaultInstances fills in the built-in plugins a block stands for
+// when it names none: the jsonl sink with the audit block's seed keys, the
+// otlp exporter (configured by OTEL_EXPORTER_OTLP_*), the ping probe.
+func (cfg *Config) addDefaultInstances() {
+	if cfg.Audit.Enabled && len(cfg.Audit.Sinks) == 0 {
+		file := cfg.Audit.File
+		if !filepath.IsAbs(file) && !strings.HasPrefix(cfg.Filename, "<") {
+			file = filepath.Join(filepath.Dir(cfg.Filename), file)
+		}
+		src := fmt.Sprintf("file = %q\nmax_size_mb = %d\nbackup_count = %d\n", file, cfg.Audit.MaxSizeMB, cfg.Audit.BackupCount)
+		cfg.Audit.Sinks = append(cfg.Audit.Sinks, defaultInstance(shared.KindAuditSink, "jsonl", src))
+	}
+	if cfg.Telemetry.Enabled && len(cfg.Telemetry.Exporters) == 0 {
+		cfg.Telemetry.Exporters = append(cfg.Telemetry.Exporters, defaultInstance(shared.KindTelemetryExporter, "otlp", ""))
+	}
+	if len(cfg.Health.Probes) == 0 {
+		cfg.Health.Probes = append(cfg.Health.Probes, defaultInstance(shared.KindHealthProbe, "ping", ""))
+	}
+}
+
+func defaultInstance(kind pluginv1.Kind, plugin, src string) PluginInstance {
+	name := fmt.Sprintf("<default %s %q %q>", shared.KindBlock(kind), plugin, DefaultInstance)
+	f, diags := hclsyntax.ParseConfig([]byte(src), name, hcl.InitialPos)
+	if diags.HasErrors() {
+		panic(fmt.Sprintf("config: default %s: %s", name, diags.Error())) // our own literal
+	}
+	return PluginInstance{Kind: kind, Plugin: plugin, Name: DefaultInstance, Body: f.Body, QueueSize: DefaultQueueSize, OnFull: "block",
+		DeclRange: hcl.Range{Filename: name, Start: hcl.InitialPos, End: hcl.InitialPos}}
 }
 
 // appendInstances checks the plugin blocks of one kind.

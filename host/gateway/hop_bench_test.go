@@ -121,9 +121,15 @@ func BenchmarkHop(b *testing.B) {
 	directURL := startDemoHTTP(b, "hop-direct")
 	backendURL := startDemoHTTP(b, "hop-http-backend")
 	demoBin := binPath(b, testbin.DemoServer)
+	// The hop alone: audit and telemetry, measured by BenchmarkObservability,
+	// are off here.
 	stdioURL, _ := startArgus(b, fmt.Sprintf(`
 log {
   level = "warn"
+}
+
+audit {
+  enabled = false
 }
 
 backend "demo" {
@@ -139,6 +145,10 @@ conflict_resolution {
 	httpURL, _ := startArgus(b, fmt.Sprintf(`
 log {
   level = "warn"
+}
+
+audit {
+  enabled = false
 }
 
 backend "demo" {
