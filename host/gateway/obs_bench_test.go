@@ -65,13 +65,15 @@ log {
 ` + demoStdio(b, "demo") + `
 conflict_resolution { strategy = "first-wins" }
 `
-	auditOn := fmt.Sprintf(`
+	auditOn := func(name string) string {
+		return fmt.Sprintf(`
 audit {
   sink "jsonl" "bench" {
     file = %q
   }
 }
-`, dir+"/audit.jsonl")
+`, dir+"/"+name+".jsonl")
+	}
 	auditOff := "\naudit {\n  enabled = false\n}\n"
 	telemetryOn := fmt.Sprintf(`
 telemetry {
@@ -86,9 +88,9 @@ telemetry {
 		label, cfg string
 	}{
 		{"off", auditOff},
-		{"audit", auditOn},
+		{"audit", auditOn("audit")},
 		{"telemetry", auditOff + telemetryOn},
-		{"audit+telemetry", auditOn + telemetryOn},
+		{"audit+telemetry", auditOn("both") + telemetryOn},
 	}
 	const conc = 16
 	perCell, rounds := defaultHopDuration, defaultHopRounds
