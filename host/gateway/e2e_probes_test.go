@@ -1,0 +1,92 @@
+package gateway_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/argusmcp/argus/internal/testbin"
+)
+
+// TestE2ESecondProbeChangesOutcome configures examples/probe-http beside
+// the built-in ping: the backend answers MCP pings fine, but when its HTTP
+// health endpoint fails the backend goes Failed, and it recovers when the
+// endpoint does.
+func TestE2ESecondProbeChangesOutcome(t *testing.T) {
+	pluginDir := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(pluginDir, "argus-plugin-http"), "./examples/probe-http")
+	build.Dir = testbin.Root()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build probe-http: %v\n%s", err, out)
+	}
+	var status atomic.Int32
+	status.Store(http.StatusOK)
+	var asked atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Store(r.URL.Path)
+		w.WriteHeader(int(status.Load()))
+	}))
+	defer srv.Close()
+	url, _ := startArgus(t, mgmtBlock+fmt.Sprintf(`
+plugin_dir = %q
+health {
+  interval          = "100ms"
+  failure_threshold = 2
+  probe "ping" "default" {}
+  probe "http" "status" {
+    url = "%s/health/{backend}"
+  }
+}
+`, pluginDir, srv.URL)+strings.Replace(demoStdio(t, "alpha"), `type = "stdio"`, `type = "stdio"
+  retry_backoff = "300ms"`, 1))
+	waitFor(t, 10*time.Second, "checks through both probes", func() bool {
+		b := backendStatus(t, url, "alpha")
+		return b.Phase == "Ready" && b.Health.Checks > 2
+	})
+	if p, _ := asked.Load().(string); p != "/health/alpha" {
+		t.Errorf("probe asked %q", p)
+	}
+	status.Store(http.StatusServiceUnavailable)
+	waitFor(t, 10*time.Second, "alpha Failed by the http probe", func() bool { return backendStatus(t, url, "alpha").Phase == "Failed" })
+	status.Store(http.StatusOK)
+	waitFor(t, 15*time.Second, "alpha Ready again", func() bool {
+		b := backendStatus(t, url, "alpha")
+		return b.Phase == "Ready" && b.Health.Checks > 1
+	})
+}
+
+// TestE2EManagementMutationsAudited: reconnect and reload through the
+// management API are written to the audit trail.
+func TestE2EManagementMutationsAudited(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	url, _ := startArgus(t, mgmtBlock+fmt.Sprintf(`
+audit {
+  sink "jsonl" "primary" {
+    file  = %q
+    fsync = "always"
+  }
+}
+`, file)+demoStdio(t, "alpha"))
+	if code := mgmt(t, url, "POST", "/reconnect/alpha", mgmtToken, nil); code != http.StatusAccepted {
+		t.Fatalf("reconnect: %d", code)
+	}
+	mgmt(t, url, "POST", "/reconnect/nosuch", mgmtToken, nil)
+	var recs []auditRecord
+	waitFor(t, 10*time.Second, "management events", func() bool {
+		recs = readAudit(t, file)
+		return len(recs) >= 2
+	})
+	for i, want := range []struct{ target, status string }{{"alpha", "success"}, {"nosuch", "error"}} {
+		r := recs[i]
+		if r.EventType != "management_operation" || r.Target.Method != "reconnect_backend" || r.Target.CapabilityName != want.target ||
+			r.Outcome.Status != want.status || r.Source.ClientIP == nil {
+			t.Errorf("event %d: %+v", i, r)
+		}
+	}
+}
