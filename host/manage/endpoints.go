@@ -121,6 +121,10 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	if a.o.Plugins != nil {
 		plugins = a.o.Plugins()
 	}
+	var auditStats any = []any{}
+	if a.o.AuditStats != nil {
+		auditStats = a.o.AuditStats()
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"health":   h,
 		"backends": bs,
@@ -130,6 +134,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		},
 		"sessions": len(a.o.Gateway.Sessions()),
 		"plugins":  plugins,
+		"audit":    auditStats,
 	})
 }
 

@@ -91,6 +91,8 @@ type Options struct {
 	// rendered diagnostics when the new configuration is invalid.
 	Reload func() (diagnostics string, err error)
 	Logger hclog.Logger
+	// AuditStats, if set, reports the audit sinks' queues (JSON-encodable).
+	AuditStats func() any
 	// Audit, if set, records every mutation (reconnect, reload) in the
 	// audit trail.
 	Audit func(ctx context.Context, operation, target, clientIP string, start time.Time, err error)

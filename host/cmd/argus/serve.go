@@ -152,6 +152,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Started: gw.Started, Reload: reload, Logger: log.Named("manage"),
 		Plugins: func() any { return rt.Status() },
 		Audit:   managementAudit(pipe),
+		AuditStats: func() any {
+			if pipe == nil {
+				return []any{}
+			}
+			return pipe.Stats()
+		},
 	}))
 	mux.Handle("/mcp", transport.NewMCPHandler(transport.HTTPOptions{
 		Server:          gw.Server(),
