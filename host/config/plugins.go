@@ -43,6 +43,9 @@ type Telemetry struct {
 	// "argus-mcp".
 	ServiceName string
 	Exporters   []PluginInstance // in configuration order
+	// Prometheus serves the metrics for scraping at /metrics on the
+	// server listener (default false).
+	Prometheus bool
 }
 
 // PluginInstance is one `sink`, `exporter` or `probe` block: an instance of
@@ -102,6 +105,7 @@ type auditBlock struct {
 
 type telemetryBlock struct {
 	Enabled     *bool          `hcl:"enabled,optional"`
+	Prometheus  *bool          `hcl:"prometheus,optional"`
 	ServiceName *string        `hcl:"service_name,optional"`
 	Exporters   []*pluginBlock `hcl:"exporter,block"`
 	Body        hcl.Body       `hcl:",body"`
@@ -170,6 +174,9 @@ func (raw *fileSchema) buildPlugins(cfg *Config) hcl.Diagnostics {
 		if t.ServiceName != nil {
 			cfg.Telemetry.ServiceName = *t.ServiceName
 		}
+		if t.Prometheus != nil {
+			cfg.Telemetry.Prometheus = *t.Prometheus
+		}
 		cfg.Telemetry.Exporters, diags = appendInstances(diags, shared.KindTelemetryExporter, t.Exporters)
 	}
 	if h := raw.Health; h != nil {
@@ -194,7 +201,8 @@ func (cfg *Config) addDefaultInstances() {
 		src := fmt.Sprintf("file = %q\nmax_size_mb = %d\nbackup_count = %d\n", file, cfg.Audit.MaxSizeMB, cfg.Audit.BackupCount)
 		cfg.Audit.Sinks = append(cfg.Audit.Sinks, defaultInstance(shared.KindAuditSink, "jsonl", src))
 	}
-	if cfg.Telemetry.Enabled && len(cfg.Telemetry.Exporters) == 0 {
+	// With Prometheus scraping and no exporter block, nothing is pushed.
+	if cfg.Telemetry.Enabled && len(cfg.Telemetry.Exporters) == 0 && !cfg.Telemetry.Prometheus {
 		cfg.Telemetry.Exporters = append(cfg.Telemetry.Exporters, defaultInstance(shared.KindTelemetryExporter, "otlp", ""))
 	}
 	if len(cfg.Health.Probes) == 0 {

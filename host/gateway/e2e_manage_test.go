@@ -313,3 +313,40 @@ func backendStatusOK(t *testing.T, url, name string) (gateway.BackendStatus, boo
 	code := mgmt(t, url, "GET", "/backends/"+name, mgmtToken, &b)
 	return b, code == 200
 }
+
+// TestE2EPrometheus: telemetry { prometheus = true } serves the metrics at
+// /metrics on the server listener; with no exporter block nothing is
+// pushed.
+func TestE2EPrometheus(t *testing.T) {
+	url, proc := startArgus(t, `
+telemetry {
+  enabled    = true
+  prometheus = true
+}
+`+demoStdio(t, "demo"))
+	s := connect(t, url)
+	for range 3 {
+		call(t, s, "demo_echo", map[string]any{"message": "m"})
+	}
+	resp, err := http.Get(strings.TrimSuffix(url, "/mcp") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := string(body)
+	for _, want := range []string{
+		`argus_requests_total{backend="demo",`,
+		`tool_name="demo_echo"`,
+		`argus_request_duration_seconds_bucket`,
+		`mcp_server_operation_duration_seconds_count`,
+		`argus_backend_phase{backend="demo",`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(proc.Stderr.String(), "exporter") && strings.Contains(proc.Stderr.String(), "OTLP export failed") {
+		t.Error("an exporter was started although none is configured")
+	}
+}

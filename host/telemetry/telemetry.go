@@ -14,9 +14,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/attribute"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -106,6 +110,17 @@ func (t *Telemetry) Meter() metric.Meter { return t.meter }
 // Shutdown flushes and stops the providers. Safe to call more than once.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	return errors.Join(t.tp.Shutdown(ctx), t.mp.Shutdown(ctx))
+}
+
+// PrometheusHandler returns a Prometheus metric reader for Options and the
+// HTTP handler that serves its scrape endpoint.
+func PrometheusHandler() (sdkmetric.Reader, http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	reader, err := otelprom.New(otelprom.WithRegisterer(reg))
+	if err != nil {
+		return nil, nil, fmt.Errorf("telemetry: prometheus: %w", err)
+	}
+	return reader, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), nil
 }
 
 // ForceFlush exports everything recorded so far.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 
 	"github.com/google/uuid"
@@ -22,9 +23,11 @@ import (
 
 // startTelemetry builds the OpenTelemetry pipeline over the configured
 // exporter plugin instances; nil when telemetry is disabled.
-func startTelemetry(cfg *config.Config, rt *pluginhost.Runtime, log hclog.Logger) (*telemetry.Telemetry, error) {
+//
+// With telemetry.prometheus it also returns the /metrics scrape handler.
+func startTelemetry(cfg *config.Config, rt *pluginhost.Runtime, log hclog.Logger) (*telemetry.Telemetry, http.Handler, error) {
 	if !cfg.Telemetry.Enabled {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var spans []sdktrace.SpanExporter
 	var readers []sdkmetric.Reader
@@ -39,12 +42,20 @@ func startTelemetry(cfg *config.Config, rt *pluginhost.Runtime, log hclog.Logger
 	if name == "" {
 		name = os.Getenv("OTEL_SERVICE_NAME")
 	}
+	var scrape http.Handler
+	if cfg.Telemetry.Prometheus {
+		reader, h, err := telemetry.PrometheusHandler()
+		if err != nil {
+			return nil, nil, err
+		}
+		readers, scrape = append(readers, reader), h
+	}
 	tel, err := telemetry.New(telemetry.Options{ServiceName: name, ServiceVersion: version, SpanExporters: spans, MetricReaders: readers, Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	log.Info("telemetry enabled", "exporters", len(spans))
-	return tel, nil
+	log.Info("telemetry enabled", "exporters", len(spans), "prometheus", scrape != nil)
+	return tel, scrape, nil
 }
 
 // startAudit builds the audit pipeline: one delivery queue per sink

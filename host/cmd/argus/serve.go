@@ -81,7 +81,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// gateway, audit (drains), telemetry (flushes), plugins.
 	var observers []request.Observer
 	var middlewares []request.Middleware
-	tel, err := startTelemetry(cfg, rt, log)
+	tel, scrape, err := startTelemetry(cfg, rt, log)
 	if err != nil {
 		return err
 	}
@@ -159,6 +159,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			return pipe.Stats()
 		},
 	}))
+	if scrape != nil {
+		mux.Handle("GET /metrics", scrape)
+	}
 	mux.Handle("/mcp", transport.NewMCPHandler(transport.HTTPOptions{
 		Server:          gw.Server(),
 		Auth:            cfg.Auth,
