@@ -350,3 +350,28 @@ telemetry {
 		t.Error("an exporter was started although none is configured")
 	}
 }
+
+// TestE2EStatusCommand: `argus status` prints the gateway's health,
+// backends and plugins from the management API.
+func TestE2EStatusCommand(t *testing.T) {
+	url, proc := startArgus(t, mgmtBlock+demoStdio(t, "alpha"))
+	path := proc.Cmd.Args[len(proc.Cmd.Args)-1]
+	waitFor(t, 10*time.Second, "alpha Ready", func() bool { return backendStatus(t, url, "alpha").Phase == "Ready" })
+	out, err := exec.Command(binPath(t, testbin.Argus), "status", "-config", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("argus status: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Gateway  HEALTHY", "BACKEND", "alpha", "stdio", "Ready", "PLUGIN INSTANCE", "probe.default", "sink.default"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+	// A wrong token is a clear user error.
+	cmd := exec.Command(binPath(t, testbin.Argus), "status", "-config", path)
+	cmd.Env = append(os.Environ(), "ARGUS_MGMT_TOKEN=another-token-0123456789")
+	out, err = cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "401") {
+		t.Errorf("status with a wrong token: %v\n%s", err, out)
+	}
+}
