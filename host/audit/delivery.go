@@ -64,7 +64,7 @@ type QueueOptions struct {
 	// more to join its batch (default 2ms; negative: no wait). Fewer, larger
 	// writes keep the sink protocol's cost per event low.
 	Linger time.Duration
-	Logger      hclog.Logger
+	Logger hclog.Logger
 }
 
 // Queue delivers events to one sink: bounded, batched, acknowledged, and
