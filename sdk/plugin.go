@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -101,6 +103,12 @@ func Serve(p *Plugin) {
 	log := newLogger(os.Stderr)
 	if os.Getenv(shared.Handshake.MagicCookieKey) == shared.Handshake.MagicCookieValue {
 		go watchParent(os.Getppid(), 250*time.Millisecond, log)
+		// A terminal's Ctrl-C, timeout(1), or a service manager signals the
+		// whole process group; the plugin must outlive that moment so the
+		// host can flush and stop it in order (go-plugin already ignores
+		// SIGINT). The host stops it, and the parent watch ends it if the
+		// host dies.
+		signal.Ignore(syscall.SIGTERM)
 	}
 	srv := newServer(p, log)
 	plugin.Serve(&plugin.ServeConfig{

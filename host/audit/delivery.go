@@ -213,8 +213,8 @@ func (q *Queue) run(ctx context.Context) {
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
-		backoff = 100 * time.Millisecond
 		q.setConnected(true)
+		delivered := q.delivered.Load()
 		err = q.deliver(ctx, conn)
 		q.setConnected(false)
 		if err == nil {
@@ -225,13 +225,22 @@ func (q *Queue) run(ctx context.Context) {
 		}
 		q.failed.Add(1)
 		q.noteErr(err)
-		q.log.Warn("audit sink write failed; unacknowledged events will be replayed", "error", err, "queued", q.Depth())
+		if q.delivered.Load() > delivered {
+			backoff = 100 * time.Millisecond // that connection did work
+		}
+		if time.Since(lastLog) > 10*time.Second {
+			q.log.Warn("audit sink write failed; unacknowledged events will be replayed", "error", err, "queued", q.Depth(), "failed_writes", q.failed.Load())
+			lastLog = time.Now()
+		}
+		// Wait before reconnecting even if the process is already gone:
+		// the runtime may not have noticed yet and hand back the same
+		// dead connection.
 		select {
-		case <-conn.Done():
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(backoff):
 		case <-ctx.Done():
 			return
 		}
+		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

@@ -412,3 +412,53 @@ audit {
 	os.MkdirAll(sub, 0o700)
 	waitFor(t, 40*time.Second, "calls accepted again", func() bool { return echo() == nil })
 }
+
+// TestE2EAuditGroupSIGTERM: a service manager or a terminal signals the
+// whole process group, plugins included. The plugins wait for argus to stop
+// them in order, so every event is written and no plugin restarts.
+func TestE2EAuditGroupSIGTERM(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "audit.jsonl")
+	src, addr := withListen(t, fmt.Sprintf(`
+audit {
+  sink "jsonl" "primary" { file = %q }
+}
+`, file)+demoStdio(t, "demo"))
+	cfg := filepath.Join(dir, "argus.hcl")
+	os.WriteFile(cfg, []byte(src), 0o600)
+	cmd := exec.Command(binPath(t, testbin.Argus), "serve", "-config", cfg)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	url := "http://" + addr + "/mcp"
+	waitFor(t, 20*time.Second, "argus listening", func() bool {
+		resp, err := http.Get("http://" + addr + "/manage/v1/ready")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	const n = 300
+	if failed := driveCalls(t, url, n, 4); failed != 0 {
+		t.Fatalf("%d calls failed", failed)
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) // the whole group
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("argus exit: %v\n%s", err, out.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("argus did not stop\n%s", out.String())
+	}
+	checkEachOnce(t, readAudit(t, file), n)
+	if strings.Contains(out.String(), "stopped unexpectedly") {
+		t.Errorf("a plugin died on the group signal:\n%s", out.String())
+	}
+}
