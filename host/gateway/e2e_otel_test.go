@@ -31,6 +31,9 @@ func needOtel(t *testing.T) {
 
 func otelConfig(t *testing.T, endpoint string) string {
 	return mgmtBlock + fmt.Sprintf(`
+server {
+  shutdown_timeout = "3s"
+}
 telemetry {
   enabled      = true
   service_name = "argus-e2e"

@@ -43,6 +43,18 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
+	// Every shutdown step (listener, gateway, audit drain, telemetry flush,
+	// plugins) shares one deadline: server.shutdown_timeout from the moment
+	// shutdown begins, not one each.
+	var (
+		stopOnce     sync.Once
+		stopDeadline time.Time
+	)
+	shutdownCtx := func() (context.Context, context.CancelFunc) {
+		stopOnce.Do(func() { stopDeadline = time.Now().Add(cfg.Server.ShutdownTimeout) })
+		return context.WithDeadline(context.Background(), stopDeadline)
+	}
+
 	mgmtToken, mgmtSource, err := manage.ResolveToken(cfg.Management.Token)
 	if err != nil {
 		return errUser{err}
@@ -69,7 +81,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	defer func() {
 		// After the gateway (deferred below, so it closes first): sinks
 		// flush what it recorded, and no plugin process survives.
-		sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+		sctx, cancel := shutdownCtx()
 		defer cancel()
 		if err := rt.Close(sctx); err != nil {
 			log.Warn("stopping plugins", "error", err)
@@ -88,7 +100,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if tel != nil {
 		observers = append(observers, tel.Observer())
 		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+			sctx, cancel := shutdownCtx()
 			defer cancel()
 			if err := tel.Shutdown(sctx); err != nil {
 				log.Warn("flushing telemetry", "error", err)
@@ -100,7 +112,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		observers = append(observers, pipe.Observer())
 		middlewares = append(middlewares, pipe.Gate())
 		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+			sctx, cancel := shutdownCtx()
 			defer cancel()
 			if err := pipe.Close(sctx); err != nil {
 				log.Error("audit events lost at shutdown", "error", err)
@@ -124,7 +136,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+		sctx, cancel := shutdownCtx()
 		defer cancel()
 		if err := gw.Close(sctx); err != nil {
 			log.Warn("closing backends", "error", err)
@@ -206,7 +218,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// Shutdown waits up to 5s for connections that never sent a request;
 	// no request will come, so they are closed at once.
 	conns.closeUnused()
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	sctx, cancel := shutdownCtx()
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
