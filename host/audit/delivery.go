@@ -61,7 +61,7 @@ type QueueOptions struct {
 	// CallTimeout bounds one call to the sink (default 10s).
 	CallTimeout time.Duration
 	// Linger is how long the queue waits after the first new event for
-	// more to join its batch (default 2ms; negative: no wait). Fewer, larger
+	// more to join its batch (default 10ms; negative: no wait). Fewer, larger
 	// writes keep the sink protocol's cost per event low.
 	Linger time.Duration
 	Logger hclog.Logger
@@ -107,7 +107,7 @@ func NewQueue(sink Sink, o QueueOptions) *Queue {
 		o.CallTimeout = 10 * time.Second
 	}
 	if o.Linger == 0 {
-		o.Linger = 2 * time.Millisecond
+		o.Linger = 10 * time.Millisecond
 	}
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
@@ -263,8 +263,24 @@ func (q *Queue) deliver(ctx context.Context, conn Conn) error {
 		q.ack(a)
 		return nil
 	}
+	lingered := false
 	for {
 		batch := q.batchAfter(sent, q.o.BatchSize)
+		// A batch that is not full waits once, Linger long, for more
+		// events: under load that turns one write per event into one
+		// write per Linger.
+		if len(batch) > 0 && len(batch) < q.o.BatchSize && q.o.Linger > 0 && !lingered && !q.isClosing() {
+			lingered = true
+			select {
+			case <-time.After(q.o.Linger):
+			case <-conn.Done():
+				return errGone
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			continue
+		}
+		lingered = false
 		if len(batch) > 0 {
 			if err := call(func(c context.Context) (uint64, error) { return conn.Write(c, q.o.Stream, batch) }); err != nil {
 				return err
@@ -283,13 +299,6 @@ func (q *Queue) deliver(ctx context.Context, conn Conn) error {
 		}
 		select {
 		case <-q.wake:
-			if q.o.Linger > 0 && !q.isClosing() {
-				select {
-				case <-time.After(q.o.Linger):
-				case <-conn.Done():
-					return errGone
-				}
-			}
 		case <-conn.Done():
 			return errGone
 		case <-ctx.Done():

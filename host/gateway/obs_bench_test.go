@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +96,20 @@ telemetry {
 	}
 	const conc = 16
 	perCell, rounds := defaultHopDuration, defaultHopRounds
+	if s := os.Getenv(envHopDuration); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			b.Fatalf("%s=%q: want a positive duration such as 5s", envHopDuration, s)
+		}
+		perCell = d
+	}
+	if s := os.Getenv(envHopRounds); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			b.Fatalf("%s=%q: want a positive integer", envHopRounds, s)
+		}
+		rounds = n
+	}
 	slice := perCell / time.Duration(rounds)
 	type cell struct {
 		calls   int
