@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -122,19 +123,70 @@ func (o observer) End(ctx context.Context, c *request.Call) {
 
 	secs := c.Duration.Seconds()
 	m := o.t.requests
-	tool, backend := c.Capability, c.Backend
-	if tool == "" {
-		tool = c.Method
+	// Only names the catalogue routed become metric labels: a client can
+	// send any name, and every distinct label set is a series kept forever.
+	capability := c.Capability
+	if c.Backend == "" && capability != "" {
+		capability = unrouted
 	}
-	m.requests.Add(ctx, 1, metric.WithAttributes(
-		attribute.String("tool_name", tool), attribute.String("backend", backend), attribute.Bool("success", errType == "")))
-	m.duration.Record(ctx, secs, metric.WithAttributes(attribute.String("tool_name", tool), attribute.String("backend", backend)))
-	semconv := []attribute.KeyValue{attribute.String("mcp.method.name", c.Method)}
-	semconv = append(semconv, targetAttr(c.Method, c.Capability)...)
+	a := o.t.attrs.server(c.Method, capability, c.Backend, errType)
+	m.requests.Add(ctx, 1, a.requests)
+	m.duration.Record(ctx, secs, a.duration)
+	m.serverOp.Record(ctx, secs, a.semconv)
+}
+
+// unrouted stands for capability names no backend owns, in metrics.
+const unrouted = "_unrouted"
+
+// attrCache keeps the metric attribute sets of each (method, capability,
+// backend, error type) seen: building a set sorts and allocates, and the
+// combinations are bounded by the catalogue (unrouted names collapse into
+// one).
+type attrCache struct{ m sync.Map }
+
+type serverAttrs struct {
+	requests metric.AddOption
+	duration metric.RecordOption
+	semconv  metric.RecordOption
+}
+
+type attrKey struct{ method, capability, backend, errType string }
+
+func (ac *attrCache) server(method, capability, backend, errType string) *serverAttrs {
+	k := attrKey{method, capability, backend, errType}
+	if v, ok := ac.m.Load(k); ok {
+		return v.(*serverAttrs)
+	}
+	tool := capability
+	if tool == "" {
+		tool = method
+	}
+	semconv := []attribute.KeyValue{attribute.String("mcp.method.name", method)}
+	semconv = append(semconv, targetAttr(method, capability)...)
 	if errType != "" {
 		semconv = append(semconv, attribute.String("error.type", errType))
 	}
-	m.serverOp.Record(ctx, secs, metric.WithAttributes(semconv...))
+	a := &serverAttrs{
+		requests: metric.WithAttributeSet(attribute.NewSet(attribute.String("tool_name", tool), attribute.String("backend", backend), attribute.Bool("success", errType == ""))),
+		duration: metric.WithAttributeSet(attribute.NewSet(attribute.String("tool_name", tool), attribute.String("backend", backend))),
+		semconv:  metric.WithAttributeSet(attribute.NewSet(semconv...)),
+	}
+	v, _ := ac.m.LoadOrStore(k, a)
+	return v.(*serverAttrs)
+}
+
+func (ac *attrCache) client(method, name, errType string) metric.RecordOption {
+	k := attrKey{"client:" + method, name, "", errType}
+	if v, ok := ac.m.Load(k); ok {
+		return v.(metric.RecordOption)
+	}
+	semconv := []attribute.KeyValue{attribute.String("mcp.method.name", method)}
+	semconv = append(semconv, targetAttr(method, name)...)
+	if errType != "" {
+		semconv = append(semconv, attribute.String("error.type", errType))
+	}
+	v, _ := ac.m.LoadOrStore(k, metric.RecordOption(metric.WithAttributeSet(attribute.NewSet(semconv...))))
+	return v.(metric.RecordOption)
 }
 
 // ErrorType is the error.type attribute for an outcome: "" on success,
@@ -207,12 +259,7 @@ func (o observer) backendCall(ctx context.Context, c *request.Call, b request.Ba
 			}
 		}
 		span.End()
-		semconv := []attribute.KeyValue{attribute.String("mcp.method.name", c.Method)}
-		semconv = append(semconv, targetAttr(c.Method, c.OriginalName)...)
-		if errType != "" {
-			semconv = append(semconv, attribute.String("error.type", errType))
-		}
-		t.requests.clientOp.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(semconv...))
+		t.requests.clientOp.Record(ctx, time.Since(start).Seconds(), t.attrs.client(c.Method, c.OriginalName, errType))
 	}
 }
 

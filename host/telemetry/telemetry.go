@@ -60,6 +60,7 @@ type Telemetry struct {
 	propagator propagation.TextMapPropagator
 
 	requests *metricSet
+	attrs    attrCache
 }
 
 // Buckets for the semantic-convention MCP operation histograms (seconds).

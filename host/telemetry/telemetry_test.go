@@ -258,3 +258,32 @@ func BenchmarkChain(b *testing.B) {
 		})
 	}
 }
+
+func TestUnroutedNamesShareOneSeries(t *testing.T) {
+	f := newFixture(t)
+	chain := request.NewChain(func(context.Context, *request.Call) (mcp.Result, error) {
+		return nil, request.Errorf(request.OutcomeNotFound, request.CodeInvalidParams, "unknown tool")
+	}, []request.Observer{f.tel.Observer()})
+	for i := range 50 {
+		name := "random_" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		chain.Run(context.Background(), &request.Call{Method: "tools/call", Capability: name, Params: &mcp.CallToolParamsRaw{Name: name}})
+	}
+	var rm metricdata.ResourceMetrics
+	f.reader.Collect(context.Background(), &rm)
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "argus.requests" {
+				continue
+			}
+			sum := m.Data.(metricdata.Sum[int64])
+			if len(sum.DataPoints) != 1 || sum.DataPoints[0].Value != 50 {
+				t.Fatalf("unrouted names made %d series", len(sum.DataPoints))
+			}
+			if v, _ := sum.DataPoints[0].Attributes.Value("tool_name"); v.AsString() != "_unrouted" {
+				t.Errorf("tool_name = %q", v.AsString())
+			}
+			return
+		}
+	}
+	t.Fatal("argus.requests not recorded")
+}
