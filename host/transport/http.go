@@ -128,11 +128,15 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
-		if !json.Valid(body) {
+		// One parse serves both purposes: a syntax error is answered here,
+		// a well-formed id is picked up (a batch or other shape is left to
+		// the SDK).
+		var syntax *json.SyntaxError
+		switch err := json.Unmarshal(body, &msg); {
+		case errors.As(err, &syntax), len(bytes.TrimSpace(body)) == 0:
 			writeRPCError(w, http.StatusBadRequest, nil, request.CodeParseError, "parse error: request body is not valid JSON")
 			return
-		}
-		if json.Unmarshal(body, &msg) == nil && len(msg.ID) > 0 && string(msg.ID) != "null" {
+		case err == nil && len(msg.ID) > 0 && string(msg.ID) != "null":
 			r.Header.Set(gateway.HeaderJSONRPCID, string(msg.ID))
 		}
 		// The SDK rejects invalid requests (unknown method, missing params)
