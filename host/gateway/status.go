@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/argusmcp/argus/host/backend"
+	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/health"
 )
@@ -150,4 +152,17 @@ func (g *Gateway) liveBackends() []*liveBackend {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	return slices.Collect(maps.Values(g.backends))
+}
+
+// BackendConn returns backend name's configuration and its live shared
+// session (nil while it is not connected); ok is false for no such
+// backend. For the probe host service.
+func (g *Gateway) BackendConn(name string) (conn *backend.Conn, cfg config.Backend, ok bool) {
+	g.mu.RLock()
+	lb := g.backends[name]
+	g.mu.RUnlock()
+	if lb == nil {
+		return nil, config.Backend{}, false
+	}
+	return lb.shared.Conn(), lb.cfg, true
 }

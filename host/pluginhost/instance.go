@@ -108,12 +108,6 @@ func (i *Instance) Status() Status {
 	return i.status
 }
 
-func (i *Instance) setPhase(p Phase, lastErr error) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	i.setPhaseLocked(p, lastErr)
-}
-
 func (i *Instance) setPhaseLocked(p Phase, lastErr error) {
 	if i.status.Phase != p {
 		i.status.Phase, i.status.Since = p, time.Now()

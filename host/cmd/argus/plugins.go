@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -179,25 +179,24 @@ func startPlugins(ctx context.Context, cfg *config.Config, p *config.Parser, log
 
 // probers are the health probe instances as the gateway's probes; none
 // means the gateway's own ping check.
-func probers(rt *pluginhost.Runtime, conns *probeBackends) []gateway.Prober {
+func probers(rt *pluginhost.Runtime) []gateway.Prober {
 	var out []gateway.Prober
 	for _, inst := range rt.Instances() {
 		if inst.Spec().Kind == shared.KindHealthProbe {
-			out = append(out, pluginProbe{inst: inst, conns: conns})
+			out = append(out, pluginProbe{inst: inst})
 		}
 	}
 	return out
 }
 
-// pluginProbe checks backends through a health probe plugin instance.
+// pluginProbe checks backends through a health probe plugin instance,
+// which reaches them through the host service (gatewayBackends).
 type pluginProbe struct {
-	inst  *pluginhost.Instance
-	conns *probeBackends
+	inst *pluginhost.Instance
 }
 
 // Probe implements gateway.Prober.
-func (p pluginProbe) Probe(ctx context.Context, name string, conn *backend.Conn) health.Result {
-	p.conns.set(name, conn)
+func (p pluginProbe) Probe(ctx context.Context, name string, _ *backend.Conn) health.Result {
 	// A probe that cannot run says nothing about the backend: its result
 	// is unknown, which the health rules ignore.
 	client, err := p.inst.Probe(ctx)
@@ -211,43 +210,46 @@ func (p pluginProbe) Probe(ctx context.Context, name string, conn *backend.Conn)
 	return health.Result{Status: health.Status(res.Status), Message: res.Message, Latency: res.Latency}
 }
 
-// probeBackends is the Backends probe plugins reach through the host
-// service. The gateway hands every prober the connection of the backend it
-// checks; they are remembered here by name.
-type probeBackends struct {
-	mu    sync.Mutex
-	conns map[string]*backend.Conn
+// gatewayBackends is the host service probe plugins reach backends
+// through: the gateway's live backends, by name. The plugin runtime starts
+// before the gateway exists, so the gateway is bound once it does.
+type gatewayBackends struct {
+	gw atomic.Pointer[gateway.Gateway]
 }
 
-func (b *probeBackends) set(name string, conn *backend.Conn) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.conns == nil {
-		b.conns = map[string]*backend.Conn{}
+// errNotConnected is a backend that is configured but has no session now.
+var errNotConnected = errors.New("backend is not connected")
+
+func (b *gatewayBackends) get(name string) (*backend.Conn, config.Backend, error) {
+	gw := b.gw.Load()
+	if gw == nil {
+		return nil, config.Backend{}, fmt.Errorf("%w %q: the gateway is not running yet", pluginhost.ErrUnknownBackend, name)
 	}
-	b.conns[name] = conn
-}
-
-func (b *probeBackends) get(name string) (*backend.Conn, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	conn := b.conns[name]
-	if conn == nil {
-		return nil, fmt.Errorf("%w %q", pluginhost.ErrUnknownBackend, name)
+	conn, cfg, ok := gw.BackendConn(name)
+	if !ok {
+		return nil, cfg, fmt.Errorf("%w %q", pluginhost.ErrUnknownBackend, name)
 	}
-	return conn, nil
+	return conn, cfg, nil
 }
 
-func (b *probeBackends) Ping(ctx context.Context, name string) error {
-	conn, err := b.get(name)
+func (b *gatewayBackends) live(name string) (*backend.Conn, error) {
+	conn, _, err := b.get(name)
+	if err == nil && conn == nil {
+		err = fmt.Errorf("%q: %w", name, errNotConnected)
+	}
+	return conn, err
+}
+
+func (b *gatewayBackends) Ping(ctx context.Context, name string) error {
+	conn, err := b.live(name)
 	if err != nil {
 		return err
 	}
 	return conn.Ping(ctx)
 }
 
-func (b *probeBackends) ListTools(ctx context.Context, name string) ([]pluginhost.ToolInfo, error) {
-	conn, err := b.get(name)
+func (b *gatewayBackends) ListTools(ctx context.Context, name string) ([]pluginhost.ToolInfo, error) {
+	conn, err := b.live(name)
 	if err != nil {
 		return nil, err
 	}
@@ -262,20 +264,21 @@ func (b *probeBackends) ListTools(ctx context.Context, name string) ([]pluginhos
 	return tools, nil
 }
 
-func (b *probeBackends) Describe(name string) (pluginhost.BackendInfo, error) {
-	conn, err := b.get(name)
+func (b *gatewayBackends) Describe(name string) (pluginhost.BackendInfo, error) {
+	conn, cfg, err := b.get(name)
 	if err != nil {
 		return pluginhost.BackendInfo{}, err
 	}
-	cfg := conn.Config()
-	info := pluginhost.BackendInfo{Name: name, Transport: cfg.Type, Target: cfg.URL, ProtocolVersion: conn.ProtocolVersion(), Connected: true}
+	info := pluginhost.BackendInfo{Name: name, Transport: cfg.Type, Target: cfg.URL}
 	if cfg.Type == config.TypeStdio {
 		info.Target = cfg.Command
 	}
-	select {
-	case <-conn.Done():
-		info.Connected, info.ProtocolVersion = false, ""
-	default:
+	if conn != nil {
+		select {
+		case <-conn.Done():
+		default:
+			info.Connected, info.ProtocolVersion = true, conn.ProtocolVersion()
+		}
 	}
 	return info, nil
 }

@@ -73,8 +73,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Debug("management token configured", "source", mgmtSource)
 	}
 
-	probeConns := &probeBackends{}
-	rt, err := startPlugins(ctx, cfg, parser, log, secrets, probeConns, stderr)
+	probeHost := &gatewayBackends{}
+	rt, err := startPlugins(ctx, cfg, parser, log, secrets, probeHost, stderr)
 	if err != nil {
 		return err
 	}
@@ -121,8 +121,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	evlog := events.New(0)
-	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog, Probes: probers(rt, probeConns),
+	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog, Probes: probers(rt),
 		Observers: observers, Middlewares: middlewares})
+	probeHost.gw.Store(gw)
 	if tel != nil {
 		if err := registerMetrics(tel, gw, pipe, rt); err != nil {
 			return err
