@@ -11,95 +11,91 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/grpc"
 
 	"github.com/argusmcp/argus/host/pluginhost"
 )
 
-// PluginSpanExporter exports spans over an exporter plugin instance's
-// connection with the SDK's own OTLP exporter (no span conversion of
-// ours). When the plugin's process changes (a restart) the next export
-// builds a new OTLP exporter over the new connection.
-func PluginSpanExporter(inst *pluginhost.Instance) sdktrace.SpanExporter {
-	return &spanExporter{inst: inst}
-}
+// generations keeps one OTLP exporter per process of an exporter plugin
+// instance: the current process's exporter, rebuilt over the new
+// connection after a restart (the SDK's exporter must not outlive the
+// connection it was built on; the runtime owns and closes connections).
+type generations[E interface{ Shutdown(context.Context) error }] struct {
+	inst  *pluginhost.Instance
+	build func(context.Context, *grpc.ClientConn) (E, error)
 
-type spanExporter struct {
-	inst *pluginhost.Instance
 	mu   sync.Mutex
-	exp  *otlptrace.Exporter
+	exp  E
+	have bool
 	done <-chan struct{}
 }
 
-func (e *spanExporter) current(ctx context.Context) (*otlptrace.Exporter, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.exp != nil && !closed(e.done) {
-		return e.exp, nil
+func (g *generations[E]) current(ctx context.Context) (E, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.have && !closed(g.done) {
+		return g.exp, nil
 	}
-	conn, err := e.inst.Exporter(ctx)
+	var zero E
+	conn, err := g.inst.Exporter(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("exporter %s: %w", e.inst.ID(), err)
+		return zero, fmt.Errorf("exporter %s: %w", g.inst.ID(), err)
 	}
-	if e.exp != nil {
-		e.exp.Shutdown(ctx) // does not close the runtime's connection
+	if g.have {
+		g.exp.Shutdown(ctx) // does not close the runtime's connection
 	}
-	exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithGRPCConn(conn.GRPC))
+	exp, err := g.build(ctx, conn.GRPC)
 	if err != nil {
-		return nil, fmt.Errorf("exporter %s: %w", e.inst.ID(), err)
+		return zero, fmt.Errorf("exporter %s: %w", g.inst.ID(), err)
 	}
-	e.exp, e.done = exp, conn.Done()
+	g.exp, g.have, g.done = exp, true, conn.Done()
 	return exp, nil
 }
 
+func (g *generations[E]) shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.have {
+		return nil
+	}
+	return g.exp.Shutdown(ctx)
+}
+
+// PluginSpanExporter exports spans over an exporter plugin instance's
+// connection with the SDK's own OTLP exporter (no span conversion of
+// ours), following the instance across restarts.
+func PluginSpanExporter(inst *pluginhost.Instance) sdktrace.SpanExporter {
+	return &spanExporter{generations[*otlptrace.Exporter]{inst: inst,
+		build: func(ctx context.Context, conn *grpc.ClientConn) (*otlptrace.Exporter, error) {
+			return otlptracegrpc.New(ctx, otlptracegrpc.WithGRPCConn(conn))
+		}}}
+}
+
+type spanExporter struct {
+	g generations[*otlptrace.Exporter]
+}
+
 func (e *spanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
-	exp, err := e.current(ctx)
+	exp, err := e.g.current(ctx)
 	if err != nil {
 		return err
 	}
 	return exp.ExportSpans(ctx, spans)
 }
 
-func (e *spanExporter) Shutdown(ctx context.Context) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.exp == nil {
-		return nil
-	}
-	return e.exp.Shutdown(ctx)
-}
+func (e *spanExporter) Shutdown(ctx context.Context) error { return e.g.shutdown(ctx) }
 
 // PluginMetricExporter is PluginSpanExporter for metrics; wrap it in a
 // periodic reader.
 func PluginMetricExporter(inst *pluginhost.Instance) sdkmetric.Exporter {
-	return &metricExporter{inst: inst}
+	return &metricExporter{generations[*otlpmetricgrpc.Exporter]{inst: inst,
+		build: func(ctx context.Context, conn *grpc.ClientConn) (*otlpmetricgrpc.Exporter, error) {
+			return otlpmetricgrpc.New(ctx, otlpmetricgrpc.WithGRPCConn(conn))
+		}}}
 }
 
 type metricExporter struct {
-	inst *pluginhost.Instance
-	mu   sync.Mutex
-	exp  *otlpmetricgrpc.Exporter
-	done <-chan struct{}
-}
-
-func (e *metricExporter) current(ctx context.Context) (*otlpmetricgrpc.Exporter, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.exp != nil && !closed(e.done) {
-		return e.exp, nil
-	}
-	conn, err := e.inst.Exporter(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("exporter %s: %w", e.inst.ID(), err)
-	}
-	if e.exp != nil {
-		e.exp.Shutdown(ctx)
-	}
-	exp, err := otlpmetricgrpc.New(ctx, otlpmetricgrpc.WithGRPCConn(conn.GRPC))
-	if err != nil {
-		return nil, fmt.Errorf("exporter %s: %w", e.inst.ID(), err)
-	}
-	e.exp, e.done = exp, conn.Done()
-	return exp, nil
+	g generations[*otlpmetricgrpc.Exporter]
 }
 
 // Temporality and Aggregation are the OTLP exporter's defaults
@@ -113,7 +109,7 @@ func (e *metricExporter) Aggregation(k sdkmetric.InstrumentKind) sdkmetric.Aggre
 }
 
 func (e *metricExporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
-	exp, err := e.current(ctx)
+	exp, err := e.g.current(ctx)
 	if err != nil {
 		return err
 	}
@@ -121,22 +117,15 @@ func (e *metricExporter) Export(ctx context.Context, rm *metricdata.ResourceMetr
 }
 
 func (e *metricExporter) ForceFlush(ctx context.Context) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.exp == nil {
+	e.g.mu.Lock()
+	defer e.g.mu.Unlock()
+	if !e.g.have {
 		return nil
 	}
-	return e.exp.ForceFlush(ctx)
+	return e.g.exp.ForceFlush(ctx)
 }
 
-func (e *metricExporter) Shutdown(ctx context.Context) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.exp == nil {
-		return nil
-	}
-	return e.exp.Shutdown(ctx)
-}
+func (e *metricExporter) Shutdown(ctx context.Context) error { return e.g.shutdown(ctx) }
 
 func closed(ch <-chan struct{}) bool {
 	select {
