@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"sync"
 	"time"
@@ -412,11 +411,4 @@ func (l *link) notifyRootsChanged(ctx context.Context) {
 	if err != nil {
 		l.log.Debug("forwarding roots/list_changed failed", "error", err)
 	}
-}
-
-func (l *link) String() string {
-	if l.owner != nil {
-		return fmt.Sprintf("%s (client session %s)", l.cfg.Name, l.owner.ID())
-	}
-	return l.cfg.Name
 }

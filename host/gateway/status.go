@@ -7,7 +7,6 @@ import (
 
 	"github.com/argusmcp/argus/host/backend"
 	"github.com/argusmcp/argus/host/config"
-	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/health"
 )
 
@@ -104,9 +103,6 @@ func (g *Gateway) backendStatus(lb *liveBackend, counts func(string) (int, int, 
 // Started reports whether start-up has finished, and since when the
 // gateway runs.
 func (g *Gateway) Started() (bool, time.Time) { return g.started.Load(), g.startedAt }
-
-// Events is the gateway's event log.
-func (g *Gateway) Events() *events.Log { return g.events }
 
 // Sessions lists the connected client sessions.
 func (g *Gateway) Sessions() []SessionStatus {
