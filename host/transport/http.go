@@ -46,7 +46,9 @@ type HTTPOptions struct {
 	Refuser Refuser
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
-	Logger         hclog.Logger
+	// Sessions, if set, limits the stateful sessions clients may open.
+	Sessions *SessionLimits
+	Logger   hclog.Logger
 }
 
 // NewMCPHandler returns the handler for /mcp: authentication, then the
@@ -70,7 +72,7 @@ func NewMCPHandler(o HTTPOptions) http.Handler {
 		PropagateRequestCancellation: true,
 	})
 	var streamable http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("MCP-Protocol-Version") >= StatelessRevision {
+		if isStateless(r) {
 			stateless.ServeHTTP(w, r)
 			return
 		}
@@ -97,6 +99,12 @@ func NewMCPHandler(o HTTPOptions) http.Handler {
 const StatelessRevision = "2026-07-28"
 
 type userKey struct{}
+
+// isStateless tells requests of the stateless revision, which open no
+// session, from those of older revisions.
+func isStateless(r *http.Request) bool {
+	return r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("MCP-Protocol-Version") >= StatelessRevision
+}
 
 type mcpHandler struct {
 	opts   HTTPOptions
@@ -145,8 +153,10 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer w.(*rpcErrorWriter).finish()
 	}
 
+	var user string
 	if h.tokens != nil {
-		user, err := h.tokens.verify(r.Header.Get("Authorization"))
+		var err error
+		user, err = h.tokens.verify(r.Header.Get("Authorization"))
 		if err != nil {
 			h.refuse(r, ip, &msg, err)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="argus"`)
@@ -155,6 +165,19 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Header.Set(gateway.HeaderUserID, user)
 		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
+	}
+	// A POST without a session id makes the SDK open a session.
+	if lim := h.opts.Sessions; lim != nil && r.Method == http.MethodPost && r.Header.Get("Mcp-Session-Id") == "" && !isStateless(r) {
+		slot, reason, status := lim.reserve(ip, user)
+		if slot == nil {
+			if h.opts.Logger != nil {
+				h.opts.Logger.Warn("refused new client session", "client_ip", ip, "user", user, "limit", reason)
+			}
+			w.Header().Set("Retry-After", "1")
+			writeRPCError(w, status, msg.ID, request.CodeLimitReached, lim.refusal(reason))
+			return
+		}
+		defer func() { lim.hold(slot, h.opts.Server, w.Header().Get("Mcp-Session-Id")) }()
 	}
 	h.next.ServeHTTP(w, r)
 }
