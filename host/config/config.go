@@ -130,8 +130,9 @@ type Server struct {
 	// kernel's accept queue.
 	MaxConnections int
 	// ReadHeaderTimeout bounds reading a request's headers, ReadTimeout
-	// reading its body; IdleTimeout closes keep-alive connections with no
-	// request. Streaming responses (SSE) are not bounded by any of them.
+	// reading the whole request (headers and body); IdleTimeout closes
+	// keep-alive connections with no request. Responses, streaming (SSE)
+	// ones included, are not bounded by any of them.
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	IdleTimeout       time.Duration

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -129,6 +130,10 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if errors.As(err, &tooBig) {
 				writeRPCError(w, http.StatusRequestEntityTooLarge, nil, request.CodeInvalidRequest,
 					fmt.Sprintf("request body exceeds %d bytes", h.opts.MaxRequestBytes))
+				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				writeRPCError(w, http.StatusRequestTimeout, nil, request.CodeInvalidRequest, "request body not received in time")
 				return
 			}
 			writeRPCError(w, http.StatusBadRequest, nil, request.CodeParseError, "cannot read request body")
