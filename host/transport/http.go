@@ -120,6 +120,12 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r, h.opts.TrustedProxies)
 	r.Header.Set(gateway.HeaderClientIP, ip)
 	r.Header.Set(gateway.HeaderTransport, request.TransportHTTP)
+	// The SDK refuses requests (bad Host, wrong content type, unknown
+	// session, wrong user, invalid request) with plain-text errors;
+	// clients expect a JSON-RPC error object.
+	rw := &rpcErrorWriter{ResponseWriter: w}
+	defer rw.finish()
+	w = rw
 
 	var msg sniffed
 	if r.Method == http.MethodPost {
@@ -141,21 +147,20 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
-		// One parse serves both purposes: a syntax error is answered here,
-		// a well-formed id is picked up (a batch or other shape is left to
-		// the SDK).
-		var syntax *json.SyntaxError
-		switch err := json.Unmarshal(body, &msg); {
-		case errors.As(err, &syntax), len(bytes.TrimSpace(body)) == 0:
+		if !json.Valid(body) {
 			writeRPCError(w, http.StatusBadRequest, nil, request.CodeParseError, "parse error: request body is not valid JSON")
 			return
-		case err == nil && len(msg.ID) > 0 && string(msg.ID) != "null":
+		}
+		// Valid JSON that is no JSON-RPC message is an invalid request;
+		// the SDK would call it a parse error.
+		if err := checkMessages(body); err != nil {
+			writeRPCError(w, http.StatusBadRequest, nil, request.CodeInvalidRequest, "invalid request: "+err.Error())
+			return
+		}
+		if json.Unmarshal(body, &msg) == nil && len(msg.ID) > 0 && string(msg.ID) != "null" {
 			r.Header.Set(gateway.HeaderJSONRPCID, string(msg.ID))
 		}
-		// The SDK rejects invalid requests (unknown method, missing params)
-		// with a plain-text 400; clients expect a JSON-RPC error object.
-		w = &rpcErrorWriter{ResponseWriter: w, id: msg.ID}
-		defer w.(*rpcErrorWriter).finish()
+		rw.id = msg.ID
 	}
 
 	var user string
@@ -318,26 +323,28 @@ func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code i
 	})
 }
 
-// rpcErrorWriter turns a plain-text 400 written by the SDK's transport into
-// a JSON-RPC error response with the request's id, keeping the status.
-// Every other response passes through untouched, streaming included.
+// rpcErrorWriter turns a plain-text error written by the SDK's transport
+// into a JSON-RPC error response with the same status: a 400 carries the
+// request's id (if it had one), every other refusal (403, 404, 405, 415)
+// id null. Every other response passes through untouched, streaming
+// included.
 type rpcErrorWriter struct {
 	http.ResponseWriter
-	id      json.RawMessage
-	capture bool
-	msg     bytes.Buffer
+	id     json.RawMessage // the request's id, for 400 answers
+	status int             // status of a captured plain-text error; 0: none
+	msg    bytes.Buffer
 }
 
 func (w *rpcErrorWriter) WriteHeader(code int) {
-	if code == http.StatusBadRequest && strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
-		w.capture = true
+	if code >= 400 && strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
+		w.status = code
 		return
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *rpcErrorWriter) Write(b []byte) (int, error) {
-	if w.capture {
+	if w.status != 0 {
 		return w.msg.Write(b)
 	}
 	return w.ResponseWriter.Write(b)
@@ -345,7 +352,7 @@ func (w *rpcErrorWriter) Write(b []byte) (int, error) {
 
 // Flush lets streaming (SSE) responses through the wrapper.
 func (w *rpcErrorWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.capture {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && w.status == 0 {
 		f.Flush()
 	}
 }
@@ -353,20 +360,69 @@ func (w *rpcErrorWriter) Flush() {
 // Unwrap lets http.ResponseController reach the real writer.
 func (w *rpcErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// refusal is the captured plain-text error, if any.
+func (w *rpcErrorWriter) refusal() (int, string) {
+	return w.status, strings.TrimSpace(w.msg.String())
+}
+
 func (w *rpcErrorWriter) finish() {
-	if !w.capture {
+	status, msg := w.refusal()
+	if status == 0 {
 		return
 	}
-	msg := strings.TrimSpace(w.msg.String())
-	code := request.CodeInvalidRequest
-	switch {
-	case strings.Contains(msg, "not handled") || strings.Contains(msg, "unsupported"):
-		code = request.CodeMethodNotFound
-	case strings.Contains(msg, "malformed") || strings.Contains(msg, "unmarshal"):
-		code = request.CodeParseError
-	case strings.Contains(msg, "invalid params"):
-		code = request.CodeInvalidParams
+	code, id := request.CodeInvalidRequest, json.RawMessage(nil)
+	if status == http.StatusBadRequest {
+		id = w.id
+		switch {
+		case strings.Contains(msg, "not handled") || strings.Contains(msg, "unsupported"):
+			code = request.CodeMethodNotFound
+		case strings.Contains(msg, "malformed") || strings.Contains(msg, "unmarshal"):
+			code = request.CodeParseError
+		case strings.Contains(msg, "invalid params"):
+			code = request.CodeInvalidParams
+		}
 	}
 	w.Header().Del("X-Content-Type-Options")
-	writeRPCError(w.ResponseWriter, http.StatusBadRequest, w.id, code, msg)
+	writeRPCError(w.ResponseWriter, status, id, code, msg)
+}
+
+// checkMessages checks that body, valid JSON, is a JSON-RPC message or a
+// non-empty batch of them: an object with a string method (a request or
+// notification), or with a result or error (a client's response to a
+// server request).
+func checkMessages(body []byte) error {
+	body = bytes.TrimSpace(body)
+	if len(body) > 0 && body[0] == '[' {
+		var batch []json.RawMessage
+		if err := json.Unmarshal(body, &batch); err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return errors.New("empty batch")
+		}
+		for _, m := range batch {
+			if err := checkMessage(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return checkMessage(body)
+}
+
+func checkMessage(raw json.RawMessage) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return errors.New("a JSON-RPC message must be an object")
+	}
+	method, isCall := m["method"]
+	_, hasResult := m["result"]
+	_, hasError := m["error"]
+	switch {
+	case isCall && (len(method) == 0 || method[0] != '"'):
+		return errors.New("method must be a string")
+	case !isCall && !hasResult && !hasError:
+		return errors.New("not a request, notification or response: no method")
+	}
+	return nil
 }

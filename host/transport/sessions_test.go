@@ -54,6 +54,12 @@ func do(t *testing.T, method, url, body string, hdr map[string]string) rpcAnswer
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
+	return send(t, req)
+}
+
+// send sends req and decodes a JSON-RPC error body if there is one.
+func send(t *testing.T, req *http.Request) rpcAnswer {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

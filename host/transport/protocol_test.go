@@ -1,0 +1,64 @@
+package transport
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/argusmcp/argus/host/request"
+)
+
+// TestRefusalsAreJSONRPC: every refusal, by Argus or by the SDK's
+// transport, is a JSON-RPC error object (Content-Type application/json)
+// with the refusal's HTTP status; valid JSON that is no JSON-RPC message is
+// an invalid request (-32600), not a parse error.
+func TestRefusalsAreJSONRPC(t *testing.T) {
+	srv := mcpServer(t, HTTPOptions{})
+	tests := []struct {
+		name, method, body string
+		hdr                map[string]string
+		status, code       int
+		id                 string
+	}{
+		{"empty object", "POST", `{}`, nil, 400, request.CodeInvalidRequest, "null"},
+		{"string", "POST", `"x"`, nil, 400, request.CodeInvalidRequest, "null"},
+		{"number", "POST", `42`, nil, 400, request.CodeInvalidRequest, "null"},
+		{"null", "POST", `null`, nil, 400, request.CodeInvalidRequest, "null"},
+		{"empty batch", "POST", `[]`, nil, 400, request.CodeInvalidRequest, "null"},
+		{"batch of junk", "POST", `[1,2]`, nil, 400, request.CodeInvalidRequest, "null"},
+		{"method not a string", "POST", `{"jsonrpc":"2.0","id":1,"method":5}`, nil, 400, request.CodeInvalidRequest, "null"},
+		{"not JSON", "POST", `{"jsonrpc":`, nil, 400, request.CodeParseError, "null"},
+		{"wrong content type", "POST", initBody, map[string]string{"Content-Type": "text/plain"}, 415, request.CodeInvalidRequest, "null"},
+		{"unknown session", "POST", `{"jsonrpc":"2.0","id":3,"method":"tools/list"}`, map[string]string{"Mcp-Session-Id": "nosuchsession"}, 404, request.CodeInvalidRequest, "null"},
+		{"unknown session GET", "GET", "", map[string]string{"Mcp-Session-Id": "nosuchsession", "Accept": "text/event-stream"}, 404, request.CodeInvalidRequest, "null"},
+		{"method not allowed", "PUT", `{}`, nil, 405, request.CodeInvalidRequest, "null"},
+		{"DNS rebinding", "POST", initBody, map[string]string{"Host": "evil.example"}, 403, request.CodeInvalidRequest, "null"},
+		{"unknown method keeps the id", "POST", `{"jsonrpc":"2.0","id":9,"method":"no/such"}`, nil, 400, request.CodeMethodNotFound, "9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hdr := map[string]string{}
+			for k, v := range tt.hdr {
+				hdr[k] = v
+			}
+			a := doHost(t, tt.method, srv.URL, tt.body, hdr)
+			if a.status != tt.status || a.ctype != "application/json" || a.code != tt.code || string(a.id) != tt.id || a.message == "" {
+				t.Errorf("got %d %q %s; want %d application/json code %d id %s", a.status, a.ctype, a.raw, tt.status, tt.code, tt.id)
+			}
+		})
+	}
+}
+
+// doHost is do with a Host header taken from hdr.
+func doHost(t *testing.T, method, url, body string, hdr map[string]string) rpcAnswer {
+	t.Helper()
+	if h, ok := hdr["Host"]; ok {
+		delete(hdr, "Host")
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Host = h
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		return send(t, req)
+	}
+	return do(t, method, url, body, hdr)
+}
