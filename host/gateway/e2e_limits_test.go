@@ -3,6 +3,9 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -105,4 +108,70 @@ func TestE2EPerClientCapAndIdleReaping(t *testing.T) {
 		t.Errorf("reused a reaped process %s", text(t, res))
 	}
 	waitChildren(t, argus, 2, 5*time.Second)
+}
+
+// TestE2EDeniedSessionUseIsAudited: a valid token presenting another
+// user's session id, and a request with two Authorization headers, are
+// refused, logged, and written to the audit trail as denials.
+func TestE2EDeniedSessionUseIsAudited(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	t.Setenv("ARGUS_E2E_ALICE", "alice-token-0123456789")
+	t.Setenv("ARGUS_E2E_BOB", "bob-token-0123456789ab")
+	url, proc := startArgus(t, fmt.Sprintf(`
+auth {
+  token "alice" { value = env("ARGUS_E2E_ALICE") }
+  token "bob" { value = env("ARGUS_E2E_BOB") }
+}
+audit {
+  sink "jsonl" "primary" {
+    file  = %q
+    fsync = "always"
+  }
+}
+`, file)+demoStdio(t, "demo"))
+	victim := connectWithToken(t, url, "alice-token-0123456789")
+	post := func(auth []string, session string) int {
+		req, _ := http.NewRequest("POST", url, strings.NewReader(`{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{"name":"demo_echo","arguments":{"message":"x"}}}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("MCP-Protocol-Version", clientProtocolVersion)
+		for _, a := range auth {
+			req.Header.Add("Authorization", a)
+		}
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post([]string{"Bearer bob-token-0123456789ab"}, victim.ID()); got != http.StatusForbidden {
+		t.Errorf("hijack: HTTP %d", got)
+	}
+	if got := post([]string{"Bearer alice-token-0123456789", "Bearer bob-token-0123456789ab"}, victim.ID()); got != http.StatusBadRequest {
+		t.Errorf("two Authorization headers: HTTP %d", got)
+	}
+	var recs []auditRecord
+	waitFor(t, 10*time.Second, "two audit records", func() bool {
+		recs = readAudit(t, file)
+		return len(recs) >= 2
+	})
+	for i, wantUser := range []string{"bob", ""} {
+		r := recs[i]
+		user := ""
+		if r.Source.UserID != nil {
+			user = *r.Source.UserID
+		}
+		if r.Target.Method != "call_tool" || r.Outcome.Status != "error" || r.Outcome.ErrorType == nil || *r.Outcome.ErrorType != "unauthorized" ||
+			user != wantUser || r.Source.SessionID == nil || *r.Source.SessionID != victim.ID() {
+			b, _ := json.Marshal(r)
+			t.Errorf("record %d: %s", i, b)
+		}
+	}
+	if !strings.Contains(proc.Stderr.String(), "session belongs to another user") {
+		t.Errorf("hijack attempt not logged")
+	}
 }

@@ -166,11 +166,15 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var user string
 	if h.tokens != nil {
 		var err error
-		user, err = h.tokens.verify(r.Header.Get("Authorization"))
+		user, err = h.tokens.verify(r.Header.Values("Authorization"))
 		if err != nil {
-			h.refuse(r, ip, &msg, err)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="argus"`)
-			writeRPCError(w, http.StatusUnauthorized, msg.ID, request.CodeUnauthorized, "unauthorized: "+err.Error())
+			h.refuse(r, ip, "", &msg, err)
+			status, challenge := http.StatusUnauthorized, `Bearer realm="argus"`
+			if errors.Is(err, errAmbiguousToken) {
+				status, challenge = http.StatusBadRequest, `Bearer realm="argus", error="invalid_request"`
+			}
+			w.Header().Set("WWW-Authenticate", challenge)
+			writeRPCError(w, status, msg.ID, request.CodeUnauthorized, "unauthorized: "+err.Error())
 			return
 		}
 		r.Header.Set(gateway.HeaderUserID, user)
@@ -190,13 +194,27 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer func() { lim.hold(slot, h.opts.Server, w.Header().Get("Mcp-Session-Id")) }()
 	}
 	h.next.ServeHTTP(w, r)
+	// The SDK binds a session to the user who opened it and refuses it to
+	// anyone else; such an attempt is logged and audited, not only refused.
+	if status, text := rw.refusal(); status == http.StatusForbidden && text == sdkUserMismatch {
+		h.refuse(r, ip, user, &msg, errSessionOwner)
+	}
 }
 
-// refuse tells the Refuser about a denied request that would have reached
-// a backend, so it is observed like any other call.
-func (h *mcpHandler) refuse(r *http.Request, ip string, msg *sniffed, err error) {
+// sdkUserMismatch is the SDK's refusal of a session id presented by a user
+// other than the session's.
+const sdkUserMismatch = "session user mismatch"
+
+// refuse logs a denied request and tells the Refuser about it, so that
+// one which would have reached a backend is observed (audited) like any
+// other call. user is the authenticated user, "" if authentication failed.
+func (h *mcpHandler) refuse(r *http.Request, ip, user string, msg *sniffed, err error) {
 	if h.opts.Logger != nil {
-		h.opts.Logger.Info("refused unauthenticated request", "client_ip", ip, "method", msg.Method, "reason", err)
+		if user == "" {
+			h.opts.Logger.Info("refused unauthenticated request", "client_ip", ip, "method", msg.Method, "reason", err)
+		} else {
+			h.opts.Logger.Warn("refused request", "client_ip", ip, "user", user, "http_method", r.Method, "method", msg.Method, "reason", err)
+		}
 	}
 	if h.opts.Refuser == nil || msg.Method == "" || len(msg.ID) == 0 {
 		return
@@ -205,6 +223,7 @@ func (h *mcpHandler) refuse(r *http.Request, ip string, msg *sniffed, err error)
 		JSONRPCID: string(msg.ID),
 		SessionID: r.Header.Get("Mcp-Session-Id"),
 		ClientIP:  ip,
+		UserID:    user,
 		Transport: request.TransportHTTP,
 		Method:    msg.Method,
 		AuthErr:   err,
@@ -244,9 +263,23 @@ func newTokenSet(tokens []config.Token) *tokenSet {
 var (
 	errNoToken  = errors.New("missing bearer token")
 	errBadToken = errors.New("invalid bearer token")
+	// errAmbiguousToken: more than one Authorization header; which one
+	// counts is not for a proxy in between and Argus to disagree on.
+	errAmbiguousToken = errors.New("more than one Authorization header")
+	// errSessionOwner: a valid token presented another user's session id.
+	errSessionOwner = errors.New("session belongs to another user")
 )
 
-func (s *tokenSet) verify(header string) (string, error) {
+// verify checks the request's Authorization header values: exactly one,
+// a bearer token that is configured.
+func (s *tokenSet) verify(headers []string) (string, error) {
+	if len(headers) > 1 {
+		return "", errAmbiguousToken
+	}
+	var header string
+	if len(headers) == 1 {
+		header = headers[0]
+	}
 	scheme, token, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return "", errNoToken

@@ -1,10 +1,14 @@
 package transport
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/request"
 )
 
@@ -61,4 +65,38 @@ func doHost(t *testing.T, method, url, body string, hdr map[string]string) rpcAn
 		return send(t, req)
 	}
 	return do(t, method, url, body, hdr)
+}
+
+// TestSessionHijackIsObserved: a valid token presenting another user's
+// session id is refused with 403, logged and handed to the Refuser (which
+// audits it) with the presenting user and the session it tried.
+func TestSessionHijackIsObserved(t *testing.T) {
+	ref := &refused{}
+	var logs strings.Builder
+	srv := mcpServer(t, HTTPOptions{
+		Auth:     &config.Auth{Tokens: []config.Token{{UserID: "alice", Value: testTokens["alice"]}, {UserID: "bob", Value: testTokens["bob"]}}},
+		Refuser:  ref,
+		Logger:   hclog.New(&hclog.LoggerOptions{Output: &logs}),
+		Sessions: NewSessionLimits(config.Server{}),
+	})
+	a := do(t, "POST", srv.URL, initBody, map[string]string{"Authorization": "Bearer " + testTokens["alice"]})
+	if a.sessionID == "" {
+		t.Fatalf("initialize: %+v", a)
+	}
+	ref.calls = nil
+	a = do(t, "POST", srv.URL, `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"secret_tool"}}`,
+		map[string]string{"Authorization": "Bearer " + testTokens["bob"], "Mcp-Session-Id": a.sessionID})
+	if a.status != http.StatusForbidden || a.ctype != "application/json" || string(a.id) != "null" {
+		t.Errorf("hijack answered %d %q %s", a.status, a.ctype, a.raw)
+	}
+	if len(ref.calls) != 1 {
+		t.Fatalf("refused calls = %+v", ref.calls)
+	}
+	c := ref.calls[0]
+	if c.UserID != "bob" || c.SessionID == "" || c.Method != "tools/call" || c.Capability != "secret_tool" || !errors.Is(c.AuthErr, errSessionOwner) {
+		t.Errorf("refused call = %+v", c)
+	}
+	if !strings.Contains(logs.String(), "session belongs to another user") || !strings.Contains(logs.String(), "user=bob") {
+		t.Errorf("hijack not logged:\n%s", logs.String())
+	}
 }
