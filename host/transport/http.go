@@ -16,6 +16,8 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -457,5 +459,32 @@ func checkMessage(raw json.RawMessage) error {
 	case !isCall && !hasResult && !hasError:
 		return errors.New("not a request, notification or response: no method")
 	}
+	if id, ok := m["id"]; ok {
+		return checkID(bytes.TrimSpace(id))
+	}
 	return nil
+}
+
+var plainInteger = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+
+// maxSafeID is the largest integer id the SDK answers with unchanged: it
+// decodes numeric ids through float64 (2^53-1, JavaScript's
+// Number.MAX_SAFE_INTEGER).
+const maxSafeID = 1<<53 - 1
+
+// checkID accepts the ids the SDK answers with exactly as sent: strings,
+// integers written plainly from -(2^53-1) to 2^53-1, and null. A fraction
+// (1.5), an exponent (1e3), -0 or a larger integer (2^70) would come back
+// as another number, so they are refused.
+func checkID(id json.RawMessage) error {
+	s := string(id)
+	switch {
+	case s == "null", strings.HasPrefix(s, `"`):
+		return nil
+	case plainInteger.MatchString(s) && s != "-0":
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= -maxSafeID && n <= maxSafeID {
+			return nil
+		}
+	}
+	return errors.New("id must be a string or an integer from -(2^53-1) to 2^53-1")
 }

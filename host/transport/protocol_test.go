@@ -100,3 +100,29 @@ func TestSessionHijackIsObserved(t *testing.T) {
 		t.Errorf("hijack not logged:\n%s", logs.String())
 	}
 }
+
+// TestRequestIDsEchoedOrRefused: an id comes back exactly as sent, or the
+// request is refused with -32600 and id null; never answered under another
+// id.
+func TestRequestIDsEchoedOrRefused(t *testing.T) {
+	srv := mcpServer(t, HTTPOptions{})
+	body := func(id string) string {
+		return `{"jsonrpc":"2.0","id":` + id + `,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+	}
+	for _, id := range []string{`1`, `0`, `-5`, `"abc"`, `""`, `9007199254740991`, `-9007199254740991`} {
+		a := do(t, "POST", srv.URL, body(id), nil)
+		if a.status != 200 || !strings.Contains(a.raw, `"id":`+id+`,`) {
+			t.Errorf("id %s: answered %d %s", id, a.status, a.raw)
+		}
+	}
+	for _, id := range []string{`1.5`, `1180591620717411303424`, `-0`, `1e3`, `1.0`, `9007199254740993`, `9223372036854775807`, `-9223372036854775808`, `true`, `{}`, `[1]`} {
+		a := do(t, "POST", srv.URL, body(id), nil)
+		if a.status != 400 || a.code != request.CodeInvalidRequest || string(a.id) != "null" || a.sessionID != "" {
+			t.Errorf("id %s: answered %d %s, want 400 -32600 id null", id, a.status, a.raw)
+		}
+	}
+	// In a batch too.
+	if a := do(t, "POST", srv.URL, `[`+body(`1`)+`,`+body(`-0`)+`]`, nil); a.status != 400 || a.code != request.CodeInvalidRequest {
+		t.Errorf("batch with id -0: %d %s", a.status, a.raw)
+	}
+}
