@@ -83,8 +83,9 @@ type liveBackend struct {
 	shared  *link
 	refresh chan struct{} // coalesced list_changed signals
 
-	clientMu sync.Mutex
-	clients  map[*mcp.ServerSession]*clientLink
+	clientMu  sync.Mutex
+	clients   map[*mcp.ServerSession]*clientLink
+	capWarned atomic.Int64 // unix nanoseconds of the last logged max_clients refusal
 
 	// Lifecycle and health (lifecycle.go).
 	mu        sync.Mutex
@@ -215,7 +216,9 @@ func (g *Gateway) linkFor(ctx context.Context, ss *mcp.ServerSession, name strin
 	if cl == nil {
 		if max := lb.cfg.MaxClients; max > 0 && len(lb.clients) >= max {
 			lb.clientMu.Unlock()
-			g.log.Warn("per-client backend session refused: max_clients reached", "backend", name, "max_clients", max, "session", ss.ID())
+			if now, last := time.Now().UnixNano(), lb.capWarned.Load(); now-last >= int64(10*time.Second) && lb.capWarned.CompareAndSwap(last, now) {
+				g.log.Warn("refusing per-client backend sessions: max_clients reached (logged at most every 10s)", "backend", name, "max_clients", max, "session", ss.ID())
+			}
 			return nil, request.Errorf(request.OutcomeTransport, request.CodeLimitReached,
 				"backend %q serves at most %d clients at once (max_clients); try again later", name, max)
 		}

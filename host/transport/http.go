@@ -186,8 +186,8 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if lim := h.opts.Sessions; lim != nil && r.Method == http.MethodPost && r.Header.Get("Mcp-Session-Id") == "" && !isStateless(r) {
 		slot, reason, status := lim.reserve(ip, user)
 		if slot == nil {
-			if h.opts.Logger != nil {
-				h.opts.Logger.Warn("refused new client session", "client_ip", ip, "user", user, "limit", reason)
+			if h.opts.Logger != nil && lim.shouldWarn() {
+				h.opts.Logger.Warn("refusing new client sessions: limit reached (logged at most every 10s)", "client_ip", ip, "user", user, "limit", reason, "refused", lim.Refused())
 			}
 			w.Header().Set("Retry-After", "1")
 			writeRPCError(w, status, msg.ID, request.CodeLimitReached, lim.refusal(reason))

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/attribute"
@@ -37,6 +38,17 @@ type SessionLimits struct {
 	byIP    map[string]int
 	byUser  map[string]int
 	refused [3]atomic.Int64 // by index in limitReasons
+	warned  atomic.Int64    // unix nanoseconds of the last logged refusal
+}
+
+// warnInterval spaces the log lines about refused sessions: under a flood
+// of them one line in a while says enough; the metric counts them all.
+const warnInterval = 10 * time.Second
+
+// shouldWarn reports whether a refusal is to be logged now.
+func (l *SessionLimits) shouldWarn() bool {
+	now, last := time.Now().UnixNano(), l.warned.Load()
+	return now-last >= int64(warnInterval) && l.warned.CompareAndSwap(last, now)
 }
 
 // NewSessionLimits returns the limits of s (MaxSessions,
