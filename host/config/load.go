@@ -51,7 +51,15 @@ type serverBlock struct {
 	SessionTimeout  *string  `hcl:"session_timeout,optional"`
 	ShutdownTimeout *string  `hcl:"shutdown_timeout,optional"`
 	TrustedProxies  []string `hcl:"trusted_proxies,optional"`
-	Body            hcl.Body `hcl:",body"`
+
+	MaxSessions        *int     `hcl:"max_sessions,optional"`
+	MaxSessionsPerIP   *int     `hcl:"max_sessions_per_ip,optional"`
+	MaxSessionsPerUser *int     `hcl:"max_sessions_per_user,optional"`
+	MaxConnections     *int     `hcl:"max_connections,optional"`
+	ReadHeaderTimeout  *string  `hcl:"read_header_timeout,optional"`
+	ReadTimeout        *string  `hcl:"read_timeout,optional"`
+	IdleTimeout        *string  `hcl:"idle_timeout,optional"`
+	Body               hcl.Body `hcl:",body"`
 }
 
 type logBlock struct {
@@ -94,6 +102,8 @@ type backendBlock struct {
 	RetryBackoff   *string           `hcl:"retry_backoff,optional"`
 	SessionMode    *string           `hcl:"session_mode,optional"`
 	Protocol       *string           `hcl:"protocol_version,optional"`
+	MaxClients     *int              `hcl:"max_clients,optional"`
+	IdleTimeout    *string           `hcl:"idle_timeout,optional"`
 	Body           hcl.Body          `hcl:",body"`
 	DeclRange      hcl.Range         `hcl:",def_range"`
 }
@@ -195,8 +205,23 @@ func (raw *fileSchema) build(cfg *Config) hcl.Diagnostics {
 		MaxRequestBytes: DefaultMaxRequestBytes,
 		SessionTimeout:  DefaultSessionTimeout,
 		ShutdownTimeout: DefaultShutdownTimeout,
+
+		MaxSessions:        DefaultMaxSessions,
+		MaxSessionsPerIP:   DefaultMaxSessionsPerIP,
+		MaxSessionsPerUser: DefaultMaxSessionsPerUser,
+		MaxConnections:     DefaultMaxConnections,
+		ReadHeaderTimeout:  DefaultReadHeaderTimeout,
+		ReadTimeout:        DefaultReadTimeout,
+		IdleTimeout:        DefaultIdleTimeout,
 	}
 	if s := raw.Server; s != nil {
+		diags = append(diags, count(s.Body, "max_sessions", s.MaxSessions, 0, &cfg.Server.MaxSessions)...)
+		diags = append(diags, count(s.Body, "max_sessions_per_ip", s.MaxSessionsPerIP, 0, &cfg.Server.MaxSessionsPerIP)...)
+		diags = append(diags, count(s.Body, "max_sessions_per_user", s.MaxSessionsPerUser, 0, &cfg.Server.MaxSessionsPerUser)...)
+		diags = append(diags, count(s.Body, "max_connections", s.MaxConnections, 0, &cfg.Server.MaxConnections)...)
+		diags = append(diags, duration(s.Body, "read_header_timeout", s.ReadHeaderTimeout, false, &cfg.Server.ReadHeaderTimeout)...)
+		diags = append(diags, duration(s.Body, "read_timeout", s.ReadTimeout, false, &cfg.Server.ReadTimeout)...)
+		diags = append(diags, duration(s.Body, "idle_timeout", s.IdleTimeout, false, &cfg.Server.IdleTimeout)...)
 		if s.Listen != nil {
 			cfg.Server.Listen = *s.Listen
 			if _, port, err := net.SplitHostPort(*s.Listen); err != nil || port == "" {
@@ -344,6 +369,7 @@ func (b *backendBlock) build() (Backend, hcl.Diagnostics) {
 		ConnectTimeout: DefaultConnectTimeout, CallTimeout: DefaultCallTimeout,
 		ConnectRetries: DefaultConnectRetries, RetryBackoff: DefaultRetryBackoff,
 		SessionMode: SessionShared, ProtocolVersion: DefaultBackendProtocol, DeclRange: b.DeclRange,
+		MaxClients: DefaultMaxClients, IdleTimeout: DefaultClientIdleTimeout,
 	}
 	if b.Protocol != nil {
 		be.ProtocolVersion = *b.Protocol
@@ -410,6 +436,16 @@ func (b *backendBlock) build() (Backend, hcl.Diagnostics) {
 	diags = append(diags, duration(b.Body, "connect_timeout", b.ConnectTimeout, false, &be.ConnectTimeout)...)
 	diags = append(diags, duration(b.Body, "call_timeout", b.CallTimeout, false, &be.CallTimeout)...)
 	diags = append(diags, duration(b.Body, "retry_backoff", b.RetryBackoff, false, &be.RetryBackoff)...)
+	diags = append(diags, count(b.Body, "max_clients", b.MaxClients, 1, &be.MaxClients)...)
+	diags = append(diags, duration(b.Body, "idle_timeout", b.IdleTimeout, true, &be.IdleTimeout)...)
+	if be.SessionMode != SessionPerClient {
+		for _, attr := range []string{"max_clients", "idle_timeout"} {
+			if has(b.Body, attr) {
+				diags = append(diags, attrWarning(b.Body, attr, "Attribute is ignored",
+					fmt.Sprintf("%q only applies to session_mode = %q.", attr, SessionPerClient)))
+			}
+		}
+	}
 	if b.ConnectRetries != nil {
 		be.ConnectRetries = *b.ConnectRetries
 		if *b.ConnectRetries < 0 {
@@ -456,6 +492,20 @@ func duration(body hcl.Body, name string, v *string, zeroOK bool, dst *time.Dura
 			fmt.Sprintf("%s must be greater than zero.", name))}
 	}
 	*dst = d
+	return nil
+}
+
+// count parses the optional integer attribute name into dst; it must be at
+// least min.
+func count(body hcl.Body, name string, v *int, min int, dst *int) hcl.Diagnostics {
+	if v == nil {
+		return nil
+	}
+	if *v < min {
+		return hcl.Diagnostics{attrError(body, name, "Invalid limit",
+			fmt.Sprintf("%s must be at least %d.", name, min))}
+	}
+	*dst = *v
 	return nil
 }
 

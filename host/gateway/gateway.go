@@ -83,8 +83,9 @@ type liveBackend struct {
 	shared  *link
 	refresh chan struct{} // coalesced list_changed signals
 
-	clientMu sync.Mutex
-	clients  map[*mcp.ServerSession]*clientLink
+	clientMu  sync.Mutex
+	clients   map[*mcp.ServerSession]*clientLink
+	capWarned atomic.Int64 // unix nanoseconds of the last logged max_clients refusal
 
 	// Lifecycle and health (lifecycle.go).
 	mu        sync.Mutex
@@ -103,6 +104,9 @@ type clientLink struct {
 	ready chan struct{} // closed once l is connected or err is set
 	l     *link
 	err   error
+	// lastUsed is when the link was last handed to a request or seen busy;
+	// guarded by liveBackend.clientMu.
+	lastUsed time.Time
 }
 
 // New builds a Gateway for cfg. It does not connect anything yet.
@@ -191,7 +195,9 @@ func (g *Gateway) notify(ctx context.Context, ss *mcp.ServerSession, method stri
 
 // linkFor returns the link a call from session ss to backend goes over:
 // the shared one, or for a per-client backend the session's own, dialled
-// on first use and closed when the session ends.
+// on first use and closed when the session ends or has been idle for the
+// backend's idle_timeout. A per-client backend has at most max_clients
+// links; a session beyond them gets a CodeLimitReached error.
 func (g *Gateway) linkFor(ctx context.Context, ss *mcp.ServerSession, name string) (*link, error) {
 	g.mu.RLock()
 	lb, closed := g.backends[name], g.closed
@@ -208,11 +214,20 @@ func (g *Gateway) linkFor(ctx context.Context, ss *mcp.ServerSession, name strin
 	lb.clientMu.Lock()
 	cl := lb.clients[ss]
 	if cl == nil {
-		cl = &clientLink{ready: make(chan struct{})}
+		if max := lb.cfg.MaxClients; max > 0 && len(lb.clients) >= max {
+			lb.clientMu.Unlock()
+			if now, last := time.Now().UnixNano(), lb.capWarned.Load(); now-last >= int64(10*time.Second) && lb.capWarned.CompareAndSwap(last, now) {
+				g.log.Warn("refusing per-client backend sessions: max_clients reached (logged at most every 10s)", "backend", name, "max_clients", max, "session", ss.ID())
+			}
+			return nil, request.Errorf(request.OutcomeTransport, request.CodeLimitReached,
+				"backend %q serves at most %d clients at once (max_clients); try again later", name, max)
+		}
+		cl = &clientLink{ready: make(chan struct{}), lastUsed: time.Now()}
 		lb.clients[ss] = cl
 		lb.clientMu.Unlock()
 		g.dialClientLink(lb, ss, cl)
 	} else {
+		cl.lastUsed = time.Now()
 		lb.clientMu.Unlock()
 	}
 	select {
@@ -244,11 +259,29 @@ func (g *Gateway) dialClientLink(lb *liveBackend, ss *mcp.ServerSession, cl *cli
 	cl.l = l
 	close(cl.ready)
 	g.wg.Go(func() {
-		select {
-		case <-conn.Done():
-		case <-waitSession(ss):
-		case <-lb.stop:
-		case <-g.closing:
+		var idle <-chan time.Time
+		var timer *time.Timer
+		if d := lb.cfg.IdleTimeout; d > 0 {
+			timer = time.NewTimer(d)
+			defer timer.Stop()
+			idle = timer.C
+		}
+		sessionDone := waitSession(ss)
+	wait:
+		for {
+			select {
+			case <-conn.Done():
+			case <-sessionDone:
+			case <-lb.stop:
+			case <-g.closing:
+			case <-idle:
+				if left := lb.reapIfIdle(ss, cl, lb.cfg.IdleTimeout); left > 0 {
+					timer.Reset(left)
+					continue
+				}
+				l.log.Debug("per-client backend session idle; closing it", "session", ss.ID(), "idle_timeout", lb.cfg.IdleTimeout)
+			}
+			break wait
 		}
 		lb.clientMu.Lock()
 		if lb.clients[ss] == cl {
@@ -258,6 +291,32 @@ func (g *Gateway) dialClientLink(lb *liveBackend, ss *mcp.ServerSession, cl *cli
 		conn.Close()
 		l.log.Debug("per-client backend session closed", "session", ss.ID())
 	})
+}
+
+// reapIfIdle removes cl from lb's per-client links when it has had no
+// request in flight for idle, and returns 0; otherwise it returns how long
+// to wait before asking again. A link with requests in flight or resource
+// subscriptions counts as used now.
+func (lb *liveBackend) reapIfIdle(ss *mcp.ServerSession, cl *clientLink, idle time.Duration) time.Duration {
+	lb.clientMu.Lock()
+	defer lb.clientMu.Unlock()
+	if cl.l.busy() {
+		cl.lastUsed = time.Now()
+	}
+	if left := idle - time.Since(cl.lastUsed); left > 0 {
+		return left
+	}
+	if lb.clients[ss] == cl {
+		delete(lb.clients, ss)
+	}
+	return 0
+}
+
+// busy reports whether l has requests in flight or resource subscriptions.
+func (l *link) busy() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.calls) > 0 || l.subscriptions > 0
 }
 
 // waitSession is closed when a client session ends.

@@ -47,6 +47,9 @@ type link struct {
 	// sendBackend is the backend client's sending handler, for
 	// notifications the SDK client has no method for.
 	sendBackend mcp.MethodHandler
+	// subscriptions counts the resource subscriptions of a per-client
+	// link's client, which keep the link from being reaped as idle.
+	subscriptions int
 }
 
 // inflight is one client call forwarded over a link.

@@ -227,8 +227,12 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	c.Backend, c.OriginalName = backendName, original
 	l, err := g.linkFor(ctx, c.Session, backendName)
 	if err != nil {
-		if ctx.Err() != nil {
+		var limit *request.Error
+		switch {
+		case ctx.Err() != nil:
 			return nil, backendError(ctx, ctx, backendName, 0, err)
+		case errors.As(err, &limit):
+			return nil, limit
 		}
 		return nil, &request.Error{Outcome: request.OutcomeTransport, Err: err,
 			Wire: &jsonrpc.Error{Code: request.CodeBackendUnavailable, Message: fmt.Sprintf("backend %q is unavailable", backendName)}}

@@ -31,10 +31,53 @@ func TestTokenSet(t *testing.T) {
 		{"Bearer alice-token-0123456789x", "", errBadToken},
 	}
 	for _, tt := range tests {
-		user, err := s.verify(tt.header)
+		var headers []string
+		if tt.header != "" {
+			headers = []string{tt.header}
+		}
+		user, err := s.verify(headers)
 		if user != tt.user || err != tt.err {
 			t.Errorf("verify(%q) = %q, %v; want %q, %v", tt.header, user, err, tt.user, tt.err)
 		}
+	}
+	// Two headers are ambiguous, whichever comes first.
+	for _, h := range [][]string{
+		{"Bearer alice-token-0123456789", "Bearer bob-token-0123456789ab"},
+		{"Bearer alice-token-0123456789", "Bearer alice-token-0123456789"},
+		{"Bearer wrong-token-0123456789", "Bearer alice-token-0123456789"},
+	} {
+		if user, err := s.verify(h); err != errAmbiguousToken {
+			t.Errorf("verify(%q) = %q, %v; want %v", h, user, err, errAmbiguousToken)
+		}
+	}
+}
+
+// TestTwoAuthorizationHeaders: ambiguous credentials are refused with 400
+// and a JSON-RPC error, and observed as a denial.
+func TestTwoAuthorizationHeaders(t *testing.T) {
+	reached := false
+	ref := &refused{}
+	h := handlerWithSpy(HTTPOptions{
+		Auth:    &config.Auth{Tokens: []config.Token{{UserID: "alice", Value: "alice-token-0123456789"}}},
+		Refuser: ref,
+	}, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true }))
+	req := httptest.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"demo_echo"}}`))
+	req.Header.Add("Authorization", "Bearer alice-token-0123456789")
+	req.Header.Add("Authorization", "Bearer mallory-token-0123456789")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var resp struct {
+		ID    json.RawMessage    `json:"id"`
+		Error struct{ Code int } `json:"error"`
+	}
+	if rec.Code != http.StatusBadRequest || json.Unmarshal(rec.Body.Bytes(), &resp) != nil || resp.Error.Code != request.CodeUnauthorized || string(resp.ID) != "7" {
+		t.Errorf("status %d body %s", rec.Code, rec.Body.String())
+	}
+	if reached {
+		t.Error("a request with two Authorization headers reached the MCP layer")
+	}
+	if len(ref.calls) != 1 || ref.calls[0].AuthErr != errAmbiguousToken || ref.calls[0].UserID != "" {
+		t.Errorf("refused calls = %+v", ref.calls)
 	}
 }
 

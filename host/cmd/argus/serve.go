@@ -175,6 +175,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if scrape != nil {
 		mux.Handle("GET /metrics", scrape)
 	}
+	sessions := transport.NewSessionLimits(cfg.Server)
+	if tel != nil {
+		if err := sessions.RegisterMetrics(tel.Meter()); err != nil {
+			return err
+		}
+	}
 	mux.Handle("/mcp", transport.NewMCPHandler(transport.HTTPOptions{
 		Server:          gw.Server(),
 		Auth:            cfg.Auth,
@@ -183,11 +189,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Refuser:         gw,
 		Logger:          log.Named("http"),
 		TrustedProxies:  cfg.Server.TrustedProxies,
+		Sessions:        sessions,
 	}))
 	conns := &connTracker{states: map[net.Conn]http.ConnState{}}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.Named("http").StandardLogger(nil), ConnState: conns.track}
+	srv := transport.NewServer(mux, cfg.Server, log.Named("http").StandardLogger(nil))
+	srv.ConnState = conns.track
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(transport.LimitListener(ln, cfg.Server.MaxConnections)) }()
 	log.Info("listening", "mcp", fmt.Sprintf("http://%s/mcp", ln.Addr()), "management", fmt.Sprintf("http://%s%s", ln.Addr(), manage.Prefix))
 
 	hup := make(chan os.Signal, 1)
