@@ -65,6 +65,14 @@ type Gateway struct {
 	closing  chan struct{} // closed by Close
 	wg       sync.WaitGroup
 
+	// ctx is cancelled by Close: it ends every backend's connection
+	// attempts and supervision.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// catMu orders catalogue updates against the removal of a backend, so
+	// a removed backend's late connection cannot publish its inventory.
+	catMu sync.Mutex
+
 	subMu  sync.Mutex
 	subs   map[string]int                          // shared-link subscriptions per URI
 	levels map[*mcp.ServerSession]mcp.LoggingLevel // clients' logging/setLevel
@@ -95,7 +103,11 @@ type liveBackend struct {
 	tracker   health.Tracker
 	reconnect chan struct{} // operator asked for a reconnect; coalesced
 	unhealthy chan struct{} // the checker's verdict; coalesced
-	stop      chan struct{} // closed when the backend is removed
+
+	// ctx is cancelled when the backend is removed or the gateway
+	// closes; it bounds every connection attempt and goroutine of lb.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // clientLink is a per-client link that may still be connecting.
@@ -119,6 +131,7 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 		probes:   opts.Probes,
 		events:   opts.Events,
 	}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
 	if len(g.probes) == 0 {
 		g.probes = []Prober{PingProbe{}}
 	}
@@ -247,8 +260,7 @@ func (g *Gateway) dialClientLink(lb *liveBackend, ss *mcp.ServerSession, cl *cli
 		select {
 		case <-conn.Done():
 		case <-waitSession(ss):
-		case <-lb.stop:
-		case <-g.closing:
+		case <-lb.ctx.Done():
 		}
 		lb.clientMu.Lock()
 		if lb.clients[ss] == cl {
@@ -302,6 +314,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 	}
 	g.closed = true
 	close(g.closing)
+	g.cancel()
 	lbs := slices.Collect(maps.Values(g.backends))
 	g.mu.Unlock()
 	for _, lb := range lbs {

@@ -38,9 +38,7 @@ func (g *Gateway) check(lb *liveBackend) {
 		wait := interval - interval/10 + rand.N(interval/5+1)
 		select {
 		case <-time.After(wait):
-		case <-lb.stop:
-			return
-		case <-g.closing:
+		case <-lb.ctx.Done():
 			return
 		}
 		lb.mu.Lock()

@@ -1,14 +1,13 @@
 package gateway
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/argusmcp/argus/host/backend"
 	"github.com/argusmcp/argus/host/catalog"
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/events"
@@ -117,29 +116,13 @@ func (g *Gateway) Apply(cfg *config.Config) (ReloadSummary, error) {
 	}
 	g.notifyChange(change)
 	for _, lb := range started {
-		g.transition(lb, health.EventStart, "added by reload")
 		g.wg.Go(func() {
-			conn, err := backend.Dial(context.Background(), lb.cfg, lb.shared.options(lb.signalRefresh))
-			if err == nil {
-				var inv *catalog.Inventory
-				if inv, err = inventory(context.Background(), conn); err == nil {
-					var ch catalog.Change
-					ch, conflicts, err = g.catalog.Set(inv)
-					g.logConflicts(conflicts)
-					if err == nil {
-						g.markConnected(lb, conn)
-						g.notifyChange(ch)
-						g.supervise(lb, conn)
-						return
-					}
-				}
-				conn.Close()
+			conn, err := g.connect(g.ctx, lb, false)
+			if err != nil && !errors.Is(err, errStopped) {
+				g.log.Error("backend added by reload is unavailable; retrying in the background", "backend", lb.cfg.Name, "error", err)
 			}
-			lb.conds.Set(health.CondConnected, "False", "ConnectFailed", err.Error())
-			g.transition(lb, health.EventConnectFail, err.Error())
-			g.supervise(lb, nil)
+			g.run(lb, conn)
 		})
-		g.wg.Go(func() { g.check(lb) })
 	}
 	g.events.Emit(events.Info, "reload", "config", fmt.Sprintf("configuration reloaded: %d added, %d removed, %d changed", len(sum.Added), len(sum.Removed), len(sum.Changed)),
 		map[string]any{"added": sum.Added, "removed": sum.Removed, "changed": sum.Changed, "restart_required": sum.Restart})
@@ -153,8 +136,11 @@ func (g *Gateway) Apply(cfg *config.Config) (ReloadSummary, error) {
 // and withdraws its capabilities; per-client links close too.
 func (g *Gateway) stopBackend(lb *liveBackend) {
 	g.transition(lb, health.EventStop, "removed by reload")
-	close(lb.stop)
-	g.notifyChange(g.catalog.Remove(lb.cfg.Name))
+	g.catMu.Lock()
+	lb.cancel()
+	change := g.catalog.Remove(lb.cfg.Name)
+	g.catMu.Unlock()
+	g.notifyChange(change)
 }
 
 func sameBackend(a, b config.Backend) bool {
