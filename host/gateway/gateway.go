@@ -80,7 +80,10 @@ type Gateway struct {
 	probes    []Prober
 	events    *events.Log
 	startedAt time.Time
-	started   atomic.Bool // Start has finished its first round of connections
+	startup   chan struct{} // closed when every first connection attempt has ended
+	pending   atomic.Int64  // first connection attempts still running
+	startMu   sync.Mutex
+	startErr  error // conflicts under the "error" strategy at start-up
 }
 
 // liveBackend is one configured backend: its shared link (used for the
@@ -95,14 +98,16 @@ type liveBackend struct {
 	clients  map[*mcp.ServerSession]*clientLink
 
 	// Lifecycle and health (lifecycle.go).
-	mu        sync.Mutex
-	phase     health.Phase
-	since     time.Time // when phase was entered
-	lastErr   string
-	conds     health.Conditions
-	tracker   health.Tracker
-	reconnect chan struct{} // operator asked for a reconnect; coalesced
-	unhealthy chan struct{} // the checker's verdict; coalesced
+	mu         sync.Mutex
+	firstSince time.Time // start of the first attempt at start-up; zero for backends added later
+	firstDone  bool      // the first attempt at start-up has ended
+	phase      health.Phase
+	since      time.Time // when phase was entered
+	lastErr    string
+	conds      health.Conditions
+	tracker    health.Tracker
+	reconnect  chan struct{} // operator asked for a reconnect; coalesced
+	unhealthy  chan struct{} // the checker's verdict; coalesced
 
 	// ctx is cancelled when the backend is removed or the gateway
 	// closes; it bounds every connection attempt and goroutine of lb.
@@ -126,6 +131,7 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 		catalog:  catalog.New(catalog.PolicyFromConfig(cfg)),
 		backends: map[string]*liveBackend{},
 		closing:  make(chan struct{}),
+		startup:  make(chan struct{}),
 		subs:     map[string]int{},
 		levels:   map[*mcp.ServerSession]mcp.LoggingLevel{},
 		probes:   opts.Probes,

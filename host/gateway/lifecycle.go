@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -17,48 +16,98 @@ import (
 	"github.com/argusmcp/argus/host/health"
 )
 
-// Start connects every backend concurrently, each with its own timeout and
-// retries, then supervises each one for the life of the gateway: health
+// Start begins connecting every backend, concurrently and in the
+// background, and returns at once: the gateway serves (and lists what is
+// connected) while slow or unreachable backends are still connecting.
+// Each backend's first attempt has its own connect_timeout and retries;
+// after it, the backend is supervised for the life of the gateway: health
 // checks, withdrawal of a failed backend's capabilities, and reconnection
-// with exponential backoff. A backend that cannot be reached at start-up is
-// logged, marked Failed and retried in the background; the others serve.
-// Start fails only when the configuration cannot be served at all:
-// capabilities that conflict under the "error" strategy.
+// with exponential backoff.
+//
+// Start-up is done when every backend's first attempt has ended
+// (StartupDone); Starting lists those still running. A backend that could
+// not be reached is logged, marked Failed and retried; the others serve.
+// Capabilities that conflict under the "error" strategy during start-up
+// make the configuration unservable: StartupErr reports them. ctx bounds
+// the first attempts (Close ends them too).
 func (g *Gateway) Start(ctx context.Context) error {
 	g.startedAt = time.Now()
-	var (
-		wg          sync.WaitGroup
-		mu          sync.Mutex
-		conflictErr error
-	)
+	g.mu.Lock()
+	lbs := make([]*liveBackend, 0, len(g.cfg.Backends))
 	for _, bc := range g.cfg.Backends {
-		lb := g.newLiveBackend(bc)
-		g.mu.Lock()
+		lb := g.newLiveBackendLocked(bc)
+		lb.firstSince = g.startedAt
 		g.backends[bc.Name] = lb
-		g.mu.Unlock()
-		wg.Go(func() {
+		lbs = append(lbs, lb)
+	}
+	g.mu.Unlock()
+	g.pending.Store(int64(len(lbs)))
+	if len(lbs) == 0 {
+		close(g.startup)
+	}
+	for _, lb := range lbs {
+		g.wg.Go(func() {
 			conn, err := g.connect(ctx, lb, true)
 			var ce *catalog.ConflictError
-			if errors.As(err, &ce) {
-				mu.Lock()
-				conflictErr = errors.Join(conflictErr, err)
-				mu.Unlock()
-			} else if err != nil && !errors.Is(err, errStopped) {
+			switch {
+			case errors.As(err, &ce):
+				g.startMu.Lock()
+				g.startErr = errors.Join(g.startErr, err)
+				g.startMu.Unlock()
+			case err != nil && !errors.Is(err, errStopped):
 				g.log.Error("backend unavailable; serving without it and retrying in the background", "backend", lb.cfg.Name, "error", err)
 			}
+			lb.mu.Lock()
+			lb.firstDone = true
+			lb.mu.Unlock()
 			g.run(lb, conn)
+			if g.pending.Add(-1) == 0 {
+				g.finishStartup()
+			}
 		})
 	}
-	wg.Wait()
-	if conflictErr != nil {
-		g.Close(context.Background())
-		return conflictErr
-	}
-	g.started.Store(true)
-	if n := len(g.cfg.Backends); n > 0 && len(g.catalog.Snapshot().Tools())+len(g.catalog.Snapshot().Resources())+len(g.catalog.Snapshot().Prompts()) == 0 {
+	return nil
+}
+
+// finishStartup marks start-up done, once every first attempt has ended.
+func (g *Gateway) finishStartup() {
+	snap := g.catalog.Snapshot()
+	if err := g.StartupErr(); err != nil {
+		g.log.Error("start-up failed: capabilities conflict", "error", err)
+	} else if n := len(g.cfg.Backends); n > 0 && len(snap.Tools())+len(snap.Resources())+len(snap.Prompts()) == 0 {
 		g.log.Warn("no backend capabilities are available", "backends", n)
 	}
-	return nil
+	g.log.Info("start-up finished", "elapsed", time.Since(g.startedAt).Round(time.Millisecond))
+	close(g.startup)
+}
+
+// StartupDone is closed once every backend's first connection attempt
+// (with its retries) has ended, successfully or not.
+func (g *Gateway) StartupDone() <-chan struct{} { return g.startup }
+
+// StartupErr reports capabilities that conflicted under the "error"
+// strategy during start-up; the configuration cannot be served then.
+// Meaningful once StartupDone is closed.
+func (g *Gateway) StartupErr() error {
+	g.startMu.Lock()
+	defer g.startMu.Unlock()
+	return g.startErr
+}
+
+// Starting describes the backends whose first connection attempt is
+// still running, in configuration order, e.g. `backend "slow": connecting
+// for 4.2s`; empty once start-up is done.
+func (g *Gateway) Starting() []string {
+	var out []string
+	for _, lb := range g.ordered() {
+		lb.mu.Lock()
+		first, since := !lb.firstDone && !lb.firstSince.IsZero(), lb.firstSince
+		lb.mu.Unlock()
+		if first {
+			out = append(out, fmt.Sprintf("backend %q: connecting for %s", lb.cfg.Name, time.Since(since).Round(100*time.Millisecond)))
+		}
+	}
+	return out
 }
 
 // run supervises lb and runs its health checks in the background, from

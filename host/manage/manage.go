@@ -85,6 +85,10 @@ type Options struct {
 	Version string
 	// Started reports whether start-up is done, and since when.
 	Started func() (bool, time.Time)
+	// Starting, if set, lists what start-up still waits for (backends
+	// on their first connection attempt, plugins the serving path needs);
+	// /ready answers 503 while it is not empty.
+	Starting func() []string
 	// Plugins lists the plugin instances (JSON-encodable); nil for none.
 	Plugins func() any
 	// Reload re-reads and applies the configuration; it returns the

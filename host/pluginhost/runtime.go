@@ -64,6 +64,7 @@ type Runtime struct {
 
 	mu        sync.Mutex
 	instances []*Instance
+	starting  map[*Instance]time.Time // first starts by Launch still running
 	closed    bool
 }
 

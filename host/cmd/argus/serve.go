@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/audit"
@@ -73,8 +74,19 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Debug("management token configured", "source", mgmtSource)
 	}
 
+	// Listen first: start-up (backends connecting, plugins starting) runs
+	// while the listener serves, and /manage/v1/ready answers 503 with
+	// what it waits for until start-up is done.
+	var ln net.Listener
+	if !*stdio {
+		if ln, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
+			return errUser{fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)}
+		}
+		defer ln.Close() // in case serving never starts; Shutdown closes it otherwise
+	}
+
 	probeHost := &gatewayBackends{}
-	rt, err := startPlugins(ctx, cfg, parser, log, secrets, probeHost, stderr)
+	rt, pluginDiags, err := startPlugins(ctx, cfg, log, secrets, probeHost)
 	if err != nil {
 		return err
 	}
@@ -129,13 +141,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	if err := gw.Start(ctx); err != nil {
-		var ce *catalog.ConflictError
-		if errors.As(err, &ce) {
-			return errUser{err}
-		}
-		return err
-	}
+	gw.Start(ctx) // returns at once; backends connect in the background
 	defer func() {
 		sctx, cancel := shutdownCtx()
 		defer cancel()
@@ -144,8 +150,15 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		log.Info("stopped")
 	}()
+	// startup ends serve on what start-up finds unservable: plugin
+	// configuration errors, conflicting capabilities under "error".
+	startup := startupChecks(pluginDiags, gw, parser, stderr)
 
 	if *stdio {
+		// One client, one session: it gets the catalogue once start-up is done.
+		if err := <-startup; err != nil {
+			return err
+		}
 		log.Info("serving MCP on stdio")
 		err := gw.Server().Run(ctx, transport.Stdio(&mcp.StdioTransport{}))
 		if err != nil && ctx.Err() == nil && !errors.Is(err, io.EOF) {
@@ -154,15 +167,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return nil
 	}
 
-	ln, err := net.Listen("tcp", cfg.Server.Listen)
-	if err != nil {
-		return errUser{fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)}
-	}
+	requiredSink := requiredSinks(cfg)
+	starting := func() []string { return append(gw.Starting(), rt.Starting(requiredSink)...) }
 	reload := reloader(*path, explicit || cfg.Filename == *path, gw, secrets, log)
 	mux := http.NewServeMux()
 	mux.Handle(manage.Prefix+"/", manage.New(manage.Options{
 		Gateway: gw, Catalog: gw.Catalog(), Events: evlog, Token: mgmtToken, Version: version,
-		Started: gw.Started, Reload: reload, Logger: log.Named("manage"),
+		Started: gw.Started, Starting: starting, Reload: reload, Logger: log.Named("manage"),
 		Plugins: func() any { return rt.Status() },
 		Audit:   managementAudit(pipe),
 		AuditStats: func() any {
@@ -197,6 +208,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		select {
 		case err := <-errc:
 			return fmt.Errorf("http server: %w", err)
+		case err := <-startup:
+			if err != nil {
+				return err
+			}
+			startup = nil
+			continue
 		case <-hup:
 			if reload == nil {
 				log.Warn("SIGHUP ignored: no configuration file to reload")
@@ -225,6 +242,35 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		srv.Close()
 	}
 	return nil
+}
+
+// startupChecks waits, in the background, for the first start of every
+// plugin and every backend, and sends what makes the configuration
+// unservable (nil if nothing does): plugin configuration errors (their
+// diagnostics are written to stderr first) or capabilities that conflict
+// under the "error" strategy.
+func startupChecks(pluginDiags <-chan hcl.Diagnostics, gw *gateway.Gateway, p *config.Parser, stderr io.Writer) chan error {
+	out := make(chan error, 1)
+	go func() {
+		if diags := <-pluginDiags; len(diags) > 0 {
+			p.WriteDiagnostics(stderr, diags, 100, isTerminal(stderr))
+			if diags.HasErrors() {
+				out <- errUser{errDiagnostics}
+				return
+			}
+		}
+		<-gw.StartupDone()
+		if err := gw.StartupErr(); err != nil {
+			var ce *catalog.ConflictError
+			if errors.As(err, &ce) {
+				err = errUser{err}
+			}
+			out <- err
+			return
+		}
+		out <- nil
+	}()
+	return out
 }
 
 // connTracker follows the state of the listener's connections.
