@@ -141,7 +141,7 @@ func (g *Gateway) connect(ctx context.Context, lb *liveBackend, retry bool) (*ba
 		if lb.ctx.Err() != nil {
 			return nil, errStopped
 		}
-		lb.conds.Set(health.CondConnected, "False", "ConnectFailed", err.Error())
+		lb.conds.Set(health.CondConnected, false, "ConnectFailed", err.Error())
 		g.transition(lb, health.EventConnectFail, err.Error())
 		return nil, err
 	}
@@ -283,8 +283,8 @@ func (g *Gateway) markConnected(lb *liveBackend, conn *backend.Conn) {
 	lb.mu.Lock()
 	lb.tracker = health.Tracker{Rules: lb.tracker.Rules}
 	lb.mu.Unlock()
-	lb.conds.Set(health.CondConnected, "True", "Connected", "session established, protocol "+conn.ProtocolVersion())
-	lb.conds.Set(health.CondServing, "True", "InCatalogue", "capabilities are served")
+	lb.conds.Set(health.CondConnected, true, "Connected", "session established, protocol "+conn.ProtocolVersion())
+	lb.conds.Set(health.CondServing, true, "InCatalogue", "capabilities are served")
 	g.transition(lb, health.EventConnected, "connected")
 }
 
@@ -313,7 +313,7 @@ func (g *Gateway) supervise(lb *liveBackend, conn *backend.Conn) {
 				conn.Close()
 				return
 			}
-			lb.conds.Set(health.CondServing, "False", "Withdrawn", "capabilities withdrawn from the catalogue")
+			lb.conds.Set(health.CondServing, false, "Withdrawn", "capabilities withdrawn from the catalogue")
 			g.notifyChange(g.withdraw(lb))
 			switch w {
 			case whyLost:
@@ -321,14 +321,14 @@ func (g *Gateway) supervise(lb *liveBackend, conn *backend.Conn) {
 				if err := conn.Err(); err != nil {
 					msg += ": " + err.Error()
 				}
-				lb.conds.Set(health.CondConnected, "False", "SessionLost", msg)
+				lb.conds.Set(health.CondConnected, false, "SessionLost", msg)
 				g.transition(lb, health.EventLost, msg)
 				delay = backoff
 			case whyUnhealthy:
 				lb.mu.Lock()
 				msg := fmt.Sprintf("%d consecutive failed health checks: %s", lb.tracker.ConsecutiveFailures, lb.tracker.Last.Message)
 				lb.mu.Unlock()
-				lb.conds.Set(health.CondConnected, "False", "Unhealthy", msg)
+				lb.conds.Set(health.CondConnected, false, "Unhealthy", msg)
 				g.transition(lb, health.EventUnhealthy, msg)
 				delay = backoff
 			case whyReconnect:

@@ -72,8 +72,11 @@ func (g *Gateway) checkOnce(lb *liveBackend, conn *backend.Conn) {
 		results = append(results, r)
 	}
 	if len(results) == 0 {
-		lb.conds.Set(health.CondHealthy, "Unknown", "NoProbe", strings.Join(unknown, "; "))
+		lb.conds.Set(health.CondProbeUnavailable, true, "NoProbe", strings.Join(unknown, "; "))
 		return
+	}
+	if _, ok := lb.conds.Get(health.CondProbeUnavailable); ok {
+		lb.conds.Set(health.CondProbeUnavailable, false, "ProbeRan", "a probe ran")
 	}
 	r := health.Worst(results...)
 	lb.mu.Lock()
@@ -85,17 +88,22 @@ func (g *Gateway) checkOnce(lb *liveBackend, conn *backend.Conn) {
 
 	switch status {
 	case health.StatusHealthy:
-		lb.conds.Set(health.CondHealthy, "True", "Healthy", "answered in "+r.Latency.Round(time.Millisecond).String())
+		lb.conds.Set(health.CondHealthCheckFailed, false, "Passed", "answered in "+r.Latency.Round(time.Millisecond).String())
+		lb.conds.Set(health.CondHealthy, true, "Healthy", "answered in "+r.Latency.Round(time.Millisecond).String())
 		g.transition(lb, health.EventHealthy, "health check passed")
 	case health.StatusDegraded:
 		reason := "Slow"
 		if failures > 0 {
 			reason = "Failing"
+			lb.conds.Set(health.CondHealthCheckFailed, true, reason, last.Message)
+		} else {
+			lb.conds.Set(health.CondHealthCheckFailed, false, "Passed", last.Message)
 		}
-		lb.conds.Set(health.CondHealthy, "False", reason, last.Message)
+		lb.conds.Set(health.CondHealthy, false, reason, last.Message)
 		g.transition(lb, health.EventDegraded, last.Message)
 	case health.StatusUnhealthy:
-		lb.conds.Set(health.CondHealthy, "False", "Unhealthy", last.Message)
+		lb.conds.Set(health.CondHealthCheckFailed, true, "Unhealthy", last.Message)
+		lb.conds.Set(health.CondHealthy, false, "Unhealthy", last.Message)
 		signal(lb.unhealthy)
 	}
 	if prev != last.Status && prev != "" {
