@@ -47,7 +47,8 @@ type Options struct {
 // Start connects the backends; Close disconnects them. All methods are safe
 // for concurrent use.
 type Gateway struct {
-	cfg     *config.Config
+	cfg     *config.Config // in force; replaced by Apply (guarded by mu)
+	boot    *config.Config // as given to New: the settings only a restart changes
 	log     hclog.Logger
 	version string
 	catalog *catalog.Catalog
@@ -77,7 +78,7 @@ type Gateway struct {
 	subs   map[string]int                          // shared-link subscriptions per URI
 	levels map[*mcp.ServerSession]mcp.LoggingLevel // clients' logging/setLevel
 
-	probes    []Prober
+	probes    []Prober // guarded by mu; replaced by SetProbes
 	events    *events.Log
 	startedAt time.Time
 	startup   chan struct{} // closed when every first connection attempt has ended
@@ -126,6 +127,7 @@ type clientLink struct {
 func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 	g := &Gateway{
 		cfg:      cfg,
+		boot:     cfg,
 		log:      log,
 		version:  opts.Version,
 		catalog:  catalog.New(catalog.PolicyFromConfig(cfg)),

@@ -52,11 +52,26 @@ func (g *Gateway) check(lb *liveBackend) {
 	}
 }
 
+// SetProbes replaces the probes that check every backend, from the next
+// check on (a reload that adds, changes or removes probe plugins). Empty
+// means the built-in ping check.
+func (g *Gateway) SetProbes(probes []Prober) {
+	if len(probes) == 0 {
+		probes = []Prober{PingProbe{}}
+	}
+	g.mu.Lock()
+	g.probes = probes
+	g.mu.Unlock()
+}
+
 func (g *Gateway) checkOnce(lb *liveBackend, conn *backend.Conn) {
 	timeout := g.config().Health.Timeout
-	results := make([]health.Result, 0, len(g.probes))
+	g.mu.RLock()
+	probes := g.probes
+	g.mu.RUnlock()
+	results := make([]health.Result, 0, len(probes))
 	var unknown []string
-	for _, p := range g.probes {
+	for _, p := range probes {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		r := p.Probe(ctx, lb.cfg.Name, conn)
 		if ctx.Err() != nil && r.Status != health.StatusUnhealthy && r.Status != health.StatusUnknown {

@@ -27,8 +27,8 @@ type ReloadSummary struct {
 	Removed []string `json:"removed"`
 	Changed []string `json:"changed"`
 	// Restart lists settings that changed but only take effect after a
-	// restart (listener, auth, logging).
-	Restart []string `json:"restart_required,omitempty"`
+	// restart (the caller adds the sections it cannot apply itself).
+	Restart []string `json:"restart_required"`
 }
 
 // Apply switches the gateway to cfg: backends that were removed are
@@ -37,9 +37,13 @@ type ReloadSummary struct {
 // configuration did not change, and client sessions, are not disturbed.
 // Under the "error" strategy a configuration whose capabilities would
 // conflict is refused as a whole before anything changes.
-func (g *Gateway) Apply(cfg *config.Config) (ReloadSummary, error) {
+//
+// restart names settings the caller found changed but cannot apply: they
+// are reported under restart_required with the gateway's own (server,
+// auth, log).
+func (g *Gateway) Apply(cfg *config.Config, restart ...string) (ReloadSummary, error) {
 	old := g.config()
-	var sum ReloadSummary
+	sum := ReloadSummary{Restart: []string{}}
 	oldBy := map[string]config.Backend{}
 	for _, b := range old.Backends {
 		oldBy[b.Name] = b
@@ -60,15 +64,18 @@ func (g *Gateway) Apply(cfg *config.Config) (ReloadSummary, error) {
 			sum.Removed = append(sum.Removed, b.Name)
 		}
 	}
-	if !reflect.DeepEqual(old.Server, cfg.Server) {
+	// Compared with the configuration in force since New: a reload that
+	// changes them back needs no restart.
+	if !reflect.DeepEqual(g.boot.Server, cfg.Server) {
 		sum.Restart = append(sum.Restart, "server")
 	}
-	if !reflect.DeepEqual(old.Auth, cfg.Auth) {
+	if !reflect.DeepEqual(g.boot.Auth, cfg.Auth) {
 		sum.Restart = append(sum.Restart, "auth")
 	}
-	if !reflect.DeepEqual(old.Log, cfg.Log) {
+	if !reflect.DeepEqual(g.boot.Log, cfg.Log) {
 		sum.Restart = append(sum.Restart, "log")
 	}
+	sum.Restart = append(sum.Restart, restart...)
 
 	// Check the new policy against what stays before touching anything.
 	if cfg.Conflict.Strategy == config.StrategyError {
@@ -106,6 +113,14 @@ func (g *Gateway) Apply(cfg *config.Config) (ReloadSummary, error) {
 	}
 	g.mu.Unlock()
 
+	// Health rules apply to the backends that keep running, from their
+	// next check on (interval and timeout are read at every check).
+	rules := health.Rules{DegradedLatency: cfg.Health.DegradedLatency, FailureThreshold: cfg.Health.FailureThreshold}
+	for _, lb := range g.liveBackends() {
+		lb.mu.Lock()
+		lb.tracker.Rules = rules
+		lb.mu.Unlock()
+	}
 	for _, lb := range stopped {
 		g.stopBackend(lb)
 	}

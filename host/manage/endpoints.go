@@ -295,7 +295,7 @@ func (a *API) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	diags, err := a.o.Reload()
+	sum, diags, err := a.o.Reload()
 	a.audit(r, "reload_config", "", start, err)
 	switch {
 	case errors.Is(err, ErrInvalidConfig):
@@ -304,6 +304,7 @@ func (a *API) reload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 	default:
 		a.o.Logger.Info("management: configuration reloaded", "client_ip", r.RemoteAddr)
-		writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "diagnostics": diags})
+		writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "diagnostics": diags,
+			"added": sum.Added, "removed": sum.Removed, "changed": sum.Changed, "restart_required": sum.Restart})
 	}
 }

@@ -91,9 +91,10 @@ type Options struct {
 	Starting func() []string
 	// Plugins lists the plugin instances (JSON-encodable); nil for none.
 	Plugins func() any
-	// Reload re-reads and applies the configuration; it returns the
-	// rendered diagnostics when the new configuration is invalid.
-	Reload func() (diagnostics string, err error)
+	// Reload re-reads and applies the configuration; it returns what
+	// changed, with the settings that need a restart, and the rendered
+	// diagnostics, which explain an invalid configuration.
+	Reload func() (summary gateway.ReloadSummary, diagnostics string, err error)
 	Logger hclog.Logger
 	// AuditStats, if set, reports the audit sinks' queues (JSON-encodable).
 	AuditStats func() any

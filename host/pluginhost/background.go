@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -23,6 +24,13 @@ import (
 // instance, those still starting included, without waiting for their
 // start to time out.
 func (r *Runtime) Launch(ctx context.Context, specs []Spec) <-chan hcl.Diagnostics {
+	_, out := r.LaunchInstances(ctx, specs)
+	return out
+}
+
+// LaunchInstances is Launch that also returns the new instances, in spec
+// order (for a reload that adds instances beside running ones).
+func (r *Runtime) LaunchInstances(ctx context.Context, specs []Spec) ([]*Instance, <-chan hcl.Diagnostics) {
 	out := make(chan hcl.Diagnostics, 1)
 	instances := make([]*Instance, len(specs))
 	r.mu.Lock()
@@ -42,7 +50,7 @@ func (r *Runtime) Launch(ctx context.Context, specs []Spec) <-chan hcl.Diagnosti
 	if closed {
 		out <- nil
 		close(out)
-		return out
+		return nil, out
 	}
 	go func() {
 		out <- forEach(specs, func(n int, s Spec) hcl.Diagnostics {
@@ -55,7 +63,17 @@ func (r *Runtime) Launch(ctx context.Context, specs []Spec) <-chan hcl.Diagnosti
 		})
 		close(out)
 	}()
-	return out
+	return instances, out
+}
+
+// Stop stops one instance the way Close stops them all (a sink flushes
+// within ctx, then its process is stopped) and removes it from the
+// runtime, for a reload that removes or replaces it.
+func (r *Runtime) Stop(ctx context.Context, i *Instance) error {
+	r.mu.Lock()
+	r.instances = slices.DeleteFunc(r.instances, func(x *Instance) bool { return x == i })
+	r.mu.Unlock()
+	return i.stop(ctx)
 }
 
 // firstStart launches i's first process within ctx and i's own life, then

@@ -10,12 +10,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -169,7 +167,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 	requiredSink := requiredSinks(cfg)
 	starting := func() []string { return append(gw.Starting(), rt.Starting(requiredSink)...) }
-	reload := reloader(*path, explicit || cfg.Filename == *path, gw, secrets, log)
+	var reload func() (gateway.ReloadSummary, string, error)
+	if explicit || cfg.Filename == *path {
+		reload = newReloader(*path, cfg, gw, rt, secrets, log).reload
+	}
 	mux := http.NewServeMux()
 	mux.Handle(manage.Prefix+"/", manage.New(manage.Options{
 		Gateway: gw, Catalog: gw.Catalog(), Events: evlog, Token: mgmtToken, Version: version,
@@ -219,7 +220,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 				log.Warn("SIGHUP ignored: no configuration file to reload")
 				continue
 			}
-			if diags, err := reload(); err != nil {
+			if _, diags, err := reload(); err != nil {
 				log.Error("reload failed; the running configuration stays", "error", err, "diagnostics", diags)
 			}
 			continue
@@ -297,36 +298,6 @@ func (t *connTracker) closeUnused() {
 		if s == http.StateNew || s == http.StateIdle {
 			c.Close()
 		}
-	}
-}
-
-// reloader returns the function behind POST /manage/v1/reload and SIGHUP:
-// it re-reads the configuration file and applies it. nil when the gateway
-// runs the embedded configuration.
-func reloader(path string, fromFile bool, gw *gateway.Gateway, secrets *logging.Secrets, log hclog.Logger) func() (string, error) {
-	if !fromFile {
-		return nil
-	}
-	var mu sync.Mutex
-	return func() (string, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		p := config.NewParser()
-		cfg, diags := p.LoadFile(path)
-		var buf strings.Builder
-		if len(diags) > 0 {
-			p.WriteDiagnostics(&buf, diags, 0, false)
-		}
-		if diags.HasErrors() {
-			return buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, path)
-		}
-		secrets.Add(cfg.Secrets...)
-		sum, err := gw.Apply(cfg)
-		if err != nil {
-			return buf.String(), fmt.Errorf("%w: %v", manage.ErrInvalidConfig, err)
-		}
-		log.Info("configuration reloaded", "file", path, "added", sum.Added, "removed", sum.Removed, "changed", sum.Changed)
-		return buf.String(), nil
 	}
 }
 
