@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,5 +122,56 @@ health {
 	}
 	if took := time.Since(start); took < connectTimeout {
 		t.Errorf("start-up finished after %v, before the stuck backend's connect_timeout", took)
+	}
+}
+
+// TestE2EShutdownBoundedWithHangingPlugin: a plugin that never completes
+// its handshake, used as an audit sink (which therefore cannot drain the
+// events queued for it) and as a probe, does not stretch shutdown beyond
+// shutdown_timeout, and healthy plugins still shut down cleanly: no
+// "no reply in time" for them.
+func TestE2EShutdownBoundedWithHangingPlugin(t *testing.T) {
+	const shutdownTimeout = 3 * time.Second
+	dir := t.TempDir()
+	url, proc := startArgus(t, fmt.Sprintf(`plugin_dir = %q
+server {
+  shutdown_timeout = %q
+}
+audit {
+  sink "hang" "stuck" {}
+  sink "jsonl" "ok" {
+    file = %q
+  }
+}
+health {
+  probe "hang" "p" {}
+  probe "ping" "default" {}
+}
+`, hangingPlugin(t, "hang"), shutdownTimeout.String(), filepath.Join(dir, "audit.jsonl"))+demoStdio(t, "alpha"))
+	s := connect(t, url)
+	if _, err := s.CallTool(context.Background(), &mcp.CallToolParams{Name: "alpha_echo", Arguments: map[string]any{"message": "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the healthy sink to write the call", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "audit.jsonl"))
+		return strings.Contains(string(b), `"tools/call"`) || strings.Contains(string(b), `"call_tool"`)
+	})
+	start := time.Now()
+	proc.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-proc.Done():
+	case <-time.After(shutdownTimeout + 20*time.Second):
+		t.Fatal("argus did not exit")
+	}
+	took := time.Since(start)
+	t.Logf("shutdown took %v (shutdown_timeout %v)", took, shutdownTimeout)
+	if took > shutdownTimeout+1500*time.Millisecond {
+		t.Errorf("shutdown took %v, want within shutdown_timeout %v + 1.5s", took, shutdownTimeout)
+	}
+	out := proc.Stderr.String()
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "no reply in time") && !strings.Contains(line, "stuck") && !strings.Contains(line, "probe.p") {
+			t.Errorf("a healthy plugin did not shut down cleanly: %s", line)
+		}
 	}
 }

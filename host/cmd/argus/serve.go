@@ -43,16 +43,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	// Every shutdown step (listener, gateway, audit drain, telemetry flush,
-	// plugins) shares one deadline: server.shutdown_timeout from the moment
-	// shutdown begins, not one each.
-	var (
-		stopOnce     sync.Once
-		stopDeadline time.Time
-	)
-	shutdownCtx := func() (context.Context, context.CancelFunc) {
-		stopOnce.Do(func() { stopDeadline = time.Now().Add(cfg.Server.ShutdownTimeout) })
-		return context.WithDeadline(context.Background(), stopDeadline)
-	}
+	// plugins) has its own bound inside server.shutdown_timeout.
+	stopPlan := &shutdownPlan{total: cfg.Server.ShutdownTimeout}
 
 	mgmtToken, mgmtSource, err := manage.ResolveToken(cfg.Management.Token)
 	if err != nil {
@@ -91,7 +83,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	defer func() {
 		// After the gateway (deferred below, so it closes first): sinks
 		// flush what it recorded, and no plugin process survives.
-		sctx, cancel := shutdownCtx()
+		sctx, cancel := stopPlan.step(stepPlugins)
 		defer cancel()
 		if err := rt.Close(sctx); err != nil {
 			log.Warn("stopping plugins", "error", err)
@@ -110,7 +102,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if tel != nil {
 		observers = append(observers, tel.Observer())
 		defer func() {
-			sctx, cancel := shutdownCtx()
+			sctx, cancel := stopPlan.step(stepTelemetry)
 			defer cancel()
 			if err := tel.Shutdown(sctx); err != nil {
 				log.Warn("flushing telemetry", "error", err)
@@ -122,7 +114,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		observers = append(observers, pipe.Observer())
 		middlewares = append(middlewares, pipe.Gate())
 		defer func() {
-			sctx, cancel := shutdownCtx()
+			sctx, cancel := stopPlan.step(stepAudit)
 			defer cancel()
 			if err := pipe.Close(sctx); err != nil {
 				log.Error("audit events lost at shutdown", "error", err)
@@ -141,7 +133,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	gw.Start(ctx) // returns at once; backends connect in the background
 	defer func() {
-		sctx, cancel := shutdownCtx()
+		sctx, cancel := stopPlan.step(stepGateway)
 		defer cancel()
 		if err := gw.Close(sctx); err != nil {
 			log.Warn("closing backends", "error", err)
@@ -237,12 +229,47 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// Shutdown waits up to 5s for connections that never sent a request;
 	// no request will come, so they are closed at once.
 	conns.closeUnused()
-	sctx, cancel := shutdownCtx()
+	sctx, cancel := stopPlan.step(stepListener)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 	}
 	return nil
+}
+
+// Shutdown steps, in the order they run.
+const (
+	stepListener  = iota // in-flight HTTP requests finish
+	stepGateway          // backend sessions close
+	stepAudit            // audit queues drain to their sinks
+	stepTelemetry        // spans and metrics flush
+	stepPlugins          // plugins shut down (sinks flush) and exit
+)
+
+// stepShares is the share of shutdown_timeout reserved for each step.
+var stepShares = [...]float64{stepListener: 0.3, stepGateway: 0.15, stepAudit: 0.25, stepTelemetry: 0.1, stepPlugins: 0.2}
+
+// shutdownPlan bounds each shutdown step inside the overall
+// shutdown_timeout, which starts with the first step. A step may use what
+// the steps before it left, but never the reserve of the steps after it:
+// a sink that cannot drain uses up the audit step's time, not the time
+// healthy plugins need to shut down cleanly, and a plugin that hangs at
+// start cannot stretch shutdown beyond the overall deadline.
+type shutdownPlan struct {
+	total time.Duration
+	once  sync.Once
+	end   time.Time
+}
+
+// step returns the context of step n; its deadline is the overall one
+// less the reserve of the later steps.
+func (p *shutdownPlan) step(n int) (context.Context, context.CancelFunc) {
+	p.once.Do(func() { p.end = time.Now().Add(p.total) })
+	var reserve float64
+	for _, share := range stepShares[n+1:] {
+		reserve += share
+	}
+	return context.WithDeadline(context.Background(), p.end.Add(-time.Duration(reserve*float64(p.total))))
 }
 
 // startupChecks waits, in the background, for the first start of every
