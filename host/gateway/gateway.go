@@ -47,7 +47,8 @@ type Options struct {
 // Start connects the backends; Close disconnects them. All methods are safe
 // for concurrent use.
 type Gateway struct {
-	cfg     *config.Config
+	cfg     *config.Config // in force; replaced by Apply (guarded by mu)
+	boot    *config.Config // as given to New: the settings only a restart changes
 	log     hclog.Logger
 	version string
 	catalog *catalog.Catalog
@@ -65,14 +66,25 @@ type Gateway struct {
 	closing  chan struct{} // closed by Close
 	wg       sync.WaitGroup
 
+	// ctx is cancelled by Close: it ends every backend's connection
+	// attempts and supervision.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// catMu orders catalogue updates against the removal of a backend, so
+	// a removed backend's late connection cannot publish its inventory.
+	catMu sync.Mutex
+
 	subMu  sync.Mutex
 	subs   map[string]int                          // shared-link subscriptions per URI
 	levels map[*mcp.ServerSession]mcp.LoggingLevel // clients' logging/setLevel
 
-	probes    []Prober
+	probes    []Prober // guarded by mu; replaced by SetProbes
 	events    *events.Log
 	startedAt time.Time
-	started   atomic.Bool // Start has finished its first round of connections
+	startup   chan struct{} // closed when every first connection attempt has ended
+	pending   atomic.Int64  // first connection attempts still running
+	startMu   sync.Mutex
+	startErr  error // conflicts under the "error" strategy at start-up
 }
 
 // liveBackend is one configured backend: its shared link (used for the
@@ -88,15 +100,21 @@ type liveBackend struct {
 	capWarned atomic.Int64 // unix nanoseconds of the last logged max_clients refusal
 
 	// Lifecycle and health (lifecycle.go).
-	mu        sync.Mutex
-	phase     health.Phase
-	since     time.Time // when phase was entered
-	lastErr   string
-	conds     health.Conditions
-	tracker   health.Tracker
-	reconnect chan struct{} // operator asked for a reconnect; coalesced
-	unhealthy chan struct{} // the checker's verdict; coalesced
-	stop      chan struct{} // closed when the backend is removed
+	mu         sync.Mutex
+	firstSince time.Time // start of the first attempt at start-up; zero for backends added later
+	firstDone  bool      // the first attempt at start-up has ended
+	phase      health.Phase
+	since      time.Time // when phase was entered
+	lastErr    string
+	conds      health.Conditions
+	tracker    health.Tracker
+	reconnect  chan struct{} // operator asked for a reconnect; coalesced
+	unhealthy  chan struct{} // the checker's verdict; coalesced
+
+	// ctx is cancelled when the backend is removed or the gateway
+	// closes; it bounds every connection attempt and goroutine of lb.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // clientLink is a per-client link that may still be connecting.
@@ -113,16 +131,19 @@ type clientLink struct {
 func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 	g := &Gateway{
 		cfg:      cfg,
+		boot:     cfg,
 		log:      log,
 		version:  opts.Version,
 		catalog:  catalog.New(catalog.PolicyFromConfig(cfg)),
 		backends: map[string]*liveBackend{},
 		closing:  make(chan struct{}),
+		startup:  make(chan struct{}),
 		subs:     map[string]int{},
 		levels:   map[*mcp.ServerSession]mcp.LoggingLevel{},
 		probes:   opts.Probes,
 		events:   opts.Events,
 	}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
 	if len(g.probes) == 0 {
 		g.probes = []Prober{PingProbe{}}
 	}
@@ -272,8 +293,7 @@ func (g *Gateway) dialClientLink(lb *liveBackend, ss *mcp.ServerSession, cl *cli
 			select {
 			case <-conn.Done():
 			case <-sessionDone:
-			case <-lb.stop:
-			case <-g.closing:
+			case <-lb.ctx.Done():
 			case <-idle:
 				if left := lb.reapIfIdle(ss, cl, lb.cfg.IdleTimeout); left > 0 {
 					timer.Reset(left)
@@ -361,6 +381,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 	}
 	g.closed = true
 	close(g.closing)
+	g.cancel()
 	lbs := slices.Collect(maps.Values(g.backends))
 	g.mu.Unlock()
 	for _, lb := range lbs {

@@ -85,11 +85,16 @@ type Options struct {
 	Version string
 	// Started reports whether start-up is done, and since when.
 	Started func() (bool, time.Time)
+	// Starting, if set, lists what start-up still waits for (backends
+	// on their first connection attempt, plugins the serving path needs);
+	// /ready answers 503 while it is not empty.
+	Starting func() []string
 	// Plugins lists the plugin instances (JSON-encodable); nil for none.
 	Plugins func() any
-	// Reload re-reads and applies the configuration; it returns the
-	// rendered diagnostics when the new configuration is invalid.
-	Reload func() (diagnostics string, err error)
+	// Reload re-reads and applies the configuration; it returns what
+	// changed, with the settings that need a restart, and the rendered
+	// diagnostics, which explain an invalid configuration.
+	Reload func() (summary gateway.ReloadSummary, diagnostics string, err error)
 	Logger hclog.Logger
 	// AuditStats, if set, reports the audit sinks' queues (JSON-encodable).
 	AuditStats func() any

@@ -77,6 +77,10 @@ func servePlugin(mode string) {
 		panic("recorder: cannot open /nonexistent/state: boom at start")
 	case "hang":
 		time.Sleep(time.Hour)
+	case "hangnew": // handshakes, then hangs in its factory's New
+		sdk.Serve(sdk.New("hangnew", "1", sdk.HealthProbe(sdk.ProbeFactory{
+			New: func(context.Context, sdk.Config, sdk.Host) (sdk.Probe, error) { select {} },
+		})))
 	case "garbage":
 		fmt.Println("\x00\x01garbage{{{ not a handshake")
 		sdk.Serve(recorder())

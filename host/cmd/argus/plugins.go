@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/backend"
@@ -147,14 +148,16 @@ func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// startPlugins starts and supervises the configured plugin instances for
-// serve. Configuration problems are printed as diagnostics (exit 1); a
-// plugin that cannot run is logged and retried without stopping start-up.
-func startPlugins(ctx context.Context, cfg *config.Config, p *config.Parser, log hclog.Logger,
-	secrets *logging.Secrets, backends pluginhost.Backends, stderr io.Writer) (*pluginhost.Runtime, error) {
+// startPlugins registers the configured plugin instances for serve and
+// starts them in the background: serving does not wait for them. The
+// channel receives the diagnostics of their first start (see
+// pluginhost.Runtime.Launch); configuration problems among them end serve
+// (exit 1), while a plugin that cannot run is logged and retried.
+func startPlugins(ctx context.Context, cfg *config.Config, log hclog.Logger,
+	secrets *logging.Secrets, backends pluginhost.Backends) (*pluginhost.Runtime, <-chan hcl.Diagnostics, error) {
 	cat, err := pluginCatalog(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, r := range cat.Refused() {
 		log.Warn("plugin refused", "error", r)
@@ -165,16 +168,20 @@ func startPlugins(ctx context.Context, cfg *config.Config, p *config.Parser, log
 		}
 	}
 	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: log, Secrets: secrets, Backends: backends})
-	if diags := rt.Start(ctx, pluginhost.Specs(cfg, secrets.Add)); len(diags) > 0 {
-		p.WriteDiagnostics(stderr, diags, 100, isTerminal(stderr))
-		if diags.HasErrors() {
-			cctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
-			defer cancel()
-			rt.Close(cctx)
-			return nil, errUser{errDiagnostics}
+	return rt, rt.Launch(ctx, pluginhost.Specs(cfg, secrets.Add)), nil
+}
+
+// requiredSinks selects the audit sink instances with host.required set:
+// the serving path needs them (audited calls are refused without them),
+// so readiness waits for their first start.
+func requiredSinks(cfg *config.Config) func(*pluginhost.Instance) bool {
+	required := map[string]bool{}
+	for _, s := range cfg.Audit.Sinks {
+		if s.Required {
+			required[shared.KindBlock(s.Kind)+"."+s.Name] = true
 		}
 	}
-	return rt, nil
+	return func(i *pluginhost.Instance) bool { return required[i.ID()] }
 }
 
 // probers are the health probe instances as the gateway's probes; none
