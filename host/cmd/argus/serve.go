@@ -66,6 +66,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return errUser{err}
 	}
+	logging.RouteGlobal(log)
 	log.Info("starting argus", "version", version, "config", cfg.Filename, "backends", len(cfg.Backends))
 	if mgmtToken == "" {
 		log.Warn("no management token: only /manage/v1/health and /manage/v1/ready are served", "set", "management.token or $"+manage.TokenEnv)
