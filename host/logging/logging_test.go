@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"go.opentelemetry.io/otel"
@@ -705,5 +706,23 @@ func TestRouteGlobal(t *testing.T) {
 		if strings.Contains(lines[i], secret) || !strings.Contains(lines[i], redactedMarker) {
 			t.Errorf("line %d not redacted: %s", i, lines[i])
 		}
+	}
+}
+
+// TestLongSecretIsCheap: a value of 1 MiB (a file() of a large bundle)
+// is registered line by line, quickly, and its lines are redacted.
+func TestLongSecretIsCheap(t *testing.T) {
+	var b strings.Builder
+	for i := 0; b.Len() < 1<<20; i++ {
+		fmt.Fprintf(&b, "line-%06d-%s\n", i, strings.Repeat("Zx9", 20))
+	}
+	start := time.Now()
+	s := NewSecrets(b.String())
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("Add of 1 MiB took %v", d)
+	}
+	line := fmt.Sprintf("line-%06d-%s", 4242, strings.Repeat("Zx9", 20))
+	if got := s.RedactString("pem: " + line + "\n"); got != "pem: [REDACTED]\n" {
+		t.Errorf("line of a long secret not redacted: %q", got)
 	}
 }

@@ -78,6 +78,12 @@ func NewSecrets(values ...string) *Secrets {
 // When a value has leading/trailing white space (typical of file()
 // contents ending in a newline), the trimmed form is registered too.
 //
+// A value longer than 4 KiB (a certificate bundle or key file read with
+// file(), say) is registered line by line instead, each line (at most its
+// first 4 KiB) in its raw, JSON-escaped and Go-quoted forms only: the
+// matcher's memory grows with the total length of all encodings, and every
+// encoding of a large file would cost gigabytes.
+//
 // For every kept secret the following encodings are precomputed and
 // redacted: the raw bytes; the body of a JSON string as produced by
 // encoding/json with and without HTML escaping; the same JSON bodies with
@@ -100,6 +106,10 @@ func (s *Secrets) Add(values ...string) {
 		if len(trimmed) < minSecretLen {
 			continue
 		}
+		if len(v) > maxSecretLen {
+			changed = s.addLong(v) || changed
+			continue
+		}
 		for _, cand := range []string{v, trimmed} {
 			if _, ok := s.seen[cand]; ok {
 				continue
@@ -116,6 +126,40 @@ func (s *Secrets) Add(values ...string) {
 	if changed {
 		s.m.Store(newMatcher(s.patterns))
 	}
+}
+
+// maxSecretLen is the longest secret whose every encoding is redacted; see
+// Secrets.Add for longer ones.
+const maxSecretLen = 4096
+
+// addLong registers a value longer than maxSecretLen line by line, each
+// line (up to its first maxSecretLen bytes) in its raw, JSON and Go-quoted
+// forms only: the matcher's memory grows with the total length of all
+// patterns, and a certificate bundle read with file() would otherwise
+// cost gigabytes. It reports whether a new pattern was added.
+func (s *Secrets) addLong(v string) bool {
+	changed := false
+	for _, line := range strings.Split(v, "\n") {
+		line = strings.TrimSpace(line)
+		if len(line) < minSecretLen {
+			continue
+		}
+		if len(line) > maxSecretLen {
+			line = line[:maxSecretLen]
+		}
+		if _, ok := s.seen[line]; ok {
+			continue
+		}
+		s.seen[line] = struct{}{}
+		// raw, JSON body (HTML-escaped and not), Go-quoted body
+		for _, p := range []string{line, jsonBody(line, true), jsonBody(line, false), unquote(strconv.Quote(line))} {
+			if _, ok := s.patterns[p]; !ok {
+				s.patterns[p] = struct{}{}
+				changed = true
+			}
+		}
+	}
+	return changed
 }
 
 // Redact returns b with every occurrence of every encoding of every secret

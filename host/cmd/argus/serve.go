@@ -38,7 +38,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	cfg, parser, err := loadConfigParser(*path, explicit, stderr)
+	cfg, parser, err := loadConfigParser(ctx, *path, explicit, stderr)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return errUser{err}
 	}
-	secrets := logging.NewSecrets(cfg.Secrets...)
+	secrets := parser.Secrets() // also what stderr and diagnostics are redacted with
 	secrets.Add(mgmtToken)
 	logOpts := logging.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, Output: stderr}
 	log, err := logging.New(logOpts, secrets)
@@ -163,7 +163,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle(manage.Prefix+"/", manage.New(manage.Options{
 		Gateway: gw, Catalog: gw.Catalog(), Events: evlog, Token: mgmtToken, Version: version,
-		Started: gw.Started, Reload: reload, Logger: log.Named("manage"),
+		Started: gw.Started, Reload: reload, Logger: log.Named("manage"), Redact: secrets.Redact,
 		Plugins: func() any { return rt.Status() },
 		Audit:   managementAudit(pipe),
 		AuditStats: func() any {
@@ -266,7 +266,9 @@ func reloader(path string, fromFile bool, gw *gateway.Gateway, secrets *logging.
 	return func() (string, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		p := config.NewParser()
+		// The running secrets redact the diagnostics (a token line in a
+		// snippet), and the new file's secrets join them even if it fails.
+		p := config.NewParserWith(secrets)
 		cfg, diags := p.LoadFile(path)
 		var buf strings.Builder
 		if len(diags) > 0 {
@@ -275,7 +277,6 @@ func reloader(path string, fromFile bool, gw *gateway.Gateway, secrets *logging.
 		if diags.HasErrors() {
 			return buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, path)
 		}
-		secrets.Add(cfg.Secrets...)
 		sum, err := gw.Apply(cfg)
 		if err != nil {
 			return buf.String(), fmt.Errorf("%w: %v", manage.ErrInvalidConfig, err)
