@@ -250,6 +250,10 @@ func (p *Parser) Load(src []byte, filename string) (*Config, hcl.Diagnostics) {
 	for _, b := range cfg.Backends {
 		for _, v := range b.Headers {
 			cfg.Secrets = append(cfg.Secrets, v)
+			// "Bearer <token>": the credential alone is a secret too.
+			if _, cred, ok := strings.Cut(strings.TrimSpace(v), " "); ok {
+				cfg.Secrets = append(cfg.Secrets, strings.TrimSpace(cred))
+			}
 		}
 	}
 	p.secrets.Add(cfg.Secrets...)

@@ -177,3 +177,20 @@ func TestDefaultSinkFromValues(t *testing.T) {
 		t.Errorf("file attribute range = %v, want line 2 of the configuration", r)
 	}
 }
+
+// TestHeaderCredentialIsSecret: of "Bearer <token>", the token alone is a
+// secret too (it reaches output without its scheme).
+func TestHeaderCredentialIsSecret(t *testing.T) {
+	p := NewParser()
+	cfg, diags := p.Load([]byte(`backend "r" {
+  type    = "streamable-http"
+  url     = "http://127.0.0.1:1/mcp"
+  headers = { Authorization = "Bearer hdr-cred-Jk82" }
+}`), "x.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if !slices.Contains(cfg.Secrets, "hdr-cred-Jk82") || p.Secrets().RedactString("hdr-cred-Jk82") != "[REDACTED]" {
+		t.Errorf("credential not a secret: %q", cfg.Secrets)
+	}
+}

@@ -71,7 +71,12 @@ func sweepSecrets(body hcl.Body, ctx *hcl.EvalContext, add func(...string)) {
 		for name, attr := range b.Attributes {
 			v, _ := attr.Expr.Value(ctx)
 			if secretAttrs[path+name] {
-				add(stringsIn(v)...)
+				for _, s := range stringsIn(v) {
+					add(s)
+					if _, cred, ok := strings.Cut(strings.TrimSpace(s), " "); ok {
+						add(strings.TrimSpace(cred)) // "Bearer <token>"
+					}
+				}
 			}
 		}
 		for _, blk := range b.Blocks {
