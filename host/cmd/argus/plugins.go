@@ -83,7 +83,7 @@ func validatePlugins(ctx context.Context, cfg *config.Config, p *config.Parser, 
 	if err != nil {
 		return 0, err
 	}
-	secrets := logging.NewSecrets(cfg.Secrets...)
+	secrets := p.Secrets() // sensitive plugin attributes join the set diagnostics are redacted with
 	for _, r := range cat.Refused() {
 		fmt.Fprintf(stderr, "Warning: %v\n\n", r)
 	}
@@ -107,7 +107,7 @@ func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	cfg, err := loadConfig(*path, explicit, stderr)
+	cfg, err := loadConfig(ctx, *path, explicit, stderr)
 	if err != nil {
 		return err
 	}
@@ -115,8 +115,7 @@ func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	secrets := logging.NewSecrets(cfg.Secrets...)
-	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: quietLogger(stderr, secrets)})
+	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: quietLogger(stderr, cliSecrets(ctx))})
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tKINDS\tVERSION\tSOURCE\tPATH\tSHA256")
 	var failed []error

@@ -53,7 +53,9 @@ func newReloader(path string, cfg *config.Config, gw *gateway.Gateway, rt *plugi
 func (r *reloader) reload() (gateway.ReloadSummary, string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p := config.NewParser()
+	// The running secrets redact the diagnostics (a token line in a
+	// snippet), and the new file's secrets join them even if it fails.
+	p := config.NewParserWith(r.secrets)
 	cfg, diags := p.LoadFile(r.path)
 	var buf strings.Builder
 	if len(diags) > 0 {

@@ -37,7 +37,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	cfg, parser, err := loadConfigParser(*path, explicit, stderr)
+	cfg, parser, err := loadConfigParser(ctx, *path, explicit, stderr)
 	if err != nil {
 		return err
 	}
@@ -50,13 +50,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return errUser{err}
 	}
-	secrets := logging.NewSecrets(cfg.Secrets...)
+	secrets := parser.Secrets() // also what stderr and diagnostics are redacted with
 	secrets.Add(mgmtToken)
 	logOpts := logging.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, Output: stderr}
 	log, err := logging.New(logOpts, secrets)
 	if err != nil {
 		return errUser{err}
 	}
+	logging.RouteGlobal(log)
 	log.Info("starting argus", "version", version, "config", cfg.Filename, "backends", len(cfg.Backends))
 	if mgmtToken == "" {
 		log.Warn("no management token: only /manage/v1/health and /manage/v1/ready are served", "set", "management.token or $"+manage.TokenEnv)
@@ -166,7 +167,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle(manage.Prefix+"/", manage.New(manage.Options{
 		Gateway: gw, Catalog: gw.Catalog(), Events: evlog, Token: mgmtToken, Version: version,
-		Started: gw.Started, Starting: starting, Reload: reload, Logger: log.Named("manage"),
+		Started: gw.Started, Starting: starting, Reload: reload, Logger: log.Named("manage"), Redact: secrets.Redact,
 		Plugins: func() any { return rt.Status() },
 		Audit:   managementAudit(pipe),
 		AuditStats: func() any {
