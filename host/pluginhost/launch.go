@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/hcl/v2"
@@ -43,9 +44,18 @@ func (p *process) exitStatus() string {
 	return p.cmd.ProcessState.String()
 }
 
-// kill stops the process (gracefully, then by force after 2 s) and waits
-// for go-plugin's goroutines.
-func (p *process) kill() { p.client.Kill() }
+// groupGrace is how long what a plugin started may outlive it after
+// SIGTERM before the process group is SIGKILLed.
+const groupGrace = 2 * time.Second
+
+// kill stops the process (gracefully, then by force after 2 s), waits for
+// go-plugin's goroutines, and then stops the rest of its process group.
+func (p *process) kill() {
+	p.client.Kill()
+	if p.cmd.Process != nil {
+		stopGroup(p.cmd.Process.Pid, groupGrace)
+	}
+}
 
 // pluginError says which plugin failed where, with what it printed.
 func pluginError(p Plugin, stage string, err error, stderr *tail) error {
@@ -103,7 +113,7 @@ func (r *Runtime) start(ctx context.Context, p Plugin, logName string) (*process
 	})
 	proc := &process{plugin: p, client: client, cmd: cmd, stderr: stderr}
 	fail := func(stage string, err error) (*process, error) {
-		client.Kill()
+		proc.kill()
 		return nil, pluginError(p, stage, err, stderr)
 	}
 	rpc, err := client.Client()
