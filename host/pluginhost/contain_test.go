@@ -218,7 +218,7 @@ func TestE2ENeverHandshakes(t *testing.T) {
 	if !strings.Contains(diags.Error(), "no handshake within 1s") || d > bound {
 		t.Errorf("Validate after %v: %v", d, diags)
 	}
-	p, err := pluginhost.Discover(dir)
+	p, err := pluginhost.Discover(dir, pluginhost.DiscoverOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestE2ENeverHandshakes(t *testing.T) {
 func TestE2EStartHonoursContext(t *testing.T) {
 	dir := pluginDir(t, "hang")
 	e := newEnv(t, dir, func(o *pluginhost.Options) { o.StartTimeout = time.Minute })
-	cat, _ := pluginhost.Discover(dir)
+	cat, _ := pluginhost.Discover(dir, pluginhost.DiscoverOptions{})
 	hang, err := cat.Lookup("hang")
 	if err != nil {
 		t.Fatal(err)

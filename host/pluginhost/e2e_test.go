@@ -34,7 +34,7 @@ func TestE2EDiscovery(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "README"), []byte("not a plugin"), 0o644)
 	e := newEnv(t, dir, nil)
-	cat, err := pluginhost.Discover(dir, builtins(t)...)
+	cat, err := pluginhost.Discover(dir, pluginhost.DiscoverOptions{}, builtins(t)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestE2EDiscovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.Chmod(dir, 0o755)
-	cat, _ = pluginhost.Discover(dir, builtins(t)...)
+	cat, _ = pluginhost.Discover(dir, pluginhost.DiscoverOptions{}, builtins(t)...)
 	if _, err := cat.Lookup("recorder"); err == nil || !strings.Contains(err.Error(), "writable by everyone") {
 		t.Errorf("Lookup in a world-writable dir = %v", err)
 	}

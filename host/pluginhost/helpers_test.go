@@ -84,7 +84,7 @@ type env struct {
 // timeouts; it is closed at cleanup.
 func newEnv(t testing.TB, dir string, tweak func(*pluginhost.Options)) *env {
 	t.Helper()
-	cat, err := pluginhost.Discover(dir, builtins(t)...)
+	cat, err := pluginhost.Discover(dir, pluginhost.DiscoverOptions{}, builtins(t)...)
 	if err != nil {
 		t.Fatal(err)
 	}

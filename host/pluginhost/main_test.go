@@ -117,7 +117,7 @@ func serveHost(dir, src string) {
 	if err != nil {
 		panic(err)
 	}
-	cat, err := pluginhost.Discover(dir, builtinsOf(exe)...)
+	cat, err := pluginhost.Discover(dir, pluginhost.DiscoverOptions{}, builtinsOf(exe)...)
 	if err != nil {
 		panic(err)
 	}

@@ -4,6 +4,7 @@ package pluginhost
 
 import (
 	"errors"
+	"io/fs"
 	"syscall"
 	"time"
 )
@@ -35,4 +36,12 @@ func killGroup(pgid int) {
 // signalGroup sends sig to the group; false when the group is empty.
 func signalGroup(pgid int, sig syscall.Signal) bool {
 	return !errors.Is(syscall.Kill(-pgid, sig), syscall.ESRCH)
+}
+
+// fileOwner is the uid owning st's file.
+func fileOwner(st fs.FileInfo) (int, bool) {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return int(s.Uid), true
+	}
+	return 0, false
 }

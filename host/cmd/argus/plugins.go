@@ -62,7 +62,7 @@ func pluginCatalog(cfg *config.Config) (*pluginhost.Catalog, error) {
 	if !filepath.IsAbs(dir) && !strings.HasPrefix(cfg.Filename, "<") {
 		dir = filepath.Join(filepath.Dir(cfg.Filename), dir)
 	}
-	cat, err := pluginhost.Discover(dir, builtins...)
+	cat, err := pluginhost.Discover(dir, pluginhost.DiscoverOptions{AllowGroupWritable: cfg.PluginDirAllowGroupWritable}, builtins...)
 	if err != nil {
 		return cat, errUser{err}
 	}
