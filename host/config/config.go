@@ -101,6 +101,11 @@ type Config struct {
 	Audit      Audit
 	Telemetry  Telemetry
 
+	// PluginDirAllowGroupWritable lets Argus run external plugins whose
+	// file, or a directory above it, is writable by its group (never by
+	// everyone). Default false.
+	PluginDirAllowGroupWritable bool
+
 	// Secrets holds every secret value resolved while loading, for redaction.
 	Secrets []string
 }

@@ -37,6 +37,9 @@ type fileSchema struct {
 	Audit      *auditBlock      `hcl:"audit,block"`
 	Telemetry  *telemetryBlock  `hcl:"telemetry,block"`
 	Body       hcl.Body         `hcl:",body"`
+
+	// PluginDirAllowGroupWritable: see Config.
+	PluginDirAllowGroupWritable *bool `hcl:"plugin_dir_allow_group_writable,optional"`
 }
 
 type healthBlock struct {
@@ -360,6 +363,9 @@ func (raw *fileSchema) build(cfg *Config, ctx *hcl.EvalContext) hcl.Diagnostics 
 	cfg.PluginDir = DefaultPluginDir
 	if raw.PluginDir != nil {
 		cfg.PluginDir = *raw.PluginDir
+	}
+	if raw.PluginDirAllowGroupWritable != nil {
+		cfg.PluginDirAllowGroupWritable = *raw.PluginDirAllowGroupWritable
 	}
 
 	if a := raw.Auth; a != nil {

@@ -268,7 +268,7 @@ type Info struct {
 
 // Describe starts p, asks for its info and stops it.
 func (r *Runtime) Describe(ctx context.Context, p Plugin) (Info, error) {
-	cctx, cancel := r.callCtx(ctx)
+	cctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout+r.opts.CallTimeout)
 	defer cancel()
 	proc, err := r.start(cctx, p, "plugin."+p.Name)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -62,7 +63,7 @@ func pluginCatalog(cfg *config.Config) (*pluginhost.Catalog, error) {
 	if !filepath.IsAbs(dir) && !strings.HasPrefix(cfg.Filename, "<") {
 		dir = filepath.Join(filepath.Dir(cfg.Filename), dir)
 	}
-	cat, err := pluginhost.Discover(dir, builtins...)
+	cat, err := pluginhost.Discover(dir, pluginhost.DiscoverOptions{AllowGroupWritable: cfg.PluginDirAllowGroupWritable}, builtins...)
 	if err != nil {
 		return cat, errUser{err}
 	}
@@ -99,6 +100,11 @@ func validatePlugins(ctx context.Context, cfg *config.Config, p *config.Parser, 
 	return len(specs), nil
 }
 
+// describeTimeout bounds each plugin's start in `argus plugins`, which
+// starts them all at once: a plugin that does not handshake is listed as
+// an error after that long.
+const describeTimeout = 5 * time.Second
+
 func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("plugins", stderr)
 	path := fs.String("config", "argus.hcl", "configuration file naming plugin_dir (default: ./argus.hcl, else the embedded example)")
@@ -115,20 +121,25 @@ func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: quietLogger(stderr, cliSecrets(ctx))})
+	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: quietLogger(stderr, cliSecrets(ctx)), StartTimeout: describeTimeout})
+	list := cat.Plugins()
+	infos := make([]pluginhost.Info, len(list))
+	errs := make([]error, len(list))
+	var wg sync.WaitGroup
+	for i, p := range list {
+		wg.Go(func() { infos[i], errs[i] = rt.Describe(ctx, p) })
+	}
+	wg.Wait()
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tKINDS\tVERSION\tSOURCE\tPATH\tSHA256")
 	var failed []error
-	for _, p := range cat.Plugins() {
+	for i, p := range list {
 		kinds, ver := "-", "-"
-		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		info, err := rt.Describe(dctx, p)
-		cancel()
-		if err != nil {
+		if err := errs[i]; err != nil {
 			failed = append(failed, err)
 			ver = "error"
 		} else {
-			kinds, ver = strings.Join(info.Kinds, ","), info.Version
+			kinds, ver = strings.Join(infos[i].Kinds, ","), infos[i].Version
 		}
 		sum, err := p.SHA256()
 		if err != nil {
