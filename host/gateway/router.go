@@ -59,7 +59,7 @@ func (g *Gateway) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 			}
 			return nil, request.Wire(err)
 		}
-		return res, nil
+		return g.shape.Result(c.ProtocolVersion, method, res), nil
 	}
 }
 
