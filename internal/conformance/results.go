@@ -116,7 +116,11 @@ func oneLine(s string, max int) string {
 // run is the whole program after flag parsing: set up, run each selected
 // target, report, and decide the exit status.
 func (h *harness) run(ctx context.Context) int {
-	h.logf("conformance: %s@%s against %s@%s (clone %s)", conformancePackage, conformanceVersion, everythingPkg, sdkVersion, h.root)
+	var names []string
+	for _, s := range h.opts.suites {
+		names = append(names, s.title())
+	}
+	h.logf("conformance: %s against %s@%s (clone %s)", strings.Join(names, " and "), everythingPkg, sdkVersion, h.root)
 	total := time.Now()
 	start := time.Now()
 	if err := h.setup(ctx); err != nil {
@@ -128,27 +132,42 @@ func (h *harness) run(ctx context.Context) int {
 	}
 	h.timing.add("setup total", time.Since(start))
 
+	code := exitOK
 	var runs []*targetRun
-	for _, k := range h.opts.only {
+	for _, su := range h.opts.suites {
+		h.useSuite(su)
+		h.logf("\n== suite %s ==", su.title())
+		runs = nil
+		for _, k := range h.opts.only {
+			if ctx.Err() != nil {
+				break
+			}
+			tr := h.runTarget(ctx, targetByKey(k))
+			if tr.err != nil && ctx.Err() == nil {
+				h.logf("[%s] could not run: %v", k, tr.err)
+			}
+			runs = append(runs, tr)
+		}
 		if ctx.Err() != nil {
-			break
+			return exitFailed
 		}
-		tr := h.runTarget(ctx, targetByKey(k))
-		if tr.err != nil && ctx.Err() == nil {
-			h.logf("[%s] could not run: %v", k, tr.err)
+		if su == h.opts.suites[len(h.opts.suites)-1] {
+			h.timing.add("total", time.Since(total))
 		}
-		runs = append(runs, tr)
-	}
-	if ctx.Err() != nil {
-		return exitFailed
-	}
-	h.timing.add("total", time.Since(total))
 
-	var buf bytes.Buffer
-	code := report(&buf, runs, h)
-	h.out.Write(buf.Bytes())
-	if err := os.WriteFile(filepath.Join(h.resultsDir, "summary.txt"), buf.Bytes(), 0o644); err != nil {
-		h.logf("conformance: writing summary: %v", err)
+		var buf bytes.Buffer
+		fmt.Fprintf(&buf, "\nsuite: %s\n", su.title())
+		code = max(code, report(&buf, runs, h))
+		h.out.Write(buf.Bytes())
+		if err := os.WriteFile(filepath.Join(h.resultsDir, "summary.txt"), buf.Bytes(), 0o644); err != nil {
+			h.logf("conformance: writing summary: %v", err)
+		}
+		// With -keep only the last suite's servers are left running.
+		if h.opts.keep && su != h.opts.suites[len(h.opts.suites)-1] {
+			for _, tr := range runs {
+				h.procs.stop(tr.procs...)
+			}
+		}
 	}
 	h.reported = true
 
