@@ -25,6 +25,7 @@ import (
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/request"
+	"github.com/argusmcp/argus/host/revision"
 )
 
 // Refuser is told about requests refused before they reach the MCP layer,
@@ -46,7 +47,11 @@ type HTTPOptions struct {
 	Refuser Refuser
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
-	Logger         hclog.Logger
+	// Tool, if set, looks up an exposed tool, so that the Mcp-Param-*
+	// headers of a 2026-07-28 tools/call can be checked against its input
+	// schema (SEP-2243). Nil skips that check.
+	Tool   func(name string) (*mcp.Tool, bool)
+	Logger hclog.Logger
 }
 
 // NewMCPHandler returns the handler for /mcp: authentication, then the
@@ -156,7 +161,31 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header.Set(gateway.HeaderUserID, user)
 		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
 	}
+	if err := h.checkParamHeaders(r, &msg); err != nil {
+		writeRPCError(w, http.StatusBadRequest, msg.ID, mcp.CodeHeaderMismatch, err.Error())
+		return
+	}
 	h.next.ServeHTTP(w, r)
+}
+
+// checkParamHeaders applies revision.CheckParamHeaders to a 2026-07-28
+// tools/call: the SDK checks the other standard headers itself.
+func (h *mcpHandler) checkParamHeaders(r *http.Request, msg *sniffed) error {
+	if h.opts.Tool == nil || msg.Method != "tools/call" || !revision.IsStateless(r.Header.Get("MCP-Protocol-Version")) {
+		return nil
+	}
+	var p struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+	}
+	if json.Unmarshal(msg.Params, &p) != nil {
+		return nil
+	}
+	tool, ok := h.opts.Tool(p.Name)
+	if !ok {
+		return nil
+	}
+	return revision.CheckParamHeaders(r.Header, tool, p.Arguments)
 }
 
 // refuse tells the Refuser about a denied request that would have reached

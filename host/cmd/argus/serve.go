@@ -183,6 +183,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Refuser:         gw,
 		Logger:          log.Named("http"),
 		TrustedProxies:  cfg.Server.TrustedProxies,
+		Tool:            func(name string) (*mcp.Tool, bool) { return gw.Catalog().Snapshot().ToolDef(name) },
 	}))
 	conns := &connTracker{states: map[net.Conn]http.ConnState{}}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.Named("http").StandardLogger(nil), ConnState: conns.track}
