@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -14,7 +15,14 @@ import (
 // the SSE event carrying it.
 func statelessPost(t *testing.T, url, method, name, params string, header map[string]string) (int, map[string]any) {
 	t.Helper()
-	meta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"sampling":{},"elicitation":{},"roots":{}},"io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"}}`
+	return statelessPostCaps(t, url, `{"sampling":{},"elicitation":{},"roots":{}}`, method, name, params, header)
+}
+
+// statelessPostCaps is statelessPost with the client capabilities (a JSON
+// object) the request declares.
+func statelessPostCaps(t *testing.T, url, caps, method, name, params string, header map[string]string) (int, map[string]any) {
+	t.Helper()
+	meta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":` + caps + `,"io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"},"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}`
 	if params == "" {
 		params = "{" + meta + "}"
 	} else {
@@ -104,6 +112,40 @@ func TestE2ERevisionShaping(t *testing.T) {
 			if strings.Contains(got, `"`+field+`"`) {
 				t.Errorf("2025-06-18 answer carries %s: %s", field, got)
 			}
+		}
+	}
+}
+
+// TestE2ERevisionBackendMeta: a 2026-07-28 client's call reaches a
+// backend on an older HTTP session without the stateless-only _meta keys
+// (a stateful go-sdk server refuses those with -32022), with its trace
+// context intact; and a backend request for a capability the client did
+// not declare ends the call with -32021 naming it, HTTP 400.
+func TestE2ERevisionBackendMeta(t *testing.T) {
+	backendURL := startDemoHTTP(t, "remote")
+	url, _ := startArgus(t, fmt.Sprintf("backend \"remote\" {\n  type = \"streamable-http\"\n  url  = %q\n}\n", backendURL))
+
+	status, msg := statelessPost(t, url, "tools/call", "remote_echo", `"name":"remote_echo","arguments":{"message":"hi"}`, nil)
+	res, _ := msg["result"].(map[string]any)
+	if status != 200 || res == nil || res["isError"] == true {
+		t.Fatalf("tools/call over an older HTTP session: %d %v", status, msg)
+	}
+	status, msg = statelessPost(t, url, "tools/call", "remote_traceparent", `"name":"remote_traceparent","arguments":{}`, nil)
+	if b, _ := json.Marshal(msg); status != 200 || !strings.Contains(string(b), "0af7651916cd43dd8448eb211c80319c") {
+		t.Errorf("trace context did not reach the backend: %d %s", status, b)
+	}
+
+	for _, tc := range []struct{ tool, args, caps, want string }{
+		{"remote_ask", `{"question":"q"}`, `{"elicitation":{}}`, "sampling"},
+		{"remote_confirm", `{"message":"ok?"}`, `{"sampling":{}}`, "elicitation"},
+		{"remote_roots", `{}`, `{}`, "roots"},
+	} {
+		status, msg := statelessPostCaps(t, url, tc.caps, "tools/call", tc.tool, `"name":"`+tc.tool+`","arguments":`+tc.args, nil)
+		e, _ := msg["error"].(map[string]any)
+		data, _ := e["data"].(map[string]any)
+		req, _ := data["requiredCapabilities"].(map[string]any)
+		if status != 400 || e["code"] != -32021.0 || req[tc.want] == nil {
+			t.Errorf("%s without %s: HTTP %d %v, want 400 and -32021 naming %s", tc.tool, tc.want, status, msg, tc.want)
 		}
 	}
 }
