@@ -121,6 +121,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		timing: &timings{},
 	}
 	h.binDir = filepath.Join(h.tools, "bin")
+	if h.expected, err = readExpectedFailures(filepath.Join(root, expectedFailuresFile)); err != nil {
+		fmt.Fprintln(stderr, "conformance: expected failures:", err)
+		return exitHarness
+	}
 	// Every process started below is stopped here, whatever happens.
 	defer h.procs.stopAll()
 

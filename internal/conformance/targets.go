@@ -25,6 +25,7 @@ type harness struct {
 	procs      *procSet
 	timing     *timings
 	reported   bool // the results were reported (an interrupt after that is -keep's normal end)
+	expected   expectedFailures
 }
 
 // useSuite points the harness at suite s: its npm prefix and results.
