@@ -27,6 +27,7 @@ import (
 	"github.com/argusmcp/argus/host/health"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/request"
+	"github.com/argusmcp/argus/host/revision"
 )
 
 // Options configure a Gateway beyond its Config.
@@ -54,6 +55,8 @@ type Gateway struct {
 	catalog *catalog.Catalog
 	server  *mcp.Server
 	chain   *request.Chain
+	// shape fits every routed result to the calling client's revision.
+	shape *revision.Shaper
 
 	// send is the server's sending method handler, captured so that
 	// notifications the SDK has no method for (list_changed from a catalogue
@@ -152,7 +155,9 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 	}
 	mws := append([]request.Middleware{request.Auth(), request.Recover(log)}, opts.Middlewares...)
 	g.chain = request.NewChain(g.route, opts.Observers, mws...)
-	g.server = mcp.NewServer(&mcp.Implementation{Name: "argus", Title: "Argus MCP gateway", Version: opts.Version}, &mcp.ServerOptions{
+	impl := &mcp.Implementation{Name: "argus", Title: "Argus MCP gateway", Version: opts.Version}
+	g.shape = &revision.Shaper{Server: impl, Private: cfg.Auth != nil}
+	g.server = mcp.NewServer(impl, &mcp.ServerOptions{
 		Logger:                  logging.Slog(log.Named("mcp")),
 		SubscribeHandler:        g.subscribe,
 		UnsubscribeHandler:      g.unsubscribe,

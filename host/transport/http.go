@@ -28,6 +28,7 @@ import (
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/request"
+	"github.com/argusmcp/argus/host/revision"
 )
 
 // Refuser is told about requests refused before they reach the MCP layer,
@@ -51,7 +52,11 @@ type HTTPOptions struct {
 	TrustedProxies []netip.Prefix
 	// Sessions, if set, limits the stateful sessions clients may open.
 	Sessions *SessionLimits
-	Logger   hclog.Logger
+	// Tool, if set, looks up an exposed tool, so that the Mcp-Param-*
+	// headers of a 2026-07-28 tools/call can be checked against its input
+	// schema (SEP-2243). Nil skips that check.
+	Tool   func(name string) (*mcp.Tool, bool)
+	Logger hclog.Logger
 }
 
 // NewMCPHandler returns the handler for /mcp: authentication, then the
@@ -98,15 +103,13 @@ func NewMCPHandler(o HTTPOptions) http.Handler {
 	return &mcpHandler{opts: o, tokens: tokens, next: inner}
 }
 
-// StatelessRevision is the first MCP revision without sessions.
-const StatelessRevision = "2026-07-28"
 
 type userKey struct{}
 
 // isStateless tells requests of the stateless revision, which open no
 // session, from those of older revisions.
 func isStateless(r *http.Request) bool {
-	return r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("MCP-Protocol-Version") >= StatelessRevision
+	return r.Header.Get("Mcp-Session-Id") == "" && revision.IsStateless(r.Header.Get("MCP-Protocol-Version"))
 }
 
 type mcpHandler struct {
@@ -182,6 +185,10 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header.Set(gateway.HeaderUserID, user)
 		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
 	}
+	if err := h.checkParamHeaders(r, &msg); err != nil {
+		writeRPCError(w, http.StatusBadRequest, msg.ID, mcp.CodeHeaderMismatch, err.Error())
+		return
+	}
 	// A POST without a session id makes the SDK open a session.
 	if lim := h.opts.Sessions; lim != nil && r.Method == http.MethodPost && r.Header.Get("Mcp-Session-Id") == "" && !isStateless(r) {
 		slot, reason, status := lim.reserve(ip, user)
@@ -201,6 +208,26 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status, text := rw.refusal(); status == http.StatusForbidden && text == sdkUserMismatch {
 		h.refuse(r, ip, user, &msg, errSessionOwner)
 	}
+}
+
+// checkParamHeaders applies revision.CheckParamHeaders to a 2026-07-28
+// tools/call: the SDK checks the other standard headers itself.
+func (h *mcpHandler) checkParamHeaders(r *http.Request, msg *sniffed) error {
+	if h.opts.Tool == nil || msg.Method != "tools/call" || !revision.IsStateless(r.Header.Get("MCP-Protocol-Version")) {
+		return nil
+	}
+	var p struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+	}
+	if json.Unmarshal(msg.Params, &p) != nil {
+		return nil
+	}
+	tool, ok := h.opts.Tool(p.Name)
+	if !ok {
+		return nil
+	}
+	return revision.CheckParamHeaders(r.Header, tool, p.Arguments)
 }
 
 // sdkUserMismatch is the SDK's refusal of a session id presented by a user

@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/revision"
 )
 
 // serveLimited serves the real /mcp handler through NewServer and
@@ -133,7 +134,7 @@ func TestSlowPeersAreCutOff(t *testing.T) {
 		// The same on the stateless revision, where the call ends with its
 		// HTTP request.
 		cs, err := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil).Connect(context.Background(),
-			&mcp.StreamableClientTransport{Endpoint: url}, &mcp.ClientSessionOptions{ProtocolVersion: StatelessRevision})
+			&mcp.StreamableClientTransport{Endpoint: url}, &mcp.ClientSessionOptions{ProtocolVersion: revision.Stateless})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -195,6 +195,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:          log.Named("http"),
 		TrustedProxies:  cfg.Server.TrustedProxies,
 		Sessions:        sessions,
+		Tool:            func(name string) (*mcp.Tool, bool) { return gw.Catalog().Snapshot().ToolDef(name) },
 	}))
 	conns := &connTracker{states: map[net.Conn]http.ConnState{}}
 	srv := transport.NewServer(mux, cfg.Server, log.Named("http").StandardLogger(nil))
