@@ -152,6 +152,10 @@ func (b *Bridge) Start(bind Binding, cancel func()) *Call {
 
 // Call is one logical call spanning several client requests.
 type Call struct {
+	// Value is the caller's own data about the call, set before the call
+	// is shared (Resume returns the call, Value included).
+	Value any
+
 	b      *Bridge
 	id     string
 	bind   Binding
