@@ -402,6 +402,9 @@ func (l *link) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 		switch rp := req.GetParams().(type) {
 		case *mcp.ListRootsParams:
 			p = rp
+			if rp == nil {
+				p = &mcp.ListRootsParams{}
+			}
 		case *mcp.ElicitParams:
 			p = rp
 		}
