@@ -135,6 +135,12 @@ func metadata(c *request.Call) map[string]any {
 	if c.ProtocolVersion != "" {
 		m["protocol_version"] = c.ProtocolVersion
 	}
+	if c.Rounds > 0 {
+		// A multi-round-trip call (SEP-2322): how many InputRequiredResults
+		// came before this final answer, and the request that began it.
+		m["rounds"] = c.Rounds
+		m["logical_request_id"] = c.LogicalID
+	}
 	return m
 }
 

@@ -124,7 +124,10 @@ func (o observer) Begin(ctx context.Context, c *request.Call) context.Context {
 }
 
 func (o observer) End(ctx context.Context, c *request.Call) {
-	if !Audited(c.Method) {
+	// A request that ended with an InputRequiredResult is one round of a
+	// logical call that goes on in the client's retry: the event of the
+	// request that ends the call covers it (metadata.rounds).
+	if !Audited(c.Method) || c.InputRequired {
 		return
 	}
 	id, _ := ctx.Value(eventIDKey{}).(string)

@@ -28,6 +28,7 @@ import (
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/revision"
+	"github.com/argusmcp/argus/host/rounds"
 )
 
 // Options configure a Gateway beyond its Config.
@@ -57,6 +58,9 @@ type Gateway struct {
 	chain   *request.Chain
 	// shape fits every routed result to the calling client's revision.
 	shape *revision.Shaper
+	// rounds holds the multi-round-trip calls of 2026-07-28 clients whose
+	// backends asked for input (SEP-2322); closed by Close.
+	rounds *rounds.Bridge
 
 	// send is the server's sending method handler, captured so that
 	// notifications the SDK has no method for (list_changed from a catalogue
@@ -157,6 +161,7 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 	g.chain = request.NewChain(g.route, opts.Observers, mws...)
 	impl := &mcp.Implementation{Name: "argus", Title: "Argus MCP gateway", Version: opts.Version}
 	g.shape = &revision.Shaper{Server: impl, Private: cfg.Auth != nil}
+	g.rounds = rounds.New(rounds.Options{})
 	g.server = mcp.NewServer(impl, &mcp.ServerOptions{
 		Logger:                  logging.Slog(log.Named("mcp")),
 		SubscribeHandler:        g.subscribe,
@@ -389,6 +394,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 	g.cancel()
 	lbs := slices.Collect(maps.Values(g.backends))
 	g.mu.Unlock()
+	g.rounds.Close()
 	for _, lb := range lbs {
 		g.transition(lb, health.EventStop, "gateway shutting down")
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/revision"
+	"github.com/argusmcp/argus/host/rounds"
 )
 
 // A link is one session with a backend and the relaying state around it:
@@ -70,7 +72,25 @@ type inflight struct {
 	// missing lists the backend requests (by method) refused because the
 	// client did not declare their capability; guarded by link.mu.
 	missing []string
+	// round is set for a stateless client's call: the backend's requests
+	// for input go to the client as InputRequiredResults through it
+	// (SEP-2322) instead of as requests. ctx and session then change with
+	// each retry of the call (guarded by link.mu).
+	round *rounds.Call
 }
+
+// reattach points a multi-round-trip call's relaying (progress, log
+// messages) at the client request now waiting on it.
+func (l *link) reattach(inf *inflight, ctx context.Context, ss *mcp.ServerSession) {
+	l.mu.Lock()
+	inf.ctx, inf.session = ctx, ss
+	l.mu.Unlock()
+}
+
+// parked reports whether inf is a multi-round-trip call waiting for its
+// client's retry: its backend has asked already and is waiting for the
+// answers, so a new backend request is not attributed to it.
+func (inf *inflight) parked() bool { return inf.round != nil && inf.round.Parked() }
 
 // missingCapabilities is the -32021 error the call ends with when the
 // backend asked for a capability the client did not declare, or nil.
@@ -137,6 +157,10 @@ func (l *link) options(onListChanged func()) backend.Options {
 			LoggingMessageHandler:         l.relayLog,
 			ResourceUpdatedHandler:        l.relayResourceUpdated,
 			CreateMessageWithToolsHandler: l.relaySampling,
+			// Input requests in a backend's results (SEP-2322) are relayed
+			// by forward, to the client the call belongs to; the SDK's own
+			// handling would answer them with Argus's roots and handlers.
+			MultiRoundTrip: &mcp.MultiRoundTripOptions{Disabled: true},
 		},
 		Middleware: l.intercept,
 		OnRead:     l.onRead,
@@ -152,11 +176,12 @@ func (l *link) options(onListChanged func()) backend.Options {
 }
 
 // begin registers a call about to be forwarded and returns the params to
-// send: a copy whose progress token, if the client gave one, is replaced
+// send (round is the call's multi-round-trip state, nil for a client
+// that can be sent requests): a copy whose progress token, if the client gave one, is replaced
 // by a token unique to this call, so that two clients using the same token
 // never see each other's progress.
-func (l *link) begin(ctx context.Context, c *request.Call, params mcp.Params) *inflight {
-	inf := &inflight{ctx: ctx, session: c.Session, stateless: revision.IsStateless(c.ProtocolVersion), caps: c.ClientCapabilities}
+func (l *link) begin(ctx context.Context, c *request.Call, params mcp.Params, round *rounds.Call) *inflight {
+	inf := &inflight{ctx: ctx, session: c.Session, stateless: revision.IsStateless(c.ProtocolVersion), caps: c.ClientCapabilities, round: round}
 	if meta := params.GetMeta(); meta != nil {
 		if tok, ok := meta["progressToken"]; ok && tok != nil {
 			inf.clientToken = tok
@@ -252,6 +277,11 @@ func (l *link) relayProgress(_ context.Context, req *mcp.ProgressNotificationCli
 	tok, _ := req.Params.ProgressToken.(string)
 	l.mu.Lock()
 	inf := l.byToken[tok]
+	var ctx context.Context
+	var ss *mcp.ServerSession
+	if inf != nil {
+		ctx, ss = inf.ctx, inf.session
+	}
 	l.mu.Unlock()
 	if inf == nil {
 		l.log.Debug("progress for no call in flight; dropped", "token", req.Params.ProgressToken)
@@ -259,8 +289,8 @@ func (l *link) relayProgress(_ context.Context, req *mcp.ProgressNotificationCli
 	}
 	p := *req.Params
 	p.ProgressToken = inf.clientToken
-	if err := inf.session.NotifyProgress(inf.ctx, &p); err != nil {
-		l.log.Debug("relaying progress failed", "session", inf.session.ID(), "error", err)
+	if err := ss.NotifyProgress(ctx, &p); err != nil {
+		l.log.Debug("relaying progress failed", "session", ss.ID(), "error", err)
 	}
 	l.mu.Lock()
 	inf.pending--
@@ -276,8 +306,19 @@ func (l *link) relayProgress(_ context.Context, req *mcp.ProgressNotificationCli
 func (l *link) acquire() (ctx context.Context, ss *mcp.ServerSession, call *inflight, release func(), ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// A parked multi-round-trip call has asked already and waits for its
+	// client's retry: it is not a candidate unless it is the only call.
 	var inf *inflight
-	if len(l.calls) == 1 || (l.owner != nil && len(l.calls) > 0) {
+	var active []*inflight
+	for c := range l.calls {
+		if !c.parked() {
+			active = append(active, c)
+		}
+	}
+	switch {
+	case len(active) == 1 || (l.owner != nil && len(active) > 0):
+		inf = active[0]
+	case len(l.calls) == 1 || (l.owner != nil && len(l.calls) > 0):
 		for c := range l.calls {
 			inf = c
 			break
@@ -336,19 +377,17 @@ func relayCtx(client, backend context.Context) (context.Context, context.CancelF
 }
 
 func (l *link) relaySampling(ctx context.Context, req *mcp.CreateMessageWithToolsRequest) (*mcp.CreateMessageWithToolsResult, error) {
-	cctx, ss, inf, release, ok := l.acquire()
-	if !ok {
-		return nil, errUnattributable
-	}
-	defer release()
-	if err := l.undeclared(inf, "sampling/createMessage"); err != nil {
+	res, err := l.relay(ctx, req.Params)
+	if err != nil {
 		return nil, err
 	}
-	rctx, cancel := relayCtx(cctx, ctx)
-	defer cancel()
-	res, err := ss.CreateMessageWithTools(rctx, req.Params)
-	lingerIfCancelled(ctx)
-	return res, err
+	switch r := res.(type) {
+	case *mcp.CreateMessageWithToolsResult:
+		return r, nil
+	case *mcp.CreateMessageResult:
+		return &mcp.CreateMessageWithToolsResult{Meta: r.Meta, Content: []mcp.Content{r.Content}, Model: r.Model, Role: r.Role, StopReason: r.StopReason}, nil
+	}
+	return nil, &jsonrpc.Error{Code: request.CodeInternalError, Message: fmt.Sprintf("argus: the client answered sampling with %T", res)}
 }
 
 // intercept answers the backend requests no ClientOptions handler relays
@@ -359,28 +398,80 @@ func (l *link) relaySampling(ctx context.Context, req *mcp.CreateMessageWithTool
 //     as anyOf with titles); the client, not Argus, is the judge of that.
 func (l *link) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-		if method != "roots/list" && method != "elicitation/create" {
+		var p mcp.InputRequest
+		switch rp := req.GetParams().(type) {
+		case *mcp.ListRootsParams:
+			p = rp
+			if rp == nil {
+				p = &mcp.ListRootsParams{}
+			}
+		case *mcp.ElicitParams:
+			p = rp
+		}
+		if (method != "roots/list" && method != "elicitation/create") || isNilInput(p) {
 			return next(ctx, method, req)
 		}
-		cctx, ss, inf, release, ok := l.acquire()
-		if !ok {
-			return nil, errUnattributable
-		}
-		defer release()
-		if err := l.undeclared(inf, method); err != nil {
+		res, err := l.relay(ctx, p)
+		if err != nil {
 			return nil, err
 		}
-		rctx, cancel := relayCtx(cctx, ctx)
-		defer cancel()
-		defer lingerIfCancelled(ctx)
-		switch p := req.GetParams().(type) {
-		case *mcp.ListRootsParams:
-			return ss.ListRoots(rctx, p)
-		case *mcp.ElicitParams:
-			return ss.Elicit(rctx, p)
+		if r, ok := res.(mcp.Result); ok {
+			return r, nil
 		}
-		return next(ctx, method, req)
+		return nil, &jsonrpc.Error{Code: request.CodeInternalError, Message: fmt.Sprintf("argus: the client answered %s with %T", method, res)}
 	}
+}
+
+// relay gets the client's answer to a request the backend sent (ctx is
+// the backend request's) during a client call.
+func (l *link) relay(ctx context.Context, p mcp.InputRequest) (mcp.InputResponse, error) {
+	cctx, ss, inf, release, ok := l.acquire()
+	if !ok {
+		return nil, errUnattributable
+	}
+	defer release()
+	return l.ask(ctx, cctx, ss, inf, "", p)
+}
+
+// ask gets the client's answer to one request for input the backend made
+// during inf's call (inf is nil for a per-client link's request outside a
+// call): as a server-to-client request over the client's session, or, for
+// a stateless client, as an input request of the call's next
+// InputRequiredResult (SEP-2322), named key when possible. backendCtx ends
+// when the backend abandons its request; clientCtx carries the client
+// call's values.
+func (l *link) ask(backendCtx, clientCtx context.Context, ss *mcp.ServerSession, inf *inflight, key string, p mcp.InputRequest) (mcp.InputResponse, error) {
+	method := rounds.MethodOf(p)
+	if err := l.undeclared(inf, method); err != nil {
+		return nil, err
+	}
+	if inf != nil && inf.round != nil {
+		return inf.round.Ask(backendCtx, key, p)
+	}
+	rctx, cancel := relayCtx(clientCtx, backendCtx)
+	defer cancel()
+	defer lingerIfCancelled(backendCtx)
+	switch p := p.(type) {
+	case *mcp.ListRootsParams:
+		return ss.ListRoots(rctx, p)
+	case *mcp.ElicitParams:
+		return ss.Elicit(rctx, p)
+	case *mcp.CreateMessageWithToolsParams:
+		return ss.CreateMessageWithTools(rctx, p)
+	case *mcp.CreateMessageParams:
+		return ss.CreateMessage(rctx, p)
+	}
+	return nil, &jsonrpc.Error{Code: request.CodeInvalidParams, Message: fmt.Sprintf("argus: cannot relay an input request of type %T", p)}
+}
+
+func isNilInput(p mcp.InputRequest) bool {
+	switch p := p.(type) {
+	case *mcp.ListRootsParams:
+		return p == nil
+	case *mcp.ElicitParams:
+		return p == nil
+	}
+	return p == nil
 }
 
 func (l *link) relayLog(_ context.Context, req *mcp.LoggingMessageRequest) {
@@ -390,10 +481,17 @@ func (l *link) relayLog(_ context.Context, req *mcp.LoggingMessageRequest) {
 		t, l.logs = l.logs[0], l.logs[1:]
 	}
 	l.mu.Unlock()
+	var ctx context.Context
+	var ss *mcp.ServerSession
+	if t.inf != nil {
+		l.mu.Lock()
+		ctx, ss = t.inf.ctx, t.inf.session
+		l.mu.Unlock()
+	}
 	switch {
 	case t.inf != nil:
-		if err := t.inf.session.Log(t.inf.ctx, req.Params); err != nil {
-			l.log.Debug("relaying log message failed", "session", t.inf.session.ID(), "error", err)
+		if err := ss.Log(ctx, req.Params); err != nil {
+			l.log.Debug("relaying log message failed", "session", ss.ID(), "error", err)
 		}
 		l.mu.Lock()
 		t.inf.pending--

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,6 +15,7 @@ import (
 	"github.com/argusmcp/argus/host/catalog"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/revision"
+	"github.com/argusmcp/argus/host/rounds"
 )
 
 // Internal request headers. The transport layer sets them on every request
@@ -229,8 +231,21 @@ func errMissingParams(method string) error {
 // through as they are; a lost connection, a timeout and a client
 // cancellation each get their own error. params must be a copy the router
 // owns: its progress token is replaced for the backend.
+//
+// For a client of revision 2026-07-28 or newer the backend call runs
+// detached from the client's request, so that it can outlive it: when the
+// backend asks for input, the request ends with an InputRequiredResult and
+// the client's retry (carrying Argus's requestState) picks the same backend
+// call up again (see resume and host/rounds).
 func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, backendName, original string, params mcp.Params, do func(context.Context, *mcp.ClientSession) (R, error)) (mcp.Result, error) {
 	c.Backend, c.OriginalName = backendName, original
+	stateless := revision.IsStateless(c.ProtocolVersion)
+	if responses, state := retryOf(params); stateless && state != "" {
+		return g.resume(ctx, c, state, responses)
+	}
+	// Input responses without Argus's state answer nothing Argus asked;
+	// the backend never sees the client's side of a multi-round-trip.
+	setRetry(params, nil, "")
 	l, err := g.linkFor(ctx, c.Session, backendName)
 	if err != nil {
 		var limit *request.Error
@@ -252,33 +267,247 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 			params.SetMeta(revision.ForBackend(meta, ir.ProtocolVersion))
 		}
 	}
-	inf := l.begin(ctx, c, params)
-	defer l.end(inf)
 	cfg := conn.Config()
 	timeout := cfg.CallTimeout
-	cctx, cancel := context.WithTimeout(revision.BackendContext(ctx), timeout)
-	defer cancel()
-	var done func(mcp.Result, error)
-	if c.BackendHook != nil {
-		cctx, done = c.BackendHook(cctx, c, request.Backend{Name: cfg.Name, Type: cfg.Type, URL: cfg.URL, Command: cfg.Command}, params)
+	// run makes the backend call under cctx; parent is the context whose
+	// end means the caller gave up.
+	run := func(parent, cctx context.Context, inf *inflight) (mcp.Result, error) {
+		var done func(mcp.Result, error)
+		if c.BackendHook != nil {
+			cctx, done = c.BackendHook(cctx, c, request.Backend{Name: cfg.Name, Type: cfg.Type, URL: cfg.URL, Command: cfg.Command}, params)
+		}
+		res, err := l.exchange(cctx, inf, params, func(ctx context.Context) (mcp.Result, error) {
+			r, err := do(ctx, conn.Session())
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		})
+		if err != nil {
+			err = backendError(parent, cctx, backendName, timeout, err)
+		}
+		if missing := l.missingCapabilities(inf); missing != nil {
+			// The backend asked the client for something it cannot do; what the
+			// backend made of Argus's refusal is not the client's answer.
+			res, err = nil, &request.Error{Outcome: request.OutcomeRPCError, Wire: missing}
+		}
+		if done != nil {
+			done(res, err)
+		}
+		return res, err
 	}
-	res, err := do(cctx, conn.Session())
+	if !stateless {
+		inf := l.begin(ctx, c, params, nil)
+		defer l.end(inf)
+		cctx, cancel := context.WithTimeout(revision.BackendContext(ctx), timeout)
+		defer cancel()
+		return run(ctx, cctx, inf)
+	}
+	// The backend call outlives this request when the backend asks for
+	// input; it ends with its result or when the logical call is abandoned
+	// (client gone, round expired, no progress within the call timeout).
+	bctx, cancel := context.WithCancel(context.WithoutCancel(revision.BackendContext(ctx)))
+	rc := g.rounds.Start(bindingOf(c), cancel)
+	inf := l.begin(ctx, c, params, rc)
+	rc.Value = &roundCall{origin: c.ID, l: l, inf: inf, timeout: timeout}
+	go func() {
+		defer cancel()
+		defer l.end(inf)
+		rc.Finish(run(bctx, bctx, inf))
+	}()
+	return g.await(ctx, c, rc, timeout)
+}
+
+// roundCall is what the router keeps with a multi-round-trip call.
+type roundCall struct {
+	origin  string // request ID of the call's first request
+	l       *link
+	inf     *inflight
+	timeout time.Duration
+}
+
+// resume continues a multi-round-trip call on the client's retry.
+func (g *Gateway) resume(ctx context.Context, c *request.Call, state string, responses mcp.InputResponseMap) (mcp.Result, error) {
+	rc, err := g.rounds.Resume(state, bindingOf(c), responses)
 	if err != nil {
-		err = backendError(ctx, cctx, backendName, timeout, err)
+		return nil, roundError(err, 0)
 	}
-	if missing := l.missingCapabilities(inf); missing != nil {
-		// The backend asked the client for something it cannot do; what the
-		// backend made of Argus's refusal is not the client's answer.
-		var zero R
-		res, err = zero, &request.Error{Outcome: request.OutcomeRPCError, Wire: missing}
+	rcall := rc.Value.(*roundCall)
+	c.LogicalID = rcall.origin
+	rcall.l.reattach(rcall.inf, ctx, c.Session)
+	return g.await(ctx, c, rc, rcall.timeout)
+}
+
+// await waits, for the client request ctx, until the call rc ends or asks
+// for input, and records which round of the logical call this request is.
+func (g *Gateway) await(ctx context.Context, c *request.Call, rc *rounds.Call, limit time.Duration) (mcp.Result, error) {
+	out, err := rc.Wait(ctx, limit)
+	n := rc.Rounds()
+	switch {
+	case err != nil:
+		if n > 0 {
+			c.Round, c.Rounds = n+1, n
+		}
+		return nil, roundError(err, limit)
+	case out.Inputs != nil:
+		c.InputRequired, c.Round = true, n
+		if c.LogicalID == "" {
+			c.LogicalID = c.ID
+		}
+		return inputRequired(c.Method, out.Inputs, out.State), nil
 	}
-	if done != nil {
-		done(res, err)
+	if n > 0 {
+		c.Round, c.Rounds = n+1, n
 	}
-	if err != nil {
-		return nil, err
+	return out.Result, out.Err
+}
+
+// inputRequired is the InputRequiredResult of method (SEP-2322); the
+// shaper gives it resultType "input_required".
+func inputRequired(method string, inputs mcp.InputRequestMap, state string) mcp.Result {
+	switch method {
+	case "prompts/get":
+		return &mcp.GetPromptResult{InputRequests: inputs, RequestState: state}
+	case "resources/read":
+		return &mcp.ReadResourceResult{InputRequests: inputs, RequestState: state}
 	}
-	return res, nil
+	return &mcp.CallToolResult{InputRequests: inputs, RequestState: state}
+}
+
+func roundError(err error, limit time.Duration) error {
+	switch {
+	case errors.Is(err, rounds.ErrInvalidState), errors.Is(err, rounds.ErrExpired):
+		return &request.Error{Outcome: request.OutcomeNotFound, Err: err,
+			Wire: &jsonrpc.Error{Code: request.CodeInvalidParams, Message: "invalid requestState: " + err.Error()}}
+	case errors.Is(err, rounds.ErrLimit):
+		return &request.Error{Outcome: request.OutcomeTransport, Err: err,
+			Wire: &jsonrpc.Error{Code: request.CodeLimitReached, Message: err.Error()}}
+	case errors.Is(err, rounds.ErrTimeout):
+		return &request.Error{Outcome: request.OutcomeTimeout, Err: err,
+			Wire: &jsonrpc.Error{Code: request.CodeBackendTimeout, Message: fmt.Sprintf("the backend neither answered nor asked for input within %s", limit)}}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &request.Error{Outcome: request.OutcomeCancelled, Err: err,
+			Wire: &jsonrpc.Error{Code: request.CodeRequestCancelled, Message: "request cancelled"}}
+	}
+	return &request.Error{Outcome: request.OutcomeTransport, Err: err,
+		Wire: &jsonrpc.Error{Code: request.CodeBackendUnavailable, Message: err.Error()}}
+}
+
+// bindingOf is what a requestState issued to c is bound to: the user, the
+// client (a stateless client has no session; its clientInfo is the
+// identity it gives), the method and the capability.
+func bindingOf(c *request.Call) rounds.Binding {
+	client := c.SessionID
+	if c.Params != nil {
+		if info, ok := c.Params.GetMeta()[mcp.MetaKeyClientInfo].(map[string]any); ok {
+			client += fmt.Sprintf("|%v|%v", info["name"], info["version"])
+		}
+	}
+	return rounds.Binding{User: c.UserID, Client: client, Method: c.Method, Name: c.Capability}
+}
+
+// maxBackendRounds bounds how often one backend request may answer with
+// input requests before Argus gives up (as the SDK's client does).
+const maxBackendRounds = 10
+
+// exchange makes one backend request; when the backend's result asks for
+// input (SEP-2322: a backend of revision 2026-07-28, or an older one whose
+// SDK asks again after a first round), it gets the answers from the client
+// the call belongs to and repeats the request with them.
+func (l *link) exchange(ctx context.Context, inf *inflight, params mcp.Params, do func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
+	for n := 0; ; n++ {
+		res, err := do(ctx)
+		if err != nil {
+			return nil, err
+		}
+		reqs, state := inputRequestsOf(res)
+		switch {
+		case reqs == nil:
+			return res, nil
+		case len(reqs) == 0:
+			return nil, &jsonrpc.Error{Code: request.CodeInternalError, Message: "the backend is busy (empty inputRequests); retry later"}
+		case n >= maxBackendRounds:
+			return nil, &jsonrpc.Error{Code: request.CodeInternalError, Message: fmt.Sprintf("the backend asked for input more than %d times", maxBackendRounds)}
+		}
+		answers, err := l.fulfil(ctx, inf, reqs)
+		if err != nil {
+			return nil, err
+		}
+		setRetry(params, answers, state)
+	}
+}
+
+// fulfil gets the client's answers to a backend result's input requests,
+// all at once.
+func (l *link) fulfil(ctx context.Context, inf *inflight, reqs mcp.InputRequestMap) (mcp.InputResponseMap, error) {
+	l.mu.Lock()
+	cctx, ss := inf.ctx, inf.session
+	l.mu.Unlock()
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		first error
+	)
+	out := make(mcp.InputResponseMap, len(reqs))
+	for key, p := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := l.ask(ctx, cctx, ss, inf, key, p)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if first == nil {
+					first = err
+				}
+				return
+			}
+			out[key] = r
+		}()
+	}
+	wg.Wait()
+	return out, first
+}
+
+func inputRequestsOf(res mcp.Result) (mcp.InputRequestMap, string) {
+	switch r := res.(type) {
+	case *mcp.CallToolResult:
+		if r != nil {
+			return r.InputRequests, r.RequestState
+		}
+	case *mcp.GetPromptResult:
+		if r != nil {
+			return r.InputRequests, r.RequestState
+		}
+	case *mcp.ReadResourceResult:
+		if r != nil {
+			return r.InputRequests, r.RequestState
+		}
+	}
+	return nil, ""
+}
+
+func retryOf(p mcp.Params) (mcp.InputResponseMap, string) {
+	switch p := p.(type) {
+	case *mcp.CallToolParams:
+		return p.InputResponses, p.RequestState
+	case *mcp.GetPromptParams:
+		return p.InputResponses, p.RequestState
+	case *mcp.ReadResourceParams:
+		return p.InputResponses, p.RequestState
+	}
+	return nil, ""
+}
+
+func setRetry(p mcp.Params, responses mcp.InputResponseMap, state string) {
+	switch p := p.(type) {
+	case *mcp.CallToolParams:
+		p.InputResponses, p.RequestState = responses, state
+	case *mcp.GetPromptParams:
+		p.InputResponses, p.RequestState = responses, state
+	case *mcp.ReadResourceParams:
+		p.InputResponses, p.RequestState = responses, state
+	}
 }
 
 func backendError(parent, ctx context.Context, name string, timeout time.Duration, err error) error {

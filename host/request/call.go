@@ -75,6 +75,20 @@ type Call struct {
 	// refused before reaching the MCP layer).
 	Session *mcp.ServerSession
 
+	// Multi-round-trip calls (SEP-2322), set by the router: a 2026-07-28
+	// client whose call needs input answers InputRequiredResults and retries
+	// until the call ends. InputRequired marks a request that ended with an
+	// InputRequiredResult (the logical call goes on in the retry, so
+	// observers do not record it as a call of its own); Rounds, on the
+	// request that ends the logical call, counts the InputRequiredResults
+	// before it; Round is the number of this request within the logical
+	// call (0 for a call that never needed input, 1 for the first request
+	// of one that did); LogicalID is the ID of that first request.
+	InputRequired bool
+	Rounds        int
+	Round         int
+	LogicalID     string
+
 	Start time.Time
 
 	// Filled in by Run.

@@ -107,6 +107,16 @@ func targetAttr(method, capability string) []attribute.KeyValue {
 func (o observer) End(ctx context.Context, c *request.Call) {
 	span := trace.SpanFromContext(ctx)
 	errType := ErrorType(c.Outcome, c.Err)
+	if c.Round > 0 {
+		// One span per round of a multi-round-trip call (SEP-2322), tied
+		// together by the request ID of the round that began it.
+		span.SetAttributes(attribute.Int("mcp.argus.round", c.Round), attribute.String("mcp.argus.logical_request_id", c.LogicalID))
+		if c.InputRequired {
+			span.AddEvent("input_required", trace.WithAttributes(attribute.Int("mcp.argus.round", c.Round)))
+		} else {
+			span.AddEvent("complete", trace.WithAttributes(attribute.Int("mcp.argus.rounds", c.Rounds)))
+		}
+	}
 	if c.Backend != "" {
 		span.SetAttributes(attribute.String("mcp.backend", c.Backend))
 	}

@@ -56,7 +56,7 @@ func TestReadExpectedFailures(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the committed file does not parse: %v", err)
 	}
-	if _, ok := exp.why("2026-07-28", "c", "input-required-result-basic-sampling"); !ok {
+	if _, ok := exp.why("2026-07-28", "c", "input-required-result-basic-elicitation"); !ok {
 		t.Errorf("entry for c missing: %v", exp)
 	}
 	for _, bad := range []string{

@@ -1,0 +1,266 @@
+package rounds
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+var bind = Binding{User: "alice", Client: "suite", Method: "tools/call", Name: "ask"}
+
+// backend runs a fake backend call that asks for each batch of inputs in
+// turn (the inputs of one batch concurrently) and finishes with the
+// answers it got.
+func backend(t *testing.T, b *Bridge, batches ...[]mcp.InputRequest) (*Call, *sync.WaitGroup, chan []mcp.InputResponse) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := b.Start(bind, cancel)
+	got := make(chan []mcp.InputResponse, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var all []mcp.InputResponse
+		for _, batch := range batches {
+			var mu sync.Mutex
+			var bw sync.WaitGroup
+			for _, p := range batch {
+				bw.Add(1)
+				go func() {
+					defer bw.Done()
+					r, err := c.Ask(ctx, "", p)
+					mu.Lock()
+					defer mu.Unlock()
+					if err == nil {
+						all = append(all, r)
+					}
+				}()
+			}
+			bw.Wait()
+			if ctx.Err() != nil {
+				c.Finish(nil, ctx.Err())
+				got <- all
+				return
+			}
+		}
+		c.Finish(&mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil)
+		got <- all
+	}()
+	return c, &wg, got
+}
+
+func answerAll(in mcp.InputRequestMap) mcp.InputResponseMap {
+	out := mcp.InputResponseMap{}
+	for id, p := range in {
+		switch p.(type) {
+		case *mcp.ElicitParams:
+			out[id] = &mcp.ElicitResult{Action: "accept"}
+		case *mcp.CreateMessageWithToolsParams:
+			out[id] = &mcp.CreateMessageWithToolsResult{Model: "m"}
+		case *mcp.ListRootsParams:
+			out[id] = &mcp.ListRootsResult{Roots: []*mcp.Root{}}
+		}
+	}
+	return out
+}
+
+func wait(t *testing.T, c *Call) Outcome {
+	t.Helper()
+	out, err := c.Wait(context.Background(), 10*time.Second)
+	if err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	return out
+}
+
+func TestSeveralInputsInOneRoundThenSecondRound(t *testing.T) {
+	b := New(Options{Window: 100 * time.Millisecond})
+	c, wg, got := backend(t, b,
+		[]mcp.InputRequest{&mcp.ElicitParams{Message: "name?"}, &mcp.CreateMessageWithToolsParams{MaxTokens: 5}, &mcp.ListRootsParams{}},
+		[]mcp.InputRequest{&mcp.ElicitParams{Message: "colour?"}})
+	out := wait(t, c)
+	if len(out.Inputs) != 3 || out.State == "" {
+		t.Fatalf("round 1: want 3 inputs and a state, got %d inputs, state %q", len(out.Inputs), out.State)
+	}
+	if b.Held() != 1 {
+		t.Fatalf("held = %d, want 1", b.Held())
+	}
+	c2, err := b.Resume(out.State, bind, answerAll(out.Inputs))
+	if err != nil || c2 != c {
+		t.Fatalf("Resume: %v (same call %v)", err, c2 == c)
+	}
+	out2 := wait(t, c)
+	if len(out2.Inputs) != 1 || out2.State == out.State {
+		t.Fatalf("round 2: want 1 input and a new state, got %d, same state %v", len(out2.Inputs), out2.State == out.State)
+	}
+	// The first round's state is spent.
+	if _, err := b.Resume(out.State, bind, answerAll(out.Inputs)); !errors.Is(err, ErrInvalidState) {
+		t.Fatalf("replaying round 1: %v, want ErrInvalidState", err)
+	}
+	if _, err := b.Resume(out2.State, bind, answerAll(out2.Inputs)); err != nil {
+		t.Fatal(err)
+	}
+	fin := wait(t, c)
+	if fin.Result == nil || fin.Err != nil || fin.Inputs != nil {
+		t.Fatalf("final: %+v", fin)
+	}
+	if n := len(<-got); n != 4 {
+		t.Fatalf("backend got %d answers, want 4", n)
+	}
+	if c.Rounds() != 2 || b.Held() != 0 {
+		t.Fatalf("rounds %d held %d, want 2 and 0", c.Rounds(), b.Held())
+	}
+	wg.Wait()
+}
+
+func TestTamperedAndForeignState(t *testing.T) {
+	b := New(Options{})
+	c, wg, _ := backend(t, b, []mcp.InputRequest{&mcp.ElicitParams{Message: "?"}})
+	out := wait(t, c)
+	body, sig, _ := strings.Cut(out.State[3:], ".")
+	flip := func(s string) string {
+		if s[0] == 'A' {
+			return "B" + s[1:]
+		}
+		return "A" + s[1:]
+	}
+	for name, st := range map[string]string{
+		"payload":   out.State[:3] + flip(body) + "." + sig,
+		"signature": out.State[:3] + body + "." + flip(sig),
+		"garbage":   "not a state",
+		"empty":     "",
+		"other key": New(Options{}).seal(state{ID: c.id, Round: 1, Binding: bind, Expires: time.Now().Add(time.Minute).Unix()}),
+	} {
+		if _, err := b.Resume(st, bind, answerAll(out.Inputs)); !errors.Is(err, ErrInvalidState) {
+			t.Errorf("%s: %v, want ErrInvalidState", name, err)
+		}
+	}
+	for name, other := range map[string]Binding{
+		"user":   {User: "mallory", Client: bind.Client, Method: bind.Method, Name: bind.Name},
+		"client": {User: bind.User, Client: "other", Method: bind.Method, Name: bind.Name},
+		"method": {User: bind.User, Client: bind.Client, Method: "prompts/get", Name: bind.Name},
+		"name":   {User: bind.User, Client: bind.Client, Method: bind.Method, Name: "other"},
+	} {
+		if _, err := b.Resume(out.State, other, answerAll(out.Inputs)); !errors.Is(err, ErrInvalidState) {
+			t.Errorf("foreign %s: %v, want ErrInvalidState", name, err)
+		}
+	}
+	// The genuine state still works after all that.
+	if _, err := b.Resume(out.State, bind, answerAll(out.Inputs)); err != nil {
+		t.Fatal(err)
+	}
+	if fin := wait(t, c); fin.Result == nil {
+		t.Fatalf("final: %+v", fin)
+	}
+	wg.Wait()
+}
+
+func TestExpiryCancelsBackend(t *testing.T) {
+	b := New(Options{Expiry: 50 * time.Millisecond})
+	c, wg, got := backend(t, b, []mcp.InputRequest{&mcp.ElicitParams{Message: "?"}})
+	out := wait(t, c)
+	wg.Wait() // the backend's request failed and its call was cancelled
+	if n := len(<-got); n != 0 {
+		t.Fatalf("backend got %d answers after expiry", n)
+	}
+	if b.Held() != 0 {
+		t.Fatalf("held = %d after expiry", b.Held())
+	}
+	if _, err := b.Resume(out.State, bind, answerAll(out.Inputs)); !errors.Is(err, ErrExpired) {
+		t.Fatalf("retry after expiry: %v, want ErrExpired", err)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	b := New(Options{MaxPerUser: 1, MaxTotal: 2})
+	c1, wg1, _ := backend(t, b, []mcp.InputRequest{&mcp.ElicitParams{}})
+	wait(t, c1)
+	// A second call of the same user is over the per-user cap.
+	c2, wg2, _ := backend(t, b, []mcp.InputRequest{&mcp.ElicitParams{}})
+	if _, err := c2.Wait(context.Background(), 10*time.Second); !errors.Is(err, ErrLimit) {
+		t.Fatalf("second call of alice: %v, want ErrLimit", err)
+	}
+	wg2.Wait()
+	// Another user's call fits, a third user's is over the total.
+	bob := func() (*Call, *sync.WaitGroup) {
+		ctx, cancel := context.WithCancel(context.Background())
+		c := b.Start(Binding{User: "u" + time.Now().String(), Method: "tools/call"}, cancel)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); c.Ask(ctx, "k", &mcp.ListRootsParams{}); c.Finish(nil, ctx.Err()) }()
+		return c, &wg
+	}
+	c3, wg3 := bob()
+	if _, err := c3.Wait(context.Background(), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c4, wg4 := bob()
+	if _, err := c4.Wait(context.Background(), 10*time.Second); !errors.Is(err, ErrLimit) {
+		t.Fatalf("third parked call: %v, want ErrLimit", err)
+	}
+	wg4.Wait()
+	if b.Held() != 2 {
+		t.Fatalf("held = %d, want 2", b.Held())
+	}
+	b.Close()
+	wg1.Wait()
+	wg3.Wait()
+	if b.Held() != 0 {
+		t.Fatalf("held = %d after Close", b.Held())
+	}
+}
+
+func TestMissingAnswerIsAskedAgain(t *testing.T) {
+	b := New(Options{})
+	c, wg, _ := backend(t, b, []mcp.InputRequest{&mcp.ElicitParams{Message: "a"}, &mcp.ListRootsParams{}})
+	out := wait(t, c)
+	partial := mcp.InputResponseMap{}
+	for id, p := range out.Inputs {
+		if _, ok := p.(*mcp.ElicitParams); ok {
+			partial[id] = &mcp.ElicitResult{Action: "decline"}
+		}
+		partial["unknown"] = &mcp.ElicitResult{Action: "accept"}
+	}
+	if _, err := b.Resume(out.State, bind, partial); err != nil {
+		t.Fatal(err)
+	}
+	out2 := wait(t, c)
+	if len(out2.Inputs) != 1 {
+		t.Fatalf("round 2 re-asks %d inputs, want the 1 unanswered", len(out2.Inputs))
+	}
+	for _, p := range out2.Inputs {
+		if _, ok := p.(*mcp.ListRootsParams); !ok {
+			t.Fatalf("re-asked %T, want roots", p)
+		}
+	}
+	if _, err := b.Resume(out2.State, bind, answerAll(out2.Inputs)); err != nil {
+		t.Fatal(err)
+	}
+	if fin := wait(t, c); fin.Result == nil {
+		t.Fatalf("final %+v", fin)
+	}
+	wg.Wait()
+}
+
+func TestClientGoneAbandons(t *testing.T) {
+	b := New(Options{})
+	c, wg, _ := backend(t, b, []mcp.InputRequest{&mcp.ElicitParams{}})
+	out := wait(t, c)
+	if _, err := b.Resume(out.State, bind, mcp.InputResponseMap{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Wait(ctx, 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait with a gone client: %v", err)
+	}
+	wg.Wait()
+	if b.Held() != 0 {
+		t.Fatalf("held = %d", b.Held())
+	}
+}
