@@ -103,7 +103,6 @@ func NewMCPHandler(o HTTPOptions) http.Handler {
 	return &mcpHandler{opts: o, tokens: tokens, next: inner}
 }
 
-
 type userKey struct{}
 
 // isStateless tells requests of the stateless revision, which open no
