@@ -101,6 +101,12 @@ type ProbeFactory struct {
 	Validate func(cfg Config) error
 	// New builds the probe. host stays usable for the probe's lifetime;
 	// ctx bounds New itself.
+	//
+	// If New fails, it returns an error and releases what it acquired;
+	// if it returns the partly built instance along with the error, the
+	// SDK calls its Close (Closer or io.Closer) and discards it, so New
+	// can defer nothing and simply return what it has. See Config for
+	// what happens when New reads the configuration wrongly.
 	New func(ctx context.Context, cfg Config, host Host) (Probe, error)
 }
 
