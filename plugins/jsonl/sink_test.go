@@ -9,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/argusmcp/argus/internal/leakcheck"
+	"github.com/argusmcp/argus/internal/syncbuf"
 	"github.com/argusmcp/argus/sdk"
 	"github.com/argusmcp/argus/sdk/sdktest"
 	"github.com/argusmcp/argus/shared/auditlog"
@@ -30,29 +30,11 @@ func testConfig(dir string) config {
 	}
 }
 
-// logBuffer collects a sink's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // start opens a sink; it is closed when the test ends unless the test
 // "crashes" it first by simply starting another on the same file.
-func start(t *testing.T, c config) (*sink, *logBuffer) {
+func start(t *testing.T, c config) (*sink, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	s, err := open(c, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +234,7 @@ func TestTornLastLine(t *testing.T) {
 			tail := tc.tail(good)
 			os.WriteFile(c.File, append(bytes.Clone(good), tail...), 0o600)
 
-			logs := &logBuffer{}
+			logs := &syncbuf.Buffer{}
 			s2, err := open(c, slog.New(slog.NewTextHandler(logs, nil)))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
