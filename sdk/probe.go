@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/argusmcp/argus/shared/probehost"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
 
@@ -68,7 +69,7 @@ type Host interface {
 
 // ErrUnknownBackend is returned by Host methods for a backend Argus does
 // not have.
-var ErrUnknownBackend = errors.New("unknown backend")
+var ErrUnknownBackend = probehost.ErrUnknownBackend
 
 // ErrNoHost is returned by Host methods when the host offered no host
 // service (as in a dry run).

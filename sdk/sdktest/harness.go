@@ -33,6 +33,7 @@ import (
 	"github.com/argusmcp/argus/sdk/internal/testserve"
 	"github.com/argusmcp/argus/shared"
 	"github.com/argusmcp/argus/shared/configschema"
+	"github.com/argusmcp/argus/shared/probehost"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
 
@@ -252,7 +253,7 @@ func (h *Harness) serveHost(host sdk.Host) uint32 {
 	id := h.conn.Broker.NextId()
 	go h.conn.Broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
 		s := grpc.NewServer(append(opts, shared.ServerOptions()...)...)
-		pluginv1.RegisterProbeHostServiceServer(s, &hostServer{h: host})
+		probehost.Register(s, hostBackends{host})
 		return s
 	})
 	return id
