@@ -307,6 +307,10 @@ func TestE2EHungPluginIsRestarted(t *testing.T) {
 	}
 	inst := e.rt.Instance("probe.frozen")
 	first := inst.Status().PID
+	if first <= 0 {
+		// kill(0, …) would stop this test's whole process group.
+		t.Fatalf("no plugin process to freeze: status %+v", inst.Status())
+	}
 	if err := syscall.Kill(first, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
