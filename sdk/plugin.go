@@ -98,18 +98,21 @@ func mustSchema(p *Plugin, s *Schema, kind string) {
 //
 // Serve sets up the plugin's logger (JSON on stderr, which the host
 // re-emits under the plugin's name) before anything else, because any
-// byte on stdout before the handshake breaks it. The process also exits
-// when its parent dies, so a killed host leaves no plugin behind.
+// byte on stdout before the handshake breaks it.
+//
+// Signals: SIGTERM (and, by go-plugin, SIGINT) is caught and discarded
+// while the host lives, because a terminal's Ctrl-C, timeout(1) or a
+// service manager signals every process of a group or service, and the
+// plugin must outlive that moment so the host can flush and stop it in
+// order. They are caught, not ignored, so processes the plugin starts
+// begin with the default dispositions. When the host dies (SIGTERM as the
+// parent-death signal on Linux, or the parent watch), the plugin kills its
+// process group, which Argus makes it lead, so nothing it started
+// survives, and exits.
 func Serve(p *Plugin) {
 	log := newLogger(os.Stderr)
 	if os.Getenv(shared.Handshake.MagicCookieKey) == shared.Handshake.MagicCookieValue {
-		go watchParent(os.Getppid(), 250*time.Millisecond, log)
-		// A terminal's Ctrl-C, timeout(1), or a service manager signals the
-		// whole process group; the plugin must outlive that moment so the
-		// host can flush and stop it in order (go-plugin already ignores
-		// SIGINT). The host stops it, and the parent watch ends it if the
-		// host dies.
-		signal.Ignore(syscall.SIGTERM)
+		watchHost(startPPID, log)
 	}
 	srv := newServer(p, log)
 	plugin.Serve(&plugin.ServeConfig{
@@ -178,7 +181,31 @@ func newLogger(w io.Writer) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Output: w, JSONFormat: true, Level: level})
 }
 
-// watchParent exits the process once its parent has gone: the kernel then
+// startPPID is the parent (the host) as the process started.
+var startPPID = os.Getppid()
+
+// watchHost holds SIGTERM while the host (ppid) lives and ends the plugin
+// once it is gone: on a SIGTERM that comes with a new parent (the
+// parent-death signal), or when the parent watch sees the parent change.
+func watchHost(ppid int, log hclog.Logger) {
+	terms := make(chan os.Signal, 1)
+	signal.Notify(terms, syscall.SIGTERM)
+	gone := func() bool { return ppid > 1 && os.Getppid() != ppid }
+	if gone() {
+		hostGone(ppid, log)
+	}
+	go func() {
+		for range terms {
+			if gone() {
+				hostGone(ppid, log)
+			}
+			log.Debug("SIGTERM ignored: the host stops the plugin")
+		}
+	}()
+	go watchParent(ppid, 250*time.Millisecond, log)
+}
+
+// watchParent ends the process once its parent has gone: the kernel then
 // re-parents it (to init or a subreaper), so the parent pid changes.
 func watchParent(ppid int, every time.Duration, log hclog.Logger) {
 	if ppid <= 1 {
@@ -186,8 +213,7 @@ func watchParent(ppid int, every time.Duration, log hclog.Logger) {
 	}
 	for range time.Tick(every) {
 		if os.Getppid() != ppid {
-			log.Error("host process is gone, exiting", "host_pid", ppid)
-			os.Exit(1)
+			hostGone(ppid, log)
 		}
 	}
 }

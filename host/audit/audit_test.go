@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/request"
 )
 
@@ -327,5 +329,37 @@ func TestObserverOneEventPerAuditedCall(t *testing.T) {
 	json.Unmarshal(s.written[2], &op)
 	if req.EventType != TypeRequest || op.EventType != TypeOperation || req.EventID != op.EventID {
 		t.Errorf("request %+v operation %+v", req, op)
+	}
+}
+
+// TestPipelineRedactsRecords: an error a backend returns that carries a
+// secret reaches the sinks redacted, and the record stays valid JSON.
+func TestPipelineRedactsRecords(t *testing.T) {
+	const secret = `backend-secret-"Tq8"-ü`
+	secrets := logging.NewSecrets(secret)
+	s := newFakeSink()
+	q := NewQueue(s, QueueOptions{})
+	var mirrored []byte
+	p := NewPipeline([]*Queue{q}, Options{Redact: secrets.Redact, Mirror: func(b []byte) { mirrored = b }})
+	chain := request.NewChain(func(context.Context, *request.Call) (mcp.Result, error) {
+		return nil, fmt.Errorf("upstream said: token %s rejected", secret)
+	}, []request.Observer{p.Observer()})
+	chain.Run(context.Background(), &request.Call{Method: "tools/call", Capability: "x", Params: &mcp.CallToolParamsRaw{Name: "x"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	q.Close(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.written) != 1 {
+		t.Fatalf("%d records", len(s.written))
+	}
+	for _, rec := range [][]byte{s.written[1], mirrored} {
+		var e Event
+		if err := json.Unmarshal(rec, &e); err != nil {
+			t.Fatalf("record is not JSON: %v: %s", err, rec)
+		}
+		if e.Outcome.Error == nil || !strings.Contains(*e.Outcome.Error, "[REDACTED]") || strings.Contains(string(rec), "Tq8") {
+			t.Errorf("outcome.error not redacted: %s", rec)
+		}
 	}
 }

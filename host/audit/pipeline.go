@@ -23,6 +23,7 @@ type Pipeline struct {
 	recordRequests bool
 	log            hclog.Logger
 	mirror         func([]byte) // nil: events are not mirrored into the host log
+	redact         func([]byte) []byte
 }
 
 // Options configure a Pipeline.
@@ -34,6 +35,11 @@ type Options struct {
 	// host log at the AUDIT level (see logging.AuditMirror), whatever the
 	// log level.
 	Mirror func([]byte)
+	// Redact, if set, is applied to every event's JSON before it reaches
+	// any sink or the mirror (see logging.Secrets.Redact): an audit record
+	// carries no secret, the same rule as the log. It must keep the JSON
+	// valid.
+	Redact func([]byte) []byte
 	Logger hclog.Logger
 }
 
@@ -42,7 +48,7 @@ func NewPipeline(queues []*Queue, o Options) *Pipeline {
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
 	}
-	return &Pipeline{queues: queues, recordRequests: o.RecordRequests, log: o.Logger, mirror: o.Mirror}
+	return &Pipeline{queues: queues, recordRequests: o.RecordRequests, log: o.Logger, mirror: o.Mirror, redact: o.Redact}
 }
 
 // Record hands e to every sink. Errors (a full queue under "drop", or a
@@ -50,6 +56,9 @@ func NewPipeline(queues []*Queue, o Options) *Pipeline {
 // sink and returned joined.
 func (p *Pipeline) Record(ctx context.Context, e Event) error {
 	b := e.Marshal()
+	if p.redact != nil {
+		b = p.redact(b)
+	}
 	if p.mirror != nil {
 		p.mirror(b)
 	}

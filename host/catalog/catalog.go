@@ -104,6 +104,7 @@ type Snapshot struct {
 	templates []*mcp.ResourceTemplate
 
 	toolRoutes     map[string]Route
+	toolDefs       map[string]*mcp.Tool
 	promptRoutes   map[string]Route
 	resourceRoutes map[string]Route
 	templateRoutes []templateRoute
@@ -129,6 +130,10 @@ func (s *Snapshot) Resources() []*mcp.Resource { return s.resources }
 
 // Templates lists the exposed resource templates; callers must not modify them.
 func (s *Snapshot) Templates() []*mcp.ResourceTemplate { return s.templates }
+
+// ToolDef is the exposed tool of that name as clients list it; callers
+// must not modify it.
+func (s *Snapshot) ToolDef(name string) (*mcp.Tool, bool) { t, ok := s.toolDefs[name]; return t, ok }
 
 // Tool routes an exposed tool name.
 func (s *Snapshot) Tool(name string) (Route, bool) { r, ok := s.toolRoutes[name]; return r, ok }
@@ -196,6 +201,7 @@ func (s *Snapshot) Counts(backend string) (tools, resources, templates, prompts 
 func Build(p Policy, invs map[string]*Inventory) (*Snapshot, []Conflict, error) {
 	s := &Snapshot{
 		toolRoutes:     map[string]Route{},
+		toolDefs:       map[string]*mcp.Tool{},
 		promptRoutes:   map[string]Route{},
 		resourceRoutes: map[string]Route{},
 		backends:       map[string]bool{},
@@ -222,6 +228,7 @@ func Build(p Policy, invs map[string]*Inventory) (*Snapshot, []Conflict, error) 
 			c := *t
 			c.Name = exposed
 			s.tools = append(s.tools, &c)
+			s.toolDefs[exposed] = &c
 		}
 		for _, pr := range inv.Prompts {
 			if !f.Prompts.Admits(pr.Name) {

@@ -59,6 +59,19 @@ const (
 	DefaultRetryBackoff    = 500 * time.Millisecond
 	DefaultShutdownTimeout = 10 * time.Second
 
+	// Client-facing limits (server block). 0 disables a count limit.
+	DefaultMaxSessions        = 10000
+	DefaultMaxSessionsPerIP   = 1000
+	DefaultMaxSessionsPerUser = 1000
+	DefaultMaxConnections     = 20000
+	DefaultReadHeaderTimeout  = 10 * time.Second
+	DefaultReadTimeout        = 30 * time.Second
+	DefaultIdleTimeout        = 30 * time.Second
+
+	// Per-client backend sessions (backend block, session_mode = "per-client").
+	DefaultMaxClients        = 32
+	DefaultClientIdleTimeout = 5 * time.Minute
+
 	// DefaultBackendProtocol is the newest revision with sessions, which
 	// relaying server-to-client messages outside a request needs.
 	DefaultBackendProtocol = "2025-11-25"
@@ -88,6 +101,11 @@ type Config struct {
 	Audit      Audit
 	Telemetry  Telemetry
 
+	// PluginDirAllowGroupWritable lets Argus run external plugins whose
+	// file, or a directory above it, is writable by its group (never by
+	// everyone). Default false.
+	PluginDirAllowGroupWritable bool
+
 	// Secrets holds every secret value resolved while loading, for redaction.
 	Secrets []string
 }
@@ -104,6 +122,25 @@ type Server struct {
 	// TrustedProxies are the peers (CIDR prefixes) whose X-Forwarded-For
 	// header is believed when determining a client's address.
 	TrustedProxies []netip.Prefix
+
+	// MaxSessions caps open client sessions in total, MaxSessionsPerIP per
+	// client address and MaxSessionsPerUser per authenticated user
+	// (defaults DefaultMaxSessions, DefaultMaxSessionsPerIP,
+	// DefaultMaxSessionsPerUser); 0 removes a limit.
+	MaxSessions        int
+	MaxSessionsPerIP   int
+	MaxSessionsPerUser int
+	// MaxConnections caps concurrently open client connections (default
+	// DefaultMaxConnections; 0: unlimited). Further connections wait in the
+	// kernel's accept queue.
+	MaxConnections int
+	// ReadHeaderTimeout bounds reading a request's headers, ReadTimeout
+	// reading the whole request (headers and body); IdleTimeout closes
+	// keep-alive connections with no request. Responses, streaming (SSE)
+	// ones included, are not bounded by any of them.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
 }
 
 // Log configures the host log. Audit events never pass through it.
@@ -173,6 +210,14 @@ type Backend struct {
 	// start-up, with exponential backoff starting at RetryBackoff.
 	ConnectRetries int
 	RetryBackoff   time.Duration
+
+	// MaxClients caps the per-client backend sessions (for stdio, processes)
+	// open at once (default DefaultMaxClients); only for SessionPerClient.
+	MaxClients int
+	// IdleTimeout closes a per-client backend session with no request in
+	// flight for this long (default DefaultClientIdleTimeout; 0: never); the
+	// client's next request opens a new one.
+	IdleTimeout time.Duration
 
 	// DeclRange is where the backend block is declared, for diagnostics that
 	// are only found once the backend is running (e.g. name conflicts).

@@ -75,7 +75,8 @@ func envFunc(secrets *secretSet) function.Function {
 	})
 }
 
-// fileFunc implements file("path"): the file's contents as a UTF-8 string.
+// fileFunc implements file("path"): the contents of a regular file of at
+// most MaxFileBytes, as a UTF-8 string.
 func fileFunc(baseDir string, secrets *secretSet) function.Function {
 	return function.New(&function.Spec{
 		Description: "Returns the contents of a file.",
@@ -89,7 +90,7 @@ func fileFunc(baseDir string, secrets *secretSet) function.Function {
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(baseDir, p)
 			}
-			b, err := os.ReadFile(p)
+			b, err := readFile(p)
 			if err != nil {
 				return cty.NilVal, function.NewArgErrorf(0, "cannot read %s: %v", p, err)
 			}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +19,8 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/argusmcp/argus/host/logging"
 )
 
 // The file's schema, decoded with gohcl. Each block keeps its hcl.Body so
@@ -34,6 +37,9 @@ type fileSchema struct {
 	Audit      *auditBlock      `hcl:"audit,block"`
 	Telemetry  *telemetryBlock  `hcl:"telemetry,block"`
 	Body       hcl.Body         `hcl:",body"`
+
+	// PluginDirAllowGroupWritable: see Config.
+	PluginDirAllowGroupWritable *bool `hcl:"plugin_dir_allow_group_writable,optional"`
 }
 
 type healthBlock struct {
@@ -51,7 +57,15 @@ type serverBlock struct {
 	SessionTimeout  *string  `hcl:"session_timeout,optional"`
 	ShutdownTimeout *string  `hcl:"shutdown_timeout,optional"`
 	TrustedProxies  []string `hcl:"trusted_proxies,optional"`
-	Body            hcl.Body `hcl:",body"`
+
+	MaxSessions        *int     `hcl:"max_sessions,optional"`
+	MaxSessionsPerIP   *int     `hcl:"max_sessions_per_ip,optional"`
+	MaxSessionsPerUser *int     `hcl:"max_sessions_per_user,optional"`
+	MaxConnections     *int     `hcl:"max_connections,optional"`
+	ReadHeaderTimeout  *string  `hcl:"read_header_timeout,optional"`
+	ReadTimeout        *string  `hcl:"read_timeout,optional"`
+	IdleTimeout        *string  `hcl:"idle_timeout,optional"`
+	Body               hcl.Body `hcl:",body"`
 }
 
 type logBlock struct {
@@ -94,6 +108,8 @@ type backendBlock struct {
 	RetryBackoff   *string           `hcl:"retry_backoff,optional"`
 	SessionMode    *string           `hcl:"session_mode,optional"`
 	Protocol       *string           `hcl:"protocol_version,optional"`
+	MaxClients     *int              `hcl:"max_clients,optional"`
+	IdleTimeout    *string           `hcl:"idle_timeout,optional"`
 	Body           hcl.Body          `hcl:",body"`
 	DeclRange      hcl.Range         `hcl:",def_range"`
 }
@@ -113,22 +129,49 @@ type conflictBlock struct {
 
 var backendNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
 
+// MaxFileBytes bounds the configuration file and every file() it reads
+// (1 MiB): a larger file is refused with a diagnostic rather than read
+// into memory.
+const MaxFileBytes = 1 << 20
+
 // Parser reads configuration files and keeps their sources so diagnostics
 // can be rendered with snippets.
+//
+// Every secret a Parser comes across is added to its Secrets set, also
+// when loading fails: env() and file() values anywhere in the file, token
+// and header values (literals included), $ARGUS_MGMT_TOKEN and the OTLP
+// header variables. WriteDiagnostics redacts with that set, in the
+// diagnostic text and in the source snippets alike.
 type Parser struct {
-	p *hclparse.Parser
+	p       *hclparse.Parser
+	secrets *logging.Secrets
 }
 
-// NewParser returns a Parser with an empty file cache.
-func NewParser() *Parser { return &Parser{p: hclparse.NewParser()} }
+// NewParser returns a Parser with an empty file cache and a secret set of
+// its own.
+func NewParser() *Parser { return NewParserWith(nil) }
+
+// NewParserWith returns a Parser that adds the secrets it finds to secrets
+// and redacts its diagnostics with everything in it (the secrets of a
+// running configuration, say); nil means a new set.
+func NewParserWith(secrets *logging.Secrets) *Parser {
+	if secrets == nil {
+		secrets = logging.NewSecrets()
+	}
+	return &Parser{p: hclparse.NewParser(), secrets: secrets}
+}
+
+// Secrets is the set of every secret the parser has found so far.
+func (p *Parser) Secrets() *logging.Secrets { return p.secrets }
 
 // Files returns the sources read so far, keyed by filename, for an
 // hcl.DiagnosticWriter.
 func (p *Parser) Files() map[string]*hcl.File { return p.p.Files() }
 
-// LoadFile reads and validates the configuration at filename.
+// LoadFile reads and validates the configuration at filename. The file
+// must be a regular file of at most MaxFileBytes.
 func (p *Parser) LoadFile(filename string) (*Config, hcl.Diagnostics) {
-	src, err := os.ReadFile(filename)
+	src, err := readFile(filename)
 	if err != nil {
 		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
@@ -139,16 +182,71 @@ func (p *Parser) LoadFile(filename string) (*Config, hcl.Diagnostics) {
 	return p.Load(src, filename)
 }
 
+// readFile reads a regular file of at most MaxFileBytes. Devices, pipes
+// and directories are refused before they are opened (reading /dev/zero
+// would never end; opening a FIFO would block).
+func readFile(name string) ([]byte, error) {
+	st, err := os.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s); only regular files can be read", name, fileKind(st.Mode()))
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file; only regular files can be read", name)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxFileBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes, the limit for configuration files and file()", name, MaxFileBytes)
+	}
+	return b, nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "mode " + m.String()
+}
+
 // Load parses and validates configuration source. filename names it in
 // diagnostics; relative paths given to file() resolve against its directory.
 // The returned Config is nil whenever the diagnostics contain an error.
 func (p *Parser) Load(src []byte, filename string) (*Config, hcl.Diagnostics) {
+	if len(src) > MaxFileBytes {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Configuration too large",
+			Detail: fmt.Sprintf("%s has %d bytes; the limit is %d.", filename, len(src), MaxFileBytes)}}
+	}
+	p.secrets.Add(environmentSecrets()...)
+	dir := filepath.Dir(filename)
 	f, diags := p.p.ParseHCL(src, filename)
-	if diags.HasErrors() {
-		return nil, diags
+	if f != nil {
+		sweepSecrets(f.Body, evalContext(dir, &secretSet{notify: p.secrets.Add}), p.secrets.Add)
 	}
 	secrets := &secretSet{}
-	ctx := evalContext(filepath.Dir(filename), secrets)
+	ctx := evalContext(dir, secrets)
+	if diags.HasErrors() {
+		lexSecrets(src, filename, p.secrets.Add)
+		return nil, diags
+	}
 
 	var raw fileSchema
 	diags = append(diags, withoutFollowUps(gohcl.DecodeBody(f.Body, ctx, &raw))...)
@@ -156,18 +254,24 @@ func (p *Parser) Load(src []byte, filename string) (*Config, hcl.Diagnostics) {
 		return nil, diags
 	}
 	cfg := &Config{Filename: filename}
-	diags = append(diags, raw.build(cfg)...)
-	if diags.HasErrors() {
-		return nil, diags
-	}
+	diags = append(diags, raw.build(cfg, ctx)...)
 	cfg.Secrets = append(cfg.Secrets, secrets.values...)
+	cfg.Secrets = append(cfg.Secrets, environmentSecrets()...)
 	for _, t := range tokensOf(cfg) {
 		cfg.Secrets = append(cfg.Secrets, t)
 	}
 	for _, b := range cfg.Backends {
 		for _, v := range b.Headers {
 			cfg.Secrets = append(cfg.Secrets, v)
+			// "Bearer <token>": the credential alone is a secret too.
+			if _, cred, ok := strings.Cut(strings.TrimSpace(v), " "); ok {
+				cfg.Secrets = append(cfg.Secrets, strings.TrimSpace(cred))
+			}
 		}
+	}
+	p.secrets.Add(cfg.Secrets...)
+	if diags.HasErrors() {
+		return nil, diags
 	}
 	slices.Sort(cfg.Secrets)
 	cfg.Secrets = slices.Compact(cfg.Secrets)
@@ -187,7 +291,7 @@ func tokensOf(cfg *Config) []string {
 	return out
 }
 
-func (raw *fileSchema) build(cfg *Config) hcl.Diagnostics {
+func (raw *fileSchema) build(cfg *Config, ctx *hcl.EvalContext) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 
 	cfg.Server = Server{
@@ -195,13 +299,28 @@ func (raw *fileSchema) build(cfg *Config) hcl.Diagnostics {
 		MaxRequestBytes: DefaultMaxRequestBytes,
 		SessionTimeout:  DefaultSessionTimeout,
 		ShutdownTimeout: DefaultShutdownTimeout,
+
+		MaxSessions:        DefaultMaxSessions,
+		MaxSessionsPerIP:   DefaultMaxSessionsPerIP,
+		MaxSessionsPerUser: DefaultMaxSessionsPerUser,
+		MaxConnections:     DefaultMaxConnections,
+		ReadHeaderTimeout:  DefaultReadHeaderTimeout,
+		ReadTimeout:        DefaultReadTimeout,
+		IdleTimeout:        DefaultIdleTimeout,
 	}
 	if s := raw.Server; s != nil {
+		diags = append(diags, count(s.Body, "max_sessions", s.MaxSessions, 0, &cfg.Server.MaxSessions)...)
+		diags = append(diags, count(s.Body, "max_sessions_per_ip", s.MaxSessionsPerIP, 0, &cfg.Server.MaxSessionsPerIP)...)
+		diags = append(diags, count(s.Body, "max_sessions_per_user", s.MaxSessionsPerUser, 0, &cfg.Server.MaxSessionsPerUser)...)
+		diags = append(diags, count(s.Body, "max_connections", s.MaxConnections, 0, &cfg.Server.MaxConnections)...)
+		diags = append(diags, duration(s.Body, "read_header_timeout", s.ReadHeaderTimeout, false, &cfg.Server.ReadHeaderTimeout)...)
+		diags = append(diags, duration(s.Body, "read_timeout", s.ReadTimeout, false, &cfg.Server.ReadTimeout)...)
+		diags = append(diags, duration(s.Body, "idle_timeout", s.IdleTimeout, false, &cfg.Server.IdleTimeout)...)
 		if s.Listen != nil {
 			cfg.Server.Listen = *s.Listen
-			if _, port, err := net.SplitHostPort(*s.Listen); err != nil || port == "" {
+			if why := checkListen(*s.Listen); why != "" {
 				diags = append(diags, attrError(s.Body, "listen", "Invalid listen address",
-					fmt.Sprintf("%q is not a host:port address (for example \"127.0.0.1:9000\").", *s.Listen)))
+					fmt.Sprintf("%q %s.", *s.Listen, why)))
 			}
 		}
 		if s.MaxRequestBytes != nil {
@@ -245,6 +364,9 @@ func (raw *fileSchema) build(cfg *Config) hcl.Diagnostics {
 	if raw.PluginDir != nil {
 		cfg.PluginDir = *raw.PluginDir
 	}
+	if raw.PluginDirAllowGroupWritable != nil {
+		cfg.PluginDirAllowGroupWritable = *raw.PluginDirAllowGroupWritable
+	}
 
 	if a := raw.Auth; a != nil {
 		cfg.Auth = &Auth{}
@@ -276,6 +398,7 @@ func (raw *fileSchema) build(cfg *Config) hcl.Diagnostics {
 	if m := raw.Management; m != nil && m.Token != nil {
 		cfg.Management.Token = *m.Token
 	}
+	diags = append(diags, raw.checkManagementToken(cfg.Management.Token)...)
 
 	seen := map[string]*backendBlock{}
 	for _, b := range raw.Backends {
@@ -306,7 +429,7 @@ func (raw *fileSchema) build(cfg *Config) hcl.Diagnostics {
 		}
 	}
 
-	diags = append(diags, raw.buildPlugins(cfg)...)
+	diags = append(diags, raw.buildPlugins(cfg, ctx)...)
 
 	cfg.Conflict = Conflict{Strategy: DefaultStrategy, Separator: DefaultSeparator}
 	if c := raw.Conflict; c != nil {
@@ -344,6 +467,7 @@ func (b *backendBlock) build() (Backend, hcl.Diagnostics) {
 		ConnectTimeout: DefaultConnectTimeout, CallTimeout: DefaultCallTimeout,
 		ConnectRetries: DefaultConnectRetries, RetryBackoff: DefaultRetryBackoff,
 		SessionMode: SessionShared, ProtocolVersion: DefaultBackendProtocol, DeclRange: b.DeclRange,
+		MaxClients: DefaultMaxClients, IdleTimeout: DefaultClientIdleTimeout,
 	}
 	if b.Protocol != nil {
 		be.ProtocolVersion = *b.Protocol
@@ -410,6 +534,16 @@ func (b *backendBlock) build() (Backend, hcl.Diagnostics) {
 	diags = append(diags, duration(b.Body, "connect_timeout", b.ConnectTimeout, false, &be.ConnectTimeout)...)
 	diags = append(diags, duration(b.Body, "call_timeout", b.CallTimeout, false, &be.CallTimeout)...)
 	diags = append(diags, duration(b.Body, "retry_backoff", b.RetryBackoff, false, &be.RetryBackoff)...)
+	diags = append(diags, count(b.Body, "max_clients", b.MaxClients, 1, &be.MaxClients)...)
+	diags = append(diags, duration(b.Body, "idle_timeout", b.IdleTimeout, true, &be.IdleTimeout)...)
+	if be.SessionMode != SessionPerClient {
+		for _, attr := range []string{"max_clients", "idle_timeout"} {
+			if has(b.Body, attr) {
+				diags = append(diags, attrWarning(b.Body, attr, "Attribute is ignored",
+					fmt.Sprintf("%q only applies to session_mode = %q.", attr, SessionPerClient)))
+			}
+		}
+	}
 	if b.ConnectRetries != nil {
 		be.ConnectRetries = *b.ConnectRetries
 		if *b.ConnectRetries < 0 {
@@ -441,6 +575,52 @@ func (b *backendBlock) build() (Backend, hcl.Diagnostics) {
 	return be, diags
 }
 
+var hostnameRE = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$`)
+
+// checkListen explains why addr cannot be listened on, as far as that can
+// be told without the network: "" when it looks right.
+func checkListen(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return `is not a host:port address (for example "127.0.0.1:9000")`
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Sprintf("has port %q, which is neither a number from 0 to 65535 nor a service name", port)
+	}
+	if host == "" {
+		return ""
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return ""
+	}
+	if strings.Trim(host, "0123456789.") == "" || strings.Contains(host, ":") || !hostnameRE.MatchString(host) {
+		return fmt.Sprintf("has host %q, which is neither an IP address nor a host name", host)
+	}
+	return ""
+}
+
+// checkManagementToken refuses a weak management token (see WeakToken)
+// where it is set: $ARGUS_MGMT_TOKEN, which wins, or management.token.
+func (raw *fileSchema) checkManagementToken(configured string) hcl.Diagnostics {
+	token, source := configured, "management.token"
+	env, fromEnv := os.LookupEnv(ManagementTokenEnv)
+	if fromEnv {
+		token, source = env, "$"+ManagementTokenEnv
+	}
+	if strings.TrimSpace(token) == "" {
+		return nil
+	}
+	why := WeakToken(token)
+	if why == "" {
+		return nil
+	}
+	detail := fmt.Sprintf("The management token from %s %s.", source, why)
+	if fromEnv || raw.Management == nil {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Weak management token", Detail: detail}}
+	}
+	return hcl.Diagnostics{attrError(raw.Management.Body, "token", "Weak management token", detail)}
+}
+
 // duration parses the optional duration attribute name into dst.
 func duration(body hcl.Body, name string, v *string, zeroOK bool, dst *time.Duration) hcl.Diagnostics {
 	if v == nil {
@@ -456,6 +636,20 @@ func duration(body hcl.Body, name string, v *string, zeroOK bool, dst *time.Dura
 			fmt.Sprintf("%s must be greater than zero.", name))}
 	}
 	*dst = d
+	return nil
+}
+
+// count parses the optional integer attribute name into dst; it must be at
+// least min.
+func count(body hcl.Body, name string, v *int, min int, dst *int) hcl.Diagnostics {
+	if v == nil {
+		return nil
+	}
+	if *v < min {
+		return hcl.Diagnostics{attrError(body, name, "Invalid limit",
+			fmt.Sprintf("%s must be at least %d.", name, min))}
+	}
+	*dst = *v
 	return nil
 }
 
@@ -508,9 +702,16 @@ func attrDiag(sev hcl.DiagnosticSeverity, body hcl.Body, name, summary, detail s
 }
 
 // WriteDiagnostics renders diags with file, line, column and a source
-// snippet, the way Terraform does. width 0 disables wrapping.
+// snippet, the way Terraform does. width 0 disables wrapping. The whole
+// text is redacted with Secrets (see logging.Secrets.Redact) and written
+// with one Write.
 func (p *Parser) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, width uint, color bool) error {
-	return hcl.NewDiagnosticTextWriter(w, p.Files(), width, color).WriteDiagnostics(diags)
+	var buf bytes.Buffer
+	if err := hcl.NewDiagnosticTextWriter(&buf, p.Files(), width, color).WriteDiagnostics(diags); err != nil {
+		return err
+	}
+	_, err := w.Write(p.secrets.Redact(buf.Bytes()))
+	return err
 }
 
 // withoutFollowUps drops the "value must be known" error gohcl adds after a

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
@@ -133,7 +134,7 @@ type pluginHostBlock struct {
 
 var sha256RE = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 
-func (raw *fileSchema) buildPlugins(cfg *Config) hcl.Diagnostics {
+func (raw *fileSchema) buildPlugins(cfg *Config, ctx *hcl.EvalContext) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	cfg.Audit = Audit{Enabled: true, File: DefaultAuditFile, MaxSizeMB: DefaultAuditMaxSizeMB, BackupCount: DefaultAuditBackupCount}
 	if a := raw.Audit; a != nil {
@@ -166,6 +167,7 @@ func (raw *fileSchema) buildPlugins(cfg *Config) hcl.Diagnostics {
 			}
 		}
 		cfg.Audit.Sinks, diags = appendInstances(diags, shared.KindAuditSink, a.Sinks)
+		diags = append(diags, sharedJSONLFiles(cfg.Audit.Sinks, ctx)...)
 	}
 	if t := raw.Telemetry; t != nil {
 		if t.Enabled != nil {
@@ -182,9 +184,48 @@ func (raw *fileSchema) buildPlugins(cfg *Config) hcl.Diagnostics {
 	if h := raw.Health; h != nil {
 		cfg.Health.Probes, diags = appendInstances(diags, shared.KindHealthProbe, h.Probes)
 	}
-	cfg.addDefaultInstances()
+	cfg.addDefaultInstances(raw.Audit)
 	return diags
 }
+
+// sharedJSONLFiles refuses two jsonl sinks on one file: the second would
+// wait for the first's lock at start-up and then fail. Paths are compared
+// the way the plugin opens them, relative to the working directory.
+func sharedJSONLFiles(sinks []PluginInstance, ctx *hcl.EvalContext) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	seen := map[string]PluginInstance{}
+	for _, in := range sinks {
+		if in.Plugin != "jsonl" {
+			continue
+		}
+		file := jsonlDefaultFile
+		if sb, ok := in.Body.(*hclsyntax.Body); ok {
+			if attr, ok := sb.Attributes["file"]; ok {
+				v, d := attr.Expr.Value(ctx)
+				if d.HasErrors() || v.IsNull() || !v.IsKnown() || v.Type() != cty.String {
+					continue // the plugin's schema reports it
+				}
+				file = v.AsString()
+			}
+		}
+		abs, err := filepath.Abs(file)
+		if err != nil {
+			continue
+		}
+		if prev, ok := seen[abs]; ok {
+			diags = append(diags, attrError(in.Body, "file", "Audit file used twice",
+				fmt.Sprintf("Sink %q %q would write the file of sink %q %q (declared at %s); give each jsonl sink a file of its own (the second could never take the first's lock).",
+					in.Plugin, in.Name, prev.Plugin, prev.Name, prev.DeclRange)))
+			continue
+		}
+		seen[abs] = in
+	}
+	return diags
+}
+
+// jsonlDefaultFile is the jsonl plugin's default file, relative to the
+// working directory.
+const jsonlDefaultFile = "logs/audit.jsonl"
 
 // Names of the instances added when a block configures none.
 const DefaultInstance = "default"
@@ -192,32 +233,66 @@ const DefaultInstance = "default"
 // addDefaultInstances fills in the built-in plugins a block stands for
 // when it names none: the jsonl sink with the audit block's seed keys, the
 // otlp exporter (configured by OTEL_EXPORTER_OTLP_*), the ping probe.
-func (cfg *Config) addDefaultInstances() {
+//
+// The default sink's body is built from values, not from HCL text, so any
+// file name works, and its attributes point at the audit block's own
+// attributes for diagnostics.
+func (cfg *Config) addDefaultInstances(audit *auditBlock) {
 	if cfg.Audit.Enabled && len(cfg.Audit.Sinks) == 0 {
 		file := cfg.Audit.File
 		if !filepath.IsAbs(file) && !strings.HasPrefix(cfg.Filename, "<") {
 			file = filepath.Join(filepath.Dir(cfg.Filename), file)
 		}
-		src := fmt.Sprintf("file = %q\nmax_size_mb = %d\nbackup_count = %d\n", file, cfg.Audit.MaxSizeMB, cfg.Audit.BackupCount)
-		cfg.Audit.Sinks = append(cfg.Audit.Sinks, defaultInstance(shared.KindAuditSink, "jsonl", src))
+		var body hcl.Body
+		if audit != nil {
+			body = audit.Body
+		}
+		in := defaultInstance(shared.KindAuditSink, "jsonl", body, []literal{
+			{"file", cty.StringVal(file)},
+			{"max_size_mb", cty.NumberIntVal(int64(cfg.Audit.MaxSizeMB))},
+			{"backup_count", cty.NumberIntVal(int64(cfg.Audit.BackupCount))},
+		})
+		cfg.Audit.Sinks = append(cfg.Audit.Sinks, in)
 	}
 	// With Prometheus scraping and no exporter block, nothing is pushed.
 	if cfg.Telemetry.Enabled && len(cfg.Telemetry.Exporters) == 0 && !cfg.Telemetry.Prometheus {
-		cfg.Telemetry.Exporters = append(cfg.Telemetry.Exporters, defaultInstance(shared.KindTelemetryExporter, "otlp", ""))
+		cfg.Telemetry.Exporters = append(cfg.Telemetry.Exporters, defaultInstance(shared.KindTelemetryExporter, "otlp", nil, nil))
 	}
 	if len(cfg.Health.Probes) == 0 {
-		cfg.Health.Probes = append(cfg.Health.Probes, defaultInstance(shared.KindHealthProbe, "ping", ""))
+		cfg.Health.Probes = append(cfg.Health.Probes, defaultInstance(shared.KindHealthProbe, "ping", nil, nil))
 	}
 }
 
-func defaultInstance(kind pluginv1.Kind, plugin, src string) PluginInstance {
+// literal is one attribute of a default instance's body.
+type literal struct {
+	name string
+	val  cty.Value
+}
+
+// defaultInstance builds a default plugin instance whose body holds attrs.
+// Each attribute's range is that of the attribute of the same name in
+// from (the block whose settings it carries), else from's range, else a
+// placeholder naming the instance.
+func defaultInstance(kind pluginv1.Kind, plugin string, from hcl.Body, attrs []literal) PluginInstance {
 	name := fmt.Sprintf("<default %s %q %q>", shared.KindBlock(kind), plugin, DefaultInstance)
-	f, diags := hclsyntax.ParseConfig([]byte(src), name, hcl.InitialPos)
-	if diags.HasErrors() {
-		panic(fmt.Sprintf("config: default %s: %s", name, diags.Error())) // our own literal
+	decl := hcl.Range{Filename: name, Start: hcl.InitialPos, End: hcl.InitialPos}
+	src, _ := from.(*hclsyntax.Body)
+	if src != nil {
+		decl = src.SrcRange
 	}
-	return PluginInstance{Kind: kind, Plugin: plugin, Name: DefaultInstance, Body: f.Body, QueueSize: DefaultQueueSize, OnFull: "block",
-		DeclRange: hcl.Range{Filename: name, Start: hcl.InitialPos, End: hcl.InitialPos}}
+	body := &hclsyntax.Body{Attributes: hclsyntax.Attributes{}, SrcRange: decl, EndRange: decl}
+	for _, a := range attrs {
+		rng := decl
+		if src != nil {
+			if at, ok := src.Attributes[a.name]; ok {
+				rng = at.Expr.Range()
+			}
+		}
+		body.Attributes[a.name] = &hclsyntax.Attribute{Name: a.name, Expr: &hclsyntax.LiteralValueExpr{Val: a.val, SrcRange: rng},
+			SrcRange: rng, NameRange: rng, EqualsRange: rng}
+	}
+	return PluginInstance{Kind: kind, Plugin: plugin, Name: DefaultInstance, Body: body, QueueSize: DefaultQueueSize, OnFull: "block",
+		DeclRange: decl}
 }
 
 // appendInstances checks the plugin blocks of one kind.
@@ -259,6 +334,10 @@ func appendInstances(diags hcl.Diagnostics, kind pluginv1.Kind, blocks []*plugin
 			}
 			if h.Required != nil {
 				in.Required = *h.Required
+				if kind != shared.KindAuditSink {
+					diags = append(diags, attrError(h.Body, "required", "Setting only for audit sinks",
+						fmt.Sprintf("required means: refuse audited calls while this sink cannot record them. It has no meaning in a %s block.", block)))
+				}
 			}
 			if h.SHA256 != nil {
 				in.SHA256 = strings.ToLower(*h.SHA256)

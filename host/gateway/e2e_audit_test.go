@@ -451,13 +451,9 @@ audit {
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
 	url := "http://" + addr + "/mcp"
-	waitFor(t, 20*time.Second, "argus listening", func() bool {
-		resp, err := http.Get("http://" + addr + "/manage/v1/ready")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil
-	})
+	if err := waitStarted(nil, addr, 20*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
 	const n = 300
 	if failed := driveCalls(t, url, n, 4); failed != 0 {
 		t.Fatalf("%d calls failed", failed)

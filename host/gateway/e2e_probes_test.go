@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -79,6 +80,9 @@ audit {
 	mgmt(t, url, "POST", "/reconnect/nosuch", mgmtToken, nil)
 	var recs []auditRecord
 	waitFor(t, 10*time.Second, "management events", func() bool {
+		if _, err := os.Stat(file); err != nil {
+			return false // the sink starts in the background
+		}
 		recs = readAudit(t, file)
 		return len(recs) >= 2
 	})

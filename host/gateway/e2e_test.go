@@ -336,7 +336,9 @@ backend "down" {
 // backends, exit code 1.
 func TestE2EConflictErrorStrategy(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "argus.hcl")
-	os.WriteFile(cfg, []byte(demoStdio(t, "alpha")+demoStdio(t, "beta")+`conflict_resolution { strategy = "error" }`), 0o600)
+	// The listener opens before backends connect: give it a free port.
+	src, _ := withListen(t, demoStdio(t, "alpha")+demoStdio(t, "beta")+`conflict_resolution { strategy = "error" }`)
+	os.WriteFile(cfg, []byte(src), 0o600)
 	out, err := exec.Command(binPath(t, testbin.Argus), "serve", "-config", cfg).CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {

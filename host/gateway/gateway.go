@@ -27,6 +27,7 @@ import (
 	"github.com/argusmcp/argus/host/health"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/request"
+	"github.com/argusmcp/argus/host/revision"
 )
 
 // Options configure a Gateway beyond its Config.
@@ -47,12 +48,15 @@ type Options struct {
 // Start connects the backends; Close disconnects them. All methods are safe
 // for concurrent use.
 type Gateway struct {
-	cfg     *config.Config
+	cfg     *config.Config // in force; replaced by Apply (guarded by mu)
+	boot    *config.Config // as given to New: the settings only a restart changes
 	log     hclog.Logger
 	version string
 	catalog *catalog.Catalog
 	server  *mcp.Server
 	chain   *request.Chain
+	// shape fits every routed result to the calling client's revision.
+	shape *revision.Shaper
 
 	// send is the server's sending method handler, captured so that
 	// notifications the SDK has no method for (list_changed from a catalogue
@@ -65,14 +69,25 @@ type Gateway struct {
 	closing  chan struct{} // closed by Close
 	wg       sync.WaitGroup
 
+	// ctx is cancelled by Close: it ends every backend's connection
+	// attempts and supervision.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// catMu orders catalogue updates against the removal of a backend, so
+	// a removed backend's late connection cannot publish its inventory.
+	catMu sync.Mutex
+
 	subMu  sync.Mutex
 	subs   map[string]int                          // shared-link subscriptions per URI
 	levels map[*mcp.ServerSession]mcp.LoggingLevel // clients' logging/setLevel
 
-	probes    []Prober
+	probes    []Prober // guarded by mu; replaced by SetProbes
 	events    *events.Log
 	startedAt time.Time
-	started   atomic.Bool // Start has finished its first round of connections
+	startup   chan struct{} // closed when every first connection attempt has ended
+	pending   atomic.Int64  // first connection attempts still running
+	startMu   sync.Mutex
+	startErr  error // conflicts under the "error" strategy at start-up
 }
 
 // liveBackend is one configured backend: its shared link (used for the
@@ -83,19 +98,26 @@ type liveBackend struct {
 	shared  *link
 	refresh chan struct{} // coalesced list_changed signals
 
-	clientMu sync.Mutex
-	clients  map[*mcp.ServerSession]*clientLink
+	clientMu  sync.Mutex
+	clients   map[*mcp.ServerSession]*clientLink
+	capWarned atomic.Int64 // unix nanoseconds of the last logged max_clients refusal
 
 	// Lifecycle and health (lifecycle.go).
-	mu        sync.Mutex
-	phase     health.Phase
-	since     time.Time // when phase was entered
-	lastErr   string
-	conds     health.Conditions
-	tracker   health.Tracker
-	reconnect chan struct{} // operator asked for a reconnect; coalesced
-	unhealthy chan struct{} // the checker's verdict; coalesced
-	stop      chan struct{} // closed when the backend is removed
+	mu         sync.Mutex
+	firstSince time.Time // start of the first attempt at start-up; zero for backends added later
+	firstDone  bool      // the first attempt at start-up has ended
+	phase      health.Phase
+	since      time.Time // when phase was entered
+	lastErr    string
+	conds      health.Conditions
+	tracker    health.Tracker
+	reconnect  chan struct{} // operator asked for a reconnect; coalesced
+	unhealthy  chan struct{} // the checker's verdict; coalesced
+
+	// ctx is cancelled when the backend is removed or the gateway
+	// closes; it bounds every connection attempt and goroutine of lb.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // clientLink is a per-client link that may still be connecting.
@@ -103,22 +125,28 @@ type clientLink struct {
 	ready chan struct{} // closed once l is connected or err is set
 	l     *link
 	err   error
+	// lastUsed is when the link was last handed to a request or seen busy;
+	// guarded by liveBackend.clientMu.
+	lastUsed time.Time
 }
 
 // New builds a Gateway for cfg. It does not connect anything yet.
 func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 	g := &Gateway{
 		cfg:      cfg,
+		boot:     cfg,
 		log:      log,
 		version:  opts.Version,
 		catalog:  catalog.New(catalog.PolicyFromConfig(cfg)),
 		backends: map[string]*liveBackend{},
 		closing:  make(chan struct{}),
+		startup:  make(chan struct{}),
 		subs:     map[string]int{},
 		levels:   map[*mcp.ServerSession]mcp.LoggingLevel{},
 		probes:   opts.Probes,
 		events:   opts.Events,
 	}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
 	if len(g.probes) == 0 {
 		g.probes = []Prober{PingProbe{}}
 	}
@@ -127,7 +155,9 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 	}
 	mws := append([]request.Middleware{request.Auth(), request.Recover(log)}, opts.Middlewares...)
 	g.chain = request.NewChain(g.route, opts.Observers, mws...)
-	g.server = mcp.NewServer(&mcp.Implementation{Name: "argus", Title: "Argus MCP gateway", Version: opts.Version}, &mcp.ServerOptions{
+	impl := &mcp.Implementation{Name: "argus", Title: "Argus MCP gateway", Version: opts.Version}
+	g.shape = &revision.Shaper{Server: impl, Private: cfg.Auth != nil}
+	g.server = mcp.NewServer(impl, &mcp.ServerOptions{
 		Logger:                  logging.Slog(log.Named("mcp")),
 		SubscribeHandler:        g.subscribe,
 		UnsubscribeHandler:      g.unsubscribe,
@@ -191,7 +221,9 @@ func (g *Gateway) notify(ctx context.Context, ss *mcp.ServerSession, method stri
 
 // linkFor returns the link a call from session ss to backend goes over:
 // the shared one, or for a per-client backend the session's own, dialled
-// on first use and closed when the session ends.
+// on first use and closed when the session ends or has been idle for the
+// backend's idle_timeout. A per-client backend has at most max_clients
+// links; a session beyond them gets a CodeLimitReached error.
 func (g *Gateway) linkFor(ctx context.Context, ss *mcp.ServerSession, name string) (*link, error) {
 	g.mu.RLock()
 	lb, closed := g.backends[name], g.closed
@@ -208,11 +240,20 @@ func (g *Gateway) linkFor(ctx context.Context, ss *mcp.ServerSession, name strin
 	lb.clientMu.Lock()
 	cl := lb.clients[ss]
 	if cl == nil {
-		cl = &clientLink{ready: make(chan struct{})}
+		if max := lb.cfg.MaxClients; max > 0 && len(lb.clients) >= max {
+			lb.clientMu.Unlock()
+			if now, last := time.Now().UnixNano(), lb.capWarned.Load(); now-last >= int64(10*time.Second) && lb.capWarned.CompareAndSwap(last, now) {
+				g.log.Warn("refusing per-client backend sessions: max_clients reached (logged at most every 10s)", "backend", name, "max_clients", max, "session", ss.ID())
+			}
+			return nil, request.Errorf(request.OutcomeTransport, request.CodeLimitReached,
+				"backend %q serves at most %d clients at once (max_clients); try again later", name, max)
+		}
+		cl = &clientLink{ready: make(chan struct{}), lastUsed: time.Now()}
 		lb.clients[ss] = cl
 		lb.clientMu.Unlock()
 		g.dialClientLink(lb, ss, cl)
 	} else {
+		cl.lastUsed = time.Now()
 		lb.clientMu.Unlock()
 	}
 	select {
@@ -244,11 +285,28 @@ func (g *Gateway) dialClientLink(lb *liveBackend, ss *mcp.ServerSession, cl *cli
 	cl.l = l
 	close(cl.ready)
 	g.wg.Go(func() {
-		select {
-		case <-conn.Done():
-		case <-waitSession(ss):
-		case <-lb.stop:
-		case <-g.closing:
+		var idle <-chan time.Time
+		var timer *time.Timer
+		if d := lb.cfg.IdleTimeout; d > 0 {
+			timer = time.NewTimer(d)
+			defer timer.Stop()
+			idle = timer.C
+		}
+		sessionDone := waitSession(ss)
+	wait:
+		for {
+			select {
+			case <-conn.Done():
+			case <-sessionDone:
+			case <-lb.ctx.Done():
+			case <-idle:
+				if left := lb.reapIfIdle(ss, cl, lb.cfg.IdleTimeout); left > 0 {
+					timer.Reset(left)
+					continue
+				}
+				l.log.Debug("per-client backend session idle; closing it", "session", ss.ID(), "idle_timeout", lb.cfg.IdleTimeout)
+			}
+			break wait
 		}
 		lb.clientMu.Lock()
 		if lb.clients[ss] == cl {
@@ -258,6 +316,32 @@ func (g *Gateway) dialClientLink(lb *liveBackend, ss *mcp.ServerSession, cl *cli
 		conn.Close()
 		l.log.Debug("per-client backend session closed", "session", ss.ID())
 	})
+}
+
+// reapIfIdle removes cl from lb's per-client links when it has had no
+// request in flight for idle, and returns 0; otherwise it returns how long
+// to wait before asking again. A link with requests in flight or resource
+// subscriptions counts as used now.
+func (lb *liveBackend) reapIfIdle(ss *mcp.ServerSession, cl *clientLink, idle time.Duration) time.Duration {
+	lb.clientMu.Lock()
+	defer lb.clientMu.Unlock()
+	if cl.l.busy() {
+		cl.lastUsed = time.Now()
+	}
+	if left := idle - time.Since(cl.lastUsed); left > 0 {
+		return left
+	}
+	if lb.clients[ss] == cl {
+		delete(lb.clients, ss)
+	}
+	return 0
+}
+
+// busy reports whether l has requests in flight or resource subscriptions.
+func (l *link) busy() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.calls) > 0 || l.subscriptions > 0
 }
 
 // waitSession is closed when a client session ends.
@@ -302,6 +386,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 	}
 	g.closed = true
 	close(g.closing)
+	g.cancel()
 	lbs := slices.Collect(maps.Values(g.backends))
 	g.mu.Unlock()
 	for _, lb := range lbs {

@@ -34,6 +34,7 @@ health { interval = "20ms" }
 	if err := gw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	<-gw.StartupDone()
 	st, ct := mcp.NewInMemoryTransports()
 	ss, err := gw.Server().Connect(context.Background(), st, nil)
 	if err != nil {

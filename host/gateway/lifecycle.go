@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -17,88 +16,189 @@ import (
 	"github.com/argusmcp/argus/host/health"
 )
 
-// Start connects every backend concurrently, each with its own timeout and
-// retries, then supervises each one for the life of the gateway: health
+// Start begins connecting every backend, concurrently and in the
+// background, and returns at once: the gateway serves (and lists what is
+// connected) while slow or unreachable backends are still connecting.
+// Each backend's first attempt has its own connect_timeout and retries;
+// after it, the backend is supervised for the life of the gateway: health
 // checks, withdrawal of a failed backend's capabilities, and reconnection
-// with exponential backoff. A backend that cannot be reached at start-up is
-// logged, marked Failed and retried in the background; the others serve.
-// Start fails only when the configuration cannot be served at all:
-// capabilities that conflict under the "error" strategy.
+// with exponential backoff.
+//
+// Start-up is done when every backend's first attempt has ended
+// (StartupDone); Starting lists those still running. A backend that could
+// not be reached is logged, marked Failed and retried; the others serve.
+// Capabilities that conflict under the "error" strategy during start-up
+// make the configuration unservable: StartupErr reports them. ctx bounds
+// the first attempts (Close ends them too).
 func (g *Gateway) Start(ctx context.Context) error {
 	g.startedAt = time.Now()
-	type result struct {
-		conn *backend.Conn
-		inv  *catalog.Inventory
-		err  error
-	}
-	lbs := make([]*liveBackend, len(g.cfg.Backends))
-	results := make([]result, len(g.cfg.Backends))
-	var wg sync.WaitGroup
-	for i, bc := range g.cfg.Backends {
-		lb := g.newLiveBackend(bc)
-		lbs[i] = lb
-		g.mu.Lock()
+	g.mu.Lock()
+	lbs := make([]*liveBackend, 0, len(g.cfg.Backends))
+	for _, bc := range g.cfg.Backends {
+		lb := g.newLiveBackendLocked(bc)
+		lb.firstSince = g.startedAt
 		g.backends[bc.Name] = lb
-		g.mu.Unlock()
-		g.transition(lb, health.EventStart, "connecting")
-		wg.Go(func() {
-			start := time.Now()
-			conn, err := backend.DialRetry(ctx, bc, lb.shared.options(lb.signalRefresh))
-			if err != nil {
-				results[i] = result{err: err}
-				return
+		lbs = append(lbs, lb)
+	}
+	g.mu.Unlock()
+	g.pending.Store(int64(len(lbs)))
+	if len(lbs) == 0 {
+		close(g.startup)
+	}
+	for _, lb := range lbs {
+		g.wg.Go(func() {
+			conn, err := g.connect(ctx, lb, true)
+			var ce *catalog.ConflictError
+			switch {
+			case errors.As(err, &ce):
+				g.startMu.Lock()
+				g.startErr = errors.Join(g.startErr, err)
+				g.startMu.Unlock()
+			case err != nil && !errors.Is(err, errStopped):
+				g.log.Error("backend unavailable; serving without it and retrying in the background", "backend", lb.cfg.Name, "error", err)
 			}
-			inv, err := inventory(ctx, conn)
-			if err != nil {
-				conn.Close()
-				results[i] = result{err: err}
-				return
+			lb.mu.Lock()
+			lb.firstDone = true
+			lb.mu.Unlock()
+			g.run(lb, conn)
+			if g.pending.Add(-1) == 0 {
+				g.finishStartup()
 			}
-			lb.shared.log.Info("backend connected", "type", bc.Type, "protocol", conn.ProtocolVersion(), "elapsed", time.Since(start).Round(time.Millisecond),
-				"tools", len(inv.Tools), "resources", len(inv.Resources), "templates", len(inv.Templates), "prompts", len(inv.Prompts))
-			results[i] = result{conn: conn, inv: inv}
 		})
 	}
-	wg.Wait()
+	return nil
+}
 
-	var conflictErr error
-	for i, r := range results {
-		if r.err != nil {
-			continue
-		}
-		_, conflicts, err := g.catalog.Set(r.inv)
-		g.logConflicts(conflicts)
-		if err != nil {
-			conflictErr = errors.Join(conflictErr, err)
-			results[i].err = err
-		}
-	}
-	if conflictErr != nil {
-		for _, r := range results {
-			if r.conn != nil {
-				r.conn.Close()
-			}
-		}
-		g.Close(context.Background())
-		return conflictErr
-	}
-	for i, lb := range lbs {
-		r := results[i]
-		if r.err != nil {
-			g.log.Error("backend unavailable; serving without it and retrying in the background", "backend", lb.cfg.Name, "error", r.err)
-			g.transition(lb, health.EventConnectFail, r.err.Error())
-			lb.conds.Set(health.CondConnected, "False", "ConnectFailed", r.err.Error())
-		} else {
-			g.markConnected(lb, r.conn)
-		}
-		g.wg.Go(func() { g.supervise(lb, r.conn) })
-		g.wg.Go(func() { g.check(lb) })
-	}
-	g.started.Store(true)
-	if n := len(g.cfg.Backends); n > 0 && len(g.catalog.Snapshot().Tools())+len(g.catalog.Snapshot().Resources())+len(g.catalog.Snapshot().Prompts()) == 0 {
+// finishStartup marks start-up done, once every first attempt has ended.
+func (g *Gateway) finishStartup() {
+	snap := g.catalog.Snapshot()
+	if err := g.StartupErr(); err != nil {
+		g.log.Error("start-up failed: capabilities conflict", "error", err)
+	} else if n := len(g.cfg.Backends); n > 0 && len(snap.Tools())+len(snap.Resources())+len(snap.Prompts()) == 0 {
 		g.log.Warn("no backend capabilities are available", "backends", n)
 	}
-	return nil
+	g.log.Info("start-up finished", "elapsed", time.Since(g.startedAt).Round(time.Millisecond))
+	close(g.startup)
+}
+
+// StartupDone is closed once every backend's first connection attempt
+// (with its retries) has ended, successfully or not.
+func (g *Gateway) StartupDone() <-chan struct{} { return g.startup }
+
+// StartupErr reports capabilities that conflicted under the "error"
+// strategy during start-up; the configuration cannot be served then.
+// Meaningful once StartupDone is closed.
+func (g *Gateway) StartupErr() error {
+	g.startMu.Lock()
+	defer g.startMu.Unlock()
+	return g.startErr
+}
+
+// Starting describes the backends whose first connection attempt is
+// still running, in configuration order, e.g. `backend "slow": connecting
+// for 4.2s`; empty once start-up is done.
+func (g *Gateway) Starting() []string {
+	var out []string
+	for _, lb := range g.ordered() {
+		lb.mu.Lock()
+		first, since := !lb.firstDone && !lb.firstSince.IsZero(), lb.firstSince
+		lb.mu.Unlock()
+		if first {
+			out = append(out, fmt.Sprintf("backend %q: connecting for %s", lb.cfg.Name, time.Since(since).Round(100*time.Millisecond)))
+		}
+	}
+	return out
+}
+
+// run supervises lb and runs its health checks in the background, from
+// the outcome of its first connection attempt (conn is nil if it failed).
+func (g *Gateway) run(lb *liveBackend, conn *backend.Conn) {
+	g.wg.Go(func() { g.supervise(lb, conn) })
+	g.wg.Go(func() { g.check(lb) })
+}
+
+// errStopped is a connection attempt abandoned because its backend was
+// removed or the gateway is closing.
+var errStopped = errors.New("backend stopped")
+
+// connect brings lb's shared session up. It is the one sequence used at
+// start-up, on reload and on every reconnection: dial (retrying per
+// connect_retries when retry is set), list the inventory, put it into the
+// catalogue, mark the backend Ready and send list_changed to clients. On
+// failure nothing of the attempt remains: the session is closed, the
+// backend is marked Failed with the reason (unless it was stopped:
+// errStopped), and the error is returned. ctx bounds the attempt besides
+// the backend's own life.
+func (g *Gateway) connect(ctx context.Context, lb *liveBackend, retry bool) (*backend.Conn, error) {
+	start := time.Now()
+	g.transition(lb, health.EventStart, "connecting")
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(lb.ctx, cancel)
+	defer stop()
+	conn, inv, change, err := g.attach(ctx, lb, retry)
+	if err != nil {
+		if lb.ctx.Err() != nil {
+			return nil, errStopped
+		}
+		lb.conds.Set(health.CondConnected, false, "ConnectFailed", err.Error())
+		g.transition(lb, health.EventConnectFail, err.Error())
+		return nil, err
+	}
+	lb.shared.log.Info("backend connected", "type", lb.cfg.Type, "protocol", conn.ProtocolVersion(), "elapsed", time.Since(start).Round(time.Millisecond),
+		"tools", len(inv.Tools), "resources", len(inv.Resources), "templates", len(inv.Templates), "prompts", len(inv.Prompts))
+	g.markConnected(lb, conn)
+	g.notifyChange(change)
+	return conn, nil
+}
+
+// attach dials lb, lists it and publishes its inventory; on error the
+// session is closed.
+func (g *Gateway) attach(ctx context.Context, lb *liveBackend, retry bool) (*backend.Conn, *catalog.Inventory, catalog.Change, error) {
+	dial := backend.Dial
+	if retry {
+		dial = backend.DialRetry
+	}
+	conn, err := dial(ctx, lb.cfg, lb.shared.options(lb.signalRefresh))
+	if err != nil {
+		return nil, nil, catalog.Change{}, err
+	}
+	inv, err := inventory(ctx, conn)
+	if err != nil {
+		conn.Close()
+		return nil, nil, catalog.Change{}, err
+	}
+	change, err := g.publish(lb, inv)
+	if err != nil {
+		conn.Close()
+		return nil, nil, catalog.Change{}, err
+	}
+	return conn, inv, change, nil
+}
+
+// publish puts lb's inventory into the catalogue, unless lb was stopped
+// (removed by a reload, or the gateway is closing): a late connection of
+// a removed backend must not overwrite its successor of the same name.
+func (g *Gateway) publish(lb *liveBackend, inv *catalog.Inventory) (catalog.Change, error) {
+	g.catMu.Lock()
+	defer g.catMu.Unlock()
+	if lb.ctx.Err() != nil {
+		return catalog.Change{}, errStopped
+	}
+	change, conflicts, err := g.catalog.Set(inv)
+	g.logConflicts(conflicts)
+	return change, err
+}
+
+// withdraw removes lb's capabilities from the catalogue, unless lb was
+// stopped (stopBackend withdrew them, and a successor may own the name).
+func (g *Gateway) withdraw(lb *liveBackend) catalog.Change {
+	g.catMu.Lock()
+	defer g.catMu.Unlock()
+	if lb.ctx.Err() != nil {
+		return catalog.Change{}
+	}
+	return g.catalog.Remove(lb.cfg.Name)
 }
 
 func (g *Gateway) newLiveBackend(bc config.Backend) *liveBackend {
@@ -114,8 +214,9 @@ func (g *Gateway) newLiveBackendWith(bc config.Backend, h config.Health) *liveBa
 	lb := &liveBackend{
 		cfg: bc, refresh: make(chan struct{}, 1), clients: map[*mcp.ServerSession]*clientLink{},
 		phase: health.Pending, since: time.Now(),
-		reconnect: make(chan struct{}, 1), unhealthy: make(chan struct{}, 1), stop: make(chan struct{}),
+		reconnect: make(chan struct{}, 1), unhealthy: make(chan struct{}, 1),
 	}
+	lb.ctx, lb.cancel = context.WithCancel(g.ctx)
 	lb.tracker.Rules = health.Rules{DegradedLatency: h.DegradedLatency, FailureThreshold: h.FailureThreshold}
 	lb.shared = newLink(g, bc, nil)
 	return lb
@@ -182,8 +283,8 @@ func (g *Gateway) markConnected(lb *liveBackend, conn *backend.Conn) {
 	lb.mu.Lock()
 	lb.tracker = health.Tracker{Rules: lb.tracker.Rules}
 	lb.mu.Unlock()
-	lb.conds.Set(health.CondConnected, "True", "Connected", "session established, protocol "+conn.ProtocolVersion())
-	lb.conds.Set(health.CondServing, "True", "InCatalogue", "capabilities are served")
+	lb.conds.Set(health.CondConnected, true, "Connected", "session established, protocol "+conn.ProtocolVersion())
+	lb.conds.Set(health.CondServing, true, "InCatalogue", "capabilities are served")
 	g.transition(lb, health.EventConnected, "connected")
 }
 
@@ -200,7 +301,7 @@ const (
 // supervise owns lb's shared connection for the gateway's life: it serves
 // conn until it is lost, found unhealthy or a reconnect is requested, then
 // withdraws the backend's capabilities and reconnects with exponential,
-// jittered backoff until it succeeds or the gateway closes.
+// jittered backoff until it succeeds or the backend is stopped.
 func (g *Gateway) supervise(lb *liveBackend, conn *backend.Conn) {
 	backoff := lb.cfg.RetryBackoff
 	delay := backoff
@@ -208,27 +309,26 @@ func (g *Gateway) supervise(lb *liveBackend, conn *backend.Conn) {
 		if conn != nil {
 			w := g.serve(lb, conn)
 			lb.shared.setConn(nil)
-			change := g.catalog.Remove(lb.cfg.Name)
 			if w == whyStop {
 				conn.Close()
 				return
 			}
-			lb.conds.Set(health.CondServing, "False", "Withdrawn", "capabilities withdrawn from the catalogue")
-			g.notifyChange(change)
+			lb.conds.Set(health.CondServing, false, "Withdrawn", "capabilities withdrawn from the catalogue")
+			g.notifyChange(g.withdraw(lb))
 			switch w {
 			case whyLost:
 				msg := "session ended"
 				if err := conn.Err(); err != nil {
 					msg += ": " + err.Error()
 				}
-				lb.conds.Set(health.CondConnected, "False", "SessionLost", msg)
+				lb.conds.Set(health.CondConnected, false, "SessionLost", msg)
 				g.transition(lb, health.EventLost, msg)
 				delay = backoff
 			case whyUnhealthy:
 				lb.mu.Lock()
 				msg := fmt.Sprintf("%d consecutive failed health checks: %s", lb.tracker.ConsecutiveFailures, lb.tracker.Last.Message)
 				lb.mu.Unlock()
-				lb.conds.Set(health.CondConnected, "False", "Unhealthy", msg)
+				lb.conds.Set(health.CondConnected, false, "Unhealthy", msg)
 				g.transition(lb, health.EventUnhealthy, msg)
 				delay = backoff
 			case whyReconnect:
@@ -244,37 +344,20 @@ func (g *Gateway) supervise(lb *liveBackend, conn *backend.Conn) {
 			select {
 			case <-time.After(wait):
 			case <-lb.reconnect:
-			case <-lb.stop:
-				return
-			case <-g.closing:
+			case <-lb.ctx.Done():
 				return
 			}
 		}
 		g.transition(lb, health.EventReconnect, "reconnecting")
 		g.events.Emit(events.Info, "reconnect", lb.cfg.Name, "reconnect attempt", nil)
-		c, err := backend.Dial(context.Background(), lb.cfg, lb.shared.options(lb.signalRefresh))
-		var inv *catalog.Inventory
-		if err == nil {
-			if inv, err = inventory(context.Background(), c); err == nil {
-				var change catalog.Change
-				var conflicts []catalog.Conflict
-				change, conflicts, err = g.catalog.Set(inv)
-				g.logConflicts(conflicts)
-				if err == nil {
-					if g.isClosing() {
-						c.Close()
-						return
-					}
-					g.markConnected(lb, c)
-					g.notifyChange(change)
-					conn, delay = c, backoff
-					continue
-				}
-			}
-			c.Close()
+		c, err := g.connect(lb.ctx, lb, false)
+		if errors.Is(err, errStopped) {
+			return
 		}
-		lb.conds.Set(health.CondConnected, "False", "ConnectFailed", err.Error())
-		g.transition(lb, health.EventConnectFail, err.Error())
+		if err == nil {
+			conn, delay = c, backoff
+			continue
+		}
 		delay = min(max(delay*2, backoff), config.DefaultReconnectMax)
 	}
 }
@@ -285,7 +368,7 @@ func (g *Gateway) serve(lb *liveBackend, conn *backend.Conn) why {
 	for {
 		select {
 		case <-conn.Done():
-			if g.isClosing() {
+			if lb.ctx.Err() != nil {
 				return whyStop
 			}
 			return whyLost
@@ -293,18 +376,18 @@ func (g *Gateway) serve(lb *liveBackend, conn *backend.Conn) why {
 			return whyUnhealthy
 		case <-lb.reconnect:
 			return whyReconnect
-		case <-lb.stop:
-			return whyStop
-		case <-g.closing:
+		case <-lb.ctx.Done():
 			return whyStop
 		case <-lb.refresh:
-			inv, err := inventory(context.Background(), conn)
+			inv, err := inventory(lb.ctx, conn)
 			if err != nil {
 				lb.shared.log.Warn("re-listing after list_changed failed", "error", err)
 				continue
 			}
-			change, conflicts, err := g.catalog.Set(inv)
-			g.logConflicts(conflicts)
+			change, err := g.publish(lb, inv)
+			if errors.Is(err, errStopped) {
+				return whyStop
+			}
 			if err != nil {
 				lb.shared.log.Error("backend's new capabilities conflict; keeping the previous catalogue", "error", err)
 				continue

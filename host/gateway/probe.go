@@ -38,9 +38,7 @@ func (g *Gateway) check(lb *liveBackend) {
 		wait := interval - interval/10 + rand.N(interval/5+1)
 		select {
 		case <-time.After(wait):
-		case <-lb.stop:
-			return
-		case <-g.closing:
+		case <-lb.ctx.Done():
 			return
 		}
 		lb.mu.Lock()
@@ -54,11 +52,26 @@ func (g *Gateway) check(lb *liveBackend) {
 	}
 }
 
+// SetProbes replaces the probes that check every backend, from the next
+// check on (a reload that adds, changes or removes probe plugins). Empty
+// means the built-in ping check.
+func (g *Gateway) SetProbes(probes []Prober) {
+	if len(probes) == 0 {
+		probes = []Prober{PingProbe{}}
+	}
+	g.mu.Lock()
+	g.probes = probes
+	g.mu.Unlock()
+}
+
 func (g *Gateway) checkOnce(lb *liveBackend, conn *backend.Conn) {
 	timeout := g.config().Health.Timeout
-	results := make([]health.Result, 0, len(g.probes))
+	g.mu.RLock()
+	probes := g.probes
+	g.mu.RUnlock()
+	results := make([]health.Result, 0, len(probes))
 	var unknown []string
-	for _, p := range g.probes {
+	for _, p := range probes {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		r := p.Probe(ctx, lb.cfg.Name, conn)
 		if ctx.Err() != nil && r.Status != health.StatusUnhealthy && r.Status != health.StatusUnknown {
@@ -74,8 +87,11 @@ func (g *Gateway) checkOnce(lb *liveBackend, conn *backend.Conn) {
 		results = append(results, r)
 	}
 	if len(results) == 0 {
-		lb.conds.Set(health.CondHealthy, "Unknown", "NoProbe", strings.Join(unknown, "; "))
+		lb.conds.Set(health.CondProbeUnavailable, true, "NoProbe", strings.Join(unknown, "; "))
 		return
+	}
+	if _, ok := lb.conds.Get(health.CondProbeUnavailable); ok {
+		lb.conds.Set(health.CondProbeUnavailable, false, "ProbeRan", "a probe ran")
 	}
 	r := health.Worst(results...)
 	lb.mu.Lock()
@@ -87,17 +103,22 @@ func (g *Gateway) checkOnce(lb *liveBackend, conn *backend.Conn) {
 
 	switch status {
 	case health.StatusHealthy:
-		lb.conds.Set(health.CondHealthy, "True", "Healthy", "answered in "+r.Latency.Round(time.Millisecond).String())
+		lb.conds.Set(health.CondHealthCheckFailed, false, "Passed", "answered in "+r.Latency.Round(time.Millisecond).String())
+		lb.conds.Set(health.CondHealthy, true, "Healthy", "answered in "+r.Latency.Round(time.Millisecond).String())
 		g.transition(lb, health.EventHealthy, "health check passed")
 	case health.StatusDegraded:
 		reason := "Slow"
 		if failures > 0 {
 			reason = "Failing"
+			lb.conds.Set(health.CondHealthCheckFailed, true, reason, last.Message)
+		} else {
+			lb.conds.Set(health.CondHealthCheckFailed, false, "Passed", last.Message)
 		}
-		lb.conds.Set(health.CondHealthy, "False", reason, last.Message)
+		lb.conds.Set(health.CondHealthy, false, reason, last.Message)
 		g.transition(lb, health.EventDegraded, last.Message)
 	case health.StatusUnhealthy:
-		lb.conds.Set(health.CondHealthy, "False", "Unhealthy", last.Message)
+		lb.conds.Set(health.CondHealthCheckFailed, true, "Unhealthy", last.Message)
+		lb.conds.Set(health.CondHealthy, false, "Unhealthy", last.Message)
 		signal(lb.unhealthy)
 	}
 	if prev != last.Status && prev != "" {

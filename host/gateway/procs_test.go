@@ -8,6 +8,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -210,6 +211,9 @@ func startArgus(tb testing.TB, hcl string) (mcpURL string, proc *Proc) {
 	if err := waitListening(proc, addr, startTimeout); err != nil {
 		tb.Fatalf("%v\nconfig:\n%s\noutput:\n%s", err, src, proc.Stderr.String())
 	}
+	if err := waitStarted(proc, addr, startTimeout); err != nil {
+		tb.Fatalf("%v\nconfig:\n%s\noutput:\n%s", err, src, proc.Stderr.String())
+	}
 	return "http://" + addr + "/mcp", proc
 }
 
@@ -270,6 +274,34 @@ func waitListening(proc *Proc, addr string, timeout time.Duration) error {
 		return fmt.Errorf("%s exited (%v) before accepting connections on %s", proc.Name, proc.Err(), addr)
 	}
 	return fmt.Errorf("%s did not accept connections on %s within %v", proc.Name, addr, timeout)
+}
+
+// waitStarted polls /manage/v1/ready at addr until argus reports its
+// start-up done (every backend's first connection attempt ended), failing
+// early if proc exits. The listener opens before that.
+func waitStarted(proc *Proc, addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var r struct {
+			Starting *bool  `json:"starting"`
+			Reason   string `json:"reason"`
+		}
+		resp, err := http.Get("http://" + addr + "/manage/v1/ready")
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&r)
+			resp.Body.Close()
+			if err == nil && r.Starting != nil && !*r.Starting {
+				return nil
+			}
+		}
+		if proc != nil && proc.Exited() {
+			return fmt.Errorf("%s exited (%v) during start-up", proc.Name, proc.Err())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("start-up of %s not done within %v: %v %s", addr, timeout, err, r.Reason)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // connect opens an MCP client session over streamable HTTP to url and

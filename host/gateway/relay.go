@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 
 	"github.com/argusmcp/argus/host/backend"
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/request"
+	"github.com/argusmcp/argus/host/revision"
 )
 
 // A link is one session with a backend and the relaying state around it:
@@ -47,6 +50,9 @@ type link struct {
 	// sendBackend is the backend client's sending handler, for
 	// notifications the SDK client has no method for.
 	sendBackend mcp.MethodHandler
+	// subscriptions counts the resource subscriptions of a per-client
+	// link's client, which keep the link from being reaped as idle.
+	subscriptions int
 }
 
 // inflight is one client call forwarded over a link.
@@ -56,6 +62,25 @@ type inflight struct {
 	clientToken any    // the client's progress token, nil if none
 	token       string // the token the backend sees
 	pending     int    // notifications and requests owed to the client, not yet relayed
+	// stateless is set for a client of revision 2026-07-28 or newer, which
+	// declares its capabilities per request (caps) and cannot be sent
+	// requests while a call is in flight.
+	stateless bool
+	caps      *mcp.ClientCapabilities
+	// missing lists the backend requests (by method) refused because the
+	// client did not declare their capability; guarded by link.mu.
+	missing []string
+}
+
+// missingCapabilities is the -32021 error the call ends with when the
+// backend asked for a capability the client did not declare, or nil.
+func (l *link) missingCapabilities(inf *inflight) *jsonrpc.Error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(inf.missing) == 0 {
+		return nil
+	}
+	return revision.MissingCapability(inf.missing...)
 }
 
 func newLink(g *Gateway, cfg config.Backend, owner *mcp.ServerSession) *link {
@@ -130,8 +155,8 @@ func (l *link) options(onListChanged func()) backend.Options {
 // send: a copy whose progress token, if the client gave one, is replaced
 // by a token unique to this call, so that two clients using the same token
 // never see each other's progress.
-func (l *link) begin(ctx context.Context, ss *mcp.ServerSession, params mcp.Params) *inflight {
-	inf := &inflight{ctx: ctx, session: ss}
+func (l *link) begin(ctx context.Context, c *request.Call, params mcp.Params) *inflight {
+	inf := &inflight{ctx: ctx, session: c.Session, stateless: revision.IsStateless(c.ProtocolVersion), caps: c.ClientCapabilities}
 	if meta := params.GetMeta(); meta != nil {
 		if tok, ok := meta["progressToken"]; ok && tok != nil {
 			inf.clientToken = tok
@@ -248,7 +273,7 @@ func (l *link) relayProgress(_ context.Context, req *mcp.ProgressNotificationCli
 // so that a cancellation the backend sends before its final answer still
 // reaches the client on that call's stream. release must be called when
 // the relay is done.
-func (l *link) acquire() (ctx context.Context, ss *mcp.ServerSession, release func(), ok bool) {
+func (l *link) acquire() (ctx context.Context, ss *mcp.ServerSession, call *inflight, release func(), ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var inf *inflight
@@ -261,15 +286,31 @@ func (l *link) acquire() (ctx context.Context, ss *mcp.ServerSession, release fu
 	switch {
 	case inf != nil:
 		inf.pending++
-		return inf.ctx, inf.session, func() {
+		return inf.ctx, inf.session, inf, func() {
 			l.mu.Lock()
 			inf.pending--
 			l.mu.Unlock()
 		}, true
 	case l.owner != nil:
-		return context.Background(), l.owner, func() {}, true
+		return context.Background(), l.owner, nil, func() {}, true
 	}
-	return nil, nil, nil, false
+	return nil, nil, nil, nil, false
+}
+
+// undeclared refuses a backend request on behalf of a stateless client
+// that did not declare the capability it needs: the backend gets -32021
+// and the call is marked to end with it (SEP-2663). It returns nil when
+// the request may go on.
+func (l *link) undeclared(inf *inflight, method string) error {
+	if inf == nil || !inf.stateless || revision.Declares(inf.caps, method) {
+		return nil
+	}
+	l.mu.Lock()
+	if !slices.Contains(inf.missing, method) {
+		inf.missing = append(inf.missing, method)
+	}
+	l.mu.Unlock()
+	return revision.MissingCapability(method)
 }
 
 // lingerIfCancelled holds a relay that the backend cancelled for a moment
@@ -295,11 +336,14 @@ func relayCtx(client, backend context.Context) (context.Context, context.CancelF
 }
 
 func (l *link) relaySampling(ctx context.Context, req *mcp.CreateMessageWithToolsRequest) (*mcp.CreateMessageWithToolsResult, error) {
-	cctx, ss, release, ok := l.acquire()
+	cctx, ss, inf, release, ok := l.acquire()
 	if !ok {
 		return nil, errUnattributable
 	}
 	defer release()
+	if err := l.undeclared(inf, "sampling/createMessage"); err != nil {
+		return nil, err
+	}
 	rctx, cancel := relayCtx(cctx, ctx)
 	defer cancel()
 	res, err := ss.CreateMessageWithTools(rctx, req.Params)
@@ -318,11 +362,14 @@ func (l *link) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 		if method != "roots/list" && method != "elicitation/create" {
 			return next(ctx, method, req)
 		}
-		cctx, ss, release, ok := l.acquire()
+		cctx, ss, inf, release, ok := l.acquire()
 		if !ok {
 			return nil, errUnattributable
 		}
 		defer release()
+		if err := l.undeclared(inf, method); err != nil {
+			return nil, err
+		}
 		rctx, cancel := relayCtx(cctx, ctx)
 		defer cancel()
 		defer lingerIfCancelled(ctx)

@@ -1,14 +1,13 @@
 package gateway
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/argusmcp/argus/host/backend"
 	"github.com/argusmcp/argus/host/catalog"
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/events"
@@ -28,8 +27,8 @@ type ReloadSummary struct {
 	Removed []string `json:"removed"`
 	Changed []string `json:"changed"`
 	// Restart lists settings that changed but only take effect after a
-	// restart (listener, auth, logging).
-	Restart []string `json:"restart_required,omitempty"`
+	// restart (the caller adds the sections it cannot apply itself).
+	Restart []string `json:"restart_required"`
 }
 
 // Apply switches the gateway to cfg: backends that were removed are
@@ -38,9 +37,13 @@ type ReloadSummary struct {
 // configuration did not change, and client sessions, are not disturbed.
 // Under the "error" strategy a configuration whose capabilities would
 // conflict is refused as a whole before anything changes.
-func (g *Gateway) Apply(cfg *config.Config) (ReloadSummary, error) {
+//
+// restart names settings the caller found changed but cannot apply: they
+// are reported under restart_required with the gateway's own (server,
+// auth, log).
+func (g *Gateway) Apply(cfg *config.Config, restart ...string) (ReloadSummary, error) {
 	old := g.config()
-	var sum ReloadSummary
+	sum := ReloadSummary{Restart: []string{}}
 	oldBy := map[string]config.Backend{}
 	for _, b := range old.Backends {
 		oldBy[b.Name] = b
@@ -61,15 +64,18 @@ func (g *Gateway) Apply(cfg *config.Config) (ReloadSummary, error) {
 			sum.Removed = append(sum.Removed, b.Name)
 		}
 	}
-	if !reflect.DeepEqual(old.Server, cfg.Server) {
+	// Compared with the configuration in force since New: a reload that
+	// changes them back needs no restart.
+	if !reflect.DeepEqual(g.boot.Server, cfg.Server) {
 		sum.Restart = append(sum.Restart, "server")
 	}
-	if !reflect.DeepEqual(old.Auth, cfg.Auth) {
+	if !reflect.DeepEqual(g.boot.Auth, cfg.Auth) {
 		sum.Restart = append(sum.Restart, "auth")
 	}
-	if !reflect.DeepEqual(old.Log, cfg.Log) {
+	if !reflect.DeepEqual(g.boot.Log, cfg.Log) {
 		sum.Restart = append(sum.Restart, "log")
 	}
+	sum.Restart = append(sum.Restart, restart...)
 
 	// Check the new policy against what stays before touching anything.
 	if cfg.Conflict.Strategy == config.StrategyError {
@@ -107,6 +113,14 @@ func (g *Gateway) Apply(cfg *config.Config) (ReloadSummary, error) {
 	}
 	g.mu.Unlock()
 
+	// Health rules apply to the backends that keep running, from their
+	// next check on (interval and timeout are read at every check).
+	rules := health.Rules{DegradedLatency: cfg.Health.DegradedLatency, FailureThreshold: cfg.Health.FailureThreshold}
+	for _, lb := range g.liveBackends() {
+		lb.mu.Lock()
+		lb.tracker.Rules = rules
+		lb.mu.Unlock()
+	}
 	for _, lb := range stopped {
 		g.stopBackend(lb)
 	}
@@ -117,29 +131,13 @@ func (g *Gateway) Apply(cfg *config.Config) (ReloadSummary, error) {
 	}
 	g.notifyChange(change)
 	for _, lb := range started {
-		g.transition(lb, health.EventStart, "added by reload")
 		g.wg.Go(func() {
-			conn, err := backend.Dial(context.Background(), lb.cfg, lb.shared.options(lb.signalRefresh))
-			if err == nil {
-				var inv *catalog.Inventory
-				if inv, err = inventory(context.Background(), conn); err == nil {
-					var ch catalog.Change
-					ch, conflicts, err = g.catalog.Set(inv)
-					g.logConflicts(conflicts)
-					if err == nil {
-						g.markConnected(lb, conn)
-						g.notifyChange(ch)
-						g.supervise(lb, conn)
-						return
-					}
-				}
-				conn.Close()
+			conn, err := g.connect(g.ctx, lb, false)
+			if err != nil && !errors.Is(err, errStopped) {
+				g.log.Error("backend added by reload is unavailable; retrying in the background", "backend", lb.cfg.Name, "error", err)
 			}
-			lb.conds.Set(health.CondConnected, "False", "ConnectFailed", err.Error())
-			g.transition(lb, health.EventConnectFail, err.Error())
-			g.supervise(lb, nil)
+			g.run(lb, conn)
 		})
-		g.wg.Go(func() { g.check(lb) })
 	}
 	g.events.Emit(events.Info, "reload", "config", fmt.Sprintf("configuration reloaded: %d added, %d removed, %d changed", len(sum.Added), len(sum.Removed), len(sum.Changed)),
 		map[string]any{"added": sum.Added, "removed": sum.Removed, "changed": sum.Changed, "restart_required": sum.Restart})
@@ -153,8 +151,11 @@ func (g *Gateway) Apply(cfg *config.Config) (ReloadSummary, error) {
 // and withdraws its capabilities; per-client links close too.
 func (g *Gateway) stopBackend(lb *liveBackend) {
 	g.transition(lb, health.EventStop, "removed by reload")
-	close(lb.stop)
-	g.notifyChange(g.catalog.Remove(lb.cfg.Name))
+	g.catMu.Lock()
+	lb.cancel()
+	change := g.catalog.Remove(lb.cfg.Name)
+	g.catMu.Unlock()
+	g.notifyChange(change)
 }
 
 func sameBackend(a, b config.Backend) bool {

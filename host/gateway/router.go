@@ -13,6 +13,7 @@ import (
 
 	"github.com/argusmcp/argus/host/catalog"
 	"github.com/argusmcp/argus/host/request"
+	"github.com/argusmcp/argus/host/revision"
 )
 
 // Internal request headers. The transport layer sets them on every request
@@ -59,7 +60,7 @@ func (g *Gateway) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 			}
 			return nil, request.Wire(err)
 		}
-		return res, nil
+		return g.shape.Result(c.ProtocolVersion, method, res), nil
 	}
 }
 
@@ -73,6 +74,11 @@ func NewCall(method string, req mcp.Request) *request.Call {
 		if ip := ss.InitializeParams(); ip != nil {
 			c.ProtocolVersion = ip.ProtocolVersion
 		}
+	}
+	if r, ok := req.(interface {
+		ClientCapabilities() *mcp.ClientCapabilities
+	}); ok && c.Session != nil {
+		c.ClientCapabilities = r.ClientCapabilities()
 	}
 	if extra := req.GetExtra(); extra != nil && extra.Header != nil {
 		h := extra.Header
@@ -227,8 +233,12 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	c.Backend, c.OriginalName = backendName, original
 	l, err := g.linkFor(ctx, c.Session, backendName)
 	if err != nil {
-		if ctx.Err() != nil {
+		var limit *request.Error
+		switch {
+		case ctx.Err() != nil:
 			return nil, backendError(ctx, ctx, backendName, 0, err)
+		case errors.As(err, &limit):
+			return nil, limit
 		}
 		return nil, &request.Error{Outcome: request.OutcomeTransport, Err: err,
 			Wire: &jsonrpc.Error{Code: request.CodeBackendUnavailable, Message: fmt.Sprintf("backend %q is unavailable", backendName)}}
@@ -237,11 +247,16 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	if conn == nil {
 		return nil, request.Errorf(request.OutcomeTransport, request.CodeBackendUnavailable, "backend %q is unavailable", backendName)
 	}
-	inf := l.begin(ctx, c.Session, params)
+	if meta := params.GetMeta(); meta != nil {
+		if ir := conn.Session().InitializeResult(); ir != nil {
+			params.SetMeta(revision.ForBackend(meta, ir.ProtocolVersion))
+		}
+	}
+	inf := l.begin(ctx, c, params)
 	defer l.end(inf)
 	cfg := conn.Config()
 	timeout := cfg.CallTimeout
-	cctx, cancel := context.WithTimeout(ctx, timeout)
+	cctx, cancel := context.WithTimeout(revision.BackendContext(ctx), timeout)
 	defer cancel()
 	var done func(mcp.Result, error)
 	if c.BackendHook != nil {
@@ -250,6 +265,12 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	res, err := do(cctx, conn.Session())
 	if err != nil {
 		err = backendError(ctx, cctx, backendName, timeout, err)
+	}
+	if missing := l.missingCapabilities(inf); missing != nil {
+		// The backend asked the client for something it cannot do; what the
+		// backend made of Argus's refusal is not the client's answer.
+		var zero R
+		res, err = zero, &request.Error{Outcome: request.OutcomeRPCError, Wire: missing}
 	}
 	if done != nil {
 		done(res, err)

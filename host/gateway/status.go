@@ -45,20 +45,26 @@ type HealthStatus struct {
 
 // Backends reports every backend, in configuration order.
 func (g *Gateway) Backends() []BackendStatus {
-	g.mu.RLock()
-	lbs := make([]*liveBackend, 0, len(g.backends))
-	for _, bc := range g.cfg.Backends { // g.mu guards g.cfg
-		if lb := g.backends[bc.Name]; lb != nil {
-			lbs = append(lbs, lb)
-		}
-	}
-	g.mu.RUnlock()
+	lbs := g.ordered()
 	out := make([]BackendStatus, 0, len(lbs))
 	snap := g.catalog.Snapshot()
 	for _, lb := range lbs {
 		out = append(out, g.backendStatus(lb, snap.Counts))
 	}
 	return out
+}
+
+// ordered lists the backends in configuration order.
+func (g *Gateway) ordered() []*liveBackend {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	lbs := make([]*liveBackend, 0, len(g.backends))
+	for _, bc := range g.cfg.Backends { // g.mu guards g.cfg
+		if lb := g.backends[bc.Name]; lb != nil {
+			lbs = append(lbs, lb)
+		}
+	}
+	return lbs
 }
 
 // Backend reports one backend.
@@ -102,7 +108,14 @@ func (g *Gateway) backendStatus(lb *liveBackend, counts func(string) (int, int, 
 
 // Started reports whether start-up has finished, and since when the
 // gateway runs.
-func (g *Gateway) Started() (bool, time.Time) { return g.started.Load(), g.startedAt }
+func (g *Gateway) Started() (bool, time.Time) {
+	select {
+	case <-g.startup:
+		return true, g.startedAt
+	default:
+		return false, g.startedAt
+	}
+}
 
 // Sessions lists the connected client sessions.
 func (g *Gateway) Sessions() []SessionStatus {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/hashicorp/go-hclog"
@@ -39,6 +40,11 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 		}
 		return request.Wire(err)
 	}
+	if l.owner != nil {
+		l.mu.Lock()
+		l.subscriptions++
+		l.mu.Unlock()
+	}
 	return nil
 }
 
@@ -57,6 +63,10 @@ func (g *Gateway) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) 
 		}
 		delete(g.subs, req.Params.URI)
 		g.subMu.Unlock()
+	} else {
+		l.mu.Lock()
+		l.subscriptions = max(l.subscriptions-1, 0)
+		l.mu.Unlock()
 	}
 	return request.Wire(l.Conn().Session().Unsubscribe(ctx, req.Params))
 }
@@ -68,6 +78,10 @@ func (g *Gateway) resourceLink(ctx context.Context, ss *mcp.ServerSession, uri s
 	}
 	l, err := g.linkFor(ctx, ss, r.Backend)
 	if err != nil {
+		var limit *request.Error
+		if errors.As(err, &limit) {
+			return nil, limit.Wire
+		}
 		return nil, request.Errorf(request.OutcomeTransport, request.CodeBackendUnavailable, "%v", err).Wire
 	}
 	return l, nil

@@ -78,10 +78,10 @@ func TestConditionsBounded(t *testing.T) {
 	var c Conditions
 	clock := time.Unix(1000, 0)
 	c.clock = func() time.Time { return clock }
-	c.Set(CondHealthy, "True", "", "ok")
+	c.Set(CondHealthy, true, "", "ok")
 	first := c.List()[0].LastTransition
 	clock = clock.Add(time.Second)
-	if c.Set(CondHealthy, "True", "", "still ok") {
+	if c.Set(CondHealthy, true, "", "still ok") {
 		t.Error("same status reported as a change")
 	}
 	if got := c.List()[0]; got.LastTransition != first || got.Message != "still ok" {
@@ -89,12 +89,9 @@ func TestConditionsBounded(t *testing.T) {
 	}
 	for i := range 1000 { // a flapping backend
 		clock = clock.Add(time.Second)
-		status := "True"
-		if i%2 == 0 {
-			status = "False"
-		}
+		status := i%2 != 0
 		c.Set(CondHealthy, status, "Flap", "check")
-		c.Set(CondConnected, "True", "", "")
+		c.Set(CondConnected, true, "", "")
 	}
 	list := c.List()
 	if len(list) != 2 {

@@ -91,24 +91,36 @@ func Next(p Phase, e Event) (Phase, error) {
 // Live reports whether a backend in phase p serves its capabilities.
 func (p Phase) Live() bool { return p == Ready || p == Degraded }
 
-// Condition types. Each backend carries at most one condition of each.
+// Condition types. Each backend carries at most one condition of each;
+// every status is a boolean.
 const (
-	// CondConnected: the backend's session is established (True) or not
-	// (False, with the connection error).
+	// CondHealthCheckFailed: the last health check failed (true, with the
+	// failure as message and reason Unhealthy or Failing) or passed
+	// (false; a slow answer passes). This is the condition of the
+	// product's published format.
+	CondHealthCheckFailed = "HealthCheckFailed"
+	// CondConnected: the backend's session is established (true) or not
+	// (false, with the connection error).
 	CondConnected = "Connected"
-	// CondHealthy: the last health checks passed (True), were slow
-	// (False, reason Degraded) or failed (False, reason Unhealthy or
+	// CondHealthy: the last health checks passed (true), were slow
+	// (false, reason Slow) or failed (false, reason Unhealthy or
 	// Failing).
 	CondHealthy = "Healthy"
-	// CondServing: the backend's capabilities are in the catalogue (True)
-	// or withdrawn (False).
+	// CondServing: the backend's capabilities are in the catalogue (true)
+	// or withdrawn (false).
 	CondServing = "Serving"
+	// CondProbeUnavailable: no probe could run at the last check (true:
+	// their plugins are restarting, so the backend's health is unknown and
+	// the other conditions keep their last value).
+	CondProbeUnavailable = "ProbeUnavailable"
 )
 
-// Condition is one observation about a backend, in the Kubernetes style.
+// Condition is one observation about a backend, in the Kubernetes style
+// with a boolean status, e.g.
+// {"type":"HealthCheckFailed","status":true,"message":"…","last_transition":"…"}.
 type Condition struct {
 	Type           string    `json:"type"`
-	Status         string    `json:"status"` // "True", "False" or "Unknown"
+	Status         bool      `json:"status"`
 	Reason         string    `json:"reason,omitempty"`
 	Message        string    `json:"message"`
 	LastTransition time.Time `json:"last_transition"`
@@ -125,7 +137,7 @@ type Conditions struct {
 // Set records a condition. LastTransition changes only when the status
 // changes; a new message or reason with the same status updates in place.
 // It reports whether the status changed.
-func (c *Conditions) Set(typ, status, reason, message string) bool {
+func (c *Conditions) Set(typ string, status bool, reason, message string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now
@@ -145,6 +157,18 @@ func (c *Conditions) Set(typ, status, reason, message string) bool {
 	}
 	c.list = append(c.list, Condition{Type: typ, Status: status, Reason: reason, Message: message, LastTransition: now().UTC()})
 	return true
+}
+
+// Get returns the condition of type typ, if it was ever set.
+func (c *Conditions) Get(typ string) (Condition, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cond := range c.list {
+		if cond.Type == typ {
+			return cond, true
+		}
+	}
+	return Condition{}, false
 }
 
 // List returns a copy of the conditions, in the order first set.

@@ -8,9 +8,13 @@
 // which the logging stack can render it. See Secrets.Add for the list of
 // encodings covered.
 //
-// Not covered: secrets transformed beyond two nested escapings, base64/hex
-// or otherwise transcoded, truncated, or split across separate Write calls
-// to the redacting writer (hclog writes each entry with a single Write).
+// Not covered: secrets transformed beyond two nested escapings, hex or
+// otherwise transcoded (base64 and percent-encoding are covered), truncated,
+// or split across separate Write calls to the redacting writer (hclog
+// writes each entry with a single Write).
+//
+// RouteGlobal brings the standard log package and the OpenTelemetry error
+// handler under the same logger.
 package logging
 
 import (

@@ -4,19 +4,24 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"go.opentelemetry.io/otel"
 )
 
 // canaries are secrets chosen to exercise every escaping rule. Each contains
@@ -626,4 +631,98 @@ func FuzzRedact(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRedactBase64AndPercent covers the transcoded forms: base64 of the
+// secret alone and inside a longer base64 text at every byte alignment
+// (an HTTP Basic credential, say), and percent-encodings in either hex case.
+func TestRedactBase64AndPercent(t *testing.T) {
+	const secret = "Zk9/p+q=r s&t<ü>Wv3"
+	s := NewSecrets(secret)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		for _, prefix := range []string{"", "u", "us", "user:", "Basic alice:"} {
+			for _, suffix := range []string{"", "!", "-tail-of-text"} {
+				in := enc.EncodeToString([]byte(prefix + secret + suffix))
+				out := s.RedactString("Authorization: Basic " + in + "\n")
+				if !strings.Contains(out, redactedMarker) {
+					t.Errorf("base64 %q of %q+secret+%q not redacted: %s", in, prefix, suffix, out)
+					continue
+				}
+				// At most two characters per edge may survive.
+				kept := len(out) - len("Authorization: Basic \n") - len(redactedMarker)
+				if max := len(enc.EncodeToString([]byte(prefix+suffix))) + 6; kept > max {
+					t.Errorf("base64 of %q+secret+%q: %d characters left around the marker (max %d): %s", prefix, suffix, kept, max, out)
+				}
+			}
+		}
+	}
+	var upper, lower strings.Builder
+	for _, c := range []byte(secret) {
+		fmt.Fprintf(&upper, "%%%02X", c)
+		fmt.Fprintf(&lower, "%%%02x", c)
+	}
+	for _, in := range []string{url.QueryEscape(secret), lowerHexEscapes(url.QueryEscape(secret)),
+		url.PathEscape(secret), lowerHexEscapes(url.PathEscape(secret)), upper.String(), lower.String()} {
+		if got := s.RedactString("q=" + in + "&x=1"); got != "q="+redactedMarker+"&x=1" {
+			t.Errorf("percent form %q: got %q", in, got)
+		}
+	}
+}
+
+func lowerHexEscapes(s string) string {
+	return regexp.MustCompile(`%[0-9A-F]{2}`).ReplaceAllStringFunc(s, strings.ToLower)
+}
+
+// TestRouteGlobal: the OpenTelemetry SDK's errors and the standard log
+// package come out as lines of the configured format, redacted.
+func TestRouteGlobal(t *testing.T) {
+	const secret = "otelSecretQ7w9"
+	var buf bytes.Buffer
+	l, err := New(Options{Format: "json", Output: &buf}, NewSecrets(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prevOut, prevFlags := log.Writer(), log.Flags()
+	prevHandler := otel.GetErrorHandler()
+	t.Cleanup(func() { log.SetOutput(prevOut); log.SetFlags(prevFlags); otel.SetErrorHandler(prevHandler) })
+	RouteGlobal(l)
+	otel.Handle(fmt.Errorf("failed to upload metrics: header %s rejected", secret))
+	log.Printf("[WARN] plain std log with %s", secret)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 lines, got %d:\n%s", len(lines), buf.String())
+	}
+	for i, want := range []struct{ level, module, text string }{
+		{"error", "argus.otel", "failed to upload metrics"},
+		{"warn", "argus.stdlog", "plain std log"},
+	} {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(lines[i]), &m); err != nil {
+			t.Fatalf("line %d is not JSON: %v: %s", i, err, lines[i])
+		}
+		if m["@level"] != want.level || m["@module"] != want.module || !strings.Contains(lines[i], want.text) {
+			t.Errorf("line %d = %s, want level %s module %s with %q", i, lines[i], want.level, want.module, want.text)
+		}
+		if strings.Contains(lines[i], secret) || !strings.Contains(lines[i], redactedMarker) {
+			t.Errorf("line %d not redacted: %s", i, lines[i])
+		}
+	}
+}
+
+// TestLongSecretIsCheap: a value of 1 MiB (a file() of a large bundle)
+// is registered line by line, quickly, and its lines are redacted.
+func TestLongSecretIsCheap(t *testing.T) {
+	var b strings.Builder
+	for i := 0; b.Len() < 1<<20; i++ {
+		fmt.Fprintf(&b, "line-%06d-%s\n", i, strings.Repeat("Zx9", 20))
+	}
+	start := time.Now()
+	s := NewSecrets(b.String())
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("Add of 1 MiB took %v", d)
+	}
+	line := fmt.Sprintf("line-%06d-%s", 4242, strings.Repeat("Zx9", 20))
+	if got := s.RedactString("pem: " + line + "\n"); got != "pem: [REDACTED]\n" {
+		t.Errorf("line of a long secret not redacted: %q", got)
+	}
 }

@@ -2,6 +2,7 @@ package logging
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"net/url"
 	"strconv"
@@ -46,8 +47,10 @@ const minSecretLen = 3
 // matches.
 //
 // Known limits: a secret split across two Write calls, transformed in ways
-// not listed on Add (base64, hex, truncation, case changes, more than two
-// nested escapings) is not recognised; and the raw form of a secret that
+// not listed on Add (hex, truncation, case changes, more than two nested
+// escapings) is not recognised; inside a longer base64 text, the one or two
+// characters at each edge of an encoded secret also carry bits of its
+// neighbours and are left in place; and the raw form of a secret that
 // itself contains a double quote can, in rare cases, also match JSON
 // structure and so produce an invalid JSON line (never a leak).
 type Secrets struct {
@@ -75,6 +78,12 @@ func NewSecrets(values ...string) *Secrets {
 // When a value has leading/trailing white space (typical of file()
 // contents ending in a newline), the trimmed form is registered too.
 //
+// A value longer than 4 KiB (a certificate bundle or key file read with
+// file(), say) is registered line by line instead, each line (at most its
+// first 4 KiB) in its raw, JSON-escaped and Go-quoted forms only: the
+// matcher's memory grows with the total length of all encodings, and every
+// encoding of a large file would cost gigabytes.
+//
 // For every kept secret the following encodings are precomputed and
 // redacted: the raw bytes; the body of a JSON string as produced by
 // encoding/json with and without HTML escaping; the same JSON bodies with
@@ -97,6 +106,10 @@ func (s *Secrets) Add(values ...string) {
 		if len(trimmed) < minSecretLen {
 			continue
 		}
+		if len(v) > maxSecretLen {
+			changed = s.addLong(v) || changed
+			continue
+		}
 		for _, cand := range []string{v, trimmed} {
 			if _, ok := s.seen[cand]; ok {
 				continue
@@ -113,6 +126,40 @@ func (s *Secrets) Add(values ...string) {
 	if changed {
 		s.m.Store(newMatcher(s.patterns))
 	}
+}
+
+// maxSecretLen is the longest secret whose every encoding is redacted; see
+// Secrets.Add for longer ones.
+const maxSecretLen = 4096
+
+// addLong registers a value longer than maxSecretLen line by line, each
+// line (up to its first maxSecretLen bytes) in its raw, JSON and Go-quoted
+// forms only: the matcher's memory grows with the total length of all
+// patterns, and a certificate bundle read with file() would otherwise
+// cost gigabytes. It reports whether a new pattern was added.
+func (s *Secrets) addLong(v string) bool {
+	changed := false
+	for _, line := range strings.Split(v, "\n") {
+		line = strings.TrimSpace(line)
+		if len(line) < minSecretLen {
+			continue
+		}
+		if len(line) > maxSecretLen {
+			line = line[:maxSecretLen]
+		}
+		if _, ok := s.seen[line]; ok {
+			continue
+		}
+		s.seen[line] = struct{}{}
+		// raw, JSON body (HTML-escaped and not), Go-quoted body
+		for _, p := range []string{line, jsonBody(line, true), jsonBody(line, false), unquote(strconv.Quote(line))} {
+			if _, ok := s.patterns[p]; !ok {
+				s.patterns[p] = struct{}{}
+				changed = true
+			}
+		}
+	}
+	return changed
 }
 
 // Redact returns b with every occurrence of every encoding of every secret
@@ -168,9 +215,14 @@ var baseEncoders = []encoder{
 	hclogMultiline,
 	url.QueryEscape,
 	url.PathEscape,
+	func(s string) string { return lowerPercent(url.QueryEscape(s)) },
+	func(s string) string { return lowerPercent(url.PathEscape(s)) },
+	func(s string) string { return percentAll(s, "0123456789ABCDEF") },
+	func(s string) string { return percentAll(s, "0123456789abcdef") },
 }
 
-// variants returns all encodings of secret up to a nesting depth of two.
+// variants returns all encodings of secret up to a nesting depth of two,
+// and the base64 forms of the raw secret and of its one-layer encodings.
 func variants(secret string) map[string]struct{} {
 	out := make(map[string]struct{})
 	for _, inner := range baseEncoders {
@@ -180,8 +232,74 @@ func variants(secret string) map[string]struct{} {
 				out[v] = struct{}{}
 			}
 		}
+		for _, v := range base64Forms(once) {
+			out[v] = struct{}{}
+		}
 	}
 	return out
+}
+
+// minBase64Core is the shortest base64 fragment registered for a secret
+// found inside a longer base64 text: shorter fragments would match
+// ordinary base64 data by chance.
+const minBase64Core = 8
+
+// base64Forms returns s in base64 (standard and URL alphabets, padded and
+// raw) and, for each of the three byte alignments s can have inside a
+// longer encoded text, the characters that depend on s's bytes alone.
+func base64Forms(s string) []string {
+	var out []string
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if full := enc.EncodeToString([]byte(s)); len(full) >= minSecretLen {
+			out = append(out, full)
+		}
+		if enc == base64.StdEncoding || enc == base64.URLEncoding {
+			continue // the cores of the raw encodings are the same
+		}
+		// Inside a longer text, s starting at byte offset k (mod 3) shares
+		// its first quantum with its neighbour unless k == 0; the
+		// characters of the complete quanta from s[skip] are s's alone.
+		for _, skip := range []int{0, 2, 1} { // k = 0, 1, 2
+			whole := (len(s) - skip) / 3 * 3
+			if whole <= 0 {
+				continue
+			}
+			if core := enc.EncodeToString([]byte(s[skip : skip+whole])); len(core) >= minBase64Core {
+				out = append(out, core)
+			}
+		}
+	}
+	return out
+}
+
+// lowerPercent rewrites the hex digits of %XX escapes in lower case.
+func lowerPercent(s string) string {
+	b := []byte(s)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' {
+			b[i+1], b[i+2] = toLowerHex(b[i+1]), toLowerHex(b[i+2])
+			i += 2
+		}
+	}
+	return string(b)
+}
+
+func toLowerHex(c byte) byte {
+	if 'A' <= c && c <= 'F' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// percentAll percent-encodes every byte of s with the given hex digits.
+func percentAll(s, digits string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		b.WriteByte('%')
+		b.WriteByte(digits[s[i]>>4])
+		b.WriteByte(digits[s[i]&0xF])
+	}
+	return b.String()
 }
 
 func unquote(q string) string { return q[1 : len(q)-1] }

@@ -78,31 +78,46 @@ func (a *API) health(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, code, h)
 }
 
+// Ready is the body of GET /ready.
+type Ready struct {
+	Ready bool `json:"ready"`
+	// Starting is true until start-up is done: every backend's first
+	// connection attempt and every plugin the serving path needs.
+	Starting bool     `json:"starting"`
+	Reason   string   `json:"reason"`
+	Waiting  []string `json:"waiting,omitempty"` // what start-up still waits for
+}
+
+// ready answers 200 once start-up is done and at least one backend is
+// Ready (or none is configured), else 503 with the reason.
 func (a *API) ready(w http.ResponseWriter, _ *http.Request) {
 	started := true
 	if a.o.Started != nil {
 		started, _ = a.o.Started()
 	}
+	var waiting []string
+	if a.o.Starting != nil {
+		waiting = a.o.Starting()
+	}
+	if !started || len(waiting) > 0 {
+		reason := "start-up is not finished"
+		if len(waiting) > 0 {
+			reason += ": waiting for " + strings.Join(waiting, "; ")
+		}
+		writeJSON(w, http.StatusServiceUnavailable, Ready{Starting: true, Reason: reason, Waiting: waiting})
+		return
+	}
 	bs := a.o.Gateway.Backends()
 	_, _, ready := Evaluate(bs)
-	var reason string
 	switch {
-	case !started:
-		reason = "start-up is not finished"
 	case len(bs) == 0:
-		reason = "no backends are configured"
-	case ready == 0:
-		reason = fmt.Sprintf("none of %d backends is Ready", len(bs))
-	default:
-		writeJSON(w, http.StatusOK, map[string]any{"ready": true, "reason": fmt.Sprintf("%d of %d backends Ready", ready, len(bs))})
-		return
-	}
-	if started && len(bs) == 0 {
 		// Nothing to wait for: a gateway without backends is as ready as it gets.
-		writeJSON(w, http.StatusOK, map[string]any{"ready": true, "reason": reason})
-		return
+		writeJSON(w, http.StatusOK, Ready{Ready: true, Reason: "no backends are configured"})
+	case ready == 0:
+		writeJSON(w, http.StatusServiceUnavailable, Ready{Reason: fmt.Sprintf("none of %d backends is Ready", len(bs))})
+	default:
+		writeJSON(w, http.StatusOK, Ready{Ready: true, Reason: fmt.Sprintf("%d of %d backends Ready", ready, len(bs))})
 	}
-	writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": reason})
 }
 
 func (a *API) status(w http.ResponseWriter, r *http.Request) {
@@ -280,7 +295,7 @@ func (a *API) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	diags, err := a.o.Reload()
+	sum, diags, err := a.o.Reload()
 	a.audit(r, "reload_config", "", start, err)
 	switch {
 	case errors.Is(err, ErrInvalidConfig):
@@ -289,6 +304,7 @@ func (a *API) reload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 	default:
 		a.o.Logger.Info("management: configuration reloaded", "client_ip", r.RemoteAddr)
-		writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "diagnostics": diags})
+		writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "diagnostics": diags,
+			"added": sum.Added, "removed": sum.Removed, "changed": sum.Changed, "restart_required": sum.Restart})
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/gateway"
 )
 
@@ -25,22 +26,18 @@ import (
 const Prefix = "/manage/v1"
 
 // TokenEnv names the environment variable that overrides management.token.
-const TokenEnv = "ARGUS_MGMT_TOKEN"
+const TokenEnv = config.ManagementTokenEnv
 
 // MinTokenLength is the shortest management token accepted.
-const MinTokenLength = 16
-
-// placeholders are tokens people leave in configs; refused whatever their
-// length.
-var placeholders = []string{"changeme", "change-me", "change_me", "secret", "token", "password", "passw0rd",
-	"admin", "default", "example", "test", "letmein", "replace-me", "replaceme", "your-token-here", "xxxxxxxx"}
+const MinTokenLength = config.MinTokenLength
 
 // ErrWeakToken is returned by ResolveToken for a token that is too short
 // or a placeholder.
 var ErrWeakToken = errors.New("weak management token")
 
 // ResolveToken picks the management token ($ARGUS_MGMT_TOKEN, else the
-// configured one) and refuses weak ones. "" means none is configured: only
+// configured one) and refuses weak ones (see config.WeakToken, which
+// configuration loading applies too). "" means none is configured: only
 // the public endpoints are served then.
 func ResolveToken(configured string) (token, source string, err error) {
 	token, source = configured, "management.token"
@@ -51,17 +48,8 @@ func ResolveToken(configured string) (token, source string, err error) {
 	if token == "" {
 		return "", "", nil
 	}
-	if len(token) < MinTokenLength {
-		return "", source, fmt.Errorf("%w: the token from %s has %d characters; at least %d are required", ErrWeakToken, source, len(token), MinTokenLength)
-	}
-	// A token made only of placeholder words, digits and punctuation
-	// ("changeme", "secret-token-123", "password1234567890") is refused.
-	rest := strings.ToLower(token)
-	for _, p := range placeholders {
-		rest = strings.ReplaceAll(rest, p, "")
-	}
-	if strings.Trim(rest, "-_.:0123456789!*#@ ") == "" {
-		return "", source, fmt.Errorf("%w: the token from %s is a placeholder; generate one, e.g. with `openssl rand -hex 32`", ErrWeakToken, source)
+	if why := config.WeakToken(token); why != "" {
+		return "", source, fmt.Errorf("%w: the token from %s %s", ErrWeakToken, source, why)
 	}
 	return token, source, nil
 }
@@ -85,11 +73,16 @@ type Options struct {
 	Version string
 	// Started reports whether start-up is done, and since when.
 	Started func() (bool, time.Time)
+	// Starting, if set, lists what start-up still waits for (backends
+	// on their first connection attempt, plugins the serving path needs);
+	// /ready answers 503 while it is not empty.
+	Starting func() []string
 	// Plugins lists the plugin instances (JSON-encodable); nil for none.
 	Plugins func() any
-	// Reload re-reads and applies the configuration; it returns the
-	// rendered diagnostics when the new configuration is invalid.
-	Reload func() (diagnostics string, err error)
+	// Reload re-reads and applies the configuration; it returns what
+	// changed, with the settings that need a restart, and the rendered
+	// diagnostics, which explain an invalid configuration.
+	Reload func() (summary gateway.ReloadSummary, diagnostics string, err error)
 	Logger hclog.Logger
 	// AuditStats, if set, reports the audit sinks' queues (JSON-encodable).
 	AuditStats func() any
@@ -99,6 +92,9 @@ type Options struct {
 	// Heartbeat is the interval of SSE comments on /events/stream
 	// (default 15s).
 	Heartbeat time.Duration
+	// Redact, if set, is applied to every response body write (see
+	// logging.Secrets.Redact), so no secret leaves in an answer.
+	Redact func([]byte) []byte
 }
 
 // ErrInvalidConfig is returned by Options.Reload for a configuration with
@@ -154,7 +150,31 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if a.o.Redact != nil {
+		w = redactingResponse{ResponseWriter: w, redact: a.o.Redact}
+	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// redactingResponse redacts each body write; every handler writes a JSON
+// body or an SSE event with one Write.
+type redactingResponse struct {
+	http.ResponseWriter
+	redact func([]byte) []byte
+}
+
+func (w redactingResponse) Write(p []byte) (int, error) {
+	if _, err := w.ResponseWriter.Write(w.redact(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Flush keeps /events/stream working through the wrapper.
+func (w redactingResponse) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func (a *API) authorized(r *http.Request) bool {

@@ -90,16 +90,29 @@ func NewCatalog(builtins ...Plugin) *Catalog {
 	return c
 }
 
+// DiscoverOptions relax what Discover accepts.
+type DiscoverOptions struct {
+	// AllowGroupWritable accepts a plugin whose file or directories are
+	// writable by their group (configuration:
+	// plugin_dir_allow_group_writable). Default false.
+	AllowGroupWritable bool
+}
+
 // Discover builds the catalogue from the built-ins and the executables
 // named argus-plugin-<name> in dir. A missing dir means no external
 // plugins. An external plugin replaces the built-in of the same name.
 //
-// Argus refuses to run (and lists in Refused) an external plugin whose file
-// or directory is writable by everyone, that is not a regular executable
-// file, or whose name is not a valid plugin name; a refused name is not
-// silently replaced by the built-in of the same name. The error is about
-// dir itself (unreadable, not a directory).
-func Discover(dir string, builtins ...Plugin) (*Catalog, error) {
+// Argus refuses to run (and lists in Refused) an external plugin that is
+// not a regular executable file, whose name is not a valid plugin name,
+// or that someone other than root and the user Argus runs as could
+// replace: the file, after following symbolic links, and every directory
+// above it up to /, and dir and every directory above it, must be owned
+// by root or that user; none may be writable by everyone, except a
+// directory with the sticky bit (/tmp); and none may be writable by its
+// group (again except sticky directories) unless opts allow it. A refused
+// name is not silently replaced by the built-in of the same name. The
+// error is about dir itself (unreadable, not a directory).
+func Discover(dir string, opts DiscoverOptions, builtins ...Plugin) (*Catalog, error) {
 	c := NewCatalog(builtins...)
 	c.dir = dir
 	st, err := os.Stat(dir)
@@ -116,17 +129,18 @@ func Discover(dir string, builtins ...Plugin) (*Catalog, error) {
 	if err != nil {
 		return c, fmt.Errorf("plugin directory: %w", err)
 	}
-	dirProblem := ""
-	if st.Mode().Perm()&0o002 != 0 {
-		dirProblem = fmt.Sprintf("the directory %s is writable by everyone (mode %v)", dir, st.Mode().Perm())
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return c, fmt.Errorf("plugin directory: %w", err)
 	}
+	dirProblem := checkDirs(abs, opts)
 	for _, e := range entries {
 		file := e.Name()
 		name, ok := strings.CutPrefix(file, ExecutablePrefix)
 		if !ok || e.IsDir() {
 			continue
 		}
-		path := filepath.Join(dir, file)
+		path := filepath.Join(abs, file)
 		refuse := func(format string, args ...any) {
 			c.refused[name] = fmt.Errorf("%w: %s: %s", ErrRefused, path, fmt.Sprintf(format, args...))
 			delete(c.plugins, name)
@@ -135,30 +149,83 @@ func Discover(dir string, builtins ...Plugin) (*Catalog, error) {
 			refuse("%q is not a valid plugin name (letters, digits, '_' and '-', starting with a letter)", name)
 			continue
 		}
-		if dirProblem != "" {
-			refuse("%s", dirProblem)
+		if dirProblem != nil {
+			refuse("%v", dirProblem)
 			continue
 		}
-		fst, err := os.Stat(path)
-		switch {
-		case err != nil:
+		if err := checkFile(path, opts); err != nil {
 			refuse("%v", err)
-		case !fst.Mode().IsRegular():
-			refuse("not a regular file")
-		case fst.Mode().Perm()&0o002 != 0:
-			refuse("the file is writable by everyone (mode %v)", fst.Mode().Perm())
-		case fst.Mode().Perm()&0o111 == 0:
-			refuse("the file is not executable (mode %v)", fst.Mode().Perm())
-		default:
-			_, builtin := c.plugins[name]
-			abs, err := filepath.Abs(path)
-			if err != nil {
-				abs = path
-			}
-			c.plugins[name] = Plugin{Name: name, Path: abs, Overrides: builtin}
+			continue
 		}
+		_, builtin := c.plugins[name]
+		c.plugins[name] = Plugin{Name: name, Path: path, Overrides: builtin}
 	}
 	return c, nil
+}
+
+// checkFile checks a plugin's executable: what path resolves to, and the
+// directories above that.
+func checkFile(path string, opts DiscoverOptions) error {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(real)
+	if err != nil {
+		return err
+	}
+	what := "the file"
+	if real != path {
+		what = "its target " + real
+	}
+	switch {
+	case !st.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file", what)
+	case st.Mode().Perm()&0o111 == 0:
+		return fmt.Errorf("%s is not executable (mode %v)", what, st.Mode().Perm())
+	}
+	if err := checkOwnerMode(what, st, opts); err != nil {
+		return err
+	}
+	return checkDirs(filepath.Dir(real), opts)
+}
+
+// checkDirs checks dir (absolute, symbolic links resolved or not) and
+// every directory above it.
+func checkDirs(dir string, opts DiscoverOptions) error {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	for d := real; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if err := checkOwnerMode("the directory "+d, st, opts); err != nil {
+			return err
+		}
+		if filepath.Dir(d) == d {
+			return nil
+		}
+	}
+}
+
+// checkOwnerMode refuses what someone other than root and this user could
+// replace or rewrite (see Discover).
+func checkOwnerMode(what string, st fs.FileInfo, opts DiscoverOptions) error {
+	perm := st.Mode().Perm()
+	sticky := st.IsDir() && st.Mode()&fs.ModeSticky != 0
+	if uid, ok := fileOwner(st); ok && uid != 0 && uid != os.Geteuid() {
+		return fmt.Errorf("%s is owned by uid %d, neither root nor the user Argus runs as (uid %d)", what, uid, os.Geteuid())
+	}
+	switch {
+	case perm&0o002 != 0 && !sticky:
+		return fmt.Errorf("%s is writable by everyone (mode %v)", what, perm)
+	case perm&0o020 != 0 && !sticky && !opts.AllowGroupWritable:
+		return fmt.Errorf("%s is writable by its group (mode %v); set plugin_dir_allow_group_writable = true to allow that", what, perm)
+	}
+	return nil
 }
 
 // Dir is the plugin directory the catalogue was discovered in ("" for

@@ -44,10 +44,13 @@ func pluginDir(t testing.TB, modes ...string) string {
 
 // builtins are the built-in plugins, served by the test binary the way
 // the argus binary serves them.
-func builtins(t testing.TB) []pluginhost.Plugin {
+func builtins(t testing.TB) []pluginhost.Plugin { return builtinsOf(self(t)) }
+
+// builtinsOf are the built-in plugins served by the binary exe.
+func builtinsOf(exe string) []pluginhost.Plugin {
 	var out []pluginhost.Plugin
 	for _, n := range plugins.Names() {
-		out = append(out, pluginhost.Plugin{Name: n, Path: self(t), Args: []string{"internal-plugin", n}})
+		out = append(out, pluginhost.Plugin{Name: n, Path: exe, Args: []string{"internal-plugin", n}})
 	}
 	return out
 }
@@ -63,7 +66,7 @@ type env struct {
 // timeouts; it is closed at cleanup.
 func newEnv(t testing.TB, dir string, tweak func(*pluginhost.Options)) *env {
 	t.Helper()
-	cat, err := pluginhost.Discover(dir, builtins(t)...)
+	cat, err := pluginhost.Discover(dir, pluginhost.DiscoverOptions{}, builtins(t)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +77,7 @@ func newEnv(t testing.TB, dir string, tweak func(*pluginhost.Options)) *env {
 	}
 	opts := pluginhost.Options{
 		Catalog: cat, Logger: log, Secrets: e.secrets,
-		StartTimeout: 3 * time.Second, CallTimeout: 2 * time.Second,
+		StartTimeout: 10 * time.Second, CallTimeout: 2 * time.Second,
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond,
 	}
 	if tweak != nil {

@@ -233,7 +233,7 @@ func (i *Instance) watch(proc *process) error {
 			if failed++; failed >= livenessFailures {
 				// A graceful stop would wait for a process that does
 				// not answer.
-				_ = proc.cmd.Process.Kill()
+				_ = proc.runner.Kill(context.Background())
 				return errors.New("plugin stopped answering its health checks: " + callError(err).Error())
 			}
 		}

@@ -7,8 +7,11 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
 	"github.com/hashicorp/hcl/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -25,11 +28,12 @@ import (
 type process struct {
 	plugin Plugin
 	client *plugin.Client
-	cmd    *exec.Cmd
+	runner *procRunner
 	conn   *shared.Conn
 	pid    int
 	info   *pluginv1.GetInfoResponse
 	stderr *tail
+	log    hclog.Logger
 }
 
 // exited is closed once the process is gone.
@@ -38,15 +42,45 @@ func (p *process) exited() <-chan struct{} { return p.conn.Exited.Done() }
 // exitStatus describes how the process ended ("exit status 2", "signal:
 // killed"); only meaningful once exited is closed.
 func (p *process) exitStatus() string {
-	if p.cmd.ProcessState == nil {
+	if p.runner.cmd.ProcessState == nil {
 		return "exited"
 	}
-	return p.cmd.ProcessState.String()
+	return p.runner.cmd.ProcessState.String()
 }
 
-// kill stops the process (gracefully, then by force after 2 s) and waits
-// for go-plugin's goroutines.
-func (p *process) kill() { p.client.Kill() }
+// Bounds of stopping a plugin.
+const (
+	// groupGrace is how long what a plugin started may outlive it after
+	// SIGTERM before the process group is SIGKILLed.
+	groupGrace = 2 * time.Second
+	// killTimeout bounds go-plugin's Kill: it waits 2 s for a graceful
+	// exit, SIGKILLs the group, and reaps within pipeWaitDelay.
+	killTimeout = 2*time.Second + pipeWaitDelay + 2*time.Second
+)
+
+// kill stops the process: go-plugin closes the connection, waits 2 s for
+// the plugin to exit and then SIGKILLs its group; then what is left of the
+// group gets SIGTERM and, after groupGrace, SIGKILL. Every step is bounded:
+// kill returns within killTimeout + groupGrace even if go-plugin does not.
+func (p *process) kill() {
+	done := make(chan struct{})
+	go func() {
+		p.client.Kill()
+		close(done)
+	}()
+	pid := p.runner.pid()
+	select {
+	case <-done:
+	case <-time.After(killTimeout):
+		killGroup(pid)
+		select {
+		case <-done:
+		case <-time.After(pipeWaitDelay + time.Second):
+			p.log.Error("plugin did not stop in time; abandoning it", "plugin", p.plugin.Name, "pid", pid)
+		}
+	}
+	stopGroup(pid, groupGrace)
+}
 
 // pluginError says which plugin failed where, with what it printed.
 func pluginError(p Plugin, stage string, err error, stderr *tail) error {
@@ -80,19 +114,23 @@ func callError(err error) error {
 // start launches p and completes the handshake and GetInfo. logName names
 // the plugin's log lines.
 func (r *Runtime) start(ctx context.Context, p Plugin, logName string) (*process, error) {
-	cmd := exec.Command(p.Path, p.Args...)
-	cmd.SysProcAttr = procAttr()
 	level, _ := logging.ParseLevel("")
 	if r.opts.Logger != nil {
 		level = r.opts.Logger.GetLevel()
 	}
-	cmd.Env = []string{shared.EnvLogLevel + "=" + strings.ToLower(level.String())}
 	lines := r.opts.Logger.Named(logName)
 	stderr := &tail{}
-	client := plugin.NewClient(&plugin.ClientConfig{
+	cmd := exec.Command(p.Path, p.Args...)
+	cmd.Env = []string{shared.EnvLogLevel + "=" + strings.ToLower(level.String())}
+	proc := &process{plugin: p, runner: newRunner(cmd), stderr: stderr, log: r.log}
+	proc.client = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  shared.Handshake,
 		VersionedPlugins: shared.PluginSets(nil),
-		Cmd:              cmd,
+		// go-plugin passes a command carrying the environment it sets up.
+		RunnerFunc: func(_ hclog.Logger, base *exec.Cmd, _ string) (runner.Runner, error) {
+			cmd.Env = append(cmd.Env, base.Env...)
+			return proc.runner, nil
+		},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		StartTimeout:     r.opts.StartTimeout,
@@ -102,12 +140,11 @@ func (r *Runtime) start(ctx context.Context, p Plugin, logName string) (*process
 		SyncStderr:       &stdioLogger{log: lines, stream: "stderr"},
 		GRPCDialOptions:  shared.DialOptions(r.opts.CallTimeout),
 	})
-	proc := &process{plugin: p, client: client, cmd: cmd, stderr: stderr}
 	fail := func(stage string, err error) (*process, error) {
-		client.Kill()
+		proc.kill()
 		return nil, pluginError(p, stage, err, stderr)
 	}
-	rpc, err := client.Client()
+	rpc, err := proc.handshake(ctx)
 	if err != nil {
 		msg := err.Error()
 		switch {
@@ -128,9 +165,7 @@ func (r *Runtime) start(ctx context.Context, p Plugin, logName string) (*process
 		return fail("start", err)
 	}
 	proc.conn = raw.(*shared.Conn)
-	if rc := client.ReattachConfig(); rc != nil {
-		proc.pid = rc.Pid
-	}
+	proc.pid = proc.runner.pid()
 	info, err := pluginv1.NewPluginServiceClient(proc.conn.GRPC).GetInfo(ctx, &pluginv1.GetInfoRequest{})
 	if err != nil {
 		return fail("get info", callError(err))
@@ -143,6 +178,31 @@ func (r *Runtime) start(ctx context.Context, p Plugin, logName string) (*process
 	}
 	proc.info = info
 	return proc, nil
+}
+
+// handshake starts the process and completes go-plugin's handshake,
+// within StartTimeout (go-plugin's bound) or until ctx is done, whichever
+// comes first.
+func (p *process) handshake(ctx context.Context) (plugin.ClientProtocol, error) {
+	type result struct {
+		rpc plugin.ClientProtocol
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		rpc, err := p.client.Client()
+		ch <- result{rpc, err}
+	}()
+	select {
+	case res := <-ch:
+		return res.rpc, res.err
+	case <-ctx.Done():
+	}
+	// go-plugin holds its lock until the handshake ends: end it by
+	// killing the process, which it then notices (within pipeWaitDelay).
+	p.runner.Kill(context.Background())
+	<-ch
+	return nil, fmt.Errorf("handshake: %w", ctx.Err())
 }
 
 func checkInfo(info *pluginv1.GetInfoResponse) error {

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,6 +25,8 @@ import (
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/pluginhost"
 	"github.com/argusmcp/argus/internal/testbin"
 	"github.com/argusmcp/argus/plugins"
 	"github.com/argusmcp/argus/sdk"
@@ -39,6 +42,9 @@ func TestMain(m *testing.M) {
 			os.Exit(2)
 		}
 		sdk.Serve(p)
+	}
+	if dir := os.Getenv(hostDirEnv); dir != "" {
+		serveHost(dir, os.Getenv(hostConfigEnv))
 	}
 	if mode, ok := strings.CutPrefix(filepath.Base(os.Args[0]), "argus-plugin-"); ok {
 		servePlugin(mode)
@@ -77,6 +83,10 @@ func servePlugin(mode string) {
 		panic("recorder: cannot open /nonexistent/state: boom at start")
 	case "hang":
 		time.Sleep(time.Hour)
+	case "hangnew": // handshakes, then hangs in its factory's New
+		sdk.Serve(sdk.New("hangnew", "1", sdk.HealthProbe(sdk.ProbeFactory{
+			New: func(context.Context, sdk.Config, sdk.Host) (sdk.Probe, error) { select {} },
+		})))
 	case "garbage":
 		fmt.Println("\x00\x01garbage{{{ not a handshake")
 		sdk.Serve(recorder())
@@ -95,6 +105,36 @@ func servePlugin(mode string) {
 		fmt.Fprintf(os.Stderr, "unknown test plugin %q\n", mode)
 		os.Exit(2)
 	}
+}
+
+// The test binary plays an Argus host when hostDirEnv names a plugin
+// directory: it starts the plugin instances of the configuration in
+// hostConfigEnv, prints "started" and waits to be killed.
+const (
+	hostDirEnv    = "PLUGINHOST_TEST_HOST_DIR"
+	hostConfigEnv = "PLUGINHOST_TEST_HOST_CONFIG"
+)
+
+func serveHost(dir, src string) {
+	os.Unsetenv(hostDirEnv) // the plugins inherit the environment
+	exe, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	cat, err := pluginhost.Discover(dir, pluginhost.DiscoverOptions{}, builtinsOf(exe)...)
+	if err != nil {
+		panic(err)
+	}
+	cfg, diags := config.NewParser().Load([]byte(src), filepath.Join(dir, "argus.hcl"))
+	if diags.HasErrors() {
+		panic(diags.Error())
+	}
+	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Warn})})
+	if diags := rt.Start(context.Background(), pluginhost.Specs(cfg, nil)); diags.HasErrors() {
+		panic(diags.Error())
+	}
+	fmt.Println("started")
+	select {}
 }
 
 func jsonLogger() hclog.Logger {
@@ -172,7 +212,8 @@ func recorder() *sdk.Plugin {
 			String("label", "Echoed by checks.", sdk.Default("none")).
 			String("file", "Where to record.").
 			String("secret", "Logged at configure, to test redaction.", sdk.Sensitive()).
-			Bool("hang", "Checks never answer.", sdk.Default(false))
+			Bool("hang", "Checks never answer.", sdk.Default(false)).
+			Bool("spawn", "Start a child process (sleep) and record its pid.", sdk.Default(false))
 	}
 	return sdk.New("recorder", "2.0.0",
 		sdk.AuditSink(sdk.SinkFactory{Schema: schema(), New: func(_ context.Context, cfg sdk.Config) (sdk.Sink, error) {
@@ -196,6 +237,13 @@ func newRec(cfg sdk.Config) rec {
 	cfg.Logger().Warn("configured", "label", cfg.String("label"), "secret", cfg.String("secret"))
 	r := rec{cfg: cfg, file: cfg.String("file")}
 	r.record(map[string]any{"configured": cfg.String("label")})
+	if cfg.Bool("spawn") {
+		child := exec.Command("sleep", "300")
+		if err := child.Start(); err != nil {
+			panic(err)
+		}
+		r.record(map[string]any{"child": child.Process.Pid})
+	}
 	return r
 }
 

@@ -2,9 +2,11 @@ package pluginhost
 
 import "syscall"
 
-// procAttr makes the kernel SIGKILL a plugin when Argus dies without a
-// chance to stop it (itself SIGKILLed); the SDK's parent watch covers the
-// other platforms and plugins started some other way.
+// procAttr starts a plugin as the leader of a process group of its own,
+// so that stopping it reaches everything it started (see stopGroup) and a
+// terminal's Ctrl-C does not; and it makes the kernel SIGKILL the plugin
+// when Argus dies without a chance to stop it (itself SIGKILLed). Plugins
+// built with the SDK turn that signal into killing their whole group.
 func procAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }

@@ -1,9 +1,10 @@
-//go:build !linux
+//go:build unix && !linux
 
 package pluginhost
 
 import "syscall"
 
-// procAttr: only Linux has a parent-death signal; plugins built with the
-// SDK watch their parent themselves.
-func procAttr() *syscall.SysProcAttr { return nil }
+// procAttr starts a plugin as the leader of a process group of its own.
+// Only Linux has a parent-death signal; plugins built with the SDK watch
+// their parent themselves.
+func procAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }

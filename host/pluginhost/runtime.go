@@ -64,6 +64,7 @@ type Runtime struct {
 
 	mu        sync.Mutex
 	instances []*Instance
+	starting  map[*Instance]time.Time // first starts by Launch still running
 	closed    bool
 }
 
@@ -210,20 +211,50 @@ func (r *Runtime) Status() []Status {
 
 // Close stops every instance: each is asked to shut down (sinks flush)
 // within ctx, then its process is stopped, by force if need be. Close
-// returns once every plugin process is gone; it is safe to call more than
-// once and without Start.
+// returns once every plugin process is gone, or when ctx ends: an
+// instance still starting then (go-plugin's wait for a handshake cannot
+// be cancelled) is reported and left to its own stop, which follows
+// when its start gives up; on Linux the kernel kills it when Argus exits.
+// It is safe to call more than once and without Start.
 func (r *Runtime) Close(ctx context.Context) error {
 	r.mu.Lock()
 	r.closed = true
 	instances := r.instances
 	r.instances = nil
 	r.mu.Unlock()
-	errs := make([]error, len(instances))
-	var wg sync.WaitGroup
-	for n, i := range instances {
-		wg.Go(func() { errs[n] = i.stop(ctx) })
+	var (
+		mu   sync.Mutex
+		errs []error
+		left = map[*Instance]bool{}
+	)
+	for _, i := range instances {
+		left[i] = true
 	}
-	wg.Wait()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, i := range instances {
+		wg.Go(func() {
+			err := i.stop(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			delete(left, i)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, i := range instances {
+		if left[i] {
+			errs = append(errs, fmt.Errorf("%s: not stopped before the shutdown deadline (phase %s)", i.ID(), i.Status().Phase))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -237,7 +268,7 @@ type Info struct {
 
 // Describe starts p, asks for its info and stops it.
 func (r *Runtime) Describe(ctx context.Context, p Plugin) (Info, error) {
-	cctx, cancel := r.callCtx(ctx)
+	cctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout+r.opts.CallTimeout)
 	defer cancel()
 	proc, err := r.start(cctx, p, "plugin."+p.Name)
 	if err != nil {

@@ -47,6 +47,10 @@ type Call struct {
 	Transport string
 	// ProtocolVersion is the MCP revision the client negotiated.
 	ProtocolVersion string
+	// ClientCapabilities are the capabilities the client declared: in the
+	// request's _meta on 2026-07-28 and newer, at initialize before. Nil
+	// when it declared none.
+	ClientCapabilities *mcp.ClientCapabilities
 
 	// Method is the MCP method, e.g. "tools/call".
 	Method string

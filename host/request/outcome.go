@@ -81,6 +81,7 @@ const (
 	CodeBackendUnavailable = -32010 // the owning backend is down or its session failed
 	CodeBackendTimeout     = -32011 // the owning backend did not answer within call_timeout
 	CodeUnauthorized       = -32012 // missing or invalid credentials
+	CodeLimitReached       = -32013 // a configured limit (sessions, per-client backend sessions) is reached
 	CodeRequestCancelled   = -32800 // the client cancelled the request
 )
 

@@ -15,6 +15,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +28,7 @@ import (
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/request"
+	"github.com/argusmcp/argus/host/revision"
 )
 
 // Refuser is told about requests refused before they reach the MCP layer,
@@ -46,7 +50,13 @@ type HTTPOptions struct {
 	Refuser Refuser
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
-	Logger         hclog.Logger
+	// Sessions, if set, limits the stateful sessions clients may open.
+	Sessions *SessionLimits
+	// Tool, if set, looks up an exposed tool, so that the Mcp-Param-*
+	// headers of a 2026-07-28 tools/call can be checked against its input
+	// schema (SEP-2243). Nil skips that check.
+	Tool   func(name string) (*mcp.Tool, bool)
+	Logger hclog.Logger
 }
 
 // NewMCPHandler returns the handler for /mcp: authentication, then the
@@ -70,7 +80,7 @@ func NewMCPHandler(o HTTPOptions) http.Handler {
 		PropagateRequestCancellation: true,
 	})
 	var streamable http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("MCP-Protocol-Version") >= StatelessRevision {
+		if isStateless(r) {
 			stateless.ServeHTTP(w, r)
 			return
 		}
@@ -93,10 +103,14 @@ func NewMCPHandler(o HTTPOptions) http.Handler {
 	return &mcpHandler{opts: o, tokens: tokens, next: inner}
 }
 
-// StatelessRevision is the first MCP revision without sessions.
-const StatelessRevision = "2026-07-28"
 
 type userKey struct{}
+
+// isStateless tells requests of the stateless revision, which open no
+// session, from those of older revisions.
+func isStateless(r *http.Request) bool {
+	return r.Header.Get("Mcp-Session-Id") == "" && revision.IsStateless(r.Header.Get("MCP-Protocol-Version"))
+}
 
 type mcpHandler struct {
 	opts   HTTPOptions
@@ -111,6 +125,12 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r, h.opts.TrustedProxies)
 	r.Header.Set(gateway.HeaderClientIP, ip)
 	r.Header.Set(gateway.HeaderTransport, request.TransportHTTP)
+	// The SDK refuses requests (bad Host, wrong content type, unknown
+	// session, wrong user, invalid request) with plain-text errors;
+	// clients expect a JSON-RPC error object.
+	rw := &rpcErrorWriter{ResponseWriter: w}
+	defer rw.finish()
+	w = rw
 
 	var msg sniffed
 	if r.Method == http.MethodPost {
@@ -123,47 +143,107 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					fmt.Sprintf("request body exceeds %d bytes", h.opts.MaxRequestBytes))
 				return
 			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				writeRPCError(w, http.StatusRequestTimeout, nil, request.CodeInvalidRequest, "request body not received in time")
+				return
+			}
 			writeRPCError(w, http.StatusBadRequest, nil, request.CodeParseError, "cannot read request body")
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
-		// One parse serves both purposes: a syntax error is answered here,
-		// a well-formed id is picked up (a batch or other shape is left to
-		// the SDK).
-		var syntax *json.SyntaxError
-		switch err := json.Unmarshal(body, &msg); {
-		case errors.As(err, &syntax), len(bytes.TrimSpace(body)) == 0:
+		if !json.Valid(body) {
 			writeRPCError(w, http.StatusBadRequest, nil, request.CodeParseError, "parse error: request body is not valid JSON")
 			return
-		case err == nil && len(msg.ID) > 0 && string(msg.ID) != "null":
+		}
+		// Valid JSON that is no JSON-RPC message is an invalid request;
+		// the SDK would call it a parse error.
+		if err := checkMessages(body); err != nil {
+			writeRPCError(w, http.StatusBadRequest, nil, request.CodeInvalidRequest, "invalid request: "+err.Error())
+			return
+		}
+		if json.Unmarshal(body, &msg) == nil && len(msg.ID) > 0 && string(msg.ID) != "null" {
 			r.Header.Set(gateway.HeaderJSONRPCID, string(msg.ID))
 		}
-		// The SDK rejects invalid requests (unknown method, missing params)
-		// with a plain-text 400; clients expect a JSON-RPC error object.
-		w = &rpcErrorWriter{ResponseWriter: w, id: msg.ID}
-		defer w.(*rpcErrorWriter).finish()
+		rw.id = msg.ID
 	}
 
+	var user string
 	if h.tokens != nil {
-		user, err := h.tokens.verify(r.Header.Get("Authorization"))
+		var err error
+		user, err = h.tokens.verify(r.Header.Values("Authorization"))
 		if err != nil {
-			h.refuse(r, ip, &msg, err)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="argus"`)
-			writeRPCError(w, http.StatusUnauthorized, msg.ID, request.CodeUnauthorized, "unauthorized: "+err.Error())
+			h.refuse(r, ip, "", &msg, err)
+			status, challenge := http.StatusUnauthorized, `Bearer realm="argus"`
+			if errors.Is(err, errAmbiguousToken) {
+				status, challenge = http.StatusBadRequest, `Bearer realm="argus", error="invalid_request"`
+			}
+			w.Header().Set("WWW-Authenticate", challenge)
+			writeRPCError(w, status, msg.ID, request.CodeUnauthorized, "unauthorized: "+err.Error())
 			return
 		}
 		r.Header.Set(gateway.HeaderUserID, user)
 		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
 	}
+	if err := h.checkParamHeaders(r, &msg); err != nil {
+		writeRPCError(w, http.StatusBadRequest, msg.ID, mcp.CodeHeaderMismatch, err.Error())
+		return
+	}
+	// A POST without a session id makes the SDK open a session.
+	if lim := h.opts.Sessions; lim != nil && r.Method == http.MethodPost && r.Header.Get("Mcp-Session-Id") == "" && !isStateless(r) {
+		slot, reason, status := lim.reserve(ip, user)
+		if slot == nil {
+			if h.opts.Logger != nil && lim.shouldWarn() {
+				h.opts.Logger.Warn("refusing new client sessions: limit reached (logged at most every 10s)", "client_ip", ip, "user", user, "limit", reason, "refused", lim.Refused())
+			}
+			w.Header().Set("Retry-After", "1")
+			writeRPCError(w, status, msg.ID, request.CodeLimitReached, lim.refusal(reason))
+			return
+		}
+		defer func() { lim.hold(slot, h.opts.Server, w.Header().Get("Mcp-Session-Id")) }()
+	}
 	h.next.ServeHTTP(w, r)
+	// The SDK binds a session to the user who opened it and refuses it to
+	// anyone else; such an attempt is logged and audited, not only refused.
+	if status, text := rw.refusal(); status == http.StatusForbidden && text == sdkUserMismatch {
+		h.refuse(r, ip, user, &msg, errSessionOwner)
+	}
 }
 
-// refuse tells the Refuser about a denied request that would have reached
-// a backend, so it is observed like any other call.
-func (h *mcpHandler) refuse(r *http.Request, ip string, msg *sniffed, err error) {
+// checkParamHeaders applies revision.CheckParamHeaders to a 2026-07-28
+// tools/call: the SDK checks the other standard headers itself.
+func (h *mcpHandler) checkParamHeaders(r *http.Request, msg *sniffed) error {
+	if h.opts.Tool == nil || msg.Method != "tools/call" || !revision.IsStateless(r.Header.Get("MCP-Protocol-Version")) {
+		return nil
+	}
+	var p struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+	}
+	if json.Unmarshal(msg.Params, &p) != nil {
+		return nil
+	}
+	tool, ok := h.opts.Tool(p.Name)
+	if !ok {
+		return nil
+	}
+	return revision.CheckParamHeaders(r.Header, tool, p.Arguments)
+}
+
+// sdkUserMismatch is the SDK's refusal of a session id presented by a user
+// other than the session's.
+const sdkUserMismatch = "session user mismatch"
+
+// refuse logs a denied request and tells the Refuser about it, so that
+// one which would have reached a backend is observed (audited) like any
+// other call. user is the authenticated user, "" if authentication failed.
+func (h *mcpHandler) refuse(r *http.Request, ip, user string, msg *sniffed, err error) {
 	if h.opts.Logger != nil {
-		h.opts.Logger.Info("refused unauthenticated request", "client_ip", ip, "method", msg.Method, "reason", err)
+		if user == "" {
+			h.opts.Logger.Info("refused unauthenticated request", "client_ip", ip, "method", msg.Method, "reason", err)
+		} else {
+			h.opts.Logger.Warn("refused request", "client_ip", ip, "user", user, "http_method", r.Method, "method", msg.Method, "reason", err)
+		}
 	}
 	if h.opts.Refuser == nil || msg.Method == "" || len(msg.ID) == 0 {
 		return
@@ -172,6 +252,7 @@ func (h *mcpHandler) refuse(r *http.Request, ip string, msg *sniffed, err error)
 		JSONRPCID: string(msg.ID),
 		SessionID: r.Header.Get("Mcp-Session-Id"),
 		ClientIP:  ip,
+		UserID:    user,
 		Transport: request.TransportHTTP,
 		Method:    msg.Method,
 		AuthErr:   err,
@@ -211,9 +292,23 @@ func newTokenSet(tokens []config.Token) *tokenSet {
 var (
 	errNoToken  = errors.New("missing bearer token")
 	errBadToken = errors.New("invalid bearer token")
+	// errAmbiguousToken: more than one Authorization header; which one
+	// counts is not for a proxy in between and Argus to disagree on.
+	errAmbiguousToken = errors.New("more than one Authorization header")
+	// errSessionOwner: a valid token presented another user's session id.
+	errSessionOwner = errors.New("session belongs to another user")
 )
 
-func (s *tokenSet) verify(header string) (string, error) {
+// verify checks the request's Authorization header values: exactly one,
+// a bearer token that is configured.
+func (s *tokenSet) verify(headers []string) (string, error) {
+	if len(headers) > 1 {
+		return "", errAmbiguousToken
+	}
+	var header string
+	if len(headers) == 1 {
+		header = headers[0]
+	}
 	scheme, token, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return "", errNoToken
@@ -290,26 +385,28 @@ func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code i
 	})
 }
 
-// rpcErrorWriter turns a plain-text 400 written by the SDK's transport into
-// a JSON-RPC error response with the request's id, keeping the status.
-// Every other response passes through untouched, streaming included.
+// rpcErrorWriter turns a plain-text error written by the SDK's transport
+// into a JSON-RPC error response with the same status: a 400 carries the
+// request's id (if it had one), every other refusal (403, 404, 405, 415)
+// id null. Every other response passes through untouched, streaming
+// included.
 type rpcErrorWriter struct {
 	http.ResponseWriter
-	id      json.RawMessage
-	capture bool
-	msg     bytes.Buffer
+	id     json.RawMessage // the request's id, for 400 answers
+	status int             // status of a captured plain-text error; 0: none
+	msg    bytes.Buffer
 }
 
 func (w *rpcErrorWriter) WriteHeader(code int) {
-	if code == http.StatusBadRequest && strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
-		w.capture = true
+	if code >= 400 && strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
+		w.status = code
 		return
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *rpcErrorWriter) Write(b []byte) (int, error) {
-	if w.capture {
+	if w.status != 0 {
 		return w.msg.Write(b)
 	}
 	return w.ResponseWriter.Write(b)
@@ -317,7 +414,7 @@ func (w *rpcErrorWriter) Write(b []byte) (int, error) {
 
 // Flush lets streaming (SSE) responses through the wrapper.
 func (w *rpcErrorWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.capture {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && w.status == 0 {
 		f.Flush()
 	}
 }
@@ -325,20 +422,96 @@ func (w *rpcErrorWriter) Flush() {
 // Unwrap lets http.ResponseController reach the real writer.
 func (w *rpcErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// refusal is the captured plain-text error, if any.
+func (w *rpcErrorWriter) refusal() (int, string) {
+	return w.status, strings.TrimSpace(w.msg.String())
+}
+
 func (w *rpcErrorWriter) finish() {
-	if !w.capture {
+	status, msg := w.refusal()
+	if status == 0 {
 		return
 	}
-	msg := strings.TrimSpace(w.msg.String())
-	code := request.CodeInvalidRequest
-	switch {
-	case strings.Contains(msg, "not handled") || strings.Contains(msg, "unsupported"):
-		code = request.CodeMethodNotFound
-	case strings.Contains(msg, "malformed") || strings.Contains(msg, "unmarshal"):
-		code = request.CodeParseError
-	case strings.Contains(msg, "invalid params"):
-		code = request.CodeInvalidParams
+	code, id := request.CodeInvalidRequest, json.RawMessage(nil)
+	if status == http.StatusBadRequest {
+		id = w.id
+		switch {
+		case strings.Contains(msg, "not handled") || strings.Contains(msg, "unsupported"):
+			code = request.CodeMethodNotFound
+		case strings.Contains(msg, "malformed") || strings.Contains(msg, "unmarshal"):
+			code = request.CodeParseError
+		case strings.Contains(msg, "invalid params"):
+			code = request.CodeInvalidParams
+		}
 	}
 	w.Header().Del("X-Content-Type-Options")
-	writeRPCError(w.ResponseWriter, http.StatusBadRequest, w.id, code, msg)
+	writeRPCError(w.ResponseWriter, status, id, code, msg)
+}
+
+// checkMessages checks that body, valid JSON, is a JSON-RPC message or a
+// non-empty batch of them: an object with a string method (a request or
+// notification), or with a result or error (a client's response to a
+// server request).
+func checkMessages(body []byte) error {
+	body = bytes.TrimSpace(body)
+	if len(body) > 0 && body[0] == '[' {
+		var batch []json.RawMessage
+		if err := json.Unmarshal(body, &batch); err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return errors.New("empty batch")
+		}
+		for _, m := range batch {
+			if err := checkMessage(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return checkMessage(body)
+}
+
+func checkMessage(raw json.RawMessage) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return errors.New("a JSON-RPC message must be an object")
+	}
+	method, isCall := m["method"]
+	_, hasResult := m["result"]
+	_, hasError := m["error"]
+	switch {
+	case isCall && (len(method) == 0 || method[0] != '"'):
+		return errors.New("method must be a string")
+	case !isCall && !hasResult && !hasError:
+		return errors.New("not a request, notification or response: no method")
+	}
+	if id, ok := m["id"]; ok {
+		return checkID(bytes.TrimSpace(id))
+	}
+	return nil
+}
+
+var plainInteger = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+
+// maxSafeID is the largest integer id the SDK answers with unchanged: it
+// decodes numeric ids through float64 (2^53-1, JavaScript's
+// Number.MAX_SAFE_INTEGER).
+const maxSafeID = 1<<53 - 1
+
+// checkID accepts the ids the SDK answers with exactly as sent: strings,
+// integers written plainly from -(2^53-1) to 2^53-1, and null. A fraction
+// (1.5), an exponent (1e3), -0 or a larger integer (2^70) would come back
+// as another number, so they are refused.
+func checkID(id json.RawMessage) error {
+	s := string(id)
+	switch {
+	case s == "null", strings.HasPrefix(s, `"`):
+		return nil
+	case plainInteger.MatchString(s) && s != "-0":
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= -maxSafeID && n <= maxSafeID {
+			return nil
+		}
+	}
+	return errors.New("id must be a string or an integer from -(2^53-1) to 2^53-1")
 }

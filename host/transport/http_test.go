@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/request"
@@ -31,10 +33,53 @@ func TestTokenSet(t *testing.T) {
 		{"Bearer alice-token-0123456789x", "", errBadToken},
 	}
 	for _, tt := range tests {
-		user, err := s.verify(tt.header)
+		var headers []string
+		if tt.header != "" {
+			headers = []string{tt.header}
+		}
+		user, err := s.verify(headers)
 		if user != tt.user || err != tt.err {
 			t.Errorf("verify(%q) = %q, %v; want %q, %v", tt.header, user, err, tt.user, tt.err)
 		}
+	}
+	// Two headers are ambiguous, whichever comes first.
+	for _, h := range [][]string{
+		{"Bearer alice-token-0123456789", "Bearer bob-token-0123456789ab"},
+		{"Bearer alice-token-0123456789", "Bearer alice-token-0123456789"},
+		{"Bearer wrong-token-0123456789", "Bearer alice-token-0123456789"},
+	} {
+		if user, err := s.verify(h); err != errAmbiguousToken {
+			t.Errorf("verify(%q) = %q, %v; want %v", h, user, err, errAmbiguousToken)
+		}
+	}
+}
+
+// TestTwoAuthorizationHeaders: ambiguous credentials are refused with 400
+// and a JSON-RPC error, and observed as a denial.
+func TestTwoAuthorizationHeaders(t *testing.T) {
+	reached := false
+	ref := &refused{}
+	h := handlerWithSpy(HTTPOptions{
+		Auth:    &config.Auth{Tokens: []config.Token{{UserID: "alice", Value: "alice-token-0123456789"}}},
+		Refuser: ref,
+	}, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true }))
+	req := httptest.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"demo_echo"}}`))
+	req.Header.Add("Authorization", "Bearer alice-token-0123456789")
+	req.Header.Add("Authorization", "Bearer mallory-token-0123456789")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var resp struct {
+		ID    json.RawMessage    `json:"id"`
+		Error struct{ Code int } `json:"error"`
+	}
+	if rec.Code != http.StatusBadRequest || json.Unmarshal(rec.Body.Bytes(), &resp) != nil || resp.Error.Code != request.CodeUnauthorized || string(resp.ID) != "7" {
+		t.Errorf("status %d body %s", rec.Code, rec.Body.String())
+	}
+	if reached {
+		t.Error("a request with two Authorization headers reached the MCP layer")
+	}
+	if len(ref.calls) != 1 || ref.calls[0].AuthErr != errAmbiguousToken || ref.calls[0].UserID != "" {
+		t.Errorf("refused calls = %+v", ref.calls)
 	}
 }
 
@@ -147,5 +192,43 @@ func TestClientIPTrustedProxies(t *testing.T) {
 		if got := clientIP(r, tt.trusted); got != tt.want {
 			t.Errorf("peer %s xff %q: %s, want %s", tt.peer, tt.xff, got, tt.want)
 		}
+	}
+}
+
+// TestParamHeaderMismatch: a 2026-07-28 tools/call whose Mcp-Param-*
+// header contradicts its arguments is refused with HTTP 400 and -32020
+// before it reaches the MCP layer; a matching one passes, and older
+// revisions are not checked.
+func TestParamHeaderMismatch(t *testing.T) {
+	tool := &mcp.Tool{Name: "t", InputSchema: json.RawMessage(`{"type":"object","properties":{"region":{"type":"string","x-mcp-header":"Region"}}}`)}
+	reached := 0
+	h := &mcpHandler{
+		opts: HTTPOptions{MaxRequestBytes: 1 << 20, Tool: func(name string) (*mcp.Tool, bool) { return tool, name == "t" }},
+		next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached++ }),
+	}
+	post := func(version, region string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"t","arguments":{"region":"eu"}}}`))
+		req.Header.Set("MCP-Protocol-Version", version)
+		req.Header.Set("Mcp-Param-Region", region)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	rec := post("2026-07-28", "us")
+	var body struct {
+		ID    int `json:"id"`
+		Error struct {
+			Code int `json:"code"`
+		} `json:"error"`
+	}
+	json.Unmarshal(rec.Body.Bytes(), &body)
+	if rec.Code != http.StatusBadRequest || body.Error.Code != mcp.CodeHeaderMismatch || body.ID != 3 || reached != 0 {
+		t.Errorf("mismatch: status %d body %s reached %d", rec.Code, rec.Body, reached)
+	}
+	if rec := post("2026-07-28", "eu"); rec.Code != http.StatusOK || reached != 1 {
+		t.Errorf("match: status %d body %s reached %d", rec.Code, rec.Body, reached)
+	}
+	if rec := post("2025-11-25", "us"); rec.Code != http.StatusOK || reached != 2 {
+		t.Errorf("older revision: status %d body %s reached %d", rec.Code, rec.Body, reached)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,7 +25,6 @@ import (
 const (
 	nodeMajor          = "22"
 	conformancePackage = "@modelcontextprotocol/conformance"
-	conformanceVersion = "0.1.16"
 	sdkModule          = "github.com/modelcontextprotocol/go-sdk"
 	sdkVersion         = "v1.8.0"
 	everythingPkg      = sdkModule + "/conformance/everything-server"
@@ -38,7 +38,48 @@ const (
 	exitHarness = 2 // setup or a target could not run at all
 )
 
+// A suite is one pinned release of the conformance package and the way it
+// is run. Each has its own npm prefix (the package name is the same) and
+// its own results directory.
+type suite struct {
+	key     string // -suite name
+	version string // npm version of the conformance package
+	// requirements, if set, runs exactly the scenarios that protocol
+	// revision requires (--requirements); with -scenario each scenario
+	// runs as --scenario S --spec-version <requirements>.
+	requirements string
+	// statelessDirect serves target a statelessly: the reference server's
+	// stateful mode refuses the stateless revision's requests.
+	statelessDirect bool
+	prefix          string // npm prefix under .tools
+	results         string // results directory under the prefix
+}
+
+var allSuites = []*suite{
+	{key: "0.1.16", version: "0.1.16", prefix: "conformance", results: "results"},
+	{key: "2026-07-28", version: "0.2.0-alpha.12", requirements: "2026-07-28", statelessDirect: true,
+		prefix: "conformance-0.2.0-alpha.12", results: "results"},
+}
+
+func suiteByKey(k string) *suite {
+	for _, s := range allSuites {
+		if s.key == k {
+			return s
+		}
+	}
+	return nil
+}
+
+func (s *suite) title() string {
+	t := conformancePackage + "@" + s.version
+	if s.requirements != "" {
+		t += " --requirements " + s.requirements
+	}
+	return t
+}
+
 type options struct {
+	suites       []*suite
 	only         []string // target keys, in a-b-c order
 	scenarios    []string // empty: the suite's active scenarios
 	keep         bool
@@ -79,9 +120,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		procs:  &procSet{},
 		timing: &timings{},
 	}
-	h.confDir = filepath.Join(h.tools, "conformance")
 	h.binDir = filepath.Join(h.tools, "bin")
-	h.resultsDir = filepath.Join(h.confDir, "results")
+	if h.expected, err = readExpectedFailures(filepath.Join(root, expectedFailuresFile)); err != nil {
+		fmt.Fprintln(stderr, "conformance: expected failures:", err)
+		return exitHarness
+	}
 	// Every process started below is stopped here, whatever happens.
 	defer h.procs.stopAll()
 
@@ -98,6 +141,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	suites := fs.String("suite", "0.1.16,2026-07-28", "suites to run, comma-separated: 0.1.16 (conformance@0.1.16, its active suite) and 2026-07-28 (conformance@0.2.0-alpha.12 --requirements 2026-07-28)")
 	only := fs.String("only", "a,b,c", "targets to run, comma-separated: a (reference server direct), b (Argus, stdio backend), c (Argus, streamable-HTTP backend)")
 	scen := fs.String("scenario", "", "run only these scenarios (comma-separated names from the suite's `list`); default: the suite's active scenarios")
 	keep := fs.Bool("keep", false, "after the run, leave the servers running (URLs printed) until interrupted")
@@ -108,9 +152,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	suite := fs.Duration("suite-timeout", 10*time.Minute, "bound on one run of the suite against one target")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: go run ./internal/conformance [flags]\n\n"+
-			"Runs the MCP server conformance suite %s@%s against the go-sdk reference server\n"+
+			"Runs the MCP server conformance suites (%s) against the go-sdk reference server\n"+
 			"directly (a) and through Argus with a stdio (b) and a streamable-HTTP (c) backend.\n\nflags:\n",
-			conformancePackage, conformanceVersion)
+			conformancePackage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -137,6 +181,18 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if len(o.only) == 0 {
 		return options{}, errors.New("-only: no targets selected")
+	}
+	for _, k := range splitList(*suites) {
+		s := suiteByKey(k)
+		if s == nil {
+			return options{}, fmt.Errorf("-suite: unknown suite %q (want 0.1.16 or 2026-07-28)", k)
+		}
+		if !slices.Contains(o.suites, s) {
+			o.suites = append(o.suites, s)
+		}
+	}
+	if len(o.suites) == 0 {
+		return options{}, errors.New("-suite: no suite selected")
 	}
 	o.scenarios = splitList(*scen)
 	switch o.argusLog {

@@ -18,17 +18,20 @@ import (
 // server and Argus. Each step is skipped when its result is already present
 // at the pinned version.
 func (h *harness) setup(ctx context.Context) error {
-	if err := os.MkdirAll(h.confDir, 0o755); err != nil {
-		return err
-	}
 	if err := os.MkdirAll(h.binDir, 0o755); err != nil {
 		return err
 	}
-	if err := h.installSuite(ctx); err != nil {
-		return err
-	}
-	if err := h.checkScenarioNames(ctx); err != nil {
-		return err
+	for _, s := range h.opts.suites {
+		h.useSuite(s)
+		if err := os.MkdirAll(h.confDir, 0o755); err != nil {
+			return err
+		}
+		if err := h.installSuite(ctx); err != nil {
+			return err
+		}
+		if err := h.checkScenarioNames(ctx); err != nil {
+			return err
+		}
 	}
 	if h.needs("a", "b", "c") {
 		if err := h.installEverything(ctx); err != nil {
@@ -73,7 +76,8 @@ func (h *harness) argusBin() string {
 // installSuite runs npm install into .tools/conformance unless node@22 and
 // the conformance package are already there at the pinned versions.
 func (h *harness) installSuite(ctx context.Context) error {
-	what := fmt.Sprintf("node@%s and conformance@%s", nodeMajor, conformanceVersion)
+	version := h.suite.version
+	what := fmt.Sprintf("node@%s and conformance@%s", nodeMajor, version)
 	if v, ok := h.suiteInstalled(ctx); ok {
 		h.logf("[setup] %s already installed (node %s)", what, v)
 		return nil
@@ -86,13 +90,13 @@ func (h *harness) installSuite(ctx context.Context) error {
 	logPath := filepath.Join(h.confDir, "npm-install.log")
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund", "--save-exact",
-		"--prefix", h.confDir, "node@"+nodeMajor, conformancePackage+"@"+conformanceVersion)
+		"--prefix", h.confDir, "node@"+nodeMajor, conformancePackage+"@"+version)
 	cmd.Dir = h.root
 	if err := runLogged(cmd, logPath); err != nil {
 		return fmt.Errorf("npm install failed (%w); output in %s:\n%s", err, h.rel(logPath), tailFile(logPath, 20))
 	}
 	d := time.Since(start)
-	h.timing.add("npm install node@"+nodeMajor+" + conformance@"+conformanceVersion, d)
+	h.timing.add("npm install node@"+nodeMajor+" + conformance@"+version, d)
 	v, ok := h.suiteInstalled(ctx)
 	if !ok {
 		return fmt.Errorf("npm install finished but %s is not usable; see %s", what, h.rel(logPath))
@@ -105,7 +109,7 @@ func (h *harness) installSuite(ctx context.Context) error {
 // Node binary runs; it returns the Node version.
 func (h *harness) suiteInstalled(ctx context.Context) (string, bool) {
 	nm := filepath.Join(h.confDir, "node_modules")
-	if v := packageVersion(filepath.Join(nm, conformancePackage, "package.json")); v != conformanceVersion {
+	if v := packageVersion(filepath.Join(nm, conformancePackage, "package.json")); v != h.suite.version {
 		return "", false
 	}
 	if v := packageVersion(filepath.Join(nm, "node", "package.json")); !strings.HasPrefix(v, nodeMajor+".") {
@@ -226,7 +230,8 @@ func (h *harness) checkScenarioNames(ctx context.Context) error {
 		known = append(known, m[1])
 	}
 	if bad := missing(h.opts.scenarios, known); len(bad) > 0 {
-		return fmt.Errorf("-scenario: unknown server scenario(s) %s; the suite has: %s", strings.Join(bad, ", "), strings.Join(known, " "))
+		return fmt.Errorf("-scenario: unknown server scenario(s) %s in suite %s (select suites with -suite); it has: %s",
+			strings.Join(bad, ", "), h.suite.key, strings.Join(known, " "))
 	}
 	return nil
 }

@@ -15,15 +15,24 @@ import (
 
 type harness struct {
 	opts       options
+	suite      *suite // the suite being set up or run
 	root       string // the clone
 	tools      string // <root>/.tools
-	confDir    string // <root>/.tools/conformance: npm prefix
+	confDir    string // <root>/.tools/<suite prefix>: the suite's npm prefix
 	binDir     string // <root>/.tools/bin
-	resultsDir string // <root>/.tools/conformance/results
+	resultsDir string // <root>/.tools/<suite prefix>/results
 	out        io.Writer
 	procs      *procSet
 	timing     *timings
 	reported   bool // the results were reported (an interrupt after that is -keep's normal end)
+	expected   expectedFailures
+}
+
+// useSuite points the harness at suite s: its npm prefix and results.
+func (h *harness) useSuite(s *suite) {
+	h.suite = s
+	h.confDir = filepath.Join(h.tools, s.prefix)
+	h.resultsDir = filepath.Join(h.confDir, s.results)
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -62,15 +71,16 @@ func targetByKey(k string) *target {
 	return nil
 }
 
-// startEverythingHTTP starts a stateful reference server on a free port.
-func (h *harness) startEverythingHTTP(ctx context.Context, dir, name string) (string, *proc, error) {
+// startEverythingHTTP starts a reference server on a free port: stateful
+// unless stateless is set.
+func (h *harness) startEverythingHTTP(ctx context.Context, dir, name string, stateless bool) (string, *proc, error) {
 	port, err := freePort()
 	if err != nil {
 		return "", nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	p, err := startProc(name, filepath.Join(dir, name+".log"), dir,
-		h.everythingBin(), "-http", addr, "-stateless=false")
+		h.everythingBin(), "-http", addr, fmt.Sprintf("-stateless=%t", stateless))
 	if err != nil {
 		return "", nil, err
 	}
@@ -83,7 +93,7 @@ func (h *harness) startEverythingHTTP(ctx context.Context, dir, name string) (st
 }
 
 func startDirect(h *harness, ctx context.Context, dir string) (string, []*proc, error) {
-	url, p, err := h.startEverythingHTTP(ctx, dir, "everything-server")
+	url, p, err := h.startEverythingHTTP(ctx, dir, "everything-server", h.suite.statelessDirect)
 	return url, nonNil(p), err
 }
 
@@ -94,7 +104,9 @@ func startArgusStdio(h *harness, ctx context.Context, dir string) (string, []*pr
 }
 
 func startArgusHTTP(h *harness, ctx context.Context, dir string) (string, []*proc, error) {
-	burl, bp, err := h.startEverythingHTTP(ctx, dir, "everything-server")
+	// Argus's backend sessions use an older revision with sessions, so the
+	// backend is stateful whatever the suite.
+	burl, bp, err := h.startEverythingHTTP(ctx, dir, "everything-server", false)
 	if err != nil {
 		return "", nonNil(bp), err
 	}
@@ -263,10 +275,17 @@ func (h *harness) runSuite(ctx context.Context, tr *targetRun) error {
 	}
 
 	runs := [][]string{nil}
+	if r := h.suite.requirements; r != "" {
+		runs = [][]string{{"--requirements", r}}
+	}
 	if len(h.opts.scenarios) > 0 {
 		runs = nil
 		for _, s := range h.opts.scenarios {
-			runs = append(runs, []string{"--scenario", s})
+			args := []string{"--scenario", s}
+			if r := h.suite.requirements; r != "" {
+				args = append(args, "--spec-version", r)
+			}
+			runs = append(runs, args)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.opts.suiteTimeout)

@@ -232,20 +232,22 @@ func loopback(hostport string) bool {
 }
 
 // parseHeaders reads the W3C-baggage-like list of OTEL_EXPORTER_OTLP_HEADERS.
+// Errors name the entry by position, never by content: header values are
+// secrets.
 func parseHeaders(raw string) (map[string]string, error) {
 	out := map[string]string{}
-	for _, kv := range strings.Split(raw, ",") {
+	for i, kv := range strings.Split(raw, ",") {
 		if strings.TrimSpace(kv) == "" {
 			continue
 		}
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
-			return nil, fmt.Errorf("%q is not key=value", kv)
+			return nil, fmt.Errorf("entry %d is not key=value", i+1)
 		}
 		key, err1 := url.QueryUnescape(strings.TrimSpace(k))
 		val, err2 := url.QueryUnescape(strings.TrimSpace(v))
 		if err1 != nil || err2 != nil || key == "" {
-			return nil, fmt.Errorf("%q is not a valid header", kv)
+			return nil, fmt.Errorf("entry %d is not a valid URL-encoded header", i+1)
 		}
 		out[key] = val
 	}

@@ -236,3 +236,14 @@ func TestExporterConformance(t *testing.T) {
 	_, addr := startCollector(t)
 	sdktest.ExporterConformance(t, Plugin(), `endpoint = "`+addr+`"`)
 }
+
+// TestParseHeadersErrorsHideValues: a malformed header list is reported
+// by position, never by content.
+func TestParseHeadersErrorsHideValues(t *testing.T) {
+	for _, raw := range []string{"api-key=ok,sekretValue77", "k=%zzsekretValue77"} {
+		_, err := parseHeaders(raw)
+		if err == nil || strings.Contains(err.Error(), "sekretValue77") {
+			t.Errorf("parseHeaders(%q) = %v", raw, err)
+		}
+	}
+}

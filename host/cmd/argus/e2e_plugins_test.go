@@ -338,3 +338,64 @@ health {
 		t.Fatal("argus exited")
 	}
 }
+
+// TestE2EPluginsCommandBounded: `argus plugins` lists a #!/bin/sh plugin
+// that never handshakes (its background child holding the pipes) as an
+// error within seconds, and leaves nothing running.
+func TestE2EPluginsCommandBounded(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	if err := os.WriteFile(filepath.Join(dir, "argus-plugin-silent"), []byte("#!/bin/sh\nsleep 300 &\necho $! > "+pidFile+"\nwait\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, fmt.Sprintf("plugin_dir = %q\n", dir))
+	var o, e bytes.Buffer
+	cmd := exec.Command(argusBin(t), "plugins", "-config", cfg)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+			t.Errorf("exit: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("argus plugins still running after 60s\n%s%s", o.String(), e.String())
+	}
+	d := time.Since(start)
+	t.Logf("argus plugins took %v", d)
+	if d > 20*time.Second {
+		t.Errorf("argus plugins took %v", d)
+	}
+	if !regexp.MustCompile(`(?m)^silent\s+-\s+error\s+external\s`).MatchString(o.String()) ||
+		!regexp.MustCompile(`(?m)^ping\s+health_probe\s+1\.0\.0\s+built-in`).MatchString(o.String()) ||
+		!strings.Contains(e.String(), "no handshake within 5s") {
+		t.Errorf("output:\n%s%s", o.String(), e.String())
+	}
+	b, _ := os.ReadFile(pidFile)
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+		defer syscall.Kill(pid, syscall.SIGKILL)
+		deadline := time.Now().Add(5 * time.Second)
+		for syscall.Kill(pid, 0) == nil && !zombie(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the plugin's child %d survives `argus plugins`", pid)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// zombie reports whether pid has exited but is not yet reaped.
+func zombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(f) > 0 && f[0] == "Z"
+}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/argusmcp/argus"
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/logging"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -91,6 +92,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return exitUser
 	}
+	// Everything a command prints passes the redaction of every secret it
+	// has come across (configuration, plugin attributes, environment).
+	secrets := logging.NewSecrets()
+	ctx = context.WithValue(ctx, secretsKey{}, secrets)
+	stdout = redacting(stdout, secrets)
+	stderr = redacting(stderr, secrets)
 	var err error
 	switch args[0] {
 	case "serve":
@@ -100,7 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "plugins":
 		err = cmdPlugins(ctx, args[1:], stdout, stderr)
 	case "status":
-		err = cmdStatus(args[1:], stdout, stderr)
+		err = cmdStatus(ctx, args[1:], stdout, stderr)
 	case "audit":
 		err = cmdAudit(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
@@ -131,17 +138,41 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // errDiagnostics reports that diagnostics were already printed.
 var errDiagnostics = errors.New("configuration has errors")
 
+// secretsKey carries the command's secret set in its context.
+type secretsKey struct{}
+
+// cliSecrets is the set every output of the running command is redacted
+// with; configuration loading and plugins add to it.
+func cliSecrets(ctx context.Context) *logging.Secrets {
+	if s, ok := ctx.Value(secretsKey{}).(*logging.Secrets); ok {
+		return s
+	}
+	return logging.NewSecrets()
+}
+
+// cliWriter is a command's redacting output, which remembers whether it
+// ends at a terminal (for coloured diagnostics).
+type cliWriter struct {
+	io.Writer
+	term bool
+}
+
+func redacting(w io.Writer, s *logging.Secrets) io.Writer {
+	return cliWriter{Writer: logging.NewRedactingWriter(w, s), term: isTerminal(w)}
+}
+
 // loadConfig reads the configuration named by -config, or ./argus.hcl, or
 // falls back to the embedded example. Diagnostics go to stderr.
-func loadConfig(path string, explicit bool, stderr io.Writer) (*config.Config, error) {
-	cfg, _, err := loadConfigParser(path, explicit, stderr)
+func loadConfig(ctx context.Context, path string, explicit bool, stderr io.Writer) (*config.Config, error) {
+	cfg, _, err := loadConfigParser(ctx, path, explicit, stderr)
 	return cfg, err
 }
 
 // loadConfigParser is loadConfig that also returns the parser, to render
 // diagnostics found later (plugin configuration) with source snippets.
-func loadConfigParser(path string, explicit bool, stderr io.Writer) (*config.Config, *config.Parser, error) {
-	p := config.NewParser()
+// The parser adds what it finds to the command's secrets (cliSecrets).
+func loadConfigParser(ctx context.Context, path string, explicit bool, stderr io.Writer) (*config.Config, *config.Parser, error) {
+	p := config.NewParserWith(cliSecrets(ctx))
 	var cfg *config.Config
 	var diags hcl.Diagnostics
 	if _, err := os.Stat(path); err != nil && !explicit && errors.Is(err, os.ErrNotExist) {
@@ -159,6 +190,9 @@ func loadConfigParser(path string, explicit bool, stderr io.Writer) (*config.Con
 }
 
 func isTerminal(w io.Writer) bool {
+	if cw, ok := w.(cliWriter); ok {
+		return cw.term
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
@@ -192,7 +226,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, p, err := loadConfigParser(*path, true, stderr)
+	cfg, p, err := loadConfigParser(ctx, *path, true, stderr)
 	if err != nil {
 		return err
 	}

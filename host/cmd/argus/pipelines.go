@@ -80,7 +80,7 @@ func startAudit(cfg *config.Config, rt *pluginhost.Runtime, log hclog.Logger, lo
 			Stream: stream, Capacity: c.QueueSize, OnFull: c.OnFull, Required: c.Required, Logger: log.Named("audit"),
 		}))
 	}
-	opts := audit.Options{RecordRequests: cfg.Audit.RecordRequests, Logger: log.Named("audit")}
+	opts := audit.Options{RecordRequests: cfg.Audit.RecordRequests, Logger: log.Named("audit"), Redact: secrets.Redact}
 	if cfg.Audit.LogEvents {
 		opts.Mirror = logging.AuditMirror(logOpts, secrets)
 	}

@@ -9,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/backend"
@@ -61,7 +63,7 @@ func pluginCatalog(cfg *config.Config) (*pluginhost.Catalog, error) {
 	if !filepath.IsAbs(dir) && !strings.HasPrefix(cfg.Filename, "<") {
 		dir = filepath.Join(filepath.Dir(cfg.Filename), dir)
 	}
-	cat, err := pluginhost.Discover(dir, builtins...)
+	cat, err := pluginhost.Discover(dir, pluginhost.DiscoverOptions{AllowGroupWritable: cfg.PluginDirAllowGroupWritable}, builtins...)
 	if err != nil {
 		return cat, errUser{err}
 	}
@@ -82,7 +84,7 @@ func validatePlugins(ctx context.Context, cfg *config.Config, p *config.Parser, 
 	if err != nil {
 		return 0, err
 	}
-	secrets := logging.NewSecrets(cfg.Secrets...)
+	secrets := p.Secrets() // sensitive plugin attributes join the set diagnostics are redacted with
 	for _, r := range cat.Refused() {
 		fmt.Fprintf(stderr, "Warning: %v\n\n", r)
 	}
@@ -98,6 +100,11 @@ func validatePlugins(ctx context.Context, cfg *config.Config, p *config.Parser, 
 	return len(specs), nil
 }
 
+// describeTimeout bounds each plugin's start in `argus plugins`, which
+// starts them all at once: a plugin that does not handshake is listed as
+// an error after that long.
+const describeTimeout = 5 * time.Second
+
 func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("plugins", stderr)
 	path := fs.String("config", "argus.hcl", "configuration file naming plugin_dir (default: ./argus.hcl, else the embedded example)")
@@ -106,7 +113,7 @@ func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	cfg, err := loadConfig(*path, explicit, stderr)
+	cfg, err := loadConfig(ctx, *path, explicit, stderr)
 	if err != nil {
 		return err
 	}
@@ -114,21 +121,25 @@ func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	secrets := logging.NewSecrets(cfg.Secrets...)
-	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: quietLogger(stderr, secrets)})
+	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: quietLogger(stderr, cliSecrets(ctx)), StartTimeout: describeTimeout})
+	list := cat.Plugins()
+	infos := make([]pluginhost.Info, len(list))
+	errs := make([]error, len(list))
+	var wg sync.WaitGroup
+	for i, p := range list {
+		wg.Go(func() { infos[i], errs[i] = rt.Describe(ctx, p) })
+	}
+	wg.Wait()
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tKINDS\tVERSION\tSOURCE\tPATH\tSHA256")
 	var failed []error
-	for _, p := range cat.Plugins() {
+	for i, p := range list {
 		kinds, ver := "-", "-"
-		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		info, err := rt.Describe(dctx, p)
-		cancel()
-		if err != nil {
+		if err := errs[i]; err != nil {
 			failed = append(failed, err)
 			ver = "error"
 		} else {
-			kinds, ver = strings.Join(info.Kinds, ","), info.Version
+			kinds, ver = strings.Join(infos[i].Kinds, ","), infos[i].Version
 		}
 		sum, err := p.SHA256()
 		if err != nil {
@@ -147,14 +158,16 @@ func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// startPlugins starts and supervises the configured plugin instances for
-// serve. Configuration problems are printed as diagnostics (exit 1); a
-// plugin that cannot run is logged and retried without stopping start-up.
-func startPlugins(ctx context.Context, cfg *config.Config, p *config.Parser, log hclog.Logger,
-	secrets *logging.Secrets, backends pluginhost.Backends, stderr io.Writer) (*pluginhost.Runtime, error) {
+// startPlugins registers the configured plugin instances for serve and
+// starts them in the background: serving does not wait for them. The
+// channel receives the diagnostics of their first start (see
+// pluginhost.Runtime.Launch); configuration problems among them end serve
+// (exit 1), while a plugin that cannot run is logged and retried.
+func startPlugins(ctx context.Context, cfg *config.Config, log hclog.Logger,
+	secrets *logging.Secrets, backends pluginhost.Backends) (*pluginhost.Runtime, <-chan hcl.Diagnostics, error) {
 	cat, err := pluginCatalog(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, r := range cat.Refused() {
 		log.Warn("plugin refused", "error", r)
@@ -165,16 +178,20 @@ func startPlugins(ctx context.Context, cfg *config.Config, p *config.Parser, log
 		}
 	}
 	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: log, Secrets: secrets, Backends: backends})
-	if diags := rt.Start(ctx, pluginhost.Specs(cfg, secrets.Add)); len(diags) > 0 {
-		p.WriteDiagnostics(stderr, diags, 100, isTerminal(stderr))
-		if diags.HasErrors() {
-			cctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
-			defer cancel()
-			rt.Close(cctx)
-			return nil, errUser{errDiagnostics}
+	return rt, rt.Launch(ctx, pluginhost.Specs(cfg, secrets.Add)), nil
+}
+
+// requiredSinks selects the audit sink instances with host.required set:
+// the serving path needs them (audited calls are refused without them),
+// so readiness waits for their first start.
+func requiredSinks(cfg *config.Config) func(*pluginhost.Instance) bool {
+	required := map[string]bool{}
+	for _, s := range cfg.Audit.Sinks {
+		if s.Required {
+			required[shared.KindBlock(s.Kind)+"."+s.Name] = true
 		}
 	}
-	return rt, nil
+	return func(i *pluginhost.Instance) bool { return required[i.ID()] }
 }
 
 // probers are the health probe instances as the gateway's probes; none

@@ -10,12 +10,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/audit"
@@ -38,34 +37,27 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	cfg, parser, err := loadConfigParser(*path, explicit, stderr)
+	cfg, parser, err := loadConfigParser(ctx, *path, explicit, stderr)
 	if err != nil {
 		return err
 	}
 
 	// Every shutdown step (listener, gateway, audit drain, telemetry flush,
-	// plugins) shares one deadline: server.shutdown_timeout from the moment
-	// shutdown begins, not one each.
-	var (
-		stopOnce     sync.Once
-		stopDeadline time.Time
-	)
-	shutdownCtx := func() (context.Context, context.CancelFunc) {
-		stopOnce.Do(func() { stopDeadline = time.Now().Add(cfg.Server.ShutdownTimeout) })
-		return context.WithDeadline(context.Background(), stopDeadline)
-	}
+	// plugins) has its own bound inside server.shutdown_timeout.
+	stopPlan := &shutdownPlan{total: cfg.Server.ShutdownTimeout}
 
 	mgmtToken, mgmtSource, err := manage.ResolveToken(cfg.Management.Token)
 	if err != nil {
 		return errUser{err}
 	}
-	secrets := logging.NewSecrets(cfg.Secrets...)
+	secrets := parser.Secrets() // also what stderr and diagnostics are redacted with
 	secrets.Add(mgmtToken)
 	logOpts := logging.Options{Level: cfg.Log.Level, Format: cfg.Log.Format, Output: stderr}
 	log, err := logging.New(logOpts, secrets)
 	if err != nil {
 		return errUser{err}
 	}
+	logging.RouteGlobal(log)
 	log.Info("starting argus", "version", version, "config", cfg.Filename, "backends", len(cfg.Backends))
 	if mgmtToken == "" {
 		log.Warn("no management token: only /manage/v1/health and /manage/v1/ready are served", "set", "management.token or $"+manage.TokenEnv)
@@ -73,15 +65,26 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Debug("management token configured", "source", mgmtSource)
 	}
 
+	// Listen first: start-up (backends connecting, plugins starting) runs
+	// while the listener serves, and /manage/v1/ready answers 503 with
+	// what it waits for until start-up is done.
+	var ln net.Listener
+	if !*stdio {
+		if ln, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
+			return errUser{fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)}
+		}
+		defer ln.Close() // in case serving never starts; Shutdown closes it otherwise
+	}
+
 	probeHost := &gatewayBackends{}
-	rt, err := startPlugins(ctx, cfg, parser, log, secrets, probeHost, stderr)
+	rt, pluginDiags, err := startPlugins(ctx, cfg, log, secrets, probeHost)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		// After the gateway (deferred below, so it closes first): sinks
 		// flush what it recorded, and no plugin process survives.
-		sctx, cancel := shutdownCtx()
+		sctx, cancel := stopPlan.step(stepPlugins)
 		defer cancel()
 		if err := rt.Close(sctx); err != nil {
 			log.Warn("stopping plugins", "error", err)
@@ -100,7 +103,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if tel != nil {
 		observers = append(observers, tel.Observer())
 		defer func() {
-			sctx, cancel := shutdownCtx()
+			sctx, cancel := stopPlan.step(stepTelemetry)
 			defer cancel()
 			if err := tel.Shutdown(sctx); err != nil {
 				log.Warn("flushing telemetry", "error", err)
@@ -112,7 +115,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		observers = append(observers, pipe.Observer())
 		middlewares = append(middlewares, pipe.Gate())
 		defer func() {
-			sctx, cancel := shutdownCtx()
+			sctx, cancel := stopPlan.step(stepAudit)
 			defer cancel()
 			if err := pipe.Close(sctx); err != nil {
 				log.Error("audit events lost at shutdown", "error", err)
@@ -129,23 +132,24 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	if err := gw.Start(ctx); err != nil {
-		var ce *catalog.ConflictError
-		if errors.As(err, &ce) {
-			return errUser{err}
-		}
-		return err
-	}
+	gw.Start(ctx) // returns at once; backends connect in the background
 	defer func() {
-		sctx, cancel := shutdownCtx()
+		sctx, cancel := stopPlan.step(stepGateway)
 		defer cancel()
 		if err := gw.Close(sctx); err != nil {
 			log.Warn("closing backends", "error", err)
 		}
 		log.Info("stopped")
 	}()
+	// startup ends serve on what start-up finds unservable: plugin
+	// configuration errors, conflicting capabilities under "error".
+	startup := startupChecks(pluginDiags, gw, parser, stderr)
 
 	if *stdio {
+		// One client, one session: it gets the catalogue once start-up is done.
+		if err := <-startup; err != nil {
+			return err
+		}
 		log.Info("serving MCP on stdio")
 		err := gw.Server().Run(ctx, transport.Stdio(&mcp.StdioTransport{}))
 		if err != nil && ctx.Err() == nil && !errors.Is(err, io.EOF) {
@@ -154,15 +158,16 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return nil
 	}
 
-	ln, err := net.Listen("tcp", cfg.Server.Listen)
-	if err != nil {
-		return errUser{fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)}
+	requiredSink := requiredSinks(cfg)
+	starting := func() []string { return append(gw.Starting(), rt.Starting(requiredSink)...) }
+	var reload func() (gateway.ReloadSummary, string, error)
+	if explicit || cfg.Filename == *path {
+		reload = newReloader(*path, cfg, gw, rt, secrets, log).reload
 	}
-	reload := reloader(*path, explicit || cfg.Filename == *path, gw, secrets, log)
 	mux := http.NewServeMux()
 	mux.Handle(manage.Prefix+"/", manage.New(manage.Options{
 		Gateway: gw, Catalog: gw.Catalog(), Events: evlog, Token: mgmtToken, Version: version,
-		Started: gw.Started, Reload: reload, Logger: log.Named("manage"),
+		Started: gw.Started, Starting: starting, Reload: reload, Logger: log.Named("manage"), Redact: secrets.Redact,
 		Plugins: func() any { return rt.Status() },
 		Audit:   managementAudit(pipe),
 		AuditStats: func() any {
@@ -175,6 +180,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if scrape != nil {
 		mux.Handle("GET /metrics", scrape)
 	}
+	sessions := transport.NewSessionLimits(cfg.Server)
+	if tel != nil {
+		if err := sessions.RegisterMetrics(tel.Meter()); err != nil {
+			return err
+		}
+	}
 	mux.Handle("/mcp", transport.NewMCPHandler(transport.HTTPOptions{
 		Server:          gw.Server(),
 		Auth:            cfg.Auth,
@@ -183,11 +194,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Refuser:         gw,
 		Logger:          log.Named("http"),
 		TrustedProxies:  cfg.Server.TrustedProxies,
+		Sessions:        sessions,
+		Tool:            func(name string) (*mcp.Tool, bool) { return gw.Catalog().Snapshot().ToolDef(name) },
 	}))
 	conns := &connTracker{states: map[net.Conn]http.ConnState{}}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.Named("http").StandardLogger(nil), ConnState: conns.track}
+	srv := transport.NewServer(mux, cfg.Server, log.Named("http").StandardLogger(nil))
+	srv.ConnState = conns.track
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(transport.LimitListener(ln, cfg.Server.MaxConnections)) }()
 	log.Info("listening", "mcp", fmt.Sprintf("http://%s/mcp", ln.Addr()), "management", fmt.Sprintf("http://%s%s", ln.Addr(), manage.Prefix))
 
 	hup := make(chan os.Signal, 1)
@@ -197,12 +211,18 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		select {
 		case err := <-errc:
 			return fmt.Errorf("http server: %w", err)
+		case err := <-startup:
+			if err != nil {
+				return err
+			}
+			startup = nil
+			continue
 		case <-hup:
 			if reload == nil {
 				log.Warn("SIGHUP ignored: no configuration file to reload")
 				continue
 			}
-			if diags, err := reload(); err != nil {
+			if _, diags, err := reload(); err != nil {
 				log.Error("reload failed; the running configuration stays", "error", err, "diagnostics", diags)
 			}
 			continue
@@ -219,12 +239,76 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// Shutdown waits up to 5s for connections that never sent a request;
 	// no request will come, so they are closed at once.
 	conns.closeUnused()
-	sctx, cancel := shutdownCtx()
+	sctx, cancel := stopPlan.step(stepListener)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 	}
 	return nil
+}
+
+// Shutdown steps, in the order they run.
+const (
+	stepListener  = iota // in-flight HTTP requests finish
+	stepGateway          // backend sessions close
+	stepAudit            // audit queues drain to their sinks
+	stepTelemetry        // spans and metrics flush
+	stepPlugins          // plugins shut down (sinks flush) and exit
+)
+
+// stepShares is the share of shutdown_timeout reserved for each step.
+var stepShares = [...]float64{stepListener: 0.3, stepGateway: 0.15, stepAudit: 0.25, stepTelemetry: 0.1, stepPlugins: 0.2}
+
+// shutdownPlan bounds each shutdown step inside the overall
+// shutdown_timeout, which starts with the first step. A step may use what
+// the steps before it left, but never the reserve of the steps after it:
+// a sink that cannot drain uses up the audit step's time, not the time
+// healthy plugins need to shut down cleanly, and a plugin that hangs at
+// start cannot stretch shutdown beyond the overall deadline.
+type shutdownPlan struct {
+	total time.Duration
+	once  sync.Once
+	end   time.Time
+}
+
+// step returns the context of step n; its deadline is the overall one
+// less the reserve of the later steps.
+func (p *shutdownPlan) step(n int) (context.Context, context.CancelFunc) {
+	p.once.Do(func() { p.end = time.Now().Add(p.total) })
+	var reserve float64
+	for _, share := range stepShares[n+1:] {
+		reserve += share
+	}
+	return context.WithDeadline(context.Background(), p.end.Add(-time.Duration(reserve*float64(p.total))))
+}
+
+// startupChecks waits, in the background, for the first start of every
+// plugin and every backend, and sends what makes the configuration
+// unservable (nil if nothing does): plugin configuration errors (their
+// diagnostics are written to stderr first) or capabilities that conflict
+// under the "error" strategy.
+func startupChecks(pluginDiags <-chan hcl.Diagnostics, gw *gateway.Gateway, p *config.Parser, stderr io.Writer) chan error {
+	out := make(chan error, 1)
+	go func() {
+		if diags := <-pluginDiags; len(diags) > 0 {
+			p.WriteDiagnostics(stderr, diags, 100, isTerminal(stderr))
+			if diags.HasErrors() {
+				out <- errUser{errDiagnostics}
+				return
+			}
+		}
+		<-gw.StartupDone()
+		if err := gw.StartupErr(); err != nil {
+			var ce *catalog.ConflictError
+			if errors.As(err, &ce) {
+				err = errUser{err}
+			}
+			out <- err
+			return
+		}
+		out <- nil
+	}()
+	return out
 }
 
 // connTracker follows the state of the listener's connections.
@@ -251,36 +335,6 @@ func (t *connTracker) closeUnused() {
 		if s == http.StateNew || s == http.StateIdle {
 			c.Close()
 		}
-	}
-}
-
-// reloader returns the function behind POST /manage/v1/reload and SIGHUP:
-// it re-reads the configuration file and applies it. nil when the gateway
-// runs the embedded configuration.
-func reloader(path string, fromFile bool, gw *gateway.Gateway, secrets *logging.Secrets, log hclog.Logger) func() (string, error) {
-	if !fromFile {
-		return nil
-	}
-	var mu sync.Mutex
-	return func() (string, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		p := config.NewParser()
-		cfg, diags := p.LoadFile(path)
-		var buf strings.Builder
-		if len(diags) > 0 {
-			p.WriteDiagnostics(&buf, diags, 0, false)
-		}
-		if diags.HasErrors() {
-			return buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, path)
-		}
-		secrets.Add(cfg.Secrets...)
-		sum, err := gw.Apply(cfg)
-		if err != nil {
-			return buf.String(), fmt.Errorf("%w: %v", manage.ErrInvalidConfig, err)
-		}
-		log.Info("configuration reloaded", "file", path, "added", sum.Added, "removed", sum.Removed, "changed", sum.Changed)
-		return buf.String(), nil
 	}
 }
 

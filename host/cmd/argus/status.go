@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -17,7 +18,7 @@ import (
 
 // cmdStatus prints the gateway's health, backends and plugins as read from
 // a running gateway's management API.
-func cmdStatus(args []string, stdout, stderr io.Writer) error {
+func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("status", stderr)
 	path := fs.String("config", "argus.hcl", "configuration file, for the listen address and management token")
 	addr := fs.String("addr", "", "management API base URL (default: from the configuration, http://LISTEN/manage/v1)")
@@ -26,7 +27,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	cfg, err := loadConfig(*path, explicit, stderr)
+	cfg, err := loadConfig(ctx, *path, explicit, stderr)
 	if err != nil {
 		return err
 	}

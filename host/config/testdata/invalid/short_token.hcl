@@ -1,3 +1,3 @@
 auth {
-  token "alice" { value = "short" }
+  token "alice" { value = "Zq8x-tiny" }
 }

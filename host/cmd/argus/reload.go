@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/gateway"
+	"github.com/argusmcp/argus/host/logging"
+	"github.com/argusmcp/argus/host/manage"
+	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/shared"
+	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
+)
+
+// reloader is the function behind POST /manage/v1/reload and SIGHUP: it
+// re-reads the configuration file and applies what can change live —
+// backends, conflict policy, filters, health settings and health probes —
+// and reports the rest under restart_required: server, auth, log,
+// management, plugin_dir, audit and telemetry (their pipelines hold
+// queued events and exporters that a live swap could lose).
+type reloader struct {
+	path    string
+	gw      *gateway.Gateway
+	rt      *pluginhost.Runtime
+	secrets *logging.Secrets
+	log     hclog.Logger
+
+	// boot is the configuration serve started with: the sections that
+	// need a restart are compared with it, as they are what is in force.
+	boot       *config.Config
+	bootPrints map[string]string
+
+	mu      sync.Mutex
+	running *config.Config
+	prints  map[string]string // fingerprint of each running plugin instance, by ID
+}
+
+func newReloader(path string, cfg *config.Config, gw *gateway.Gateway, rt *pluginhost.Runtime, secrets *logging.Secrets, log hclog.Logger) *reloader {
+	prints := fingerprints(cfg)
+	return &reloader{path: path, gw: gw, rt: rt, secrets: secrets, log: log, boot: cfg, bootPrints: prints, running: cfg, prints: prints}
+}
+
+func (r *reloader) reload() (gateway.ReloadSummary, string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// The running secrets redact the diagnostics (a token line in a
+	// snippet), and the new file's secrets join them even if it fails.
+	p := config.NewParserWith(r.secrets)
+	cfg, diags := p.LoadFile(r.path)
+	var buf strings.Builder
+	if len(diags) > 0 {
+		p.WriteDiagnostics(&buf, diags, 0, false)
+	}
+	if diags.HasErrors() {
+		return gateway.ReloadSummary{}, buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, r.path)
+	}
+	r.secrets.Add(cfg.Secrets...)
+	prints := fingerprints(cfg)
+	restart := r.restartRequired(cfg, prints)
+
+	// Probes: start the added and changed ones first, so a probe whose
+	// configuration is wrong refuses the reload with nothing changed.
+	added, removed := diffInstances(r.prints, prints, shared.KindHealthProbe)
+	var specs []pluginhost.Spec
+	for _, s := range pluginhost.Specs(cfg, r.secrets.Add) {
+		if added[s.ID()] {
+			specs = append(specs, s)
+		}
+	}
+	fresh, ch := r.rt.LaunchInstances(context.Background(), specs)
+	if pd := <-ch; len(pd) > 0 {
+		p.WriteDiagnostics(&buf, pd, 0, false)
+		if pd.HasErrors() {
+			r.stop(fresh)
+			return gateway.ReloadSummary{}, buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, r.path)
+		}
+	}
+	sum, err := r.gw.Apply(cfg, restart...)
+	if err != nil {
+		r.stop(fresh)
+		return sum, buf.String(), fmt.Errorf("%w: %v", manage.ErrInvalidConfig, err)
+	}
+	var old []*pluginhost.Instance
+	for _, inst := range r.rt.Instances() {
+		if removed[inst.ID()] && !slices.Contains(fresh, inst) {
+			old = append(old, inst)
+		}
+	}
+	r.stop(old)
+	r.gw.SetProbes(probers(r.rt))
+	r.running, r.prints = cfg, prints
+	if len(added)+len(removed) > 0 {
+		sum.Changed = append(sum.Changed, probeChanges(added, removed)...)
+	}
+	r.log.Info("configuration reloaded", "file", r.path, "added", sum.Added, "removed", sum.Removed, "changed", sum.Changed)
+	if len(sum.Restart) > 0 {
+		r.log.Warn("configuration reloaded, but these settings changed and take effect only after a restart", "restart_required", sum.Restart)
+	}
+	return sum, buf.String(), nil
+}
+
+// restartRequired lists the sections that differ from those in force
+// since start-up, as they are not applied live (the gateway adds server,
+// auth and log itself).
+func (r *reloader) restartRequired(cfg *config.Config, prints map[string]string) []string {
+	old := r.boot
+	var out []string
+	if old.Management != cfg.Management {
+		out = append(out, "management")
+	}
+	if old.PluginDir != cfg.PluginDir {
+		out = append(out, "plugin_dir")
+	}
+	a, b := old.Audit, cfg.Audit
+	a.Sinks, b.Sinks = nil, nil
+	if !reflect.DeepEqual(a, b) || sectionChanged(r.bootPrints, prints, shared.KindAuditSink) {
+		out = append(out, "audit")
+	}
+	t, u := old.Telemetry, cfg.Telemetry
+	t.Exporters, u.Exporters = nil, nil
+	if !reflect.DeepEqual(t, u) || sectionChanged(r.bootPrints, prints, shared.KindTelemetryExporter) {
+		out = append(out, "telemetry")
+	}
+	return out
+}
+
+func (r *reloader) stop(instances []*pluginhost.Instance) {
+	for _, inst := range instances {
+		ctx, cancel := context.WithTimeout(context.Background(), r.running.Server.ShutdownTimeout)
+		if err := r.rt.Stop(ctx, inst); err != nil {
+			r.log.Warn("stopping plugin instance", "instance", inst.ID(), "error", err)
+		}
+		cancel()
+	}
+}
+
+func probeChanges(added, removed map[string]bool) []string {
+	ids := maps.Clone(added)
+	maps.Copy(ids, removed)
+	return slices.Sorted(maps.Keys(ids))
+}
+
+// kindOf is the instance kind a fingerprint key belongs to.
+func kindOf(id string, kind string) bool { return strings.HasPrefix(id, kind+".") }
+
+// diffInstances compares the instances of one kind: added holds the IDs
+// to start (new or changed), removed the IDs to stop (gone or changed).
+func diffInstances(old, cur map[string]string, kind pluginv1.Kind) (added, removed map[string]bool) {
+	block := shared.KindBlock(kind)
+	added, removed = map[string]bool{}, map[string]bool{}
+	for id, fp := range cur {
+		if kindOf(id, block) && old[id] != fp {
+			added[id] = true
+		}
+	}
+	for id, fp := range old {
+		if kindOf(id, block) && cur[id] != fp {
+			removed[id] = true
+		}
+	}
+	return added, removed
+}
+
+func sectionChanged(old, cur map[string]string, kind pluginv1.Kind) bool {
+	added, removed := diffInstances(old, cur, kind)
+	return len(added)+len(removed) > 0
+}
+
+// fingerprints identifies each plugin instance's configuration: its host
+// settings and the values its attributes evaluate to (so a changed env()
+// or file() counts), or its source text when it has nested blocks.
+// Fingerprints hold secret values: they are compared, never printed.
+func fingerprints(cfg *config.Config) map[string]string {
+	eval := cfg.EvalContext(func(...string) {})
+	out := map[string]string{}
+	for _, in := range cfg.PluginInstances() {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s|%s|%v|%d|%s|", in.Plugin, in.SHA256, in.Required, in.QueueSize, in.OnFull)
+		bodyPrint(&b, in.Body, eval)
+		out[shared.KindBlock(in.Kind)+"."+in.Name] = b.String()
+	}
+	return out
+}
+
+func bodyPrint(b *strings.Builder, body hcl.Body, eval *hcl.EvalContext) {
+	attrs, diags := body.JustAttributes()
+	if diags.HasErrors() { // nested blocks: cannot tell, so count as changed
+		fmt.Fprintf(b, "unknown:%p", body)
+		return
+	}
+	for _, name := range slices.Sorted(maps.Keys(attrs)) {
+		v, d := attrs[name].Expr.Value(eval)
+		if d.HasErrors() || !v.IsWhollyKnown() {
+			fmt.Fprintf(b, "%s=?%p;", name, attrs[name])
+			continue
+		}
+		j, err := ctyjson.Marshal(v, v.Type())
+		if err != nil {
+			fmt.Fprintf(b, "%s=?%p;", name, attrs[name])
+			continue
+		}
+		fmt.Fprintf(b, "%s=%s;", name, j)
+	}
+}

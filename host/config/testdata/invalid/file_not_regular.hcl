@@ -1,0 +1,3 @@
+management {
+  token = file("/dev/zero")
+}

@@ -1,0 +1,6 @@
+audit {
+  sink "jsonl" "main" { file = "logs/trail.jsonl" }
+  sink "jsonl" "copy" {
+    file = "./logs/../logs/trail.jsonl"
+  }
+}

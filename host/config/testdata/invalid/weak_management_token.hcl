@@ -1,0 +1,3 @@
+management {
+  token = "changeme-changeme-123"
+}

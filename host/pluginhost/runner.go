@@ -1,0 +1,129 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-plugin/runner"
+)
+
+// pipeWaitDelay bounds how long Argus reads a plugin's stdout and stderr
+// after the plugin exited: a process it left behind (a shell script's
+// background child) may hold them open for ever.
+const pipeWaitDelay = time.Second
+
+// procRunner runs a plugin's process for go-plugin (ClientConfig.RunnerFunc)
+// so that no wait on it is unbounded. go-plugin's own runner hands it the
+// process's pipes and reads them to their end before it reaps the process,
+// so a grandchild holding them open hangs Kill for ever. Here exec.Cmd
+// copies the output into in-memory pipes and, with WaitDelay, gives up on
+// the output pipeWaitDelay after the process exited; then go-plugin's
+// readers see the end. The process leads its own process group (procAttr),
+// which Kill kills as a whole.
+type procRunner struct {
+	mu             sync.Mutex // Start against Kill and pid
+	cmd            *exec.Cmd
+	stdout, stderr *io.PipeReader
+	outW, errW     *io.PipeWriter
+	done           chan struct{} // closed once the process is reaped
+	err            error         // how it ended; set before done
+}
+
+var _ runner.Runner = (*procRunner)(nil)
+
+// newRunner prepares cmd; it starts nothing yet. The plugin's stdin is
+// /dev/null: it must not read a terminal it does not own.
+func newRunner(cmd *exec.Cmd) *procRunner {
+	r := &procRunner{cmd: cmd, done: make(chan struct{})}
+	r.stdout, r.outW = io.Pipe()
+	r.stderr, r.errW = io.Pipe()
+	cmd.Stdin = nil
+	cmd.Stdout, cmd.Stderr = r.outW, r.errW
+	cmd.SysProcAttr = procAttr()
+	cmd.WaitDelay = pipeWaitDelay
+	return r
+}
+
+func (r *procRunner) Start(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.cmd.Start(); err != nil {
+		r.outW.CloseWithError(err)
+		r.errW.CloseWithError(err)
+		return err
+	}
+	go func() {
+		err := r.cmd.Wait()
+		if errors.Is(err, exec.ErrWaitDelay) {
+			err = nil // it exited cleanly; what it left behind held the pipes
+		}
+		r.err = err
+		r.outW.Close()
+		r.errW.Close()
+		close(r.done)
+	}()
+	return nil
+}
+
+// Wait waits until the process is reaped (within pipeWaitDelay of its
+// exit).
+func (r *procRunner) Wait(ctx context.Context) error {
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Kill SIGKILLs the process and its whole group.
+func (r *procRunner) Kill(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd.Process == nil {
+		return nil
+	}
+	killGroup(r.cmd.Process.Pid)
+	if err := r.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	return nil
+}
+
+// exited is closed once the process is reaped.
+func (r *procRunner) exited() <-chan struct{} { return r.done }
+
+func (r *procRunner) pid() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd.Process == nil {
+		return 0
+	}
+	return r.cmd.Process.Pid
+}
+
+func (r *procRunner) Stdout() io.ReadCloser           { return r.stdout }
+func (r *procRunner) Stderr() io.ReadCloser           { return r.stderr }
+func (r *procRunner) Name() string                    { return r.cmd.Path }
+func (r *procRunner) Diagnose(context.Context) string { return "" }
+
+func (r *procRunner) ID() string {
+	if pid := r.pid(); pid != 0 {
+		return strconv.Itoa(pid)
+	}
+	return ""
+}
+
+func (r *procRunner) PluginToHost(network, addr string) (string, string, error) {
+	return network, addr, nil
+}
+
+func (r *procRunner) HostToPlugin(network, addr string) (string, string, error) {
+	return network, addr, nil
+}

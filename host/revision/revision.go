@@ -1,0 +1,326 @@
+// Package revision shapes what Argus answers a client for the MCP protocol
+// revision that client negotiated, whatever revision the backend that
+// produced the answer speaks.
+//
+// Argus talks to most backends over sessions of an older revision
+// (config.DefaultBackendProtocol) and to clients of every revision the SDK
+// supports. The fields each revision requires or forbids differ:
+//
+//   - 2026-07-28 (stateless) results carry resultType ("complete" or
+//     "input_required") on tools/call, prompts/get, resources/read and
+//     completion/complete; list results and resources/read carry
+//     cacheScope ("public" or "private") and ttlMs (SEP-2549); and the
+//     answering server names itself in _meta (SEP-2575) — that server is
+//     Argus, not the backend behind it.
+//   - Older revisions know none of these fields; they are removed.
+//
+// Shaper applies those rules on the router's return path. It never changes
+// the content of a result, only the revision-specific envelope.
+package revision
+
+import (
+	"encoding/json"
+	"maps"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Stateless is the first revision without sessions, with resultType,
+// caching hints and multi-round-trip requests.
+const Stateless = "2026-07-28"
+
+// IsStateless reports whether version is Stateless or newer. Revisions are
+// dates, so they order as strings.
+func IsStateless(version string) bool { return version >= Stateless }
+
+// Cache scopes (SEP-2549).
+const (
+	ScopePublic  = "public"
+	ScopePrivate = "private"
+)
+
+// DefaultListTTL is the ttlMs Argus puts on list results: how long a client
+// that does not follow list_changed notifications may keep using a list.
+//
+// Argus's catalogue changes only when a backend signals list_changed, on a
+// reload, and on a backend's health transition, and every such change is
+// announced to clients at once (notifications/*/list_changed, or the
+// subscriptions/listen stream of a stateless client). A client that listens
+// is therefore never served a stale list from its cache for longer than the
+// notification takes to arrive; one that does not may be up to this long
+// behind. Ten seconds keeps that bound well below the default health
+// check interval (30 s), so a backend failing a check disappears from
+// every cache before the next check could bring it back.
+const DefaultListTTL = 10 * time.Second
+
+// Shaper shapes results for the client's revision. The zero value is
+// usable: it names no server and uses DefaultListTTL with public lists.
+// A Shaper is read-only after construction and safe for concurrent use.
+type Shaper struct {
+	// Server is Argus's own identity, put into the _meta of results to
+	// 2026-07-28 clients in place of whatever the backend put there.
+	Server *mcp.Implementation
+	// ListTTL is the ttlMs of list results; 0 means DefaultListTTL, a
+	// negative value means 0 (always revalidate).
+	ListTTL time.Duration
+	// Private marks lists as cacheScope "private": set it when clients
+	// authenticate, so that no shared cache serves one user's answer to
+	// another party. Otherwise lists are "public": the catalogue is the
+	// same for every client.
+	Private bool
+}
+
+// Result returns res shaped for a client of revision version answering
+// method. It may return res itself (modified) or a wrapper around it;
+// callers must send the returned value and not use res afterwards.
+func (s *Shaper) Result(version, method string, res mcp.Result) mcp.Result {
+	if res == nil || isNil(res) {
+		return res
+	}
+	modern := IsStateless(version)
+	s.meta(res, modern)
+	switch r := res.(type) {
+	case *mcp.CallToolResult:
+		if modern {
+			return callWithType(r, resultTypeOf(len(r.InputRequests) > 0))
+		}
+		return callWithType(r, "")
+	case *mcp.GetPromptResult:
+		if modern {
+			return promptWithType(r, resultTypeOf(len(r.InputRequests) > 0))
+		}
+		return promptWithType(r, "")
+	case *mcp.ReadResourceResult:
+		if !modern {
+			return legacyRead{r}
+		}
+		// The backend knows how long its content stays fresh; without its
+		// word, Argus promises nothing and keeps the content to the caller,
+		// as the backend's answer may depend on who asked.
+		if r.CacheScope == "" {
+			r.CacheScope = ScopePrivate
+		}
+		if r.TTLMs < 0 {
+			r.TTLMs = 0
+		}
+		return readWithType(r, resultTypeOf(len(r.InputRequests) > 0))
+	case *mcp.CompleteResult:
+		if modern {
+			r.ResultType = "complete"
+		} else {
+			r.ResultType = ""
+		}
+	case *mcp.ListToolsResult:
+		if !modern {
+			return legacyTools{r}
+		}
+		r.ResultType = "complete"
+		s.cache(&r.Cacheable)
+	case *mcp.ListPromptsResult:
+		if !modern {
+			return legacyPrompts{r}
+		}
+		r.ResultType = "complete"
+		s.cache(&r.Cacheable)
+	case *mcp.ListResourcesResult:
+		if !modern {
+			return legacyResources{r}
+		}
+		r.ResultType = "complete"
+		s.cache(&r.Cacheable)
+	case *mcp.ListResourceTemplatesResult:
+		if !modern {
+			return legacyTemplates{r}
+		}
+		r.ResultType = "complete"
+		s.cache(&r.Cacheable)
+	}
+	return res
+}
+
+// meta puts Argus's identity into a modern result's _meta, replacing the
+// backend's, and removes any server identity from an older one's.
+func (s *Shaper) meta(res mcp.Result, modern bool) {
+	m := res.GetMeta()
+	_, has := m[mcp.MetaKeyServerInfo]
+	switch {
+	case modern && s.Server != nil:
+		m = maps.Clone(m)
+		if m == nil {
+			m = map[string]any{}
+		}
+		m[mcp.MetaKeyServerInfo] = s.Server
+		res.SetMeta(m)
+	case has:
+		m = maps.Clone(m)
+		delete(m, mcp.MetaKeyServerInfo)
+		if len(m) == 0 {
+			m = nil
+		}
+		res.SetMeta(m)
+	}
+}
+
+func (s *Shaper) cache(c *mcp.Cacheable) {
+	ttl := s.ListTTL
+	switch {
+	case ttl == 0:
+		ttl = DefaultListTTL
+	case ttl < 0:
+		ttl = 0
+	}
+	c.TTLMs = int(ttl.Milliseconds())
+	c.CacheScope = ScopePublic
+	if s.Private {
+		c.CacheScope = ScopePrivate
+	}
+}
+
+func resultTypeOf(inputRequired bool) string {
+	if inputRequired {
+		return "input_required"
+	}
+	return "complete"
+}
+
+// isNil reports a typed nil pointer inside the interface.
+func isNil(res mcp.Result) bool {
+	switch r := res.(type) {
+	case *mcp.CallToolResult:
+		return r == nil
+	case *mcp.GetPromptResult:
+		return r == nil
+	case *mcp.ReadResourceResult:
+		return r == nil
+	case *mcp.CompleteResult:
+		return r == nil
+	case *mcp.ListToolsResult:
+		return r == nil
+	case *mcp.ListPromptsResult:
+		return r == nil
+	case *mcp.ListResourcesResult:
+		return r == nil
+	case *mcp.ListResourceTemplatesResult:
+		return r == nil
+	}
+	return false
+}
+
+// The SDK keeps the resultType of tools/call, prompts/get and
+// resources/read results in an unexported field that only its own JSON
+// decoding sets. Templates decoded once per result type carry it; a shaped
+// result is a copy of the template with the original's exported fields.
+var (
+	callTemplates   = templates[mcp.CallToolResult]()
+	promptTemplates = templates[mcp.GetPromptResult]()
+	readTemplates   = templates[mcp.ReadResourceResult]()
+)
+
+func templates[T any]() map[string]T {
+	out := map[string]T{}
+	for _, rt := range []string{"", "complete", "input_required"} {
+		var v T
+		doc := `{}`
+		if rt != "" {
+			doc = `{"resultType":"` + rt + `"}`
+		}
+		if err := json.Unmarshal([]byte(doc), &v); err != nil {
+			panic("revision: decoding a result template: " + err.Error())
+		}
+		out[rt] = v
+	}
+	return out
+}
+
+func callWithType(r *mcp.CallToolResult, rt string) *mcp.CallToolResult {
+	out := callTemplates[rt]
+	out.Meta = r.Meta
+	out.Content = r.Content
+	out.StructuredContent = r.StructuredContent
+	out.IsError = r.IsError
+	out.InputRequests = r.InputRequests
+	out.RequestState = r.RequestState
+	if rt == "" {
+		out.InputRequests, out.RequestState = nil, ""
+	}
+	return &out
+}
+
+func promptWithType(r *mcp.GetPromptResult, rt string) *mcp.GetPromptResult {
+	out := promptTemplates[rt]
+	out.Meta = r.Meta
+	out.Description = r.Description
+	out.Messages = r.Messages
+	out.InputRequests = r.InputRequests
+	out.RequestState = r.RequestState
+	if rt == "" {
+		out.InputRequests, out.RequestState = nil, ""
+	}
+	return &out
+}
+
+func readWithType(r *mcp.ReadResourceResult, rt string) *mcp.ReadResourceResult {
+	out := readTemplates[rt]
+	out.Meta = r.Meta
+	out.Cacheable = r.Cacheable
+	out.Contents = r.Contents
+	out.InputRequests = r.InputRequests
+	out.RequestState = r.RequestState
+	return &out
+}
+
+// Results for clients older than Stateless: the SDK's types always encode
+// ttlMs and cacheScope, which those revisions do not have, so these
+// wrappers encode the older shape. Embedding keeps them mcp.Results.
+
+type legacyTools struct{ *mcp.ListToolsResult }
+
+func (r legacyTools) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Meta       mcp.Meta    `json:"_meta,omitempty"`
+		NextCursor string      `json:"nextCursor,omitempty"`
+		Tools      []*mcp.Tool `json:"tools"`
+	}{r.Meta, r.NextCursor, r.Tools})
+}
+
+type legacyPrompts struct{ *mcp.ListPromptsResult }
+
+func (r legacyPrompts) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Meta       mcp.Meta      `json:"_meta,omitempty"`
+		NextCursor string        `json:"nextCursor,omitempty"`
+		Prompts    []*mcp.Prompt `json:"prompts"`
+	}{r.Meta, r.NextCursor, r.Prompts})
+}
+
+type legacyResources struct{ *mcp.ListResourcesResult }
+
+func (r legacyResources) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Meta       mcp.Meta        `json:"_meta,omitempty"`
+		NextCursor string          `json:"nextCursor,omitempty"`
+		Resources  []*mcp.Resource `json:"resources"`
+	}{r.Meta, r.NextCursor, r.Resources})
+}
+
+type legacyTemplates struct {
+	*mcp.ListResourceTemplatesResult
+}
+
+func (r legacyTemplates) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Meta              mcp.Meta                `json:"_meta,omitempty"`
+		NextCursor        string                  `json:"nextCursor,omitempty"`
+		ResourceTemplates []*mcp.ResourceTemplate `json:"resourceTemplates"`
+	}{r.Meta, r.NextCursor, r.ResourceTemplates})
+}
+
+type legacyRead struct{ *mcp.ReadResourceResult }
+
+func (r legacyRead) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Meta     mcp.Meta                `json:"_meta,omitempty"`
+		Contents []*mcp.ResourceContents `json:"contents"`
+	}{r.Meta, r.Contents})
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func run3(a, b, c map[string]bool) []*targetRun {
+	mk := func(key string, pass map[string]bool) *targetRun {
+		tr := &targetRun{t: targetByKey(key), results: map[string]*scenarioResult{}}
+		for s, ok := range pass {
+			st := "SUCCESS"
+			if !ok {
+				st = "FAILURE"
+			}
+			tr.results[s] = &scenarioResult{name: s, checks: []check{{ID: s, Status: st}}}
+		}
+		return tr
+	}
+	return []*targetRun{mk("a", a), mk("b", b), mk("c", c)}
+}
+
+// TestVerdictExpectedFailures: a listed failure does not fail the run, an
+// unlisted one does, and a listed scenario that passes (stale) does too.
+func TestVerdictExpectedFailures(t *testing.T) {
+	universe := []string{"s1", "s2"}
+	all := map[string]bool{"s1": true, "s2": true}
+	s2fails := map[string]bool{"s1": true, "s2": false}
+	exp := map[string]map[string]string{"b": {"s2": "why"}, "c": {"s2": "why"}}
+	for _, tc := range []struct {
+		name string
+		runs []*targetRun
+		exp  map[string]map[string]string
+		want int
+	}{
+		{"all pass, nothing listed", run3(all, all, all), nil, exitOK},
+		{"listed failure", run3(all, s2fails, s2fails), exp, exitOK},
+		{"unlisted failure", run3(all, s2fails, s2fails), nil, exitFailed},
+		{"unlisted failure on one target", run3(all, s2fails, s2fails), map[string]map[string]string{"b": {"s2": "why"}}, exitFailed},
+		{"stale entry", run3(all, all, s2fails), exp, exitFailed},
+	} {
+		if got := verdict(io.Discard, tc.runs, universe, tc.exp); got != tc.want {
+			t.Errorf("%s: verdict = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestReadExpectedFailures(t *testing.T) {
+	root, err := findRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := readExpectedFailures(filepath.Join(root, expectedFailuresFile))
+	if err != nil {
+		t.Fatalf("the committed file does not parse: %v", err)
+	}
+	if _, ok := exp.why("2026-07-28", "c", "input-required-result-basic-sampling"); !ok {
+		t.Errorf("entry for c missing: %v", exp)
+	}
+	for _, bad := range []string{
+		"2026-07-28 b s1\n",                            // no reason
+		"2026-07-28 a s1 # why\n",                      // the reference target
+		"9999 b s1 # why\n",                            // unknown suite
+		"2026-07-28 b s1 # x\n2026-07-28 b,c s1 # y\n", // twice
+	} {
+		p := filepath.Join(t.TempDir(), "f")
+		os.WriteFile(p, []byte(bad), 0o644)
+		if _, err := readExpectedFailures(p); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
