@@ -306,11 +306,10 @@ func TestE2EHungPluginIsRestarted(t *testing.T) {
 		t.Fatal(e.render(diags))
 	}
 	inst := e.rt.Instance("probe.frozen")
+	// Probes start in the background: wait for the process, because
+	// kill(0, …) would stop this test's whole process group.
+	waitFor(t, 15*time.Second, "the probe process", func() bool { return inst.Status().PID > 0 })
 	first := inst.Status().PID
-	if first <= 0 {
-		// kill(0, …) would stop this test's whole process group.
-		t.Fatalf("no plugin process to freeze: status %+v", inst.Status())
-	}
 	if err := syscall.Kill(first, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
