@@ -27,11 +27,21 @@
 // Optional capabilities are discovered by type assertion: Flusher, Acker
 // and Closer.
 //
+// Two contracts keep mistakes loud. Reading a Config attribute the schema
+// does not declare, or with the accessor of another type, panics with a
+// *ConfigError that the SDK turns into a diagnostic on that attribute
+// when it happens in Validate or New. A factory's New that fails returns
+// an error and leaks nothing: whatever instance it returns along with the
+// error is closed by the SDK (Closer or io.Closer), as a partly built one.
+//
 // Log with Config.Logger: lines appear in Argus's log under the plugin
 // instance's name at their level, with sensitive values redacted. Never
 // write to stdout. The plugin process exits when Argus stops it, and on its
 // own when Argus dies.
 //
-// Package sdktest runs a plugin in-process in tests and provides a
-// conformance suite per kind.
+// A plugin imports only this package and sdk/sdktest; the plugin protocol
+// (its generated code, go-plugin, hclog) stays behind them. Package
+// sdktest runs a plugin in-process in tests, provides a conformance suite
+// per kind, and in-memory fakes of each kind (FakeSink, FakeProbe,
+// FakeExporter) for tests of the host.
 package sdk

@@ -29,6 +29,12 @@ type ExporterFactory struct {
 	// Validate checks a configuration without side effects. Optional.
 	Validate func(cfg Config) error
 	// New builds the exporter. ctx bounds New itself.
+	//
+	// If New fails, it returns an error and releases what it acquired;
+	// if it returns the partly built instance along with the error, the
+	// SDK calls its Close (Closer or io.Closer) and discards it, so New
+	// can defer nothing and simply return what it has. See Config for
+	// what happens when New reads the configuration wrongly.
 	New func(ctx context.Context, cfg Config) (Exporter, error)
 }
 

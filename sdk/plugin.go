@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/argusmcp/argus/sdk/internal/testserve"
 	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
@@ -128,11 +129,17 @@ func Serve(p *Plugin) {
 	os.Exit(0)
 }
 
-// ServeTest serves p in this process in go-plugin's test mode until ctx is
-// done; sdk/sdktest uses it. It returns the configuration a go-plugin
-// client reattaches with, and a channel closed once serving has stopped
-// and the configured instance is closed.
-func ServeTest(ctx context.Context, p *Plugin, log hclog.Logger) (*plugin.ReattachConfig, <-chan struct{}, error) {
+func init() {
+	testserve.Serve = func(ctx context.Context, p any, log hclog.Logger) (*plugin.ReattachConfig, <-chan struct{}, error) {
+		return serveTest(ctx, p.(*Plugin), log)
+	}
+}
+
+// serveTest serves p in this process in go-plugin's test mode until ctx is
+// done; sdk/sdktest reaches it through sdk/internal/testserve. It returns
+// the configuration a go-plugin client reattaches with, and a channel
+// closed once serving has stopped and the configured instance is closed.
+func serveTest(ctx context.Context, p *Plugin, log hclog.Logger) (*plugin.ReattachConfig, <-chan struct{}, error) {
 	srv := newServer(p, log)
 	reattach := make(chan *plugin.ReattachConfig, 1)
 	served := make(chan struct{})

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/argusmcp/argus/shared/probehost"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
 
@@ -68,7 +69,7 @@ type Host interface {
 
 // ErrUnknownBackend is returned by Host methods for a backend Argus does
 // not have.
-var ErrUnknownBackend = errors.New("unknown backend")
+var ErrUnknownBackend = probehost.ErrUnknownBackend
 
 // ErrNoHost is returned by Host methods when the host offered no host
 // service (as in a dry run).
@@ -101,6 +102,12 @@ type ProbeFactory struct {
 	Validate func(cfg Config) error
 	// New builds the probe. host stays usable for the probe's lifetime;
 	// ctx bounds New itself.
+	//
+	// If New fails, it returns an error and releases what it acquired;
+	// if it returns the partly built instance along with the error, the
+	// SDK calls its Close (Closer or io.Closer) and discards it, so New
+	// can defer nothing and simply return what it has. See Config for
+	// what happens when New reads the configuration wrongly.
 	New func(ctx context.Context, cfg Config, host Host) (Probe, error)
 }
 

@@ -32,25 +32,27 @@ type Schema struct {
 // NewSchema returns an empty schema.
 func NewSchema() *Schema { return &Schema{} }
 
-// AttrOption qualifies one attribute.
-type AttrOption func(*pluginv1.Attribute) error
+// AttrOption qualifies one attribute: Required, Sensitive or Default.
+type AttrOption struct {
+	apply func(*pluginv1.Attribute) error
+}
 
 // Required makes the attribute mandatory.
 func Required() AttrOption {
-	return func(a *pluginv1.Attribute) error { a.Required = true; return nil }
+	return AttrOption{func(a *pluginv1.Attribute) error { a.Required = true; return nil }}
 }
 
 // Sensitive marks the attribute's value as secret: Argus redacts it from
 // its logs (including the plugin's own log lines).
 func Sensitive() AttrOption {
-	return func(a *pluginv1.Attribute) error { a.Sensitive = true; return nil }
+	return AttrOption{func(a *pluginv1.Attribute) error { a.Sensitive = true; return nil }}
 }
 
 // Default is the value an absent attribute takes: a string, number, bool,
 // []string or map[string]string matching the attribute's type; for
 // durations a string ("10s") or a time.Duration.
 func Default(v any) AttrOption {
-	return func(a *pluginv1.Attribute) error {
+	return AttrOption{func(a *pluginv1.Attribute) error {
 		if d, ok := v.(time.Duration); ok {
 			v = d.String()
 		}
@@ -60,7 +62,7 @@ func Default(v any) AttrOption {
 		}
 		a.DefaultJson = string(b)
 		return nil
-	}
+	}}
 }
 
 // String declares a string attribute.
@@ -102,7 +104,10 @@ func (s *Schema) StringMap(name, description string, opts ...AttrOption) *Schema
 func (s *Schema) add(name, description string, t pluginv1.AttributeType, opts []AttrOption) *Schema {
 	a := &pluginv1.Attribute{Name: name, Type: t, Description: description}
 	for _, o := range opts {
-		if err := o(a); err != nil {
+		if o.apply == nil {
+			continue // the zero AttrOption does nothing
+		}
+		if err := o.apply(a); err != nil {
 			s.errs = append(s.errs, fmt.Errorf("attribute %q: %w", name, err))
 		}
 	}
@@ -110,8 +115,8 @@ func (s *Schema) add(name, description string, t pluginv1.AttributeType, opts []
 	return s
 }
 
-// Proto is the schema as sent to the host.
-func (s *Schema) Proto() *pluginv1.Schema {
+// proto is the schema as sent to the host.
+func (s *Schema) proto() *pluginv1.Schema {
 	if s == nil {
 		return &pluginv1.Schema{}
 	}
@@ -122,5 +127,5 @@ func (s *Schema) err() error {
 	if s == nil {
 		return nil
 	}
-	return errors.Join(append(s.errs, configschema.Validate(s.Proto()))...)
+	return errors.Join(append(s.errs, configschema.Validate(s.proto()))...)
 }

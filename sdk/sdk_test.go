@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -140,19 +141,144 @@ headers = { X-Team = "sec" }
 	if c.Has("secret") || !c.Has("timeout") {
 		t.Errorf("Has(secret) = %v, Has(timeout) = %v", c.Has("secret"), c.Has("timeout"))
 	}
-	var v struct {
-		URL     string `json:"url"`
-		Retries int    `json:"retries"`
-		Timeout string `json:"timeout"`
+	// rest holds a field for every attribute but url.
+	type rest struct {
+		Secret  *string           `json:"secret"`
+		Timeout string            `json:"timeout"`
+		Retries int               `json:"retries"`
+		Ratio   float64           `json:"ratio"`
+		Verbose bool              `json:"verbose"`
+		Tags    []string          `json:"tags"`
+		Headers map[string]string `json:"headers"`
 	}
-	if err := c.Decode(&v); err != nil || v.URL != "https://siem.example/in" || v.Retries != 3 || v.Timeout != "10s" {
+	var v struct {
+		URL string `json:"url"`
+		rest
+	}
+	if err := c.Decode(&v); err != nil || v.URL != "https://siem.example/in" || v.Retries != 3 || v.Timeout != "10s" || v.Secret != nil {
 		t.Errorf("Decode = %+v, %v", v, err)
+	}
+	// A misspelt tag leaves an attribute without a field: an error naming it.
+	var typo struct {
+		URL string `json:"uri"`
+		rest
+	}
+	if err := c.Decode(&typo); err == nil || !strings.Contains(err.Error(), `"url"`) {
+		t.Errorf("Decode into a struct without a url field: %v", err)
+	}
+}
+
+// configPlugin is a sink whose Validate or New (per phase) calls read.
+func configPlugin(phase string, read func(sdk.Config)) *sdk.Plugin {
+	return sdk.New("mem", "0.1.0", sdk.AuditSink(sdk.SinkFactory{
+		Schema: schema(),
+		Validate: func(cfg sdk.Config) error {
+			if phase == "Validate" {
+				read(cfg)
+			}
+			return nil
+		},
+		New: func(_ context.Context, cfg sdk.Config) (sdk.Sink, error) {
+			if phase == "New" {
+				read(cfg)
+			}
+			return &memSink{}, nil
+		},
+	}))
+}
+
+func TestConfigAccessorsFailLoudly(t *testing.T) {
+	for name, tc := range map[string]struct {
+		read func(sdk.Config)
+		want []string
+	}{
+		"unknown name":   {func(c sdk.Config) { c.String("ulr") }, []string{`Config.String("ulr")`, "declares no such attribute", "url"}},
+		"Has of unknown": {func(c sdk.Config) { c.Has("nope") }, []string{`Config.Has("nope")`, "declares no such attribute"}},
+		"Int on string":  {func(c sdk.Config) { c.Int("url") }, []string{`Config.Int("url")`, "declares it with Schema.String; read it with Config.String"}},
+		"Bool on list":   {func(c sdk.Config) { c.Bool("tags") }, []string{`Config.Bool("tags")`, "read it with Config.Strings"}},
+		"Int on number":  {func(c sdk.Config) { c.Int("ratio") }, []string{`Config.Int("ratio")`, "declares it with Schema.Number; read it with Config.Float"}},
+	} {
+		for _, phase := range []string{"Validate", "New"} {
+			h := sdktest.Start(t, configPlugin(phase, tc.read))
+			out := h.Configure(sdktest.KindAuditSink, `url = "http://x"`, sdktest.ConfigureOptions{})
+			for _, want := range append(tc.want, "Plugin bug") {
+				if !strings.Contains(out, want) {
+					t.Errorf("%s in %s: diagnostics lack %q:\n%s", name, phase, want, out)
+				}
+			}
+		}
+	}
+	// Reading correctly is quiet, including Float on an integer, String on
+	// a duration and absent optional attributes.
+	h := sdktest.Start(t, configPlugin("New", func(c sdk.Config) {
+		_, _, _, _ = c.Float("retries"), c.String("timeout"), c.String("secret"), c.StringMap("headers")
+	}))
+	h.MustConfigure(sdktest.KindAuditSink, `url = "http://x"`, sdktest.ConfigureOptions{})
+	// The zero Config has no attributes.
+	func() {
+		defer func() {
+			var ce *sdk.ConfigError
+			if r := recover(); r == nil || !errors.As(r.(error), &ce) || ce.Attribute != "x" {
+				t.Errorf("zero Config: recovered %v, want a *ConfigError about x", r)
+			}
+		}()
+		sdk.Config{}.String("x")
+	}()
+}
+
+// partSink records whether Close was called on it.
+type partSink struct {
+	memSink
+	closed *atomic.Int32
+}
+
+func (s *partSink) Close(context.Context) error { s.closed.Add(1); return nil }
+
+// ioSink is closed the io.Closer way.
+type ioSink struct {
+	memSink
+	closed *atomic.Int32
+}
+
+func (s *ioSink) Close() error { s.closed.Add(1); return nil }
+
+func TestFailedNewClosesWhatItReturned(t *testing.T) {
+	for name, tc := range map[string]struct {
+		build      func(closed *atomic.Int32) sdk.Sink
+		wantClosed int32
+	}{
+		"sdk.Closer": {func(c *atomic.Int32) sdk.Sink { return &partSink{closed: c} }, 1},
+		"io.Closer":  {func(c *atomic.Int32) sdk.Sink { return &ioSink{closed: c} }, 1},
+		"nil":        {func(*atomic.Int32) sdk.Sink { return nil }, 0},
+		"typed nil":  {func(*atomic.Int32) sdk.Sink { return (*partSink)(nil) }, 0},
+	} {
+		var closed atomic.Int32
+		p := sdk.New("part", "1", sdk.AuditSink(sdk.SinkFactory{
+			New: func(context.Context, sdk.Config) (sdk.Sink, error) {
+				return tc.build(&closed), errors.New("second connection refused")
+			},
+		}))
+		h := sdktest.Start(t, p)
+		out := h.Configure(sdktest.KindAuditSink, "", sdktest.ConfigureOptions{})
+		if !strings.Contains(out, "second connection refused") {
+			t.Errorf("%s: diagnostics %q lack New's error", name, out)
+		}
+		if got := closed.Load(); got != tc.wantClosed {
+			t.Errorf("%s: Close called %d times after New failed, want %d", name, got, tc.wantClosed)
+		}
+		// The failed instance is gone: the process can still be configured.
+		if err := h.Shutdown(); err != nil {
+			t.Errorf("%s: Shutdown: %v", name, err)
+		}
+		if got := closed.Load(); got != tc.wantClosed {
+			t.Errorf("%s: Close called %d times after Shutdown, want %d (once, by Configure)", name, got, tc.wantClosed)
+		}
 	}
 }
 
 func TestConfigDiagnostics(t *testing.T) {
 	h := sdktest.Start(t, sinkPlugin(0, nil))
-	out := h.Configure(shared.KindAuditSink, `
+	out := h.Configure(sdktest.KindAuditSink, `
 url     = "ftp://x"
 retries = 11
 `, sdktest.ConfigureOptions{DryRun: true})
@@ -172,24 +298,24 @@ retries = 11
 		`url = "http://x"` + "\nretries = 1.5":    `1.5 is not a whole number`,
 		`url = "http://x"` + "\ntags = \"a\"":     `list of string required`,
 	} {
-		if out := h.Configure(shared.KindAuditSink, config, sdktest.ConfigureOptions{DryRun: true}); !strings.Contains(out, want) {
+		if out := h.Configure(sdktest.KindAuditSink, config, sdktest.ConfigureOptions{DryRun: true}); !strings.Contains(out, want) {
 			t.Errorf("config %q: diagnostics\n%s\nwant %q", config, out, want)
 		}
 	}
 }
 
 func TestSchemaOnTheWire(t *testing.T) {
-	sch := sdktest.Start(t, sinkPlugin(0, nil)).Schema(shared.KindAuditSink)
+	sch := sdktest.Start(t, sinkPlugin(0, nil)).Schema(sdktest.KindAuditSink)
 	got := map[string]string{}
-	for _, a := range sch.GetAttributes() {
-		got[a.GetName()] = fmt.Sprintf("%v required=%v sensitive=%v default=%s", a.GetType(), a.GetRequired(), a.GetSensitive(), a.GetDefaultJson())
+	for _, a := range sch {
+		got[a.Name] = fmt.Sprintf("%s required=%v sensitive=%v default=%s", a.Type, a.Required, a.Sensitive, a.Default)
 	}
 	want := map[string]string{
-		"url":     "ATTRIBUTE_TYPE_STRING required=true sensitive=false default=",
-		"secret":  "ATTRIBUTE_TYPE_STRING required=false sensitive=true default=",
-		"timeout": `ATTRIBUTE_TYPE_DURATION required=false sensitive=false default="10s"`,
-		"retries": "ATTRIBUTE_TYPE_INTEGER required=false sensitive=false default=3",
-		"tags":    `ATTRIBUTE_TYPE_LIST_OF_STRING required=false sensitive=false default=["a","b"]`,
+		"url":     "String required=true sensitive=false default=",
+		"secret":  "String required=false sensitive=true default=",
+		"timeout": `Duration required=false sensitive=false default="10s"`,
+		"retries": "Int required=false sensitive=false default=3",
+		"tags":    `Strings required=false sensitive=false default=["a","b"]`,
 	}
 	for k, v := range want {
 		if got[k] != v {

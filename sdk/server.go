@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"reflect"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -76,16 +78,17 @@ func (s *server) GetSchema(_ context.Context, req *pluginv1.GetSchemaRequest) (*
 	if !ok {
 		return nil, status.Errorf(codes.InvalidArgument, "plugin %q is not a %s", s.p.name, shared.KindName(req.GetKind()))
 	}
-	return &pluginv1.GetSchemaResponse{Schema: sch.Proto()}, nil
+	return &pluginv1.GetSchemaResponse{Schema: sch.proto()}, nil
 }
 
 func (s *server) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) (*pluginv1.ConfigureResponse, error) {
 	kind := req.GetKind()
-	if _, ok := s.p.schema(kind); !ok {
+	schema, ok := s.p.schema(kind)
+	if !ok {
 		return nil, status.Errorf(codes.InvalidArgument, "plugin %q is not a %s", s.p.name, shared.KindName(kind))
 	}
 	log := s.log.With("instance", req.GetInstance())
-	cfg, err := newConfig(req.GetInstance(), req.GetConfigJson(), log)
+	cfg, err := newConfig(req.GetInstance(), req.GetConfigJson(), schema, log)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
@@ -99,7 +102,7 @@ func (s *server) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) 
 		validate = s.p.probe.Validate
 	}
 	if validate != nil {
-		if diags := diagnostics(validate(cfg)); len(diags) > 0 {
+		if diags := diagnostics(checked(validate, cfg)); len(diags) > 0 {
 			return &pluginv1.ConfigureResponse{Diagnostics: diags}, nil
 		}
 	}
@@ -115,9 +118,9 @@ func (s *server) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) 
 	var inst any
 	switch kind {
 	case shared.KindAuditSink:
-		inst, err = s.p.sink.New(ctx, cfg)
+		inst, err = construct(ctx, cfg, s.p.sink.New)
 	case shared.KindTelemetryExporter:
-		inst, err = s.p.exporter.New(ctx, cfg)
+		inst, err = construct(ctx, cfg, s.p.exporter.New)
 	case shared.KindHealthProbe:
 		var host Host = noHost{}
 		if id := req.GetHostServiceId(); id != 0 && s.broker != nil {
@@ -128,10 +131,7 @@ func (s *server) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) 
 			s.hostConn = cc
 			host = newHostClient(cc)
 		}
-		inst, err = s.p.probe.New(ctx, cfg, host)
-	}
-	if err == nil && inst == nil {
-		err = errors.New("the plugin's New returned no instance")
+		inst, err = construct(ctx, cfg, func(ctx context.Context, cfg Config) (Probe, error) { return s.p.probe.New(ctx, cfg, host) })
 	}
 	if err != nil {
 		if s.hostConn != nil {
@@ -177,4 +177,59 @@ func (s *server) close(ctx context.Context) error {
 	}
 	s.closeErr = errors.Join(errs...)
 	return s.closeErr
+}
+
+// checked runs a factory's Validate, turning a misused Config accessor
+// into a diagnostic on the attribute.
+func checked(validate func(Config) error, cfg Config) (err error) {
+	defer recoverConfigError(&err)
+	return validate(cfg)
+}
+
+// construct runs a factory's New under its contract: an error rejects the
+// configuration, and an instance returned along with the error (the part
+// New built before failing) is closed, so a failed New leaks nothing it
+// handed back. A misused Config accessor becomes a diagnostic on the
+// attribute.
+func construct[T any](ctx context.Context, cfg Config, build func(context.Context, Config) (T, error)) (inst any, err error) {
+	defer recoverConfigError(&err)
+	v, err := build(ctx, cfg)
+	if err != nil {
+		if cerr := closePartial(ctx, v); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing what New built: %w", cerr))
+		}
+		return nil, err
+	}
+	if isNil(v) {
+		return nil, errors.New("the plugin's New returned no instance")
+	}
+	return v, nil
+}
+
+// closePartial closes what a failed New returned: a Closer, or an
+// io.Closer. A nil instance (or nil pointer) is nothing to close.
+func closePartial(ctx context.Context, v any) error {
+	if isNil(v) {
+		return nil
+	}
+	switch c := v.(type) {
+	case Closer:
+		return c.Close(ctx)
+	case io.Closer:
+		return c.Close()
+	}
+	return nil
+}
+
+// isNil reports whether v is nil or a nil pointer, map, slice, func or
+// channel held in an interface.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
 }

@@ -15,8 +15,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/argusmcp/argus/sdk"
 )
 
@@ -73,7 +71,7 @@ type sink struct {
 	retries int
 	backoff time.Duration
 	client  *http.Client
-	log     hclog.Logger
+	log     sdk.Logger
 }
 
 // Write POSTs the batch as one JSON array, retrying transient failures.

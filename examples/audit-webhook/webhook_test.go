@@ -15,7 +15,6 @@ import (
 	"testing"
 
 	"github.com/argusmcp/argus/sdk/sdktest"
-	"github.com/argusmcp/argus/shared"
 )
 
 // receiver is a webhook endpoint that records every request.
@@ -141,7 +140,7 @@ func TestInvalidConfig(t *testing.T) {
 		`secret = "x"`:    `The argument "url" is required`,
 		`url = "http://x"` + "\nmax_retries = -1": `must be zero or more`,
 	} {
-		if out := h.Configure(shared.KindAuditSink, config, sdktest.ConfigureOptions{DryRun: true}); !strings.Contains(out, want) {
+		if out := h.Configure(sdktest.KindAuditSink, config, sdktest.ConfigureOptions{DryRun: true}); !strings.Contains(out, want) {
 			t.Errorf("%s: diagnostics\n%s\nwant %q", config, out, want)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/argusmcp/argus/sdk"
 	"github.com/argusmcp/argus/sdk/sdktest"
-	"github.com/argusmcp/argus/shared"
 )
 
 // server answers /ok 200, /down 503, /created 201, /slow 200 after 100ms,
@@ -76,7 +75,7 @@ func TestInvalidConfig(t *testing.T) {
 		`url = "http://x"` + "\nexpect_status = 42": `42 is not an HTTP status code`,
 		`expect_status = 200`:                       `The argument "url" is required`,
 	} {
-		if out := h.Configure(shared.KindHealthProbe, config, sdktest.ConfigureOptions{DryRun: true}); !strings.Contains(out, want) {
+		if out := h.Configure(sdktest.KindHealthProbe, config, sdktest.ConfigureOptions{DryRun: true}); !strings.Contains(out, want) {
 			t.Errorf("%s: diagnostics\n%s\nwant %q", config, out, want)
 		}
 	}

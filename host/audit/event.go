@@ -14,7 +14,8 @@ import (
 	"github.com/argusmcp/argus/host/request"
 )
 
-// Event types. mcp_operation is DESIGN.md's event; mcp_request (opt-in,
+// Event types (README, "Audit trail"). mcp_operation is the one event
+// per audited call; mcp_request (opt-in,
 // record_requests) is written before execution with the same event_id;
 // management_operation records a management API mutation.
 const (
@@ -33,7 +34,8 @@ var auditedMethods = map[string]string{
 // Audited reports whether method is one whose calls are audited.
 func Audited(method string) bool { _, ok := auditedMethods[method]; return ok }
 
-// Event is one audit record, in the format of DESIGN.md. Field names,
+// Event is one audit record, in the format README's "Audit trail" section
+// documents (an example line and every field). Field names,
 // nesting and types are a contract with SIEM parsers: never rename or
 // remove; extend through Metadata or documented new keys.
 type Event struct {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/argusmcp/argus/internal/syncbuf"
 	"github.com/argusmcp/argus/internal/testbin"
 )
 
@@ -441,7 +442,7 @@ audit {
 	os.WriteFile(cfg, []byte(src), 0o600)
 	cmd := exec.Command(binPath(t, testbin.Argus), "serve", "-config", cfg)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out SyncBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/argusmcp/argus/internal/syncbuf"
 	"github.com/argusmcp/argus/internal/testbin"
 )
 
@@ -197,7 +198,7 @@ func TestE2EStdioServe(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "argus.hcl")
 	os.WriteFile(cfg, []byte(demoStdio(t, "alpha")+demoStdio(t, "beta")), 0o600)
 	cmd := exec.Command(binPath(t, testbin.Argus), "serve", "-stdio", "-config", cfg)
-	var stderr SyncBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	client := mcp.NewClient(&mcp.Implementation{Name: "stdio-e2e", Version: "test"}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)

@@ -2,7 +2,7 @@
 // connections and the catalogue, and serves every aggregated method by
 // passing a request.Call through the middleware chain to the router.
 //
-// Data flows one way: transport (httpapi or stdio) -> Gateway.server ->
+// Data flows one way: transport (streamable HTTP or stdio, package transport) -> Gateway.server ->
 // request.Chain -> router -> backend.Conn. Observers (audit, telemetry)
 // watch the chain from the side.
 package gateway

@@ -7,7 +7,6 @@ package gateway_test
 // tb.Cleanup, also when the test fails.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +27,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/argusmcp/argus/internal/syncbuf"
 	"github.com/argusmcp/argus/internal/testbin"
 )
 
@@ -41,31 +41,11 @@ const (
 	clientProtocolVersion = "2025-11-25"
 )
 
-// SyncBuffer is a bytes.Buffer safe for concurrent use: a process writes its
-// output into it while the test reads it.
-type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns everything written so far.
-func (b *SyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // Proc is a child process started by startProc.
 type Proc struct {
-	Name   string      // for messages, e.g. "argus" or "demo-server[a]"
-	Cmd    *exec.Cmd   // the started command; do not Wait on it (Proc does)
-	Stderr *SyncBuffer // captured stderr (and stdout)
+	Name   string          // for messages, e.g. "argus" or "demo-server[a]"
+	Cmd    *exec.Cmd       // the started command; do not Wait on it (Proc does)
+	Stderr *syncbuf.Buffer // captured stderr (and stdout)
 
 	done     chan struct{} // closed once the process has exited
 	waitErr  error         // cmd.Wait's result, valid after done is closed
@@ -147,7 +127,7 @@ func binPath(tb testing.TB, name string) string {
 // for it. If the test failed, the cleanup logs the captured output.
 func startProc(tb testing.TB, name, bin string, args ...string) *Proc {
 	tb.Helper()
-	p := &Proc{Name: name, Stderr: &SyncBuffer{}, done: make(chan struct{})}
+	p := &Proc{Name: name, Stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	p.Cmd = exec.Command(bin, args...)
 	p.Cmd.Stdout = p.Stderr
 	p.Cmd.Stderr = p.Stderr

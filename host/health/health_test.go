@@ -6,7 +6,7 @@ import (
 )
 
 func TestTransitionTable(t *testing.T) {
-	// Every (phase, event) pair: valid ones move as DESIGN.md says, all
+	// Every (phase, event) pair: valid ones move as the README's lifecycle diagram says, all
 	// others are rejected and leave the phase alone.
 	want := map[Phase]map[Event]Phase{
 		Pending:      {EventStart: Initializing, EventStop: ShuttingDown},
@@ -30,7 +30,7 @@ func TestTransitionTable(t *testing.T) {
 			}
 		}
 	}
-	// The full cycle of DESIGN.md.
+	// The full cycle of the README's lifecycle diagram.
 	p := Pending
 	for _, e := range []Event{EventStart, EventConnected, EventDegraded, EventHealthy, EventUnhealthy, EventReconnect, EventConnected, EventStop} {
 		var err error

@@ -1,6 +1,7 @@
 // Package health tracks each backend's lifecycle and health: the phase
-// state machine of DESIGN.md, the conditions that explain it, and the
-// rules that turn probe results into a health status.
+// state machine README's "Backend lifecycle and health" section draws (and
+// the transitions table below enforces), the conditions that explain it,
+// and the rules that turn probe results into a health status.
 package health
 
 import (
@@ -12,7 +13,7 @@ import (
 // Phase is where a backend is in its lifecycle.
 type Phase string
 
-// Phases, per DESIGN.md.
+// Phases, as README's "Backend lifecycle and health" shows them.
 const (
 	Pending      Phase = "Pending"      // configured, not yet started
 	Initializing Phase = "Initializing" // connecting: process start or HTTP session, initialize, listing

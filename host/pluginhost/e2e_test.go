@@ -306,6 +306,9 @@ func TestE2EHungPluginIsRestarted(t *testing.T) {
 		t.Fatal(e.render(diags))
 	}
 	inst := e.rt.Instance("probe.frozen")
+	// Probes start in the background: wait for the process, because
+	// kill(0, …) would stop this test's whole process group.
+	waitFor(t, 15*time.Second, "the probe process", func() bool { return inst.Status().PID > 0 })
 	first := inst.Status().PID
 	if err := syscall.Kill(first, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,26 +16,9 @@ import (
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/internal/syncbuf"
 	"github.com/argusmcp/argus/plugins"
 )
-
-// syncBuffer collects log output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func self(t testing.TB) string {
 	t.Helper()
@@ -75,7 +57,7 @@ func builtinsOf(exe string) []pluginhost.Plugin {
 
 type env struct {
 	rt      *pluginhost.Runtime
-	log     *syncBuffer
+	log     *syncbuf.Buffer
 	secrets *logging.Secrets
 	parser  *config.Parser
 }
@@ -88,7 +70,7 @@ func newEnv(t testing.TB, dir string, tweak func(*pluginhost.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{log: &syncBuffer{}, secrets: logging.NewSecrets(), parser: config.NewParser()}
+	e := &env{log: &syncbuf.Buffer{}, secrets: logging.NewSecrets(), parser: config.NewParser()}
 	log, err := logging.New(logging.Options{Level: "debug", Output: e.log}, e.secrets)
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/shared"
 	"github.com/argusmcp/argus/shared/configschema"
+	"github.com/argusmcp/argus/shared/probehost"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
 
@@ -306,7 +307,7 @@ func (r *Runtime) serveProbeHost(proc *process) uint32 {
 	id := proc.conn.Broker.NextId()
 	go proc.conn.Broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
 		s := grpc.NewServer(append(opts, shared.ServerOptions()...)...)
-		pluginv1.RegisterProbeHostServiceServer(s, &probeHost{b: r.opts.Backends})
+		probehost.Register(s, probeHost{r.opts.Backends})
 		return s
 	})
 	return id

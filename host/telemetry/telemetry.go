@@ -5,9 +5,11 @@
 // metrics. It is a request.Observer; when telemetry is disabled it is not
 // in the chain at all.
 //
-// Exporting is not this package's business: Options carries an SDK span
-// exporter and metric reader, which the host builds over the exporter
-// plugins' connections.
+// Telemetry records; where the data goes is configuration: Options
+// carries the SDK span exporters and metric readers. For exporter plugins
+// the host builds them with PluginSpanExporter and PluginMetricExporter
+// (export.go), which speak OTLP over each plugin instance's connection and
+// follow its restarts.
 package telemetry
 
 import (

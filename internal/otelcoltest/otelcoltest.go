@@ -20,7 +20,6 @@
 package otelcoltest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -34,6 +33,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/argusmcp/argus/internal/syncbuf"
 )
 
 // BinaryName is the file name of the built collector under <repo>/.tools/bin.
@@ -240,7 +241,7 @@ type Collector struct {
 	metricsPath string
 
 	cmd    *exec.Cmd
-	output *syncBuffer
+	output *syncbuf.Buffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // the process's exit status, set before done closes
 
@@ -261,7 +262,7 @@ func Start(tb testing.TB, opts Options) *Collector {
 		grpcPort: opts.Port,
 		httpPort: opts.HTTPPort,
 		dir:      tb.TempDir(), // before Cleanup below: cleanups run last-in first-out
-		output:   &syncBuffer{},
+		output:   &syncbuf.Buffer{},
 		done:     make(chan struct{}),
 	}
 	if c.grpcPort == 0 {
@@ -505,22 +506,3 @@ func (c *Collector) Spans() ([]Span, error) { return ReadSpansFile(c.tracesPath)
 
 // Metrics parses every metric the collector has written so far.
 func (c *Collector) Metrics() ([]Metric, error) { return ReadMetricsFile(c.metricsPath) }
-
-// syncBuffer is a bytes.Buffer safe for the process's output copier and
-// the test reading it at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

@@ -11,8 +11,6 @@ import (
 	"context"
 	"sync/atomic"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/argusmcp/argus/sdk"
 )
 
@@ -29,7 +27,7 @@ func Plugin() *sdk.Plugin {
 }
 
 type sink struct {
-	log    hclog.Logger
+	log    sdk.Logger
 	events atomic.Uint64
 }
 

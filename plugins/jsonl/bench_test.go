@@ -3,9 +3,8 @@ package jsonl
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"testing"
-
-	"github.com/hashicorp/go-hclog"
 
 	"github.com/argusmcp/argus/sdk"
 	"github.com/argusmcp/argus/sdk/sdktest"
@@ -29,7 +28,7 @@ func BenchmarkWrite(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			c := testConfig(b.TempDir())
 			bc.edit(&c)
-			s, err := open(c, hclog.NewNullLogger())
+			s, err := open(c, slog.New(slog.DiscardHandler))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/argusmcp/argus/plugins/jsonl"
 	"github.com/argusmcp/argus/sdk/sdktest"
-	"github.com/argusmcp/argus/shared"
 	"github.com/argusmcp/argus/shared/auditlog"
 )
 
@@ -73,7 +72,7 @@ func TestConfigValidation(t *testing.T) {
 	} {
 		t.Run(tc.config, func(t *testing.T) {
 			h := sdktest.Start(t, jsonl.Plugin())
-			out := h.Configure(shared.KindAuditSink, tc.config, sdktest.ConfigureOptions{DryRun: true})
+			out := h.Configure(sdktest.KindAuditSink, tc.config, sdktest.ConfigureOptions{DryRun: true})
 			if tc.want == "" && out != "" || !strings.Contains(out, tc.want) {
 				t.Fatalf("diagnostics:\n%s\nwant %q", out, tc.want)
 			}

@@ -6,8 +6,7 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/hashicorp/go-hclog"
-
+	"github.com/argusmcp/argus/sdk"
 	"github.com/argusmcp/argus/shared/auditlog"
 )
 
@@ -21,7 +20,7 @@ const maxTorn = 17 << 20
 // returns the last complete record of the chain: the current file's, or
 // the newest backup's when the current file has none. nil means a new
 // chain.
-func recoverFile(path string, log hclog.Logger) ([]byte, error) {
+func recoverFile(path string, log sdk.Logger) ([]byte, error) {
 	last, err := repair(path, log)
 	if err != nil || last != nil {
 		return last, err
@@ -50,7 +49,7 @@ func recoverFile(path string, log hclog.Logger) ([]byte, error) {
 
 // repair truncates a torn last line of path and returns its last complete
 // record, nil when it has none (or does not exist).
-func repair(path string, log hclog.Logger) ([]byte, error) {
+func repair(path string, log sdk.Logger) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

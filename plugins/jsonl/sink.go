@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/argusmcp/argus/sdk"
 	"github.com/argusmcp/argus/shared/auditlog"
 )
@@ -27,7 +25,7 @@ import (
 // after the next background fsync with "interval".
 type sink struct {
 	cfg config
-	log hclog.Logger
+	log sdk.Logger
 
 	lock *os.File // held while the sink is open (see lockFile)
 
@@ -70,7 +68,7 @@ var (
 
 // open recovers the file, resumes the chain and starts the interval
 // syncer.
-func open(c config, log hclog.Logger) (_ *sink, err error) {
+func open(c config, log sdk.Logger) (_ *sink, err error) {
 	if err := os.MkdirAll(filepath.Dir(c.File), 0o700); err != nil {
 		return nil, sdk.Errorf("file", "%v", err)
 	}

@@ -5,17 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/argusmcp/argus/internal/leakcheck"
+	"github.com/argusmcp/argus/internal/syncbuf"
 	"github.com/argusmcp/argus/sdk"
 	"github.com/argusmcp/argus/sdk/sdktest"
 	"github.com/argusmcp/argus/shared/auditlog"
@@ -31,30 +30,12 @@ func testConfig(dir string) config {
 	}
 }
 
-// logBuffer collects a sink's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // start opens a sink; it is closed when the test ends unless the test
 // "crashes" it first by simply starting another on the same file.
-func start(t *testing.T, c config) (*sink, *logBuffer) {
+func start(t *testing.T, c config) (*sink, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
-	s, err := open(c, hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}))
+	logs := &syncbuf.Buffer{}
+	s, err := open(c, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,8 +234,8 @@ func TestTornLastLine(t *testing.T) {
 			tail := tc.tail(good)
 			os.WriteFile(c.File, append(bytes.Clone(good), tail...), 0o600)
 
-			logs := &logBuffer{}
-			s2, err := open(c, hclog.New(&hclog.LoggerOptions{Output: logs}))
+			logs := &syncbuf.Buffer{}
+			s2, err := open(c, slog.New(slog.NewTextHandler(logs, nil)))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("open = %v, want %q", err, tc.wantErr)
@@ -268,7 +249,7 @@ func TestTornLastLine(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s2.Close(context.Background())
-			if !strings.Contains(logs.String(), tc.wantLog) || !strings.Contains(logs.String(), "[WARN]") {
+			if !strings.Contains(logs.String(), tc.wantLog) || !strings.Contains(logs.String(), "level=WARN") {
 				t.Fatalf("log = %q, want a warning with %q", logs, tc.wantLog)
 			}
 			write(t, s2, sdktest.AuditEvents(1, 5), 5) // replay: 1-2 (and 3) are there
@@ -281,7 +262,7 @@ func TestTornLastLine(t *testing.T) {
 func TestNotARecord(t *testing.T) {
 	c := testConfig(t.TempDir())
 	os.WriteFile(c.File, []byte("{\"a\":1}\n"), 0o600)
-	if _, err := open(c, hclog.NewNullLogger()); err == nil || !strings.Contains(err.Error(), "move the file aside") {
+	if _, err := open(c, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "move the file aside") {
 		t.Fatalf("open = %v", err)
 	}
 }
@@ -334,7 +315,7 @@ func TestInvalidEventsAreRecorded(t *testing.T) {
 		!strings.HasPrefix(lines[3], `{"event_type":"mcp_operation","delivery"`) {
 		t.Fatalf("records:\n%s", b)
 	}
-	if strings.Count(logs.String(), "[ERROR]") != 2 {
+	if strings.Count(logs.String(), "level=ERROR") != 2 {
 		t.Fatalf("log = %s", logs)
 	}
 	_, seqs := verify(t, c.File, nil)
@@ -412,7 +393,7 @@ func TestIntervalSyncUnderRotation(t *testing.T) {
 	leakcheck.Check(t)
 	c := testConfig(t.TempDir())
 	c.Fsync, c.FsyncInterval, c.MaxBytes, c.BackupCount = fsyncInterval, time.Millisecond, 4<<10, 1000
-	s, err := open(c, hclog.NewNullLogger())
+	s, err := open(c, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,12 +507,12 @@ func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 	c := testConfig(dir)
 	c.File = dir
-	if _, err := open(c, hclog.NewNullLogger()); err == nil {
+	if _, err := open(c, slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("open of a directory succeeded")
 	}
 	c.File = filepath.Join(dir, "f", "audit.jsonl")
 	os.WriteFile(filepath.Join(dir, "f"), nil, 0o600)
-	if _, err := open(c, hclog.NewNullLogger()); err == nil {
+	if _, err := open(c, slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("open below a file succeeded")
 	}
 }
@@ -541,7 +522,7 @@ func TestOneWriterPerFile(t *testing.T) {
 	lockWait = 100 * time.Millisecond
 	c := testConfig(t.TempDir())
 	s, _ := start(t, c)
-	if _, err := open(c, hclog.NewNullLogger()); err == nil || !strings.Contains(err.Error(), "another process is writing") {
+	if _, err := open(c, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "another process is writing") {
 		t.Fatalf("second open = %v", err)
 	}
 	s.Close(context.Background())

@@ -37,7 +37,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
@@ -258,7 +257,7 @@ func parseHeaders(raw string) (map[string]string, error) {
 // exporter forwards export requests.
 type exporter struct {
 	s        settings
-	log      hclog.Logger
+	log      sdk.Logger
 	conns    map[string]*grpc.ClientConn // by endpoint
 	http     *http.Client
 	mu       sync.Mutex
@@ -266,7 +265,7 @@ type exporter struct {
 	failures int
 }
 
-func newExporter(s settings, log hclog.Logger) (*exporter, error) {
+func newExporter(s settings, log sdk.Logger) (*exporter, error) {
 	e := &exporter{s: s, log: log, conns: map[string]*grpc.ClientConn{}, http: &http.Client{}}
 	for _, sig := range []signal{s.Traces, s.Metrics} {
 		if sig.Protocol != ProtocolGRPC || e.conns[sig.Endpoint] != nil {

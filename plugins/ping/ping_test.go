@@ -10,7 +10,6 @@ import (
 	"github.com/argusmcp/argus/plugins/ping"
 	"github.com/argusmcp/argus/sdk"
 	"github.com/argusmcp/argus/sdk/sdktest"
-	"github.com/argusmcp/argus/shared"
 )
 
 func fakeHost() *sdktest.FakeHost {
@@ -49,7 +48,7 @@ func TestInvalidConfig(t *testing.T) {
 		{`degraded_latency = "0s"`, "must be greater than zero"},
 		{`interval = "1s"`, `An argument named "interval" is not expected here`},
 	} {
-		out := h.Configure(shared.KindHealthProbe, tc.config, sdktest.ConfigureOptions{DryRun: true})
+		out := h.Configure(sdktest.KindHealthProbe, tc.config, sdktest.ConfigureOptions{DryRun: true})
 		if !strings.Contains(out, tc.want) || !strings.Contains(out, "plugin.hcl line 1") {
 			t.Errorf("config %s: diagnostics\n%s\nwant %q with a position", tc.config, out, tc.want)
 		}

@@ -30,8 +30,10 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/argusmcp/argus/sdk"
+	"github.com/argusmcp/argus/sdk/internal/testserve"
 	"github.com/argusmcp/argus/shared"
 	"github.com/argusmcp/argus/shared/configschema"
+	"github.com/argusmcp/argus/shared/probehost"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
 
@@ -56,7 +58,7 @@ func Start(t testing.TB, p *sdk.Plugin) *Harness {
 	tl := &testLog{t: t}
 	log := hclog.New(&hclog.LoggerOptions{Name: p.Name(), Output: tl, Level: hclog.Debug})
 	ctx, cancel := context.WithCancel(context.Background())
-	rc, done, err := sdk.ServeTest(ctx, p, log)
+	rc, done, err := testserve.Serve(ctx, p, log)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -98,22 +100,91 @@ func Start(t testing.TB, p *sdk.Plugin) *Harness {
 // exporters, the OTLP TraceService and MetricsService clients).
 func (h *Harness) Conn() *grpc.ClientConn { return h.conn.GRPC }
 
-// Info calls GetInfo.
-func (h *Harness) Info() *pluginv1.GetInfoResponse {
+// Kind is a plugin kind, as Configure takes it.
+type Kind int
+
+// The plugin kinds.
+const (
+	KindAuditSink Kind = iota + 1
+	KindTelemetryExporter
+	KindHealthProbe
+)
+
+var kindProtos = map[Kind]pluginv1.Kind{
+	KindAuditSink:         shared.KindAuditSink,
+	KindTelemetryExporter: shared.KindTelemetryExporter,
+	KindHealthProbe:       shared.KindHealthProbe,
+}
+
+func (k Kind) proto() pluginv1.Kind { return kindProtos[k] }
+
+// String is the kind's name as `argus plugins` shows it ("audit_sink", …).
+func (k Kind) String() string { return shared.KindName(k.proto()) }
+
+func kindOf(pk pluginv1.Kind) Kind {
+	for k, v := range kindProtos {
+		if v == pk {
+			return k
+		}
+	}
+	return 0
+}
+
+// Info is what a plugin says about itself when Argus starts it.
+type Info struct {
+	Name, Version   string
+	Kinds           []Kind
+	ProtocolVersion int
+}
+
+// Info asks the plugin for its name, version and kinds.
+func (h *Harness) Info() Info {
 	h.t.Helper()
-	info, err := h.svc.GetInfo(context.Background(), &pluginv1.GetInfoRequest{})
+	resp, err := h.svc.GetInfo(context.Background(), &pluginv1.GetInfoRequest{})
 	if err != nil {
 		h.t.Fatalf("sdktest: GetInfo: %v", err)
+	}
+	info := Info{Name: resp.GetName(), Version: resp.GetVersion(), ProtocolVersion: int(resp.GetProtocolVersion())}
+	for _, k := range resp.GetKinds() {
+		info.Kinds = append(info.Kinds, kindOf(k))
 	}
 	return info
 }
 
-// Schema calls GetSchema for kind.
-func (h *Harness) Schema(kind pluginv1.Kind) *pluginv1.Schema {
+// Attribute is one attribute of a plugin's schema as Argus receives it.
+type Attribute struct {
+	Name        string
+	Description string
+	// Type is the schema builder's name for it: "String", "Number",
+	// "Int", "Bool", "Duration", "Strings" or "StringMap".
+	Type      string
+	Required  bool
+	Sensitive bool
+	// Default is the default value as JSON; empty without one.
+	Default string
+}
+
+// Schema asks the plugin for kind's schema, checks it as Argus does (an
+// invalid schema fails the test) and returns its attributes in order.
+func (h *Harness) Schema(kind Kind) []Attribute {
 	h.t.Helper()
-	resp, err := h.svc.GetSchema(context.Background(), &pluginv1.GetSchemaRequest{Kind: kind})
+	var out []Attribute
+	for _, a := range h.schema(kind).GetAttributes() {
+		out = append(out, Attribute{Name: a.GetName(), Description: a.GetDescription(), Type: configschema.SDKTypeName(a.GetType()),
+			Required: a.GetRequired(), Sensitive: a.GetSensitive(), Default: a.GetDefaultJson()})
+	}
+	return out
+}
+
+// schema fetches kind's schema and fails the test if it is invalid.
+func (h *Harness) schema(kind Kind) *pluginv1.Schema {
+	h.t.Helper()
+	resp, err := h.svc.GetSchema(context.Background(), &pluginv1.GetSchemaRequest{Kind: kind.proto()})
 	if err != nil {
-		h.t.Fatalf("sdktest: GetSchema(%s): %v", shared.KindName(kind), err)
+		h.t.Fatalf("sdktest: GetSchema(%s): %v", kind, err)
+	}
+	if err := configschema.Validate(resp.GetSchema()); err != nil {
+		h.t.Fatalf("sdktest: the plugin's %s schema is invalid: %v", kind, err)
 	}
 	return resp.GetSchema()
 }
@@ -133,17 +204,14 @@ type ConfigureOptions struct {
 // kind's schema as Argus does and configures the plugin with it. It returns
 // the decoding diagnostics or, once decoding succeeded, the plugin's own,
 // rendered as text ("" when there are none). A failing RPC fails the test.
-func (h *Harness) Configure(kind pluginv1.Kind, config string, opts ConfigureOptions) string {
+func (h *Harness) Configure(kind Kind, config string, opts ConfigureOptions) string {
 	h.t.Helper()
 	const filename = "plugin.hcl"
 	file, diags := hclsyntax.ParseConfig([]byte(config), filename, hcl.InitialPos)
 	if diags.HasErrors() {
 		return render(map[string]*hcl.File{filename: file}, diags)
 	}
-	schema := h.Schema(kind)
-	if err := configschema.Validate(schema); err != nil {
-		h.t.Fatalf("sdktest: the plugin's %s schema is invalid: %v", shared.KindName(kind), err)
-	}
+	schema := h.schema(kind)
 	val, diags := configschema.Decode(file.Body, schema, nil)
 	if diags.HasErrors() {
 		return render(map[string]*hcl.File{filename: file}, diags)
@@ -151,8 +219,8 @@ func (h *Harness) Configure(kind pluginv1.Kind, config string, opts ConfigureOpt
 	if opts.Instance == "" {
 		opts.Instance = "test"
 	}
-	req := &pluginv1.ConfigureRequest{Kind: kind, Instance: opts.Instance, ConfigJson: val.JSON, DryRun: opts.DryRun}
-	if kind == shared.KindHealthProbe && !opts.DryRun {
+	req := &pluginv1.ConfigureRequest{Kind: kind.proto(), Instance: opts.Instance, ConfigJson: val.JSON, DryRun: opts.DryRun}
+	if kind == KindHealthProbe && !opts.DryRun {
 		host := opts.Host
 		if host == nil {
 			host = &FakeHost{}
@@ -167,10 +235,10 @@ func (h *Harness) Configure(kind pluginv1.Kind, config string, opts ConfigureOpt
 }
 
 // MustConfigure is Configure that fails the test on any diagnostic.
-func (h *Harness) MustConfigure(kind pluginv1.Kind, config string, opts ConfigureOptions) {
+func (h *Harness) MustConfigure(kind Kind, config string, opts ConfigureOptions) {
 	h.t.Helper()
 	if out := h.Configure(kind, config, opts); out != "" {
-		h.t.Fatalf("sdktest: configuring %s:\n%s", shared.KindName(kind), out)
+		h.t.Fatalf("sdktest: configuring %s:\n%s", kind, out)
 	}
 }
 
@@ -185,7 +253,7 @@ func (h *Harness) serveHost(host sdk.Host) uint32 {
 	id := h.conn.Broker.NextId()
 	go h.conn.Broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
 		s := grpc.NewServer(append(opts, shared.ServerOptions()...)...)
-		pluginv1.RegisterProbeHostServiceServer(s, &hostServer{h: host})
+		probehost.Register(s, hostBackends{host})
 		return s
 	})
 	return id

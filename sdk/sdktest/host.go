@@ -2,16 +2,12 @@ package sdktest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/argusmcp/argus/sdk"
-	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
+	"github.com/argusmcp/argus/shared/probehost"
 )
 
 // FakeHost is an sdk.Host with backends a test controls. The zero value
@@ -83,46 +79,22 @@ func (f *FakeHost) Describe(ctx context.Context, backend string) (sdk.Backend, e
 	return b.Info, err
 }
 
-// hostServer serves an sdk.Host as ProbeHostService.
-type hostServer struct {
-	pluginv1.UnimplementedProbeHostServiceServer
-	h sdk.Host
+// hostBackends is an sdk.Host as the shared ProbeHostService server
+// takes it.
+type hostBackends struct{ h sdk.Host }
+
+func (b hostBackends) Ping(ctx context.Context, backend string) error { return b.h.Ping(ctx, backend) }
+
+func (b hostBackends) ListTools(ctx context.Context, backend string) ([]probehost.Tool, error) {
+	tools, err := b.h.ListTools(ctx, backend)
+	out := make([]probehost.Tool, len(tools))
+	for i, t := range tools {
+		out[i] = probehost.Tool(t)
+	}
+	return out, err
 }
 
-func hostStatus(err error) error {
-	switch {
-	case errors.Is(err, sdk.ErrUnknownBackend):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, err.Error())
-	}
-	return status.Error(codes.Unavailable, err.Error())
-}
-
-func (s *hostServer) Ping(ctx context.Context, req *pluginv1.PingRequest) (*pluginv1.PingResponse, error) {
-	if err := s.h.Ping(ctx, req.GetBackend()); err != nil {
-		return nil, hostStatus(err)
-	}
-	return &pluginv1.PingResponse{}, nil
-}
-
-func (s *hostServer) ListTools(ctx context.Context, req *pluginv1.ListToolsRequest) (*pluginv1.ListToolsResponse, error) {
-	tools, err := s.h.ListTools(ctx, req.GetBackend())
-	if err != nil {
-		return nil, hostStatus(err)
-	}
-	resp := &pluginv1.ListToolsResponse{}
-	for _, t := range tools {
-		resp.Tools = append(resp.Tools, &pluginv1.Tool{Name: t.Name, Description: t.Description})
-	}
-	return resp, nil
-}
-
-func (s *hostServer) Describe(ctx context.Context, req *pluginv1.DescribeRequest) (*pluginv1.DescribeResponse, error) {
-	b, err := s.h.Describe(ctx, req.GetBackend())
-	if err != nil {
-		return nil, hostStatus(err)
-	}
-	return &pluginv1.DescribeResponse{Name: b.Name, Transport: b.Transport, Target: b.Target,
-		ProtocolVersion: b.ProtocolVersion, Connected: b.Connected}, nil
+func (b hostBackends) Describe(ctx context.Context, backend string) (probehost.Backend, error) {
+	d, err := b.h.Describe(ctx, backend)
+	return probehost.Backend(d), err
 }

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/argusmcp/argus/sdk"
-	"github.com/argusmcp/argus/shared"
-	"github.com/argusmcp/argus/shared/configschema"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
 
@@ -22,7 +20,7 @@ type ProbeClient struct {
 // diagnostics fail the test.
 func (h *Harness) Probe(config string, host sdk.Host) *ProbeClient {
 	h.t.Helper()
-	h.MustConfigure(shared.KindHealthProbe, config, ConfigureOptions{Host: host})
+	h.MustConfigure(KindHealthProbe, config, ConfigureOptions{Host: host})
 	return &ProbeClient{c: pluginv1.NewHealthProbeServiceClient(h.conn.GRPC)}
 }
 
@@ -75,14 +73,12 @@ func ProbeConformance(t *testing.T, p *sdk.Plugin, suite ProbeSuite) {
 	if len(suite.Cases) == 0 {
 		t.Fatal("sdktest: ProbeConformance needs at least one case")
 	}
-	t.Run("Info", func(t *testing.T) { checkInfo(t, Start(t, p), p, shared.KindHealthProbe) })
+	t.Run("Info", func(t *testing.T) { checkInfo(t, Start(t, p), p, KindHealthProbe) })
 	t.Run("DryRun", func(t *testing.T) {
 		h := Start(t, p)
-		if err := configschema.Validate(h.Schema(shared.KindHealthProbe)); err != nil {
-			t.Fatalf("invalid schema: %v", err)
-		}
+		h.Schema(KindHealthProbe) // fails the test if invalid
 		for _, c := range suite.Cases {
-			if out := h.Configure(shared.KindHealthProbe, c.Config, ConfigureOptions{DryRun: true}); out != "" {
+			if out := h.Configure(KindHealthProbe, c.Config, ConfigureOptions{DryRun: true}); out != "" {
 				t.Fatalf("case %s: dry run rejected the configuration:\n%s", c.Name, out)
 			}
 		}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/argusmcp/argus/sdk"
 	"github.com/argusmcp/argus/shared"
-	"github.com/argusmcp/argus/shared/configschema"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
 
@@ -24,7 +24,7 @@ type SinkClient struct {
 // returns a client for it; diagnostics fail the test.
 func (h *Harness) Sink(config string) *SinkClient {
 	h.t.Helper()
-	h.MustConfigure(shared.KindAuditSink, config, ConfigureOptions{})
+	h.MustConfigure(KindAuditSink, config, ConfigureOptions{})
 	return &SinkClient{c: pluginv1.NewAuditSinkServiceClient(h.conn.GRPC), Stream: "sdktest"}
 }
 
@@ -87,13 +87,11 @@ func AuditEvents(first uint64, n int) []sdk.Event {
 //
 // Each check runs against a fresh in-process plugin.
 func SinkConformance(t *testing.T, p *sdk.Plugin, config string) {
-	t.Run("Info", func(t *testing.T) { checkInfo(t, Start(t, p), p, shared.KindAuditSink) })
+	t.Run("Info", func(t *testing.T) { checkInfo(t, Start(t, p), p, KindAuditSink) })
 	t.Run("DryRun", func(t *testing.T) {
 		h := Start(t, p)
-		if err := configschema.Validate(h.Schema(shared.KindAuditSink)); err != nil {
-			t.Fatalf("invalid schema: %v", err)
-		}
-		if out := h.Configure(shared.KindAuditSink, config, ConfigureOptions{DryRun: true}); out != "" {
+		h.Schema(KindAuditSink) // fails the test if invalid
+		if out := h.Configure(KindAuditSink, config, ConfigureOptions{DryRun: true}); out != "" {
 			t.Fatalf("dry run rejected the configuration:\n%s", out)
 		}
 	})
@@ -165,22 +163,19 @@ func checkAck(t *testing.T, ack, prev, written uint64) {
 	}
 }
 
-func checkInfo(t *testing.T, h *Harness, p *sdk.Plugin, kind pluginv1.Kind) {
+func checkInfo(t *testing.T, h *Harness, p *sdk.Plugin, kind Kind) {
 	t.Helper()
 	info := h.Info()
-	if info.GetName() != p.Name() || info.GetName() == "" {
-		t.Errorf("GetInfo name = %q, want %q", info.GetName(), p.Name())
+	if info.Name != p.Name() || info.Name == "" {
+		t.Errorf("GetInfo name = %q, want %q", info.Name, p.Name())
 	}
-	if info.GetVersion() == "" {
+	if info.Version == "" {
 		t.Errorf("GetInfo has no version")
 	}
-	if info.GetProtocolVersion() != shared.ProtocolVersion {
-		t.Errorf("GetInfo protocol = %d, want %d", info.GetProtocolVersion(), shared.ProtocolVersion)
+	if info.ProtocolVersion != shared.ProtocolVersion {
+		t.Errorf("GetInfo protocol = %d, want %d", info.ProtocolVersion, shared.ProtocolVersion)
 	}
-	for _, k := range info.GetKinds() {
-		if k == kind {
-			return
-		}
+	if !slices.Contains(info.Kinds, kind) {
+		t.Errorf("GetInfo kinds = %v, want %s among them", info.Kinds, kind)
 	}
-	t.Errorf("GetInfo kinds = %v, want %s among them", info.GetKinds(), shared.KindName(kind))
 }

@@ -46,6 +46,27 @@ func ctyType(t pluginv1.AttributeType) (cty.Type, bool) {
 	return cty.NilType, false
 }
 
+// sdkTypeNames are the names the plugin SDK gives attribute types.
+var sdkTypeNames = map[pluginv1.AttributeType]string{
+	pluginv1.AttributeType_ATTRIBUTE_TYPE_STRING:         "String",
+	pluginv1.AttributeType_ATTRIBUTE_TYPE_NUMBER:         "Number",
+	pluginv1.AttributeType_ATTRIBUTE_TYPE_INTEGER:        "Int",
+	pluginv1.AttributeType_ATTRIBUTE_TYPE_BOOL:           "Bool",
+	pluginv1.AttributeType_ATTRIBUTE_TYPE_DURATION:       "Duration",
+	pluginv1.AttributeType_ATTRIBUTE_TYPE_LIST_OF_STRING: "Strings",
+	pluginv1.AttributeType_ATTRIBUTE_TYPE_MAP_OF_STRING:  "StringMap",
+}
+
+// SDKTypeName is the plugin SDK's name for attribute type t: the
+// sdk.Schema method that declares it ("String", "Int", "Strings", …), or
+// the type's protocol name for a type the SDK does not know.
+func SDKTypeName(t pluginv1.AttributeType) string {
+	if n, ok := sdkTypeNames[t]; ok {
+		return n
+	}
+	return t.String()
+}
+
 // Validate reports everything wrong with a schema: invalid or duplicate
 // names, the reserved name, unknown types, defaults that do not fit their
 // type, required attributes with a default. A nil schema is empty.

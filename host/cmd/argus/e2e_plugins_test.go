@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/argusmcp/argus/internal/syncbuf"
 	"github.com/argusmcp/argus/internal/testbin"
 )
 
@@ -160,7 +161,7 @@ health {
 
 // serveWithPlugins starts `argus serve` with four plugin instances (two
 // built-in, two external) and returns it with the pids of its plugins.
-func serveWithPlugins(t *testing.T) (*exec.Cmd, *syncBuf, []int) {
+func serveWithPlugins(t *testing.T) (*exec.Cmd, *syncbuf.Buffer, []int) {
 	t.Helper()
 	dir := examplePlugins(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -180,7 +181,7 @@ health {
   probe "ping" "default" {}
 }
 `, dir, addr))
-	out := &syncBuf{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command(argusBin(t), "serve", "-config", cfg)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -247,23 +248,6 @@ func TestE2ENoOrphansAfterSIGKILL(t *testing.T) {
 	}
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // childrenOf lists the live child processes of pid (from the process
 // table).
 func childrenOf(pid int) []int {
@@ -321,7 +305,7 @@ health {
   probe "broken" "b" {}
 }
 `, dir, addr))
-	out := &syncBuf{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command(argusBin(t), "serve", "-config", cfg)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

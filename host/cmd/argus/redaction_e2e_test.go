@@ -24,6 +24,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/argusmcp/argus/internal/syncbuf"
 	"github.com/argusmcp/argus/internal/testbin"
 )
 
@@ -216,7 +217,7 @@ audit {
 }
 `, addr, format, canary["auth"], demoServer(t), canary["header"], auditFile, canary["plugin"])
 	cfgPath := write("argus-"+format+".hcl", good)
-	out := &syncBuf{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command(argusBin(t), "serve", "-config", cfgPath)
 	cmd.Env = append(env, "OTEL_EXPORTER_OTLP_HEADERS=k="+url.QueryEscape(canary["otel"]))
 	cmd.Stdout, cmd.Stderr = out, out
@@ -334,7 +335,7 @@ audit {
 // it listens, and returns its output.
 func serveBriefly(t *testing.T, env []string, path string) string {
 	t.Helper()
-	out := &syncBuf{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command(argusBin(t), "serve", "-config", path)
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, out, out
 	if err := cmd.Start(); err != nil {
