@@ -336,3 +336,13 @@ func (h *hasher) sum(prev string, canonical []byte) string {
 	h.buf = h.h.Sum(h.buf[:0])
 	return hex.EncodeToString(h.buf)
 }
+
+// sumRaw is sum without the hex encoding.
+func (h *hasher) sumRaw(prev []byte, canonical []byte) (out [32]byte) {
+	h.h.Reset()
+	h.h.Write(prev)
+	h.h.Write([]byte{'\n'})
+	h.h.Write(canonical)
+	h.h.Sum(out[:0])
+	return out
+}
