@@ -132,8 +132,9 @@ func (v *verifier) readBlocks(files []string, work, ordered chan<- *block, quit 
 			copy(buf, carry)
 			n, err := io.ReadFull(f, buf[len(carry):cap(buf)])
 			buf = buf[:len(carry)+n]
+			v.lines += int64(bytes.Count(buf[len(carry):], []byte{'\n'}))
 			if v.opts.Progress != nil {
-				v.opts.Progress(v.read)
+				v.opts.Progress(v.read, v.lines)
 			}
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				if len(buf) > 0 && !send(&block{file: i, line: line, data: buf, torn: buf[len(buf)-1] != '\n'}) {

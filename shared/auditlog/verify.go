@@ -79,9 +79,9 @@ type Options struct {
 	// only listed (it may be another trail's).
 	FindHeads bool
 	// Progress, when set, is called with the number of bytes read so far
-	// (of the files' contents as stored, compressed for .gz), from one
-	// goroutine, after every block of about 1 MiB.
-	Progress func(read int64)
+	// (of the files' contents as stored, compressed for .gz) and of lines
+	// read, from one goroutine, after every block of about 1 MiB.
+	Progress func(read, lines int64)
 }
 
 // HeadCheck is a head file and what Verify made of it.
@@ -206,7 +206,8 @@ func Verify(files []string, opts Options) (Report, error) {
 type verifier struct {
 	opts    Options
 	workers int
-	read    int64
+	read    int64 // bytes read, for Progress and Report.Bytes
+	lines   int64 // lines read, for Progress
 }
 
 // trailFile is a file and what its first record says.

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
 	"github.com/argusmcp/argus/shared/auditlog"
 )
 
@@ -296,4 +299,37 @@ func auditKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("audit verify: the key in %s is empty", strings.TrimSpace(src))
 	}
 	return key, nil
+}
+
+// startProgress shows a progress bar (bytes, records/s, ETA) on w while
+// the trail is verified, when w is a terminal; none otherwise. The
+// returned function removes it.
+func startProgress(w io.Writer, files []string, opts *auditlog.Options) func() {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return func() {}
+	}
+	var total int64
+	for _, p := range files {
+		if st, err := os.Stat(p); err == nil {
+			total += st.Size()
+		}
+	}
+	bar := progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionSetDescription("verifying"))
+	start := time.Now()
+	opts.Progress = func(read, lines int64) {
+		if secs := time.Since(start).Seconds(); secs > 0 {
+			bar.Describe(fmt.Sprintf("verifying %.0f records/s", float64(lines)/secs))
+		}
+		_ = bar.Set64(read)
+	}
+	return func() { _ = bar.Finish() }
 }

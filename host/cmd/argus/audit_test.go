@@ -6,6 +6,7 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -146,4 +147,66 @@ func reversed(s []string) []string {
 	r := slices.Clone(s)
 	slices.Reverse(r)
 	return r
+}
+
+// TestE2EAuditVerifyReproducer: `argus audit verify logs/audit.jsonl*` as
+// the shell expands it (head and lock files included) answers OK in any
+// argument order; -json summarizes per chain; a trail whose newest file
+// was deleted fails against its head file, exit 1.
+func TestE2EAuditVerifyReproducer(t *testing.T) {
+	base, files := auditLog(t, 1500, "")
+	glob, err := filepath.Glob(base + "*")
+	if err != nil || len(glob) != len(files)+2 { // + .head and .lock
+		t.Fatalf("glob %q, %v", glob, err)
+	}
+	for i, args := range [][]string{glob, reversed(glob), append(glob[len(glob)/2:], glob[:len(glob)/2]...)} {
+		out, errOut, code := runArgus(t, append([]string{"audit", "verify"}, args...)...)
+		if code != 0 || !strings.Contains(out, "OK: 1500 records, seq 1-1500") || !strings.Contains(out, "head: seq 1500 matches") || errOut != "" {
+			t.Fatalf("order %d: exit %d\n%s%s", i, code, out, errOut)
+		}
+	}
+
+	out, _, code := runArgus(t, "audit", "verify", "-json", filepath.Dir(base))
+	var sum struct {
+		Result string
+		Chains []struct {
+			Chain, Result string
+			Records       int
+			Files         []string
+			FirstSeq      uint64 `json:"first_seq"`
+			LastSeq       uint64 `json:"last_seq"`
+			FirstTime     string `json:"first_time"`
+			LastTime      string `json:"last_time"`
+			Head          struct{ Result string }
+			Problem       *struct {
+				Kind, File string
+				Line       int
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || code != 0 || sum.Result != "ok" || len(sum.Chains) != 1 {
+		t.Fatalf("exit %d, %v\n%s", code, err, out)
+	}
+	c := sum.Chains[0]
+	if c.Records != 1500 || c.FirstSeq != 1 || c.LastSeq != 1500 || len(c.Files) != len(files) || c.FirstTime == "" || c.LastTime == "" || c.Head.Result != "matches" || c.Chain == "" || c.Problem != nil {
+		t.Fatalf("summary %+v", c)
+	}
+
+	last := files[len(files)-1]
+	os.Remove(last)
+	out, errOut, code := runArgus(t, "audit", "verify", base+".1", base+".2", base+".head")
+	if code != 1 || !strings.Contains(out, "FAIL: ") || !strings.Contains(out, "-1500): the head file "+base+".head says the chain reached seq 1500") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	out, _, code = runArgus(t, "audit", "verify", "-json", filepath.Dir(base))
+	if code != 1 || json.Unmarshal([]byte(out), &sum) != nil || sum.Result != "problem" || sum.Chains[0].Problem == nil || sum.Chains[0].Problem.Kind != "truncated" {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
