@@ -477,6 +477,13 @@ func TestTimestampRotation(t *testing.T) {
 			s, _ := start(t, c)
 			write(t, s, events[:200], 64)
 			crash(s)
+			if compress {
+				// crash cannot stop lumberjack's compression goroutine as
+				// a real crash would; a second one racing it on the same
+				// backup (the restarted sink's) loses that backup. Let it
+				// finish first.
+				waitCompressed(t, filepath.Dir(c.File))
+			}
 			s, _ = start(t, c)
 			write(t, s, events[150:], 64)
 			s.Close(context.Background())
@@ -561,4 +568,20 @@ func verifyChain(files []string, key []byte) (auditlog.ChainReport, error) {
 		return auditlog.ChainReport{}, fmt.Errorf("%d chains, want 1", len(rep.Chains))
 	}
 	return rep.Chains[0], nil
+}
+
+// waitCompressed waits until no timestamped backup in dir is still plain.
+func waitCompressed(t *testing.T, dir string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		plain, _ := filepath.Glob(filepath.Join(dir, "audit-*.jsonl"))
+		if len(plain) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("backups still being compressed: %v", plain)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
