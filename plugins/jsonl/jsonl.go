@@ -45,6 +45,7 @@ func Plugin() *sdk.Plugin {
 			String("rotation", `"numbered" (file.1, file.2, … like Python's RotatingFileHandler) or "timestamp" (lumberjack: name-<UTC time>.ext).`, sdk.Default("numbered")).
 			Int("max_age_days", `Timestamp rotation only: delete backups older than this many days; 0 keeps them.`, sdk.Default(0)).
 			Bool("compress", `Timestamp rotation only: gzip backups.`, sdk.Default(false)).
+			String("head_file", "Where the chain head (seq and hash of the newest durable record, HMAC-keyed with hmac_key) is kept, rewritten atomically after every sync; on start the sink compares the trail with it and records an audit_gap event when records were removed. Default: the audit file's path with .head appended.").
 			String("hmac_key", "Key the hash chain with HMAC-SHA256 (at least 16 bytes; surrounding whitespace is ignored). `argus audit verify` then needs the same key.", sdk.Sensitive()),
 		Validate: func(cfg sdk.Config) error {
 			_, err := parseConfig(cfg)
@@ -88,6 +89,7 @@ type config struct {
 	MaxAgeDays    int
 	Compress      bool
 	Key           []byte
+	HeadFile      string // "": File + auditlog.HeadSuffix (see open)
 }
 
 func parseConfig(cfg sdk.Config) (config, error) {
@@ -157,6 +159,10 @@ func parseConfig(cfg sdk.Config) (config, error) {
 		}
 	default:
 		bad("rotation", "%q is not a rotation mode; use \"numbered\" or \"timestamp\".", c.Rotation)
+	}
+	c.HeadFile = cfg.String("head_file")
+	if c.HeadFile != "" && c.HeadFile == c.File {
+		bad("head_file", "The head file must not be the audit file itself.")
 	}
 	if cfg.Has("hmac_key") {
 		key := strings.TrimSpace(cfg.String("hmac_key"))

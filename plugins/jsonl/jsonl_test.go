@@ -36,7 +36,7 @@ func TestConformance(t *testing.T) {
 			}
 			// Every subtest wrote to the same file: one chain, and the
 			// replays skipped.
-			if rep, err := auditlog.Verify(files, key); err != nil || !rep.OK() || rep.LastSeq != 30 {
+			if rep, err := auditlog.Verify(files, auditlog.Options{Key: key}); err != nil || !rep.OK() || len(rep.Chains) != 1 || rep.Chains[0].LastSeq != 30 {
 				t.Fatalf("verify: %v, %v", rep, err)
 			}
 		})
@@ -119,8 +119,8 @@ func TestRestartDedupe(t *testing.T) {
 	s.Close(ctx)
 
 	files, _ := auditlog.Files(file)
-	rep, err := auditlog.Verify(files, nil)
-	if err != nil || !rep.OK() || !rep.Genesis || rep.Records != 110 || len(files) < 5 {
+	rep, err := auditlog.Verify(files, auditlog.Options{})
+	if err != nil || !rep.OK() || len(rep.Chains) != 1 || !rep.Chains[0].Genesis || rep.Chains[0].Records != 110 || len(files) < 5 {
 		t.Fatalf("verify %d files: %v, %v", len(files), rep, err)
 	}
 	var got []string

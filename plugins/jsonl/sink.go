@@ -48,6 +48,12 @@ type sink struct {
 	ends  []int
 	heads []head
 
+	// The head file: headMu serializes its writes, headSeq is the seq it
+	// holds (it never goes back).
+	headMu         sync.Mutex
+	headSeq        uint64
+	lastCheckpoint time.Time
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -69,6 +75,9 @@ var (
 // open recovers the file, resumes the chain and starts the interval
 // syncer.
 func open(c config, log sdk.Logger) (_ *sink, err error) {
+	if c.HeadFile == "" {
+		c.HeadFile = c.File + auditlog.HeadSuffix
+	}
 	if err := os.MkdirAll(filepath.Dir(c.File), 0o700); err != nil {
 		return nil, sdk.Errorf("file", "%v", err)
 	}
@@ -86,18 +95,23 @@ func open(c config, log sdk.Logger) (_ *sink, err error) {
 		return nil, sdk.Errorf("file", "%v", err)
 	}
 	s := &sink{cfg: c, log: log, lock: lock, chain: auditlog.NewChain(c.Key)}
+	var tail *auditlog.Record
 	if last != nil {
 		rec, err := s.chain.Resume(last)
 		if err != nil {
 			return nil, err
 		}
+		tail = &rec
 		if _, err := auditlog.Check(last, c.Key); errors.Is(err, auditlog.ErrHashMismatch) {
 			log.Warn("the last record's hash does not verify with the configured hmac_key (the key changed, or the file was altered); the chain continues from it, and `argus audit verify` will report the break",
 				"file", c.File, "seq", rec.Integrity.Seq)
 		}
 		s.lastStream, s.lastSeq = rec.Delivery.Stream, rec.Delivery.Seq
 		log.Debug("resuming the audit chain", "file", c.File, "seq", rec.Integrity.Seq, "stream", rec.Delivery.Stream, "stream_seq", rec.Delivery.Seq)
+	} else {
+		s.chain.SetID(auditlog.NewChainID())
 	}
+	gap := s.checkHead(tail)
 	switch c.Rotation {
 	case rotationTimestamp:
 		s.file, err = openStamped(c.File, c)
@@ -107,7 +121,19 @@ func open(c config, log sdk.Logger) (_ *sink, err error) {
 	if err != nil {
 		return nil, sdk.Errorf("file", "%v", err)
 	}
-	if c.Fsync == fsyncInterval {
+	if gap != nil {
+		if err := s.recordGap(*gap); err != nil {
+			s.file.close()
+			return nil, sdk.Errorf("file", "%v", err)
+		}
+	}
+	if s.chain.Seq() > 0 {
+		if err := s.writeHead(s.chain.Seq(), s.chain.Head()); err != nil {
+			s.file.close()
+			return nil, sdk.Errorf("head_file", "%v", err)
+		}
+	}
+	if c.Fsync != fsyncAlways {
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
 		go s.syncLoop()
 	}
@@ -222,7 +248,7 @@ func (s *sink) Flush(context.Context) error {
 	}
 	if s.cfg.Fsync == fsyncNever {
 		s.acked.Store(s.written)
-		return nil
+		return s.writeHead(s.chain.Seq(), s.chain.Head())
 	}
 	return s.syncLocked()
 }
@@ -234,7 +260,7 @@ func (s *sink) syncLocked() error {
 		}
 	}
 	s.acked.Store(s.written)
-	return nil
+	return s.writeHead(s.chain.Seq(), s.chain.Head())
 }
 
 // Close flushes, stops the syncer and closes the file. It is safe to call
@@ -262,7 +288,9 @@ func (s *sink) Close(ctx context.Context) error {
 }
 
 // syncLoop fsyncs every fsync_interval when there is something to
-// acknowledge. The fsync runs outside the lock, so writes go on meanwhile.
+// acknowledge (fsync = "interval"), then writes the head file; with fsync =
+// "never" it only writes the head file. The fsync runs outside the lock, so
+// writes go on meanwhile.
 func (s *sink) syncLoop() {
 	defer close(s.done)
 	t := time.NewTicker(s.cfg.FsyncInterval)
@@ -275,7 +303,14 @@ func (s *sink) syncLoop() {
 		}
 		s.mu.Lock()
 		f, gen, written := s.file.current(), s.gen, s.written
+		seq, hash := s.chain.Seq(), s.chain.Head()
 		s.mu.Unlock()
+		if s.cfg.Fsync == fsyncNever {
+			if err := s.writeHead(seq, hash); err != nil {
+				s.log.Error("writing the head file failed", "file", s.cfg.HeadFile, "error", err)
+			}
+			continue
+		}
 		if f == nil || written <= s.acked.Load() {
 			continue
 		}
@@ -293,5 +328,10 @@ func (s *sink) syncLoop() {
 			s.acked.Store(written)
 		}
 		s.mu.Unlock()
+		// Every record up to seq is on disk now: a rotation meanwhile
+		// synced the file it closed.
+		if err := s.writeHead(seq, hash); err != nil {
+			s.log.Error("writing the head file failed", "file", s.cfg.HeadFile, "error", err)
+		}
 	}
 }

@@ -36,6 +36,11 @@ var (
 type Delivery struct {
 	Stream string `json:"stream"`
 	Seq    uint64 `json:"seq"`
+	// Chain is the chain id: random at the genesis, the same in every
+	// record of the chain across rotations and restarts; it tells
+	// several sinks' trails apart. Empty for chains started before it
+	// existed (they keep none).
+	Chain string `json:"chain,omitempty"`
 }
 
 // Integrity is a record's place in the hash chain.
@@ -96,6 +101,7 @@ type Chain struct {
 	h    *hasher
 	seq  uint64
 	head string
+	id   string
 }
 
 // NewChain starts a chain at the genesis; key (may be empty) selects
@@ -104,6 +110,13 @@ type Chain struct {
 func NewChain(key []byte) *Chain {
 	return &Chain{h: newHasher(key), head: GenesisHash}
 }
+
+// SetID sets the chain id that Seal writes into delivery.chain ("" for
+// none). Resume takes it from the record resumed.
+func (c *Chain) SetID(id string) { c.id = id }
+
+// ID is the chain id.
+func (c *Chain) ID() string { return c.id }
 
 // Seq is the integrity.seq of the last record sealed or resumed (0 at the
 // genesis).
@@ -134,6 +147,7 @@ func (c *Chain) Resume(line []byte) (Record, error) {
 	if err != nil {
 		return rec, err
 	}
+	c.id = rec.Delivery.Chain
 	return rec, c.SetHead(rec.Integrity.Seq, rec.Integrity.Hash)
 }
 
@@ -168,7 +182,13 @@ func (c *Chain) Seal(event []byte, stream string, streamSeq uint64) ([]byte, err
 		return nil, err
 	}
 	dseq := strconv.FormatUint(streamSeq, 10)
-	obj[KeyDelivery] = map[string]any{"stream": stream, "seq": json.Number(dseq)}
+	d := map[string]any{"stream": stream, "seq": json.Number(dseq)}
+	var chainJSON []byte
+	if c.id != "" {
+		d["chain"] = c.id
+		chainJSON = appendString(nil, c.id)
+	}
+	obj[KeyDelivery] = d
 	canon, err := encode(obj)
 	if err != nil {
 		return nil, err
@@ -186,6 +206,10 @@ func (c *Chain) Seal(event []byte, stream string, streamSeq uint64) ([]byte, err
 	line = append(line, streamJSON...)
 	line = append(line, `,"seq":`...)
 	line = append(line, dseq...)
+	if chainJSON != nil {
+		line = append(line, `,"chain":`...)
+		line = append(line, chainJSON...)
+	}
 	line = append(line, `},"integrity":{"seq":`...)
 	line = strconv.AppendUint(line, seq, 10)
 	line = append(line, `,"prev_hash":"`...)
@@ -257,6 +281,11 @@ func delivery(v any) (Delivery, error) {
 	if out.Stream, ok = d["stream"].(string); !ok {
 		return out, errors.New("stream is not a string")
 	}
+	if c, ok := d["chain"]; ok {
+		if out.Chain, ok = c.(string); !ok {
+			return out, errors.New("chain is not a string")
+		}
+	}
 	seq, err := uintField(d, "seq")
 	out.Seq = seq
 	return out, err
@@ -306,4 +335,14 @@ func (h *hasher) sum(prev string, canonical []byte) string {
 	h.h.Write(canonical)
 	h.buf = h.h.Sum(h.buf[:0])
 	return hex.EncodeToString(h.buf)
+}
+
+// sumRaw is sum without the hex encoding.
+func (h *hasher) sumRaw(prev []byte, canonical []byte) (out [32]byte) {
+	h.h.Reset()
+	h.h.Write(prev)
+	h.h.Write([]byte{'\n'})
+	h.h.Write(canonical)
+	h.h.Sum(out[:0])
+	return out
 }

@@ -41,7 +41,7 @@ func TestSealFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Integrity.PrevHash != hex.EncodeToString(sum[:]) || rec.Integrity.Seq != 2 || rec.Delivery != (Delivery{"stream-1", 8}) {
+	if rec.Integrity.PrevHash != hex.EncodeToString(sum[:]) || rec.Integrity.Seq != 2 || rec.Delivery != (Delivery{Stream: "stream-1", Seq: 8}) {
 		t.Fatalf("second record = %+v", rec)
 	}
 	if !bytes.HasPrefix(line2, []byte(`{"delivery":{"stream":"stream-1","seq":8},"integrity":{"seq":2,`)) {

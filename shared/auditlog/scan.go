@@ -1,0 +1,254 @@
+package auditlog
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"sync"
+)
+
+// blockSize is how much the reader hands a worker at once: whole lines,
+// about 1 MiB (more when a line is longer).
+const blockSize = 1 << 20
+
+// lineResult is what a worker found on one line: everything the chain
+// check needs that does not depend on the lines before it.
+type lineResult struct {
+	torn       bool  // the file's last line, without a newline
+	err        error // not an audit record
+	seq        uint64
+	prev, hash [32]byte
+	hashOK     bool   // hash matches the content and prev_hash
+	otherChain bool   // delivery.chain is not the chain's
+	chain      string // delivery.chain when otherChain
+	gap        bool   // may be an audit_gap record
+}
+
+// block is a run of whole lines of one file.
+type block struct {
+	file int
+	line int // number of the first line
+	data []byte
+	torn bool // the last line has no newline (the end of the file)
+	err  error
+	res  []lineResult
+	done chan struct{}
+}
+
+// scan reads files in order and calls fn for every line with its
+// result, in order, until fn returns false or an error. A reader
+// goroutine cuts the files into blocks, workers check the blocks' lines
+// in parallel, and fn runs on the calling goroutine. line stays valid
+// after fn returns.
+func (v *verifier) scan(files []string, chain string, fn func(at place, line []byte, r *lineResult) (bool, error)) error {
+	work := make(chan *block, v.workers*2)
+	ordered := make(chan *block, v.workers*4)
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(work)
+		defer close(ordered)
+		v.readBlocks(files, work, ordered, quit)
+	}()
+	for range v.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := newChecker(v.opts.Key, chain)
+			for b := range work {
+				w.block(b)
+				close(b.done)
+			}
+		}()
+	}
+	defer func() {
+		close(quit)
+		for b := range ordered { // let the reader see quit
+			<-b.done
+		}
+		wg.Wait()
+	}()
+	for b := range ordered {
+		<-b.done
+		if b.err != nil {
+			return b.err
+		}
+		data := b.data
+		for i := range b.res {
+			end := bytes.IndexByte(data, '\n')
+			if end < 0 {
+				end = len(data)
+			}
+			line := data[:end:end]
+			data = data[min(end+1, len(data)):]
+			more, err := fn(place{Position{files[b.file], b.line + i}, b.file}, line, &b.res[i])
+			if err != nil || !more {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// readBlocks cuts the files into blocks and sends each to both channels
+// (to a worker, and in order to the consumer).
+func (v *verifier) readBlocks(files []string, work, ordered chan<- *block, quit <-chan struct{}) {
+	send := func(b *block) bool {
+		b.done = make(chan struct{})
+		if b.err != nil {
+			close(b.done)
+		} else {
+			select {
+			case work <- b:
+			case <-quit:
+				return false
+			}
+		}
+		select {
+		case ordered <- b:
+			return true
+		case <-quit:
+			return false
+		}
+	}
+	for i, path := range files {
+		f, err := v.open(path)
+		if err != nil {
+			send(&block{file: i, err: err})
+			return
+		}
+		line := 1
+		var carry []byte
+		for {
+			buf := make([]byte, len(carry), max(blockSize, 2*len(carry)))
+			copy(buf, carry)
+			n, err := io.ReadFull(f, buf[len(carry):cap(buf)])
+			buf = buf[:len(carry)+n]
+			v.lines += int64(bytes.Count(buf[len(carry):], []byte{'\n'}))
+			if v.opts.Progress != nil {
+				v.opts.Progress(v.read, v.lines)
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				if len(buf) > 0 && !send(&block{file: i, line: line, data: buf, torn: buf[len(buf)-1] != '\n'}) {
+					f.Close()
+					return
+				}
+				break
+			}
+			if err != nil {
+				f.Close()
+				send(&block{file: i, err: &fs.PathError{Op: "read", Path: path, Err: err}})
+				return
+			}
+			cut := bytes.LastIndexByte(buf, '\n')
+			if cut < 0 { // a line longer than the block
+				carry = buf
+				continue
+			}
+			b := &block{file: i, line: line, data: buf[: cut+1 : cut+1]}
+			line += bytes.Count(b.data, []byte{'\n'})
+			carry = buf[cut+1:]
+			if !send(b) {
+				f.Close()
+				return
+			}
+		}
+		f.Close()
+	}
+}
+
+// countingFile is an audit file being read, counting the bytes read from
+// the disk into the verifier (for progress).
+type countingFile struct {
+	f *os.File
+	r io.Reader
+}
+
+func (c *countingFile) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *countingFile) Close() error               { return c.f.Close() }
+
+type counter struct {
+	f    *os.File
+	read *int64
+}
+
+func (c counter) Read(p []byte) (int, error) {
+	n, err := c.f.Read(p)
+	*c.read += int64(n)
+	return n, err
+}
+
+func (v *verifier) open(path string) (*countingFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	cf := &countingFile{f: f, r: counter{f, &v.read}}
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(bufio.NewReaderSize(cf.r, 256<<10))
+		if err != nil {
+			f.Close()
+			return nil, &fs.PathError{Op: "gunzip", Path: path, Err: err}
+		}
+		cf.r = zr
+	}
+	return cf, nil
+}
+
+// checker checks lines; one per worker.
+type checker struct {
+	h     *hasher
+	chain string
+}
+
+func newChecker(key []byte, chain string) *checker {
+	return &checker{h: newHasher(key), chain: chain}
+}
+
+func (c *checker) block(b *block) {
+	n := bytes.Count(b.data, []byte{'\n'})
+	if b.torn {
+		n++
+	}
+	b.res = make([]lineResult, n)
+	data := b.data
+	for i := range b.res {
+		end := bytes.IndexByte(data, '\n')
+		if end < 0 {
+			end = len(data)
+			b.res[i].torn = true
+		}
+		if !b.res[i].torn {
+			c.line(data[:end], &b.res[i])
+		}
+		data = data[min(end+1, len(data)):]
+	}
+}
+
+var gapMarker = []byte(`"event_type":"` + EventGap + `"`)
+
+func (c *checker) line(line []byte, r *lineResult) {
+	rec, canon, err := parse(line)
+	if err != nil {
+		r.err = err
+		return
+	}
+	r.seq = rec.Integrity.Seq
+	hex.Decode(r.prev[:], []byte(rec.Integrity.PrevHash))
+	hex.Decode(r.hash[:], []byte(rec.Integrity.Hash))
+	r.hashOK = c.h.sumRaw([]byte(rec.Integrity.PrevHash), canon) == r.hash
+	if rec.Delivery.Chain != c.chain {
+		r.otherChain, r.chain = true, rec.Delivery.Chain
+	}
+	// The marker cannot occur inside a JSON string (its quotes would be
+	// escaped); ParseGap checks it is the top-level event_type.
+	r.gap = bytes.Contains(line, gapMarker)
+}
