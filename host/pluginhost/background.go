@@ -81,9 +81,10 @@ func (r *Runtime) Stop(ctx context.Context, i *Instance) error {
 func (r *Runtime) firstStart(ctx context.Context, i *Instance) hcl.Diagnostics {
 	lctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout+3*r.opts.CallTimeout)
 	stop := context.AfterFunc(i.ctx, cancel)
-	proc, diags, err := r.launch(lctx, i.spec, false)
+	proc, diags, err := r.launch(lctx, i.spec, false, i.markDecoded)
 	stop()
 	cancel()
+	i.markDecoded()
 	switch {
 	case diags.HasErrors():
 		i.cancel()
@@ -113,5 +114,28 @@ func (r *Runtime) Starting(keep func(*Instance) bool) []string {
 			out = append(out, fmt.Sprintf("plugin %q: starting for %s", i.ID(), time.Since(since).Round(100*time.Millisecond)))
 		}
 	}
+	return out
+}
+
+// SecretsKnown is closed once every instance registered by Launch has had
+// its configuration read against its plugin's schema (or its first start
+// has ended without that), so that the values of its sensitive attributes
+// are in Options.Secrets. Output that could echo such a value (a call's
+// audit record or log line) waits for it; the wait is bounded by each
+// plugin's start timeout.
+func (r *Runtime) SecretsKnown() <-chan struct{} {
+	r.mu.Lock()
+	pending := make([]chan struct{}, 0, len(r.instances))
+	for _, i := range r.instances {
+		pending = append(pending, i.decoded)
+	}
+	r.mu.Unlock()
+	out := make(chan struct{})
+	go func() {
+		for _, ch := range pending {
+			<-ch
+		}
+		close(out)
+	}()
 	return out
 }

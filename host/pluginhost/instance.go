@@ -81,15 +81,24 @@ type Instance struct {
 	proc   *process      // the running process; nil when none
 	gen    uint64        // generation of proc
 	ready  chan struct{} // closed while proc != nil
+
+	decodedOnce sync.Once
+	decoded     chan struct{} // closed once the first start has read the block (or given up)
 }
+
+// markDecoded records that the instance's configuration has been read
+// against its schema, so its sensitive values are known secrets (or that
+// the first start ended without getting that far).
+func (i *Instance) markDecoded() { i.decodedOnce.Do(func() { close(i.decoded) }) }
 
 func newInstance(r *Runtime, s Spec) *Instance {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Instance{
 		rt: r, spec: s, ctx: ctx, cancel: cancel,
-		log:   r.log.With("instance", s.ID(), "plugin", s.Plugin),
-		done:  make(chan struct{}),
-		ready: make(chan struct{}),
+		log:     r.log.With("instance", s.ID(), "plugin", s.Plugin),
+		done:    make(chan struct{}),
+		ready:   make(chan struct{}),
+		decoded: make(chan struct{}),
 		status: Status{ID: s.ID(), Name: s.Name, Kind: shared.KindName(s.Kind), Plugin: s.Plugin,
 			Phase: PhaseStarting, Since: time.Now()},
 	}
@@ -177,7 +186,7 @@ func (i *Instance) supervise(proc *process) {
 		i.setPhaseLocked(PhaseStarting, nil)
 		i.mu.Unlock()
 		ctx, cancel := context.WithTimeout(i.ctx, i.rt.opts.StartTimeout+3*i.rt.opts.CallTimeout)
-		p, diags, err := i.rt.launch(ctx, i.spec, false)
+		p, diags, err := i.rt.launch(ctx, i.spec, false, nil)
 		cancel()
 		if err == nil && diags.HasErrors() {
 			err = errors.New(diags.Error())

@@ -223,8 +223,9 @@ func checkInfo(info *pluginv1.GetInfoResponse) error {
 // launch starts the plugin of spec, decodes spec.Body against its schema
 // and configures it (only validates, with dryRun). The diagnostics are
 // configuration problems; the error is a plugin that misbehaved. On
-// success the caller owns the process.
-func (r *Runtime) launch(ctx context.Context, spec Spec, dryRun bool) (*process, hcl.Diagnostics, error) {
+// success the caller owns the process. decoded, if not nil, is called once
+// the block's sensitive values have joined Options.Secrets.
+func (r *Runtime) launch(ctx context.Context, spec Spec, dryRun bool, decoded func()) (*process, hcl.Diagnostics, error) {
 	block := shared.KindBlock(spec.Kind)
 	diag := func(summary, detail string) hcl.Diagnostics {
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: spec.DeclRange.Ptr()}}
@@ -284,6 +285,9 @@ func (r *Runtime) launch(ctx context.Context, spec Spec, dryRun bool) (*process,
 	}
 	if r.opts.Secrets != nil {
 		r.opts.Secrets.Add(val.Sensitive...)
+	}
+	if decoded != nil {
+		decoded()
 	}
 	req := &pluginv1.ConfigureRequest{Kind: spec.Kind, Instance: spec.Name, ConfigJson: val.JSON, DryRun: dryRun}
 	if spec.Kind == shared.KindHealthProbe && !dryRun {

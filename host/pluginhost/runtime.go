@@ -104,7 +104,7 @@ func (r *Runtime) callCtx(ctx context.Context) (context.Context, context.CancelF
 // be run is an error diagnostic on its block.
 func (r *Runtime) Validate(ctx context.Context, specs []Spec) hcl.Diagnostics {
 	return forEach(specs, func(_ int, s Spec) hcl.Diagnostics {
-		proc, diags, err := r.launch(ctx, s, true)
+		proc, diags, err := r.launch(ctx, s, true, nil)
 		if proc != nil {
 			proc.kill()
 		}
@@ -166,8 +166,9 @@ func (r *Runtime) Start(ctx context.Context, specs []Spec) hcl.Diagnostics {
 func (r *Runtime) startInstance(ctx context.Context, s Spec) (*Instance, hcl.Diagnostics) {
 	i := newInstance(r, s)
 	lctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout+3*r.opts.CallTimeout)
-	proc, diags, err := r.launch(lctx, s, false)
+	proc, diags, err := r.launch(lctx, s, false, nil)
 	cancel()
+	i.markDecoded() // Start waits for the launch, so nothing is pending
 	if diags.HasErrors() {
 		return nil, diags
 	}

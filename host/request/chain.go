@@ -93,3 +93,20 @@ func Recover(log hclog.Logger) Middleware {
 		}
 	}
 }
+
+// Await holds every call until ready is closed or the call's context ends.
+// serve uses it to keep calls, whose audit records and log lines may echo
+// any configured value, waiting until every secret is known (plugins read
+// their configuration in the background at start-up).
+func Await(ready <-chan struct{}) Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, c *Call) (mcp.Result, error) {
+			select {
+			case <-ready:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			return next(ctx, c)
+		}
+	}
+}

@@ -178,7 +178,10 @@ func startPlugins(ctx context.Context, cfg *config.Config, log hclog.Logger,
 		}
 	}
 	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: log, Secrets: secrets, Backends: backends})
-	return rt, rt.Launch(ctx, pluginhost.Specs(cfg, secrets.Add)), nil
+	// A shutdown signal must not cut a plugin's first start short: an
+	// audit sink still starting then could never deliver what was queued
+	// for it. Runtime.Close, the last shutdown step, bounds those starts.
+	return rt, rt.Launch(context.WithoutCancel(ctx), pluginhost.Specs(cfg, secrets.Add)), nil
 }
 
 // requiredSinks selects the audit sink instances with host.required set:

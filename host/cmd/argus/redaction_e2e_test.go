@@ -238,6 +238,21 @@ audit {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The listener opens first; start-up (backends, plugins) goes on
+	// behind it until /ready says 200, as an orchestrator would wait.
+	for {
+		resp, err := http.Get("http://" + addr + "/manage/v1/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway never became ready:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	// MCP: the backend answers with an error that carries every canary.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

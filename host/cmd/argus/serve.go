@@ -95,7 +95,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// audit records its trace_id/span_id. Shutdown runs in reverse:
 	// gateway, audit (drains), telemetry (flushes), plugins.
 	var observers []request.Observer
-	var middlewares []request.Middleware
+	// Calls wait until every plugin's sensitive values are known secrets,
+	// so that no audit record or log line of a call can echo one unredacted.
+	middlewares := []request.Middleware{request.Await(rt.SecretsKnown())}
 	tel, scrape, err := startTelemetry(cfg, rt, log)
 	if err != nil {
 		return err
