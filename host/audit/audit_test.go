@@ -282,7 +282,7 @@ func TestGateFailsClosed(t *testing.T) {
 	chain := request.NewChain(func(context.Context, *request.Call) (mcp.Result, error) {
 		reached = true
 		return &mcp.CallToolResult{}, nil
-	}, []request.Observer{p.Observer()}, p.Gate())
+	}, []request.Observer{p.Observer()}, nil, p.Gate())
 	c := &request.Call{Method: "tools/call", Capability: "x", Params: &mcp.CallToolParamsRaw{Name: "x"}}
 	_, err := chain.Run(context.Background(), c)
 	if reached || c.Outcome != request.OutcomeAuditUnavailable || err == nil {
@@ -311,7 +311,7 @@ func TestObserverOneEventPerAuditedCall(t *testing.T) {
 	p := NewPipeline([]*Queue{q}, Options{RecordRequests: true})
 	chain := request.NewChain(func(context.Context, *request.Call) (mcp.Result, error) {
 		return &mcp.CallToolResult{}, nil
-	}, []request.Observer{p.Observer()})
+	}, []request.Observer{p.Observer()}, nil)
 	chain.Run(context.Background(), &request.Call{Method: "tools/call", Capability: "x", Params: &mcp.CallToolParamsRaw{Name: "x"}})
 	chain.Run(context.Background(), &request.Call{Method: "tools/list"})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -91,6 +91,9 @@ type Options struct {
 	// rendered diagnostics when the new configuration is invalid.
 	Reload func() (diagnostics string, err error)
 	Logger hclog.Logger
+	// PanicsRecovered, if set, reports how many panics the gateway has
+	// recovered (status: panics_recovered).
+	PanicsRecovered func() int64
 	// AuditStats, if set, reports the audit sinks' queues (JSON-encodable).
 	AuditStats func() any
 	// Audit, if set, records every mutation (reconnect, reload) in the

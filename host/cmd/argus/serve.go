@@ -171,6 +171,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 			return pipe.Stats()
 		},
+		PanicsRecovered: gw.Panics().Count,
 	}))
 	if scrape != nil {
 		mux.Handle("GET /metrics", scrape)
@@ -183,6 +184,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Refuser:         gw,
 		Logger:          log.Named("http"),
 		TrustedProxies:  cfg.Server.TrustedProxies,
+		Panics:          gw.Panics(),
 	}))
 	conns := &connTracker{states: map[net.Conn]http.ConnState{}}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.Named("http").StandardLogger(nil), ConnState: conns.track}
