@@ -284,7 +284,7 @@ func TestGateFailsClosed(t *testing.T) {
 	chain := request.NewChain(func(context.Context, *request.Call) (mcp.Result, error) {
 		reached = true
 		return &mcp.CallToolResult{}, nil
-	}, []request.Observer{p.Observer()}, p.Gate())
+	}, []request.Observer{p.Observer()}, nil, p.Gate())
 	c := &request.Call{Method: "tools/call", Capability: "x", Params: &mcp.CallToolParamsRaw{Name: "x"}}
 	_, err := chain.Run(context.Background(), c)
 	if reached || c.Outcome != request.OutcomeAuditUnavailable || err == nil {
@@ -313,7 +313,7 @@ func TestObserverOneEventPerAuditedCall(t *testing.T) {
 	p := NewPipeline([]*Queue{q}, Options{RecordRequests: true})
 	chain := request.NewChain(func(context.Context, *request.Call) (mcp.Result, error) {
 		return &mcp.CallToolResult{}, nil
-	}, []request.Observer{p.Observer()})
+	}, []request.Observer{p.Observer()}, nil)
 	chain.Run(context.Background(), &request.Call{Method: "tools/call", Capability: "x", Params: &mcp.CallToolParamsRaw{Name: "x"}})
 	chain.Run(context.Background(), &request.Call{Method: "tools/list"})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -343,7 +343,7 @@ func TestPipelineRedactsRecords(t *testing.T) {
 	p := NewPipeline([]*Queue{q}, Options{Redact: secrets.Redact, Mirror: func(b []byte) { mirrored = b }})
 	chain := request.NewChain(func(context.Context, *request.Call) (mcp.Result, error) {
 		return nil, fmt.Errorf("upstream said: token %s rejected", secret)
-	}, []request.Observer{p.Observer()})
+	}, []request.Observer{p.Observer()}, nil)
 	chain.Run(context.Background(), &request.Call{Method: "tools/call", Capability: "x", Params: &mcp.CallToolParamsRaw{Name: "x"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -41,8 +41,12 @@ type Options struct {
 	Events *events.Log
 	// Observers watch every call (audit, telemetry). May be empty.
 	Observers []request.Observer
-	// Middlewares run after auth and recovery, before routing.
+	// Middlewares run after auth, before routing.
 	Middlewares []request.Middleware
+	// Panics records the panics recovered while serving clients and
+	// backends; nil makes one that logs on the gateway's logger. Share it
+	// with the transport so Panics().Count() covers every recovery point.
+	Panics *request.Panics
 }
 
 // Gateway aggregates the configured backends behind one MCP server.
@@ -61,6 +65,7 @@ type Gateway struct {
 	// rounds holds the multi-round-trip calls of 2026-07-28 clients whose
 	// backends asked for input (SEP-2322); closed by Close.
 	rounds *rounds.Bridge
+	panics *request.Panics
 
 	// send is the server's sending method handler, captured so that
 	// notifications the SDK has no method for (list_changed from a catalogue
@@ -157,8 +162,12 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 	if g.events == nil {
 		g.events = events.New(0)
 	}
-	mws := append([]request.Middleware{request.Auth(), request.Recover(log)}, opts.Middlewares...)
-	g.chain = request.NewChain(g.route, opts.Observers, mws...)
+	g.panics = opts.Panics
+	if g.panics == nil {
+		g.panics = request.NewPanics(log)
+	}
+	mws := append([]request.Middleware{request.Auth()}, opts.Middlewares...)
+	g.chain = request.NewChain(g.route, opts.Observers, g.panics, mws...)
 	impl := &mcp.Implementation{Name: "argus", Title: "Argus MCP gateway", Version: opts.Version}
 	g.shape = &revision.Shaper{Server: impl, Private: cfg.Auth != nil}
 	g.rounds = rounds.New(rounds.Options{})
@@ -185,6 +194,10 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 
 // Server is the MCP server to connect client transports to.
 func (g *Gateway) Server() *mcp.Server { return g.server }
+
+// Panics records the panics recovered while serving; its Count is the
+// argus.panics.recovered metric.
+func (g *Gateway) Panics() *request.Panics { return g.panics }
 
 // Catalog is the aggregated catalogue.
 func (g *Gateway) Catalog() *catalog.Catalog { return g.catalog }

@@ -182,7 +182,7 @@ func (l *link) options(onListChanged func()) backend.Options {
 // never see each other's progress.
 func (l *link) begin(ctx context.Context, c *request.Call, params mcp.Params, round *rounds.Call) *inflight {
 	inf := &inflight{ctx: ctx, session: c.Session, stateless: revision.IsStateless(c.ProtocolVersion), caps: c.ClientCapabilities, round: round}
-	if meta := params.GetMeta(); meta != nil {
+	if meta := request.Meta(params); meta != nil {
 		if tok, ok := meta["progressToken"]; ok && tok != nil {
 			inf.clientToken = tok
 			inf.token = "argus-" + uuid.NewString()
@@ -233,6 +233,13 @@ type logTarget struct {
 // in flight is still the one they were sent in, and counts notifications
 // owed to a call so that end waits until they are relayed.
 func (l *link) onRead(msg jsonrpc.Message) {
+	// Runs on the SDK's reader goroutine: a panic here would end the
+	// process, so it only costs this message its attribution.
+	defer func() {
+		if v := recover(); v != nil {
+			l.g.panics.Recovered(v, "backend message", "backend", l.cfg.Name)
+		}
+	}()
 	req, ok := msg.(*jsonrpc.Request)
 	if !ok || req.IsCall() {
 		return
@@ -390,14 +397,27 @@ func (l *link) relaySampling(ctx context.Context, req *mcp.CreateMessageWithTool
 	return nil, &jsonrpc.Error{Code: request.CodeInternalError, Message: fmt.Sprintf("argus: the client answered sampling with %T", res)}
 }
 
-// intercept answers the backend requests no ClientOptions handler relays
+// intercept is the backend client's receiving middleware, the top of
+// everything the SDK runs for a backend message in its per-message
+// goroutine: a panic while relaying is recovered here, answered (for a
+// request) with a JSON-RPC internal error, logged and counted.
+//
+// It also answers the backend requests no ClientOptions handler relays
 // faithfully:
 //   - roots/list: the SDK client would answer with its own (empty) roots;
 //   - elicitation/create: the SDK client's handler validates the requested
 //     schema first and refuses some the specification allows (enums given
 //     as anyOf with titles); the client, not Argus, is the judge of that.
 func (l *link) intercept(next mcp.MethodHandler) mcp.MethodHandler {
-	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+	return func(ctx context.Context, method string, req mcp.Request) (res mcp.Result, err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				res, err = nil, l.g.panics.Recovered(v, "backend message", "backend", l.cfg.Name, "method", method).Wire
+			}
+		}()
+		if testPanicHook != nil {
+			testPanicHook(hookBackendRequest, method)
+		}
 		var p mcp.InputRequest
 		switch rp := req.GetParams().(type) {
 		case *mcp.ListRootsParams:
@@ -411,14 +431,14 @@ func (l *link) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 		if (method != "roots/list" && method != "elicitation/create") || isNilInput(p) {
 			return next(ctx, method, req)
 		}
-		res, err := l.relay(ctx, p)
+		answer, err := l.relay(ctx, p)
 		if err != nil {
 			return nil, err
 		}
-		if r, ok := res.(mcp.Result); ok {
+		if r, ok := answer.(mcp.Result); ok {
 			return r, nil
 		}
-		return nil, &jsonrpc.Error{Code: request.CodeInternalError, Message: fmt.Sprintf("argus: the client answered %s with %T", method, res)}
+		return nil, &jsonrpc.Error{Code: request.CodeInternalError, Message: fmt.Sprintf("argus: the client answered %s with %T", method, answer)}
 	}
 }
 
@@ -510,6 +530,10 @@ func (l *link) relayLog(_ context.Context, req *mcp.LoggingMessageRequest) {
 }
 
 func (l *link) relayResourceUpdated(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+	if req.Params == nil {
+		l.log.Debug("resources/updated without params; dropped")
+		return
+	}
 	if l.owner != nil {
 		l.g.notify(ctx, l.owner, "notifications/resources/updated",
 			&mcp.ServerRequest[*mcp.ResourceUpdatedNotificationParams]{Session: l.owner, Params: req.Params})

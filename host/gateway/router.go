@@ -42,8 +42,23 @@ var routedMethods = map[string]bool{
 // intercept is the MCP server's receiving middleware: aggregated methods
 // leave the SDK here and run through Argus's chain; everything else
 // (initialize, ping, notifications, logging/setLevel) stays with the SDK.
+//
+// It is the top of everything the SDK runs for a client message, in the
+// SDK's own per-request goroutine, so it is where a panic is recovered at
+// the latest: the client gets a JSON-RPC internal error, the call is
+// observed (audited, traced) once as an internal error, and the process
+// carries on.
 func (g *Gateway) intercept(next mcp.MethodHandler) mcp.MethodHandler {
-	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+	return func(ctx context.Context, method string, req mcp.Request) (res mcp.Result, err error) {
+		var c *request.Call
+		defer func() {
+			if v := recover(); v != nil {
+				res, err = nil, g.recovered(ctx, v, method, req, c)
+			}
+		}()
+		if testPanicHook != nil {
+			testPanicHook(hookClientRequest, method)
+		}
 		if !routedMethods[method] {
 			res, err := next(ctx, method, req)
 			if method == "logging/setLevel" && err == nil {
@@ -54,8 +69,8 @@ func (g *Gateway) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 			}
 			return res, err
 		}
-		c := NewCall(method, req)
-		res, err := g.chain.Run(ctx, c)
+		c = NewCall(method, req)
+		res, err = g.chain.Run(ctx, c)
 		if err != nil {
 			if c.Outcome == request.OutcomeTransport || c.Outcome == request.OutcomeTimeout {
 				g.log.Warn("request failed", "method", method, "capability", c.Capability, "backend", c.Backend, "request_id", c.ID, "error", err)
@@ -64,6 +79,31 @@ func (g *Gateway) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 		}
 		return g.shape.Result(c.ProtocolVersion, method, res), nil
 	}
+}
+
+// recovered handles a panic recovered in intercept: it is logged and
+// counted, an aggregated call the chain has not yet observed is observed
+// as an internal error, and the client is answered with one.
+func (g *Gateway) recovered(ctx context.Context, v any, method string, req mcp.Request, c *request.Call) error {
+	e := g.panics.Recovered(v, "client request", "method", method)
+	if routedMethods[method] && (c == nil || !c.Observed()) {
+		if c == nil {
+			c = safeNewCall(method, req)
+		}
+		g.chain.Fail(ctx, c, e)
+	}
+	return e.Wire
+}
+
+// safeNewCall is NewCall for a request whose serving panicked: if NewCall
+// panics too, the call is known by its method alone.
+func safeNewCall(method string, req mcp.Request) (c *request.Call) {
+	defer func() {
+		if recover() != nil {
+			c = &request.Call{ID: uuid.NewString(), Method: method}
+		}
+	}()
+	return NewCall(method, req)
 }
 
 // NewCall builds the request context of an MCP request from what the SDK

@@ -140,9 +140,14 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	if a.o.AuditStats != nil {
 		auditStats = a.o.AuditStats()
 	}
+	var panics int64
+	if a.o.PanicsRecovered != nil {
+		panics = a.o.PanicsRecovered()
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"health":   h,
-		"backends": bs,
+		"health":           h,
+		"panics_recovered": panics,
+		"backends":         bs,
 		"catalogue": map[string]int{
 			"tools": len(snap.Tools()), "resources": len(snap.Resources()),
 			"resource_templates": len(snap.Templates()), "prompts": len(snap.Prompts()),

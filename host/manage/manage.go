@@ -84,6 +84,9 @@ type Options struct {
 	// diagnostics, which explain an invalid configuration.
 	Reload func() (summary gateway.ReloadSummary, diagnostics string, err error)
 	Logger hclog.Logger
+	// PanicsRecovered, if set, reports how many panics the gateway has
+	// recovered (status: panics_recovered).
+	PanicsRecovered func() int64
 	// AuditStats, if set, reports the audit sinks' queues (JSON-encodable).
 	AuditStats func() any
 	// Audit, if set, records every mutation (reconnect, reload) in the

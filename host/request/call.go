@@ -1,8 +1,12 @@
 // Package request defines the per-request context every MCP operation
 // carries through Argus and the ordered chain of middlewares it passes:
 //
-//	transport -> observers (Begin) -> auth -> recovery -> ... -> routing -> backend
+//	transport -> observers (Begin) -> auth -> ... -> routing -> backend
 //	                          observers (End) see the final outcome
+//
+// The chain recovers panics in its middlewares, handler and observers;
+// the gateway recovers, above the chain, whatever else panics while
+// serving a request (see Panics).
 //
 // Middlewares may stop a call (auth denies it) or change it; Observers only
 // watch and see every call exactly once, whatever its outcome: success,
@@ -96,7 +100,13 @@ type Call struct {
 	Err      error
 	Outcome  Outcome
 	Duration time.Duration
+
+	observed bool // a chain has shown the call to its observers
 }
+
+// Observed reports whether a chain has shown c to its observers (Run or
+// Fail), so that a failure above the chain records a call exactly once.
+func (c *Call) Observed() bool { return c.observed }
 
 // Backend describes where the router sends a call, for BackendHook.
 type Backend struct {

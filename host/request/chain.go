@@ -2,11 +2,8 @@ package request
 
 import (
 	"context"
-	"fmt"
-	"runtime/debug"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -16,51 +13,92 @@ import (
 type Chain struct {
 	handler   Handler
 	observers []Observer
+	panics    *Panics
 }
 
-// NewChain composes mws (first outermost) around terminal.
-func NewChain(terminal Handler, observers []Observer, mws ...Middleware) *Chain {
+// NewChain composes mws (first outermost) around terminal. Panics in any
+// of them, or in an observer, are recovered and recorded in panics (which
+// may be nil).
+func NewChain(terminal Handler, observers []Observer, panics *Panics, mws ...Middleware) *Chain {
 	h := terminal
 	for i := len(mws) - 1; i >= 0; i-- {
 		h = mws[i](h)
 	}
-	return &Chain{handler: h, observers: observers}
+	return &Chain{handler: h, observers: observers, panics: panics}
 }
 
 // Run passes c through the chain and records its result, error, outcome
-// and duration in c. It never panics: a panic anywhere in the chain becomes
-// an OutcomeInternal error.
+// and duration in c. It never panics: a panic anywhere in the chain or in
+// an observer's Begin becomes an OutcomeInternal error that every
+// observer's End sees; a panic in one observer's End does not keep the
+// others from theirs.
 func (ch *Chain) Run(ctx context.Context, c *Call) (mcp.Result, error) {
+	return ch.run(ctx, c, ch.handler)
+}
+
+// Fail records a call that failed with err before it could run (for
+// example because serving it panicked outside the chain): every observer
+// sees it once, as it would see a call that ran. Like Run, it never
+// panics.
+func (ch *Chain) Fail(ctx context.Context, c *Call, err error) {
+	ch.run(ctx, c, func(context.Context, *Call) (mcp.Result, error) { return nil, err })
+}
+
+func (ch *Chain) run(ctx context.Context, c *Call, h Handler) (mcp.Result, error) {
 	if c.Start.IsZero() {
 		c.Start = time.Now()
 	}
+	c.observed = true
+	var failed error
 	for _, o := range ch.observers {
-		ctx = o.Begin(ctx, c)
-	}
-	defer func() {
-		c.Duration = time.Since(c.Start)
-		for i := len(ch.observers) - 1; i >= 0; i-- {
-			ch.observers[i].End(ctx, c)
+		var err error
+		ctx, err = ch.begin(ctx, o, c)
+		if failed == nil {
+			failed = err
 		}
-	}()
-	c.Result, c.Err = ch.safeRun(ctx, c)
+	}
+	if failed != nil {
+		c.Result, c.Err = nil, failed
+	} else {
+		c.Result, c.Err = ch.safeRun(ctx, c, h)
+	}
 	c.Outcome = Classify(c.Result, c.Err)
+	c.Duration = time.Since(c.Start)
+	for i := len(ch.observers) - 1; i >= 0; i-- {
+		ch.end(ctx, ch.observers[i], c)
+	}
 	return c.Result, c.Err
 }
 
-func (ch *Chain) safeRun(ctx context.Context, c *Call) (res mcp.Result, err error) {
+func (ch *Chain) begin(ctx context.Context, o Observer, c *Call) (out context.Context, err error) {
 	defer func() {
-		if p := recover(); p != nil {
-			res, err = nil, panicError(p)
+		if v := recover(); v != nil {
+			out, err = ctx, ch.panics.Recovered(v, "observer begin", callKV(c)...)
 		}
 	}()
-	return ch.handler(ctx, c)
+	return o.Begin(ctx, c), nil
 }
 
-func panicError(p any) *Error {
-	e := Errorf(OutcomeInternal, CodeInternalError, "internal error")
-	e.Err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
-	return e
+func (ch *Chain) end(ctx context.Context, o Observer, c *Call) {
+	defer func() {
+		if v := recover(); v != nil {
+			ch.panics.Recovered(v, "observer end", callKV(c)...)
+		}
+	}()
+	o.End(ctx, c)
+}
+
+func (ch *Chain) safeRun(ctx context.Context, c *Call, h Handler) (res mcp.Result, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			res, err = nil, ch.panics.Recovered(v, "request chain", callKV(c)...)
+		}
+	}()
+	return h(ctx, c)
+}
+
+func callKV(c *Call) []any {
+	return []any{"method", c.Method, "capability", c.Capability, "request_id", c.ID}
 }
 
 // Auth denies calls whose transport reported failed authentication, before
@@ -71,24 +109,6 @@ func Auth() Middleware {
 			if c.AuthErr != nil {
 				return nil, &Error{Outcome: OutcomeDenied, Wire: unauthorizedWire(), Err: c.AuthErr}
 			}
-			return next(ctx, c)
-		}
-	}
-}
-
-// Recover turns a panic in any later middleware or the handler into an
-// internal error for this call and logs it with its stack; the process and
-// every other call carry on.
-func Recover(log hclog.Logger) Middleware {
-	return func(next Handler) Handler {
-		return func(ctx context.Context, c *Call) (res mcp.Result, err error) {
-			defer func() {
-				if p := recover(); p != nil {
-					e := panicError(p)
-					log.Error("recovered panic while serving request", "method", c.Method, "capability", c.Capability, "request_id", c.ID, "panic", e.Err)
-					res, err = nil, e
-				}
-			}()
 			return next(ctx, c)
 		}
 	}

@@ -72,7 +72,7 @@ func TestChainOutcomes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := &recorder{}
-			ch := NewChain(tt.handler, []Observer{rec}, Auth(), Recover(hclog.NewNullLogger()))
+			ch := NewChain(tt.handler, []Observer{rec}, NewPanics(hclog.NewNullLogger()), Auth())
 			c := tt.call
 			_, err := ch.Run(context.Background(), &c)
 			if c.Outcome != tt.want {
@@ -100,12 +100,12 @@ func TestChainOutcomes(t *testing.T) {
 }
 
 func TestPanicInObserverPathStillRecovered(t *testing.T) {
-	// A panic in a middleware placed before Recover is caught by Run itself.
+	// A panic in the outermost middleware is caught by Run itself.
 	boom := func(Handler) Handler {
 		return func(context.Context, *Call) (mcp.Result, error) { panic("early") }
 	}
 	rec := &recorder{}
-	ch := NewChain(nil, []Observer{rec}, boom)
+	ch := NewChain(nil, []Observer{rec}, nil, boom)
 	c := &Call{}
 	_, err := ch.Run(context.Background(), c)
 	if c.Outcome != OutcomeInternal || err == nil || len(rec.ended) != 1 {
@@ -130,7 +130,7 @@ func TestMiddlewareOrder(t *testing.T) {
 	ch := NewChain(func(context.Context, *Call) (mcp.Result, error) {
 		order = append(order, "handler")
 		return &mcp.CallToolResult{}, nil
-	}, nil, mw("first"), mw("second"))
+	}, nil, nil, mw("first"), mw("second"))
 	ch.Run(context.Background(), &Call{})
 	if got := strings.Join(order, ","); got != "first,second,handler" {
 		t.Errorf("order = %s", got)
@@ -145,5 +145,98 @@ func TestOutcomeNames(t *testing.T) {
 	}
 	if Outcome(99).String() != "outcome(99)" {
 		t.Error("unknown outcome name")
+	}
+}
+
+// panicky is an Observer that panics in Begin or End.
+type panicky struct{ inBegin, inEnd bool }
+
+func (p panicky) Begin(ctx context.Context, _ *Call) context.Context {
+	if p.inBegin {
+		panic("begin")
+	}
+	return ctx
+}
+
+func (p panicky) End(context.Context, *Call) {
+	if p.inEnd {
+		panic("end")
+	}
+}
+
+// TestObserverPanics: an observer that panics (as telemetry's Begin once
+// did on params-less requests) fails the call with an internal error
+// instead of ending the process; the handler is not reached, every other
+// observer still sees the call exactly once, and each panic is counted
+// and logged once with its stack.
+func TestObserverPanics(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		obs         panicky
+		wantOutcome Outcome
+		reached     bool
+	}{
+		{"begin", panicky{inBegin: true}, OutcomeInternal, false},
+		{"end", panicky{inEnd: true}, OutcomeSuccess, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs strings.Builder
+			panics := NewPanics(hclog.New(&hclog.LoggerOptions{Output: &logs}))
+			before, after := &recorder{}, &recorder{}
+			reached := false
+			ch := NewChain(func(context.Context, *Call) (mcp.Result, error) {
+				reached = true
+				return &mcp.ListToolsResult{}, nil
+			}, []Observer{before, tt.obs, after}, panics)
+			c := &Call{Method: "tools/list"}
+			_, err := ch.Run(context.Background(), c)
+			if c.Outcome != tt.wantOutcome || reached != tt.reached {
+				t.Errorf("outcome %v (err %v), handler reached %v; want %v, %v", c.Outcome, err, reached, tt.wantOutcome, tt.reached)
+			}
+			for _, r := range []*recorder{before, after} {
+				if len(r.began) != 1 || len(r.ended) != 1 || r.outcomes[0] != tt.wantOutcome {
+					t.Errorf("observer saw begin=%d end=%d outcomes=%v", len(r.began), len(r.ended), r.outcomes)
+				}
+			}
+			if panics.Count() != 1 {
+				t.Errorf("counted %d panics, want 1", panics.Count())
+			}
+			if n := strings.Count(logs.String(), "recovered panic"); n != 1 || !strings.Contains(logs.String(), "goroutine ") {
+				t.Errorf("want one log line with a stack, got %d:\n%s", n, logs.String())
+			}
+			if !c.Observed() {
+				t.Error("Observed() = false after Run")
+			}
+		})
+	}
+}
+
+// TestFailObservesOnce: Fail shows a call that never ran to every observer
+// once, with the outcome of its error.
+func TestFailObservesOnce(t *testing.T) {
+	rec := &recorder{}
+	ch := NewChain(func(context.Context, *Call) (mcp.Result, error) {
+		t.Error("handler reached by Fail")
+		return nil, nil
+	}, []Observer{rec}, nil)
+	c := &Call{Method: "tools/call"}
+	ch.Fail(context.Background(), c, Errorf(OutcomeInternal, CodeInternalError, "internal error"))
+	if len(rec.began) != 1 || len(rec.ended) != 1 || rec.outcomes[0] != OutcomeInternal || !c.Observed() {
+		t.Errorf("begin=%d end=%d outcomes=%v observed=%v", len(rec.began), len(rec.ended), rec.outcomes, c.Observed())
+	}
+}
+
+// TestMetaNilSafe: Meta reads _meta from any params value, including the
+// typed nil pointer a request without params arrives as.
+func TestMetaNilSafe(t *testing.T) {
+	var typedNil *mcp.ListToolsParams
+	for _, p := range []mcp.Params{nil, typedNil, (*mcp.CallToolParamsRaw)(nil), &mcp.ListToolsParams{}} {
+		if m := Meta(p); m != nil {
+			t.Errorf("Meta(%#v) = %v, want nil", p, m)
+		}
+	}
+	p := &mcp.ListToolsParams{Meta: mcp.Meta{"traceparent": "x"}}
+	if Meta(p)["traceparent"] != "x" {
+		t.Errorf("Meta lost _meta: %v", Meta(p))
 	}
 }

@@ -51,10 +51,8 @@ func (o observer) Begin(ctx context.Context, c *request.Call) context.Context {
 	if c.Header != nil {
 		ctx = t.propagator.Extract(ctx, propagation.HeaderCarrier(c.Header))
 	}
-	if c.Params != nil {
-		if meta := c.Params.GetMeta(); hasTraceContext(meta) {
-			ctx = t.propagator.Extract(ctx, metaCarrier(meta))
-		}
+	if meta := request.Meta(c.Params); hasTraceContext(meta) {
+		ctx = t.propagator.Extract(ctx, metaCarrier(meta))
 	}
 	attrs := make([]attribute.KeyValue, 0, 12)
 	attrs = append(attrs,
@@ -249,7 +247,7 @@ func (o observer) backendCall(ctx context.Context, c *request.Call, b request.Ba
 		}
 	}
 	ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
-	meta := maps.Clone(params.GetMeta())
+	meta := maps.Clone(request.Meta(params))
 	if meta == nil {
 		meta = map[string]any{}
 	}

@@ -58,7 +58,7 @@ func (f *fixture) run(t *testing.T, c *request.Call, backendMeta *map[string]any
 		}
 		done(res, err)
 		return res, err
-	}, []request.Observer{f.tel.Observer()})
+	}, []request.Observer{f.tel.Observer()}, nil)
 	chain.Run(context.Background(), c)
 	if err := f.tel.ForceFlush(context.Background()); err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func TestOtherMethodsUseSemconvName(t *testing.T) {
 	f := newFixture(t)
 	chain := request.NewChain(func(context.Context, *request.Call) (mcp.Result, error) {
 		return &mcp.ListToolsResult{}, nil
-	}, []request.Observer{f.tel.Observer()})
+	}, []request.Observer{f.tel.Observer()}, nil)
 	chain.Run(context.Background(), &request.Call{Method: "tools/list", Params: &mcp.ListToolsParams{}, Transport: request.TransportStdio})
 	f.tel.ForceFlush(context.Background())
 	s := f.spans.GetSpans().Snapshots()[0]
@@ -249,7 +249,7 @@ func BenchmarkChain(b *testing.B) {
 		{"disabled", nil}, // how the gateway builds its chain when telemetry is off
 		{"enabled", []request.Observer{tel.Observer()}},
 	} {
-		chain := request.NewChain(terminal, bc.observers, request.Auth())
+		chain := request.NewChain(terminal, bc.observers, nil, request.Auth())
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -263,7 +263,7 @@ func TestUnroutedNamesShareOneSeries(t *testing.T) {
 	f := newFixture(t)
 	chain := request.NewChain(func(context.Context, *request.Call) (mcp.Result, error) {
 		return nil, request.Errorf(request.OutcomeNotFound, request.CodeInvalidParams, "unknown tool")
-	}, []request.Observer{f.tel.Observer()})
+	}, []request.Observer{f.tel.Observer()}, nil)
 	for i := range 50 {
 		name := "random_" + string(rune('a'+i%26)) + string(rune('a'+i/26))
 		chain.Run(context.Background(), &request.Call{Method: "tools/call", Capability: name, Params: &mcp.CallToolParamsRaw{Name: name}})
@@ -286,4 +286,27 @@ func TestUnroutedNamesShareOneSeries(t *testing.T) {
 		}
 	}
 	t.Fatal("argus.requests not recorded")
+}
+
+// TestParamsLessRequest: a request sent without params (the official Go
+// client's ListTools(ctx, nil)) reaches the observer as a typed nil
+// pointer; it is traced like any other, not a panic.
+func TestParamsLessRequest(t *testing.T) {
+	f := newFixture(t)
+	chain := request.NewChain(func(context.Context, *request.Call) (mcp.Result, error) {
+		return &mcp.ListToolsResult{}, nil
+	}, []request.Observer{f.tel.Observer()}, nil)
+	for _, p := range []mcp.Params{(*mcp.ListToolsParams)(nil), nil} {
+		c := &request.Call{Method: "tools/list", Params: p, Transport: request.TransportHTTP}
+		chain.Run(context.Background(), c)
+		if c.Outcome != request.OutcomeSuccess {
+			t.Errorf("params %#v: outcome %v (%v)", p, c.Outcome, c.Err)
+		}
+	}
+	if err := f.tel.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.spans.GetSpans()); n != 2 {
+		t.Errorf("%d spans, want 2", n)
+	}
 }

@@ -57,6 +57,10 @@ type HTTPOptions struct {
 	// schema (SEP-2243). Nil skips that check.
 	Tool   func(name string) (*mcp.Tool, bool)
 	Logger hclog.Logger
+	// Panics records a panic recovered while serving a request (the
+	// client gets HTTP 500 with a JSON-RPC internal error); nil recovers
+	// without recording.
+	Panics *request.Panics
 }
 
 // NewMCPHandler returns the handler for /mcp: authentication, then the
@@ -118,6 +122,20 @@ type mcpHandler struct {
 }
 
 func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var msg sniffed
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if v == http.ErrAbortHandler {
+			panic(v) // net/http's own way to abort a response
+		}
+		e := h.opts.Panics.Recovered(v, "http handler", "method", msg.Method)
+		// If the response had begun, net/http ignores the status; the
+		// client then sees a truncated answer, as with any failed write.
+		writeRPCError(w, http.StatusInternalServerError, msg.ID, int(e.Wire.Code), e.Wire.Message)
+	}()
 	for _, k := range gateway.InternalHeaders {
 		r.Header.Del(k)
 	}
@@ -131,7 +149,6 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer rw.finish()
 	w = rw
 
-	var msg sniffed
 	if r.Method == http.MethodPost {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes))
 		r.Body.Close()

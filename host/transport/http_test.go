@@ -232,3 +232,35 @@ func TestParamHeaderMismatch(t *testing.T) {
 		t.Errorf("older revision: status %d body %s reached %d", rec.Code, rec.Body, reached)
 	}
 }
+
+// TestHandlerPanicRecovered: a panic while serving /mcp answers HTTP 500
+// with a JSON-RPC internal error carrying the request's id, is counted,
+// and does not reach net/http (which would drop the connection).
+func TestHandlerPanicRecovered(t *testing.T) {
+	panics := request.NewPanics(nil)
+	h := handlerWithSpy(HTTPOptions{Panics: panics}, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		panic("boom")
+	}))
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":42,"method":"tools/list"}`))
+	h.ServeHTTP(rec, req)
+	var resp struct {
+		ID    json.RawMessage `json:"id"`
+		Error struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+		t.Fatalf("%v: %q", err, rec.Body.String())
+	}
+	if rec.Code != http.StatusInternalServerError || string(resp.ID) != "42" || resp.Error.Code != request.CodeInternalError {
+		t.Errorf("status %d body %s", rec.Code, rec.Body.String())
+	}
+	if strings.Contains(rec.Body.String(), "boom") {
+		t.Errorf("the answer quotes the panic: %s", rec.Body.String())
+	}
+	if panics.Count() != 1 {
+		t.Errorf("counted %d panics", panics.Count())
+	}
+}

@@ -89,7 +89,8 @@ func startAudit(cfg *config.Config, rt *pluginhost.Runtime, log hclog.Logger, lo
 }
 
 // registerMetrics adds the gauges of the gateway's state: backend phases
-// and health-check latency, audit queues, plugin restarts.
+// and health-check latency, audit queues, plugin restarts, recovered
+// panics.
 func registerMetrics(tel *telemetry.Telemetry, gw *gateway.Gateway, pipe *audit.Pipeline, rt *pluginhost.Runtime) error {
 	m := tel.Meter()
 	phase, err := m.Int64ObservableGauge("argus.backend.phase",
@@ -122,7 +123,13 @@ func registerMetrics(tel *telemetry.Telemetry, gw *gateway.Gateway, pipe *audit.
 	if err != nil {
 		return err
 	}
+	panics, err := m.Int64ObservableCounter("argus.panics.recovered",
+		metric.WithDescription("Panics recovered while serving clients and backends; each failed one request with an internal error."), metric.WithUnit("{panic}"))
+	if err != nil {
+		return err
+	}
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(panics, gw.Panics().Count())
 		for _, b := range gw.Backends() {
 			o.ObserveInt64(phase, 1, metric.WithAttributes(attribute.String("backend", b.Name), attribute.String("phase", string(b.Phase))))
 			if b.Health.LastCheck != nil {
@@ -141,6 +148,6 @@ func registerMetrics(tel *telemetry.Telemetry, gw *gateway.Gateway, pipe *audit.
 			o.ObserveInt64(restarts, int64(s.Restarts), metric.WithAttributes(attribute.String("instance", s.ID)))
 		}
 		return nil
-	}, phase, latency, depth, dropped, failed, restarts)
+	}, phase, latency, depth, dropped, failed, restarts, panics)
 	return err
 }

@@ -178,6 +178,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			}
 			return pipe.Stats()
 		},
+		PanicsRecovered: gw.Panics().Count,
 	}))
 	if scrape != nil {
 		mux.Handle("GET /metrics", scrape)
@@ -198,6 +199,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		TrustedProxies:  cfg.Server.TrustedProxies,
 		Sessions:        sessions,
 		Tool:            func(name string) (*mcp.Tool, bool) { return gw.Catalog().Snapshot().ToolDef(name) },
+		Panics:          gw.Panics(),
 	}))
 	conns := &connTracker{states: map[net.Conn]http.ConnState{}}
 	srv := transport.NewServer(mux, cfg.Server, log.Named("http").StandardLogger(nil))

@@ -1,0 +1,7 @@
+package gateway
+
+// SetPanicHook makes the gateway panic-test hook call f (nil removes it)
+// at the top of the goroutines serving client and backend messages.
+// point is "client request" or "backend message". Not safe to call while
+// a gateway serves.
+func SetPanicHook(f func(point, method string)) { testPanicHook = f }
