@@ -15,6 +15,7 @@ import (
 
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/gateway"
+	"github.com/argusmcp/argus/host/health"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/telemetry"
@@ -86,6 +87,11 @@ func TestE2EPanicRecovery(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		gw.Close(ctx)
+	})
+	// Start returns at once; the backend connects in the background.
+	waitFor(t, 30*time.Second, "alpha Ready", func() bool {
+		b, ok := gw.Backend("alpha")
+		return ok && b.Phase == health.Ready
 	})
 	srv := httptest.NewServer(transport.NewMCPHandler(transport.HTTPOptions{Server: gw.Server(), Panics: gw.Panics()}))
 	t.Cleanup(srv.Close)
