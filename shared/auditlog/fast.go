@@ -47,6 +47,10 @@ type fastRecord struct {
 	prevHash, hash []byte // 64 lowercase hex digits each
 	chain          []byte // delivery.chain, empty when none
 	deliverySeq    uint64
+	// gap reports a top-level member that reads exactly
+	// "event_type":"audit_gap": the record may be an audit_gap (see
+	// ParseGap).
+	gap bool
 }
 
 // record canonicalises line (without its newline) into c.out. ok false
@@ -75,6 +79,7 @@ func (c *canonicaliser) object(depth int, rec *fastRecord) bool {
 	c.ws()
 	for empty := c.eat('}'); !empty; {
 		c.ws()
+		keyAt := c.pos
 		key, raw, plain, ok := c.key()
 		if !ok {
 			return false
@@ -91,6 +96,9 @@ func (c *canonicaliser) object(depth int, rec *fastRecord) bool {
 			}
 			if depth == 0 && string(key) == KeyDelivery && !c.delivery(rec, start+len(`"delivery":`)) {
 				return false
+			}
+			if depth == 0 && string(c.data[keyAt:c.pos]) == string(gapMarker) {
+				rec.gap = true
 			}
 			c.members = append(c.members, member{key, start, len(c.out)})
 		}
@@ -363,6 +371,12 @@ func (c *canonicaliser) string() (raw []byte, plain, ok bool) {
 	}
 	plain = true
 	for i := c.pos + 1; i < len(d); {
+		for i < len(d) && plainASCII[d[i]] {
+			i++
+		}
+		if i == len(d) {
+			break
+		}
 		switch b := d[i]; {
 		case b == '"':
 			raw = d[c.pos+1 : i]
@@ -373,8 +387,6 @@ func (c *canonicaliser) string() (raw []byte, plain, ok bool) {
 			i += 2 // the escaped character cannot end the string
 		case b < 0x20:
 			return nil, false, false
-		case b < utf8.RuneSelf:
-			i++
 		default:
 			r, size := utf8.DecodeRune(d[i:])
 			if r == utf8.RuneError && size == 1 {
@@ -388,6 +400,15 @@ func (c *canonicaliser) string() (raw []byte, plain, ok bool) {
 	}
 	return nil, false, false
 }
+
+// plainASCII marks the bytes that stand for themselves in a string and
+// in its canonical form.
+var plainASCII = func() (t [256]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
 
 // appendUnescaped appends the string whose raw content (valid UTF-8,
 // checked by string) is raw decoded as encoding/json does: quoted as

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 )
 
 // fastAgrees checks the fast path against parse on one line: where the
@@ -120,4 +123,48 @@ func FuzzFastCanonical(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestVerifyReportsGapRecord: an audit_gap record in the chain is
+// reported with its range, whether it stands where the records went
+// missing or in a chain that is otherwise whole (the worker marks it on
+// the fast path, the chain walk reads it).
+func TestVerifyReportsGapRecord(t *testing.T) {
+	for _, skip := range []uint64{0, 2} {
+		c := NewChain(nil)
+		var trail []byte
+		for i := range 3 {
+			line, err := c.Seal([]byte(`{"event_type":"mcp_operation"}`), "s", uint64(i+1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			trail = append(trail, line...)
+		}
+		if err := c.SetHead(c.Seq()+skip, c.Head()); err != nil {
+			t.Fatal(err)
+		}
+		gap := Gap{Reason: "truncated", FirstMissing: 4, LastMissing: 3 + skip, Detail: "cut"}
+		if skip == 0 {
+			gap.FirstMissing, gap.LastMissing = 0, 0
+		}
+		line, err := c.Seal(GapEvent(gap, time.Now()), "s", 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if accepted, err := fastAgrees(line); err != nil || !accepted {
+			t.Fatalf("fast path on the gap record %s: accepted %v, %v", line, accepted, err)
+		}
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		if err := os.WriteFile(path, append(trail, line...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := Verify([]string{path}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := rep.Problem()
+		if p == nil || p.Kind != GapRecorded || p.Seq != 4+skip || p.Line != 4 {
+			t.Fatalf("skip %d: %+v, want the gap record at line 4 reported", skip, p)
+		}
+	}
 }

@@ -237,10 +237,8 @@ func (c *checker) block(b *block) {
 var gapMarker = []byte(`"event_type":"` + EventGap + `"`)
 
 func (c *checker) line(line []byte, r *lineResult) {
-	// The marker cannot occur inside a JSON string (its quotes would be
-	// escaped); ParseGap checks it is the top-level event_type.
-	r.gap = bytes.Contains(line, gapMarker)
 	if rec, ok := c.fast.record(line); ok {
+		r.gap = rec.gap
 		r.seq = rec.seq
 		hex.Decode(r.prev[:], rec.prevHash)
 		hex.Decode(r.hash[:], rec.hash)
@@ -250,6 +248,9 @@ func (c *checker) line(line []byte, r *lineResult) {
 		}
 		return
 	}
+	// The marker cannot occur inside a JSON string (its quotes would be
+	// escaped); ParseGap checks it is the top-level event_type.
+	r.gap = bytes.Contains(line, gapMarker)
 	rec, canon, err := parse(line)
 	if err != nil {
 		r.err = err
