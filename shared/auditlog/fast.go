@@ -33,11 +33,21 @@ type canonicaliser struct {
 	chain   []byte   // delivery.chain of the last record accepted
 }
 
-// member is an object member written to out: its key (decoded) and where
-// `"key":value` stands in out.
+// member is an object member written to out: where its key (decoded)
+// stands in data (or in keys when it had escapes) and where
+// `"key":value` stands in out. Offsets, not slices: members are swapped
+// while sorted, and pointers would cost write barriers.
 type member struct {
-	key        []byte
-	start, end int
+	keyFrom, keyTo int
+	escaped        bool
+	start, end     int
+}
+
+func (c *canonicaliser) key(m member) []byte {
+	if m.escaped {
+		return c.keys[m.keyFrom:m.keyTo]
+	}
+	return c.data[m.keyFrom:m.keyTo]
 }
 
 // fastRecord is what the fast path reads from a record. The slices are
@@ -80,9 +90,13 @@ func (c *canonicaliser) object(depth int, rec *fastRecord) bool {
 	for empty := c.eat('}'); !empty; {
 		c.ws()
 		keyAt := c.pos
-		key, raw, plain, ok := c.key()
+		key, raw, plain, ok := c.readKey()
 		if !ok {
 			return false
+		}
+		m := member{keyFrom: keyAt + 1, keyTo: keyAt + 1 + len(key)}
+		if !plain { // key is the last one decoded into keys
+			m.escaped, m.keyFrom, m.keyTo = true, len(c.keys)-len(key), len(c.keys)
 		}
 		if depth == 0 && string(key) == KeyIntegrity {
 			if integrity || !c.integrity(rec) {
@@ -100,7 +114,8 @@ func (c *canonicaliser) object(depth int, rec *fastRecord) bool {
 			if depth == 0 && string(c.data[keyAt:c.pos]) == string(gapMarker) {
 				rec.gap = true
 			}
-			c.members = append(c.members, member{key, start, len(c.out)})
+			m.start, m.end = start, len(c.out)
+			c.members = append(c.members, m)
 		}
 		c.ws()
 		if c.eat('}') {
@@ -144,7 +159,7 @@ func (c *canonicaliser) order(base, from int) bool {
 	ms := c.members[base:]
 	sorted := true
 	for i := 1; i < len(ms); i++ {
-		switch bytes.Compare(ms[i-1].key, ms[i].key) {
+		switch bytes.Compare(c.key(ms[i-1]), c.key(ms[i])) {
 		case 0:
 			return false
 		case 1:
@@ -153,12 +168,12 @@ func (c *canonicaliser) order(base, from int) bool {
 	}
 	if !sorted {
 		for i := 1; i < len(ms); i++ { // insertion sort: objects are small
-			for j := i; j > 0 && bytes.Compare(ms[j-1].key, ms[j].key) > 0; j-- {
+			for j := i; j > 0 && bytes.Compare(c.key(ms[j-1]), c.key(ms[j])) > 0; j-- {
 				ms[j-1], ms[j] = ms[j], ms[j-1]
 			}
 		}
 		for i := 1; i < len(ms); i++ {
-			if bytes.Equal(ms[i-1].key, ms[i].key) {
+			if bytes.Equal(c.key(ms[i-1]), c.key(ms[i])) {
 				return false
 			}
 		}
@@ -194,10 +209,10 @@ func (c *canonicaliser) eat(b byte) bool {
 	return false
 }
 
-// key reads an object key and the colon after it. It returns the key
+// readKey reads an object key and the colon after it. It returns the key
 // decoded (members sort by it) and as read, without its quotes; plain
 // reports that the latter is its canonical form.
-func (c *canonicaliser) key() (key, raw []byte, plain, ok bool) {
+func (c *canonicaliser) readKey() (key, raw []byte, plain, ok bool) {
 	raw, plain, ok = c.string()
 	if !ok {
 		return nil, nil, false, false
@@ -208,9 +223,7 @@ func (c *canonicaliser) key() (key, raw []byte, plain, ok bool) {
 		if c.keys, ok = appendUnescaped(c.keys, raw, false); !ok {
 			return nil, nil, false, false
 		}
-		// Earlier keys keep pointing into the array c.keys had, which
-		// append leaves as it was.
-		key = c.keys[from:len(c.keys):len(c.keys)]
+		key = c.keys[from:]
 	}
 	c.ws()
 	if !c.eat(':') {
@@ -515,7 +528,7 @@ func (c *canonicaliser) integrity(rec *fastRecord) bool {
 	seq := false
 	for {
 		c.ws()
-		key, _, _, ok := c.key()
+		key, _, _, ok := c.readKey()
 		if !ok {
 			return false
 		}
