@@ -308,12 +308,21 @@ func isHash(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+		if !lowerHex[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// lowerHex marks the lowercase hex digits (a table: isHash runs twice per
+// record verified).
+var lowerHex = func() (t [256]bool) {
+	for _, c := range hexDigits {
+		t[c] = true
+	}
+	return t
+}()
 
 // hasher computes chain hashes, reusing its state between records.
 type hasher struct {

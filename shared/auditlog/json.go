@@ -196,9 +196,10 @@ func appendValue(dst []byte, v any) ([]byte, error) {
 	return nil, fmt.Errorf("cannot encode %T", v)
 }
 
+const hexDigits = "0123456789abcdef"
+
 // appendString quotes s as encoding/json does without HTML escaping.
 func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -208,22 +209,7 @@ func appendString(dst []byte, s string) []byte {
 				continue
 			}
 			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
-			}
+			dst = appendEscapedByte(dst, b)
 			i++
 			start = i
 			continue
@@ -235,7 +221,7 @@ func appendString(dst []byte, s string) []byte {
 			dst = append(dst, `\ufffd`...)
 		case c == '\u2028' || c == '\u2029':
 			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[c&0xF])
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
 		default:
 			i += size
 			continue
@@ -245,6 +231,27 @@ func appendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendEscapedByte appends the escape encoding/json writes for an ASCII
+// byte that cannot stand in a string as is: a quote, a backslash or a
+// control character.
+func appendEscapedByte(dst []byte, b byte) []byte {
+	switch b {
+	case '\\', '"':
+		return append(dst, '\\', b)
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\f':
+		return append(dst, '\\', 'f')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	}
+	return append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
 }
 
 // decodeObject decodes a JSON object.

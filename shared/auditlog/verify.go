@@ -509,7 +509,7 @@ func (v *verifier) walk(c *ChainReport, head *HeadCheck) error {
 		c.Records++
 		c.LastSeq = r.seq
 		prev.seq, prev.hash, prev.pos = r.seq, r.hash, at.Position
-		lastLine = line // the block stays alive while referenced
+		lastLine = append(lastLine[:0], line...) // line is the block's, recycled
 		return true, nil
 	})
 	if err != nil {
