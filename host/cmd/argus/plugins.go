@@ -225,6 +225,12 @@ func (p pluginProbe) Probe(ctx context.Context, name string, _ *backend.Conn) he
 	}
 	res, err := client.Check(ctx, name)
 	if err != nil {
+		if ctx.Err() != nil {
+			// The check ran out of time: the plugin's own answer (a slow
+			// backend) and the deadline race, and either way the backend
+			// did not answer within health.timeout. That is a failed check.
+			return health.Result{Status: health.StatusUnhealthy, Message: "probe " + p.inst.ID() + ": check timed out: " + err.Error()}
+		}
 		return health.Result{Status: health.StatusUnknown, Message: "probe " + p.inst.ID() + ": " + err.Error()}
 	}
 	return health.Result{Status: health.Status(res.Status), Message: res.Message, Latency: res.Latency}
