@@ -406,13 +406,13 @@ health {
 		}
 		return found
 	}
-	waitFor(t, 10*time.Second, "a passing check", func() bool {
+	waitFor(t, 30*time.Second, "a passing check", func() bool {
 		c := condition("HealthCheckFailed")
 		return c != nil && c["status"] == false
 	})
 	call(t, s, "alpha_slow_pings", map[string]any{"ms": 400})
 	var c map[string]any
-	waitFor(t, 10*time.Second, "HealthCheckFailed true", func() bool {
+	waitFor(t, 30*time.Second, "HealthCheckFailed true", func() bool {
 		c = condition("HealthCheckFailed")
 		return c["status"] == true
 	})
@@ -420,7 +420,7 @@ health {
 		t.Errorf("HealthCheckFailed: %v", c)
 	}
 	call(t, s, "alpha_slow_pings", map[string]any{"ms": 0})
-	waitFor(t, 10*time.Second, "HealthCheckFailed false again", func() bool {
+	waitFor(t, 30*time.Second, "HealthCheckFailed false again", func() bool {
 		return condition("HealthCheckFailed")["status"] == false
 	})
 }

@@ -103,7 +103,7 @@ health {
 	}
 	// The other backend serves meanwhile.
 	s := connect(t, url)
-	waitFor(t, 10*time.Second, "alpha's tools", func() bool {
+	waitFor(t, 30*time.Second, "alpha's tools", func() bool {
 		res, err := s.CallTool(context.Background(), &mcp.CallToolParams{Name: "alpha_echo", Arguments: map[string]any{"message": "early"}})
 		return err == nil && !res.IsError && text(t, res) == "early"
 	})
