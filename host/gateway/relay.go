@@ -428,7 +428,7 @@ func (l *link) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 		case *mcp.ElicitParams:
 			p = rp
 		}
-		if (method != "roots/list" && method != "elicitation/create") || isNilInput(p) {
+		if (method != "roots/list" && method != "elicitation/create") || request.IsNil(p) {
 			return next(ctx, method, req)
 		}
 		answer, err := l.relay(ctx, p)
@@ -482,16 +482,6 @@ func (l *link) ask(backendCtx, clientCtx context.Context, ss *mcp.ServerSession,
 		return ss.CreateMessage(rctx, p)
 	}
 	return nil, &jsonrpc.Error{Code: request.CodeInvalidParams, Message: fmt.Sprintf("argus: cannot relay an input request of type %T", p)}
-}
-
-func isNilInput(p mcp.InputRequest) bool {
-	switch p := p.(type) {
-	case *mcp.ListRootsParams:
-		return p == nil
-	case *mcp.ElicitParams:
-		return p == nil
-	}
-	return p == nil
 }
 
 func (l *link) relayLog(_ context.Context, req *mcp.LoggingMessageRequest) {

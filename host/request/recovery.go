@@ -68,11 +68,13 @@ func Meta(p mcp.Params) mcp.Meta {
 	return p.GetMeta()
 }
 
-// IsNil reports whether p is nil or holds a nil pointer.
-func IsNil(p mcp.Params) bool {
-	if p == nil {
+// IsNil reports whether v (params, a result, an input request: any
+// interface value the SDK hands over) is nil or holds a nil pointer, the
+// typed nil a request without params arrives as.
+func IsNil(v any) bool {
+	if v == nil {
 		return true
 	}
-	v := reflect.ValueOf(p)
-	return v.Kind() == reflect.Pointer && v.IsNil()
+	r := reflect.ValueOf(v)
+	return r.Kind() == reflect.Pointer && r.IsNil()
 }

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/argusmcp/argus/host/request"
 )
 
 // Stateless is the first revision without sessions, with resultType,
@@ -75,7 +77,7 @@ type Shaper struct {
 // method. It may return res itself (modified) or a wrapper around it;
 // callers must send the returned value and not use res afterwards.
 func (s *Shaper) Result(version, method string, res mcp.Result) mcp.Result {
-	if res == nil || isNil(res) {
+	if request.IsNil(res) {
 		return res
 	}
 	modern := IsStateless(version)
@@ -182,29 +184,6 @@ func resultTypeOf(inputRequired bool) string {
 		return "input_required"
 	}
 	return "complete"
-}
-
-// isNil reports a typed nil pointer inside the interface.
-func isNil(res mcp.Result) bool {
-	switch r := res.(type) {
-	case *mcp.CallToolResult:
-		return r == nil
-	case *mcp.GetPromptResult:
-		return r == nil
-	case *mcp.ReadResourceResult:
-		return r == nil
-	case *mcp.CompleteResult:
-		return r == nil
-	case *mcp.ListToolsResult:
-		return r == nil
-	case *mcp.ListPromptsResult:
-		return r == nil
-	case *mcp.ListResourcesResult:
-		return r == nil
-	case *mcp.ListResourceTemplatesResult:
-		return r == nil
-	}
-	return false
 }
 
 // The SDK keeps the resultType of tools/call, prompts/get and
