@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/catalog"
+	"github.com/argusmcp/argus/host/identity"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/revision"
 	"github.com/argusmcp/argus/host/rounds"
@@ -135,6 +136,9 @@ func NewCall(method string, req mcp.Request) *request.Call {
 		}
 		if extra.TokenInfo != nil && extra.TokenInfo.UserID != "" {
 			c.UserID = extra.TokenInfo.UserID
+		}
+		if id := identity.FromTokenInfo(extra.TokenInfo); id != nil {
+			c.Issuer, c.Groups, c.Claims = id.Issuer, id.Groups, id.Claims
 		}
 	}
 	switch p := c.Params.(type) {

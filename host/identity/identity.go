@@ -45,7 +45,8 @@ type Identity struct {
 	// Claims are every claim of the JWT, for policy conditions (nil for
 	// static tokens).
 	Claims map[string]any
-	// Expiry is when the token expires (zero: never, static tokens).
+	// Expiry is until when the token is accepted: its exp plus the
+	// issuer's leeway (zero: never, static tokens).
 	Expiry time.Time
 }
 
@@ -216,7 +217,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Identity, error) 
 		return nil, invalid("token has no %s claim naming the user", is.cfg.UserClaim)
 	}
 	id := &Identity{UserID: user, Issuer: is.cfg.Issuer, Provider: is.cfg.Name, Claims: all,
-		Groups: stringList(all[is.cfg.GroupsClaim]), Scopes: scopes(all), Expiry: std.Expiry.Time()}
+		Groups: stringList(all[is.cfg.GroupsClaim]), Scopes: scopes(all), Expiry: std.Expiry.Time().Add(is.cfg.Leeway)}
 	for _, s := range v.scopes {
 		if !slices.Contains(id.Scopes, s) {
 			return nil, &Error{Code: CodeInsufficientScope, Description: fmt.Sprintf("token lacks scope %q", s)}

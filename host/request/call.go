@@ -44,6 +44,12 @@ type Call struct {
 	ClientIP string
 	// UserID is the authenticated user ("" for anonymous clients).
 	UserID string
+	// Issuer, Groups and Claims describe a user authenticated by a JWT
+	// access token: its iss, its groups claim and every claim (for
+	// policy conditions). Empty for static tokens and anonymous clients.
+	Issuer string
+	Groups []string
+	Claims map[string]any
 	// AuthErr is set by the transport when the client failed authentication;
 	// the auth middleware turns it into a denial before anything else runs.
 	AuthErr error

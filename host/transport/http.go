@@ -27,6 +27,7 @@ import (
 
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/gateway"
+	"github.com/argusmcp/argus/host/identity"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/revision"
 )
@@ -92,19 +93,22 @@ func NewMCPHandler(o HTTPOptions) http.Handler {
 	})
 	var inner http.Handler = streamable
 	var tokens *tokenSet
+	var jwts *identity.Verifier
 	if o.Auth != nil {
 		tokens = newTokenSet(o.Auth.Tokens)
+		jwts = identity.New(o.Auth, identity.Options{})
 		// The SDK binds each session to the user that created it and refuses
-		// the session id to anyone else; it learns the user from TokenInfo.
+		// the session id to anyone else; it learns the user from TokenInfo,
+		// which also carries the whole identity to the gateway.
 		inner = auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
-			user, ok := ctx.Value(userKey{}).(string)
+			id, ok := ctx.Value(userKey{}).(*identity.Identity)
 			if !ok {
 				return nil, auth.ErrInvalidToken
 			}
-			return &auth.TokenInfo{UserID: user, Expiration: time.Now().Add(24 * time.Hour)}, nil
+			return identity.TokenInfo(id), nil
 		}, nil)(streamable)
 	}
-	return &mcpHandler{opts: o, tokens: tokens, next: inner}
+	return &mcpHandler{opts: o, tokens: tokens, jwts: jwts, next: inner}
 }
 
 type userKey struct{}
@@ -118,6 +122,7 @@ func isStateless(r *http.Request) bool {
 type mcpHandler struct {
 	opts   HTTPOptions
 	tokens *tokenSet
+	jwts   *identity.Verifier // nil: no jwt blocks
 	next   http.Handler
 }
 
@@ -186,20 +191,21 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	var user string
 	if h.tokens != nil {
-		var err error
-		user, err = h.tokens.verify(r.Header.Values("Authorization"))
+		id, err := h.authenticate(r)
 		if err != nil {
 			h.refuse(r, ip, "", &msg, err)
-			status, challenge := http.StatusUnauthorized, `Bearer realm="argus"`
-			if errors.Is(err, errAmbiguousToken) {
-				status, challenge = http.StatusBadRequest, `Bearer realm="argus", error="invalid_request"`
+			status := http.StatusUnauthorized
+			var ie *identity.Error
+			if errors.As(err, &ie) {
+				status = ie.Status()
 			}
-			w.Header().Set("WWW-Authenticate", challenge)
+			w.Header().Set("WWW-Authenticate", identity.Challenge(h.opts.Auth, r, err))
 			writeRPCError(w, status, msg.ID, request.CodeUnauthorized, "unauthorized: "+err.Error())
 			return
 		}
+		user = id.UserID
 		r.Header.Set(gateway.HeaderUserID, user)
-		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
+		r = r.WithContext(context.WithValue(r.Context(), userKey{}, id))
 	}
 	if err := h.checkParamHeaders(r, &msg); err != nil {
 		writeRPCError(w, http.StatusBadRequest, msg.ID, mcp.CodeHeaderMismatch, err.Error())
@@ -310,7 +316,7 @@ var (
 	errBadToken = errors.New("invalid bearer token")
 	// errAmbiguousToken: more than one Authorization header; which one
 	// counts is not for a proxy in between and Argus to disagree on.
-	errAmbiguousToken = errors.New("more than one Authorization header")
+	errAmbiguousToken = &identity.Error{Code: identity.CodeInvalidRequest, Description: "more than one Authorization header"}
 	// errSessionOwner: a valid token presented another user's session id.
 	errSessionOwner = errors.New("session belongs to another user")
 )

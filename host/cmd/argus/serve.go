@@ -22,6 +22,7 @@ import (
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/gateway"
+	"github.com/argusmcp/argus/host/identity"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/manage"
 	"github.com/argusmcp/argus/host/request"
@@ -188,6 +189,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		if err := sessions.RegisterMetrics(tel.Meter()); err != nil {
 			return err
 		}
+	}
+	if cfg.Auth != nil && len(cfg.Auth.JWT) > 0 {
+		// RFC 9728: where MCP clients learn which authorization server
+		// issues tokens for this gateway.
+		meta := identity.MetadataHandler(cfg.Auth)
+		mux.Handle(identity.MetadataPath, meta)
+		mux.Handle(identity.MetadataPath+"/mcp", meta)
 	}
 	mux.Handle("/mcp", transport.NewMCPHandler(transport.HTTPOptions{
 		Server:          gw.Server(),
