@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
@@ -93,29 +92,4 @@ func quoteSafe(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// tokenInfoKey is where TokenInfo puts the identity among the SDK's
-// TokenInfo.Extra values.
-const tokenInfoKey = "argus.identity"
-
-// TokenInfo is what the MCP SDK learns about an authenticated request:
-// the user (it binds sessions to their user), the scopes, the expiry
-// (static tokens: a day from now, renewed with every request) and the
-// whole identity, which FromTokenInfo reads back on the gateway's side.
-func TokenInfo(id *Identity) *auth.TokenInfo {
-	exp := id.Expiry
-	if exp.IsZero() {
-		exp = time.Now().Add(24 * time.Hour)
-	}
-	return &auth.TokenInfo{UserID: id.UserID, Scopes: id.Scopes, Expiration: exp, Extra: map[string]any{tokenInfoKey: id}}
-}
-
-// FromTokenInfo is the identity TokenInfo stored, or nil.
-func FromTokenInfo(ti *auth.TokenInfo) *Identity {
-	if ti == nil {
-		return nil
-	}
-	id, _ := ti.Extra[tokenInfoKey].(*Identity)
-	return id
 }
