@@ -90,15 +90,15 @@ type Config struct {
 	// the built-in default).
 	Filename string
 
-	Server     Server
-	Log        Log
-	PluginDir  string
-	Auth       *Auth // nil: anonymous clients
+	Server    Server
+	Log       Log
+	PluginDir string
+	Auth      *Auth // nil: anonymous clients
 	// Policies are the authorization rules in configuration order; none:
 	// every call is allowed.
 	Policies []Policy
 	// Quotas are the per-user rate limits in configuration order.
-	Quotas []Quota
+	Quotas     []Quota
 	Management Management
 	Backends   []Backend // in configuration order
 	Conflict   Conflict

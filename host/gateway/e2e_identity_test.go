@@ -108,6 +108,7 @@ func TestE2EOAuthHydra(t *testing.T) {
 server { listen = %q }
 log { level = "warn" }
 auth {
+  admin_groups = ["argus-admins"]
   jwt "hydra" {
     issuer           = %q
     audiences        = [%q]
@@ -129,6 +130,7 @@ backend "hdr" {
 `, addr, idp.Issuer(), resource, auditFile, backend.url+"/mcp"))
 
 	client := idp.CreateClient(t, resource, "http://elsewhere.example/mcp")
+	idp.SetGroups(client.ID, []string{"argus-admins", "dev"})
 	token := idp.Token(t, client, resource)
 
 	// The right token: a tool call succeeds and is audited with its subject.
@@ -147,8 +149,29 @@ backend "hdr" {
 		}
 		return false
 	})
-	if rec.Source.UserID == nil || *rec.Source.UserID != client.ID || rec.Metadata["issuer"] != idp.Issuer() {
+	if rec.Source.UserID == nil || *rec.Source.UserID != client.ID || rec.Metadata["issuer"] != idp.Issuer() ||
+		fmt.Sprint(rec.Metadata["groups"]) != "[argus-admins dev]" {
 		t.Errorf("audit record: user %v, metadata %v; want user %s issuer %s", rec.Source.UserID, rec.Metadata, client.ID, idp.Issuer())
+	}
+
+	// The management API admits a JWT of the admin group, and its session
+	// list says who each session belongs to.
+	req, _ := http.NewRequest("GET", "http://"+addr+"/manage/v1/sessions", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Sessions []struct {
+			User, Issuer string
+			Groups       []string
+		} `json:"sessions"`
+	}
+	json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(list.Sessions) != 1 || list.Sessions[0].User != client.ID || list.Sessions[0].Issuer != idp.Issuer() {
+		t.Errorf("sessions with an admin JWT: %d %+v", resp.StatusCode, list)
 	}
 
 	// RFC 9728 metadata, at both locations.

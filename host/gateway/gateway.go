@@ -86,6 +86,8 @@ type Gateway struct {
 	// a removed backend's late connection cannot publish its inventory.
 	catMu sync.Mutex
 
+	users sessionUsers // who each client session belongs to
+
 	subMu  sync.Mutex
 	subs   map[string]int                          // shared-link subscriptions per URI
 	levels map[*mcp.ServerSession]mcp.LoggingLevel // clients' logging/setLevel

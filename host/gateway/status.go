@@ -122,6 +122,9 @@ func (g *Gateway) Sessions() []SessionStatus {
 	var out []SessionStatus
 	for ss := range g.server.Sessions() {
 		s := SessionStatus{ID: ss.ID()}
+		if u, ok := g.users.get(ss); ok {
+			s.User, s.Issuer, s.Groups = u.User, u.Issuer, u.Groups
+		}
 		if ip := ss.InitializeParams(); ip != nil {
 			s.ProtocolVersion = ip.ProtocolVersion
 			if ip.ClientInfo != nil {
@@ -155,6 +158,12 @@ type SessionStatus struct {
 	Client            string   `json:"client,omitempty"`
 	ProtocolVersion   string   `json:"protocol_version,omitempty"`
 	PerClientBackends []string `json:"per_client_backends,omitempty"`
+	// User is who the session belongs to, once it has made an aggregated
+	// call (""; anonymous); Issuer and Groups when a JWT authenticated
+	// them.
+	User   string   `json:"user,omitempty"`
+	Issuer string   `json:"issuer,omitempty"`
+	Groups []string `json:"groups,omitempty"`
 }
 
 func (g *Gateway) liveBackends() []*liveBackend {

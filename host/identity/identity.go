@@ -252,3 +252,20 @@ func stringList(v any) []string {
 	}
 	return nil
 }
+
+// Admin returns a check that admits a JWT whose groups include one of
+// auth's admin_groups, for the management API; nil when no group is
+// configured (or no jwt block).
+func Admin(auth *config.Auth) func(ctx context.Context, token string) bool {
+	v := New(auth, Options{})
+	if v == nil || len(auth.AdminGroups) == 0 {
+		return nil
+	}
+	return func(ctx context.Context, token string) bool {
+		if !LooksLikeJWT(token) {
+			return false
+		}
+		id, err := v.Verify(ctx, token)
+		return err == nil && id.InGroup(auth.AdminGroups...)
+	}
+}

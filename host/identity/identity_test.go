@@ -320,3 +320,25 @@ func TestMetadataAndChallenge(t *testing.T) {
 		}
 	}
 }
+
+func TestAdmin(t *testing.T) {
+	p := newIDP(t)
+	k := rsaKey(t, "k1")
+	p.publish(k, true)
+	a := &config.Auth{AdminGroups: []string{"argus-admins"}, JWT: []config.JWT{{Name: "idp", Issuer: p.issuer(), Audiences: []string{resource},
+		UserClaim: "sub", GroupsClaim: "groups", Algorithms: []string{"RS256"}, JWKSMaxAge: time.Hour}}}
+	admin := Admin(a)
+	ctx := context.Background()
+	if !admin(ctx, sign(t, k, claims(p.issuer(), func(c map[string]any) { c["groups"] = []string{"dev", "argus-admins"} }))) {
+		t.Error("a member of argus-admins was refused")
+	}
+	if admin(ctx, sign(t, k, claims(p.issuer(), nil))) {
+		t.Error("a token without the admin group was admitted")
+	}
+	if admin(ctx, "static-token-0123456789") {
+		t.Error("an opaque token was admitted")
+	}
+	if Admin(&config.Auth{JWT: a.JWT}) != nil {
+		t.Error("no admin_groups: want no check")
+	}
+}

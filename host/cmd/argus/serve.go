@@ -180,6 +180,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			return pipe.Stats()
 		},
 		PanicsRecovered: gw.Panics().Count,
+		Admin:           identity.Admin(cfg.Auth),
 	}))
 	if scrape != nil {
 		mux.Handle("GET /metrics", scrape)
