@@ -142,6 +142,9 @@ func metadata(c *request.Call) map[string]any {
 	if len(c.Groups) > 0 {
 		m["groups"] = c.Groups
 	}
+	if c.Policy != "" {
+		m["policy"] = c.Policy // the deciding policy, or quota:NAME
+	}
 	if c.Rounds > 0 {
 		// A multi-round-trip call (SEP-2322): how many InputRequiredResults
 		// came before this final answer, and the request that began it.

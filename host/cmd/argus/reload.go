@@ -18,6 +18,7 @@ import (
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/manage"
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/policy"
 	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
@@ -29,6 +30,8 @@ import (
 // management, plugin_dir, audit and telemetry (their pipelines hold
 // queued events and exporters that a live swap could lose).
 type reloader struct {
+	// guard, if set, gets the reloaded policies and quotas.
+	guard   *policy.Guard
 	path    string
 	gw      *gateway.Gateway
 	rt      *pluginhost.Runtime
@@ -89,6 +92,11 @@ func (r *reloader) reload() (gateway.ReloadSummary, string, error) {
 	if err != nil {
 		r.stop(fresh)
 		return sum, buf.String(), fmt.Errorf("%w: %v", manage.ErrInvalidConfig, err)
+	}
+	if r.guard != nil {
+		if err := r.guard.Set(cfg); err != nil {
+			r.log.Error("policies not reloaded", "error", err) // compiled at load: cannot happen
+		}
 	}
 	var old []*pluginhost.Instance
 	for _, inst := range r.rt.Instances() {

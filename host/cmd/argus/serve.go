@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/argusmcp/argus/host/identity"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/manage"
+	"github.com/argusmcp/argus/host/policy"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/transport"
 )
@@ -126,9 +128,36 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}()
 	}
 
+	// Policies and quotas (host/policy) run after authentication and the
+	// audit gate, before routing; /reload swaps them (reloader.guard).
+	var gwRef atomic.Pointer[gateway.Gateway]
+	guard, err := policy.New(cfg, func(kind, name string) (string, bool) {
+		gw := gwRef.Load()
+		if gw == nil {
+			return "", false
+		}
+		snap := gw.Catalog().Snapshot()
+		var r catalog.Route
+		var ok bool
+		switch kind {
+		case "tool":
+			r, ok = snap.Tool(name)
+		case "prompt":
+			r, ok = snap.Prompt(name)
+		case "resource":
+			r, ok = snap.Resource(name)
+		}
+		return r.Backend, ok
+	})
+	if err != nil {
+		return err
+	}
+	middlewares = append(middlewares, guard.Middleware())
+
 	evlog := events.New(0)
 	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog, Probes: probers(rt),
 		Observers: observers, Middlewares: middlewares})
+	gwRef.Store(gw)
 	probeHost.gw.Store(gw)
 	if tel != nil {
 		if err := registerMetrics(tel, gw, pipe, rt); err != nil {
@@ -165,7 +194,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	starting := func() []string { return append(gw.Starting(), rt.Starting(requiredSink)...) }
 	var reload func() (gateway.ReloadSummary, string, error)
 	if explicit || cfg.Filename == *path {
-		reload = newReloader(*path, cfg, gw, rt, secrets, log).reload
+		rl := newReloader(*path, cfg, gw, rt, secrets, log)
+		rl.guard = guard
+		reload = rl.reload
 	}
 	mux := http.NewServeMux()
 	mux.Handle(manage.Prefix+"/", manage.New(manage.Options{
