@@ -321,4 +321,3 @@ func (s *Server) Stop() {
 
 // Output is what Hydra has logged so far.
 func (s *Server) Output() string { return s.output.String() }
-

@@ -153,6 +153,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	middlewares = append(middlewares, guard.Middleware())
+	if tel != nil {
+		if err := guard.RegisterMetrics(tel.Meter()); err != nil {
+			return err
+		}
+	}
 
 	evlog := events.New(0)
 	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog, Probes: probers(rt),
