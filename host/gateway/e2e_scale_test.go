@@ -625,6 +625,8 @@ func checkScaleCalls(t *testing.T, load *scaleLoad, victimSessions map[string]bo
 			outcome = "failed"
 			if errors.Is(c.err, context.DeadlineExceeded) || c.took >= scaleCallTimeout {
 				t.Errorf("a %s call was lost: no answer within %v (%v)", family, scaleCallTimeout, c.err)
+			} else if c.took > 10*time.Second {
+				t.Errorf("a %s call took %v to fail; a client should learn of a dead replica at once: %v", family, c.took, c.err)
 			}
 		}
 		counts[fmt.Sprintf("%s %s phase %d", family, outcome, c.phase)]++
