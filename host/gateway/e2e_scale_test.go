@@ -503,7 +503,47 @@ audit {
 	}
 	waitFor(t, 60*time.Second, "100 calls through HAProxy", func() bool { return load.completed() >= 100 })
 
-	// --- Kill one replica.
+	downAt := scaleKill(t, lb, load, victim, victimSessions)
+	draining := scaleRollingRestart(t, lb, load, replicas)
+	n := load.completed()
+	waitFor(t, 60*time.Second, "100 calls after the rolling restart", func() bool { return load.completed() >= n+100 })
+	stopLoad()
+
+	// Stop every replica (SIGTERM: drained audit queues), then HAProxy.
+	for _, r := range replicas {
+		r.proc.Cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, r := range replicas {
+		<-r.proc.Done()
+	}
+	lb.proc.Stop()
+
+	checkScaleCalls(t, load, victimSessions, downAt)
+	checkScaleAudit(t, load, replicas)
+
+	// While a replica drained, out of HAProxy's rotation, its sessions
+	// were still served (option persist sends them on).
+	load.mu.Lock()
+	defer load.mu.Unlock()
+	for name, w := range draining {
+		served := 0
+		for _, c := range load.calls {
+			if !c.stateless && c.err == nil && c.replica == name && c.end.After(w.from) && c.end.Before(w.to) {
+				served++
+			}
+		}
+		t.Logf("%s served %d session calls while draining out of rotation (%v)", name, served, w.to.Sub(w.from).Round(time.Millisecond))
+		if served == 0 {
+			t.Errorf("%s served no session call while draining", name)
+		}
+	}
+}
+
+// scaleKill SIGKILLs victim under load and checks what its clients and
+// HAProxy make of it; then starts it again. It returns when HAProxy had
+// marked the victim DOWN.
+func scaleKill(t *testing.T, lb *haproxy, load *scaleLoad, victim *scaleReplica, victimSessions map[string]bool) (downAt time.Time) {
+	t.Helper()
 	load.phase.Store(phaseKill)
 	victim.killed.Store(true)
 	killedAt := time.Now()
@@ -512,7 +552,7 @@ audit {
 	}
 	<-victim.proc.Done()
 	down := lb.waitStatus(t, victim.name, "DOWN", 30*time.Second)
-	downAt := killedAt.Add(down)
+	downAt = killedAt.Add(down)
 	t.Logf("HAProxy marked %s DOWN %v after SIGKILL", victim.name, down.Round(time.Millisecond))
 	if limit := lb.detection + 2*time.Second; down > limit {
 		t.Errorf("HAProxy took %v to mark the killed replica DOWN, want within fall x inter (%v) + 2s", down, lb.detection)
@@ -547,10 +587,19 @@ audit {
 	victim.start(t)
 	lb.waitStatus(t, victim.name, "UP", 60*time.Second)
 
-	// --- Rolling restart under load.
+	return downAt
+}
+
+// drainWindow is a span of time a replica spent draining.
+type drainWindow struct{ from, to time.Time }
+
+// scaleRollingRestart restarts the replicas one by one under load
+// (SIGTERM, drain, exit, start) and returns, per replica, the span between
+// HAProxy taking it out of rotation and its exit.
+func scaleRollingRestart(t *testing.T, lb *haproxy, load *scaleLoad, replicas []*scaleReplica) (draining map[string]drainWindow) {
+	t.Helper()
 	load.phase.Store(phaseRolling)
-	type window struct{ from, to time.Time }
-	draining := map[string]window{} // replica -> out of rotation .. exited
+	draining = map[string]drainWindow{}
 	for _, r := range replicas {
 		signalled := time.Now()
 		if err := r.proc.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -566,7 +615,7 @@ audit {
 		case <-time.After(scaleDrain + 30*time.Second):
 			t.Fatalf("%s did not exit after its drain", r.name)
 		}
-		draining[r.name] = window{outAt, time.Now()}
+		draining[r.name] = drainWindow{outAt, time.Now()}
 		if err := r.proc.Err(); err != nil {
 			t.Errorf("%s exit: %v", r.name, err)
 		}
@@ -574,38 +623,7 @@ audit {
 		r.start(t)
 		lb.waitStatus(t, r.name, "UP", 60*time.Second)
 	}
-	n = load.completed()
-	waitFor(t, 60*time.Second, "100 calls after the rolling restart", func() bool { return load.completed() >= n+100 })
-	stopLoad()
-
-	// Stop every replica (SIGTERM: drained audit queues), then HAProxy.
-	for _, r := range replicas {
-		r.proc.Cmd.Process.Signal(syscall.SIGTERM)
-	}
-	for _, r := range replicas {
-		<-r.proc.Done()
-	}
-	lb.proc.Stop()
-
-	checkScaleCalls(t, load, victimSessions, downAt)
-	checkScaleAudit(t, load, replicas)
-
-	// While a replica drained, out of HAProxy's rotation, its sessions
-	// were still served (option persist sends them on).
-	load.mu.Lock()
-	defer load.mu.Unlock()
-	for name, w := range draining {
-		served := 0
-		for _, c := range load.calls {
-			if !c.stateless && c.err == nil && c.replica == name && c.end.After(w.from) && c.end.Before(w.to) {
-				served++
-			}
-		}
-		t.Logf("%s served %d session calls while draining out of rotation (%v)", name, served, w.to.Sub(w.from).Round(time.Millisecond))
-		if served == 0 {
-			t.Errorf("%s served no session call while draining", name)
-		}
-	}
+	return draining
 }
 
 // checkScaleCalls checks the outcome of every call the load made; downAt
