@@ -282,3 +282,97 @@ func cloneClaims(m map[string]any) map[string]any {
 	}
 	return out
 }
+
+// TestE2EPolicyQuotaHydra: with Hydra tokens carrying groups, a policy
+// denies a group a tool (JSON-RPC error, audited as error_type "denied"
+// with the policy's name) and hides it from that group's tool list; a
+// quota is exceeded (audited as "rate_limited") and recovers.
+func TestE2EPolicyQuotaHydra(t *testing.T) {
+	idp := hydratest.Start(t, hydratest.Options{})
+	backend := startHeaderBackend(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	resource := "http://" + addr + "/mcp"
+	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
+	url, _ := startArgus(t, fmt.Sprintf(`
+server { listen = %q }
+log { level = "warn" }
+auth {
+  jwt "hydra" {
+    issuer    = %q
+    audiences = [%q]
+  }
+}
+policy "staff" {
+  effect = "allow"
+  groups = ["staff"]
+}
+policy "no-contractors" {
+  effect = "deny"
+  tools  = ["hdr_*"]
+  groups = ["contractors"]
+}
+quota "default" {
+  rate  = 2
+  per   = "2s"
+  burst = 2
+}
+audit {
+  sink "jsonl" "primary" {
+    file  = %q
+    fsync = "always"
+  }
+}
+backend "hdr" {
+  type = "streamable-http"
+  url  = %q
+}
+`, addr, idp.Issuer(), resource, auditFile, backend.url+"/mcp"))
+
+	staff := idp.CreateClient(t, resource)
+	idp.SetGroups(staff.ID, []string{"staff"})
+	contractor := idp.CreateClient(t, resource)
+	idp.SetGroups(contractor.ID, []string{"staff", "contractors"})
+	ctx := context.Background()
+
+	cs := connectWithToken(t, url, idp.Token(t, contractor, resource))
+	if names := toolNames(t, cs); slices.Contains(names, "hdr_whoami") {
+		t.Errorf("a denied tool is listed: %v", names)
+	}
+	_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "hdr_whoami"})
+	if err == nil || !strings.Contains(err.Error(), `denied by policy "no-contractors"`) {
+		t.Fatalf("contractor call: %v", err)
+	}
+
+	ss := connectWithToken(t, url, idp.Token(t, staff, resource))
+	var limited error
+	for range 5 { // burst 2: a third call in quick succession is refused
+		if _, err := ss.CallTool(ctx, &mcp.CallToolParams{Name: "hdr_whoami"}); err != nil {
+			limited = err
+			break
+		}
+	}
+	if limited == nil || !strings.Contains(limited.Error(), "retry in") {
+		t.Fatalf("quota: %v", limited)
+	}
+	waitFor(t, 30*time.Second, "the quota to recover", func() bool {
+		_, err := ss.CallTool(ctx, &mcp.CallToolParams{Name: "hdr_whoami"})
+		return err == nil
+	})
+
+	waitFor(t, 30*time.Second, "the denial and the refusal in the audit trail", func() bool {
+		var denied, limited bool
+		for _, r := range readAudit(t, auditFile) {
+			et := ""
+			if r.Outcome.ErrorType != nil {
+				et = *r.Outcome.ErrorType
+			}
+			user := ""
+			if r.Source.UserID != nil {
+				user = *r.Source.UserID
+			}
+			denied = denied || (r.Outcome.Status == "error" && et == "denied" && user == contractor.ID && r.Metadata["policy"] == "no-contractors")
+			limited = limited || (r.Outcome.Status == "error" && et == "rate_limited" && user == staff.ID && r.Metadata["policy"] == "quota:default")
+		}
+		return denied && limited
+	})
+}
