@@ -54,8 +54,21 @@ func main() {
 }
 
 // withProfile runs f under a CPU profile written to $ARGUS_CPUPROFILE, if
-// set, for performance work (go tool pprof).
+// set, and writes an allocation profile (every allocation since start,
+// sampled at the runtime's default rate) to $ARGUS_MEMPROFILE when f
+// returns, if set: for performance work (go tool pprof).
 func withProfile(f func() int) int {
+	if path := os.Getenv("ARGUS_MEMPROFILE"); path != "" {
+		defer func() {
+			out, err := os.Create(path)
+			if err == nil {
+				err = errors.Join(pprof.Lookup("allocs").WriteTo(out, 0), out.Close())
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "argus: ARGUS_MEMPROFILE: %v\n", err)
+			}
+		}()
+	}
 	path := os.Getenv("ARGUS_CPUPROFILE")
 	if path == "" {
 		return f()
