@@ -44,6 +44,7 @@ type hopTarget struct {
 	key      string // short sub-benchmark name
 	label    string // table label
 	sessions []*mcp.ClientSession
+	pids     []int // the system under test: these processes and their descendants
 }
 
 // hopCell accumulates the measurements of one (target, concurrency) cell
@@ -51,6 +52,17 @@ type hopTarget struct {
 type hopCell struct {
 	latencies []time.Duration // one per call
 	rates     []float64       // calls/s of each round
+	cpu       time.Duration   // CPU time the target's processes used, all rounds
+	cpuOK     bool            // cpu could be measured (/proc)
+}
+
+// cpuPerCall is the CPU time the system under test spent per call: on a
+// shared machine a steadier figure than calls/s, which other load moves.
+func (c *hopCell) cpuPerCall() time.Duration {
+	if !c.cpuOK || len(c.latencies) == 0 {
+		return 0
+	}
+	return c.cpu / time.Duration(len(c.latencies))
 }
 
 // callsPerSec is the median of the rounds' rates.
@@ -95,7 +107,11 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 // ARGUS_BENCH_ROUNDS (default 3) interleaved rounds. Each round visits every
 // (concurrency, target) cell once, rotating the target order between rounds,
 // so that drift on a busy machine hits all targets alike. A cell's calls/s is
-// the median of its rounds; p50 and p99 are over all its calls. Then it runs
+// the median of its rounds; p50 and p99 are over all its calls; CPU µs/call
+// is the CPU time (from /proc, Linux only) the target's processes used per
+// call: the server for direct, Argus with its backend and plugin processes
+// (and the HTTP backend) for the others. On a machine shared with other
+// load, CPU per call moves far less than calls/s. Then it runs
 // one sub-benchmark per cell, conc=N/target=X, which just reports the cell's
 // figures through b.ReportMetric (calls/s, x-direct, p50-µs, p99-µs; the
 // meaningless ns/op is suppressed) plus conc=N/on-off (audit on/off =
@@ -130,8 +146,8 @@ func BenchmarkHop(b *testing.B) {
 	// Processes: a separate demo-server for each target, so no two targets
 	// share backend state.
 	col := otelcoltest.Start(b, otelcoltest.Options{})
-	directURL := startDemoHTTP(b, "hop-direct")
-	backendURL := startDemoHTTP(b, "hop-http-backend")
+	directURL, directProc := startDemoHTTPProc(b, "hop-direct")
+	backendURL, backendProc := startDemoHTTPProc(b, "hop-http-backend")
 	dir := b.TempDir()
 	auditOn := func(name string) string {
 		return fmt.Sprintf("\naudit {\n  enabled = true\n  file    = %q\n}\n", filepath.Join(dir, name, "audit.jsonl"))
@@ -149,20 +165,34 @@ telemetry {
 	const common = "\nlog {\n  level = \"warn\"\n}\n\nconflict_resolution {\n  strategy = \"first-wins\"\n}\n"
 	stdio := func(obs string) string { return common + demoStdio(b, "demo") + obs }
 	httpBackend := fmt.Sprintf("\nbackend \"demo\" {\n  type = \"streamable-http\"\n  url  = %q\n}\n", backendURL)
-	argus := func(cfg string) string { url, _ := startArgus(b, cfg); return url }
+	type sut struct {
+		url  string
+		pids []int
+	}
+	argus := func(cfg string, more ...*Proc) sut {
+		url, proc := startArgus(b, cfg)
+		pids := []int{proc.Cmd.Process.Pid}
+		for _, p := range more {
+			pids = append(pids, p.Cmd.Process.Pid)
+		}
+		return sut{url, pids}
+	}
 
 	maxConc := slices.Max(hopConcurrency)
-	spec := []struct{ key, label, url string }{
-		{"direct", "direct (go-sdk streamable HTTP server)", directURL},
+	spec := []struct {
+		key, label string
+		sut
+	}{
+		{"direct", "direct (go-sdk streamable HTTP server)", sut{directURL, []int{directProc.Cmd.Process.Pid}}},
 		{"bare", "argus bare: stdio backend, audit+telemetry off", argus(stdio(auditOff))},
 		{"full", "argus full: stdio backend, audit+telemetry on", argus(stdio(auditOn("full") + telemetryOn))},
-		{"http-full", "argus full: streamable-HTTP backend", argus(common + httpBackend + auditOn("http") + telemetryOn)},
+		{"http-full", "argus full: streamable-HTTP backend", argus(common+httpBackend+auditOn("http")+telemetryOn, backendProc)},
 		{"audit", "argus audit only (stdio)", argus(stdio(auditOn("audit")))},
 		{"telemetry", "argus telemetry only (stdio)", argus(stdio(auditOff + telemetryOn))},
 	}
 	targets := make([]*hopTarget, len(spec))
 	for i, s := range spec {
-		targets[i] = &hopTarget{key: s.key, label: s.label, sessions: connectN(b, s.url, maxConc)}
+		targets[i] = &hopTarget{key: s.key, label: s.label, sessions: connectN(b, s.url, maxConc), pids: s.pids}
 	}
 	byKey := func(key string) *hopTarget {
 		for _, t := range targets {
@@ -194,7 +224,9 @@ telemetry {
 			for i := range targets {
 				t := targets[(i+r)%len(targets)]
 				runtime.GC() // don't bill one cell's garbage to the next
+				cpu0, cpuOK := treeCPU(t.pids...)
 				lat, elapsed, err := driveEcho(ctx, t.sessions[:conc], slice, 0)
+				cpu1, _ := treeCPU(t.pids...)
 				if err != nil {
 					b.Fatalf("%s, concurrency %d, round %d: %v", t.label, conc, r+1, err)
 				}
@@ -205,6 +237,8 @@ telemetry {
 				}
 				c.latencies = append(c.latencies, lat...)
 				c.rates = append(c.rates, float64(len(lat))/elapsed.Seconds())
+				c.cpu += cpu1 - cpu0
+				c.cpuOK = cpuOK
 			}
 		}
 	}
@@ -236,6 +270,9 @@ telemetry {
 				b.ReportMetric(ratio(t.key, "direct", conc), "x-direct")
 				b.ReportMetric(micros(percentile(c.latencies, 0.50)), "p50-µs")
 				b.ReportMetric(micros(percentile(c.latencies, 0.99)), "p99-µs")
+				if c.cpuOK {
+					b.ReportMetric(micros(c.cpuPerCall()), "cpu-µs/call")
+				}
 			})
 		}
 		b.Run(fmt.Sprintf("conc=%d/on-off", conc), func(b *testing.B) {
@@ -250,16 +287,16 @@ telemetry {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\nBenchmarkHop: tools/call echo, %v per cell in %d interleaved rounds (calls/s: median of rounds), GOMAXPROCS=%d, NumCPU=%d\n\n",
 		perCell, rounds, runtime.GOMAXPROCS(0), runtime.NumCPU())
-	fmt.Fprintf(&sb, "| target | conc | calls/s | rounds min..max | x direct | p50 µs | p99 µs | p50 +µs vs direct |\n")
-	fmt.Fprintf(&sb, "|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&sb, "| target | conc | calls/s | rounds min..max | x direct | p50 µs | p99 µs | p50 +µs vs direct | CPU µs/call |\n")
+	fmt.Fprintf(&sb, "|---|---|---|---|---|---|---|---|---|\n")
 	for _, conc := range hopConcurrency {
 		direct := percentile(cells[cellKey(targets[0], conc)].latencies, 0.50)
 		for _, t := range targets {
 			c := cells[cellKey(t, conc)]
 			p50 := percentile(c.latencies, 0.50)
-			fmt.Fprintf(&sb, "| %s | %d | %.0f | %.0f..%.0f | %.2f | %.0f | %.0f | %+.0f |\n", t.label, conc, c.callsPerSec(),
+			fmt.Fprintf(&sb, "| %s | %d | %.0f | %.0f..%.0f | %.2f | %.0f | %.0f | %+.0f | %.0f |\n", t.label, conc, c.callsPerSec(),
 				slices.Min(c.rates), slices.Max(c.rates), ratio(t.key, "direct", conc),
-				micros(p50), micros(percentile(c.latencies, 0.99)), micros(p50-direct))
+				micros(p50), micros(percentile(c.latencies, 0.99)), micros(p50-direct), micros(c.cpuPerCall()))
 		}
 	}
 	fmt.Fprintf(&sb, "\n| on/off (calls/s ratio) | conc 1 | conc 16 |\n|---|---|---|\n")
