@@ -42,6 +42,7 @@ const (
 type errUser struct{ error }
 
 func main() {
+	tuneGC(os.Getenv) // serve and the built-in plugins it runs; see gc.go
 	if len(os.Args) > 1 && os.Args[1] == internalPlugin {
 		// Serving a built-in plugin: the host stops it, so no signal
 		// handling of our own (go-plugin ignores SIGINT by design).

@@ -41,7 +41,6 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tuneGC(os.Getenv)
 
 	// Every shutdown step (listener, gateway, audit drain, telemetry flush,
 	// plugins) has its own bound inside server.shutdown_timeout.
