@@ -8,11 +8,10 @@ import (
 // TestProxiedCallAllocBudget holds the allocation budget of one proxied
 // tools/call (proxiedCallAllocsBudget objects, proxiedCallBytesBudget
 // bytes, gateway and client together): a change that adds per-call
-// garbage fails here, not only in a benchmark nobody reads.
+// garbage (one more SDK decode is 32 KiB) fails here, not only in a
+// benchmark nobody reads. The race detector adds a few allocations (it
+// empties sync.Pools at random), so under -race the budget is 15% wider.
 func TestProxiedCallAllocBudget(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector changes allocation counts")
-	}
 	if testing.Short() {
 		t.Skip("starts a backend process")
 	}
@@ -30,11 +29,15 @@ func TestProxiedCallAllocBudget(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	allocs := float64(after.Mallocs-before.Mallocs) / runs
 	bytes := float64(after.TotalAlloc-before.TotalAlloc) / runs
-	t.Logf("one proxied call: %.0f allocs, %.0f bytes (budget %d allocs, %d bytes)", allocs, bytes, proxiedCallAllocsBudget, proxiedCallBytesBudget)
-	if allocs > proxiedCallAllocsBudget {
-		t.Errorf("one proxied call makes %.0f allocations, budget %d", allocs, proxiedCallAllocsBudget)
+	maxAllocs, maxBytes := float64(proxiedCallAllocsBudget), float64(proxiedCallBytesBudget)
+	if raceEnabled {
+		maxAllocs, maxBytes = maxAllocs*1.15, maxBytes*1.15
 	}
-	if bytes > proxiedCallBytesBudget {
-		t.Errorf("one proxied call allocates %.0f bytes, budget %d", bytes, proxiedCallBytesBudget)
+	t.Logf("one proxied call: %.0f allocs, %.0f bytes (budget %.0f allocs, %.0f bytes)", allocs, bytes, maxAllocs, maxBytes)
+	if allocs > maxAllocs {
+		t.Errorf("one proxied call makes %.0f allocations, budget %.0f", allocs, maxAllocs)
+	}
+	if bytes > maxBytes {
+		t.Errorf("one proxied call allocates %.0f bytes, budget %.0f", bytes, maxBytes)
 	}
 }
