@@ -10,23 +10,22 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"google.golang.org/grpc"
 
-	"github.com/argusmcp/argus/host/backend"
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/gateway"
-	"github.com/argusmcp/argus/host/health"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/pluginhost/probe"
 	"github.com/argusmcp/argus/plugins"
 	"github.com/argusmcp/argus/sdk"
 	"github.com/argusmcp/argus/shared"
+	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
 
 // internalPlugin is the hidden subcommand by which argus re-executes
@@ -164,7 +163,7 @@ func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // pluginhost.Runtime.Launch); configuration problems among them end serve
 // (exit 1), while a plugin that cannot run is logged and retried.
 func startPlugins(ctx context.Context, cfg *config.Config, log hclog.Logger,
-	secrets *logging.Secrets, backends pluginhost.Backends) (*pluginhost.Runtime, <-chan hcl.Diagnostics, error) {
+	secrets *logging.Secrets, backends *probe.Backends) (*pluginhost.Runtime, <-chan hcl.Diagnostics, error) {
 	cat, err := pluginCatalog(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -177,134 +176,19 @@ func startPlugins(ctx context.Context, cfg *config.Config, log hclog.Logger,
 			log.Info("external plugin overrides the built-in", "plugin", pl.Name, "path", pl.Path)
 		}
 	}
-	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: log, Secrets: secrets, Backends: backends})
+	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: log, Secrets: secrets,
+		HostServices: map[pluginv1.Kind]func(*grpc.Server){shared.KindHealthProbe: probe.HostService(backends)}})
 	// A shutdown signal must not cut a plugin's first start short: an
 	// audit sink still starting then could never deliver what was queued
 	// for it. Runtime.Close, the last shutdown step, bounds those starts.
 	return rt, rt.Launch(context.WithoutCancel(ctx), pluginhost.Specs(cfg, secrets.Add)), nil
 }
 
-// requiredSinks selects the audit sink instances with host.required set:
-// the serving path needs them (audited calls are refused without them),
-// so readiness waits for their first start.
-func requiredSinks(cfg *config.Config) func(*pluginhost.Instance) bool {
-	required := map[string]bool{}
-	for _, s := range cfg.Audit.Sinks {
-		if s.Required {
-			required[shared.KindBlock(s.Kind)+"."+s.Name] = true
-		}
-	}
-	return func(i *pluginhost.Instance) bool { return required[i.ID()] }
-}
-
-// probers are the health probe instances as the gateway's probes; none
-// means the gateway's own ping check.
+// probers are the health probe instances as the gateway's probes.
 func probers(rt *pluginhost.Runtime) []gateway.Prober {
 	var out []gateway.Prober
-	for _, inst := range rt.Instances() {
-		if inst.Spec().Kind == shared.KindHealthProbe {
-			out = append(out, pluginProbe{inst: inst})
-		}
+	for _, p := range probe.Probers(rt) {
+		out = append(out, p)
 	}
 	return out
-}
-
-// pluginProbe checks backends through a health probe plugin instance,
-// which reaches them through the host service (gatewayBackends).
-type pluginProbe struct {
-	inst *pluginhost.Instance
-}
-
-// Probe implements gateway.Prober.
-func (p pluginProbe) Probe(ctx context.Context, name string, _ *backend.Conn) health.Result {
-	// A probe that cannot run says nothing about the backend: its result
-	// is unknown, which the health rules ignore.
-	client, err := p.inst.Probe(ctx)
-	if err != nil {
-		return health.Result{Status: health.StatusUnknown, Message: "probe " + p.inst.ID() + " unavailable: " + err.Error()}
-	}
-	res, err := client.Check(ctx, name)
-	if err != nil {
-		if ctx.Err() != nil {
-			// The check ran out of time: the plugin's own answer (a slow
-			// backend) and the deadline race, and either way the backend
-			// did not answer within health.timeout. That is a failed check.
-			return health.Result{Status: health.StatusUnhealthy, Message: "probe " + p.inst.ID() + ": check timed out: " + err.Error()}
-		}
-		return health.Result{Status: health.StatusUnknown, Message: "probe " + p.inst.ID() + ": " + err.Error()}
-	}
-	return health.Result{Status: health.Status(res.Status), Message: res.Message, Latency: res.Latency}
-}
-
-// gatewayBackends is the host service probe plugins reach backends
-// through: the gateway's live backends, by name. The plugin runtime starts
-// before the gateway exists, so the gateway is bound once it does.
-type gatewayBackends struct {
-	gw atomic.Pointer[gateway.Gateway]
-}
-
-// errNotConnected is a backend that is configured but has no session now.
-var errNotConnected = errors.New("backend is not connected")
-
-func (b *gatewayBackends) get(name string) (*backend.Conn, config.Backend, error) {
-	gw := b.gw.Load()
-	if gw == nil {
-		return nil, config.Backend{}, fmt.Errorf("%w %q: the gateway is not running yet", pluginhost.ErrUnknownBackend, name)
-	}
-	conn, cfg, ok := gw.BackendConn(name)
-	if !ok {
-		return nil, cfg, fmt.Errorf("%w %q", pluginhost.ErrUnknownBackend, name)
-	}
-	return conn, cfg, nil
-}
-
-func (b *gatewayBackends) live(name string) (*backend.Conn, error) {
-	conn, _, err := b.get(name)
-	if err == nil && conn == nil {
-		err = fmt.Errorf("%q: %w", name, errNotConnected)
-	}
-	return conn, err
-}
-
-func (b *gatewayBackends) Ping(ctx context.Context, name string) error {
-	conn, err := b.live(name)
-	if err != nil {
-		return err
-	}
-	return conn.Ping(ctx)
-}
-
-func (b *gatewayBackends) ListTools(ctx context.Context, name string) ([]pluginhost.ToolInfo, error) {
-	conn, err := b.live(name)
-	if err != nil {
-		return nil, err
-	}
-	res, err := conn.Session().ListTools(ctx, &mcp.ListToolsParams{})
-	if err != nil {
-		return nil, err
-	}
-	tools := make([]pluginhost.ToolInfo, 0, len(res.Tools))
-	for _, t := range res.Tools {
-		tools = append(tools, pluginhost.ToolInfo{Name: t.Name, Description: t.Description})
-	}
-	return tools, nil
-}
-
-func (b *gatewayBackends) Describe(name string) (pluginhost.BackendInfo, error) {
-	conn, cfg, err := b.get(name)
-	if err != nil {
-		return pluginhost.BackendInfo{}, err
-	}
-	info := pluginhost.BackendInfo{Name: name, Transport: cfg.Type, Target: cfg.URL}
-	if cfg.Type == config.TypeStdio {
-		info.Target = cfg.Command
-	}
-	if conn != nil {
-		select {
-		case <-conn.Done():
-		default:
-			info.Connected, info.ProtocolVersion = true, conn.ProtocolVersion()
-		}
-	}
-	return info, nil
 }

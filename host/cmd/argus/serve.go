@@ -24,6 +24,8 @@ import (
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/manage"
+	"github.com/argusmcp/argus/host/pluginhost/probe"
+	"github.com/argusmcp/argus/host/pluginhost/sink"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/transport"
 )
@@ -76,7 +78,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		defer ln.Close() // in case serving never starts; Shutdown closes it otherwise
 	}
 
-	probeHost := &gatewayBackends{}
+	probeHost := &probe.Backends{}
 	rt, pluginDiags, err := startPlugins(ctx, cfg, log, secrets, probeHost)
 	if err != nil {
 		return err
@@ -128,9 +130,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	evlog := events.New(0)
 	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog, Probes: probers(rt),
 		Observers: observers, Middlewares: middlewares})
-	probeHost.gw.Store(gw)
+	probeHost.Bind(gw)
 	if tel != nil {
-		if err := registerMetrics(tel, gw, pipe, rt); err != nil {
+		m := tel.Meter()
+		if err := errors.Join(gw.RegisterMetrics(m), pipe.RegisterMetrics(m), rt.RegisterMetrics(m)); err != nil {
 			return err
 		}
 	}
@@ -160,8 +163,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return nil
 	}
 
-	requiredSink := requiredSinks(cfg)
-	starting := func() []string { return append(gw.Starting(), rt.Starting(requiredSink)...) }
+	starting := func() []string { return append(gw.Starting(), rt.Starting(sink.Required)...) }
 	var reload func() (gateway.ReloadSummary, string, error)
 	if explicit || cfg.Filename == *path {
 		reload = newReloader(*path, cfg, gw, rt, secrets, log).reload

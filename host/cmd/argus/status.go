@@ -53,7 +53,7 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	fmt.Fprintf(stdout, "Gateway  %s   version %s   up %s   sessions %d   tools %d  resources %d  prompts %d\n\n",
-		strings.ToUpper(st.Health.Status), st.Health.Version,
+		strings.ToUpper(string(st.Health.Status)), st.Health.Version,
 		(time.Duration(st.Health.UptimeSeconds) * time.Second).String(), st.Sessions,
 		st.Catalogue["tools"], st.Catalogue["resources"], st.Catalogue["prompts"])
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
