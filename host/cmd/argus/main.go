@@ -25,6 +25,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/argusmcp/argus"
+	"github.com/argusmcp/argus/host/audit/verify"
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/logging"
 )
@@ -109,7 +110,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "status":
 		err = cmdStatus(ctx, args[1:], stdout, stderr)
 	case "audit":
-		err = cmdAudit(args[1:], stdout, stderr)
+		switch err = verify.Main(args[1:], stdout, stderr); {
+		case errors.Is(err, verify.ErrReported):
+			err = errUser{errDiagnostics}
+		case errors.Is(err, verify.ErrUnknownCommand):
+			err = errUser{err}
+		}
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "argus %s\n", version)
 	case "help", "-h", "-help", "--help":

@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/argusmcp/argus/host/config"
-	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/pluginhost"
 	"github.com/argusmcp/argus/host/pluginhost/probe"
@@ -182,13 +181,4 @@ func startPlugins(ctx context.Context, cfg *config.Config, log hclog.Logger,
 	// audit sink still starting then could never deliver what was queued
 	// for it. Runtime.Close, the last shutdown step, bounds those starts.
 	return rt, rt.Launch(context.WithoutCancel(ctx), pluginhost.Specs(cfg, secrets.Add)), nil
-}
-
-// probers are the health probe instances as the gateway's probes.
-func probers(rt *pluginhost.Runtime) []gateway.Prober {
-	var out []gateway.Prober
-	for _, p := range probe.Probers(rt) {
-		out = append(out, p)
-	}
-	return out
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/argusmcp/argus/host/manage"
 	"github.com/argusmcp/argus/host/pluginhost/probe"
 	"github.com/argusmcp/argus/host/pluginhost/sink"
+	reloadpkg "github.com/argusmcp/argus/host/reload"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/transport"
 )
@@ -128,7 +129,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	evlog := events.New(0)
-	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog, Probes: probers(rt),
+	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog, Probes: probe.Probers(rt),
 		Observers: observers, Middlewares: middlewares})
 	probeHost.Bind(gw)
 	if tel != nil {
@@ -166,7 +167,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	starting := func() []string { return append(gw.Starting(), rt.Starting(sink.Required)...) }
 	var reload func() (gateway.ReloadSummary, string, error)
 	if explicit || cfg.Filename == *path {
-		reload = newReloader(*path, cfg, gw, rt, secrets, log).reload
+		reload = reloadpkg.New(*path, cfg, gw, rt, secrets, log).Reload
 	}
 	mux := http.NewServeMux()
 	mux.Handle(manage.Prefix+"/", manage.New(manage.Options{

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/argusmcp/argus/host/backend"
+	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/health"
 	"github.com/argusmcp/argus/host/pluginhost"
 	"github.com/argusmcp/argus/shared"
@@ -65,9 +66,10 @@ type Prober struct {
 	Instance *pluginhost.Instance
 }
 
-// Probers are the health probe instances of rt, in configuration order.
-func Probers(rt *pluginhost.Runtime) []Prober {
-	var out []Prober
+// Probers are the health probe instances of rt, in configuration order,
+// as the gateway's probes.
+func Probers(rt *pluginhost.Runtime) []gateway.Prober {
+	var out []gateway.Prober
 	for _, inst := range rt.OfKind(shared.KindHealthProbe) {
 		out = append(out, Prober{Instance: inst})
 	}
