@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -57,11 +54,7 @@ func pluginCatalog(cfg *config.Config) (*pluginhost.Catalog, error) {
 	for _, name := range plugins.Names() {
 		builtins = append(builtins, pluginhost.Plugin{Name: name, Path: self, Args: []string{internalPlugin, name}})
 	}
-	dir := cfg.PluginDir
-	if !filepath.IsAbs(dir) && !strings.HasPrefix(cfg.Filename, "<") {
-		dir = filepath.Join(filepath.Dir(cfg.Filename), dir)
-	}
-	cat, err := pluginhost.Discover(dir, pluginhost.DiscoverOptions{AllowGroupWritable: cfg.PluginDirAllowGroupWritable}, builtins...)
+	cat, err := pluginhost.ConfigCatalog(cfg, builtins...)
 	if err != nil {
 		return cat, errUser{err}
 	}
@@ -120,37 +113,11 @@ func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: quietLogger(stderr, cliSecrets(ctx)), StartTimeout: describeTimeout})
-	list := cat.Plugins()
-	infos := make([]pluginhost.Info, len(list))
-	errs := make([]error, len(list))
-	var wg sync.WaitGroup
-	for i, p := range list {
-		wg.Go(func() { infos[i], errs[i] = rt.Describe(ctx, p) })
-	}
-	wg.Wait()
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tKINDS\tVERSION\tSOURCE\tPATH\tSHA256")
-	var failed []error
-	for i, p := range list {
-		kinds, ver := "-", "-"
-		if err := errs[i]; err != nil {
-			failed = append(failed, err)
-			ver = "error"
-		} else {
-			kinds, ver = strings.Join(infos[i].Kinds, ","), infos[i].Version
-		}
-		sum, err := p.SHA256()
-		if err != nil {
-			sum = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, kinds, ver, p.Source(), p.Path, sum)
-	}
-	tw.Flush()
-	fmt.Fprintf(stdout, "\nplugin_dir: %s\n", cat.Dir())
-	for _, err := range append(cat.Refused(), failed...) {
+	problems := rt.WriteList(ctx, stdout)
+	for _, err := range problems {
 		fmt.Fprintf(stderr, "Error: %v\n", err)
 	}
-	if len(failed) > 0 || len(cat.Refused()) > 0 {
+	if len(problems) > 0 {
 		return errUser{errors.New("some plugins cannot be used (see above)")}
 	}
 	return nil
@@ -167,14 +134,7 @@ func startPlugins(ctx context.Context, cfg *config.Config, log hclog.Logger,
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, r := range cat.Refused() {
-		log.Warn("plugin refused", "error", r)
-	}
-	for _, pl := range cat.Plugins() {
-		if pl.Overrides {
-			log.Info("external plugin overrides the built-in", "plugin", pl.Name, "path", pl.Path)
-		}
-	}
+	cat.LogNotes(log)
 	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: log, Secrets: secrets,
 		HostServices: map[pluginv1.Kind]func(*grpc.Server){shared.KindHealthProbe: probe.HostService(backends)}})
 	// A shutdown signal must not cut a plugin's first start short: an

@@ -10,24 +10,23 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/argusmcp/argus/host/audit"
 	"github.com/argusmcp/argus/host/catalog"
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/manage"
+	"github.com/argusmcp/argus/host/pluginhost/exporter"
 	"github.com/argusmcp/argus/host/pluginhost/probe"
 	"github.com/argusmcp/argus/host/pluginhost/sink"
 	reloadpkg "github.com/argusmcp/argus/host/reload"
 	"github.com/argusmcp/argus/host/request"
+	"github.com/argusmcp/argus/host/shutdown"
 	"github.com/argusmcp/argus/host/transport"
 )
 
@@ -47,7 +46,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 	// Every shutdown step (listener, gateway, audit drain, telemetry flush,
 	// plugins) has its own bound inside server.shutdown_timeout.
-	stopPlan := &shutdownPlan{total: cfg.Server.ShutdownTimeout}
+	stopPlan := shutdown.NewPlan(cfg.Server.ShutdownTimeout)
 
 	mgmtToken, mgmtSource, err := manage.ResolveToken(cfg.Management.Token)
 	if err != nil {
@@ -87,7 +86,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	defer func() {
 		// After the gateway (deferred below, so it closes first): sinks
 		// flush what it recorded, and no plugin process survives.
-		sctx, cancel := stopPlan.step(stepPlugins)
+		sctx, cancel := stopPlan.Step(shutdown.Plugins)
 		defer cancel()
 		if err := rt.Close(sctx); err != nil {
 			log.Warn("stopping plugins", "error", err)
@@ -101,26 +100,26 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// Calls wait until every plugin's sensitive values are known secrets,
 	// so that no audit record or log line of a call can echo one unredacted.
 	middlewares := []request.Middleware{request.Await(rt.SecretsKnown())}
-	tel, scrape, err := startTelemetry(cfg, rt, log)
+	tel, scrape, err := exporter.Telemetry(cfg.Telemetry, rt, version, log)
 	if err != nil {
 		return err
 	}
 	if tel != nil {
 		observers = append(observers, tel.Observer())
 		defer func() {
-			sctx, cancel := stopPlan.step(stepTelemetry)
+			sctx, cancel := stopPlan.Step(shutdown.Telemetry)
 			defer cancel()
 			if err := tel.Shutdown(sctx); err != nil {
 				log.Warn("flushing telemetry", "error", err)
 			}
 		}()
 	}
-	pipe := startAudit(cfg, rt, log, logOpts, secrets)
+	pipe := sink.Pipeline(cfg.Audit, rt, log, logOpts, secrets)
 	if pipe != nil {
 		observers = append(observers, pipe.Observer())
 		middlewares = append(middlewares, pipe.Gate())
 		defer func() {
-			sctx, cancel := stopPlan.step(stepAudit)
+			sctx, cancel := stopPlan.Step(shutdown.Audit)
 			defer cancel()
 			if err := pipe.Close(sctx); err != nil {
 				log.Error("audit events lost at shutdown", "error", err)
@@ -140,7 +139,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	gw.Start(ctx) // returns at once; backends connect in the background
 	defer func() {
-		sctx, cancel := stopPlan.step(stepGateway)
+		sctx, cancel := stopPlan.Step(shutdown.Gateway)
 		defer cancel()
 		if err := gw.Close(sctx); err != nil {
 			log.Warn("closing backends", "error", err)
@@ -173,14 +172,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	mux.Handle(manage.Prefix+"/", manage.New(manage.Options{
 		Gateway: gw, Catalog: gw.Catalog(), Events: evlog, Token: mgmtToken, Version: version,
 		Started: gw.Started, Starting: starting, Reload: reload, Logger: log.Named("manage"), Redact: secrets.Redact,
-		Plugins: func() any { return rt.Status() },
-		Audit:   managementAudit(pipe),
-		AuditStats: func() any {
-			if pipe == nil {
-				return []any{}
-			}
-			return pipe.Stats()
-		},
+		Plugins:         func() any { return rt.Status() },
+		Audit:           pipe.ManagementRecorder(),
+		AuditStats:      func() any { return pipe.Stats() },
 		PanicsRecovered: gw.Panics().Count,
 	}))
 	if scrape != nil {
@@ -204,9 +198,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Tool:            func(name string) (*mcp.Tool, bool) { return gw.Catalog().Snapshot().ToolDef(name) },
 		Panics:          gw.Panics(),
 	}))
-	conns := &connTracker{states: map[net.Conn]http.ConnState{}}
+	conns := &transport.ConnTracker{}
 	srv := transport.NewServer(mux, cfg.Server, log.Named("http").StandardLogger(nil))
-	srv.ConnState = conns.track
+	srv.ConnState = conns.Track
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(transport.LimitListener(ln, cfg.Server.MaxConnections)) }()
 	log.Info("listening", "mcp", fmt.Sprintf("http://%s/mcp", ln.Addr()), "management", fmt.Sprintf("http://%s%s", ln.Addr(), manage.Prefix))
@@ -245,48 +239,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	// Shutdown waits up to 5s for connections that never sent a request;
 	// no request will come, so they are closed at once.
-	conns.closeUnused()
-	sctx, cancel := stopPlan.step(stepListener)
+	conns.CloseUnused()
+	sctx, cancel := stopPlan.Step(shutdown.Listener)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 	}
 	return nil
-}
-
-// Shutdown steps, in the order they run.
-const (
-	stepListener  = iota // in-flight HTTP requests finish
-	stepGateway          // backend sessions close
-	stepAudit            // audit queues drain to their sinks
-	stepTelemetry        // spans and metrics flush
-	stepPlugins          // plugins shut down (sinks flush) and exit
-)
-
-// stepShares is the share of shutdown_timeout reserved for each step.
-var stepShares = [...]float64{stepListener: 0.3, stepGateway: 0.15, stepAudit: 0.25, stepTelemetry: 0.1, stepPlugins: 0.2}
-
-// shutdownPlan bounds each shutdown step inside the overall
-// shutdown_timeout, which starts with the first step. A step may use what
-// the steps before it left, but never the reserve of the steps after it:
-// a sink that cannot drain uses up the audit step's time, not the time
-// healthy plugins need to shut down cleanly, and a plugin that hangs at
-// start cannot stretch shutdown beyond the overall deadline.
-type shutdownPlan struct {
-	total time.Duration
-	once  sync.Once
-	end   time.Time
-}
-
-// step returns the context of step n; its deadline is the overall one
-// less the reserve of the later steps.
-func (p *shutdownPlan) step(n int) (context.Context, context.CancelFunc) {
-	p.once.Do(func() { p.end = time.Now().Add(p.total) })
-	var reserve float64
-	for _, share := range stepShares[n+1:] {
-		reserve += share
-	}
-	return context.WithDeadline(context.Background(), p.end.Add(-time.Duration(reserve*float64(p.total))))
 }
 
 // startupChecks waits, in the background, for the first start of every
@@ -316,40 +275,4 @@ func startupChecks(pluginDiags <-chan hcl.Diagnostics, gw *gateway.Gateway, p *c
 		out <- nil
 	}()
 	return out
-}
-
-// connTracker follows the state of the listener's connections.
-type connTracker struct {
-	mu     sync.Mutex
-	states map[net.Conn]http.ConnState
-}
-
-func (t *connTracker) track(c net.Conn, s http.ConnState) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if s == http.StateClosed || s == http.StateHijacked {
-		delete(t.states, c)
-		return
-	}
-	t.states[c] = s
-}
-
-// closeUnused closes connections that are new (no request yet) or idle.
-func (t *connTracker) closeUnused() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for c, s := range t.states {
-		if s == http.StateNew || s == http.StateIdle {
-			c.Close()
-		}
-	}
-}
-
-// managementAudit records management mutations in the audit trail; nil
-// when audit is disabled.
-func managementAudit(pipe *audit.Pipeline) func(context.Context, string, string, string, time.Time, error) {
-	if pipe == nil {
-		return nil
-	}
-	return pipe.Management
 }

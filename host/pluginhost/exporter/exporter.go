@@ -9,6 +9,8 @@ package exporter
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"os"
 	"sync"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
@@ -19,7 +21,11 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/telemetry"
 	"github.com/argusmcp/argus/shared"
 )
 
@@ -154,4 +160,33 @@ func Pipelines(rt *pluginhost.Runtime) ([]sdktrace.SpanExporter, []sdkmetric.Rea
 		readers = append(readers, sdkmetric.NewPeriodicReader(MetricExporter(inst)))
 	}
 	return spans, readers
+}
+
+// Telemetry builds the OpenTelemetry pipeline of cfg over the telemetry
+// exporter instances of rt; nil when telemetry is disabled. With
+// telemetry.prometheus it also returns the /metrics scrape handler. The
+// service name defaults to $OTEL_SERVICE_NAME; version is Argus's.
+func Telemetry(cfg config.Telemetry, rt *pluginhost.Runtime, version string, log hclog.Logger) (*telemetry.Telemetry, http.Handler, error) {
+	if !cfg.Enabled {
+		return nil, nil, nil
+	}
+	spans, readers := Pipelines(rt)
+	name := cfg.ServiceName
+	if name == "" {
+		name = os.Getenv("OTEL_SERVICE_NAME")
+	}
+	var scrape http.Handler
+	if cfg.Prometheus {
+		reader, h, err := telemetry.PrometheusHandler()
+		if err != nil {
+			return nil, nil, err
+		}
+		readers, scrape = append(readers, reader), h
+	}
+	tel, err := telemetry.New(telemetry.Options{ServiceName: name, ServiceVersion: version, SpanExporters: spans, MetricReaders: readers, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("telemetry enabled", "exporters", len(spans), "prometheus", scrape != nil)
+	return tel, scrape, nil
 }

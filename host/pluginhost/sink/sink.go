@@ -7,9 +7,12 @@ package sink
 import (
 	"context"
 
+	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/argusmcp/argus/host/audit"
+	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/pluginhost"
 	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
@@ -110,4 +113,23 @@ func Queues(rt *pluginhost.Runtime, stream string, log hclog.Logger) []*audit.Qu
 // readiness waits for their first start.
 func Required(inst *pluginhost.Instance) bool {
 	return inst.Spec().Kind == shared.KindAuditSink && inst.Spec().Host.Required
+}
+
+// Pipeline builds the audit pipeline of cfg over the audit sink instances
+// of rt: one delivery queue per instance, in one delivery stream per host
+// process; nil when audit is disabled. Records are redacted with secrets
+// and, with audit.log_events, mirrored to the log as logOpts configure it.
+func Pipeline(cfg config.Audit, rt *pluginhost.Runtime, log hclog.Logger, logOpts logging.Options, secrets *logging.Secrets) *audit.Pipeline {
+	if !cfg.Enabled {
+		log.Warn("audit is disabled: MCP operations are not recorded")
+		return nil
+	}
+	stream := uuid.NewString()
+	queues := Queues(rt, stream, log.Named("audit"))
+	opts := audit.Options{RecordRequests: cfg.RecordRequests, Logger: log.Named("audit"), Redact: secrets.Redact}
+	if cfg.LogEvents {
+		opts.Mirror = logging.AuditMirror(logOpts, secrets)
+	}
+	log.Info("audit enabled", "sinks", len(queues), "stream", stream)
+	return audit.NewPipeline(queues, opts)
 }
