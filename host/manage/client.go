@@ -9,6 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/gateway"
 )
 
@@ -82,5 +85,28 @@ func (st StatusReport) Write(w io.Writer) {
 			fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%v\t%v\n", p["instance"], p["kind"], p["plugin"], p["phase"], p["pid"], p["restarts"], p["last_error"])
 		}
 		tw.Flush()
+	}
+}
+
+// StatusTarget is where `argus status` asks: base (default: the API on
+// cfg's listen address) and the management token, which must be set.
+func StatusTarget(cfg *config.Config, base string) (url, token string, err error) {
+	if base == "" {
+		base = "http://" + cfg.Server.Listen + Prefix
+	}
+	token, _, err = ResolveToken(cfg.Management.Token)
+	if err == nil && token == "" {
+		err = fmt.Errorf("no management token: set management.token or $%s", TokenEnv)
+	}
+	return base, token, err
+}
+
+// LogToken logs whether the management API has a token, and so serves
+// more than health and readiness; source tells where the token came from.
+func LogToken(log hclog.Logger, token, source string) {
+	if token == "" {
+		log.Warn("no management token: only "+Prefix+"/health and "+Prefix+"/ready are served", "set", "management.token or $"+TokenEnv)
+	} else {
+		log.Debug("management token configured", "source", source)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -72,4 +73,18 @@ func (r *Runtime) WriteList(ctx context.Context, w io.Writer) []error {
 	tw.Flush()
 	fmt.Fprintf(w, "\nplugin_dir: %s\n", cat.Dir())
 	return append(cat.Refused(), failed...)
+}
+
+// Builtins are the built-in plugins named names, served by this binary
+// re-executed with subcommand and the plugin's name.
+func Builtins(names []string, subcommand string) ([]Plugin, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("locate the argus binary for built-in plugins: %w", err)
+	}
+	var out []Plugin
+	for _, name := range names {
+		out = append(out, Plugin{Name: name, Path: self, Args: []string{subcommand, name}})
+	}
+	return out, nil
 }

@@ -6,10 +6,13 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
+	"os/signal"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
@@ -223,5 +226,35 @@ func bodyPrint(b *strings.Builder, body hcl.Body, eval *hcl.EvalContext) {
 			continue
 		}
 		fmt.Fprintf(b, "%s=%s;", name, j)
+	}
+}
+
+// OnSIGHUP reloads f on every SIGHUP, logging failures, until the
+// returned stop is called; with f nil (serve has no configuration file to
+// re-read) it logs that the signal is ignored. Either way SIGHUP does not
+// end the process meanwhile.
+func OnSIGHUP(f *File, log hclog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for {
+			select {
+			case <-hup:
+			case <-done:
+				return
+			}
+			if f == nil {
+				log.Warn("SIGHUP ignored: no configuration file to reload")
+				continue
+			}
+			if _, diags, err := f.Reload(); err != nil {
+				log.Error("reload failed; the running configuration stays", "error", err, "diagnostics", diags)
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
 	}
 }

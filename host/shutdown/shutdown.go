@@ -49,3 +49,13 @@ func (p *Plan) Step(n Step) (context.Context, context.CancelFunc) {
 	}
 	return context.WithDeadline(context.Background(), p.end.Add(-time.Duration(reserve*float64(p.total))))
 }
+
+// Run runs step n: f under the step's context. A failure goes to onError
+// (nil: dropped). Meant to be deferred, one per step, in reverse order.
+func (p *Plan) Run(n Step, f func(context.Context) error, onError func(error)) {
+	ctx, cancel := p.Step(n)
+	defer cancel()
+	if err := f(ctx); err != nil && onError != nil {
+		onError(err)
+	}
+}

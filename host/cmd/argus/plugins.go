@@ -3,56 +3,26 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
-	"google.golang.org/grpc"
 
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/pluginhost"
 	"github.com/argusmcp/argus/host/pluginhost/probe"
 	"github.com/argusmcp/argus/plugins"
-	"github.com/argusmcp/argus/sdk"
-	"github.com/argusmcp/argus/shared"
-	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
-
-// internalPlugin is the hidden subcommand by which argus re-executes
-// itself to serve one built-in plugin: `argus internal-plugin <name>`.
-const internalPlugin = "internal-plugin"
-
-// serveBuiltin serves a built-in plugin; it only returns on a bad name.
-func serveBuiltin(args []string) int {
-	if len(args) != 1 {
-		fmt.Fprintf(os.Stderr, "usage: argus %s <name>\n", internalPlugin)
-		return exitUser
-	}
-	p, ok := plugins.Lookup(args[0])
-	if !ok {
-		fmt.Fprintf(os.Stderr, "argus: no built-in plugin %q (have %s)\n", args[0], strings.Join(plugins.Names(), ", "))
-		return exitUser
-	}
-	sdk.Serve(p)
-	return exitOK
-}
 
 // pluginCatalog finds the built-ins (this binary, re-executed) and the
 // plugins in plugin_dir, which is relative to the configuration file.
 func pluginCatalog(cfg *config.Config) (*pluginhost.Catalog, error) {
-	self, err := os.Executable()
+	builtins, err := pluginhost.Builtins(plugins.Names(), plugins.Subcommand)
 	if err != nil {
-		return nil, fmt.Errorf("locate the argus binary for built-in plugins: %w", err)
-	}
-	var builtins []pluginhost.Plugin
-	for _, name := range plugins.Names() {
-		builtins = append(builtins, pluginhost.Plugin{Name: name, Path: self, Args: []string{internalPlugin, name}})
+		return nil, err
 	}
 	cat, err := pluginhost.ConfigCatalog(cfg, builtins...)
 	if err != nil {
@@ -83,7 +53,7 @@ func validatePlugins(ctx context.Context, cfg *config.Config, p *config.Parser, 
 	specs := pluginhost.Specs(cfg, secrets.Add)
 	diags := rt.Validate(ctx, specs)
 	if len(diags) > 0 {
-		p.WriteDiagnostics(stderr, diags, 100, isTerminal(stderr))
+		p.WriteDiagnostics(stderr, diags, 100, logging.IsTerminal(stderr))
 	}
 	if diags.HasErrors() {
 		return 0, errUser{errDiagnostics}
@@ -98,13 +68,11 @@ const describeTimeout = 5 * time.Second
 
 func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("plugins", stderr)
-	path := fs.String("config", "argus.hcl", "configuration file naming plugin_dir (default: ./argus.hcl, else the embedded example)")
+	path, explicit := configFlag(fs, "configuration file naming plugin_dir (default: ./argus.hcl, else the embedded example)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	explicit := false
-	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	cfg, err := loadConfig(ctx, *path, explicit, stderr)
+	cfg, _, err := loadConfig(ctx, *path, explicit(), stderr)
 	if err != nil {
 		return err
 	}
@@ -135,8 +103,7 @@ func startPlugins(ctx context.Context, cfg *config.Config, log hclog.Logger,
 		return nil, nil, err
 	}
 	cat.LogNotes(log)
-	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: log, Secrets: secrets,
-		HostServices: map[pluginv1.Kind]func(*grpc.Server){shared.KindHealthProbe: probe.HostService(backends)}})
+	rt := pluginhost.New(pluginhost.Options{Catalog: cat, Logger: log, Secrets: secrets, HostServices: probe.HostServices(backends)})
 	// A shutdown signal must not cut a plugin's first start short: an
 	// audit sink still starting then could never deliver what was queued
 	// for it. Runtime.Close, the last shutdown step, bounds those starts.

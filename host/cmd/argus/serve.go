@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -24,7 +20,7 @@ import (
 	"github.com/argusmcp/argus/host/pluginhost/exporter"
 	"github.com/argusmcp/argus/host/pluginhost/probe"
 	"github.com/argusmcp/argus/host/pluginhost/sink"
-	reloadpkg "github.com/argusmcp/argus/host/reload"
+	"github.com/argusmcp/argus/host/reload"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/shutdown"
 	"github.com/argusmcp/argus/host/transport"
@@ -32,14 +28,12 @@ import (
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
-	path := fs.String("config", "argus.hcl", "configuration file (default: ./argus.hcl, else the embedded example)")
+	path, explicit := configFlag(fs, "configuration file (default: ./argus.hcl, else the embedded example)")
 	stdio := fs.Bool("stdio", false, "serve one MCP client on stdin/stdout instead of HTTP")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	explicit := false
-	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
-	cfg, parser, err := loadConfigParser(ctx, *path, explicit, stderr)
+	cfg, parser, err := loadConfig(ctx, *path, explicit(), stderr)
 	if err != nil {
 		return err
 	}
@@ -61,11 +55,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logging.RouteGlobal(log)
 	log.Info("starting argus", "version", version, "config", cfg.Filename, "backends", len(cfg.Backends))
-	if mgmtToken == "" {
-		log.Warn("no management token: only /manage/v1/health and /manage/v1/ready are served", "set", "management.token or $"+manage.TokenEnv)
-	} else {
-		log.Debug("management token configured", "source", mgmtSource)
-	}
+	manage.LogToken(log, mgmtToken, mgmtSource)
 
 	// Listen first: start-up (backends connecting, plugins starting) runs
 	// while the listener serves, and /manage/v1/ready answers 503 with
@@ -83,15 +73,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		// After the gateway (deferred below, so it closes first): sinks
-		// flush what it recorded, and no plugin process survives.
-		sctx, cancel := stopPlan.Step(shutdown.Plugins)
-		defer cancel()
-		if err := rt.Close(sctx); err != nil {
-			log.Warn("stopping plugins", "error", err)
-		}
-	}()
+	// After the gateway (deferred below, so it closes first): sinks flush
+	// what it recorded, and no plugin process survives.
+	defer stopPlan.Run(shutdown.Plugins, rt.Close, func(err error) { log.Warn("stopping plugins", "error", err) })
 
 	// Observers, in order: telemetry first, so the span is open while
 	// audit records its trace_id/span_id. Shutdown runs in reverse:
@@ -106,25 +90,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if tel != nil {
 		observers = append(observers, tel.Observer())
-		defer func() {
-			sctx, cancel := stopPlan.Step(shutdown.Telemetry)
-			defer cancel()
-			if err := tel.Shutdown(sctx); err != nil {
-				log.Warn("flushing telemetry", "error", err)
-			}
-		}()
+		defer stopPlan.Run(shutdown.Telemetry, tel.Shutdown, func(err error) { log.Warn("flushing telemetry", "error", err) })
 	}
 	pipe := sink.Pipeline(cfg.Audit, rt, log, logOpts, secrets)
 	if pipe != nil {
 		observers = append(observers, pipe.Observer())
 		middlewares = append(middlewares, pipe.Gate())
-		defer func() {
-			sctx, cancel := stopPlan.Step(shutdown.Audit)
-			defer cancel()
-			if err := pipe.Close(sctx); err != nil {
-				log.Error("audit events lost at shutdown", "error", err)
-			}
-		}()
+		defer stopPlan.Run(shutdown.Audit, pipe.Close, func(err error) { log.Error("audit events lost at shutdown", "error", err) })
 	}
 
 	evlog := events.New(0)
@@ -138,14 +110,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	gw.Start(ctx) // returns at once; backends connect in the background
-	defer func() {
-		sctx, cancel := stopPlan.Step(shutdown.Gateway)
-		defer cancel()
-		if err := gw.Close(sctx); err != nil {
-			log.Warn("closing backends", "error", err)
-		}
-		log.Info("stopped")
-	}()
+	defer log.Info("stopped")
+	defer stopPlan.Run(shutdown.Gateway, gw.Close, func(err error) { log.Warn("closing backends", "error", err) })
 	// startup ends serve on what start-up finds unservable: plugin
 	// configuration errors, conflicting capabilities under "error".
 	startup := startupChecks(pluginDiags, gw, parser, stderr)
@@ -164,14 +130,16 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	starting := func() []string { return append(gw.Starting(), rt.Starting(sink.Required)...) }
-	var reload func() (gateway.ReloadSummary, string, error)
-	if explicit || cfg.Filename == *path {
-		reload = reloadpkg.New(*path, cfg, gw, rt, secrets, log).Reload
+	var reloader *reload.File
+	var reloadFn func() (gateway.ReloadSummary, string, error)
+	if explicit() || cfg.Filename == *path {
+		reloader = reload.New(*path, cfg, gw, rt, secrets, log)
+		reloadFn = reloader.Reload
 	}
 	mux := http.NewServeMux()
 	mux.Handle(manage.Prefix+"/", manage.New(manage.Options{
 		Gateway: gw, Catalog: gw.Catalog(), Events: evlog, Token: mgmtToken, Version: version,
-		Started: gw.Started, Starting: starting, Reload: reload, Logger: log.Named("manage"), Redact: secrets.Redact,
+		Started: gw.Started, Starting: starting, Reload: reloadFn, Logger: log.Named("manage"), Redact: secrets.Redact,
 		Plugins:         func() any { return rt.Status() },
 		Audit:           pipe.ManagementRecorder(),
 		AuditStats:      func() any { return pipe.Stats() },
@@ -198,16 +166,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Tool:            func(name string) (*mcp.Tool, bool) { return gw.Catalog().Snapshot().ToolDef(name) },
 		Panics:          gw.Panics(),
 	}))
-	conns := &transport.ConnTracker{}
-	srv := transport.NewServer(mux, cfg.Server, log.Named("http").StandardLogger(nil))
-	srv.ConnState = conns.Track
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(transport.LimitListener(ln, cfg.Server.MaxConnections)) }()
+	srv, errc := transport.Serve(ln, mux, cfg.Server, log.Named("http").StandardLogger(nil))
 	log.Info("listening", "mcp", fmt.Sprintf("http://%s/mcp", ln.Addr()), "management", fmt.Sprintf("http://%s%s", ln.Addr(), manage.Prefix))
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	defer reload.OnSIGHUP(reloader, log)()
 	for {
 		select {
 		case err := <-errc:
@@ -217,15 +178,6 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 				return err
 			}
 			startup = nil
-			continue
-		case <-hup:
-			if reload == nil {
-				log.Warn("SIGHUP ignored: no configuration file to reload")
-				continue
-			}
-			if _, diags, err := reload(); err != nil {
-				log.Error("reload failed; the running configuration stays", "error", err, "diagnostics", diags)
-			}
 			continue
 		case <-ctx.Done():
 		}
@@ -237,14 +189,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	for ss := range gw.Server().Sessions() {
 		ss.Close()
 	}
-	// Shutdown waits up to 5s for connections that never sent a request;
-	// no request will come, so they are closed at once.
-	conns.CloseUnused()
-	sctx, cancel := stopPlan.Step(shutdown.Listener)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
+	stopPlan.Run(shutdown.Listener, srv.Shutdown, nil)
 	return nil
 }
 
@@ -257,7 +202,7 @@ func startupChecks(pluginDiags <-chan hcl.Diagnostics, gw *gateway.Gateway, p *c
 	out := make(chan error, 1)
 	go func() {
 		if diags := <-pluginDiags; len(diags) > 0 {
-			p.WriteDiagnostics(stderr, diags, 100, isTerminal(stderr))
+			p.WriteDiagnostics(stderr, diags, 100, logging.IsTerminal(stderr))
 			if diags.HasErrors() {
 				out <- errUser{errDiagnostics}
 				return

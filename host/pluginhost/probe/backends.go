@@ -11,7 +11,9 @@ import (
 
 	"github.com/argusmcp/argus/host/backend"
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/shared"
 	"github.com/argusmcp/argus/shared/probehost"
+	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
 
 // Lookup finds a live backend by name: its session (nil while it is not
@@ -106,4 +108,10 @@ func (b *Backends) Describe(_ context.Context, name string) (probehost.Backend, 
 		}
 	}
 	return info, nil
+}
+
+// HostServices are the host services of pluginhost.Options: b, as the
+// ProbeHostService of every health probe instance.
+func HostServices(b probehost.Backends) map[pluginv1.Kind]func(*grpc.Server) {
+	return map[pluginv1.Kind]func(*grpc.Server){shared.KindHealthProbe: HostService(b)}
 }
