@@ -136,10 +136,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		reloader = reload.New(*path, cfg, gw, rt, secrets, log)
 		reloadFn = reloader.Reload
 	}
+	drainer := &drain{}
 	mux := http.NewServeMux()
 	mux.Handle(manage.Prefix+"/", manage.New(manage.Options{
 		Gateway: gw, Catalog: gw.Catalog(), Events: evlog, Token: mgmtToken, Version: version,
-		Started: gw.Started, Starting: starting, Reload: reloadFn, Logger: log.Named("manage"), Redact: secrets.Redact,
+		Started: gw.Started, Starting: starting, Draining: drainer.State,
+		Reload: reloadFn, Logger: log.Named("manage"), Redact: secrets.Redact,
 		Plugins:         func() any { return rt.Status() },
 		Audit:           pipe.ManagementRecorder(),
 		AuditStats:      func() any { return pipe.Stats() },
@@ -166,7 +168,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Tool:            func(name string) (*mcp.Tool, bool) { return gw.Catalog().Snapshot().ToolDef(name) },
 		Panics:          gw.Panics(),
 	}))
-	srv, errc := transport.Serve(ln, mux, cfg.Server, log.Named("http").StandardLogger(nil))
+	srv, errc := transport.Serve(ln, drainer.Handler(mux), cfg.Server, log.Named("http").StandardLogger(nil))
 	log.Info("listening", "mcp", fmt.Sprintf("http://%s/mcp", ln.Addr()), "management", fmt.Sprintf("http://%s%s", ln.Addr(), manage.Prefix))
 	defer reload.OnSIGHUP(reloader, log)()
 	for {
@@ -182,6 +184,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		case <-ctx.Done():
 		}
 		break
+	}
+	// Out of rotation first, then the shutdown proper (whose own bounds
+	// start only now).
+	if err := drainer.Run(cfg.Server.DrainTimeout, errc, log); err != nil {
+		return fmt.Errorf("http server: %w", err)
 	}
 	log.Info("shutting down")
 	// Streaming responses keep connections open; end the MCP sessions
