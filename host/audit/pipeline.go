@@ -82,8 +82,11 @@ func (p *Pipeline) Accepting() (bool, string) {
 	return true, ""
 }
 
-// Stats reports every queue.
+// Stats reports every queue; none when p is nil (audit disabled).
 func (p *Pipeline) Stats() []QueueStats {
+	if p == nil { // audit disabled
+		return []QueueStats{}
+	}
 	out := make([]QueueStats, len(p.queues))
 	for i, q := range p.queues {
 		out[i] = q.Stats()
@@ -177,6 +180,15 @@ func (p *Pipeline) Gate() request.Middleware {
 			return next(ctx, c)
 		}
 	}
+}
+
+// ManagementRecorder is Management as manage.Options.Audit takes it; nil
+// when p is nil (audit disabled).
+func (p *Pipeline) ManagementRecorder() func(context.Context, string, string, string, time.Time, error) {
+	if p == nil {
+		return nil
+	}
+	return p.Management
 }
 
 // Management records a management API mutation (reconnect, reload) as a

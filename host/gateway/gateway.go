@@ -35,7 +35,9 @@ import (
 type Options struct {
 	// Version is reported to clients and backends as Argus's version.
 	Version string
-	// Probes check backend health; empty means the built-in ping check.
+	// Probes check backend health: the health probe plugin instances
+	// (host/pluginhost/probe; the configuration adds the built-in ping
+	// probe when none is configured). Empty: no health checks run.
 	Probes []Prober
 	// Events receives lifecycle and health events; nil keeps none.
 	Events *events.Log
@@ -156,9 +158,6 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 		events:   opts.Events,
 	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
-	if len(g.probes) == 0 {
-		g.probes = []Prober{PingProbe{}}
-	}
 	if g.events == nil {
 		g.events = events.New(0)
 	}

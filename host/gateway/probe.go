@@ -11,23 +11,11 @@ import (
 	"github.com/argusmcp/argus/host/health"
 )
 
-// Prober checks one backend. Implementations: PingProbe (in process), and
-// the health probe plugins.
+// Prober checks one backend. The implementation is the health probe
+// plugins' (host/pluginhost/probe.Prober): the built-in ping probe
+// (plugins/ping) unless the configuration names others.
 type Prober interface {
 	Probe(ctx context.Context, backend string, conn *backend.Conn) health.Result
-}
-
-// PingProbe checks that the backend answers a ping (or, on revisions
-// without ping, a list call). Its latency is judged by the health rules.
-type PingProbe struct{}
-
-// Probe implements Prober.
-func (PingProbe) Probe(ctx context.Context, _ string, conn *backend.Conn) health.Result {
-	start := time.Now()
-	if err := conn.Ping(ctx); err != nil {
-		return health.Result{Status: health.StatusUnhealthy, Message: err.Error(), Latency: time.Since(start)}
-	}
-	return health.Result{Status: health.StatusHealthy, Latency: time.Since(start)}
 }
 
 // check runs lb's health checks every interval (jittered by ±10%) while
@@ -54,11 +42,8 @@ func (g *Gateway) check(lb *liveBackend) {
 
 // SetProbes replaces the probes that check every backend, from the next
 // check on (a reload that adds, changes or removes probe plugins). Empty
-// means the built-in ping check.
+// means no checks.
 func (g *Gateway) SetProbes(probes []Prober) {
-	if len(probes) == 0 {
-		probes = []Prober{PingProbe{}}
-	}
 	g.mu.Lock()
 	g.probes = probes
 	g.mu.Unlock()
@@ -69,6 +54,9 @@ func (g *Gateway) checkOnce(lb *liveBackend, conn *backend.Conn) {
 	g.mu.RLock()
 	probes := g.probes
 	g.mu.RUnlock()
+	if len(probes) == 0 {
+		return // no probe configured: nothing judges the backend's health
+	}
 	results := make([]health.Result, 0, len(probes))
 	var unknown []string
 	for _, p := range probes {

@@ -19,6 +19,7 @@ import (
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/health"
+	"github.com/argusmcp/argus/shared/healthstatus"
 )
 
 const goodToken = "7f3a9c1e5b2d4f60a8e1"
@@ -143,7 +144,7 @@ func TestAuthPublicPathsExact(t *testing.T) {
 func TestHealthAndReady(t *testing.T) {
 	tests := []struct {
 		phases  []health.Phase
-		status  string
+		status  healthstatus.Status
 		code    int
 		ready   int
 		healthy int

@@ -243,7 +243,7 @@ func (i *Instance) watch(proc *process) error {
 				// A graceful stop would wait for a process that does
 				// not answer.
 				_ = proc.runner.Kill(context.Background())
-				return errors.New("plugin stopped answering its health checks: " + callError(err).Error())
+				return errors.New("plugin stopped answering its health checks: " + CallError(err).Error())
 			}
 		}
 	}
@@ -267,7 +267,7 @@ func (i *Instance) stop(ctx context.Context) error {
 	}
 	i.gone(PhaseStopped, nil)
 	if err != nil {
-		err = errors.New(i.spec.ID() + ": shutdown: " + callError(err).Error())
+		err = errors.New(i.spec.ID() + ": shutdown: " + CallError(err).Error())
 	}
 	return err
 }

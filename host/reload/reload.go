@@ -1,13 +1,18 @@
-package main
+// Package reload applies a changed configuration file to a running
+// gateway: POST /manage/v1/reload and SIGHUP call File.Reload.
+package reload
 
 import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
+	"os/signal"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
@@ -18,17 +23,22 @@ import (
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/manage"
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/pluginhost/probe"
 	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
 
-// reloader is the function behind POST /manage/v1/reload and SIGHUP: it
+// File is the function behind POST /manage/v1/reload and SIGHUP: it
 // re-reads the configuration file and applies what can change live —
 // backends, conflict policy, filters, health settings and health probes —
 // and reports the rest under restart_required: server, auth, log,
 // management, plugin_dir, audit and telemetry (their pipelines hold
 // queued events and exporters that a live swap could lose).
-type reloader struct {
+//
+// Reloads are serialised. The plugin instances of a kind are matched by
+// their ID and a fingerprint of their configuration (host settings and
+// attribute values): a changed instance is a removed one and a new one.
+type File struct {
 	path    string
 	gw      *gateway.Gateway
 	rt      *pluginhost.Runtime
@@ -45,12 +55,18 @@ type reloader struct {
 	prints  map[string]string // fingerprint of each running plugin instance, by ID
 }
 
-func newReloader(path string, cfg *config.Config, gw *gateway.Gateway, rt *pluginhost.Runtime, secrets *logging.Secrets, log hclog.Logger) *reloader {
+// New returns the reloader of the configuration file at path, which serve
+// started with as cfg. The file's secrets join secrets.
+func New(path string, cfg *config.Config, gw *gateway.Gateway, rt *pluginhost.Runtime, secrets *logging.Secrets, log hclog.Logger) *File {
 	prints := fingerprints(cfg)
-	return &reloader{path: path, gw: gw, rt: rt, secrets: secrets, log: log, boot: cfg, bootPrints: prints, running: cfg, prints: prints}
+	return &File{path: path, gw: gw, rt: rt, secrets: secrets, log: log, boot: cfg, bootPrints: prints, running: cfg, prints: prints}
 }
 
-func (r *reloader) reload() (gateway.ReloadSummary, string, error) {
+// Reload re-reads the file and applies it. It returns what changed, the
+// rendered diagnostics (warnings even on success), and an error wrapping
+// manage.ErrInvalidConfig when the file or a plugin's configuration is
+// invalid; then the running configuration stays.
+func (r *File) Reload() (gateway.ReloadSummary, string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	// The running secrets redact the diagnostics (a token line in a
@@ -97,7 +113,7 @@ func (r *reloader) reload() (gateway.ReloadSummary, string, error) {
 		}
 	}
 	r.stop(old)
-	r.gw.SetProbes(probers(r.rt))
+	r.gw.SetProbes(probe.Probers(r.rt))
 	r.running, r.prints = cfg, prints
 	if len(added)+len(removed) > 0 {
 		sum.Changed = append(sum.Changed, probeChanges(added, removed)...)
@@ -112,7 +128,7 @@ func (r *reloader) reload() (gateway.ReloadSummary, string, error) {
 // restartRequired lists the sections that differ from those in force
 // since start-up, as they are not applied live (the gateway adds server,
 // auth and log itself).
-func (r *reloader) restartRequired(cfg *config.Config, prints map[string]string) []string {
+func (r *File) restartRequired(cfg *config.Config, prints map[string]string) []string {
 	old := r.boot
 	var out []string
 	if old.Management != cfg.Management {
@@ -134,7 +150,7 @@ func (r *reloader) restartRequired(cfg *config.Config, prints map[string]string)
 	return out
 }
 
-func (r *reloader) stop(instances []*pluginhost.Instance) {
+func (r *File) stop(instances []*pluginhost.Instance) {
 	for _, inst := range instances {
 		ctx, cancel := context.WithTimeout(context.Background(), r.running.Server.ShutdownTimeout)
 		if err := r.rt.Stop(ctx, inst); err != nil {
@@ -210,5 +226,35 @@ func bodyPrint(b *strings.Builder, body hcl.Body, eval *hcl.EvalContext) {
 			continue
 		}
 		fmt.Fprintf(b, "%s=%s;", name, j)
+	}
+}
+
+// OnSIGHUP reloads f on every SIGHUP, logging failures, until the
+// returned stop is called; with f nil (serve has no configuration file to
+// re-read) it logs that the signal is ignored. Either way SIGHUP does not
+// end the process meanwhile.
+func OnSIGHUP(f *File, log hclog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for {
+			select {
+			case <-hup:
+			case <-done:
+				return
+			}
+			if f == nil {
+				log.Warn("SIGHUP ignored: no configuration file to reload")
+				continue
+			}
+			if _, diags, err := f.Reload(); err != nil {
+				log.Error("reload failed; the running configuration stays", "error", err, "diagnostics", diags)
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
 	}
 }
