@@ -14,6 +14,7 @@ import (
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/health"
+	"github.com/argusmcp/argus/host/supervisor"
 )
 
 // CatalogView is the aggregated catalogue; *catalog.Catalog implements it.
@@ -42,7 +43,7 @@ type Health struct {
 // Evaluate derives the gateway's health from its backends: healthy when
 // every backend is Ready (or none is configured), unhealthy when none is,
 // degraded otherwise.
-func Evaluate(backends []gateway.BackendStatus) (status string, connected, ready int) {
+func Evaluate(backends []supervisor.BackendStatus) (status string, connected, ready int) {
 	for _, b := range backends {
 		if b.State == "connected" {
 			connected++

@@ -18,6 +18,7 @@ import (
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/health"
+	"github.com/argusmcp/argus/host/supervisor"
 )
 
 const goodToken = "7f3a9c1e5b2d4f60a8e1"
@@ -25,18 +26,18 @@ const goodToken = "7f3a9c1e5b2d4f60a8e1"
 // fakeGateway is an in-memory Gateway for unit tests; the end-to-end tests
 // in host/gateway run the real one.
 type fakeGateway struct {
-	backends    []gateway.BackendStatus
+	backends    []supervisor.BackendStatus
 	reconnected []string
 }
 
-func (f *fakeGateway) Backends() []gateway.BackendStatus { return f.backends }
-func (f *fakeGateway) Backend(name string) (gateway.BackendStatus, bool) {
+func (f *fakeGateway) Backends() []supervisor.BackendStatus { return f.backends }
+func (f *fakeGateway) Backend(name string) (supervisor.BackendStatus, bool) {
 	for _, b := range f.backends {
 		if b.Name == name {
 			return b, true
 		}
 	}
-	return gateway.BackendStatus{}, false
+	return supervisor.BackendStatus{}, false
 }
 func (f *fakeGateway) Reconnect(name string) error {
 	if _, ok := f.Backend(name); !ok {
@@ -55,7 +56,7 @@ func newAPI(t *testing.T, phases ...health.Phase) (*API, *fakeGateway, *events.L
 		if !p.Live() {
 			state = "disconnected"
 		}
-		fg.backends = append(fg.backends, gateway.BackendStatus{Name: string(rune('a' + i)), Phase: p, State: state})
+		fg.backends = append(fg.backends, supervisor.BackendStatus{Name: string(rune('a' + i)), Phase: p, State: state})
 	}
 	cat := catalog.New(catalog.Policy{Strategy: config.StrategyPrefix, Separator: "_", Backends: []string{"a", "b"}})
 	cat.Set(&catalog.Inventory{Backend: "a", Tools: []*mcp.Tool{{Name: "search", Description: "Find things"}, {Name: "delete"}}})

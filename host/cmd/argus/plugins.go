@@ -24,6 +24,7 @@ import (
 	"github.com/argusmcp/argus/host/health"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/supervisor"
 	"github.com/argusmcp/argus/plugins"
 	"github.com/argusmcp/argus/sdk"
 	"github.com/argusmcp/argus/shared"
@@ -199,8 +200,8 @@ func requiredSinks(cfg *config.Config) func(*pluginhost.Instance) bool {
 
 // probers are the health probe instances as the gateway's probes; none
 // means the gateway's own ping check.
-func probers(rt *pluginhost.Runtime) []gateway.Prober {
-	var out []gateway.Prober
+func probers(rt *pluginhost.Runtime) []supervisor.Prober {
+	var out []supervisor.Prober
 	for _, inst := range rt.Instances() {
 		if inst.Spec().Kind == shared.KindHealthProbe {
 			out = append(out, pluginProbe{inst: inst})
@@ -215,7 +216,7 @@ type pluginProbe struct {
 	inst *pluginhost.Instance
 }
 
-// Probe implements gateway.Prober.
+// Probe implements supervisor.Prober.
 func (p pluginProbe) Probe(ctx context.Context, name string, _ *backend.Conn) health.Result {
 	// A probe that cannot run says nothing about the backend: its result
 	// is unknown, which the health rules ignore.

@@ -18,6 +18,7 @@ import (
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/manage"
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/supervisor"
 	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
@@ -50,7 +51,7 @@ func newReloader(path string, cfg *config.Config, gw *gateway.Gateway, rt *plugi
 	return &reloader{path: path, gw: gw, rt: rt, secrets: secrets, log: log, boot: cfg, bootPrints: prints, running: cfg, prints: prints}
 }
 
-func (r *reloader) reload() (gateway.ReloadSummary, string, error) {
+func (r *reloader) reload() (supervisor.ReloadSummary, string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	// The running secrets redact the diagnostics (a token line in a
@@ -62,7 +63,7 @@ func (r *reloader) reload() (gateway.ReloadSummary, string, error) {
 		p.WriteDiagnostics(&buf, diags, 0, false)
 	}
 	if diags.HasErrors() {
-		return gateway.ReloadSummary{}, buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, r.path)
+		return supervisor.ReloadSummary{}, buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, r.path)
 	}
 	r.secrets.Add(cfg.Secrets...)
 	prints := fingerprints(cfg)
@@ -82,7 +83,7 @@ func (r *reloader) reload() (gateway.ReloadSummary, string, error) {
 		p.WriteDiagnostics(&buf, pd, 0, false)
 		if pd.HasErrors() {
 			r.stop(fresh)
-			return gateway.ReloadSummary{}, buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, r.path)
+			return supervisor.ReloadSummary{}, buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, r.path)
 		}
 	}
 	sum, err := r.gw.Apply(cfg, restart...)

@@ -25,6 +25,7 @@ import (
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/manage"
 	"github.com/argusmcp/argus/host/request"
+	"github.com/argusmcp/argus/host/supervisor"
 	"github.com/argusmcp/argus/host/transport"
 )
 
@@ -162,7 +163,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 	requiredSink := requiredSinks(cfg)
 	starting := func() []string { return append(gw.Starting(), rt.Starting(requiredSink)...) }
-	var reload func() (gateway.ReloadSummary, string, error)
+	var reload func() (supervisor.ReloadSummary, string, error)
 	if explicit || cfg.Filename == *path {
 		reload = newReloader(*path, cfg, gw, rt, secrets, log).reload
 	}

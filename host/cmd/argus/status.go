@@ -12,8 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/manage"
+	"github.com/argusmcp/argus/host/supervisor"
 )
 
 // cmdStatus prints the gateway's health, backends and plugins as read from
@@ -43,11 +43,11 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errUser{fmt.Errorf("no management token: set management.token or $%s", manage.TokenEnv)}
 	}
 	var st struct {
-		Health    manage.Health           `json:"health"`
-		Backends  []gateway.BackendStatus `json:"backends"`
-		Catalogue map[string]int          `json:"catalogue"`
-		Sessions  int                     `json:"sessions"`
-		Plugins   []map[string]any        `json:"plugins"`
+		Health    manage.Health              `json:"health"`
+		Backends  []supervisor.BackendStatus `json:"backends"`
+		Catalogue map[string]int             `json:"catalogue"`
+		Sessions  int                        `json:"sessions"`
+		Plugins   []map[string]any           `json:"plugins"`
 	}
 	if err := getJSON(base+"/status", token, &st); err != nil {
 		return err
