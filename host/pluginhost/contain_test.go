@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -266,4 +267,27 @@ func TestE2EStartHonoursContext(t *testing.T) {
 		t.Errorf("Describe after %v: %v", d, err)
 	}
 	noChildren(t)
+}
+
+// TestE2EDescribeGivenUpIsContextError: a caller that gives up on a start
+// (its context ends before the plugin handshakes) can tell that from a
+// broken plugin: the error wraps the context's.
+func TestE2EDescribeGivenUpIsContextError(t *testing.T) {
+	dir := t.TempDir()
+	script(t, dir, "silent", "exec sleep 300\n")
+	e := newEnv(t, dir, func(o *pluginhost.Options) { o.StartTimeout = time.Minute })
+	cat, err := pluginhost.Discover(dir, pluginhost.DiscoverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent, err := cat.Lookup("silent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	within(t, 30*time.Second, "Describe", func() { _, err = e.rt.Describe(ctx, silent) })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Describe = %v; want an error wrapping context.DeadlineExceeded", err)
+	}
 }
