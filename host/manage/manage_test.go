@@ -280,7 +280,7 @@ func TestEventsQueryAndStream(t *testing.T) {
 func TestReadyWhileDraining(t *testing.T) {
 	var draining atomic.Bool
 	until := time.Now().Add(30 * time.Second)
-	fg := &fakeGateway{backends: []gateway.BackendStatus{{Name: "a", Phase: health.Ready, State: "connected"}}}
+	fg := &fakeGateway{backends: []supervisor.BackendStatus{{Name: "a", Phase: health.Ready, State: "connected"}}}
 	api := New(Options{Gateway: fg, Events: events.New(1),
 		Draining: func() (bool, time.Time) { return draining.Load(), until }})
 	if rec := do(t, api, "GET", "/manage/v1/ready", ""); rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), "draining") {
