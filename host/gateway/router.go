@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/catalog"
+	"github.com/argusmcp/argus/host/relay"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/revision"
 	"github.com/argusmcp/argus/host/rounds"
@@ -266,8 +266,8 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	}
 	// Input responses without Argus's state answer nothing Argus asked;
 	// the backend never sees the client's side of a multi-round-trip.
-	setRetry(params, nil, "")
-	l, err := g.linkFor(ctx, c.Session, backendName)
+	relay.SetRetry(params, nil, "")
+	l, err := g.Link(ctx, c.Session, backendName)
 	if err != nil {
 		var limit *request.Error
 		switch {
@@ -292,12 +292,12 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	timeout := cfg.CallTimeout
 	// run makes the backend call under cctx; parent is the context whose
 	// end means the caller gave up.
-	run := func(parent, cctx context.Context, inf *inflight) (mcp.Result, error) {
+	run := func(parent, cctx context.Context, inf *relay.Inflight) (mcp.Result, error) {
 		var done func(mcp.Result, error)
 		if c.BackendHook != nil {
 			cctx, done = c.BackendHook(cctx, c, request.Backend{Name: cfg.Name, Type: cfg.Type, URL: cfg.URL, Command: cfg.Command}, params)
 		}
-		res, err := l.exchange(cctx, inf, params, func(ctx context.Context) (mcp.Result, error) {
+		res, err := l.Exchange(cctx, inf, params, func(ctx context.Context) (mcp.Result, error) {
 			r, err := do(ctx, conn.Session())
 			if err != nil {
 				return nil, err
@@ -307,7 +307,7 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 		if err != nil {
 			err = backendError(parent, cctx, backendName, timeout, err)
 		}
-		if missing := l.missingCapabilities(inf); missing != nil {
+		if missing := l.MissingCapabilities(inf); missing != nil {
 			// The backend asked the client for something it cannot do; what the
 			// backend made of Argus's refusal is not the client's answer.
 			res, err = nil, &request.Error{Outcome: request.OutcomeRPCError, Wire: missing}
@@ -318,8 +318,8 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 		return res, err
 	}
 	if !stateless {
-		inf := l.begin(ctx, c, params, nil)
-		defer l.end(inf)
+		inf := l.Begin(ctx, c, params, nil)
+		defer l.End(inf)
 		cctx, cancel := context.WithTimeout(revision.BackendContext(ctx), timeout)
 		defer cancel()
 		return run(ctx, cctx, inf)
@@ -329,11 +329,11 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	// (client gone, round expired, no progress within the call timeout).
 	bctx, cancel := context.WithCancel(context.WithoutCancel(revision.BackendContext(ctx)))
 	rc := g.rounds.Start(bindingOf(c), cancel)
-	inf := l.begin(ctx, c, params, rc)
+	inf := l.Begin(ctx, c, params, rc)
 	rc.Value = &roundCall{origin: c.ID, l: l, inf: inf, timeout: timeout}
 	go func() {
 		defer cancel()
-		defer l.end(inf)
+		defer l.End(inf)
 		rc.Finish(run(bctx, bctx, inf))
 	}()
 	return g.await(ctx, c, rc, timeout)
@@ -342,8 +342,8 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 // roundCall is what the router keeps with a multi-round-trip call.
 type roundCall struct {
 	origin  string // request ID of the call's first request
-	l       *link
-	inf     *inflight
+	l       *relay.Link
+	inf     *relay.Inflight
 	timeout time.Duration
 }
 
@@ -355,7 +355,7 @@ func (g *Gateway) resume(ctx context.Context, c *request.Call, state string, res
 	}
 	rcall := rc.Value.(*roundCall)
 	c.LogicalID = rcall.origin
-	rcall.l.reattach(rcall.inf, ctx, c.Session)
+	rcall.l.Reattach(rcall.inf, ctx, c.Session)
 	return g.await(ctx, c, rc, rcall.timeout)
 }
 
@@ -427,87 +427,6 @@ func bindingOf(c *request.Call) rounds.Binding {
 	return rounds.Binding{User: c.UserID, Client: client, Method: c.Method, Name: c.Capability}
 }
 
-// maxBackendRounds bounds how often one backend request may answer with
-// input requests before Argus gives up (as the SDK's client does).
-const maxBackendRounds = 10
-
-// exchange makes one backend request; when the backend's result asks for
-// input (SEP-2322: a backend of revision 2026-07-28, or an older one whose
-// SDK asks again after a first round), it gets the answers from the client
-// the call belongs to and repeats the request with them.
-func (l *link) exchange(ctx context.Context, inf *inflight, params mcp.Params, do func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
-	for n := 0; ; n++ {
-		res, err := do(ctx)
-		if err != nil {
-			return nil, err
-		}
-		reqs, state := inputRequestsOf(res)
-		switch {
-		case reqs == nil:
-			return res, nil
-		case len(reqs) == 0:
-			return nil, &jsonrpc.Error{Code: request.CodeInternalError, Message: "the backend is busy (empty inputRequests); retry later"}
-		case n >= maxBackendRounds:
-			return nil, &jsonrpc.Error{Code: request.CodeInternalError, Message: fmt.Sprintf("the backend asked for input more than %d times", maxBackendRounds)}
-		}
-		answers, err := l.fulfil(ctx, inf, reqs)
-		if err != nil {
-			return nil, err
-		}
-		setRetry(params, answers, state)
-	}
-}
-
-// fulfil gets the client's answers to a backend result's input requests,
-// all at once.
-func (l *link) fulfil(ctx context.Context, inf *inflight, reqs mcp.InputRequestMap) (mcp.InputResponseMap, error) {
-	l.mu.Lock()
-	cctx, ss := inf.ctx, inf.session
-	l.mu.Unlock()
-	var (
-		mu    sync.Mutex
-		wg    sync.WaitGroup
-		first error
-	)
-	out := make(mcp.InputResponseMap, len(reqs))
-	for key, p := range reqs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r, err := l.ask(ctx, cctx, ss, inf, key, p)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if first == nil {
-					first = err
-				}
-				return
-			}
-			out[key] = r
-		}()
-	}
-	wg.Wait()
-	return out, first
-}
-
-func inputRequestsOf(res mcp.Result) (mcp.InputRequestMap, string) {
-	switch r := res.(type) {
-	case *mcp.CallToolResult:
-		if r != nil {
-			return r.InputRequests, r.RequestState
-		}
-	case *mcp.GetPromptResult:
-		if r != nil {
-			return r.InputRequests, r.RequestState
-		}
-	case *mcp.ReadResourceResult:
-		if r != nil {
-			return r.InputRequests, r.RequestState
-		}
-	}
-	return nil, ""
-}
-
 func retryOf(p mcp.Params) (mcp.InputResponseMap, string) {
 	switch p := p.(type) {
 	case *mcp.CallToolParams:
@@ -518,17 +437,6 @@ func retryOf(p mcp.Params) (mcp.InputResponseMap, string) {
 		return p.InputResponses, p.RequestState
 	}
 	return nil, ""
-}
-
-func setRetry(p mcp.Params, responses mcp.InputResponseMap, state string) {
-	switch p := p.(type) {
-	case *mcp.CallToolParams:
-		p.InputResponses, p.RequestState = responses, state
-	case *mcp.GetPromptParams:
-		p.InputResponses, p.RequestState = responses, state
-	case *mcp.ReadResourceParams:
-		p.InputResponses, p.RequestState = responses, state
-	}
 }
 
 func backendError(parent, ctx context.Context, name string, timeout time.Duration, err error) error {

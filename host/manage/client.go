@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/argusmcp/argus/host/config"
-	"github.com/argusmcp/argus/host/gateway"
+	"github.com/argusmcp/argus/host/supervisor"
 )
 
 // UnavailableError is what GetStatus returns when the management API
@@ -25,11 +25,11 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 
 // StatusReport is GET /status as `argus status` reads it.
 type StatusReport struct {
-	Health    Health                  `json:"health"`
-	Backends  []gateway.BackendStatus `json:"backends"`
-	Catalogue map[string]int          `json:"catalogue"`
-	Sessions  int                     `json:"sessions"`
-	Plugins   []map[string]any        `json:"plugins"`
+	Health    Health                     `json:"health"`
+	Backends  []supervisor.BackendStatus `json:"backends"`
+	Catalogue map[string]int             `json:"catalogue"`
+	Sessions  int                        `json:"sessions"`
+	Plugins   []map[string]any           `json:"plugins"`
 }
 
 // GetStatus reads a running gateway's status from the API at base (e.g.

@@ -14,6 +14,7 @@ import (
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/health"
+	"github.com/argusmcp/argus/host/supervisor"
 	"github.com/argusmcp/argus/shared/healthstatus"
 )
 
@@ -43,7 +44,7 @@ type Health struct {
 // Evaluate derives the gateway's health from its backends: healthy when
 // every backend is Ready (or none is configured), unhealthy when none is,
 // degraded otherwise.
-func Evaluate(backends []gateway.BackendStatus) (status healthstatus.Status, connected, ready int) {
+func Evaluate(backends []supervisor.BackendStatus) (status healthstatus.Status, connected, ready int) {
 	for _, b := range backends {
 		if b.State == "connected" {
 			connected++

@@ -81,20 +81,22 @@ func (p *process) kill() {
 	stopGroup(pid, groupGrace)
 }
 
-// pluginError says which plugin failed where, with what it printed.
+// pluginError says which plugin failed where, with what it printed. It
+// wraps err: errors.Is and errors.As see the cause (a context's end, a
+// gRPC status).
 func pluginError(p Plugin, stage string, err error, stderr *tail) error {
-	msg := fmt.Sprintf("plugin %q (%s): %s: %v", p.Name, p.Path, stage, err)
 	if stderr != nil {
 		if s := stderr.String(); s != "" {
-			msg += fmt.Sprintf("; it printed: %q", s)
+			return fmt.Errorf("plugin %q (%s): %s: %w; it printed: %q", p.Name, p.Path, stage, err, s)
 		}
 	}
-	return errors.New(msg)
+	return fmt.Errorf("plugin %q (%s): %s: %w", p.Name, p.Path, stage, err)
 }
 
 // CallError makes a gRPC failure of a plugin call readable: oversized and
 // malformed replies are the plugin's fault and are named as such. The
-// kinds' clients pass every call's error through it.
+// kinds' clients pass every call's error through it. The result wraps err,
+// so status.Code still tells the call's status.
 func CallError(err error) error {
 	st, ok := status.FromError(err)
 	if !ok {
@@ -102,14 +104,24 @@ func CallError(err error) error {
 	}
 	switch {
 	case st.Code() == codes.ResourceExhausted:
-		return fmt.Errorf("reply larger than the %d MiB limit: %s", shared.MaxMessageSize>>20, st.Message())
+		return &callFailure{fmt.Sprintf("reply larger than the %d MiB limit: %s", shared.MaxMessageSize>>20, st.Message()), err}
 	case st.Code() == codes.Internal && strings.Contains(st.Message(), "unmarshal"):
-		return fmt.Errorf("malformed reply: %s", st.Message())
+		return &callFailure{"malformed reply: " + st.Message(), err}
 	case st.Code() == codes.DeadlineExceeded:
-		return fmt.Errorf("no reply in time: %s", st.Message())
+		return &callFailure{"no reply in time: " + st.Message(), err}
 	}
-	return fmt.Errorf("%s: %s", st.Code(), st.Message())
+	return &callFailure{fmt.Sprintf("%s: %s", st.Code(), st.Message()), err}
 }
+
+// callFailure is a failed plugin call described for people; it wraps the
+// gRPC error.
+type callFailure struct {
+	msg string
+	err error
+}
+
+func (e *callFailure) Error() string { return e.msg }
+func (e *callFailure) Unwrap() error { return e.err }
 
 // start launches p and completes the handshake and GetInfo. logName names
 // the plugin's log lines.

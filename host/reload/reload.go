@@ -24,6 +24,7 @@ import (
 	"github.com/argusmcp/argus/host/manage"
 	"github.com/argusmcp/argus/host/pluginhost"
 	"github.com/argusmcp/argus/host/pluginhost/probe"
+	"github.com/argusmcp/argus/host/supervisor"
 	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
@@ -66,7 +67,7 @@ func New(path string, cfg *config.Config, gw *gateway.Gateway, rt *pluginhost.Ru
 // rendered diagnostics (warnings even on success), and an error wrapping
 // manage.ErrInvalidConfig when the file or a plugin's configuration is
 // invalid; then the running configuration stays.
-func (r *File) Reload() (gateway.ReloadSummary, string, error) {
+func (r *File) Reload() (supervisor.ReloadSummary, string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	// The running secrets redact the diagnostics (a token line in a
@@ -78,7 +79,7 @@ func (r *File) Reload() (gateway.ReloadSummary, string, error) {
 		p.WriteDiagnostics(&buf, diags, 0, false)
 	}
 	if diags.HasErrors() {
-		return gateway.ReloadSummary{}, buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, r.path)
+		return supervisor.ReloadSummary{}, buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, r.path)
 	}
 	r.secrets.Add(cfg.Secrets...)
 	prints := fingerprints(cfg)
@@ -98,7 +99,7 @@ func (r *File) Reload() (gateway.ReloadSummary, string, error) {
 		p.WriteDiagnostics(&buf, pd, 0, false)
 		if pd.HasErrors() {
 			r.stop(fresh)
-			return gateway.ReloadSummary{}, buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, r.path)
+			return supervisor.ReloadSummary{}, buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, r.path)
 		}
 	}
 	sum, err := r.gw.Apply(cfg, restart...)

@@ -38,8 +38,11 @@ const (
 	exitInternal = 2
 )
 
-// errUser marks failures caused by the user's input (exit code 1).
+// errUser marks failures caused by the user's input (exit code 1). It
+// wraps the failure: errors.Is and errors.As see through it.
 type errUser struct{ error }
+
+func (e errUser) Unwrap() error { return e.error }
 
 func main() {
 	tuneGC(os.Getenv) // serve and the built-in plugins it runs; see gc.go

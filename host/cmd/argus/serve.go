@@ -23,6 +23,7 @@ import (
 	"github.com/argusmcp/argus/host/reload"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/shutdown"
+	"github.com/argusmcp/argus/host/supervisor"
 	"github.com/argusmcp/argus/host/transport"
 )
 
@@ -131,7 +132,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 	starting := func() []string { return append(gw.Starting(), rt.Starting(sink.Required)...) }
 	var reloader *reload.File
-	var reloadFn func() (gateway.ReloadSummary, string, error)
+	var reloadFn func() (supervisor.ReloadSummary, string, error)
 	if explicit() || cfg.Filename == *path {
 		reloader = reload.New(*path, cfg, gw, rt, secrets, log)
 		reloadFn = reloader.Reload

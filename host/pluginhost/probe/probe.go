@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/argusmcp/argus/host/backend"
-	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/health"
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/supervisor"
 	"github.com/argusmcp/argus/shared"
 	"github.com/argusmcp/argus/shared/healthstatus"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
@@ -68,8 +68,8 @@ type Prober struct {
 
 // Probers are the health probe instances of rt, in configuration order,
 // as the gateway's probes.
-func Probers(rt *pluginhost.Runtime) []gateway.Prober {
-	var out []gateway.Prober
+func Probers(rt *pluginhost.Runtime) []supervisor.Prober {
+	var out []supervisor.Prober
 	for _, inst := range rt.OfKind(shared.KindHealthProbe) {
 		out = append(out, Prober{Instance: inst})
 	}
