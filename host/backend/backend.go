@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -59,7 +60,8 @@ type Conn struct {
 // its event stream open for as long as the context it connected with, so
 // the timeout is enforced beside it and the context is cancelled by Close.
 func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) {
-	t, err := transport(cfg, opts.Logger)
+	negotiated := new(atomic.Pointer[string])
+	t, err := transport(cfg, opts.Logger, negotiated)
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +110,9 @@ func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) 
 		return nil, fmt.Errorf("backend %q: connect: %w", cfg.Name, d.err)
 	}
 	c := &Conn{cfg: cfg, session: d.s, done: make(chan struct{})}
+	if v := c.ProtocolVersion(); v != "" {
+		negotiated.Store(&v)
+	}
 	go func() {
 		c.err = d.s.Wait()
 		cancel()
@@ -210,7 +215,10 @@ func (c *Conn) Inventory(ctx context.Context) (*catalog.Inventory, error) {
 	return inv, nil
 }
 
-func transport(cfg config.Backend, log hclog.Logger) (mcp.Transport, error) {
+// transport is the SDK transport for cfg. For HTTP transports, negotiated
+// is the revision the session settles on, sent as MCP-Protocol-Version on
+// every request once it is set (see versionTransport).
+func transport(cfg config.Backend, log hclog.Logger, negotiated *atomic.Pointer[string]) (mcp.Transport, error) {
 	switch cfg.Type {
 	case config.TypeStdio:
 		cmd := exec.Command(cfg.Command, cfg.Args...)
@@ -223,14 +231,14 @@ func transport(cfg config.Backend, log hclog.Logger) (mcp.Transport, error) {
 		cmd.SysProcAttr = childProcAttr()
 		return &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil
 	case config.TypeStreamableHTTP:
-		return &mcp.StreamableClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(cfg.Headers), MaxRetries: 2}, nil
+		return &mcp.StreamableClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(cfg.Headers, negotiated), MaxRetries: 2}, nil
 	case config.TypeSSE:
-		return &mcp.SSEClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(cfg.Headers)}, nil
+		return &mcp.SSEClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(cfg.Headers, negotiated)}, nil
 	}
 	return nil, fmt.Errorf("backend %q: unsupported type %q", cfg.Name, cfg.Type)
 }
 
-func httpClient(headers map[string]string) *http.Client {
+func httpClient(headers map[string]string, negotiated *atomic.Pointer[string]) *http.Client {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	// Many client sessions share this connection to the backend; the
 	// default of 2 idle connections per host would make concurrent calls
@@ -240,7 +248,32 @@ func httpClient(headers map[string]string) *http.Client {
 	if len(headers) > 0 {
 		rt = headerTransport{base: rt, headers: headers}
 	}
-	return &http.Client{Transport: rt}
+	return &http.Client{Transport: versionTransport{base: rt, negotiated: negotiated}}
+}
+
+// protocolVersionHeader is the HTTP header naming the MCP revision of a
+// request (streamable HTTP transport).
+const protocolVersionHeader = "Mcp-Protocol-Version"
+
+// versionTransport sends the session's negotiated revision as
+// MCP-Protocol-Version on every request that does not carry one, as the
+// streamable HTTP transport requires after initialization. The SDK's own
+// transport learns the revision through a hook that observedTransport's
+// wrapper hides from it (the hook is unexported), so without this a
+// backend would receive requests without the header and assume 2025-03-26.
+// Requests made before the session is established (initialize,
+// server/discover) are left as the SDK makes them.
+type versionTransport struct {
+	base       http.RoundTripper
+	negotiated *atomic.Pointer[string]
+}
+
+func (t versionTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if v := t.negotiated.Load(); v != nil && r.Header.Get(protocolVersionHeader) == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set(protocolVersionHeader, *v)
+	}
+	return t.base.RoundTrip(r)
 }
 
 // headerTransport adds the configured headers to every request.
