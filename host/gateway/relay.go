@@ -544,6 +544,9 @@ func (l *link) setLevel(ctx context.Context, level mcp.LoggingLevel) {
 	if caps := conn.Session().InitializeResult().Capabilities; caps == nil || caps.Logging == nil {
 		return
 	}
+	if revision.IsStateless(conn.ProtocolVersion()) {
+		return // no logging/setLevel: each request carries its level (see forward)
+	}
 	l.mu.Lock()
 	same := l.level == level
 	l.level = level

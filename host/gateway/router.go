@@ -302,9 +302,10 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	if conn == nil {
 		return nil, request.Errorf(request.OutcomeTransport, request.CodeBackendUnavailable, "backend %q is unavailable", backendName)
 	}
-	if meta := params.GetMeta(); meta != nil {
-		if ir := conn.Session().InitializeResult(); ir != nil {
-			params.SetMeta(revision.ForBackend(meta, ir.ProtocolVersion))
+	if v := conn.ProtocolVersion(); v != "" {
+		meta := revision.WithLogLevel(revision.ForBackend(params.GetMeta(), v), v, g.clientLevel(c.Session))
+		if meta != nil || params.GetMeta() != nil {
+			params.SetMeta(meta)
 		}
 	}
 	cfg := conn.Config()
@@ -356,6 +357,17 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 		rc.Finish(run(bctx, bctx, inf))
 	}()
 	return g.await(ctx, c, rc, timeout)
+}
+
+// clientLevel is the log level the client of ss set with
+// logging/setLevel, "" if none (or no session).
+func (g *Gateway) clientLevel(ss *mcp.ServerSession) mcp.LoggingLevel {
+	if ss == nil {
+		return ""
+	}
+	g.subMu.Lock()
+	defer g.subMu.Unlock()
+	return g.levels[ss]
 }
 
 // roundCall is what the router keeps with a multi-round-trip call.
