@@ -281,7 +281,7 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	c.Backend, c.OriginalName = backendName, original
 	stateless := revision.IsStateless(c.ProtocolVersion)
 	if responses, state := retryOf(params); stateless && state != "" {
-		return g.resume(ctx, c, state, responses)
+		return g.resume(ctx, c, state, responses, request.Meta(params)["progressToken"])
 	}
 	// Input responses without Argus's state answer nothing Argus asked;
 	// the backend never sees the client's side of a multi-round-trip.
@@ -350,11 +350,17 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	bctx, cancel := context.WithCancel(context.WithoutCancel(revision.BackendContext(ctx)))
 	rc := g.rounds.Start(bindingOf(c), cancel)
 	inf := l.begin(ctx, c, params, rc)
-	rc.Value = &roundCall{origin: c.ID, l: l, inf: inf, timeout: timeout}
+	rcall := &roundCall{origin: c.ID, start: c.Start, l: l, inf: inf, timeout: timeout}
+	rc.Value = rcall
+	rc.Unclaimed = func(err error) { g.unclaimed(rcall, rc.Rounds(), err) }
 	go func() {
 		defer cancel()
-		defer l.end(inf)
-		rc.Finish(run(bctx, bctx, inf))
+		res, err := run(bctx, bctx, inf)
+		// end first: it waits until the notifications the backend sent
+		// before its answer reach the client request now waiting on the
+		// call, which Finish lets go.
+		l.end(inf)
+		rc.Finish(res, err)
 	}()
 	return g.await(ctx, c, rc, timeout)
 }
@@ -372,21 +378,58 @@ func (g *Gateway) clientLevel(ss *mcp.ServerSession) mcp.LoggingLevel {
 
 // roundCall is what the router keeps with a multi-round-trip call.
 type roundCall struct {
-	origin  string // request ID of the call's first request
+	origin  string    // request ID of the call's first request
+	start   time.Time // when the first request began
 	l       *link
 	inf     *inflight
 	timeout time.Duration
+
+	mu   sync.Mutex
+	last request.Call // the request that handed out the latest round
 }
 
-// resume continues a multi-round-trip call on the client's retry.
-func (g *Gateway) resume(ctx context.Context, c *request.Call, state string, responses mcp.InputResponseMap) (mcp.Result, error) {
+func (r *roundCall) setLast(c *request.Call) {
+	r.mu.Lock()
+	r.last = *c
+	r.mu.Unlock()
+}
+
+// unclaimed records the end of a multi-round-trip call whose client did
+// not retry after its latest round (the n-th): the round expired, or the
+// gateway shut down. Observers see it once, as a call of the last
+// request's client and capability that ended cancelled, with the logical
+// call's rounds; without it the call would leave no mcp_operation event.
+func (g *Gateway) unclaimed(r *roundCall, n int, err error) {
+	r.mu.Lock()
+	c := r.last
+	r.mu.Unlock()
+	if c.Method == "" {
+		return // no round was handed out
+	}
+	c.ID, c.JSONRPCID = uuid.NewString(), ""
+	c.Start, c.Result, c.Err = r.start, nil, nil
+	c.InputRequired, c.Unclaimed = false, true
+	c.Round, c.Rounds, c.LogicalID = n+1, n, r.origin
+	c.BackendHook = nil
+	msg := "the client did not retry within the round's expiry; the backend call was cancelled"
+	if errors.Is(err, rounds.ErrClosed) {
+		msg = "the gateway shut down while the call waited for the client's retry; the backend call was cancelled"
+	}
+	g.chain.Fail(context.Background(), &c, &request.Error{Outcome: request.OutcomeCancelled, Err: err,
+		Wire: &jsonrpc.Error{Code: request.CodeRequestCancelled, Message: msg}})
+}
+
+// resume continues a multi-round-trip call on the client's retry, whose
+// progress token (nil if none) the call's progress is relayed with from
+// now on.
+func (g *Gateway) resume(ctx context.Context, c *request.Call, state string, responses mcp.InputResponseMap, progressToken any) (mcp.Result, error) {
 	rc, err := g.rounds.Resume(state, bindingOf(c), responses)
 	if err != nil {
 		return nil, roundError(err, 0)
 	}
 	rcall := rc.Value.(*roundCall)
 	c.LogicalID = rcall.origin
-	rcall.l.reattach(rcall.inf, ctx, c.Session)
+	rcall.l.reattach(rcall.inf, ctx, c.Session, progressToken)
 	return g.await(ctx, c, rc, rcall.timeout)
 }
 
@@ -405,6 +448,9 @@ func (g *Gateway) await(ctx context.Context, c *request.Call, rc *rounds.Call, l
 		c.InputRequired, c.Round = true, n
 		if c.LogicalID == "" {
 			c.LogicalID = c.ID
+		}
+		if rcall, ok := rc.Value.(*roundCall); ok {
+			rcall.setLast(c)
 		}
 		return inputRequired(c.Method, out.Inputs, out.State), nil
 	}

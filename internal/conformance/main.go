@@ -54,8 +54,8 @@ type suite struct {
 	// that revision to its backend (protocol_version = "2026-07-28"), as a
 	// client of the suite does directly.
 	stateless bool
-	prefix          string // npm prefix under .tools
-	results         string // results directory under the prefix
+	prefix    string // npm prefix under .tools
+	results   string // results directory under the prefix
 }
 
 var allSuites = []*suite{
