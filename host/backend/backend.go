@@ -49,6 +49,8 @@ type Options struct {
 type Conn struct {
 	cfg     config.Backend
 	session *mcp.ClientSession
+	client  *mcp.Implementation
+	send    mcp.MethodHandler // the client's sending handler, below every middleware
 	done    chan struct{}
 	err     error // why the session ended; read after done is closed
 }
@@ -74,8 +76,13 @@ func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) 
 		err error
 	}
 	ch := make(chan dialed, 1)
+	var send mcp.MethodHandler
 	go func() {
 		client := mcp.NewClient(opts.Client, opts.ClientOptions)
+		client.AddSendingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+			send = next
+			return next
+		})
 		if opts.Middleware != nil {
 			client.AddReceivingMiddleware(opts.Middleware)
 		}
@@ -109,7 +116,7 @@ func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) 
 		cancel()
 		return nil, fmt.Errorf("backend %q: connect: %w", cfg.Name, d.err)
 	}
-	c := &Conn{cfg: cfg, session: d.s, done: make(chan struct{})}
+	c := &Conn{cfg: cfg, session: d.s, client: opts.Client, send: send, done: make(chan struct{})}
 	if v := c.ProtocolVersion(); v != "" {
 		negotiated.Store(&v)
 	}
@@ -324,22 +331,31 @@ const statelessRevision = "2026-07-28"
 // Ping checks that the backend answers. Revision 2026-07-28 removed ping;
 // for a backend that negotiated it, a tools/list (or, without tools, a
 // prompts/list or resources/list) serves as the check instead, so a healthy
-// modern backend is never reported down.
+// modern backend is never reported down. That request goes to the backend
+// every time: the session's list methods answer from the SDK's cache while
+// the backend's ttlMs lasts, which would report a backend that has gone
+// away as healthy.
 func (c *Conn) Ping(ctx context.Context) error {
 	res := c.session.InitializeResult()
 	if res == nil || res.ProtocolVersion < statelessRevision {
 		return c.session.Ping(ctx, nil)
 	}
+	// The per-request _meta a 2026-07-28 request must carry (the session's
+	// list methods add it themselves).
+	meta := mcp.Meta{mcp.MetaKeyProtocolVersion: res.ProtocolVersion, mcp.MetaKeyClientCapabilities: map[string]any{}}
+	if c.client != nil {
+		meta[mcp.MetaKeyClientInfo] = c.client
+	}
+	var err error
 	caps := res.Capabilities
 	switch {
 	case caps != nil && caps.Prompts != nil && caps.Tools == nil:
-		_, err := c.session.ListPrompts(ctx, nil)
-		return err
+		_, err = c.send(ctx, "prompts/list", &mcp.ClientRequest[*mcp.ListPromptsParams]{Session: c.session, Params: &mcp.ListPromptsParams{Meta: meta}})
 	case caps != nil && caps.Resources != nil && caps.Tools == nil:
-		_, err := c.session.ListResources(ctx, nil)
-		return err
+		_, err = c.send(ctx, "resources/list", &mcp.ClientRequest[*mcp.ListResourcesParams]{Session: c.session, Params: &mcp.ListResourcesParams{Meta: meta}})
+	default:
+		_, err = c.send(ctx, "tools/list", &mcp.ClientRequest[*mcp.ListToolsParams]{Session: c.session, Params: &mcp.ListToolsParams{Meta: meta}})
 	}
-	_, err := c.session.ListTools(ctx, nil)
 	return err
 }
 

@@ -50,7 +50,14 @@ func (h *headerLog) of(method string) []string {
 // serve starts a go-sdk streamable HTTP server with one tool.
 func serve(t *testing.T, stateless bool) (string, *headerLog) {
 	t.Helper()
-	server := mcp.NewServer(&mcp.Implementation{Name: "backend-test", Version: "0"}, nil)
+	url, log, _ := serveOpts(t, stateless, nil)
+	return url, log
+}
+
+// serveOpts is serve with server options; it also returns the test server.
+func serveOpts(t *testing.T, stateless bool, opts *mcp.ServerOptions) (string, *headerLog, *httptest.Server) {
+	t.Helper()
+	server := mcp.NewServer(&mcp.Implementation{Name: "backend-test", Version: "0"}, opts)
 	mcp.AddTool(server, &mcp.Tool{Name: "echo"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil, nil
 	})
@@ -58,7 +65,7 @@ func serve(t *testing.T, stateless bool) (string, *headerLog) {
 	ts := httptest.NewServer(log.wrap(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
 		&mcp.StreamableHTTPOptions{Stateless: stateless})))
 	t.Cleanup(ts.Close)
-	return ts.URL, log
+	return ts.URL, log, ts
 }
 
 func dial(t *testing.T, url, version string) *Conn {
@@ -119,5 +126,30 @@ func TestNegotiatesStateless(t *testing.T) {
 		if got := log.of("tools/call"); len(got) != 1 || got[0] != tc.want {
 			t.Errorf("stateless server %t: tools/call sent with MCP-Protocol-Version %q, want [%s]", tc.stateless, got, tc.want)
 		}
+	}
+}
+
+// TestPingGoesToTheBackend: the health check of a 2026-07-28 backend whose
+// lists may be cached (ttlMs) still reaches the backend each time, so a
+// backend that has gone away fails it at once.
+func TestPingGoesToTheBackend(t *testing.T) {
+	url, log, ts := serveOpts(t, true, &mcp.ServerOptions{SetCacheable: func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) {
+		c.TTLMs = int((time.Hour).Milliseconds())
+	}})
+	c := dial(t, url, "2026-07-28")
+	for range 2 {
+		if err := c.Ping(context.Background()); err != nil {
+			t.Fatalf("ping of a live backend: %v", err)
+		}
+	}
+	if n := len(log.of("tools/list")); n != 2 {
+		t.Fatalf("two checks sent %d tools/list requests, want 2", n)
+	}
+	ts.CloseClientConnections()
+	ts.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx); err == nil {
+		t.Fatal("ping of a backend that has gone away succeeded")
 	}
 }

@@ -157,7 +157,9 @@ func TestE2EForwardedInputKeys(t *testing.T) {
 
 			// Reverse: an older client is asked with plain requests.
 			var asked sync.Map
+			logged := make(chan any, 10)
 			s := relayClient(t, url, &mcp.ClientOptions{
+				LoggingMessageHandler: func(_ context.Context, req *mcp.LoggingMessageRequest) { logged <- req.Params.Data },
 				ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
 					asked.Store("elicitation", req.Params.Message)
 					return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "Grace"}}, nil
@@ -175,6 +177,21 @@ func TestE2EForwardedInputKeys(t *testing.T) {
 			}
 			if _, ok := asked.Load("sampling"); !ok {
 				t.Error("older client was not asked for sampling")
+			}
+
+			// The level an older client set reaches the backend with each
+			// request, as a 2026-07-28 backend sends no log messages without.
+			if err := s.SetLoggingLevel(context.Background(), &mcp.SetLoggingLevelParams{Level: "info"}); err != nil {
+				t.Fatal(err)
+			}
+			call(t, s, "kw_log", map[string]any{"message": "from the backend"})
+			select {
+			case d := <-logged:
+				if d != "from the backend" {
+					t.Errorf("log message %v, want the backend's", d)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("the older client got no log message from the 2026-07-28 backend")
 			}
 		})
 	}
