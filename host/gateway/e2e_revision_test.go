@@ -126,6 +126,16 @@ func TestE2ERevisionShaping(t *testing.T) {
 			}
 		}
 	}
+
+	// A resource that does not exist: -32602 for a 2026-07-28 client
+	// (SEP-2164), -32002 for an older one.
+	_, msg = statelessPost(t, url, "resources/read", "demo://none", `"uri":"demo://none"`, nil)
+	if e, _ := msg["error"].(map[string]any); e["code"] != -32602.0 {
+		t.Errorf("2026-07-28 resources/read of no resource: %v, want -32602", msg)
+	}
+	if _, got := do(`{"jsonrpc":"2.0","id":6,"method":"resources/read","params":{"uri":"demo://none"}}`); !strings.Contains(got, `-32002`) {
+		t.Errorf("2025-06-18 resources/read of no resource: %s, want -32002", got)
+	}
 }
 
 // TestE2ERevisionBackendMeta: a 2026-07-28 client's call reaches a

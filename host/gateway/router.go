@@ -62,7 +62,7 @@ func (g *Gateway) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 			if c.Outcome == request.OutcomeTransport || c.Outcome == request.OutcomeTimeout {
 				g.log.Warn("request failed", "method", method, "capability", c.Capability, "backend", c.Backend, "request_id", c.ID, "error", err)
 			}
-			return nil, request.Wire(err)
+			return nil, revision.Error(c.ProtocolVersion, request.Wire(err))
 		}
 		return g.shape.Result(c.ProtocolVersion, method, res), nil
 	}
