@@ -116,7 +116,9 @@ type observer struct{ p *Pipeline }
 type eventIDKey struct{}
 
 func (o observer) Begin(ctx context.Context, c *request.Call) context.Context {
-	if !o.p.recordRequests || !Audited(c.Method) {
+	// An unclaimed multi-round-trip call's end is no request: it has no
+	// mcp_request record, only its mcp_operation event.
+	if !o.p.recordRequests || !Audited(c.Method) || c.Unclaimed {
 		return ctx
 	}
 	id := uuid.NewString()

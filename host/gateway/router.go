@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -62,7 +63,7 @@ func (g *Gateway) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 			if c.Outcome == request.OutcomeTransport || c.Outcome == request.OutcomeTimeout {
 				g.log.Warn("request failed", "method", method, "capability", c.Capability, "backend", c.Backend, "request_id", c.ID, "error", err)
 			}
-			return nil, request.Wire(err)
+			return nil, revision.Error(c.ProtocolVersion, request.Wire(err))
 		}
 		return g.shape.Result(c.ProtocolVersion, method, res), nil
 	}
@@ -262,7 +263,7 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	c.Backend, c.OriginalName = backendName, original
 	stateless := revision.IsStateless(c.ProtocolVersion)
 	if responses, state := retryOf(params); stateless && state != "" {
-		return g.resume(ctx, c, state, responses)
+		return g.resume(ctx, c, state, responses, request.Meta(params)["progressToken"])
 	}
 	// Input responses without Argus's state answer nothing Argus asked;
 	// the backend never sees the client's side of a multi-round-trip.
@@ -283,9 +284,10 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	if conn == nil {
 		return nil, request.Errorf(request.OutcomeTransport, request.CodeBackendUnavailable, "backend %q is unavailable", backendName)
 	}
-	if meta := params.GetMeta(); meta != nil {
-		if ir := conn.Session().InitializeResult(); ir != nil {
-			params.SetMeta(revision.ForBackend(meta, ir.ProtocolVersion))
+	if v := conn.ProtocolVersion(); v != "" {
+		meta := revision.WithLogLevel(revision.ForBackend(params.GetMeta(), v), v, g.clientLevel(c.Session))
+		if meta != nil || params.GetMeta() != nil {
+			params.SetMeta(meta)
 		}
 	}
 	cfg := conn.Config()
@@ -330,32 +332,86 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	bctx, cancel := context.WithCancel(context.WithoutCancel(revision.BackendContext(ctx)))
 	rc := g.rounds.Start(bindingOf(c), cancel)
 	inf := l.Begin(ctx, c, params, rc)
-	rc.Value = &roundCall{origin: c.ID, l: l, inf: inf, timeout: timeout}
+	rcall := &roundCall{origin: c.ID, start: c.Start, l: l, inf: inf, timeout: timeout}
+	rc.Value = rcall
+	rc.Unclaimed = func(err error) { g.unclaimed(rcall, rc.Rounds(), err) }
 	go func() {
 		defer cancel()
-		defer l.End(inf)
-		rc.Finish(run(bctx, bctx, inf))
+		res, err := run(bctx, bctx, inf)
+		// end first: it waits until the notifications the backend sent
+		// before its answer reach the client request now waiting on the
+		// call, which Finish lets go.
+		l.End(inf)
+		rc.Finish(res, err)
 	}()
 	return g.await(ctx, c, rc, timeout)
 }
 
+// clientLevel is the log level the client of ss set with
+// logging/setLevel, "" if none (or no session).
+func (g *Gateway) clientLevel(ss *mcp.ServerSession) mcp.LoggingLevel {
+	if ss == nil {
+		return ""
+	}
+	g.subMu.Lock()
+	defer g.subMu.Unlock()
+	return g.levels[ss]
+}
+
 // roundCall is what the router keeps with a multi-round-trip call.
 type roundCall struct {
-	origin  string // request ID of the call's first request
+	origin  string    // request ID of the call's first request
+	start   time.Time // when the first request began
 	l       *relay.Link
 	inf     *relay.Inflight
 	timeout time.Duration
+
+	mu   sync.Mutex
+	last request.Call // the request that handed out the latest round
 }
 
-// resume continues a multi-round-trip call on the client's retry.
-func (g *Gateway) resume(ctx context.Context, c *request.Call, state string, responses mcp.InputResponseMap) (mcp.Result, error) {
+func (r *roundCall) setLast(c *request.Call) {
+	r.mu.Lock()
+	r.last = *c
+	r.mu.Unlock()
+}
+
+// unclaimed records the end of a multi-round-trip call whose client did
+// not retry after its latest round (the n-th): the round expired, or the
+// gateway shut down. Observers see it once, as a call of the last
+// request's client and capability that ended cancelled, with the logical
+// call's rounds; without it the call would leave no mcp_operation event.
+func (g *Gateway) unclaimed(r *roundCall, n int, err error) {
+	r.mu.Lock()
+	c := r.last
+	r.mu.Unlock()
+	if c.Method == "" {
+		return // no round was handed out
+	}
+	c.ID, c.JSONRPCID = uuid.NewString(), ""
+	c.Start, c.Result, c.Err = r.start, nil, nil
+	c.InputRequired, c.Unclaimed = false, true
+	c.Round, c.Rounds, c.LogicalID = n+1, n, r.origin
+	c.BackendHook = nil
+	msg := "the client did not retry within the round's expiry; the backend call was cancelled"
+	if errors.Is(err, rounds.ErrClosed) {
+		msg = "the gateway shut down while the call waited for the client's retry; the backend call was cancelled"
+	}
+	g.chain.Fail(context.Background(), &c, &request.Error{Outcome: request.OutcomeCancelled, Err: err,
+		Wire: &jsonrpc.Error{Code: request.CodeRequestCancelled, Message: msg}})
+}
+
+// resume continues a multi-round-trip call on the client's retry, whose
+// progress token (nil if none) the call's progress is relayed with from
+// now on.
+func (g *Gateway) resume(ctx context.Context, c *request.Call, state string, responses mcp.InputResponseMap, progressToken any) (mcp.Result, error) {
 	rc, err := g.rounds.Resume(state, bindingOf(c), responses)
 	if err != nil {
 		return nil, roundError(err, 0)
 	}
 	rcall := rc.Value.(*roundCall)
 	c.LogicalID = rcall.origin
-	rcall.l.Reattach(rcall.inf, ctx, c.Session)
+	rcall.l.Reattach(rcall.inf, ctx, c.Session, progressToken)
 	return g.await(ctx, c, rc, rcall.timeout)
 }
 
@@ -374,6 +430,9 @@ func (g *Gateway) await(ctx context.Context, c *request.Call, rc *rounds.Call, l
 		c.InputRequired, c.Round = true, n
 		if c.LogicalID == "" {
 			c.LogicalID = c.ID
+		}
+		if rcall, ok := rc.Value.(*roundCall); ok {
+			rcall.setLast(c)
 		}
 		return inputRequired(c.Method, out.Inputs, out.State), nil
 	}

@@ -91,10 +91,12 @@ type Inflight struct {
 }
 
 // Reattach points a multi-round-trip call's relaying (progress, log
-// messages) at the client request now waiting on it.
-func (l *Link) Reattach(inf *Inflight, ctx context.Context, ss *mcp.ServerSession) {
+// messages) at the client request now waiting on it: its context, session
+// and progress token (nil when the retry asked for no progress, which
+// then is not relayed).
+func (l *Link) Reattach(inf *Inflight, ctx context.Context, ss *mcp.ServerSession, progressToken any) {
 	l.mu.Lock()
-	inf.ctx, inf.session = ctx, ss
+	inf.ctx, inf.session, inf.clientToken = ctx, ss, progressToken
 	l.mu.Unlock()
 }
 
@@ -323,8 +325,9 @@ func (l *Link) relayProgress(_ context.Context, req *mcp.ProgressNotificationCli
 	inf := l.byToken[tok]
 	var ctx context.Context
 	var ss *mcp.ServerSession
+	var clientToken any
 	if inf != nil {
-		ctx, ss = inf.ctx, inf.session
+		ctx, ss, clientToken = inf.ctx, inf.session, inf.clientToken
 	}
 	l.mu.Unlock()
 	if inf == nil {
@@ -332,8 +335,12 @@ func (l *Link) relayProgress(_ context.Context, req *mcp.ProgressNotificationCli
 		return
 	}
 	p := *req.Params
-	p.ProgressToken = inf.clientToken
-	if err := ss.NotifyProgress(ctx, &p); err != nil {
+	p.ProgressToken = clientToken
+	if clientToken == nil {
+		// A later round of a multi-round-trip call whose retry carries no
+		// progress token.
+		l.log.Debug("progress for a request that asked for none; dropped", "token", req.Params.ProgressToken)
+	} else if err := ss.NotifyProgress(ctx, &p); err != nil {
 		l.log.Debug("relaying progress failed", "session", ss.ID(), "error", err)
 	}
 	l.mu.Lock()
@@ -580,6 +587,9 @@ func (l *Link) SetLevel(ctx context.Context, level mcp.LoggingLevel) {
 	}
 	if caps := conn.Session().InitializeResult().Capabilities; caps == nil || caps.Logging == nil {
 		return
+	}
+	if revision.IsStateless(conn.ProtocolVersion()) {
+		return // no logging/setLevel: each request carries its level (see forward)
 	}
 	l.mu.Lock()
 	same := l.level == level
