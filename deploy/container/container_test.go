@@ -3,9 +3,10 @@
 // backend binary mounted in, the built-in jsonl sink writing into the
 // mounted /var/lib/argus, and a clean `docker stop`.
 //
-// It needs a Docker daemon and ARGUS_IMAGE naming the image; `make
-// e2e-image` builds the image and sets it, `.ci/run` starts dockerd when it
-// can. Without them the test skips and says which is missing.
+// The image tests need a Docker daemon and ARGUS_IMAGE naming the image;
+// `make e2e-image` builds the image and sets it, `.ci/run` starts dockerd
+// when it can. Without them they skip and say which is missing. The check
+// of the example configuration (argus.hcl here) runs everywhere.
 package container_test
 
 import (
@@ -26,6 +27,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/internal/testbin"
 )
 
@@ -325,5 +327,21 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestExampleConfigLoads: the configuration the README runs the image with
+// is valid and fits the image's layout.
+func TestExampleConfigLoads(t *testing.T) {
+	t.Setenv("ARGUS_MGMT_TOKEN", "a-token-of-sixteen-chars")
+	cfg, diags := config.NewParser().LoadFile("argus.hcl")
+	if diags.HasErrors() {
+		t.Fatalf("deploy/container/argus.hcl: %v", diags)
+	}
+	if cfg.Server.Listen != "0.0.0.0:9000" {
+		t.Errorf("listen %q: in a container Argus must listen on all addresses (port 9000, the image's EXPOSE)", cfg.Server.Listen)
+	}
+	if len(cfg.Backends) != 1 || cfg.Backends[0].Command != "/opt/demo/argus-demo-server" {
+		t.Errorf("backends %+v: the README mounts the demo server at /opt/demo", cfg.Backends)
 	}
 }
