@@ -26,8 +26,9 @@ var start = time.Date(2026, 2, 23, 12, 34, 56, 789000000, time.UTC)
 
 func call(outcome request.Outcome, res mcp.Result, err error) *request.Call {
 	return &request.Call{
-		ID: "0d4c8f6e-8a5b-4c1e-9f2a-3b7d6e5f4a10", JSONRPCID: "7", SessionID: "SESSION1", ClientIP: "127.0.0.1", UserID: "alice",
-		Transport: request.TransportHTTP, ProtocolVersion: "2025-11-25", Method: "tools/call", Capability: "demo_search",
+		ID: "0d4c8f6e-8a5b-4c1e-9f2a-3b7d6e5f4a10", SessionID: "SESSION1",
+		Facts:           request.Facts{JSONRPCID: "7", ClientIP: "127.0.0.1", UserID: "alice", Transport: request.TransportHTTP},
+		ProtocolVersion: "2025-11-25", Method: "tools/call", Capability: "demo_search",
 		OriginalName: "search", Backend: "demo", Start: start, Duration: 42500 * time.Microsecond,
 		Outcome: outcome, Result: res, Err: err,
 	}

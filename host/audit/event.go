@@ -24,15 +24,12 @@ const (
 	TypeManagement = "management_operation"
 )
 
-// Audited methods and their names in target.method.
-var auditedMethods = map[string]string{
-	"tools/call":     "call_tool",
-	"resources/read": "read_resource",
-	"prompts/get":    "get_prompt",
-}
+// Audited reports whether method is one whose calls are audited
+// (request.AuditedName).
+func Audited(method string) bool { _, ok := request.AuditedName(method); return ok }
 
-// Audited reports whether method is one whose calls are audited.
-func Audited(method string) bool { _, ok := auditedMethods[method]; return ok }
+// targetMethod is method's name in target.method.
+func targetMethod(method string) string { name, _ := request.AuditedName(method); return name }
 
 // Event is one audit record, in the format README's "Audit trail" section
 // documents (an example line and every field). Field names,
@@ -96,7 +93,7 @@ func FromCall(c *request.Call, eventID string) Event {
 		EventID:   eventID,
 		Source:    Source{SessionID: strPtr(c.SessionID), ClientIP: strPtr(c.ClientIP), UserID: strPtr(c.UserID)},
 		Target: Target{
-			Backend: strPtr(c.Backend), Method: auditedMethods[c.Method],
+			Backend: strPtr(c.Backend), Method: targetMethod(c.Method),
 			CapabilityName: c.Capability, OriginalName: strPtr(c.OriginalName),
 		},
 		Outcome:  Outcome{Status: "success", LatencyMS: float64(c.Duration.Microseconds()) / 1000},
@@ -120,7 +117,7 @@ func RequestRecord(c *request.Call, eventID string) Event {
 		EventType: TypeRequest,
 		EventID:   eventID,
 		Source:    Source{SessionID: strPtr(c.SessionID), ClientIP: strPtr(c.ClientIP), UserID: strPtr(c.UserID)},
-		Target:    Target{Method: auditedMethods[c.Method], CapabilityName: c.Capability},
+		Target:    Target{Method: targetMethod(c.Method), CapabilityName: c.Capability},
 		Outcome:   Outcome{Status: "pending"},
 		Metadata:  metadata(c),
 	}

@@ -18,19 +18,6 @@ import (
 	"github.com/argusmcp/argus/host/rounds"
 )
 
-// Internal request headers. The transport layer sets them on every request
-// it accepts, after deleting any copy a client sent, so the MCP layer can
-// read per-request facts the SDK does not carry itself.
-const (
-	HeaderJSONRPCID = "X-Argus-Internal-Jsonrpc-Id"
-	HeaderClientIP  = "X-Argus-Internal-Client-Ip"
-	HeaderUserID    = "X-Argus-Internal-User-Id"
-	HeaderTransport = "X-Argus-Internal-Transport"
-)
-
-// InternalHeaders lists the headers above, for transports to scrub.
-var InternalHeaders = []string{HeaderJSONRPCID, HeaderClientIP, HeaderUserID, HeaderTransport}
-
 // routedMethods are served by Argus from its catalogue instead of the SDK.
 var routedMethods = map[string]bool{
 	"tools/list": true, "tools/call": true,
@@ -107,9 +94,10 @@ func safeNewCall(method string, req mcp.Request) (c *request.Call) {
 }
 
 // NewCall builds the request context of an MCP request from what the SDK
-// and the transport's internal headers carry.
+// and the transport (request.Facts) carry. A request without facts came
+// through no transport of Argus's; it counts as stdio.
 func NewCall(method string, req mcp.Request) *request.Call {
-	c := &request.Call{ID: uuid.NewString(), Method: method, Params: req.GetParams(), Transport: request.TransportStdio}
+	c := &request.Call{ID: uuid.NewString(), Method: method, Params: req.GetParams()}
 	if ss, ok := req.GetSession().(*mcp.ServerSession); ok && ss != nil {
 		c.Session = ss
 		c.SessionID = ss.ID()
@@ -122,20 +110,13 @@ func NewCall(method string, req mcp.Request) *request.Call {
 	}); ok && c.Session != nil {
 		c.ClientCapabilities = r.ClientCapabilities()
 	}
-	if extra := req.GetExtra(); extra != nil && extra.Header != nil {
-		h := extra.Header
-		if h.Get(HeaderTransport) != request.TransportStdio {
-			c.Header = h
-		}
-		c.JSONRPCID = h.Get(HeaderJSONRPCID)
-		c.ClientIP = h.Get(HeaderClientIP)
-		c.UserID = h.Get(HeaderUserID)
-		if t := h.Get(HeaderTransport); t != "" {
-			c.Transport = t
-		}
-		if extra.TokenInfo != nil && extra.TokenInfo.UserID != "" {
-			c.UserID = extra.TokenInfo.UserID
-		}
+	extra := req.GetExtra()
+	c.Facts, _ = request.FactsOf(extra)
+	if c.Transport == "" {
+		c.Transport = request.TransportStdio
+	}
+	if extra != nil {
+		c.Header = extra.Header
 	}
 	switch p := c.Params.(type) {
 	case *mcp.CallToolParamsRaw:

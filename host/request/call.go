@@ -35,20 +35,14 @@ const (
 type Call struct {
 	// ID uniquely identifies this request inside Argus (a UUID).
 	ID string
-	// JSONRPCID is the client's JSON-RPC request id in its JSON form
-	// (`7`, `"abc"`), or "" where the transport could not tell.
-	JSONRPCID string
+	// Facts are what the transport knows of the request: JSON-RPC id,
+	// client IP, user, transport.
+	Facts
 	// SessionID is the client's MCP session id ("" for stateless requests).
 	SessionID string
-	// ClientIP is the peer address, without port ("" on stdio).
-	ClientIP string
-	// UserID is the authenticated user ("" for anonymous clients).
-	UserID string
 	// AuthErr is set by the transport when the client failed authentication;
 	// the auth middleware turns it into a denial before anything else runs.
 	AuthErr error
-	// Transport is TransportHTTP or TransportStdio.
-	Transport string
 	// ProtocolVersion is the MCP revision the client negotiated.
 	ProtocolVersion string
 	// ClientCapabilities are the capabilities the client declared: in the
@@ -135,4 +129,20 @@ type Middleware func(next Handler) Handler
 type Observer interface {
 	Begin(ctx context.Context, c *Call) context.Context
 	End(ctx context.Context, c *Call)
+}
+
+// Audited operations: the methods whose calls the audit trail records,
+// with the names Argus users query them by (audit target.method, span
+// names).
+var auditedMethods = map[string]string{
+	"tools/call":     "call_tool",
+	"resources/read": "read_resource",
+	"prompts/get":    "get_prompt",
+}
+
+// AuditedName is method's name as an audited operation ("call_tool" for
+// "tools/call"), and false for a method that is not audited.
+func AuditedName(method string) (string, bool) {
+	name, ok := auditedMethods[method]
+	return name, ok
 }

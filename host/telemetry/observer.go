@@ -27,18 +27,10 @@ func (t *Telemetry) Observer() request.Observer { return observer{t} }
 
 type observer struct{ t *Telemetry }
 
-// argusMethods are the names Argus users already query, for the three
-// audited operations.
-var argusMethods = map[string]string{
-	"tools/call":     "call_tool",
-	"resources/read": "read_resource",
-	"prompts/get":    "get_prompt",
-}
-
 // SpanName is the SERVER span's name: mcp.<method>.<capability> for the
 // three operations, the MCP method otherwise (semantic conventions).
 func SpanName(c *request.Call) string {
-	if m, ok := argusMethods[c.Method]; ok && c.Capability != "" {
+	if m, ok := request.AuditedName(c.Method); ok && c.Capability != "" {
 		return "mcp." + m + "." + c.Capability
 	}
 	return c.Method
@@ -59,7 +51,7 @@ func (o observer) Begin(ctx context.Context, c *request.Call) context.Context {
 		attribute.String("mcp.method.name", c.Method),
 		attribute.String("mcp.request_id", c.ID),
 	)
-	if m, ok := argusMethods[c.Method]; ok {
+	if m, ok := request.AuditedName(c.Method); ok {
 		attrs = append(attrs, attribute.String("mcp.method", m), attribute.String("mcp.capability", c.Capability))
 	} else {
 		attrs = append(attrs, attribute.String("mcp.method", c.Method))

@@ -67,7 +67,7 @@ func (f *fixture) run(t *testing.T, c *request.Call, backendMeta *map[string]any
 
 func toolCall(meta map[string]any, header http.Header) *request.Call {
 	p := &mcp.CallToolParamsRaw{Name: "demo_search", Meta: meta}
-	return &request.Call{ID: "req-1", JSONRPCID: "7", SessionID: "S1", ClientIP: "127.0.0.1", Transport: request.TransportHTTP,
+	return &request.Call{ID: "req-1", SessionID: "S1", Facts: request.Facts{JSONRPCID: "7", ClientIP: "127.0.0.1", Transport: request.TransportHTTP},
 		ProtocolVersion: "2025-11-25", Method: "tools/call", Capability: "demo_search", Params: p, Header: header}
 }
 
@@ -168,7 +168,7 @@ func TestOtherMethodsUseSemconvName(t *testing.T) {
 	chain := request.NewChain(func(context.Context, *request.Call) (mcp.Result, error) {
 		return &mcp.ListToolsResult{}, nil
 	}, []request.Observer{f.tel.Observer()}, nil)
-	chain.Run(context.Background(), &request.Call{Method: "tools/list", Params: &mcp.ListToolsParams{}, Transport: request.TransportStdio})
+	chain.Run(context.Background(), &request.Call{Method: "tools/list", Params: &mcp.ListToolsParams{}, Facts: request.Facts{Transport: request.TransportStdio}})
 	f.tel.ForceFlush(context.Background())
 	s := f.spans.GetSpans().Snapshots()[0]
 	if s.Name() != "tools/list" || attrs(s)["network.transport"].AsString() != "pipe" {
@@ -297,7 +297,7 @@ func TestParamsLessRequest(t *testing.T) {
 		return &mcp.ListToolsResult{}, nil
 	}, []request.Observer{f.tel.Observer()}, nil)
 	for _, p := range []mcp.Params{(*mcp.ListToolsParams)(nil), nil} {
-		c := &request.Call{Method: "tools/list", Params: p, Transport: request.TransportHTTP}
+		c := &request.Call{Method: "tools/list", Params: p, Facts: request.Facts{Transport: request.TransportHTTP}}
 		chain.Run(context.Background(), c)
 		if c.Outcome != request.OutcomeSuccess {
 			t.Errorf("params %#v: outcome %v (%v)", p, c.Outcome, c.Err)

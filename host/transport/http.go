@@ -26,13 +26,12 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/config"
-	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/revision"
 )
 
 // Refuser is told about requests refused before they reach the MCP layer,
-// so observers (audit) see denials too. *gateway.Gateway implements it.
+// so observers (audit) see denials too. The gateway implements it.
 type Refuser interface {
 	Refuse(ctx context.Context, c *request.Call)
 }
@@ -90,24 +89,44 @@ func NewMCPHandler(o HTTPOptions) http.Handler {
 		}
 		stateful.ServeHTTP(w, r)
 	})
-	var inner http.Handler = streamable
 	var tokens *tokenSet
 	if o.Auth != nil {
 		tokens = newTokenSet(o.Auth.Tokens)
-		// The SDK binds each session to the user that created it and refuses
-		// the session id to anyone else; it learns the user from TokenInfo.
-		inner = auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
-			user, ok := ctx.Value(userKey{}).(string)
-			if !ok {
-				return nil, auth.ErrInvalidToken
-			}
-			return &auth.TokenInfo{UserID: user, Expiration: time.Now().Add(24 * time.Hour)}, nil
-		}, nil)(streamable)
 	}
-	return &mcpHandler{opts: o, tokens: tokens, next: inner}
+	return &mcpHandler{opts: o, tokens: tokens, next: carryFacts(streamable)}
 }
 
-type userKey struct{}
+// carryFacts hands each request's request.Facts (request.WithFacts on its
+// context) to the MCP layer below next. The SDK gives a request handler
+// nothing of the HTTP request's context but the auth.TokenInfo that
+// auth.RequireBearerToken stores there, so the facts ride in one
+// (request.Facts.TokenInfo); its UserID is also how the SDK binds a
+// session to the user who opened it and refuses it to anyone else.
+//
+// RequireBearerToken insists on a bearer Authorization header; the client
+// has been authenticated already (or needs no credentials), so it is shown
+// a stand-in one and next sees the client's own headers again.
+func carryFacts(next http.Handler) http.Handler {
+	bearer := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
+		f, ok := request.FactsFrom(ctx)
+		if !ok {
+			return nil, auth.ErrInvalidToken
+		}
+		return f.TokenInfo(), nil
+	}, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header = r.Context().Value(clientHeaderKey{}).(http.Header)
+		next.ServeHTTP(w, r)
+	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(context.WithValue(r.Context(), clientHeaderKey{}, r.Header))
+		r.Header = http.Header{"Authorization": {"Bearer facts"}}
+		bearer.ServeHTTP(w, r)
+	})
+}
+
+// clientHeaderKey holds the client's request headers while carryFacts
+// shows RequireBearerToken its stand-in.
+type clientHeaderKey struct{}
 
 // isStateless tells requests of the stateless revision, which open no
 // session, from those of older revisions.
@@ -136,12 +155,8 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// client then sees a truncated answer, as with any failed write.
 		writeRPCError(w, http.StatusInternalServerError, msg.ID, int(e.Wire.Code), e.Wire.Message)
 	}()
-	for _, k := range gateway.InternalHeaders {
-		r.Header.Del(k)
-	}
 	ip := clientIP(r, h.opts.TrustedProxies)
-	r.Header.Set(gateway.HeaderClientIP, ip)
-	r.Header.Set(gateway.HeaderTransport, request.TransportHTTP)
+	facts := request.Facts{ClientIP: ip, Transport: request.TransportHTTP}
 	// The SDK refuses requests (bad Host, wrong content type, unknown
 	// session, wrong user, invalid request) with plain-text errors;
 	// clients expect a JSON-RPC error object.
@@ -179,7 +194,7 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if json.Unmarshal(body, &msg) == nil && len(msg.ID) > 0 && string(msg.ID) != "null" {
-			r.Header.Set(gateway.HeaderJSONRPCID, string(msg.ID))
+			facts.JSONRPCID = string(msg.ID)
 		}
 		rw.id = msg.ID
 	}
@@ -189,7 +204,7 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var err error
 		user, err = h.tokens.verify(r.Header.Values("Authorization"))
 		if err != nil {
-			h.refuse(r, ip, "", &msg, err)
+			h.refuse(r, facts, &msg, err)
 			status, challenge := http.StatusUnauthorized, `Bearer realm="argus"`
 			if errors.Is(err, errAmbiguousToken) {
 				status, challenge = http.StatusBadRequest, `Bearer realm="argus", error="invalid_request"`
@@ -198,8 +213,7 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeRPCError(w, status, msg.ID, request.CodeUnauthorized, "unauthorized: "+err.Error())
 			return
 		}
-		r.Header.Set(gateway.HeaderUserID, user)
-		r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
+		facts.UserID = user
 	}
 	if err := h.checkParamHeaders(r, &msg); err != nil {
 		writeRPCError(w, http.StatusBadRequest, msg.ID, mcp.CodeHeaderMismatch, err.Error())
@@ -218,11 +232,11 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer func() { lim.hold(slot, h.opts.Server, w.Header().Get("Mcp-Session-Id")) }()
 	}
-	h.next.ServeHTTP(w, r)
+	h.next.ServeHTTP(w, r.WithContext(request.WithFacts(r.Context(), facts)))
 	// The SDK binds a session to the user who opened it and refuses it to
 	// anyone else; such an attempt is logged and audited, not only refused.
 	if status, text := rw.refusal(); status == http.StatusForbidden && text == sdkUserMismatch {
-		h.refuse(r, ip, user, &msg, errSessionOwner)
+		h.refuse(r, facts, &msg, errSessionOwner)
 	}
 }
 
@@ -252,8 +266,10 @@ const sdkUserMismatch = "session user mismatch"
 
 // refuse logs a denied request and tells the Refuser about it, so that
 // one which would have reached a backend is observed (audited) like any
-// other call. user is the authenticated user, "" if authentication failed.
-func (h *mcpHandler) refuse(r *http.Request, ip, user string, msg *sniffed, err error) {
+// other call. f.UserID is the authenticated user, "" if authentication
+// failed.
+func (h *mcpHandler) refuse(r *http.Request, f request.Facts, msg *sniffed, err error) {
+	ip, user := f.ClientIP, f.UserID
 	if h.opts.Logger != nil {
 		if user == "" {
 			h.opts.Logger.Info("refused unauthenticated request", "client_ip", ip, "method", msg.Method, "reason", err)
@@ -265,14 +281,12 @@ func (h *mcpHandler) refuse(r *http.Request, ip, user string, msg *sniffed, err 
 		return
 	}
 	c := &request.Call{
-		JSONRPCID: string(msg.ID),
+		Facts:     f,
 		SessionID: r.Header.Get("Mcp-Session-Id"),
-		ClientIP:  ip,
-		UserID:    user,
-		Transport: request.TransportHTTP,
 		Method:    msg.Method,
 		AuthErr:   err,
 	}
+	c.JSONRPCID = string(msg.ID)
 	var p struct {
 		Name string `json:"name"`
 		URI  string `json:"uri"`

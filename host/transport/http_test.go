@@ -3,7 +3,6 @@ package transport
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -13,7 +12,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/config"
-	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/request"
 )
 
@@ -95,27 +93,114 @@ func handlerWithSpy(o HTTPOptions, spy http.Handler) *mcpHandler {
 	return h
 }
 
-func TestInternalHeadersCannotBeForged(t *testing.T) {
-	var got http.Header
-	var body string
-	spy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = r.Header.Clone()
-		b, _ := io.ReadAll(r.Body)
-		body = string(b)
-	})
-	h := handlerWithSpy(HTTPOptions{Auth: &config.Auth{Tokens: []config.Token{{UserID: "alice", Value: "alice-token-0123456789"}}}}, spy)
-	req := httptest.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":"abc","method":"tools/list"}`))
-	req.RemoteAddr = "192.0.2.7:5555"
-	req.Header.Set("Authorization", "Bearer alice-token-0123456789")
-	req.Header.Set(gateway.HeaderUserID, "mallory")
-	req.Header.Set(gateway.HeaderClientIP, "10.0.0.1")
-	req.Header.Set(gateway.HeaderJSONRPCID, "999")
-	h.ServeHTTP(httptest.NewRecorder(), req)
-	if got.Get(gateway.HeaderUserID) != "alice" || got.Get(gateway.HeaderClientIP) != "192.0.2.7" || got.Get(gateway.HeaderJSONRPCID) != `"abc"` {
-		t.Errorf("internal headers = user %q ip %q id %q", got.Get(gateway.HeaderUserID), got.Get(gateway.HeaderClientIP), got.Get(gateway.HeaderJSONRPCID))
+// TestRequestFactsCannotBeForged: the MCP layer learns a request's facts
+// (user, client IP, JSON-RPC id, transport) from the transport alone;
+// headers a client sends to claim them, such as the X-Argus-Internal-*
+// headers earlier versions used, change nothing. The handler sees the
+// client's own headers, Authorization included.
+func TestRequestFactsCannotBeForged(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		auth *config.Auth
+		user string
+	}{
+		{"authenticated", &config.Auth{Tokens: []config.Token{{UserID: "alice", Value: testTokens["alice"]}}}, "alice"},
+		{"anonymous", nil, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			server := mcp.NewServer(&mcp.Implementation{Name: "test", Version: "1"}, nil)
+			type seen struct {
+				facts request.Facts
+				ok    bool
+				auth  string
+			}
+			got := make(chan seen, 1)
+			server.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+				return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+					if method == "tools/list" {
+						f, ok := request.FactsOf(req.GetExtra())
+						got <- seen{f, ok, req.GetExtra().Header.Get("Authorization")}
+					}
+					return next(ctx, method, req)
+				}
+			})
+			srv := mcpServer(t, HTTPOptions{Server: server, Auth: tt.auth})
+			forged := http.Header{
+				"Authorization":               {"Bearer " + testTokens["alice"]},
+				"X-Argus-Internal-User-Id":    {"mallory"},
+				"X-Argus-Internal-Client-Ip":  {"10.0.0.1"},
+				"X-Argus-Internal-Jsonrpc-Id": {"999"},
+				"X-Argus-Internal-Transport":  {"stdio"},
+				"X-Argus-Request-Facts":       {`{"UserID":"mallory"}`},
+				"X-Forwarded-For":             {"10.0.0.2"},
+			}
+			client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil)
+			cs, err := client.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: srv.URL,
+				HTTPClient: &http.Client{Transport: addHeaders{forged}}}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			if _, err := cs.ListTools(context.Background(), nil); err != nil {
+				t.Fatal(err)
+			}
+			s := <-got
+			want := request.Facts{UserID: tt.user, ClientIP: "127.0.0.1", Transport: request.TransportHTTP, JSONRPCID: s.facts.JSONRPCID}
+			if !s.ok || s.facts != want {
+				t.Errorf("facts = %+v (%v), want %+v", s.facts, s.ok, want)
+			}
+			if id := s.facts.JSONRPCID; id == "" || id == "999" || strings.Trim(id, "0123456789") != "" {
+				t.Errorf("JSON-RPC id %q, want the client's numeric id", id)
+			}
+			if s.auth != forged.Get("Authorization") {
+				t.Errorf("handler sees Authorization %q, want the client's own", s.auth)
+			}
+		})
 	}
-	if body != `{"jsonrpc":"2.0","id":"abc","method":"tools/list"}` {
-		t.Errorf("body not passed on intact: %q", body)
+}
+
+// addHeaders adds headers to every request.
+type addHeaders struct{ h http.Header }
+
+func (a addHeaders) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range a.h {
+		r.Header[k] = v
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestStdioFacts: requests read over stdio carry the transport name and
+// their JSON-RPC id.
+func TestStdioFacts(t *testing.T) {
+	server := mcp.NewServer(&mcp.Implementation{Name: "test", Version: "1"}, nil)
+	got := make(chan request.Facts, 1)
+	server.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			if method == "tools/list" {
+				f, _ := request.FactsOf(req.GetExtra())
+				got <- f
+			}
+			return next(ctx, method, req)
+		}
+	})
+	st, ct := mcp.NewInMemoryTransports()
+	ss, err := server.Connect(context.Background(), Stdio(st), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil).Connect(context.Background(), ct, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if _, err := cs.ListTools(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	f := <-got
+	if f.Transport != request.TransportStdio || f.JSONRPCID == "" || f.ClientIP != "" || f.UserID != "" {
+		t.Errorf("stdio facts = %+v", f)
 	}
 }
 

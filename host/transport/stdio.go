@@ -3,18 +3,16 @@ package transport
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/request"
 )
 
 // Stdio wraps t (normally &mcp.StdioTransport{}) so that requests read from
-// it carry their JSON-RPC id and transport name to the gateway, as HTTP
-// requests do through headers.
+// it carry their request.Facts (transport name and JSON-RPC id) to the
+// gateway, as HTTP requests do.
 func Stdio(t mcp.Transport) mcp.Transport { return stdioTransport{t} }
 
 type stdioTransport struct{ mcp.Transport }
@@ -32,14 +30,13 @@ type taggingConn struct{ mcp.Connection }
 func (c taggingConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 	msg, err := c.Connection.Read(ctx)
 	if req, ok := msg.(*jsonrpc.Request); ok && err == nil && req.Extra == nil {
-		h := http.Header{}
-		h.Set(gateway.HeaderTransport, request.TransportStdio)
+		f := request.Facts{Transport: request.TransportStdio}
 		if req.IsCall() {
 			if id, err := json.Marshal(req.ID.Raw()); err == nil {
-				h.Set(gateway.HeaderJSONRPCID, string(id))
+				f.JSONRPCID = string(id)
 			}
 		}
-		req.Extra = &mcp.RequestExtra{Header: h}
+		req.Extra = &mcp.RequestExtra{TokenInfo: f.TokenInfo()}
 	}
 	return msg, err
 }
