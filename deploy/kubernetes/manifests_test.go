@@ -305,7 +305,7 @@ func TestManifestsFitTogether(t *testing.T) {
 	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
 		t.Fatal("no preStop sleep (endpoints need a moment to drop the pod before SIGTERM)")
 	}
-	need := time.Duration(c.Lifecycle.PreStop.Sleep.Seconds)*time.Second + cfg.Server.ShutdownTimeout + drainTimeout(t, hcl) + 5*time.Second
+	need := time.Duration(c.Lifecycle.PreStop.Sleep.Seconds)*time.Second + cfg.Server.DrainTimeout + cfg.Server.ShutdownTimeout + 5*time.Second
 	grace := time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
 	if grace < need {
 		t.Errorf("terminationGracePeriodSeconds %v < preStop + drain + shutdown_timeout + 5s = %v", grace, need)
@@ -313,18 +313,4 @@ func TestManifestsFitTogether(t *testing.T) {
 	if d.Spec.Strategy.RollingUpdate == nil || d.Spec.Strategy.RollingUpdate.MaxUnavailable.IntValue() != 0 {
 		t.Errorf("rolling updates should keep every replica until its successor is ready (maxUnavailable 0)")
 	}
-}
-
-// drainTimeout reads server.drain_timeout from the configuration text, if
-// set (zero otherwise).
-func drainTimeout(t *testing.T, hcl string) time.Duration {
-	m := regexp.MustCompile(`(?m)^\s*drain_timeout\s*=\s*"([^"]+)"`).FindStringSubmatch(hcl)
-	if m == nil {
-		return 0
-	}
-	d, err := time.ParseDuration(m[1])
-	if err != nil {
-		t.Fatalf("drain_timeout %q: %v", m[1], err)
-	}
-	return d
 }

@@ -58,6 +58,7 @@ const (
 	DefaultConnectRetries  = 3
 	DefaultRetryBackoff    = 500 * time.Millisecond
 	DefaultShutdownTimeout = 10 * time.Second
+	DefaultDrainTimeout    = 0 // no drain: shut down at once
 
 	// Client-facing limits (server block). 0 disables a count limit.
 	DefaultMaxSessions        = 10000
@@ -119,6 +120,13 @@ type Server struct {
 	SessionTimeout time.Duration
 	// ShutdownTimeout bounds graceful shutdown of the listener and backends.
 	ShutdownTimeout time.Duration
+	// DrainTimeout is how long a replica keeps serving after SIGTERM (or
+	// SIGINT) before it shuts down: /manage/v1/ready answers 503 at once
+	// so load balancers stop sending new work, while in-flight requests,
+	// existing sessions and requests still arriving are served as usual.
+	// A second signal ends the drain early. Default DefaultDrainTimeout
+	// (0: no drain); shutdown_timeout starts when the drain ends.
+	DrainTimeout time.Duration
 	// TrustedProxies are the peers (CIDR prefixes) whose X-Forwarded-For
 	// header is believed when determining a client's address.
 	TrustedProxies []netip.Prefix

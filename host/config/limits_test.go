@@ -19,7 +19,8 @@ backend "a" {
 	}
 	s, b := cfg.Server, cfg.Backends[0]
 	if s.MaxSessions != DefaultMaxSessions || s.MaxSessionsPerIP != DefaultMaxSessionsPerIP || s.MaxSessionsPerUser != DefaultMaxSessionsPerUser ||
-		s.MaxConnections != DefaultMaxConnections || s.ReadHeaderTimeout != DefaultReadHeaderTimeout || s.ReadTimeout != DefaultReadTimeout || s.IdleTimeout != DefaultIdleTimeout {
+		s.MaxConnections != DefaultMaxConnections || s.ReadHeaderTimeout != DefaultReadHeaderTimeout || s.ReadTimeout != DefaultReadTimeout || s.IdleTimeout != DefaultIdleTimeout ||
+		s.DrainTimeout != DefaultDrainTimeout {
 		t.Errorf("server defaults = %+v", s)
 	}
 	if b.MaxClients != DefaultMaxClients || b.IdleTimeout != DefaultClientIdleTimeout {
@@ -35,6 +36,7 @@ server {
   read_header_timeout   = "2s"
   read_timeout          = "3s"
   idle_timeout          = "4s"
+  drain_timeout         = "15s"
 }
 backend "a" {
   type         = "stdio"
@@ -49,7 +51,8 @@ backend "a" {
 	}
 	s, b = cfg.Server, cfg.Backends[0]
 	if s.MaxSessions != 0 || s.MaxSessionsPerIP != 5 || s.MaxSessionsPerUser != 7 || s.MaxConnections != 100 ||
-		s.ReadHeaderTimeout != 2*time.Second || s.ReadTimeout != 3*time.Second || s.IdleTimeout != 4*time.Second {
+		s.ReadHeaderTimeout != 2*time.Second || s.ReadTimeout != 3*time.Second || s.IdleTimeout != 4*time.Second ||
+		s.DrainTimeout != 15*time.Second {
 		t.Errorf("server = %+v", s)
 	}
 	if b.MaxClients != 2 || b.IdleTimeout != 0 {
@@ -63,6 +66,8 @@ func TestLimitValidation(t *testing.T) {
 		{`server { max_connections = -5 }`, "max_connections must be at least 0"},
 		{`server { read_timeout = "0s" }`, "read_timeout must be greater than zero"},
 		{`server { idle_timeout = "soon" }`, `"soon" is not a duration`},
+		{`server { drain_timeout = "-1s" }`, "drain_timeout must not be negative"},
+		{`server { session_timeout = "-1m" }`, "session_timeout must not be negative"},
 		{`backend "a" {
   type = "stdio"
   command = "x"

@@ -56,6 +56,7 @@ type serverBlock struct {
 	MaxRequestBytes *int64   `hcl:"max_request_bytes,optional"`
 	SessionTimeout  *string  `hcl:"session_timeout,optional"`
 	ShutdownTimeout *string  `hcl:"shutdown_timeout,optional"`
+	DrainTimeout    *string  `hcl:"drain_timeout,optional"`
 	TrustedProxies  []string `hcl:"trusted_proxies,optional"`
 
 	MaxSessions        *int     `hcl:"max_sessions,optional"`
@@ -299,6 +300,7 @@ func (raw *fileSchema) build(cfg *Config, ctx *hcl.EvalContext) hcl.Diagnostics 
 		MaxRequestBytes: DefaultMaxRequestBytes,
 		SessionTimeout:  DefaultSessionTimeout,
 		ShutdownTimeout: DefaultShutdownTimeout,
+		DrainTimeout:    DefaultDrainTimeout,
 
 		MaxSessions:        DefaultMaxSessions,
 		MaxSessionsPerIP:   DefaultMaxSessionsPerIP,
@@ -332,6 +334,7 @@ func (raw *fileSchema) build(cfg *Config, ctx *hcl.EvalContext) hcl.Diagnostics 
 		}
 		diags = append(diags, duration(s.Body, "session_timeout", s.SessionTimeout, true, &cfg.Server.SessionTimeout)...)
 		diags = append(diags, duration(s.Body, "shutdown_timeout", s.ShutdownTimeout, false, &cfg.Server.ShutdownTimeout)...)
+		diags = append(diags, duration(s.Body, "drain_timeout", s.DrainTimeout, true, &cfg.Server.DrainTimeout)...)
 		for _, p := range s.TrustedProxies {
 			prefix, err := netip.ParsePrefix(p)
 			if err != nil {
@@ -630,6 +633,10 @@ func duration(body hcl.Body, name string, v *string, zeroOK bool, dst *time.Dura
 	if err != nil {
 		return hcl.Diagnostics{attrError(body, name, "Invalid duration",
 			fmt.Sprintf("%q is not a duration; use a number with a unit such as \"500ms\", \"30s\" or \"5m\".", *v))}
+	}
+	if d < 0 && zeroOK {
+		return hcl.Diagnostics{attrError(body, name, "Invalid duration",
+			fmt.Sprintf("%s must not be negative; \"0s\" turns it off.", name))}
 	}
 	if d < 0 || (d == 0 && !zeroOK) {
 		return hcl.Diagnostics{attrError(body, name, "Invalid duration",

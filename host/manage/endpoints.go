@@ -83,14 +83,28 @@ type Ready struct {
 	Ready bool `json:"ready"`
 	// Starting is true until start-up is done: every backend's first
 	// connection attempt and every plugin the serving path needs.
-	Starting bool     `json:"starting"`
+	Starting bool `json:"starting"`
+	// Draining is true once shutdown has begun: the replica still serves
+	// in-flight requests and existing sessions but wants no new work.
+	Draining bool     `json:"draining,omitempty"`
 	Reason   string   `json:"reason"`
 	Waiting  []string `json:"waiting,omitempty"` // what start-up still waits for
 }
 
 // ready answers 200 once start-up is done and at least one backend is
-// Ready (or none is configured), else 503 with the reason.
+// Ready (or none is configured), else 503 with the reason; always 503
+// while draining.
 func (a *API) ready(w http.ResponseWriter, _ *http.Request) {
+	if a.o.Draining != nil {
+		if draining, until := a.o.Draining(); draining {
+			reason := "draining before shutdown"
+			if left := time.Until(until); left > 0 {
+				reason += fmt.Sprintf(": in-flight requests and sessions are served for %v more", left.Round(100*time.Millisecond))
+			}
+			writeJSON(w, http.StatusServiceUnavailable, Ready{Draining: true, Reason: reason})
+			return
+		}
+	}
 	started := true
 	if a.o.Started != nil {
 		started, _ = a.o.Started()

@@ -77,6 +77,11 @@ type Options struct {
 	// on their first connection attempt, plugins the serving path needs);
 	// /ready answers 503 while it is not empty.
 	Starting func() []string
+	// Draining, if set, reports whether the process is draining before
+	// shutdown (see config.Server.DrainTimeout) and when the drain ends;
+	// /ready answers 503 while it is, so load balancers stop sending new
+	// work, and /health is unaffected (the process is alive and serving).
+	Draining func() (draining bool, until time.Time)
 	// Plugins lists the plugin instances (JSON-encodable); nil for none.
 	Plugins func() any
 	// Reload re-reads and applies the configuration; it returns what

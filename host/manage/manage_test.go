@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -269,5 +270,31 @@ func TestEventsQueryAndStream(t *testing.T) {
 	}
 	if ids[0] != "2" || ids[1] != "3" {
 		t.Errorf("stream ids = %v, want replay of 2 then live 3", ids)
+	}
+}
+
+// TestReadyWhileDraining: once draining, /ready answers 503 with
+// "draining" whatever the backends' state, while /health stays 200 (the
+// process is alive and still serving).
+func TestReadyWhileDraining(t *testing.T) {
+	var draining atomic.Bool
+	until := time.Now().Add(30 * time.Second)
+	fg := &fakeGateway{backends: []gateway.BackendStatus{{Name: "a", Phase: health.Ready, State: "connected"}}}
+	api := New(Options{Gateway: fg, Events: events.New(1),
+		Draining: func() (bool, time.Time) { return draining.Load(), until }})
+	if rec := do(t, api, "GET", "/manage/v1/ready", ""); rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), "draining") {
+		t.Fatalf("before draining: %d %s", rec.Code, rec.Body.String())
+	}
+	draining.Store(true)
+	rec := do(t, api, "GET", "/manage/v1/ready", "")
+	var r Ready
+	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != http.StatusServiceUnavailable || r.Ready || !r.Draining || !strings.Contains(r.Reason, "draining before shutdown") {
+		t.Errorf("draining: %d %s", rec.Code, rec.Body.String())
+	}
+	if rec := do(t, api, "GET", "/manage/v1/health", ""); rec.Code != http.StatusOK {
+		t.Errorf("health while draining: %d %s", rec.Code, rec.Body.String())
 	}
 }

@@ -166,10 +166,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if explicit || cfg.Filename == *path {
 		reload = newReloader(*path, cfg, gw, rt, secrets, log).reload
 	}
+	drainer := &drain{}
 	mux := http.NewServeMux()
 	mux.Handle(manage.Prefix+"/", manage.New(manage.Options{
 		Gateway: gw, Catalog: gw.Catalog(), Events: evlog, Token: mgmtToken, Version: version,
-		Started: gw.Started, Starting: starting, Reload: reload, Logger: log.Named("manage"), Redact: secrets.Redact,
+		Started: gw.Started, Starting: starting, Draining: drainer.State,
+		Reload: reload, Logger: log.Named("manage"), Redact: secrets.Redact,
 		Plugins: func() any { return rt.Status() },
 		Audit:   managementAudit(pipe),
 		AuditStats: func() any {
@@ -202,7 +204,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Panics:          gw.Panics(),
 	}))
 	conns := &connTracker{states: map[net.Conn]http.ConnState{}}
-	srv := transport.NewServer(mux, cfg.Server, log.Named("http").StandardLogger(nil))
+	srv := transport.NewServer(drainer.Handler(mux), cfg.Server, log.Named("http").StandardLogger(nil))
 	srv.ConnState = conns.track
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(transport.LimitListener(ln, cfg.Server.MaxConnections)) }()
@@ -233,6 +235,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		case <-ctx.Done():
 		}
 		break
+	}
+	// Out of rotation first, then the shutdown proper (whose own bounds
+	// start only now).
+	if err := drainer.Run(cfg.Server.DrainTimeout, errc, log); err != nil {
+		return fmt.Errorf("http server: %w", err)
 	}
 	log.Info("shutting down")
 	// Streaming responses keep connections open; end the MCP sessions
