@@ -42,6 +42,7 @@ const (
 type errUser struct{ error }
 
 func main() {
+	tuneGC(os.Getenv) // serve and the built-in plugins it runs; see gc.go
 	if len(os.Args) > 1 && os.Args[1] == internalPlugin {
 		// Serving a built-in plugin: the host stops it, so no signal
 		// handling of our own (go-plugin ignores SIGINT by design).
@@ -54,8 +55,21 @@ func main() {
 }
 
 // withProfile runs f under a CPU profile written to $ARGUS_CPUPROFILE, if
-// set, for performance work (go tool pprof).
+// set, and writes an allocation profile (every allocation since start,
+// sampled at the runtime's default rate) to $ARGUS_MEMPROFILE when f
+// returns, if set: for performance work (go tool pprof).
 func withProfile(f func() int) int {
+	if path := os.Getenv("ARGUS_MEMPROFILE"); path != "" {
+		defer func() {
+			out, err := os.Create(path)
+			if err == nil {
+				err = errors.Join(pprof.Lookup("allocs").WriteTo(out, 0), out.Close())
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "argus: ARGUS_MEMPROFILE: %v\n", err)
+			}
+		}()
+	}
 	path := os.Getenv("ARGUS_CPUPROFILE")
 	if path == "" {
 		return f()
