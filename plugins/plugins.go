@@ -8,8 +8,11 @@
 package plugins
 
 import (
+	"fmt"
 	"maps"
+	"os"
 	"slices"
+	"strings"
 
 	"github.com/argusmcp/argus/plugins/discard"
 	"github.com/argusmcp/argus/plugins/jsonl"
@@ -35,4 +38,25 @@ func Lookup(name string) (*sdk.Plugin, bool) {
 		return nil, false
 	}
 	return f(), true
+}
+
+// Subcommand is the hidden argus subcommand that serves one built-in
+// plugin: `argus internal-plugin <name>`.
+const Subcommand = "internal-plugin"
+
+// ServeMain serves the built-in plugin named by args (what follows
+// Subcommand) until the host stops it. It returns only on bad arguments,
+// with exit code 1, having said why on stderr.
+func ServeMain(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintf(os.Stderr, "usage: argus %s <name>\n", Subcommand)
+		return 1
+	}
+	p, ok := Lookup(args[0])
+	if !ok {
+		fmt.Fprintf(os.Stderr, "argus: no built-in plugin %q (have %s)\n", args[0], strings.Join(Names(), ", "))
+		return 1
+	}
+	sdk.Serve(p)
+	return 0
 }

@@ -11,31 +11,23 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/argusmcp/argus/shared/healthstatus"
 	"github.com/argusmcp/argus/shared/probehost"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
 
-// Status is a backend's health as a probe sees it.
-type Status int
+// Status is a backend's health as a probe sees it. It is the one health
+// vocabulary of Argus, shared with the host: what a probe reports is what
+// the management API shows.
+type Status = healthstatus.Status
 
-// Health statuses.
+// Health statuses a probe reports. Any other value (the zero value
+// included) is reported as Unhealthy.
 const (
-	Healthy Status = iota + 1
-	Degraded
-	Unhealthy
+	Healthy   = healthstatus.Healthy
+	Degraded  = healthstatus.Degraded
+	Unhealthy = healthstatus.Unhealthy
 )
-
-func (s Status) String() string {
-	switch s {
-	case Healthy:
-		return "healthy"
-	case Degraded:
-		return "degraded"
-	case Unhealthy:
-		return "unhealthy"
-	}
-	return "unknown"
-}
 
 // Result is the outcome of one check.
 type Result struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/argusmcp/argus/shared/healthstatus"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
 
@@ -152,4 +153,18 @@ func DeadlineInterceptor(d time.Duration) grpc.UnaryClientInterceptor {
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
+}
+
+// HealthStatus is the status a probe's CheckResponse carries, as the
+// shared health vocabulary; false for a value outside the protocol.
+func HealthStatus(s pluginv1.HealthStatus) (healthstatus.Status, bool) {
+	switch s {
+	case pluginv1.HealthStatus_HEALTH_STATUS_HEALTHY:
+		return healthstatus.Healthy, true
+	case pluginv1.HealthStatus_HEALTH_STATUS_DEGRADED:
+		return healthstatus.Degraded, true
+	case pluginv1.HealthStatus_HEALTH_STATUS_UNHEALTHY:
+		return healthstatus.Unhealthy, true
+	}
+	return healthstatus.Unknown, false
 }

@@ -17,6 +17,11 @@ import (
 type askInput struct {
 	Question  string `json:"question" jsonschema:"what to ask the client's model"`
 	TimeoutMS int    `json:"timeout_ms,omitempty" jsonschema:"give up on the answer after this many milliseconds (default: wait)"`
+	Progress  bool   `json:"progress,omitempty" jsonschema:"notify progress 1/2 before asking and 2/2 after the answer (with a progress token)"`
+}
+
+type surveyInput struct {
+	Motto bool `json:"motto,omitempty" jsonschema:"also ask the client's model for a motto (sampling) in the same round"`
 }
 
 type confirmInput struct {
@@ -42,6 +47,12 @@ func addRelayTools(server *mcp.Server, name string) {
 			ctx, cancel = context.WithTimeout(ctx, time.Duration(in.TimeoutMS)*time.Millisecond)
 			defer cancel()
 		}
+		progress := func(n float64) {
+			if tok := req.Params.GetProgressToken(); in.Progress && tok != nil {
+				req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: n, Total: 2})
+			}
+		}
+		progress(1)
 		res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
 			Messages:  []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: in.Question}}},
 			MaxTokens: 100,
@@ -49,6 +60,7 @@ func addRelayTools(server *mcp.Server, name string) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("sampling: %w", err)
 		}
+		progress(2)
 		answer := ""
 		if tc, ok := res.Content.(*mcp.TextContent); ok {
 			answer = tc.Text
@@ -71,6 +83,13 @@ func addRelayTools(server *mcp.Server, name string) {
 		}
 		content, _ := json.Marshal(res.Content)
 		return textResult(fmt.Sprintf("action: %s content: %s", res.Action, content)), nil, nil
+	})
+	mcp.AddTool(server, &mcp.Tool{
+		Name: "survey",
+		Description: "Ask the user's name (elicitation, input key \"user_name\") and optionally the model for a motto " +
+			"(sampling, key \"motto\") as a multi-round-trip result (SEP-2322), then greet.",
+	}, func(ctx context.Context, req *mcp.CallToolRequest, in surveyInput) (*mcp.CallToolResult, any, error) {
+		return survey(req.Params.InputResponses, in.Motto), nil, nil
 	})
 	mcp.AddTool(server, &mcp.Tool{
 		Name:        "roots",
@@ -167,4 +186,42 @@ func addPingDelayTool(server *mcp.Server) {
 		d.flap.Store(in.Flap)
 		return textResult(fmt.Sprintf("pings delayed by %dms (flap %v)", in.MS, in.Flap)), nil, nil
 	})
+}
+
+// survey is the multi-round-trip tool: an InputRequiredResult until the
+// retry carries every answer, then the greeting. The SDK sends the input
+// requests as plain requests to clients of older revisions.
+func survey(answers mcp.InputResponseMap, motto bool) *mcp.CallToolResult {
+	name, _ := answers["user_name"].(*mcp.ElicitResult)
+	sampled, _ := answers["motto"].(*mcp.CreateMessageResult)
+	if sr, ok := answers["motto"].(*mcp.CreateMessageWithToolsResult); ok && len(sr.Content) > 0 {
+		sampled = &mcp.CreateMessageResult{Content: sr.Content[0]}
+	}
+	reqs := mcp.InputRequestMap{}
+	if name == nil || name.Action != "accept" {
+		reqs["user_name"] = &mcp.ElicitParams{
+			Message: "What is your name?",
+			RequestedSchema: map[string]any{
+				"type":       "object",
+				"properties": map[string]any{"name": map[string]any{"type": "string"}},
+				"required":   []any{"name"},
+			},
+		}
+	}
+	if motto && sampled == nil {
+		reqs["motto"] = &mcp.CreateMessageParams{
+			Messages:  []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "a motto, please"}}},
+			MaxTokens: 20,
+		}
+	}
+	if len(reqs) > 0 {
+		return &mcp.CallToolResult{InputRequests: reqs}
+	}
+	text := fmt.Sprintf("hello, %v", name.Content["name"])
+	if sampled != nil {
+		if tc, ok := sampled.Content.(*mcp.TextContent); ok {
+			text += "; motto: " + tc.Text
+		}
+	}
+	return textResult(text)
 }

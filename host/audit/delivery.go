@@ -19,7 +19,7 @@ type Record struct {
 }
 
 // Sink is where a Queue delivers: an audit sink plugin instance (see
-// PluginSink) or, in unit tests, a fake.
+// host/pluginhost/sink.Sink) or, in unit tests, a fake.
 type Sink interface {
 	// Name identifies the sink in logs and errors.
 	Name() string

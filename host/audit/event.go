@@ -7,6 +7,7 @@ package audit
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -170,14 +171,21 @@ func errorMessage(c *request.Call) string {
 }
 
 // Marshal encodes e as one compact JSON object (invalid UTF-8 becomes
-// U+FFFD, as encoding/json does).
+// U+FFFD, as encoding/json does), without reflection (appendEvent).
 func (e Event) Marshal() []byte {
-	b, err := json.Marshal(e)
-	if err != nil {
-		// Only a Metadata value that cannot be encoded gets here; keep the
-		// record and say so rather than lose it.
-		e.Metadata = map[string]any{"metadata_error": err.Error()}
-		b, _ = json.Marshal(e)
+	if b, ok := appendEvent(make([]byte, 0, 512), &e); ok {
+		return b
 	}
+	// Only a Metadata value that cannot be encoded gets here; keep the
+	// record and say so rather than lose it.
+	_, err := json.Marshal(e.Metadata)
+	if err == nil {
+		_, err = json.Marshal(e)
+	}
+	if err == nil {
+		err = errors.New("cannot encode")
+	}
+	e.Metadata = map[string]any{"metadata_error": err.Error()}
+	b, _ := json.Marshal(e)
 	return b
 }

@@ -82,8 +82,11 @@ func (p *Pipeline) Accepting() (bool, string) {
 	return true, ""
 }
 
-// Stats reports every queue.
+// Stats reports every queue; none when p is nil (audit disabled).
 func (p *Pipeline) Stats() []QueueStats {
+	if p == nil { // audit disabled
+		return []QueueStats{}
+	}
 	out := make([]QueueStats, len(p.queues))
 	for i, q := range p.queues {
 		out[i] = q.Stats()
@@ -113,7 +116,9 @@ type observer struct{ p *Pipeline }
 type eventIDKey struct{}
 
 func (o observer) Begin(ctx context.Context, c *request.Call) context.Context {
-	if !o.p.recordRequests || !Audited(c.Method) {
+	// An unclaimed multi-round-trip call's end is no request: it has no
+	// mcp_request record, only its mcp_operation event.
+	if !o.p.recordRequests || !Audited(c.Method) || c.Unclaimed {
 		return ctx
 	}
 	id := uuid.NewString()
@@ -177,6 +182,15 @@ func (p *Pipeline) Gate() request.Middleware {
 			return next(ctx, c)
 		}
 	}
+}
+
+// ManagementRecorder is Management as manage.Options.Audit takes it; nil
+// when p is nil (audit disabled).
+func (p *Pipeline) ManagementRecorder() func(context.Context, string, string, string, time.Time, error) {
+	if p == nil {
+		return nil
+	}
+	return p.Management
 }
 
 // Management records a management API mutation (reconnect, reload) as a

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -48,6 +49,8 @@ type Options struct {
 type Conn struct {
 	cfg     config.Backend
 	session *mcp.ClientSession
+	client  *mcp.Implementation
+	send    mcp.MethodHandler // the client's sending handler, below every middleware
 	done    chan struct{}
 	err     error // why the session ended; read after done is closed
 }
@@ -59,7 +62,8 @@ type Conn struct {
 // its event stream open for as long as the context it connected with, so
 // the timeout is enforced beside it and the context is cancelled by Close.
 func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) {
-	t, err := transport(cfg, opts.Logger)
+	negotiated := new(atomic.Pointer[string])
+	t, err := transport(cfg, opts.Logger, negotiated)
 	if err != nil {
 		return nil, err
 	}
@@ -72,8 +76,13 @@ func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) 
 		err error
 	}
 	ch := make(chan dialed, 1)
+	var send mcp.MethodHandler
 	go func() {
 		client := mcp.NewClient(opts.Client, opts.ClientOptions)
+		client.AddSendingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+			send = next
+			return next
+		})
 		if opts.Middleware != nil {
 			client.AddReceivingMiddleware(opts.Middleware)
 		}
@@ -107,7 +116,10 @@ func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) 
 		cancel()
 		return nil, fmt.Errorf("backend %q: connect: %w", cfg.Name, d.err)
 	}
-	c := &Conn{cfg: cfg, session: d.s, done: make(chan struct{})}
+	c := &Conn{cfg: cfg, session: d.s, client: opts.Client, send: send, done: make(chan struct{})}
+	if v := c.ProtocolVersion(); v != "" {
+		negotiated.Store(&v)
+	}
 	go func() {
 		c.err = d.s.Wait()
 		cancel()
@@ -210,7 +222,10 @@ func (c *Conn) Inventory(ctx context.Context) (*catalog.Inventory, error) {
 	return inv, nil
 }
 
-func transport(cfg config.Backend, log hclog.Logger) (mcp.Transport, error) {
+// transport is the SDK transport for cfg. For HTTP transports, negotiated
+// is the revision the session settles on, sent as MCP-Protocol-Version on
+// every request once it is set (see versionTransport).
+func transport(cfg config.Backend, log hclog.Logger, negotiated *atomic.Pointer[string]) (mcp.Transport, error) {
 	switch cfg.Type {
 	case config.TypeStdio:
 		cmd := exec.Command(cfg.Command, cfg.Args...)
@@ -223,14 +238,14 @@ func transport(cfg config.Backend, log hclog.Logger) (mcp.Transport, error) {
 		cmd.SysProcAttr = childProcAttr()
 		return &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil
 	case config.TypeStreamableHTTP:
-		return &mcp.StreamableClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(cfg.Headers), MaxRetries: 2}, nil
+		return &mcp.StreamableClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(cfg.Headers, negotiated), MaxRetries: 2}, nil
 	case config.TypeSSE:
-		return &mcp.SSEClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(cfg.Headers)}, nil
+		return &mcp.SSEClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(cfg.Headers, negotiated)}, nil
 	}
 	return nil, fmt.Errorf("backend %q: unsupported type %q", cfg.Name, cfg.Type)
 }
 
-func httpClient(headers map[string]string) *http.Client {
+func httpClient(headers map[string]string, negotiated *atomic.Pointer[string]) *http.Client {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	// Many client sessions share this connection to the backend; the
 	// default of 2 idle connections per host would make concurrent calls
@@ -240,7 +255,32 @@ func httpClient(headers map[string]string) *http.Client {
 	if len(headers) > 0 {
 		rt = headerTransport{base: rt, headers: headers}
 	}
-	return &http.Client{Transport: rt}
+	return &http.Client{Transport: versionTransport{base: rt, negotiated: negotiated}}
+}
+
+// protocolVersionHeader is the HTTP header naming the MCP revision of a
+// request (streamable HTTP transport).
+const protocolVersionHeader = "Mcp-Protocol-Version"
+
+// versionTransport sends the session's negotiated revision as
+// MCP-Protocol-Version on every request that does not carry one, as the
+// streamable HTTP transport requires after initialization. The SDK's own
+// transport learns the revision through a hook that observedTransport's
+// wrapper hides from it (the hook is unexported), so without this a
+// backend would receive requests without the header and assume 2025-03-26.
+// Requests made before the session is established (initialize,
+// server/discover) are left as the SDK makes them.
+type versionTransport struct {
+	base       http.RoundTripper
+	negotiated *atomic.Pointer[string]
+}
+
+func (t versionTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if v := t.negotiated.Load(); v != nil && r.Header.Get(protocolVersionHeader) == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set(protocolVersionHeader, *v)
+	}
+	return t.base.RoundTrip(r)
 }
 
 // headerTransport adds the configured headers to every request.
@@ -291,22 +331,31 @@ const statelessRevision = "2026-07-28"
 // Ping checks that the backend answers. Revision 2026-07-28 removed ping;
 // for a backend that negotiated it, a tools/list (or, without tools, a
 // prompts/list or resources/list) serves as the check instead, so a healthy
-// modern backend is never reported down.
+// modern backend is never reported down. That request goes to the backend
+// every time: the session's list methods answer from the SDK's cache while
+// the backend's ttlMs lasts, which would report a backend that has gone
+// away as healthy.
 func (c *Conn) Ping(ctx context.Context) error {
 	res := c.session.InitializeResult()
 	if res == nil || res.ProtocolVersion < statelessRevision {
 		return c.session.Ping(ctx, nil)
 	}
+	// The per-request _meta a 2026-07-28 request must carry (the session's
+	// list methods add it themselves).
+	meta := mcp.Meta{mcp.MetaKeyProtocolVersion: res.ProtocolVersion, mcp.MetaKeyClientCapabilities: map[string]any{}}
+	if c.client != nil {
+		meta[mcp.MetaKeyClientInfo] = c.client
+	}
+	var err error
 	caps := res.Capabilities
 	switch {
 	case caps != nil && caps.Prompts != nil && caps.Tools == nil:
-		_, err := c.session.ListPrompts(ctx, nil)
-		return err
+		_, err = c.send(ctx, "prompts/list", &mcp.ClientRequest[*mcp.ListPromptsParams]{Session: c.session, Params: &mcp.ListPromptsParams{Meta: meta}})
 	case caps != nil && caps.Resources != nil && caps.Tools == nil:
-		_, err := c.session.ListResources(ctx, nil)
-		return err
+		_, err = c.send(ctx, "resources/list", &mcp.ClientRequest[*mcp.ListResourcesParams]{Session: c.session, Params: &mcp.ListResourcesParams{Meta: meta}})
+	default:
+		_, err = c.send(ctx, "tools/list", &mcp.ClientRequest[*mcp.ListToolsParams]{Session: c.session, Params: &mcp.ListToolsParams{Meta: meta}})
 	}
-	_, err := c.session.ListTools(ctx, nil)
 	return err
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -789,4 +790,14 @@ func withoutFollowUps(diags hcl.Diagnostics) hcl.Diagnostics {
 		out = append(out, d)
 	}
 	return out
+}
+
+// LoadOrDefault loads the file at path; if it does not exist and was not
+// asked for explicitly (a default path), it loads def, named defName in
+// diagnostics, instead.
+func (p *Parser) LoadOrDefault(path string, explicit bool, def []byte, defName string) (*Config, hcl.Diagnostics) {
+	if _, err := os.Stat(path); err != nil && !explicit && errors.Is(err, os.ErrNotExist) {
+		return p.Load(def, defName)
+	}
+	return p.LoadFile(path)
 }

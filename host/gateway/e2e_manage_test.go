@@ -21,8 +21,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/manage"
+	"github.com/argusmcp/argus/host/supervisor"
 	"github.com/argusmcp/argus/internal/testbin"
 )
 
@@ -53,9 +53,9 @@ func mgmt(t *testing.T, mcpURL, method, path, token string, out any) int {
 	return resp.StatusCode
 }
 
-func backendStatus(t *testing.T, url, name string) gateway.BackendStatus {
+func backendStatus(t *testing.T, url, name string) supervisor.BackendStatus {
 	t.Helper()
-	var b gateway.BackendStatus
+	var b supervisor.BackendStatus
 	if code := mgmt(t, url, "GET", "/backends/"+name, mgmtToken, &b); code != 200 {
 		t.Fatalf("backend %s: %d", name, code)
 	}
@@ -202,7 +202,7 @@ backend "beta" {
 	}
 }
 
-func condTypes(b gateway.BackendStatus) []string {
+func condTypes(b supervisor.BackendStatus) []string {
 	var out []string
 	for _, c := range b.Conditions {
 		out = append(out, c.Type)
@@ -222,7 +222,7 @@ backend "modern" {
   protocol_version = "2026-07-28"
 }
 `, httpURL))
-	var b gateway.BackendStatus
+	var b supervisor.BackendStatus
 	waitFor(t, 10*time.Second, "30 checks", func() bool {
 		b = backendStatus(t, url, "modern")
 		if b.Phase != "Ready" {
@@ -246,7 +246,7 @@ health {
 `+demoStdio(t, "flappy"))
 	s := connect(t, url)
 	call(t, s, "flappy_slow_pings", map[string]any{"ms": 10, "flap": true})
-	var b gateway.BackendStatus
+	var b supervisor.BackendStatus
 	waitFor(t, 60*time.Second, "1000 checks", func() bool {
 		b = backendStatus(t, url, "flappy")
 		return b.Health.Checks >= 1000
@@ -308,9 +308,9 @@ func TestE2EReload(t *testing.T) {
 	}
 }
 
-func backendStatusOK(t *testing.T, url, name string) (gateway.BackendStatus, bool) {
+func backendStatusOK(t *testing.T, url, name string) (supervisor.BackendStatus, bool) {
 	t.Helper()
-	var b gateway.BackendStatus
+	var b supervisor.BackendStatus
 	code := mgmt(t, url, "GET", "/backends/"+name, mgmtToken, &b)
 	return b, code == 200
 }

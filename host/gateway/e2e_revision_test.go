@@ -22,7 +22,19 @@ func statelessPost(t *testing.T, url, method, name, params string, header map[st
 // object) the request declares.
 func statelessPostCaps(t *testing.T, url, caps, method, name, params string, header map[string]string) (int, map[string]any) {
 	t.Helper()
-	meta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":` + caps + `,"io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"},"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}`
+	status, body := statelessPostRaw(t, url, caps, "", method, name, params, header)
+	return status, rpcMessage(t, body)
+}
+
+// statelessPostRaw is statelessPostCaps with further _meta members
+// (extraMeta: JSON members such as `"progressToken":"p"`, or "") that
+// returns the whole response body (JSON, or SSE with any notifications).
+func statelessPostRaw(t *testing.T, url, caps, extraMeta, method, name, params string, header map[string]string) (int, string) {
+	t.Helper()
+	if extraMeta != "" {
+		extraMeta = "," + extraMeta
+	}
+	meta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":` + caps + `,"io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"},"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"` + extraMeta + `}`
 	if params == "" {
 		params = "{" + meta + "}"
 	} else {
@@ -46,7 +58,7 @@ func statelessPostCaps(t *testing.T, url, caps, method, name, params string, hea
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, rpcMessage(t, string(b))
+	return resp.StatusCode, string(b)
 }
 
 // rpcMessage decodes a JSON-RPC response from a JSON or SSE body.
@@ -113,6 +125,16 @@ func TestE2ERevisionShaping(t *testing.T) {
 				t.Errorf("2025-06-18 answer carries %s: %s", field, got)
 			}
 		}
+	}
+
+	// A resource that does not exist: -32602 for a 2026-07-28 client
+	// (SEP-2164), -32002 for an older one.
+	_, msg = statelessPost(t, url, "resources/read", "demo://none", `"uri":"demo://none"`, nil)
+	if e, _ := msg["error"].(map[string]any); e["code"] != -32602.0 {
+		t.Errorf("2026-07-28 resources/read of no resource: %v, want -32602", msg)
+	}
+	if _, got := do(`{"jsonrpc":"2.0","id":6,"method":"resources/read","params":{"uri":"demo://none"}}`); !strings.Contains(got, `-32002`) {
+		t.Errorf("2025-06-18 resources/read of no resource: %s, want -32002", got)
 	}
 }
 

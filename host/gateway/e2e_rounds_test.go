@@ -1,12 +1,21 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/argusmcp/argus/internal/testbin"
 )
 
 // TestE2EMultiRoundTrip: a 2026-07-28 client calls a tool whose backend,
@@ -97,5 +106,194 @@ backend "remote" {
 	}
 	if len(ok) != 1 || ok[0].Metadata["rounds"] != 1.0 {
 		t.Fatalf("successful remote_ask events: %+v, want exactly one with metadata.rounds = 1", ok)
+	}
+}
+
+// TestE2EForwardedInputKeys: a backend spoken to at 2026-07-28 (the demo
+// server over stdio and over streamable HTTP, protocol_version set) answers
+// with its own InputRequiredResult; a 2026-07-28 client receives the
+// backend's input keys ("user_name", "motto") unchanged, and its retry,
+// keyed the same way, completes the call. In the reverse direction, a
+// 2025-11-25 client calling the same tool is sent plain elicitation and
+// sampling requests, and Argus retries the backend with the answers.
+func TestE2EForwardedInputKeys(t *testing.T) {
+	for _, transport := range []string{"stdio", "streamable-http"} {
+		t.Run(transport, func(t *testing.T) {
+			backend := fmt.Sprintf("backend \"kw\" {\n  type = \"stdio\"\n  command = %s\n  args = [\"-name\", \"kw\"]\n  protocol_version = \"2026-07-28\"\n}\n",
+				hclString(binPath(t, testbin.DemoServer)))
+			if transport == "streamable-http" {
+				backend = fmt.Sprintf("backend \"kw\" {\n  type = \"streamable-http\"\n  url = %q\n  protocol_version = \"2026-07-28\"\n}\n", startDemoHTTP(t, "kw"))
+			}
+			url, proc := startArgus(t, backend)
+			if _, err := proc.WaitStderr(regexp.MustCompile(`backend connected.*protocol.{0,3}2026-07-28`), startTimeout); err != nil {
+				t.Fatalf("the backend session is not of revision 2026-07-28: %v", err)
+			}
+
+			survey := `"name":"kw_survey","arguments":{"motto":true}`
+			status, msg := statelessPost(t, url, "tools/call", "kw_survey", survey, nil)
+			res, _ := msg["result"].(map[string]any)
+			inputs, _ := res["inputRequests"].(map[string]any)
+			state, _ := res["requestState"].(string)
+			if status != 200 || res["resultType"] != "input_required" || state == "" {
+				t.Fatalf("round 1: HTTP %d %v, want an InputRequiredResult", status, msg)
+			}
+			keys := slices.Sorted(maps.Keys(inputs))
+			if !slices.Equal(keys, []string{"motto", "user_name"}) {
+				t.Fatalf("input keys %v, want the backend's own [motto user_name]", keys)
+			}
+			if m, _ := inputs["user_name"].(map[string]any); m["method"] != "elicitation/create" {
+				t.Errorf("user_name = %v, want an elicitation/create request", inputs["user_name"])
+			}
+			if m, _ := inputs["motto"].(map[string]any); m["method"] != "sampling/createMessage" {
+				t.Errorf("motto = %v, want a sampling/createMessage request", inputs["motto"])
+			}
+			answers := `"inputResponses":{"user_name":{"action":"accept","content":{"name":"Ada"}},` +
+				`"motto":{"role":"assistant","content":{"type":"text","text":"carpe diem"},"model":"m"}}`
+			status, msg = statelessPost(t, url, "tools/call", "kw_survey", survey+","+answers+`,"requestState":"`+state+`"`, nil)
+			res, _ = msg["result"].(map[string]any)
+			if b, _ := json.Marshal(res); status != 200 || res["resultType"] != "complete" || !strings.Contains(string(b), "hello, Ada; motto: carpe diem") {
+				t.Fatalf("round 2: HTTP %d %v, want the greeting built from both answers", status, msg)
+			}
+
+			// Reverse: an older client is asked with plain requests.
+			var asked sync.Map
+			logged := make(chan any, 10)
+			s := relayClient(t, url, &mcp.ClientOptions{
+				LoggingMessageHandler: func(_ context.Context, req *mcp.LoggingMessageRequest) { logged <- req.Params.Data },
+				ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+					asked.Store("elicitation", req.Params.Message)
+					return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "Grace"}}, nil
+				},
+				CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+					asked.Store("sampling", true)
+					return &mcp.CreateMessageResult{Role: "assistant", Model: "m", Content: &mcp.TextContent{Text: "per aspera"}}, nil
+				},
+			})
+			if got := call(t, s, "kw_survey", map[string]any{"motto": true}); got != "hello, Grace; motto: per aspera" {
+				t.Fatalf("older client: %q, want the greeting built from its answers", got)
+			}
+			if q, _ := asked.Load("elicitation"); q != "What is your name?" {
+				t.Errorf("older client's elicitation: %v, want the backend's question", q)
+			}
+			if _, ok := asked.Load("sampling"); !ok {
+				t.Error("older client was not asked for sampling")
+			}
+
+			// The level an older client set reaches the backend with each
+			// request, as a 2026-07-28 backend sends no log messages without.
+			if err := s.SetLoggingLevel(context.Background(), &mcp.SetLoggingLevelParams{Level: "info"}); err != nil {
+				t.Fatal(err)
+			}
+			call(t, s, "kw_log", map[string]any{"message": "from the backend"})
+			select {
+			case d := <-logged:
+				if d != "from the backend" {
+					t.Errorf("log message %v, want the backend's", d)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("the older client got no log message from the 2026-07-28 backend")
+			}
+		})
+	}
+}
+
+// TestE2EProgressInLaterRounds: progress a backend (on an older session)
+// reports after the client's answer reaches the client's retry, under the
+// retry's own progress token, before the result; none goes out under the
+// first request's token once it has ended.
+func TestE2EProgressInLaterRounds(t *testing.T) {
+	url, _ := startArgus(t, fmt.Sprintf("backend \"remote\" {\n  type = \"streamable-http\"\n  url = %q\n}\n", startDemoHTTP(t, "remote")))
+	caps := `{"sampling":{}}`
+	call := `"name":"remote_ask","arguments":{"question":"q","progress":true}`
+	status, body := statelessPostRaw(t, url, caps, `"progressToken":"first"`, "tools/call", "remote_ask", call, nil)
+	res, _ := rpcMessage(t, body)["result"].(map[string]any)
+	inputs, _ := res["inputRequests"].(map[string]any)
+	state, _ := res["requestState"].(string)
+	if status != 200 || len(inputs) != 1 || state == "" {
+		t.Fatalf("round 1: HTTP %d %s, want an InputRequiredResult", status, body)
+	}
+	var key string
+	for k := range inputs {
+		key = k
+	}
+	answer := `"inputResponses":{"` + key + `":{"role":"assistant","content":{"type":"text","text":"a"},"model":"m"}}`
+	status, body = statelessPostRaw(t, url, caps, `"progressToken":"retry"`, "tools/call", "remote_ask",
+		call+","+answer+`,"requestState":"`+state+`"`, nil)
+	if b, _ := json.Marshal(rpcMessage(t, body)["result"]); status != 200 || !strings.Contains(string(b), "sampled: a") {
+		t.Fatalf("round 2: HTTP %d %s, want the result", status, body)
+	}
+	progress := progressEvents(t, body)
+	if len(progress) != 1 || progress[0]["progressToken"] != "retry" || progress[0]["progress"] != 2.0 {
+		t.Fatalf("round 2 progress: %v, want one notification (progress 2) under the retry's token\n%s", progress, body)
+	}
+}
+
+// progressEvents returns the params of the notifications/progress messages
+// in an SSE body, in order.
+func progressEvents(t *testing.T, body string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(body, "\n") {
+		d, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		var m struct {
+			Method string         `json:"method"`
+			Params map[string]any `json:"params"`
+		}
+		if json.Unmarshal([]byte(d), &m) == nil && m.Method == "notifications/progress" {
+			out = append(out, m.Params)
+		}
+	}
+	return out
+}
+
+// TestE2EUnclaimedCallAudited: a call whose client never retries after an
+// InputRequiredResult still leaves exactly one mcp_operation event, an
+// error with the call's rounds, when its round ends unanswered (here: the
+// gateway shuts down while it waits; an expired round takes the same
+// path) and no mcp_request record of its own.
+func TestE2EUnclaimedCallAudited(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	url, proc := startArgus(t, fmt.Sprintf(`
+audit {
+  record_requests = true
+  sink "jsonl" "primary" { file = %q }
+}
+backend "remote" {
+  type = "streamable-http"
+  url  = %q
+}
+`, file, startDemoHTTP(t, "remote")))
+
+	status, msg := statelessPost(t, url, "tools/call", "remote_ask", `"name":"remote_ask","arguments":{"question":"q"}`, nil)
+	if res, _ := msg["result"].(map[string]any); status != 200 || res["resultType"] != "input_required" {
+		t.Fatalf("HTTP %d %v, want an InputRequiredResult", status, msg)
+	}
+	if err := proc.Stop(); err != nil {
+		t.Fatalf("argus exit: %v\n%s", err, proc.Stderr.String())
+	}
+	var ops, reqs []auditRecord
+	for _, r := range readAudit(t, auditFiles(t, file)...) {
+		if r.Target.CapabilityName != "remote_ask" {
+			continue
+		}
+		switch r.EventType {
+		case "mcp_operation":
+			ops = append(ops, r)
+		case "mcp_request":
+			reqs = append(reqs, r)
+		}
+	}
+	if len(ops) != 1 {
+		t.Fatalf("%d mcp_operation events for the call, want 1: %+v", len(ops), ops)
+	}
+	op := ops[0]
+	if op.Outcome.Status != "error" || op.Metadata["rounds"] != 1.0 || op.Metadata["jsonrpc_error_code"] != -32800.0 {
+		t.Errorf("event %+v, want an error with metadata.rounds 1 and code -32800", op)
+	}
+	if len(reqs) != 1 || reqs[0].Metadata["request_id"] != op.Metadata["logical_request_id"] {
+		t.Errorf("mcp_request records %+v, want exactly the first request's, whose id is the event's logical_request_id %v", reqs, op.Metadata["logical_request_id"])
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/catalog"
+	"github.com/argusmcp/argus/host/relay"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/revision"
 	"github.com/argusmcp/argus/host/rounds"
@@ -63,7 +64,7 @@ func (g *Gateway) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 			if c.Outcome == request.OutcomeTransport || c.Outcome == request.OutcomeTimeout {
 				g.log.Warn("request failed", "method", method, "capability", c.Capability, "backend", c.Backend, "request_id", c.ID, "user", c.UserID, "error", err)
 			}
-			return nil, request.Wire(err)
+			return nil, revision.Error(c.ProtocolVersion, request.Wire(err))
 		}
 		return g.shape.Result(c.ProtocolVersion, method, res), nil
 	}
@@ -263,12 +264,12 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	c.Backend, c.OriginalName = backendName, original
 	stateless := revision.IsStateless(c.ProtocolVersion)
 	if responses, state := retryOf(params); stateless && state != "" {
-		return g.resume(ctx, c, state, responses)
+		return g.resume(ctx, c, state, responses, request.Meta(params)["progressToken"])
 	}
 	// Input responses without Argus's state answer nothing Argus asked;
 	// the backend never sees the client's side of a multi-round-trip.
-	setRetry(params, nil, "")
-	l, err := g.linkFor(ctx, c.Session, backendName)
+	relay.SetRetry(params, nil, "")
+	l, err := g.Link(ctx, c.Session, backendName)
 	if err != nil {
 		var limit *request.Error
 		switch {
@@ -284,21 +285,22 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	if conn == nil {
 		return nil, request.Errorf(request.OutcomeTransport, request.CodeBackendUnavailable, "backend %q is unavailable", backendName)
 	}
-	if meta := params.GetMeta(); meta != nil {
-		if ir := conn.Session().InitializeResult(); ir != nil {
-			params.SetMeta(revision.ForBackend(meta, ir.ProtocolVersion))
+	if v := conn.ProtocolVersion(); v != "" {
+		meta := revision.WithLogLevel(revision.ForBackend(params.GetMeta(), v), v, g.clientLevel(c.Session))
+		if meta != nil || params.GetMeta() != nil {
+			params.SetMeta(meta)
 		}
 	}
 	cfg := conn.Config()
 	timeout := cfg.CallTimeout
 	// run makes the backend call under cctx; parent is the context whose
 	// end means the caller gave up.
-	run := func(parent, cctx context.Context, inf *inflight) (mcp.Result, error) {
+	run := func(parent, cctx context.Context, inf *relay.Inflight) (mcp.Result, error) {
 		var done func(mcp.Result, error)
 		if c.BackendHook != nil {
 			cctx, done = c.BackendHook(cctx, c, request.Backend{Name: cfg.Name, Type: cfg.Type, URL: cfg.URL, Command: cfg.Command}, params)
 		}
-		res, err := l.exchange(cctx, inf, params, func(ctx context.Context) (mcp.Result, error) {
+		res, err := l.Exchange(cctx, inf, params, func(ctx context.Context) (mcp.Result, error) {
 			r, err := do(ctx, conn.Session())
 			if err != nil {
 				return nil, err
@@ -308,7 +310,7 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 		if err != nil {
 			err = backendError(parent, cctx, backendName, timeout, err)
 		}
-		if missing := l.missingCapabilities(inf); missing != nil {
+		if missing := l.MissingCapabilities(inf); missing != nil {
 			// The backend asked the client for something it cannot do; what the
 			// backend made of Argus's refusal is not the client's answer.
 			res, err = nil, &request.Error{Outcome: request.OutcomeRPCError, Wire: missing}
@@ -319,8 +321,8 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 		return res, err
 	}
 	if !stateless {
-		inf := l.begin(ctx, c, params, nil)
-		defer l.end(inf)
+		inf := l.Begin(ctx, c, params, nil)
+		defer l.End(inf)
 		cctx, cancel := context.WithTimeout(revision.BackendContext(ctx), timeout)
 		defer cancel()
 		return run(ctx, cctx, inf)
@@ -330,33 +332,87 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 	// (client gone, round expired, no progress within the call timeout).
 	bctx, cancel := context.WithCancel(context.WithoutCancel(revision.BackendContext(ctx)))
 	rc := g.rounds.Start(bindingOf(c), cancel)
-	inf := l.begin(ctx, c, params, rc)
-	rc.Value = &roundCall{origin: c.ID, l: l, inf: inf, timeout: timeout}
+	inf := l.Begin(ctx, c, params, rc)
+	rcall := &roundCall{origin: c.ID, start: c.Start, l: l, inf: inf, timeout: timeout}
+	rc.Value = rcall
+	rc.Unclaimed = func(err error) { g.unclaimed(rcall, rc.Rounds(), err) }
 	go func() {
 		defer cancel()
-		defer l.end(inf)
-		rc.Finish(run(bctx, bctx, inf))
+		res, err := run(bctx, bctx, inf)
+		// end first: it waits until the notifications the backend sent
+		// before its answer reach the client request now waiting on the
+		// call, which Finish lets go.
+		l.End(inf)
+		rc.Finish(res, err)
 	}()
 	return g.await(ctx, c, rc, timeout)
 }
 
-// roundCall is what the router keeps with a multi-round-trip call.
-type roundCall struct {
-	origin  string // request ID of the call's first request
-	l       *link
-	inf     *inflight
-	timeout time.Duration
+// clientLevel is the log level the client of ss set with
+// logging/setLevel, "" if none (or no session).
+func (g *Gateway) clientLevel(ss *mcp.ServerSession) mcp.LoggingLevel {
+	if ss == nil {
+		return ""
+	}
+	g.subMu.Lock()
+	defer g.subMu.Unlock()
+	return g.levels[ss]
 }
 
-// resume continues a multi-round-trip call on the client's retry.
-func (g *Gateway) resume(ctx context.Context, c *request.Call, state string, responses mcp.InputResponseMap) (mcp.Result, error) {
+// roundCall is what the router keeps with a multi-round-trip call.
+type roundCall struct {
+	origin  string    // request ID of the call's first request
+	start   time.Time // when the first request began
+	l       *relay.Link
+	inf     *relay.Inflight
+	timeout time.Duration
+
+	mu   sync.Mutex
+	last request.Call // the request that handed out the latest round
+}
+
+func (r *roundCall) setLast(c *request.Call) {
+	r.mu.Lock()
+	r.last = *c
+	r.mu.Unlock()
+}
+
+// unclaimed records the end of a multi-round-trip call whose client did
+// not retry after its latest round (the n-th): the round expired, or the
+// gateway shut down. Observers see it once, as a call of the last
+// request's client and capability that ended cancelled, with the logical
+// call's rounds; without it the call would leave no mcp_operation event.
+func (g *Gateway) unclaimed(r *roundCall, n int, err error) {
+	r.mu.Lock()
+	c := r.last
+	r.mu.Unlock()
+	if c.Method == "" {
+		return // no round was handed out
+	}
+	c.ID, c.JSONRPCID = uuid.NewString(), ""
+	c.Start, c.Result, c.Err = r.start, nil, nil
+	c.InputRequired, c.Unclaimed = false, true
+	c.Round, c.Rounds, c.LogicalID = n+1, n, r.origin
+	c.BackendHook = nil
+	msg := "the client did not retry within the round's expiry; the backend call was cancelled"
+	if errors.Is(err, rounds.ErrClosed) {
+		msg = "the gateway shut down while the call waited for the client's retry; the backend call was cancelled"
+	}
+	g.chain.Fail(context.Background(), &c, &request.Error{Outcome: request.OutcomeCancelled, Err: err,
+		Wire: &jsonrpc.Error{Code: request.CodeRequestCancelled, Message: msg}})
+}
+
+// resume continues a multi-round-trip call on the client's retry, whose
+// progress token (nil if none) the call's progress is relayed with from
+// now on.
+func (g *Gateway) resume(ctx context.Context, c *request.Call, state string, responses mcp.InputResponseMap, progressToken any) (mcp.Result, error) {
 	rc, err := g.rounds.Resume(state, bindingOf(c), responses)
 	if err != nil {
 		return nil, roundError(err, 0)
 	}
 	rcall := rc.Value.(*roundCall)
 	c.LogicalID = rcall.origin
-	rcall.l.reattach(rcall.inf, ctx, c.Session)
+	rcall.l.Reattach(rcall.inf, ctx, c.Session, progressToken)
 	return g.await(ctx, c, rc, rcall.timeout)
 }
 
@@ -375,6 +431,9 @@ func (g *Gateway) await(ctx context.Context, c *request.Call, rc *rounds.Call, l
 		c.InputRequired, c.Round = true, n
 		if c.LogicalID == "" {
 			c.LogicalID = c.ID
+		}
+		if rcall, ok := rc.Value.(*roundCall); ok {
+			rcall.setLast(c)
 		}
 		return inputRequired(c.Method, out.Inputs, out.State), nil
 	}
@@ -428,87 +487,6 @@ func bindingOf(c *request.Call) rounds.Binding {
 	return rounds.Binding{User: c.UserID, Client: client, Method: c.Method, Name: c.Capability}
 }
 
-// maxBackendRounds bounds how often one backend request may answer with
-// input requests before Argus gives up (as the SDK's client does).
-const maxBackendRounds = 10
-
-// exchange makes one backend request; when the backend's result asks for
-// input (SEP-2322: a backend of revision 2026-07-28, or an older one whose
-// SDK asks again after a first round), it gets the answers from the client
-// the call belongs to and repeats the request with them.
-func (l *link) exchange(ctx context.Context, inf *inflight, params mcp.Params, do func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
-	for n := 0; ; n++ {
-		res, err := do(ctx)
-		if err != nil {
-			return nil, err
-		}
-		reqs, state := inputRequestsOf(res)
-		switch {
-		case reqs == nil:
-			return res, nil
-		case len(reqs) == 0:
-			return nil, &jsonrpc.Error{Code: request.CodeInternalError, Message: "the backend is busy (empty inputRequests); retry later"}
-		case n >= maxBackendRounds:
-			return nil, &jsonrpc.Error{Code: request.CodeInternalError, Message: fmt.Sprintf("the backend asked for input more than %d times", maxBackendRounds)}
-		}
-		answers, err := l.fulfil(ctx, inf, reqs)
-		if err != nil {
-			return nil, err
-		}
-		setRetry(params, answers, state)
-	}
-}
-
-// fulfil gets the client's answers to a backend result's input requests,
-// all at once.
-func (l *link) fulfil(ctx context.Context, inf *inflight, reqs mcp.InputRequestMap) (mcp.InputResponseMap, error) {
-	l.mu.Lock()
-	cctx, ss := inf.ctx, inf.session
-	l.mu.Unlock()
-	var (
-		mu    sync.Mutex
-		wg    sync.WaitGroup
-		first error
-	)
-	out := make(mcp.InputResponseMap, len(reqs))
-	for key, p := range reqs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r, err := l.ask(ctx, cctx, ss, inf, key, p)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if first == nil {
-					first = err
-				}
-				return
-			}
-			out[key] = r
-		}()
-	}
-	wg.Wait()
-	return out, first
-}
-
-func inputRequestsOf(res mcp.Result) (mcp.InputRequestMap, string) {
-	switch r := res.(type) {
-	case *mcp.CallToolResult:
-		if r != nil {
-			return r.InputRequests, r.RequestState
-		}
-	case *mcp.GetPromptResult:
-		if r != nil {
-			return r.InputRequests, r.RequestState
-		}
-	case *mcp.ReadResourceResult:
-		if r != nil {
-			return r.InputRequests, r.RequestState
-		}
-	}
-	return nil, ""
-}
-
 func retryOf(p mcp.Params) (mcp.InputResponseMap, string) {
 	switch p := p.(type) {
 	case *mcp.CallToolParams:
@@ -519,17 +497,6 @@ func retryOf(p mcp.Params) (mcp.InputResponseMap, string) {
 		return p.InputResponses, p.RequestState
 	}
 	return nil, ""
-}
-
-func setRetry(p mcp.Params, responses mcp.InputResponseMap, state string) {
-	switch p := p.(type) {
-	case *mcp.CallToolParams:
-		p.InputResponses, p.RequestState = responses, state
-	case *mcp.GetPromptParams:
-		p.InputResponses, p.RequestState = responses, state
-	case *mcp.ReadResourceParams:
-		p.InputResponses, p.RequestState = responses, state
-	}
 }
 
 func backendError(parent, ctx context.Context, name string, timeout time.Duration, err error) error {

@@ -3,16 +3,12 @@ package gateway
 import (
 	"context"
 	"errors"
-	"log/slog"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/argusmcp/argus/host/logging"
+	"github.com/argusmcp/argus/host/relay"
 	"github.com/argusmcp/argus/host/request"
 )
-
-func slogOf(l hclog.Logger) *slog.Logger { return logging.Slog(l.Named("mcp")) }
 
 // subscribe routes resources/subscribe to the backend owning the URI. The
 // SDK records which client sessions subscribed, and relayResourceUpdated
@@ -23,7 +19,7 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 	if err != nil {
 		return err
 	}
-	if l.owner == nil {
+	if l.Owner() == nil {
 		g.subMu.Lock()
 		n := g.subs[req.Params.URI]
 		g.subs[req.Params.URI] = n + 1
@@ -33,17 +29,15 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 		}
 	}
 	if err := l.Conn().Session().Subscribe(ctx, req.Params); err != nil {
-		if l.owner == nil {
+		if l.Owner() == nil {
 			g.subMu.Lock()
 			g.subs[req.Params.URI]--
 			g.subMu.Unlock()
 		}
 		return request.Wire(err)
 	}
-	if l.owner != nil {
-		l.mu.Lock()
-		l.subscriptions++
-		l.mu.Unlock()
+	if l.Owner() != nil {
+		l.Subscribed(+1)
 	}
 	return nil
 }
@@ -53,7 +47,7 @@ func (g *Gateway) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) 
 	if err != nil {
 		return err
 	}
-	if l.owner == nil {
+	if l.Owner() == nil {
 		g.subMu.Lock()
 		n := g.subs[req.Params.URI]
 		if n > 1 {
@@ -64,19 +58,17 @@ func (g *Gateway) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) 
 		delete(g.subs, req.Params.URI)
 		g.subMu.Unlock()
 	} else {
-		l.mu.Lock()
-		l.subscriptions = max(l.subscriptions-1, 0)
-		l.mu.Unlock()
+		l.Subscribed(-1)
 	}
 	return request.Wire(l.Conn().Session().Unsubscribe(ctx, req.Params))
 }
 
-func (g *Gateway) resourceLink(ctx context.Context, ss *mcp.ServerSession, uri string) (*link, error) {
+func (g *Gateway) resourceLink(ctx context.Context, ss *mcp.ServerSession, uri string) (*relay.Link, error) {
 	r, ok := g.catalog.Snapshot().Resource(uri)
 	if !ok {
 		return nil, request.Errorf(request.OutcomeNotFound, request.CodeResourceNotFound, "resource not found").Wire
 	}
-	l, err := g.linkFor(ctx, ss, r.Backend)
+	l, err := g.Link(ctx, ss, r.Backend)
 	if err != nil {
 		var limit *request.Error
 		if errors.As(err, &limit) {
@@ -91,9 +83,9 @@ func (g *Gateway) resourceLink(ctx context.Context, ss *mcp.ServerSession, uri s
 // changed: its per-client links, and every shared link (any of their
 // clients may be the one whose roots they ask for).
 func (g *Gateway) rootsListChanged(ctx context.Context, req *mcp.RootsListChangedRequest) {
-	for _, l := range g.links() {
-		if l.owner == nil || l.owner == req.Session {
-			l.notifyRootsChanged(ctx)
+	for _, l := range g.Links() {
+		if l.Owner() == nil || l.Owner() == req.Session {
+			l.NotifyRootsChanged(ctx)
 		}
 	}
 }
@@ -124,14 +116,14 @@ func (g *Gateway) setClientLevel(ctx context.Context, ss *mcp.ServerSession, lev
 		}
 	}
 	g.subMu.Unlock()
-	for _, l := range g.links() {
+	for _, l := range g.Links() {
 		lvl := most
-		if l.owner != nil {
-			if l.owner != ss {
+		if l.Owner() != nil {
+			if l.Owner() != ss {
 				continue
 			}
 			lvl = level
 		}
-		l.setLevel(ctx, lvl)
+		l.SetLevel(ctx, lvl)
 	}
 }

@@ -2,17 +2,20 @@ package health
 
 import (
 	"time"
+
+	"github.com/argusmcp/argus/shared/healthstatus"
 )
 
-// Status is a backend's health as the checks see it.
-type Status string
+// Status is a backend's health as the checks see it: the health
+// vocabulary the host shares with probe plugins (shared/healthstatus).
+type Status = healthstatus.Status
 
 // Health statuses, as probes report them.
 const (
-	StatusHealthy   Status = "healthy"
-	StatusDegraded  Status = "degraded"
-	StatusUnhealthy Status = "unhealthy"
-	StatusUnknown   Status = "unknown" // not checked yet
+	StatusHealthy   = healthstatus.Healthy
+	StatusDegraded  = healthstatus.Degraded
+	StatusUnhealthy = healthstatus.Unhealthy
+	StatusUnknown   = healthstatus.Unknown // not checked yet, or the probe could not run
 )
 
 // Result is one probe's verdict on one backend.
@@ -77,10 +80,9 @@ func (t *Tracker) Observe(r Result, at time.Time) Status {
 // Worst combines the results of several probes of one backend: the worst
 // status wins, and its message; latency is the largest.
 func Worst(results ...Result) Result {
-	rank := map[Status]int{StatusHealthy: 0, StatusUnknown: 1, StatusDegraded: 2, StatusUnhealthy: 3}
 	var w Result
 	for i, r := range results {
-		if i == 0 || rank[r.Status] > rank[w.Status] {
+		if i == 0 || r.Status.Rank() > w.Status.Rank() {
 			lat := max(w.Latency, r.Latency)
 			w = r
 			w.Latency = lat

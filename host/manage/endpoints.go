@@ -14,6 +14,8 @@ import (
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/health"
+	"github.com/argusmcp/argus/host/supervisor"
+	"github.com/argusmcp/argus/shared/healthstatus"
 )
 
 // CatalogView is the aggregated catalogue; *catalog.Catalog implements it.
@@ -29,9 +31,9 @@ type EventLog interface {
 
 // Health is the body of GET /health.
 type Health struct {
-	Status        string  `json:"status"` // healthy | degraded | unhealthy
-	UptimeSeconds float64 `json:"uptime_seconds"`
-	Version       string  `json:"version"`
+	Status        healthstatus.Status `json:"status"` // healthy | degraded | unhealthy
+	UptimeSeconds float64             `json:"uptime_seconds"`
+	Version       string              `json:"version"`
 	Backends      struct {
 		Total     int `json:"total"`
 		Connected int `json:"connected"`
@@ -42,7 +44,7 @@ type Health struct {
 // Evaluate derives the gateway's health from its backends: healthy when
 // every backend is Ready (or none is configured), unhealthy when none is,
 // degraded otherwise.
-func Evaluate(backends []gateway.BackendStatus) (status string, connected, ready int) {
+func Evaluate(backends []supervisor.BackendStatus) (status healthstatus.Status, connected, ready int) {
 	for _, b := range backends {
 		if b.State == "connected" {
 			connected++
@@ -53,11 +55,11 @@ func Evaluate(backends []gateway.BackendStatus) (status string, connected, ready
 	}
 	switch {
 	case ready == len(backends):
-		return "healthy", connected, ready
+		return healthstatus.Healthy, connected, ready
 	case ready == 0:
-		return "unhealthy", connected, ready
+		return healthstatus.Unhealthy, connected, ready
 	}
-	return "degraded", connected, ready
+	return healthstatus.Degraded, connected, ready
 }
 
 func (a *API) health(w http.ResponseWriter, _ *http.Request) {
@@ -72,7 +74,7 @@ func (a *API) health(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	code := http.StatusOK
-	if h.Status == "unhealthy" {
+	if h.Status == healthstatus.Unhealthy {
 		code = http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, h)

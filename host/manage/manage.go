@@ -20,6 +20,7 @@ import (
 
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/gateway"
+	"github.com/argusmcp/argus/host/supervisor"
 )
 
 // Prefix is where the API is mounted.
@@ -56,8 +57,8 @@ func ResolveToken(configured string) (token, source string, err error) {
 
 // Gateway is what the API reads and drives; *gateway.Gateway implements it.
 type Gateway interface {
-	Backends() []gateway.BackendStatus
-	Backend(name string) (gateway.BackendStatus, bool)
+	Backends() []supervisor.BackendStatus
+	Backend(name string) (supervisor.BackendStatus, bool)
 	Reconnect(name string) error
 	Sessions() []gateway.SessionStatus
 }
@@ -91,7 +92,7 @@ type Options struct {
 	// Reload re-reads and applies the configuration; it returns what
 	// changed, with the settings that need a restart, and the rendered
 	// diagnostics, which explain an invalid configuration.
-	Reload func() (summary gateway.ReloadSummary, diagnostics string, err error)
+	Reload func() (summary supervisor.ReloadSummary, diagnostics string, err error)
 	Logger hclog.Logger
 	// PanicsRecovered, if set, reports how many panics the gateway has
 	// recovered (status: panics_recovered).

@@ -19,6 +19,8 @@ import (
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/health"
+	"github.com/argusmcp/argus/host/supervisor"
+	"github.com/argusmcp/argus/shared/healthstatus"
 )
 
 const goodToken = "7f3a9c1e5b2d4f60a8e1"
@@ -26,18 +28,18 @@ const goodToken = "7f3a9c1e5b2d4f60a8e1"
 // fakeGateway is an in-memory Gateway for unit tests; the end-to-end tests
 // in host/gateway run the real one.
 type fakeGateway struct {
-	backends    []gateway.BackendStatus
+	backends    []supervisor.BackendStatus
 	reconnected []string
 }
 
-func (f *fakeGateway) Backends() []gateway.BackendStatus { return f.backends }
-func (f *fakeGateway) Backend(name string) (gateway.BackendStatus, bool) {
+func (f *fakeGateway) Backends() []supervisor.BackendStatus { return f.backends }
+func (f *fakeGateway) Backend(name string) (supervisor.BackendStatus, bool) {
 	for _, b := range f.backends {
 		if b.Name == name {
 			return b, true
 		}
 	}
-	return gateway.BackendStatus{}, false
+	return supervisor.BackendStatus{}, false
 }
 func (f *fakeGateway) Reconnect(name string) error {
 	if _, ok := f.Backend(name); !ok {
@@ -56,7 +58,7 @@ func newAPI(t *testing.T, phases ...health.Phase) (*API, *fakeGateway, *events.L
 		if !p.Live() {
 			state = "disconnected"
 		}
-		fg.backends = append(fg.backends, gateway.BackendStatus{Name: string(rune('a' + i)), Phase: p, State: state})
+		fg.backends = append(fg.backends, supervisor.BackendStatus{Name: string(rune('a' + i)), Phase: p, State: state})
 	}
 	cat := catalog.New(catalog.Policy{Strategy: config.StrategyPrefix, Separator: "_", Backends: []string{"a", "b"}})
 	cat.Set(&catalog.Inventory{Backend: "a", Tools: []*mcp.Tool{{Name: "search", Description: "Find things"}, {Name: "delete"}}})
@@ -143,7 +145,7 @@ func TestAuthPublicPathsExact(t *testing.T) {
 func TestHealthAndReady(t *testing.T) {
 	tests := []struct {
 		phases  []health.Phase
-		status  string
+		status  healthstatus.Status
 		code    int
 		ready   int
 		healthy int
@@ -279,7 +281,7 @@ func TestEventsQueryAndStream(t *testing.T) {
 func TestReadyWhileDraining(t *testing.T) {
 	var draining atomic.Bool
 	until := time.Now().Add(30 * time.Second)
-	fg := &fakeGateway{backends: []gateway.BackendStatus{{Name: "a", Phase: health.Ready, State: "connected"}}}
+	fg := &fakeGateway{backends: []supervisor.BackendStatus{{Name: "a", Phase: health.Ready, State: "connected"}}}
 	api := New(Options{Gateway: fg, Events: events.New(1),
 		Draining: func() (bool, time.Time) { return draining.Load(), until }})
 	if rec := do(t, api, "GET", "/manage/v1/ready", ""); rec.Code != http.StatusOK || strings.Contains(rec.Body.String(), "draining") {

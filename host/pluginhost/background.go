@@ -14,7 +14,8 @@ import (
 // spec at once (Instances lists them, in PhaseStarting) and starts them
 // concurrently in the background. A plugin that is slow to start, or
 // hangs in its New, delays nothing but its own users, who wait for it
-// (Instance.Sink, Probe, Exporter wait within their context).
+// (Instance.Conn, and the kinds' clients built on it, wait within
+// their context).
 //
 // The returned channel receives the diagnostics of every instance's first
 // start once all have ended, and is then closed. An instance whose

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/argusmcp/argus/host/pluginhost/sink"
 	"github.com/argusmcp/argus/sdk/sdktest"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
@@ -37,7 +38,7 @@ func BenchmarkSinkProtocol(b *testing.B) {
 }`)); diags.HasErrors() {
 		b.Fatal(e.render(diags))
 	}
-	sink, err := e.rt.Instance("sink.bench").Sink(context.Background())
+	sc, err := sink.Connect(context.Background(), e.rt.Instance("sink.bench"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func BenchmarkSinkProtocol(b *testing.B) {
 	}
 	write := func(events []*pluginv1.AuditEvent) time.Duration {
 		start := time.Now()
-		ack, err := sink.Write(context.Background(), "bench", events)
+		ack, err := sc.Write(context.Background(), "bench", events)
 		if err != nil || ack != events[len(events)-1].Seq {
 			b.Fatalf("write: ack %d, %v", ack, err)
 		}

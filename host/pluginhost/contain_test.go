@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -250,7 +251,8 @@ func TestE2ENeverHandshakes(t *testing.T) {
 }
 
 // TestE2EStartHonoursContext: a start ends when its context does, even
-// within StartTimeout.
+// within StartTimeout, and its error wraps the context's, so that a caller
+// can tell giving up from a broken plugin.
 func TestE2EStartHonoursContext(t *testing.T) {
 	dir := pluginDir(t, "hang")
 	e := newEnv(t, dir, func(o *pluginhost.Options) { o.StartTimeout = time.Minute })
@@ -262,8 +264,8 @@ func TestE2EStartHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	d := within(t, 30*time.Second, "Describe", func() { _, err = e.rt.Describe(ctx, hang) })
-	if err == nil || !strings.Contains(err.Error(), "deadline exceeded") || d > 10*time.Second {
-		t.Errorf("Describe after %v: %v", d, err)
+	if !errors.Is(err, context.DeadlineExceeded) || d > 10*time.Second {
+		t.Errorf("Describe after %v: %v; want an error wrapping context.DeadlineExceeded", d, err)
 	}
 	noChildren(t)
 }

@@ -21,4 +21,12 @@
 // error naming the plugin, its path and what it printed; Start then keeps
 // the instance in backoff and retries, so a bad plugin never takes the
 // gateway down.
+//
+// The package knows no kind's service: Instance.Conn hands out the
+// connection of an instance's current process, and each kind's host side
+// lives in its own subpackage, as each kind's plugin side lives in its own
+// SDK file: sink (audit sinks, sdk/audit.go), exporter (telemetry
+// exporters, sdk/exporter.go) and probe (health probes, sdk/probe.go).
+// Options.HostServices carries the services a kind is offered (probes:
+// probe.HostServices).
 package pluginhost

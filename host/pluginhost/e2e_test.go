@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/pluginhost/probe"
+	"github.com/argusmcp/argus/host/pluginhost/sink"
 	"github.com/argusmcp/argus/internal/leakcheck"
 	"github.com/argusmcp/argus/plugins"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
@@ -151,11 +153,11 @@ func TestE2EBadPlugins(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	probe, err := e.rt.Instance("probe.good").Probe(ctx)
+	pc, err := probe.Connect(ctx, e.rt.Instance("probe.good"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, err := probe.Check(context.Background(), ""); err != nil || !strings.Contains(res.Message, "label=fine") {
+	if res, err := pc.Check(context.Background(), ""); err != nil || !strings.Contains(res.Message, "label=fine") {
 		t.Fatalf("good probe: %+v, %v", res, err)
 	}
 	for _, c := range cases {
@@ -188,11 +190,11 @@ func TestE2ERestartAndReconfigure(t *testing.T) {
 		if st.Phase != pluginhost.PhaseRunning || st.PID == 0 || st.Generation != uint64(round) || st.Restarts != round-1 {
 			t.Fatalf("round %d: status %+v", round, st)
 		}
-		probe, err := inst.Probe(context.Background())
+		pc, err := probe.Connect(context.Background(), inst)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res, err := probe.Check(context.Background(), ""); err != nil || !strings.Contains(res.Message, "label=v1") {
+		if res, err := pc.Check(context.Background(), ""); err != nil || !strings.Contains(res.Message, "label=v1") {
 			t.Fatalf("check: %+v, %v", res, err)
 		}
 		if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
@@ -200,7 +202,7 @@ func TestE2ERestartAndReconfigure(t *testing.T) {
 		}
 		killed := time.Now()
 		select {
-		case <-probe.Done():
+		case <-pc.Done():
 		case <-time.After(time.Second):
 			t.Fatalf("the plugin's exit was not noticed within 1s")
 		}
@@ -255,11 +257,11 @@ health {
 	if len(pids) != 5 || len(children()) != 5 {
 		t.Fatalf("pids %v, children %v", pids, children())
 	}
-	sink, err := e.rt.Instance("sink.s").Sink(context.Background())
+	sc, err := sink.Connect(context.Background(), e.rt.Instance("sink.s"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ack, err := sink.Write(context.Background(), "stream-1", []*pluginv1.AuditEvent{{Seq: 1, Json: []byte(`{}`)}, {Seq: 2, Json: []byte(`{}`)}})
+	ack, err := sc.Write(context.Background(), "stream-1", []*pluginv1.AuditEvent{{Seq: 1, Json: []byte(`{}`)}, {Seq: 2, Json: []byte(`{}`)}})
 	if err != nil || ack != 2 {
 		t.Fatalf("write: %d, %v", ack, err)
 	}
@@ -277,7 +279,7 @@ health {
 	for _, st := range e.rt.Status() {
 		t.Errorf("status after close: %+v", st)
 	}
-	if _, err := sink.Write(context.Background(), "stream-1", nil); err == nil {
+	if _, err := sc.Write(context.Background(), "stream-1", nil); err == nil {
 		t.Errorf("write after close succeeded")
 	}
 }
@@ -324,11 +326,11 @@ func TestE2EHungPluginIsRestarted(t *testing.T) {
 	if alive(first) {
 		t.Errorf("frozen process %d still alive", first)
 	}
-	probe, err := inst.Probe(context.Background())
+	pc, err := probe.Connect(context.Background(), inst)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := probe.Check(context.Background(), ""); err != nil {
+	if _, err := pc.Check(context.Background(), ""); err != nil {
 		t.Errorf("check after restart: %v", err)
 	}
 }

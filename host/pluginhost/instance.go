@@ -3,6 +3,7 @@ package pluginhost
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -189,7 +190,7 @@ func (i *Instance) supervise(proc *process) {
 		p, diags, err := i.rt.launch(ctx, i.spec, false, nil)
 		cancel()
 		if err == nil && diags.HasErrors() {
-			err = errors.New(diags.Error())
+			err = diags
 		}
 		if err != nil {
 			if i.ctx.Err() != nil {
@@ -243,7 +244,7 @@ func (i *Instance) watch(proc *process) error {
 				// A graceful stop would wait for a process that does
 				// not answer.
 				_ = proc.runner.Kill(context.Background())
-				return errors.New("plugin stopped answering its health checks: " + callError(err).Error())
+				return fmt.Errorf("plugin stopped answering its health checks: %w", CallError(err))
 			}
 		}
 	}
@@ -267,7 +268,7 @@ func (i *Instance) stop(ctx context.Context) error {
 	}
 	i.gone(PhaseStopped, nil)
 	if err != nil {
-		err = errors.New(i.spec.ID() + ": shutdown: " + callError(err).Error())
+		err = fmt.Errorf("%s: shutdown: %w", i.spec.ID(), CallError(err))
 	}
 	return err
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/shared"
 	"github.com/argusmcp/argus/shared/configschema"
-	"github.com/argusmcp/argus/shared/probehost"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
 
@@ -82,34 +81,47 @@ func (p *process) kill() {
 	stopGroup(pid, groupGrace)
 }
 
-// pluginError says which plugin failed where, with what it printed.
+// pluginError says which plugin failed where, with what it printed. It
+// wraps err: errors.Is and errors.As see the cause (a context's end, a
+// gRPC status).
 func pluginError(p Plugin, stage string, err error, stderr *tail) error {
-	msg := fmt.Sprintf("plugin %q (%s): %s: %v", p.Name, p.Path, stage, err)
 	if stderr != nil {
 		if s := stderr.String(); s != "" {
-			msg += fmt.Sprintf("; it printed: %q", s)
+			return fmt.Errorf("plugin %q (%s): %s: %w; it printed: %q", p.Name, p.Path, stage, err, s)
 		}
 	}
-	return errors.New(msg)
+	return fmt.Errorf("plugin %q (%s): %s: %w", p.Name, p.Path, stage, err)
 }
 
-// callError makes a gRPC failure readable: oversized and malformed replies
-// are the plugin's fault and are named as such.
-func callError(err error) error {
+// CallError makes a gRPC failure of a plugin call readable: oversized and
+// malformed replies are the plugin's fault and are named as such. The
+// kinds' clients pass every call's error through it. The result wraps err,
+// so status.Code still tells the call's status.
+func CallError(err error) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return err
 	}
 	switch {
 	case st.Code() == codes.ResourceExhausted:
-		return fmt.Errorf("reply larger than the %d MiB limit: %s", shared.MaxMessageSize>>20, st.Message())
+		return &callFailure{fmt.Sprintf("reply larger than the %d MiB limit: %s", shared.MaxMessageSize>>20, st.Message()), err}
 	case st.Code() == codes.Internal && strings.Contains(st.Message(), "unmarshal"):
-		return fmt.Errorf("malformed reply: %s", st.Message())
+		return &callFailure{"malformed reply: " + st.Message(), err}
 	case st.Code() == codes.DeadlineExceeded:
-		return fmt.Errorf("no reply in time: %s", st.Message())
+		return &callFailure{"no reply in time: " + st.Message(), err}
 	}
-	return fmt.Errorf("%s: %s", st.Code(), st.Message())
+	return &callFailure{fmt.Sprintf("%s: %s", st.Code(), st.Message()), err}
 }
+
+// callFailure is a failed plugin call described for people; it wraps the
+// gRPC error.
+type callFailure struct {
+	msg string
+	err error
+}
+
+func (e *callFailure) Error() string { return e.msg }
+func (e *callFailure) Unwrap() error { return e.err }
 
 // start launches p and completes the handshake and GetInfo. logName names
 // the plugin's log lines.
@@ -168,7 +180,7 @@ func (r *Runtime) start(ctx context.Context, p Plugin, logName string) (*process
 	proc.pid = proc.runner.pid()
 	info, err := pluginv1.NewPluginServiceClient(proc.conn.GRPC).GetInfo(ctx, &pluginv1.GetInfoRequest{})
 	if err != nil {
-		return fail("get info", callError(err))
+		return fail("get info", CallError(err))
 	}
 	if err := checkInfo(info); err != nil {
 		return fail("get info", err)
@@ -274,7 +286,7 @@ func (r *Runtime) launch(ctx context.Context, spec Spec, dryRun bool, decoded fu
 	svc := pluginv1.NewPluginServiceClient(proc.conn.GRPC)
 	schema, err := svc.GetSchema(ctx, &pluginv1.GetSchemaRequest{Kind: spec.Kind})
 	if err != nil {
-		return nil, nil, pluginError(p, "get schema", callError(err), proc.stderr)
+		return nil, nil, pluginError(p, "get schema", CallError(err), proc.stderr)
 	}
 	if err := configschema.Validate(schema.GetSchema()); err != nil {
 		return nil, nil, pluginError(p, "get schema", fmt.Errorf("malformed reply: invalid schema: %w", err), proc.stderr)
@@ -290,12 +302,12 @@ func (r *Runtime) launch(ctx context.Context, spec Spec, dryRun bool, decoded fu
 		decoded()
 	}
 	req := &pluginv1.ConfigureRequest{Kind: spec.Kind, Instance: spec.Name, ConfigJson: val.JSON, DryRun: dryRun}
-	if spec.Kind == shared.KindHealthProbe && !dryRun {
-		req.HostServiceId = r.serveProbeHost(proc)
+	if !dryRun {
+		req.HostServiceId = r.serveHost(spec, proc)
 	}
 	resp, err := svc.Configure(ctx, req)
 	if err != nil {
-		return nil, nil, pluginError(p, "configure", callError(err), proc.stderr)
+		return nil, nil, pluginError(p, "configure", CallError(err), proc.stderr)
 	}
 	diags = append(diags, configschema.Diagnostics(spec.Body, resp.GetDiagnostics())...)
 	if diags.HasErrors() {
@@ -305,13 +317,18 @@ func (r *Runtime) launch(ctx context.Context, spec Spec, dryRun bool, decoded fu
 	return proc, diags, nil
 }
 
-// serveProbeHost offers the Backends to a probe process over the broker.
-// The service lives as long as the process's connection.
-func (r *Runtime) serveProbeHost(proc *process) uint32 {
+// serveHost offers the host's services for spec's kind to its process
+// over the broker; 0 when the kind has none. The services live as long as
+// the process's connection.
+func (r *Runtime) serveHost(spec Spec, proc *process) uint32 {
+	register := r.opts.HostServices[spec.Kind]
+	if register == nil {
+		return 0
+	}
 	id := proc.conn.Broker.NextId()
 	go proc.conn.Broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
 		s := grpc.NewServer(append(opts, shared.ServerOptions()...)...)
-		probehost.Register(s, probeHost{r.opts.Backends})
+		register(s)
 		return s
 	})
 	return id

@@ -11,9 +11,11 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
+	"google.golang.org/grpc"
 
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/shared"
+	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
 
 // Defaults of Options.
@@ -36,9 +38,11 @@ type Options struct {
 	// Secrets receives the values of sensitive plugin attributes, so they
 	// are redacted from the log (plugin log lines included). May be nil.
 	Secrets *logging.Secrets
-	// Backends is offered to health probes. Nil: probes get an error for
-	// every backend.
-	Backends Backends
+	// HostServices register, per kind, the services the host offers that
+	// kind's instances over the go-plugin broker (health probes reach
+	// backends through probe.HostService). A kind without an entry gets
+	// none: its SDK reports "no host service". Dry runs get none.
+	HostServices map[pluginv1.Kind]func(*grpc.Server)
 	// StartTimeout bounds a process's start up to the handshake. Default
 	// DefaultStartTimeout.
 	StartTimeout time.Duration
@@ -75,9 +79,6 @@ func New(opts Options) *Runtime {
 	}
 	if opts.Catalog == nil {
 		opts.Catalog = NewCatalog()
-	}
-	if opts.Backends == nil {
-		opts.Backends = noBackends{}
 	}
 	setDefault(&opts.StartTimeout, DefaultStartTimeout)
 	setDefault(&opts.CallTimeout, DefaultCallTimeout)

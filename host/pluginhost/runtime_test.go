@@ -13,9 +13,16 @@ import (
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/grpc"
 
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/pluginhost/probe"
+	"github.com/argusmcp/argus/host/pluginhost/sink"
 	"github.com/argusmcp/argus/internal/leakcheck"
+	"github.com/argusmcp/argus/shared"
+	"github.com/argusmcp/argus/shared/healthstatus"
+	"github.com/argusmcp/argus/shared/probehost"
+	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
 
 // fakeBackends is the gateway as probes see it.
@@ -30,7 +37,7 @@ func (f *fakeBackends) Ping(ctx context.Context, name string) error {
 	case "down":
 		return errors.New("session closed")
 	default:
-		return fmt.Errorf("%w %q", pluginhost.ErrUnknownBackend, name)
+		return fmt.Errorf("%w %q", probehost.ErrUnknownBackend, name)
 	}
 	f.mu.Lock()
 	d := f.delay[name]
@@ -43,16 +50,16 @@ func (f *fakeBackends) Ping(ctx context.Context, name string) error {
 	}
 }
 
-func (f *fakeBackends) ListTools(ctx context.Context, name string) ([]pluginhost.ToolInfo, error) {
-	return []pluginhost.ToolInfo{{Name: "echo"}}, nil
+func (f *fakeBackends) ListTools(ctx context.Context, name string) ([]probehost.Tool, error) {
+	return []probehost.Tool{{Name: "echo"}}, nil
 }
 
-func (f *fakeBackends) Describe(name string) (pluginhost.BackendInfo, error) {
+func (f *fakeBackends) Describe(_ context.Context, name string) (probehost.Backend, error) {
 	switch name {
 	case "up", "down", "slow":
-		return pluginhost.BackendInfo{Name: name, Transport: "stdio", Target: "demo", ProtocolVersion: "2025-11-25", Connected: true}, nil
+		return probehost.Backend{Name: name, Transport: "stdio", Target: "demo", ProtocolVersion: "2025-11-25", Connected: true}, nil
 	}
-	return pluginhost.BackendInfo{}, fmt.Errorf("%w %q", pluginhost.ErrUnknownBackend, name)
+	return probehost.Backend{}, fmt.Errorf("%w %q", probehost.ErrUnknownBackend, name)
 }
 
 // TestE2EProbeHostService runs the built-in ping probe as a real process
@@ -60,7 +67,9 @@ func (f *fakeBackends) Describe(name string) (pluginhost.BackendInfo, error) {
 func TestE2EProbeHostService(t *testing.T) {
 	leakcheck.Check(t)
 	fb := &fakeBackends{delay: map[string]time.Duration{"slow": 150 * time.Millisecond}}
-	e := newEnv(t, "", func(o *pluginhost.Options) { o.Backends = fb })
+	e := newEnv(t, "", func(o *pluginhost.Options) {
+		o.HostServices = map[pluginv1.Kind]func(*grpc.Server){shared.KindHealthProbe: probe.HostService(fb)}
+	})
 	if diags := e.rt.Start(context.Background(), e.specs(t, `health {
   probe "ping" "default" { degraded_latency = "100ms" }
 }`)); diags.HasErrors() {
@@ -70,12 +79,12 @@ func TestE2EProbeHostService(t *testing.T) {
 	if !st.Builtin || st.Version == "" {
 		t.Errorf("status %+v", st)
 	}
-	probe, err := e.rt.Instance("probe.default").Probe(context.Background())
+	pc, err := probe.Connect(context.Background(), e.rt.Instance("probe.default"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for backend, want := range map[string]string{"up": "healthy", "slow": "degraded", "down": "unhealthy", "nope": "unhealthy"} {
-		res, err := probe.Check(context.Background(), backend)
+	for backend, want := range map[string]healthstatus.Status{"up": "healthy", "slow": "degraded", "down": "unhealthy", "nope": "unhealthy"} {
+		res, err := pc.Check(context.Background(), backend)
 		if err != nil || res.Status != want {
 			t.Errorf("Check(%s) = %+v, %v; want %s", backend, res, err, want)
 		}
@@ -83,7 +92,7 @@ func TestE2EProbeHostService(t *testing.T) {
 			t.Errorf("Check(nope) message = %q", res.Message)
 		}
 	}
-	if _, err := e.rt.Instance("probe.default").Sink(context.Background()); !errors.Is(err, pluginhost.ErrWrongKind) {
+	if _, err := sink.Connect(context.Background(), e.rt.Instance("probe.default")); !errors.Is(err, pluginhost.ErrWrongKind) {
 		t.Errorf("Sink() of a probe = %v", err)
 	}
 }
@@ -97,12 +106,12 @@ func TestE2ECallDeadline(t *testing.T) {
 }`)); diags.HasErrors() {
 		t.Fatal(e.render(diags))
 	}
-	probe, err := e.rt.Instance("probe.stuck").Probe(context.Background())
+	pc, err := probe.Connect(context.Background(), e.rt.Instance("probe.stuck"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err = probe.Check(context.Background(), "")
+	_, err = pc.Check(context.Background(), "")
 	if d := time.Since(start); err == nil || !strings.Contains(err.Error(), "no reply in time") || d > 2*time.Second {
 		t.Fatalf("Check = %v after %v", err, d)
 	}
@@ -205,12 +214,12 @@ func TestE2EExporterConn(t *testing.T) {
 }`)); diags.HasErrors() {
 		t.Fatal(e.render(diags))
 	}
-	conn, err := e.rt.Instance("exporter.otel").Exporter(context.Background())
+	conn, err := e.rt.Instance("exporter.otel").Conn(context.Background(), shared.KindTelemetryExporter)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithGRPCConn(conn.GRPC))
+	exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithGRPCConn(conn.GRPC()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,27 @@ type Spec struct {
 	// SHA256 pins the external plugin's executable (lowercase hex); empty
 	// means not pinned.
 	SHA256 string
+	// Host holds the block's host settings the kind's pipeline reads
+	// (required, queue_size, on_full), so it never matches configuration
+	// blocks to instances by name.
+	Host HostSettings
 	// DeclRange is where the block is declared, for diagnostics.
 	DeclRange hcl.Range
+}
+
+// HostSettings are the settings of an instance's `host` block that the
+// pipeline using the instance applies (the runtime applies sha256 itself).
+type HostSettings struct {
+	// Required (host.required) makes the gateway fail closed while the
+	// instance cannot work: audited calls are refused without a required
+	// sink, and readiness waits for its first start.
+	Required bool
+	// QueueSize (host.queue_size) bounds an audit sink's queue of
+	// unacknowledged events (config.DefaultQueueSize when not set).
+	QueueSize int
+	// OnFull (host.on_full) is "block" (the default) or "drop": what a full
+	// audit sink queue does with the next event.
+	OnFull string
 }
 
 // ID names the instance uniquely: "<block type>.<name>", e.g. "sink.siem".
@@ -37,7 +56,8 @@ func Specs(cfg *config.Config, addSecret func(...string)) []Spec {
 	var out []Spec
 	for _, in := range cfg.PluginInstances() {
 		out = append(out, Spec{Kind: in.Kind, Plugin: in.Plugin, Name: in.Name, Body: in.Body,
-			Eval: eval, SHA256: in.SHA256, DeclRange: in.DeclRange})
+			Eval: eval, SHA256: in.SHA256, DeclRange: in.DeclRange,
+			Host: HostSettings{Required: in.Required, QueueSize: in.QueueSize, OnFull: in.OnFull}})
 	}
 	return out
 }

@@ -89,6 +89,11 @@ type Call struct {
 	Rounds        int
 	Round         int
 	LogicalID     string
+	// Unclaimed marks the end of a logical call whose client never retried
+	// (its round expired, or the gateway shut down while it waited): no
+	// request of its own, but the one record of how the call ended,
+	// observed with Chain.Fail. Round is then the round that never came.
+	Unclaimed bool
 
 	Start time.Time
 

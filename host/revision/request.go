@@ -60,6 +60,29 @@ func ForBackend(meta mcp.Meta, backendVersion string) mcp.Meta {
 	return out
 }
 
+// WithLogLevel returns the request _meta to send a backend whose session
+// negotiated backendVersion, for a client whose log level is level (set
+// with logging/setLevel; "" if it never set one). A Stateless backend
+// reads the level of each request from _meta (logLevel) and sends no log
+// messages for a request without it, whereas an older client set its
+// level once for its session: the level is added for such a backend when
+// the request does not carry its own. For an older backend, or with no
+// level, meta is returned as it is. meta is never modified.
+func WithLogLevel(meta mcp.Meta, backendVersion string, level mcp.LoggingLevel) mcp.Meta {
+	if level == "" || !IsStateless(backendVersion) {
+		return meta
+	}
+	if _, ok := meta[mcp.MetaKeyLogLevel]; ok {
+		return meta
+	}
+	out := maps.Clone(meta)
+	if out == nil {
+		out = mcp.Meta{}
+	}
+	out[mcp.MetaKeyLogLevel] = level
+	return out
+}
+
 // Declares reports whether caps declares the capability a backend request
 // of the given method (sampling/createMessage, elicitation/create,
 // roots/list) needs from the client; other methods need none. Roots is an object in the wire format but a

@@ -59,3 +59,27 @@ func TestDeclaresAndMissingCapability(t *testing.T) {
 		t.Errorf("MissingCapability = %d %s (%v)", e.Code, e.Data, err)
 	}
 }
+
+func TestWithLogLevel(t *testing.T) {
+	meta := mcp.Meta{"traceparent": "t"}
+	got := WithLogLevel(meta, Stateless, "debug")
+	if got[mcp.MetaKeyLogLevel] != mcp.LoggingLevel("debug") || got["traceparent"] != "t" {
+		t.Errorf("stateless backend: %v, want the client's level added", got)
+	}
+	if _, ok := meta[mcp.MetaKeyLogLevel]; ok {
+		t.Error("WithLogLevel modified the client's _meta")
+	}
+	if got := WithLogLevel(nil, Stateless, "info"); got[mcp.MetaKeyLogLevel] != mcp.LoggingLevel("info") {
+		t.Errorf("no _meta: %v, want one with the level", got)
+	}
+	own := mcp.Meta{mcp.MetaKeyLogLevel: "error"}
+	if got := WithLogLevel(own, Stateless, "debug"); got[mcp.MetaKeyLogLevel] != "error" {
+		t.Errorf("request with its own level: %v, want it kept", got)
+	}
+	if got := WithLogLevel(meta, "2025-11-25", "debug"); len(got) != 1 {
+		t.Errorf("older backend: %v, want meta unchanged", got)
+	}
+	if got := WithLogLevel(meta, Stateless, ""); len(got) != 1 {
+		t.Errorf("no level: %v, want meta unchanged", got)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/request"
@@ -140,6 +141,25 @@ func (s *Shaper) Result(version, method string, res mcp.Result) mcp.Result {
 	}
 	return res
 }
+
+// Error returns err (the JSON-RPC error of a routed request) shaped for a
+// client of revision version: a Stateless client gets invalid params
+// (-32602) where older revisions used resource not found (-32002), as
+// SEP-2164 has it; the message and data are kept. Other errors, and every
+// error to an older client, are returned as they are.
+func Error(version string, err error) error {
+	w, ok := err.(*jsonrpc.Error)
+	if !ok || w == nil || !IsStateless(version) || w.Code != codeResourceNotFound {
+		return err
+	}
+	out := *w
+	out.Code = jsonrpc.CodeInvalidParams
+	return &out
+}
+
+// codeResourceNotFound is the resource-not-found code of revisions before
+// Stateless.
+const codeResourceNotFound = -32002
 
 // meta puts Argus's identity into a modern result's _meta, replacing the
 // backend's, and removes any server identity from an older one's.

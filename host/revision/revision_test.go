@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -171,5 +172,26 @@ func TestShapeNil(t *testing.T) {
 	var typed *mcp.CallToolResult
 	if got := s.Result(Stateless, "tools/call", typed); got != mcp.Result(typed) {
 		t.Errorf("typed nil shaped into %v", got)
+	}
+}
+
+// TestErrorResourceNotFound: a Stateless client gets -32602 for a resource
+// that does not exist (SEP-2164), an older client -32002; other errors
+// pass unchanged.
+func TestErrorResourceNotFound(t *testing.T) {
+	notFound := &jsonrpc.Error{Code: -32002, Message: "resource not found", Data: []byte(`{"uri":"x://y"}`)}
+	got, _ := Error(Stateless, notFound).(*jsonrpc.Error)
+	if got == nil || got.Code != -32602 || got.Message != notFound.Message || string(got.Data) != string(notFound.Data) {
+		t.Errorf("stateless client: %+v, want -32602 with the message and data", got)
+	}
+	if notFound.Code != -32002 {
+		t.Error("Error modified its argument")
+	}
+	if got := Error("2025-11-25", notFound); got != error(notFound) {
+		t.Errorf("older client: %v, want the error unchanged", got)
+	}
+	other := &jsonrpc.Error{Code: -32603, Message: "x"}
+	if got := Error(Stateless, other); got != error(other) {
+		t.Errorf("other error: %v, want it unchanged", got)
 	}
 }

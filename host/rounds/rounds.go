@@ -155,6 +155,13 @@ type Call struct {
 	// Value is the caller's own data about the call, set before the call
 	// is shared (Resume returns the call, Value included).
 	Value any
+	// Unclaimed, if set (before the call is shared), is called once when
+	// the call is abandoned while no client request waits on it: its round
+	// expired without a retry (ErrExpired) or the bridge closed
+	// (ErrClosed). No client request then ends the logical call, so this
+	// is the caller's one chance to record its end. It runs on the
+	// goroutine that abandoned the call, after the backend side was told.
+	Unclaimed func(err error)
 
 	b      *Bridge
 	id     string
@@ -426,6 +433,7 @@ func (c *Call) abandon(err error) {
 		return
 	}
 	c.abandoned = err
+	unclaimed := !c.attached
 	close(c.gone)
 	for id, a := range c.asks {
 		a.reply <- reply{err: fmt.Errorf("argus: the client did not answer: %w", err)}
@@ -437,6 +445,9 @@ func (c *Call) abandon(err error) {
 	c.mu.Unlock()
 	c.release()
 	c.cancel()
+	if unclaimed && c.Unclaimed != nil {
+		c.Unclaimed(err)
+	}
 }
 
 func (c *Call) abandonErr() error {

@@ -163,8 +163,18 @@ func TestTamperedAndForeignState(t *testing.T) {
 func TestExpiryCancelsBackend(t *testing.T) {
 	b := New(Options{Expiry: 50 * time.Millisecond})
 	c, wg, got := backend(t, b, []mcp.InputRequest{&mcp.ElicitParams{Message: "?"}})
+	unclaimed := make(chan error, 2)
+	c.Unclaimed = func(err error) { unclaimed <- err }
 	out := wait(t, c)
 	wg.Wait() // the backend's request failed and its call was cancelled
+	select {
+	case err := <-unclaimed:
+		if !errors.Is(err, ErrExpired) {
+			t.Fatalf("Unclaimed(%v), want ErrExpired", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Unclaimed not called for an expired round")
+	}
 	if n := len(<-got); n != 0 {
 		t.Fatalf("backend got %d answers after expiry", n)
 	}
@@ -173,6 +183,24 @@ func TestExpiryCancelsBackend(t *testing.T) {
 	}
 	if _, err := b.Resume(out.State, bind, answerAll(out.Inputs)); !errors.Is(err, ErrExpired) {
 		t.Fatalf("retry after expiry: %v, want ErrExpired", err)
+	}
+	if len(unclaimed) != 0 {
+		t.Fatalf("Unclaimed called again: %v", <-unclaimed)
+	}
+}
+
+// TestCloseReportsParkedCalls: Close abandons a parked call, which no
+// client request will end, so its owner hears of it.
+func TestCloseReportsParkedCalls(t *testing.T) {
+	b := New(Options{})
+	c, wg, _ := backend(t, b, []mcp.InputRequest{&mcp.ElicitParams{Message: "?"}})
+	unclaimed := make(chan error, 1)
+	c.Unclaimed = func(err error) { unclaimed <- err }
+	wait(t, c)
+	b.Close()
+	wg.Wait()
+	if err := <-unclaimed; !errors.Is(err, ErrClosed) {
+		t.Fatalf("Unclaimed(%v), want ErrClosed", err)
 	}
 }
 
@@ -254,6 +282,7 @@ func TestClientGoneAbandons(t *testing.T) {
 	if _, err := b.Resume(out.State, bind, mcp.InputResponseMap{}); err != nil {
 		t.Fatal(err)
 	}
+	c.Unclaimed = func(err error) { t.Errorf("Unclaimed(%v) for a call its client request ended", err) }
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := c.Wait(ctx, 0); !errors.Is(err, context.Canceled) {

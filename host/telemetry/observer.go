@@ -104,9 +104,14 @@ func (o observer) End(ctx context.Context, c *request.Call) {
 		// One span per round of a multi-round-trip call (SEP-2322), tied
 		// together by the request ID of the round that began it.
 		span.SetAttributes(attribute.Int("mcp.argus.round", c.Round), attribute.String("mcp.argus.logical_request_id", c.LogicalID))
-		if c.InputRequired {
+		switch {
+		case c.InputRequired:
 			span.AddEvent("input_required", trace.WithAttributes(attribute.Int("mcp.argus.round", c.Round)))
-		} else {
+		case c.Unclaimed:
+			// The client never retried: this span stands for the round
+			// that never came.
+			span.AddEvent("unclaimed", trace.WithAttributes(attribute.Int("mcp.argus.rounds", c.Rounds)))
+		default:
 			span.AddEvent("complete", trace.WithAttributes(attribute.Int("mcp.argus.rounds", c.Rounds)))
 		}
 	}

@@ -7,9 +7,8 @@
 //
 // Telemetry records; where the data goes is configuration: Options
 // carries the SDK span exporters and metric readers. For exporter plugins
-// the host builds them with PluginSpanExporter and PluginMetricExporter
-// (export.go), which speak OTLP over each plugin instance's connection and
-// follow its restarts.
+// the host builds them with host/pluginhost/exporter, which speaks OTLP
+// over each plugin instance's connection and follows its restarts.
 package telemetry
 
 import (

@@ -310,3 +310,46 @@ func TestParamsLessRequest(t *testing.T) {
 		t.Errorf("%d spans, want 2", n)
 	}
 }
+
+// TestRoundEvents: the SERVER span of each round of a multi-round-trip
+// call names what became of it: input_required, complete, or unclaimed
+// for the round a client never came back for (observed with Chain.Fail).
+func TestRoundEvents(t *testing.T) {
+	f := newFixture(t)
+	chain := request.NewChain(func(context.Context, *request.Call) (mcp.Result, error) {
+		return &mcp.CallToolResult{}, nil
+	}, []request.Observer{f.tel.Observer()}, nil)
+	for _, c := range []*request.Call{
+		{InputRequired: true, Round: 1},
+		{Round: 2, Rounds: 1},
+		{Unclaimed: true, Round: 2, Rounds: 1},
+	} {
+		call := toolCall(nil, nil)
+		call.InputRequired, call.Unclaimed, call.Round, call.Rounds, call.LogicalID = c.InputRequired, c.Unclaimed, c.Round, c.Rounds, "req-0"
+		if c.Unclaimed {
+			chain.Fail(context.Background(), call, &request.Error{Outcome: request.OutcomeCancelled, Wire: &jsonrpc.Error{Code: request.CodeRequestCancelled, Message: "gone"}})
+		} else {
+			chain.Run(context.Background(), call)
+		}
+	}
+	if err := f.tel.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range f.spans.GetSpans().Snapshots() {
+		if s.SpanKind() != trace.SpanKindServer {
+			continue
+		}
+		for _, e := range s.Events() {
+			if e.Name != "exception" { // the unclaimed round's error
+				got = append(got, e.Name)
+			}
+		}
+		if a := attrs(s); a["mcp.argus.logical_request_id"].AsString() != "req-0" {
+			t.Errorf("span %v without the logical request id", a)
+		}
+	}
+	if want := []string{"input_required", "complete", "unclaimed"}; len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Errorf("round events %v, want %v", got, want)
+	}
+}

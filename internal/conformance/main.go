@@ -48,16 +48,19 @@ type suite struct {
 	// revision requires (--requirements); with -scenario each scenario
 	// runs as --scenario S --spec-version <requirements>.
 	requirements string
-	// statelessDirect serves target a statelessly: the reference server's
-	// stateful mode refuses the stateless revision's requests.
-	statelessDirect bool
-	prefix          string // npm prefix under .tools
-	results         string // results directory under the prefix
+	// stateless serves every reference server (target a, and the HTTP
+	// backend of target c) statelessly, as the reference server's stateful
+	// mode refuses the stateless revision's requests, and has Argus speak
+	// that revision to its backend (protocol_version = "2026-07-28"), as a
+	// client of the suite does directly.
+	stateless bool
+	prefix    string // npm prefix under .tools
+	results   string // results directory under the prefix
 }
 
 var allSuites = []*suite{
 	{key: "0.1.16", version: "0.1.16", prefix: "conformance", results: "results"},
-	{key: "2026-07-28", version: "0.2.0-alpha.12", requirements: "2026-07-28", statelessDirect: true,
+	{key: "2026-07-28", version: "0.2.0-alpha.12", requirements: "2026-07-28", stateless: true,
 		prefix: "conformance-0.2.0-alpha.12", results: "results"},
 }
 

@@ -93,26 +93,36 @@ func (h *harness) startEverythingHTTP(ctx context.Context, dir, name string, sta
 }
 
 func startDirect(h *harness, ctx context.Context, dir string) (string, []*proc, error) {
-	url, p, err := h.startEverythingHTTP(ctx, dir, "everything-server", h.suite.statelessDirect)
+	url, p, err := h.startEverythingHTTP(ctx, dir, "everything-server", h.suite.stateless)
 	return url, nonNil(p), err
 }
 
 func startArgusStdio(h *harness, ctx context.Context, dir string) (string, []*proc, error) {
 	backend := fmt.Sprintf("  type    = \"stdio\"\n  command = %s\n", hclString(h.everythingBin()))
-	url, p, err := h.startArgus(ctx, dir, backend)
+	url, p, err := h.startArgus(ctx, dir, backend+h.backendProtocol())
 	return url, nonNil(p), err
 }
 
 func startArgusHTTP(h *harness, ctx context.Context, dir string) (string, []*proc, error) {
-	// Argus's backend sessions use an older revision with sessions, so the
-	// backend is stateful whatever the suite.
-	burl, bp, err := h.startEverythingHTTP(ctx, dir, "everything-server", false)
+	// Served like target a: a stateless server for the stateless suite,
+	// which Argus then speaks 2026-07-28 to; otherwise a stateful one
+	// (sampling and elicitation requests need a session).
+	burl, bp, err := h.startEverythingHTTP(ctx, dir, "everything-server", h.suite.stateless)
 	if err != nil {
 		return "", nonNil(bp), err
 	}
 	backend := fmt.Sprintf("  type = \"streamable-http\"\n  url  = %s\n", hclString(burl))
-	url, ap, err := h.startArgus(ctx, dir, backend)
+	url, ap, err := h.startArgus(ctx, dir, backend+h.backendProtocol())
 	return url, nonNil(bp, ap), err
+}
+
+// backendProtocol is the protocol_version line of the backend block: the
+// stateless revision for the stateless suite, else none (the default).
+func (h *harness) backendProtocol() string {
+	if h.suite.stateless {
+		return "  protocol_version = \"2026-07-28\"\n"
+	}
+	return ""
 }
 
 // startArgus writes argus.hcl with one backend "everything" (names

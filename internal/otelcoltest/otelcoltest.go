@@ -7,8 +7,8 @@
 // one OTLP-JSON line. Build compiles it into <repo>/.tools/bin/otelcol-test
 // (the same file `make otelcol` produces) unless that is newer than its
 // sources; the first build takes a minute or two. Start runs it on loopback
-// ports with its data files in the test's temporary directory; Spans and
-// Metrics parse those files.
+// ports with its data files in the test's temporary directory; Spans,
+// Metrics and Logs parse those files.
 //
 // Typical use:
 //
@@ -125,6 +125,7 @@ type Collector struct {
 	configPath  string
 	tracesPath  string
 	metricsPath string
+	logsPath    string
 
 	cmd    *exec.Cmd
 	output *syncbuf.Buffer
@@ -162,7 +163,8 @@ func Start(tb testing.TB, opts Options) *Collector {
 	c.configPath = filepath.Join(c.dir, "config.yaml")
 	c.tracesPath = filepath.Join(c.dir, "traces.jsonl")
 	c.metricsPath = filepath.Join(c.dir, "metrics.jsonl")
-	if err := os.WriteFile(c.configPath, []byte(Config(c.grpcPort, c.httpPort, c.tracesPath, c.metricsPath)), 0o644); err != nil {
+	c.logsPath = filepath.Join(c.dir, "logs.jsonl")
+	if err := os.WriteFile(c.configPath, []byte(Config(c.grpcPort, c.httpPort, c.tracesPath, c.metricsPath, c.logsPath)), 0o644); err != nil {
 		tb.Fatalf("otelcoltest: %v", err)
 	}
 
@@ -198,11 +200,11 @@ func Start(tb testing.TB, opts Options) *Collector {
 }
 
 // Config is the collector configuration Start writes: OTLP gRPC and HTTP
-// receivers on 127.0.0.1, traces and metrics each to their own file (one
-// OTLP-JSON batch per line), the debug exporter's one-line summaries in the
-// log, and no telemetry server of the collector's own (so parallel
+// receivers on 127.0.0.1, traces, metrics and logs each to their own file
+// (one OTLP-JSON batch per line), the debug exporter's one-line summaries in
+// the log, and no telemetry server of the collector's own (so parallel
 // collectors do not clash on its port).
-func Config(grpcPort, httpPort int, tracesPath, metricsPath string) string {
+func Config(grpcPort, httpPort int, tracesPath, metricsPath, logsPath string) string {
 	return fmt.Sprintf(`receivers:
   otlp:
     protocols:
@@ -216,6 +218,9 @@ exporters:
     path: %s
     flush_interval: %s
   file/metrics:
+    path: %s
+    flush_interval: %s
+  file/logs:
     path: %s
     flush_interval: %s
   debug:
@@ -234,9 +239,13 @@ service:
     metrics:
       receivers: [otlp]
       exporters: [file/metrics, debug]
+    logs:
+      receivers: [otlp]
+      exporters: [file/logs, debug]
 `, grpcPort, httpPort,
 		strconv.Quote(tracesPath), FlushInterval,
-		strconv.Quote(metricsPath), FlushInterval)
+		strconv.Quote(metricsPath), FlushInterval,
+		strconv.Quote(logsPath), FlushInterval)
 }
 
 // waitReady waits until both receivers accept TCP connections, failing
@@ -284,6 +293,9 @@ func (c *Collector) TracesFile() string { return c.tracesPath }
 
 // MetricsFile is the file the metrics pipeline writes.
 func (c *Collector) MetricsFile() string { return c.metricsPath }
+
+// LogsFile is the file the logs pipeline writes.
+func (c *Collector) LogsFile() string { return c.logsPath }
 
 // ConfigFile is the configuration the collector runs with.
 func (c *Collector) ConfigFile() string { return c.configPath }
@@ -386,6 +398,9 @@ func (c *Collector) WaitMetric(tb testing.TB, name string, timeout time.Duration
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Logs parses every log record the collector has written so far.
+func (c *Collector) Logs() ([]LogRecord, error) { return ReadLogsFile(c.logsPath) }
 
 // Spans parses every span the collector has written so far.
 func (c *Collector) Spans() ([]Span, error) { return ReadSpansFile(c.tracesPath) }

@@ -83,6 +83,37 @@ var metricsPayload = `{"resourceMetrics":[{
           "min":0.05,"max":0.2}]}}
     ]}]}]}`
 
+// logsPayload is an OTLP/HTTP JSON ExportLogsServiceRequest with two
+// records, shaped like the otlp plugin's audit records.
+var logsPayload = `{"resourceLogs":[{
+  "resource":{"attributes":[{"key":"service.name","value":{"stringValue":"otelcoltest"}}]},
+  "scopeLogs":[{
+    "scope":{"name":"argus.audit","version":"1.0.0"},
+    "logRecords":[
+      {"timeUnixNano":"1700000000000000000","observedTimeUnixNano":"1700000000100000000","severityNumber":9,"severityText":"INFO",
+       "eventName":"argus.audit.mcp_operation","body":{"stringValue":"{\"event_id\":\"e-1\"}"},
+       "traceId":"` + traceA + `","spanId":"` + serverSpan + `",
+       "attributes":[{"key":"argus.audit.event_id","value":{"stringValue":"e-1"}},{"key":"argus.audit.seq","value":{"intValue":"1"}}]},
+      {"timeUnixNano":"1700000001000000000","severityNumber":13,"body":{"stringValue":"{\"event_id\":\"e-2\"}"},
+       "attributes":[{"key":"argus.audit.event_id","value":{"stringValue":"e-2"}},{"key":"argus.audit.seq","value":{"intValue":"2"}}]}
+    ]}]}]}`
+
+func checkLogs(t *testing.T, logs []LogRecord) {
+	t.Helper()
+	if len(logs) != 2 {
+		t.Fatalf("got %d log records, want 2: %+v", len(logs), logs)
+	}
+	l := logs[0]
+	if l.Body != `{"event_id":"e-1"}` || l.EventName != "argus.audit.mcp_operation" || l.SeverityNumber != 9 ||
+		l.TraceID != traceA || l.SpanID != serverSpan || l.TimeUnixNano != 1700000000000000000 || l.ScopeName != "argus.audit" ||
+		l.Attributes["argus.audit.event_id"] != "e-1" || l.Attributes["argus.audit.seq"] != int64(1) || l.Resource["service.name"] != "otelcoltest" {
+		t.Errorf("first record: %+v", l)
+	}
+	if logs[1].Attributes["argus.audit.event_id"] != "e-2" || logs[1].SeverityNumber != 13 {
+		t.Errorf("second record: %+v", logs[1])
+	}
+}
+
 // compact puts a payload on one line, as the file exporter writes it.
 func compact(t *testing.T, s string) []byte {
 	t.Helper()
@@ -211,6 +242,11 @@ func TestParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkMetrics(t, metrics)
+	logs, err := ParseLogs(compact(t, logsPayload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLogs(t, logs)
 }
 
 // Enums may come as names, and 64-bit integers as numbers.
@@ -305,6 +341,7 @@ func TestCollectorE2E(t *testing.T) {
 
 	post(t, col.HTTPEndpoint()+"/v1/traces", []byte(tracesPayload))
 	post(t, col.HTTPEndpoint()+"/v1/metrics", []byte(metricsPayload))
+	post(t, col.HTTPEndpoint()+"/v1/logs", []byte(logsPayload))
 
 	checkSpans(t, col.WaitSpans(t, 3, 10*time.Second))
 	col.WaitMetric(t, "mcp.server.operation.duration", 10*time.Second)
@@ -313,6 +350,16 @@ func TestCollectorE2E(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkMetrics(t, metrics)
+	deadline := time.Now().Add(10 * time.Second)
+	logs, err := col.Logs()
+	for err == nil && len(logs) < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		logs, err = col.Logs()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLogs(t, logs)
 
 	raw, err := os.ReadFile(col.TracesFile())
 	if err != nil {

@@ -81,6 +81,23 @@ type DataPoint struct {
 	Min, Max          *float64
 }
 
+// LogRecord is one log record as the collector received it, flattened out
+// of its resource and scope.
+type LogRecord struct {
+	TimeUnixNano         uint64
+	ObservedTimeUnixNano uint64
+	SeverityNumber       int
+	SeverityText         string
+	EventName            string
+	// Body is the record's body value (a string for most logs).
+	Body       any
+	TraceID    string // 32 lower-case hex digits, or ""
+	SpanID     string // 16 lower-case hex digits, or ""
+	Attributes map[string]any
+	Resource   map[string]any
+	ScopeName  string
+}
+
 // ReadSpansFile parses a file of OTLP-JSON trace batches, one per line, as
 // the collector's file exporter writes it. A missing file holds no spans; a
 // last line not yet ended by a newline (a write in progress) is ignored.
@@ -100,6 +117,72 @@ func ReadMetricsFile(path string) ([]Metric, error) {
 		return nil, err
 	}
 	return ParseMetrics(data)
+}
+
+// ReadLogsFile parses a file of OTLP-JSON log batches, one per line, like
+// ReadSpansFile.
+func ReadLogsFile(path string) ([]LogRecord, error) {
+	data, err := readLines(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLogs(data)
+}
+
+// ParseLogs parses OTLP-JSON log batches (ExportLogsServiceRequest
+// objects), one per line; blank lines are skipped.
+func ParseLogs(data []byte) ([]LogRecord, error) {
+	var logs []LogRecord
+	err := eachLine(data, func(n int, line []byte) error {
+		var batch struct {
+			ResourceLogs []struct {
+				Resource  resource `json:"resource"`
+				ScopeLogs []struct {
+					Scope      scope `json:"scope"`
+					LogRecords []struct {
+						TimeUnixNano         jsonUint   `json:"timeUnixNano"`
+						ObservedTimeUnixNano jsonUint   `json:"observedTimeUnixNano"`
+						SeverityNumber       jsonEnum   `json:"severityNumber"`
+						SeverityText         string     `json:"severityText"`
+						EventName            string     `json:"eventName"`
+						Body                 anyValue   `json:"body"`
+						Attributes           []keyValue `json:"attributes"`
+						TraceID              string     `json:"traceId"`
+						SpanID               string     `json:"spanId"`
+					} `json:"logRecords"`
+				} `json:"scopeLogs"`
+			} `json:"resourceLogs"`
+		}
+		if err := json.Unmarshal(line, &batch); err != nil {
+			return fmt.Errorf("line %d: %w", n, err)
+		}
+		for _, rl := range batch.ResourceLogs {
+			res, err := attributes(rl.Resource.Attributes)
+			if err != nil {
+				return fmt.Errorf("line %d: resource: %w", n, err)
+			}
+			for _, sl := range rl.ScopeLogs {
+				for _, r := range sl.LogRecords {
+					attrs, err := attributes(r.Attributes)
+					if err != nil {
+						return fmt.Errorf("line %d: log record: %w", n, err)
+					}
+					body, err := r.Body.value()
+					if err != nil {
+						return fmt.Errorf("line %d: log record body: %w", n, err)
+					}
+					logs = append(logs, LogRecord{
+						TimeUnixNano: uint64(r.TimeUnixNano), ObservedTimeUnixNano: uint64(r.ObservedTimeUnixNano),
+						SeverityNumber: r.SeverityNumber.num, SeverityText: r.SeverityText, EventName: r.EventName,
+						Body: body, TraceID: strings.ToLower(r.TraceID), SpanID: strings.ToLower(r.SpanID),
+						Attributes: attrs, Resource: res, ScopeName: sl.Scope.Name,
+					})
+				}
+			}
+		}
+		return nil
+	})
+	return logs, err
 }
 
 func readLines(path string) ([]byte, error) {

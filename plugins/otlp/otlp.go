@@ -1,7 +1,10 @@
-// Package otlp is the built-in telemetry exporter. Argus's OpenTelemetry
-// SDK hands it standard OTLP export requests; it forwards them unchanged
-// to an OTLP endpoint over gRPC or HTTP/protobuf, retrying transient
-// failures with backoff.
+// Package otlp is the built-in OTLP plugin: a telemetry exporter and an
+// audit sink. As an exporter, Argus's OpenTelemetry SDK hands it standard
+// OTLP export requests; it forwards them unchanged to an OTLP endpoint over
+// gRPC or HTTP/protobuf, retrying transient failures with backoff. As an
+// audit sink it sends every audit event as an OTLP log record and
+// acknowledges it once the collector accepted it (see sinkFactory), so any
+// OpenTelemetry Collector pipeline can carry the audit trail.
 //
 // Configuration follows the OpenTelemetry exporter environment variables,
 // which the block's attributes override:
@@ -19,6 +22,12 @@
 //	    insecure = true
 //	  }
 //	}
+//
+//	audit {
+//	  sink "otlp" "collector" {
+//	    endpoint = "127.0.0.1:4317"
+//	  }
+//	}
 package otlp
 
 import (
@@ -32,6 +41,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +50,7 @@ import (
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -59,9 +70,9 @@ const (
 	ProtocolHTTP = "http/protobuf"
 )
 
-// Plugin describes the OTLP exporter.
+// Plugin describes the OTLP exporter and audit sink.
 func Plugin() *sdk.Plugin {
-	return sdk.New("otlp", Version, sdk.TelemetryExporter(sdk.ExporterFactory{
+	return sdk.New("otlp", Version, sdk.AuditSink(sinkFactory()), sdk.TelemetryExporter(sdk.ExporterFactory{
 		Schema: sdk.NewSchema().
 			String("endpoint", "OTLP endpoint for both signals: host:port for grpc, a URL for http/protobuf. Default: $OTEL_EXPORTER_OTLP_ENDPOINT, else localhost:4317 (grpc) or http://localhost:4318 (http/protobuf).").
 			String("traces_endpoint", "Endpoint for traces only (http/protobuf: the full URL, e.g. http://host:4318/v1/traces).").
@@ -72,14 +83,15 @@ func Plugin() *sdk.Plugin {
 			Duration("timeout", "Bound on one export attempt. Default: $OTEL_EXPORTER_OTLP_TIMEOUT, else 10s.").
 			Duration("max_elapsed", "Give up retrying an export after this long.", sdk.Default("1m")),
 		Validate: func(cfg sdk.Config) error {
-			_, err := settingsFrom(cfg, os.LookupEnv)
+			_, err := settingsFrom(cfg, os.LookupEnv, sigTraces, sigMetrics)
 			return err
 		},
 		New: func(_ context.Context, cfg sdk.Config) (sdk.Exporter, error) {
-			s, err := settingsFrom(cfg, os.LookupEnv)
+			s, err := settingsFrom(cfg, os.LookupEnv, sigTraces, sigMetrics)
 			if err != nil {
 				return nil, err
 			}
+			s.MaxElapsed = cfg.Duration("max_elapsed")
 			return newExporter(s, cfg.Logger())
 		},
 	}))
@@ -94,10 +106,19 @@ type signal struct {
 }
 
 type settings struct {
-	Traces, Metrics signal
-	Timeout         time.Duration
-	MaxElapsed      time.Duration
+	Traces, Metrics, Logs signal
+	Timeout               time.Duration
+	// MaxElapsed bounds the retries of one export; zero: until the
+	// caller's deadline.
+	MaxElapsed time.Duration
 }
+
+// Signals settingsFrom resolves: the exporter's two, the audit sink's one.
+const (
+	sigTraces  = "TRACES"
+	sigMetrics = "METRICS"
+	sigLogs    = "LOGS"
+)
 
 // attrs is the part of sdk.Config settingsFrom reads.
 type attrs interface {
@@ -108,9 +129,11 @@ type attrs interface {
 	StringMap(name string) map[string]string
 }
 
-// settingsFrom resolves the configuration: block attributes, then
-// per-signal environment variables, then the general ones, then defaults.
-func settingsFrom(cfg attrs, env func(string) (string, bool)) (settings, error) {
+// settingsFrom resolves the configuration of the given signals (sigTraces,
+// sigMetrics, sigLogs): block attributes, then per-signal environment
+// variables, then the general ones, then defaults. The block's schema
+// declares <signal>_endpoint for each signal asked for.
+func settingsFrom(cfg attrs, env func(string) (string, bool), signals ...string) (settings, error) {
 	get := func(attr string, vars ...string) string {
 		if attr != "" && cfg.Has(attr) {
 			return cfg.String(attr)
@@ -122,7 +145,7 @@ func settingsFrom(cfg attrs, env func(string) (string, bool)) (settings, error) 
 		}
 		return ""
 	}
-	s := settings{Timeout: 10 * time.Second, MaxElapsed: cfg.Duration("max_elapsed")}
+	s := settings{Timeout: 10 * time.Second}
 	if cfg.Has("timeout") {
 		s.Timeout = cfg.Duration("timeout")
 	} else if v, ok := env("OTEL_EXPORTER_OTLP_TIMEOUT"); ok && v != "" {
@@ -139,7 +162,10 @@ func settingsFrom(cfg attrs, env func(string) (string, bool)) (settings, error) 
 		name string
 		dst  *signal
 		path string
-	}{{"TRACES", &s.Traces, "/v1/traces"}, {"METRICS", &s.Metrics, "/v1/metrics"}} {
+	}{{sigTraces, &s.Traces, "/v1/traces"}, {sigMetrics, &s.Metrics, "/v1/metrics"}, {sigLogs, &s.Logs, "/v1/logs"}} {
+		if !slices.Contains(signals, sig.name) {
+			continue
+		}
 		lower := strings.ToLower(sig.name)
 		proto := get("protocol", "OTEL_EXPORTER_OTLP_"+sig.name+"_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 		if proto == "" {
@@ -254,8 +280,9 @@ func parseHeaders(raw string) (map[string]string, error) {
 	return out, nil
 }
 
-// exporter forwards export requests.
-type exporter struct {
+// client sends OTLP requests for the signals it was built for, over one
+// gRPC connection per endpoint or HTTP, and logs failures sparingly.
+type client struct {
 	s        settings
 	log      sdk.Logger
 	conns    map[string]*grpc.ClientConn // by endpoint
@@ -265,44 +292,73 @@ type exporter struct {
 	failures int
 }
 
-func newExporter(s settings, log sdk.Logger) (*exporter, error) {
-	e := &exporter{s: s, log: log, conns: map[string]*grpc.ClientConn{}, http: &http.Client{}}
-	for _, sig := range []signal{s.Traces, s.Metrics} {
-		if sig.Protocol != ProtocolGRPC || e.conns[sig.Endpoint] != nil {
+// reconnect is how a gRPC connection retries a collector that went away:
+// quickly, so deliveries resume within seconds of its return (gRPC's own
+// default backs off to two minutes).
+var reconnect = grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 250 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+	MinConnectTimeout: 5 * time.Second,
+}
+
+func newClient(s settings, log sdk.Logger, sigs ...signal) (*client, error) {
+	c := &client{s: s, log: log, conns: map[string]*grpc.ClientConn{}, http: &http.Client{}}
+	for _, sig := range sigs {
+		if sig.Protocol != ProtocolGRPC || c.conns[sig.Endpoint] != nil {
 			continue
 		}
 		creds := credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
 		if sig.Insecure {
 			creds = insecure.NewCredentials()
 		}
-		conn, err := grpc.NewClient(sig.Endpoint, grpc.WithTransportCredentials(creds))
+		conn, err := grpc.NewClient(sig.Endpoint, grpc.WithTransportCredentials(creds), grpc.WithConnectParams(reconnect))
 		if err != nil {
+			c.Close(context.Background())
 			return nil, fmt.Errorf("otlp: %s: %w", sig.Endpoint, err)
 		}
-		e.conns[sig.Endpoint] = conn
+		c.conns[sig.Endpoint] = conn
+	}
+	return c, nil
+}
+
+// exporter forwards export requests.
+type exporter struct{ *client }
+
+func newExporter(s settings, log sdk.Logger) (*exporter, error) {
+	c, err := newClient(s, log, s.Traces, s.Metrics)
+	if err != nil {
+		return nil, err
 	}
 	log.Info("exporting OTLP", "traces", s.Traces.Protocol+" "+s.Traces.Endpoint, "metrics", s.Metrics.Protocol+" "+s.Metrics.Endpoint)
-	return e, nil
+	return &exporter{c}, nil
 }
 
 func (e *exporter) ExportTraces(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error {
-	return e.export(ctx, "traces", e.s.Traces, req, func(ctx context.Context, conn *grpc.ClientConn) error {
+	return e.export(ctx, "traces", e.s.Traces, req, nil, func(ctx context.Context, conn *grpc.ClientConn) error {
 		_, err := coltracepb.NewTraceServiceClient(conn).Export(ctx, req)
 		return err
 	})
 }
 
 func (e *exporter) ExportMetrics(ctx context.Context, req *colmetricspb.ExportMetricsServiceRequest) error {
-	return e.export(ctx, "metrics", e.s.Metrics, req, func(ctx context.Context, conn *grpc.ClientConn) error {
+	return e.export(ctx, "metrics", e.s.Metrics, req, nil, func(ctx context.Context, conn *grpc.ClientConn) error {
 		_, err := colmetricspb.NewMetricsServiceClient(conn).Export(ctx, req)
 		return err
 	})
 }
 
 // export sends one request, retrying transient failures with jittered
-// exponential backoff until MaxElapsed or ctx ends.
-func (e *exporter) export(ctx context.Context, what string, sig signal, msg proto.Message, viaGRPC func(context.Context, *grpc.ClientConn) error) error {
+// exponential backoff until MaxElapsed (if set) or a second before ctx's
+// deadline, so the caller hears the last real error rather than its own
+// timeout. Over HTTP a successful reply is decoded into resp unless it is
+// nil; over gRPC viaGRPC keeps the reply itself.
+func (e *client) export(ctx context.Context, what string, sig signal, msg, resp proto.Message, viaGRPC func(context.Context, *grpc.ClientConn) error) error {
 	deadline := time.Now().Add(e.s.MaxElapsed)
+	if e.s.MaxElapsed <= 0 {
+		deadline = time.Now().Add(100 * 365 * 24 * time.Hour)
+	}
+	if d, ok := ctx.Deadline(); ok && d.Add(-time.Second).Before(deadline) {
+		deadline = d.Add(-time.Second)
+	}
 	delay := 100 * time.Millisecond
 	for {
 		actx, cancel := context.WithTimeout(ctx, e.s.Timeout)
@@ -313,7 +369,7 @@ func (e *exporter) export(ctx context.Context, what string, sig signal, msg prot
 			}
 			err = viaGRPC(actx, e.conns[sig.Endpoint])
 		} else {
-			err = e.post(actx, sig, msg)
+			err = e.post(actx, sig, msg, resp)
 		}
 		cancel()
 		if err == nil {
@@ -342,7 +398,7 @@ type httpError struct {
 
 func (h *httpError) Error() string { return fmt.Sprintf("HTTP %d: %s", h.code, h.body) }
 
-func (e *exporter) post(ctx context.Context, sig signal, msg proto.Message) error {
+func (e *client) post(ctx context.Context, sig signal, msg, into proto.Message) error {
 	body, err := proto.Marshal(msg)
 	if err != nil {
 		return err
@@ -360,9 +416,16 @@ func (e *exporter) post(ctx context.Context, sig signal, msg proto.Message) erro
 		return err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return &httpError{code: resp.StatusCode, body: strings.TrimSpace(string(b))}
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil || into == nil {
+		return nil // accepted: the status says so
+	}
+	if err := proto.Unmarshal(b, into); err != nil {
+		e.log.Debug("OTLP reply is not protobuf; taken as accepted", "endpoint", sig.Endpoint, "error", err)
 	}
 	return nil
 }
@@ -384,7 +447,7 @@ func retryable(err error) bool {
 
 // warn logs export failures at most every 30s (with a count), so a
 // collector that is down does not flood the log.
-func (e *exporter) warn(what, endpoint string, err error) {
+func (e *client) warn(what, endpoint string, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.failures++
@@ -395,7 +458,7 @@ func (e *exporter) warn(what, endpoint string, err error) {
 	e.lastWarn = time.Now()
 }
 
-func (e *exporter) recovered(what string) {
+func (e *client) recovered(what string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.failures > 0 {
@@ -406,7 +469,7 @@ func (e *exporter) recovered(what string) {
 }
 
 // Close releases the connections.
-func (e *exporter) Close(context.Context) error {
+func (e *client) Close(context.Context) error {
 	var errs []error
 	for _, c := range e.conns {
 		errs = append(errs, c.Close())

@@ -78,7 +78,7 @@ func TestSettings(t *testing.T) {
 			if tt.cfg == nil {
 				tt.cfg = fakeAttrs{}
 			}
-			s, err := settingsFrom(tt.cfg, envOf(tt.env))
+			s, err := settingsFrom(tt.cfg, envOf(tt.env), sigTraces, sigMetrics)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want %q", err, tt.err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/argusmcp/argus/sdk"
+	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
 
@@ -31,14 +32,7 @@ func (p *ProbeClient) Check(ctx context.Context, backend string) (sdk.Result, er
 		return sdk.Result{}, err
 	}
 	res := sdk.Result{Message: resp.GetMessage(), Latency: resp.GetLatency().AsDuration()}
-	switch resp.GetStatus() {
-	case pluginv1.HealthStatus_HEALTH_STATUS_HEALTHY:
-		res.Status = sdk.Healthy
-	case pluginv1.HealthStatus_HEALTH_STATUS_DEGRADED:
-		res.Status = sdk.Degraded
-	case pluginv1.HealthStatus_HEALTH_STATUS_UNHEALTHY:
-		res.Status = sdk.Unhealthy
-	}
+	res.Status, _ = shared.HealthStatus(resp.GetStatus())
 	return res, nil
 }
 

@@ -1,6 +1,6 @@
 // Package probehost serves ProbeHostService, through which health probe
 // plugins reach the host's backends over the go-plugin broker. Argus
-// serves it over the gateway's backends (host/pluginhost), and the SDK's
+// serves it over the gateway's backends (host/pluginhost/probe), and the SDK's
 // test harness over a fake (sdk/sdktest); both register it here, so a
 // probe sees the same errors and messages from either.
 package probehost

@@ -19,14 +19,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"syscall"
 
-	"github.com/hashicorp/hcl/v2"
-
 	"github.com/argusmcp/argus"
+	"github.com/argusmcp/argus/host/audit/verify"
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/logging"
+	"github.com/argusmcp/argus/internal/profiling"
+	"github.com/argusmcp/argus/plugins"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -38,40 +38,23 @@ const (
 	exitInternal = 2
 )
 
-// errUser marks failures caused by the user's input (exit code 1).
+// errUser marks failures caused by the user's input (exit code 1). It
+// wraps the failure: errors.Is and errors.As see through it.
 type errUser struct{ error }
 
+func (e errUser) Unwrap() error { return e.error }
+
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == internalPlugin {
+	tuneGC(os.Getenv) // serve and the built-in plugins it runs; see gc.go
+	if len(os.Args) > 1 && os.Args[1] == plugins.Subcommand {
 		// Serving a built-in plugin: the host stops it, so no signal
 		// handling of our own (go-plugin ignores SIGINT by design).
-		os.Exit(serveBuiltin(os.Args[2:]))
+		os.Exit(plugins.ServeMain(os.Args[2:]))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := withProfile(func() int { return run(ctx, os.Args[1:], os.Stdout, os.Stderr) })
+	code := profiling.Run(func() int { return run(ctx, os.Args[1:], os.Stdout, os.Stderr) })
 	stop()
 	os.Exit(code)
-}
-
-// withProfile runs f under a CPU profile written to $ARGUS_CPUPROFILE, if
-// set, for performance work (go tool pprof).
-func withProfile(f func() int) int {
-	path := os.Getenv("ARGUS_CPUPROFILE")
-	if path == "" {
-		return f()
-	}
-	out, err := os.Create(path)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "argus: ARGUS_CPUPROFILE: %v\n", err)
-		return f()
-	}
-	defer out.Close()
-	if err := pprof.StartCPUProfile(out); err != nil {
-		fmt.Fprintf(os.Stderr, "argus: ARGUS_CPUPROFILE: %v\n", err)
-		return f()
-	}
-	defer pprof.StopCPUProfile()
-	return f()
 }
 
 const usage = `Usage: argus <command> [flags]
@@ -96,8 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// has come across (configuration, plugin attributes, environment).
 	secrets := logging.NewSecrets()
 	ctx = context.WithValue(ctx, secretsKey{}, secrets)
-	stdout = redacting(stdout, secrets)
-	stderr = redacting(stderr, secrets)
+	stdout = logging.NewRedactingOutput(stdout, secrets)
+	stderr = logging.NewRedactingOutput(stderr, secrets)
 	var err error
 	switch args[0] {
 	case "serve":
@@ -109,7 +92,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "status":
 		err = cmdStatus(ctx, args[1:], stdout, stderr)
 	case "audit":
-		err = cmdAudit(args[1:], stdout, stderr)
+		switch err = verify.Main(args[1:], stdout, stderr); {
+		case errors.Is(err, verify.ErrReported):
+			err = errUser{errDiagnostics}
+		case errors.Is(err, verify.ErrUnknownCommand):
+			err = errUser{err}
+		}
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "argus %s\n", version)
 	case "help", "-h", "-help", "--help":
@@ -150,55 +138,31 @@ func cliSecrets(ctx context.Context) *logging.Secrets {
 	return logging.NewSecrets()
 }
 
-// cliWriter is a command's redacting output, which remembers whether it
-// ends at a terminal (for coloured diagnostics).
-type cliWriter struct {
-	io.Writer
-	term bool
-}
-
-func redacting(w io.Writer, s *logging.Secrets) io.Writer {
-	return cliWriter{Writer: logging.NewRedactingWriter(w, s), term: isTerminal(w)}
-}
-
-// loadConfig reads the configuration named by -config, or ./argus.hcl, or
-// falls back to the embedded example. Diagnostics go to stderr.
-func loadConfig(ctx context.Context, path string, explicit bool, stderr io.Writer) (*config.Config, error) {
-	cfg, _, err := loadConfigParser(ctx, path, explicit, stderr)
-	return cfg, err
-}
-
-// loadConfigParser is loadConfig that also returns the parser, to render
-// diagnostics found later (plugin configuration) with source snippets.
-// The parser adds what it finds to the command's secrets (cliSecrets).
-func loadConfigParser(ctx context.Context, path string, explicit bool, stderr io.Writer) (*config.Config, *config.Parser, error) {
-	p := config.NewParserWith(cliSecrets(ctx))
-	var cfg *config.Config
-	var diags hcl.Diagnostics
-	if _, err := os.Stat(path); err != nil && !explicit && errors.Is(err, os.ErrNotExist) {
-		cfg, diags = p.Load(argus.DefaultConfig, "<embedded config.hcl.example>")
-	} else {
-		cfg, diags = p.LoadFile(path)
+// configFlag adds -config to fs; once fs is parsed, explicit tells
+// whether it was given.
+func configFlag(fs *flag.FlagSet, usage string) (path *string, explicit func() bool) {
+	path = fs.String("config", "argus.hcl", usage)
+	return path, func() (given bool) {
+		fs.Visit(func(f *flag.Flag) { given = given || f.Name == "config" })
+		return given
 	}
+}
+
+// loadConfig reads the configuration at path or, if path was not given
+// explicitly and does not exist, the embedded example. Diagnostics go to
+// stderr; the parser is returned to render diagnostics found later
+// (plugin configuration) with source snippets. What the parser finds
+// secret joins the command's secrets (cliSecrets).
+func loadConfig(ctx context.Context, path string, explicit bool, stderr io.Writer) (*config.Config, *config.Parser, error) {
+	p := config.NewParserWith(cliSecrets(ctx))
+	cfg, diags := p.LoadOrDefault(path, explicit, argus.DefaultConfig, "<embedded config.hcl.example>")
 	if len(diags) > 0 {
-		p.WriteDiagnostics(stderr, diags, 100, isTerminal(stderr))
+		p.WriteDiagnostics(stderr, diags, 100, logging.IsTerminal(stderr))
 	}
 	if diags.HasErrors() {
 		return nil, p, errUser{errDiagnostics}
 	}
 	return cfg, p, nil
-}
-
-func isTerminal(w io.Writer) bool {
-	if cw, ok := w.(cliWriter); ok {
-		return cw.term
-	}
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0 && os.Getenv("NO_COLOR") == ""
 }
 
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
@@ -226,7 +190,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, p, err := loadConfigParser(ctx, *path, true, stderr)
+	cfg, p, err := loadConfig(ctx, *path, true, stderr)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package gateway
+package supervisor
 
 import (
 	"context"
@@ -11,30 +11,18 @@ import (
 	"github.com/argusmcp/argus/host/health"
 )
 
-// Prober checks one backend. Implementations: PingProbe (in process), and
-// the health probe plugins.
+// Prober checks one backend. The implementation is the health probe
+// plugins' (host/pluginhost/probe.Prober): the built-in ping probe
+// (plugins/ping) unless the configuration names others.
 type Prober interface {
 	Probe(ctx context.Context, backend string, conn *backend.Conn) health.Result
 }
 
-// PingProbe checks that the backend answers a ping (or, on revisions
-// without ping, a list call). Its latency is judged by the health rules.
-type PingProbe struct{}
-
-// Probe implements Prober.
-func (PingProbe) Probe(ctx context.Context, _ string, conn *backend.Conn) health.Result {
-	start := time.Now()
-	if err := conn.Ping(ctx); err != nil {
-		return health.Result{Status: health.StatusUnhealthy, Message: err.Error(), Latency: time.Since(start)}
-	}
-	return health.Result{Status: health.StatusHealthy, Latency: time.Since(start)}
-}
-
 // check runs lb's health checks every interval (jittered by ±10%) while
 // the backend is connected, and moves its phase by the health rules.
-func (g *Gateway) check(lb *liveBackend) {
+func (sv *Supervisor) check(lb *liveBackend) {
 	for {
-		interval := g.config().Health.Interval
+		interval := sv.config().Health.Interval
 		wait := interval - interval/10 + rand.N(interval/5+1)
 		select {
 		case <-time.After(wait):
@@ -48,27 +36,27 @@ func (g *Gateway) check(lb *liveBackend) {
 		if !live || conn == nil {
 			continue
 		}
-		g.checkOnce(lb, conn)
+		sv.checkOnce(lb, conn)
 	}
 }
 
 // SetProbes replaces the probes that check every backend, from the next
 // check on (a reload that adds, changes or removes probe plugins). Empty
-// means the built-in ping check.
-func (g *Gateway) SetProbes(probes []Prober) {
-	if len(probes) == 0 {
-		probes = []Prober{PingProbe{}}
-	}
-	g.mu.Lock()
-	g.probes = probes
-	g.mu.Unlock()
+// means no checks.
+func (sv *Supervisor) SetProbes(probes []Prober) {
+	sv.mu.Lock()
+	sv.probes = probes
+	sv.mu.Unlock()
 }
 
-func (g *Gateway) checkOnce(lb *liveBackend, conn *backend.Conn) {
-	timeout := g.config().Health.Timeout
-	g.mu.RLock()
-	probes := g.probes
-	g.mu.RUnlock()
+func (sv *Supervisor) checkOnce(lb *liveBackend, conn *backend.Conn) {
+	timeout := sv.config().Health.Timeout
+	sv.mu.RLock()
+	probes := sv.probes
+	sv.mu.RUnlock()
+	if len(probes) == 0 {
+		return // no probe configured: nothing judges the backend's health
+	}
 	results := make([]health.Result, 0, len(probes))
 	var unknown []string
 	for _, p := range probes {
@@ -105,7 +93,7 @@ func (g *Gateway) checkOnce(lb *liveBackend, conn *backend.Conn) {
 	case health.StatusHealthy:
 		lb.conds.Set(health.CondHealthCheckFailed, false, "Passed", "answered in "+r.Latency.Round(time.Millisecond).String())
 		lb.conds.Set(health.CondHealthy, true, "Healthy", "answered in "+r.Latency.Round(time.Millisecond).String())
-		g.transition(lb, health.EventHealthy, "health check passed")
+		sv.transition(lb, health.EventHealthy, "health check passed")
 	case health.StatusDegraded:
 		reason := "Slow"
 		if failures > 0 {
@@ -115,7 +103,7 @@ func (g *Gateway) checkOnce(lb *liveBackend, conn *backend.Conn) {
 			lb.conds.Set(health.CondHealthCheckFailed, false, "Passed", last.Message)
 		}
 		lb.conds.Set(health.CondHealthy, false, reason, last.Message)
-		g.transition(lb, health.EventDegraded, last.Message)
+		sv.transition(lb, health.EventDegraded, last.Message)
 	case health.StatusUnhealthy:
 		lb.conds.Set(health.CondHealthCheckFailed, true, "Unhealthy", last.Message)
 		lb.conds.Set(health.CondHealthy, false, "Unhealthy", last.Message)
@@ -126,7 +114,7 @@ func (g *Gateway) checkOnce(lb *liveBackend, conn *backend.Conn) {
 		if last.Status != health.StatusHealthy {
 			sev = events.Warning
 		}
-		g.events.Emit(sev, "health", lb.cfg.Name, string(last.Status)+": "+last.Message,
+		sv.events.Emit(sev, "health", lb.cfg.Name, string(last.Status)+": "+last.Message,
 			map[string]any{"latency_ms": float64(r.Latency.Microseconds()) / 1000, "consecutive_failures": failures})
 	}
 }

@@ -1,4 +1,4 @@
-package gateway
+package supervisor
 
 import (
 	"maps"
@@ -44,23 +44,23 @@ type HealthStatus struct {
 }
 
 // Backends reports every backend, in configuration order.
-func (g *Gateway) Backends() []BackendStatus {
-	lbs := g.ordered()
+func (sv *Supervisor) Backends() []BackendStatus {
+	lbs := sv.ordered()
 	out := make([]BackendStatus, 0, len(lbs))
-	snap := g.catalog.Snapshot()
+	snap := sv.catalog.Snapshot()
 	for _, lb := range lbs {
-		out = append(out, g.backendStatus(lb, snap.Counts))
+		out = append(out, sv.backendStatus(lb, snap.Counts))
 	}
 	return out
 }
 
 // ordered lists the backends in configuration order.
-func (g *Gateway) ordered() []*liveBackend {
-	g.mu.RLock()
-	defer g.mu.RUnlock()
-	lbs := make([]*liveBackend, 0, len(g.backends))
-	for _, bc := range g.cfg.Backends { // g.mu guards g.cfg
-		if lb := g.backends[bc.Name]; lb != nil {
+func (sv *Supervisor) ordered() []*liveBackend {
+	sv.mu.RLock()
+	defer sv.mu.RUnlock()
+	lbs := make([]*liveBackend, 0, len(sv.backends))
+	for _, bc := range sv.cfg.Backends { // sv.mu guards sv.cfg
+		if lb := sv.backends[bc.Name]; lb != nil {
 			lbs = append(lbs, lb)
 		}
 	}
@@ -68,17 +68,17 @@ func (g *Gateway) ordered() []*liveBackend {
 }
 
 // Backend reports one backend.
-func (g *Gateway) Backend(name string) (BackendStatus, bool) {
-	g.mu.RLock()
-	lb := g.backends[name]
-	g.mu.RUnlock()
+func (sv *Supervisor) Backend(name string) (BackendStatus, bool) {
+	sv.mu.RLock()
+	lb := sv.backends[name]
+	sv.mu.RUnlock()
 	if lb == nil {
 		return BackendStatus{}, false
 	}
-	return g.backendStatus(lb, g.catalog.Snapshot().Counts), true
+	return sv.backendStatus(lb, sv.catalog.Snapshot().Counts), true
 }
 
-func (g *Gateway) backendStatus(lb *liveBackend, counts func(string) (int, int, int, int)) BackendStatus {
+func (sv *Supervisor) backendStatus(lb *liveBackend, counts func(string) (int, int, int, int)) BackendStatus {
 	s := BackendStatus{Name: lb.cfg.Name, Type: lb.cfg.Type, SessionMode: lb.cfg.SessionMode, State: "disconnected"}
 	if conn := lb.shared.Conn(); conn != nil {
 		s.State = "connected"
@@ -108,77 +108,28 @@ func (g *Gateway) backendStatus(lb *liveBackend, counts func(string) (int, int, 
 
 // Started reports whether start-up has finished, and since when the
 // gateway runs.
-func (g *Gateway) Started() (bool, time.Time) {
+func (sv *Supervisor) Started() (bool, time.Time) {
 	select {
-	case <-g.startup:
-		return true, g.startedAt
+	case <-sv.startup:
+		return true, sv.startedAt
 	default:
-		return false, g.startedAt
+		return false, sv.startedAt
 	}
 }
 
-// Sessions lists the connected client sessions.
-func (g *Gateway) Sessions() []SessionStatus {
-	var out []SessionStatus
-	for ss := range g.server.Sessions() {
-		s := SessionStatus{ID: ss.ID()}
-		if u, ok := g.users.get(ss); ok {
-			s.User, s.Issuer, s.Groups = u.User, u.Issuer, u.Groups
-		}
-		if ip := ss.InitializeParams(); ip != nil {
-			s.ProtocolVersion = ip.ProtocolVersion
-			if ip.ClientInfo != nil {
-				s.Client = ip.ClientInfo.Name + " " + ip.ClientInfo.Version
-			}
-		}
-		for _, lb := range g.liveBackends() {
-			lb.clientMu.Lock()
-			if _, ok := lb.clients[ss]; ok {
-				s.PerClientBackends = append(s.PerClientBackends, lb.cfg.Name)
-			}
-			lb.clientMu.Unlock()
-		}
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(a, b SessionStatus) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
-	return out
-}
-
-// SessionStatus is one connected client session.
-type SessionStatus struct {
-	ID                string   `json:"id"`
-	Client            string   `json:"client,omitempty"`
-	ProtocolVersion   string   `json:"protocol_version,omitempty"`
-	PerClientBackends []string `json:"per_client_backends,omitempty"`
-	// User is who the session belongs to, once it has made an aggregated
-	// call (""; anonymous); Issuer and Groups when a JWT authenticated
-	// them.
-	User   string   `json:"user,omitempty"`
-	Issuer string   `json:"issuer,omitempty"`
-	Groups []string `json:"groups,omitempty"`
-}
-
-func (g *Gateway) liveBackends() []*liveBackend {
-	g.mu.RLock()
-	defer g.mu.RUnlock()
-	return slices.Collect(maps.Values(g.backends))
+func (sv *Supervisor) liveBackends() []*liveBackend {
+	sv.mu.RLock()
+	defer sv.mu.RUnlock()
+	return slices.Collect(maps.Values(sv.backends))
 }
 
 // BackendConn returns backend name's configuration and its live shared
 // session (nil while it is not connected); ok is false for no such
 // backend. For the probe host service.
-func (g *Gateway) BackendConn(name string) (conn *backend.Conn, cfg config.Backend, ok bool) {
-	g.mu.RLock()
-	lb := g.backends[name]
-	g.mu.RUnlock()
+func (sv *Supervisor) BackendConn(name string) (conn *backend.Conn, cfg config.Backend, ok bool) {
+	sv.mu.RLock()
+	lb := sv.backends[name]
+	sv.mu.RUnlock()
 	if lb == nil {
 		return nil, config.Backend{}, false
 	}

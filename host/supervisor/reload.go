@@ -1,4 +1,4 @@
-package gateway
+package supervisor
 
 import (
 	"errors"
@@ -15,10 +15,10 @@ import (
 )
 
 // config returns the configuration in force.
-func (g *Gateway) config() *config.Config {
-	g.mu.RLock()
-	defer g.mu.RUnlock()
-	return g.cfg
+func (sv *Supervisor) config() *config.Config {
+	sv.mu.RLock()
+	defer sv.mu.RUnlock()
+	return sv.cfg
 }
 
 // ReloadSummary says what Apply changed.
@@ -41,8 +41,8 @@ type ReloadSummary struct {
 // restart names settings the caller found changed but cannot apply: they
 // are reported under restart_required with the gateway's own (server,
 // auth, log).
-func (g *Gateway) Apply(cfg *config.Config, restart ...string) (ReloadSummary, error) {
-	old := g.config()
+func (sv *Supervisor) Apply(cfg *config.Config, restart ...string) (ReloadSummary, error) {
+	old := sv.config()
 	sum := ReloadSummary{Restart: []string{}}
 	oldBy := map[string]config.Backend{}
 	for _, b := range old.Backends {
@@ -66,13 +66,13 @@ func (g *Gateway) Apply(cfg *config.Config, restart ...string) (ReloadSummary, e
 	}
 	// Compared with the configuration in force since New: a reload that
 	// changes them back needs no restart.
-	if !reflect.DeepEqual(g.boot.Server, cfg.Server) {
+	if !reflect.DeepEqual(sv.boot.Server, cfg.Server) {
 		sum.Restart = append(sum.Restart, "server")
 	}
-	if !reflect.DeepEqual(g.boot.Auth, cfg.Auth) {
+	if !reflect.DeepEqual(sv.boot.Auth, cfg.Auth) {
 		sum.Restart = append(sum.Restart, "auth")
 	}
-	if !reflect.DeepEqual(g.boot.Log, cfg.Log) {
+	if !reflect.DeepEqual(sv.boot.Log, cfg.Log) {
 		sum.Restart = append(sum.Restart, "log")
 	}
 	sum.Restart = append(sum.Restart, restart...)
@@ -81,7 +81,7 @@ func (g *Gateway) Apply(cfg *config.Config, restart ...string) (ReloadSummary, e
 	if cfg.Conflict.Strategy == config.StrategyError {
 		keep := map[string]*catalog.Inventory{}
 		for _, name := range cfg.Backends {
-			if inv := g.catalog.Inventory(name.Name); inv != nil && !slices.Contains(sum.Changed, name.Name) {
+			if inv := sv.catalog.Inventory(name.Name); inv != nil && !slices.Contains(sum.Changed, name.Name) {
 				keep[name.Name] = inv
 			}
 		}
@@ -90,72 +90,72 @@ func (g *Gateway) Apply(cfg *config.Config, restart ...string) (ReloadSummary, e
 		}
 	}
 
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
+	sv.mu.Lock()
+	if sv.closed {
+		sv.mu.Unlock()
 		return sum, fmt.Errorf("gateway is shutting down")
 	}
-	g.cfg = cfg
+	sv.cfg = cfg
 	var stopped []*liveBackend
 	for _, name := range append(slices.Clone(sum.Removed), sum.Changed...) {
-		if lb := g.backends[name]; lb != nil {
+		if lb := sv.backends[name]; lb != nil {
 			stopped = append(stopped, lb)
-			delete(g.backends, name)
+			delete(sv.backends, name)
 		}
 	}
 	var started []*liveBackend
 	for _, b := range cfg.Backends {
 		if slices.Contains(sum.Added, b.Name) || slices.Contains(sum.Changed, b.Name) {
-			lb := g.newLiveBackendLocked(b)
-			g.backends[b.Name] = lb
+			lb := sv.newLiveBackendLocked(b)
+			sv.backends[b.Name] = lb
 			started = append(started, lb)
 		}
 	}
-	g.mu.Unlock()
+	sv.mu.Unlock()
 
 	// Health rules apply to the backends that keep running, from their
 	// next check on (interval and timeout are read at every check).
 	rules := health.Rules{DegradedLatency: cfg.Health.DegradedLatency, FailureThreshold: cfg.Health.FailureThreshold}
-	for _, lb := range g.liveBackends() {
+	for _, lb := range sv.liveBackends() {
 		lb.mu.Lock()
 		lb.tracker.Rules = rules
 		lb.mu.Unlock()
 	}
 	for _, lb := range stopped {
-		g.stopBackend(lb)
+		sv.stopBackend(lb)
 	}
-	change, conflicts, err := g.catalog.SetPolicy(catalog.PolicyFromConfig(cfg))
-	g.logConflicts(conflicts)
+	change, conflicts, err := sv.catalog.SetPolicy(catalog.PolicyFromConfig(cfg))
+	sv.logConflicts(conflicts)
 	if err != nil {
-		g.log.Error("reloaded policy conflicts; catalogue unchanged", "error", err)
+		sv.log.Error("reloaded policy conflicts; catalogue unchanged", "error", err)
 	}
-	g.notifyChange(change)
+	sv.onChange(change)
 	for _, lb := range started {
-		g.wg.Go(func() {
-			conn, err := g.connect(g.ctx, lb, false)
+		sv.wg.Go(func() {
+			conn, err := sv.connect(sv.ctx, lb, false)
 			if err != nil && !errors.Is(err, errStopped) {
-				g.log.Error("backend added by reload is unavailable; retrying in the background", "backend", lb.cfg.Name, "error", err)
+				sv.log.Error("backend added by reload is unavailable; retrying in the background", "backend", lb.cfg.Name, "error", err)
 			}
-			g.run(lb, conn)
+			sv.run(lb, conn)
 		})
 	}
-	g.events.Emit(events.Info, "reload", "config", fmt.Sprintf("configuration reloaded: %d added, %d removed, %d changed", len(sum.Added), len(sum.Removed), len(sum.Changed)),
+	sv.events.Emit(events.Info, "reload", "config", fmt.Sprintf("configuration reloaded: %d added, %d removed, %d changed", len(sum.Added), len(sum.Removed), len(sum.Changed)),
 		map[string]any{"added": sum.Added, "removed": sum.Removed, "changed": sum.Changed, "restart_required": sum.Restart})
 	if len(sum.Restart) > 0 {
-		g.log.Warn("configuration reloaded; some settings take effect only after a restart", "settings", sum.Restart)
+		sv.log.Warn("configuration reloaded; some settings take effect only after a restart", "settings", sum.Restart)
 	}
 	return sum, nil
 }
 
 // stopBackend ends a removed backend: its supervisor closes the session
 // and withdraws its capabilities; per-client links close too.
-func (g *Gateway) stopBackend(lb *liveBackend) {
-	g.transition(lb, health.EventStop, "removed by reload")
-	g.catMu.Lock()
+func (sv *Supervisor) stopBackend(lb *liveBackend) {
+	sv.transition(lb, health.EventStop, "removed by reload")
+	sv.catMu.Lock()
 	lb.cancel()
-	change := g.catalog.Remove(lb.cfg.Name)
-	g.catMu.Unlock()
-	g.notifyChange(change)
+	change := sv.catalog.Remove(lb.cfg.Name)
+	sv.catMu.Unlock()
+	sv.onChange(change)
 }
 
 func sameBackend(a, b config.Backend) bool {

@@ -1,9 +1,19 @@
-package gateway
+// Package relay wraps one client session with a backend (a Link) and
+// relays what the backend sends during a client's call to that client:
+// progress, log messages, resource updates, and its requests for input
+// (sampling, elicitation, roots), either as requests over the client's
+// session or, for a client of the stateless revision, as input requests
+// of the call's result (SEP-2322).
+//
+// The supervisor creates links and owns their connections; the router
+// forwards calls over them (Begin, Exchange, End).
+package relay
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -16,12 +26,13 @@ import (
 
 	"github.com/argusmcp/argus/host/backend"
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/revision"
 	"github.com/argusmcp/argus/host/rounds"
 )
 
-// A link is one session with a backend and the relaying state around it:
+// A Link is one session with a backend and the relaying state around it:
 // which client calls are in flight on it, which progress tokens it owes
 // to whom, and, for per-client links, the one client session it serves.
 //
@@ -34,16 +45,16 @@ import (
 //     calls in flight) they cannot be attributed, so requests are refused
 //     with an error and log messages are kept in Argus's log, never sent to
 //     a client that may not own them.
-type link struct {
-	g     *Gateway
+type Link struct {
+	env   Env
 	cfg   config.Backend
 	log   hclog.Logger
 	owner *mcp.ServerSession // nil for a shared link
 
 	mu      sync.Mutex
 	conn    *backend.Conn
-	calls   map[*inflight]struct{}
-	byToken map[string]*inflight
+	calls   map[*Inflight]struct{}
+	byToken map[string]*Inflight
 	level   mcp.LoggingLevel // log level last set on the backend
 	// logs holds, in wire order, where each log notification read off the
 	// wire goes; attributed on read, because by the time the SDK hands it
@@ -57,8 +68,8 @@ type link struct {
 	subscriptions int
 }
 
-// inflight is one client call forwarded over a link.
-type inflight struct {
+// Inflight is one client call forwarded over a link.
+type Inflight struct {
 	ctx         context.Context // the client request's context
 	session     *mcp.ServerSession
 	clientToken any    // the client's progress token, nil if none
@@ -79,22 +90,24 @@ type inflight struct {
 	round *rounds.Call
 }
 
-// reattach points a multi-round-trip call's relaying (progress, log
-// messages) at the client request now waiting on it.
-func (l *link) reattach(inf *inflight, ctx context.Context, ss *mcp.ServerSession) {
+// Reattach points a multi-round-trip call's relaying (progress, log
+// messages) at the client request now waiting on it: its context, session
+// and progress token (nil when the retry asked for no progress, which
+// then is not relayed).
+func (l *Link) Reattach(inf *Inflight, ctx context.Context, ss *mcp.ServerSession, progressToken any) {
 	l.mu.Lock()
-	inf.ctx, inf.session = ctx, ss
+	inf.ctx, inf.session, inf.clientToken = ctx, ss, progressToken
 	l.mu.Unlock()
 }
 
 // parked reports whether inf is a multi-round-trip call waiting for its
 // client's retry: its backend has asked already and is waiting for the
 // answers, so a new backend request is not attributed to it.
-func (inf *inflight) parked() bool { return inf.round != nil && inf.round.Parked() }
+func (inf *Inflight) parked() bool { return inf.round != nil && inf.round.Parked() }
 
-// missingCapabilities is the -32021 error the call ends with when the
+// MissingCapabilities is the -32021 error the call ends with when the
 // backend asked for a capability the client did not declare, or nil.
-func (l *link) missingCapabilities(inf *inflight) *jsonrpc.Error {
+func (l *Link) MissingCapabilities(inf *Inflight) *jsonrpc.Error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(inf.missing) == 0 {
@@ -103,30 +116,56 @@ func (l *link) missingCapabilities(inf *inflight) *jsonrpc.Error {
 	return revision.MissingCapability(inf.missing...)
 }
 
-func newLink(g *Gateway, cfg config.Backend, owner *mcp.ServerSession) *link {
-	return &link{
-		g: g, cfg: cfg, owner: owner,
-		log:     g.log.Named("backend").With("backend", cfg.Name),
-		calls:   map[*inflight]struct{}{},
-		byToken: map[string]*inflight{},
+// Env is what links relay to and report with, shared by every link of a
+// gateway.
+type Env struct {
+	// Version is reported to backends as Argus's version.
+	Version string
+	// Log is the gateway's logger; a link logs under "backend".
+	Log hclog.Logger
+	// Panics records panics recovered while serving backend messages.
+	Panics *request.Panics
+	// Server is the client-facing MCP server: log messages not sent
+	// during a call go to all its sessions, resource updates to their
+	// subscribers.
+	Server *mcp.Server
+	// Notify sends a notification the SDK has no method for to one
+	// client session.
+	Notify func(ctx context.Context, ss *mcp.ServerSession, method string, req mcp.Request)
+	// BeforeMessage, if set, is called with the method of each backend
+	// message at the top of the goroutine serving it (tests use it to
+	// prove a panic there is recovered).
+	BeforeMessage func(method string)
+}
+
+// New returns an unconnected link to the backend cfg, for the client
+// session owner (a per-client link) or for every client (owner nil, a
+// shared link). SetConn connects it.
+func New(env Env, cfg config.Backend, owner *mcp.ServerSession) *Link {
+	return &Link{
+		env: env, cfg: cfg, owner: owner,
+		log:     env.Log.Named("backend").With("backend", cfg.Name),
+		calls:   map[*Inflight]struct{}{},
+		byToken: map[string]*Inflight{},
 	}
 }
 
 // Conn is the link's backend connection, nil before it connected.
-func (l *link) Conn() *backend.Conn {
+func (l *Link) Conn() *backend.Conn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.conn
 }
 
-func (l *link) setConn(c *backend.Conn) {
+// SetConn sets (or, with nil, clears) the link's backend connection.
+func (l *Link) SetConn(c *backend.Conn) {
 	l.mu.Lock()
 	l.conn = c
 	l.mu.Unlock()
 }
 
-// options are the backend options whose handlers relay through this link.
-func (l *link) options(onListChanged func()) backend.Options {
+// Options are the backend options whose handlers relay through this link.
+func (l *Link) Options(onListChanged func()) backend.Options {
 	caps := &mcp.ClientCapabilities{
 		Sampling:    &mcp.SamplingCapabilities{},
 		Elicitation: &mcp.ElicitationCapabilities{Form: &mcp.FormElicitationCapabilities{}, URL: &mcp.URLElicitationCapabilities{}},
@@ -146,7 +185,7 @@ func (l *link) options(onListChanged func()) backend.Options {
 	}
 	return backend.Options{
 		Logger: l.log,
-		Client: &mcp.Implementation{Name: "argus", Version: l.g.version},
+		Client: &mcp.Implementation{Name: "argus", Version: l.env.Version},
 		ClientOptions: &mcp.ClientOptions{
 			Logger:                        slogOf(l.log),
 			Capabilities:                  caps,
@@ -158,7 +197,7 @@ func (l *link) options(onListChanged func()) backend.Options {
 			ResourceUpdatedHandler:        l.relayResourceUpdated,
 			CreateMessageWithToolsHandler: l.relaySampling,
 			// Input requests in a backend's results (SEP-2322) are relayed
-			// by forward, to the client the call belongs to; the SDK's own
+			// by the router (Exchange), to the client the call belongs to; the SDK's own
 			// handling would answer them with Argus's roots and handlers.
 			MultiRoundTrip: &mcp.MultiRoundTripOptions{Disabled: true},
 		},
@@ -175,13 +214,13 @@ func (l *link) options(onListChanged func()) backend.Options {
 	}
 }
 
-// begin registers a call about to be forwarded and returns the params to
+// Begin registers a call about to be forwarded and returns the params to
 // send (round is the call's multi-round-trip state, nil for a client
 // that can be sent requests): a copy whose progress token, if the client gave one, is replaced
 // by a token unique to this call, so that two clients using the same token
 // never see each other's progress.
-func (l *link) begin(ctx context.Context, c *request.Call, params mcp.Params, round *rounds.Call) *inflight {
-	inf := &inflight{ctx: ctx, session: c.Session, stateless: revision.IsStateless(c.ProtocolVersion), caps: c.ClientCapabilities, round: round}
+func (l *Link) Begin(ctx context.Context, c *request.Call, params mcp.Params, round *rounds.Call) *Inflight {
+	inf := &Inflight{ctx: ctx, session: c.Session, stateless: revision.IsStateless(c.ProtocolVersion), caps: c.ClientCapabilities, round: round}
 	if meta := request.Meta(params); meta != nil {
 		if tok, ok := meta["progressToken"]; ok && tok != nil {
 			inf.clientToken = tok
@@ -200,11 +239,11 @@ func (l *link) begin(ctx context.Context, c *request.Call, params mcp.Params, ro
 	return inf
 }
 
-// end unregisters a finished call. Progress notifications the backend sent
+// End unregisters a finished call. Progress notifications the backend sent
 // before its response may still be queued in the SDK when the response
 // arrives; end waits (briefly) until those have been relayed, so the
 // client sees them before the result.
-func (l *link) end(inf *inflight) {
+func (l *Link) End(inf *Inflight) {
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		l.mu.Lock()
@@ -224,7 +263,7 @@ func (l *link) end(inf *inflight) {
 // logTarget is where one log notification goes: a call's client, every
 // client (not tied to a call), or nowhere (not attributable).
 type logTarget struct {
-	inf       *inflight
+	inf       *Inflight
 	broadcast bool
 }
 
@@ -232,12 +271,12 @@ type logTarget struct {
 // dispatches them: it attributes log notifications while the set of calls
 // in flight is still the one they were sent in, and counts notifications
 // owed to a call so that end waits until they are relayed.
-func (l *link) onRead(msg jsonrpc.Message) {
+func (l *Link) onRead(msg jsonrpc.Message) {
 	// Runs on the SDK's reader goroutine: a panic here would end the
 	// process, so it only costs this message its attribution.
 	defer func() {
 		if v := recover(); v != nil {
-			l.g.panics.Recovered(v, "backend message", "backend", l.cfg.Name)
+			l.env.Panics.Recovered(v, "backend message", "backend", l.cfg.Name)
 		}
 	}()
 	req, ok := msg.(*jsonrpc.Request)
@@ -280,14 +319,15 @@ func (l *link) onRead(msg jsonrpc.Message) {
 	}
 }
 
-func (l *link) relayProgress(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+func (l *Link) relayProgress(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
 	tok, _ := req.Params.ProgressToken.(string)
 	l.mu.Lock()
 	inf := l.byToken[tok]
 	var ctx context.Context
 	var ss *mcp.ServerSession
+	var clientToken any
 	if inf != nil {
-		ctx, ss = inf.ctx, inf.session
+		ctx, ss, clientToken = inf.ctx, inf.session, inf.clientToken
 	}
 	l.mu.Unlock()
 	if inf == nil {
@@ -295,8 +335,12 @@ func (l *link) relayProgress(_ context.Context, req *mcp.ProgressNotificationCli
 		return
 	}
 	p := *req.Params
-	p.ProgressToken = inf.clientToken
-	if err := ss.NotifyProgress(ctx, &p); err != nil {
+	p.ProgressToken = clientToken
+	if clientToken == nil {
+		// A later round of a multi-round-trip call whose retry carries no
+		// progress token.
+		l.log.Debug("progress for a request that asked for none; dropped", "token", req.Params.ProgressToken)
+	} else if err := ss.NotifyProgress(ctx, &p); err != nil {
 		l.log.Debug("relaying progress failed", "session", ss.ID(), "error", err)
 	}
 	l.mu.Lock()
@@ -310,13 +354,13 @@ func (l *link) relayProgress(_ context.Context, req *mcp.ProgressNotificationCli
 // so that a cancellation the backend sends before its final answer still
 // reaches the client on that call's stream. release must be called when
 // the relay is done.
-func (l *link) acquire() (ctx context.Context, ss *mcp.ServerSession, call *inflight, release func(), ok bool) {
+func (l *Link) acquire() (ctx context.Context, ss *mcp.ServerSession, call *Inflight, release func(), ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// A parked multi-round-trip call has asked already and waits for its
 	// client's retry: it is not a candidate unless it is the only call.
-	var inf *inflight
-	var active []*inflight
+	var inf *Inflight
+	var active []*Inflight
 	for c := range l.calls {
 		if !c.parked() {
 			active = append(active, c)
@@ -349,7 +393,7 @@ func (l *link) acquire() (ctx context.Context, ss *mcp.ServerSession, call *infl
 // that did not declare the capability it needs: the backend gets -32021
 // and the call is marked to end with it (SEP-2663). It returns nil when
 // the request may go on.
-func (l *link) undeclared(inf *inflight, method string) error {
+func (l *Link) undeclared(inf *Inflight, method string) error {
 	if inf == nil || !inf.stateless || revision.Declares(inf.caps, method) {
 		return nil
 	}
@@ -383,7 +427,7 @@ func relayCtx(client, backend context.Context) (context.Context, context.CancelF
 	return ctx, func() { stop(); cancel() }
 }
 
-func (l *link) relaySampling(ctx context.Context, req *mcp.CreateMessageWithToolsRequest) (*mcp.CreateMessageWithToolsResult, error) {
+func (l *Link) relaySampling(ctx context.Context, req *mcp.CreateMessageWithToolsRequest) (*mcp.CreateMessageWithToolsResult, error) {
 	res, err := l.relay(ctx, req.Params)
 	if err != nil {
 		return nil, err
@@ -408,15 +452,15 @@ func (l *link) relaySampling(ctx context.Context, req *mcp.CreateMessageWithTool
 //   - elicitation/create: the SDK client's handler validates the requested
 //     schema first and refuses some the specification allows (enums given
 //     as anyOf with titles); the client, not Argus, is the judge of that.
-func (l *link) intercept(next mcp.MethodHandler) mcp.MethodHandler {
+func (l *Link) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (res mcp.Result, err error) {
 		defer func() {
 			if v := recover(); v != nil {
-				res, err = nil, l.g.panics.Recovered(v, "backend message", "backend", l.cfg.Name, "method", method).Wire
+				res, err = nil, l.env.Panics.Recovered(v, "backend message", "backend", l.cfg.Name, "method", method).Wire
 			}
 		}()
-		if testPanicHook != nil {
-			testPanicHook(hookBackendRequest, method)
+		if l.env.BeforeMessage != nil {
+			l.env.BeforeMessage(method)
 		}
 		var p mcp.InputRequest
 		switch rp := req.GetParams().(type) {
@@ -444,7 +488,7 @@ func (l *link) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 
 // relay gets the client's answer to a request the backend sent (ctx is
 // the backend request's) during a client call.
-func (l *link) relay(ctx context.Context, p mcp.InputRequest) (mcp.InputResponse, error) {
+func (l *Link) relay(ctx context.Context, p mcp.InputRequest) (mcp.InputResponse, error) {
 	cctx, ss, inf, release, ok := l.acquire()
 	if !ok {
 		return nil, errUnattributable
@@ -460,7 +504,7 @@ func (l *link) relay(ctx context.Context, p mcp.InputRequest) (mcp.InputResponse
 // InputRequiredResult (SEP-2322), named key when possible. backendCtx ends
 // when the backend abandons its request; clientCtx carries the client
 // call's values.
-func (l *link) ask(backendCtx, clientCtx context.Context, ss *mcp.ServerSession, inf *inflight, key string, p mcp.InputRequest) (mcp.InputResponse, error) {
+func (l *Link) ask(backendCtx, clientCtx context.Context, ss *mcp.ServerSession, inf *Inflight, key string, p mcp.InputRequest) (mcp.InputResponse, error) {
 	method := rounds.MethodOf(p)
 	if err := l.undeclared(inf, method); err != nil {
 		return nil, err
@@ -484,7 +528,7 @@ func (l *link) ask(backendCtx, clientCtx context.Context, ss *mcp.ServerSession,
 	return nil, &jsonrpc.Error{Code: request.CodeInvalidParams, Message: fmt.Sprintf("argus: cannot relay an input request of type %T", p)}
 }
 
-func (l *link) relayLog(_ context.Context, req *mcp.LoggingMessageRequest) {
+func (l *Link) relayLog(_ context.Context, req *mcp.LoggingMessageRequest) {
 	l.mu.Lock()
 	var t logTarget
 	if len(l.logs) > 0 {
@@ -510,7 +554,7 @@ func (l *link) relayLog(_ context.Context, req *mcp.LoggingMessageRequest) {
 		l.owner.Log(context.Background(), req.Params)
 	case t.broadcast:
 		// Not sent during any call: it concerns every client of the backend.
-		for s := range l.g.server.Sessions() {
+		for s := range l.env.Server.Sessions() {
 			s.Log(context.Background(), req.Params)
 		}
 	default:
@@ -519,30 +563,33 @@ func (l *link) relayLog(_ context.Context, req *mcp.LoggingMessageRequest) {
 	}
 }
 
-func (l *link) relayResourceUpdated(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+func (l *Link) relayResourceUpdated(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
 	if req.Params == nil {
 		l.log.Debug("resources/updated without params; dropped")
 		return
 	}
 	if l.owner != nil {
-		l.g.notify(ctx, l.owner, "notifications/resources/updated",
+		l.env.Notify(ctx, l.owner, "notifications/resources/updated",
 			&mcp.ServerRequest[*mcp.ResourceUpdatedNotificationParams]{Session: l.owner, Params: req.Params})
 		return
 	}
-	if err := l.g.server.ResourceUpdated(ctx, req.Params); err != nil {
+	if err := l.env.Server.ResourceUpdated(ctx, req.Params); err != nil {
 		l.log.Debug("relaying resources/updated failed", "uri", req.Params.URI, "error", err)
 	}
 }
 
-// setLevel asks the backend for log messages at level and above, if it
+// SetLevel asks the backend for log messages at level and above, if it
 // offers logging and the level differs from the one last set.
-func (l *link) setLevel(ctx context.Context, level mcp.LoggingLevel) {
+func (l *Link) SetLevel(ctx context.Context, level mcp.LoggingLevel) {
 	conn := l.Conn()
 	if conn == nil || level == "" {
 		return
 	}
 	if caps := conn.Session().InitializeResult().Capabilities; caps == nil || caps.Logging == nil {
 		return
+	}
+	if revision.IsStateless(conn.ProtocolVersion()) {
+		return // no logging/setLevel: each request carries its level (see forward)
 	}
 	l.mu.Lock()
 	same := l.level == level
@@ -556,8 +603,8 @@ func (l *link) setLevel(ctx context.Context, level mcp.LoggingLevel) {
 	}
 }
 
-// notifyRootsChanged tells the backend its client's roots changed.
-func (l *link) notifyRootsChanged(ctx context.Context) {
+// NotifyRootsChanged tells the backend its client's roots changed.
+func (l *Link) NotifyRootsChanged(ctx context.Context) {
 	conn := l.Conn()
 	l.mu.Lock()
 	send := l.sendBackend
@@ -571,3 +618,121 @@ func (l *link) notifyRootsChanged(ctx context.Context) {
 		l.log.Debug("forwarding roots/list_changed failed", "error", err)
 	}
 }
+
+// maxBackendRounds bounds how often one backend request may answer with
+// input requests before Argus gives up (as the SDK's client does).
+const maxBackendRounds = 10
+
+// Exchange makes one backend request; when the backend's result asks for
+// input (SEP-2322: a backend of revision 2026-07-28, or an older one whose
+// SDK asks again after a first round), it gets the answers from the client
+// the call belongs to and repeats the request with them.
+func (l *Link) Exchange(ctx context.Context, inf *Inflight, params mcp.Params, do func(context.Context) (mcp.Result, error)) (mcp.Result, error) {
+	for n := 0; ; n++ {
+		res, err := do(ctx)
+		if err != nil {
+			return nil, err
+		}
+		reqs, state := inputRequestsOf(res)
+		switch {
+		case reqs == nil:
+			return res, nil
+		case len(reqs) == 0:
+			return nil, &jsonrpc.Error{Code: request.CodeInternalError, Message: "the backend is busy (empty inputRequests); retry later"}
+		case n >= maxBackendRounds:
+			return nil, &jsonrpc.Error{Code: request.CodeInternalError, Message: fmt.Sprintf("the backend asked for input more than %d times", maxBackendRounds)}
+		}
+		answers, err := l.fulfil(ctx, inf, reqs)
+		if err != nil {
+			return nil, err
+		}
+		SetRetry(params, answers, state)
+	}
+}
+
+// fulfil gets the client's answers to a backend result's input requests,
+// all at once.
+func (l *Link) fulfil(ctx context.Context, inf *Inflight, reqs mcp.InputRequestMap) (mcp.InputResponseMap, error) {
+	l.mu.Lock()
+	cctx, ss := inf.ctx, inf.session
+	l.mu.Unlock()
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		first error
+	)
+	out := make(mcp.InputResponseMap, len(reqs))
+	for key, p := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := l.ask(ctx, cctx, ss, inf, key, p)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if first == nil {
+					first = err
+				}
+				return
+			}
+			out[key] = r
+		}()
+	}
+	wg.Wait()
+	return out, first
+}
+
+func inputRequestsOf(res mcp.Result) (mcp.InputRequestMap, string) {
+	switch r := res.(type) {
+	case *mcp.CallToolResult:
+		if r != nil {
+			return r.InputRequests, r.RequestState
+		}
+	case *mcp.GetPromptResult:
+		if r != nil {
+			return r.InputRequests, r.RequestState
+		}
+	case *mcp.ReadResourceResult:
+		if r != nil {
+			return r.InputRequests, r.RequestState
+		}
+	}
+	return nil, ""
+}
+
+// SetRetry sets the input responses and request state of a retried
+// tools/call, prompts/get or resources/read.
+func SetRetry(p mcp.Params, responses mcp.InputResponseMap, state string) {
+	switch p := p.(type) {
+	case *mcp.CallToolParams:
+		p.InputResponses, p.RequestState = responses, state
+	case *mcp.GetPromptParams:
+		p.InputResponses, p.RequestState = responses, state
+	case *mcp.ReadResourceParams:
+		p.InputResponses, p.RequestState = responses, state
+	}
+}
+
+// Owner is the client session a per-client link serves; nil for a shared
+// link.
+func (l *Link) Owner() *mcp.ServerSession { return l.owner }
+
+// Log is the link's logger.
+func (l *Link) Log() hclog.Logger { return l.log }
+
+// Busy reports whether l has requests in flight or resource subscriptions.
+func (l *Link) Busy() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.calls) > 0 || l.subscriptions > 0
+}
+
+// Subscribed counts a resource subscription of a per-client link's client
+// (delta +1) or its end (-1); a link with subscriptions is never idle.
+func (l *Link) Subscribed(delta int) {
+	l.mu.Lock()
+	l.subscriptions = max(l.subscriptions+delta, 0)
+	l.mu.Unlock()
+}
+
+func slogOf(l hclog.Logger) *slog.Logger { return logging.Slog(l.Named("mcp")) }

@@ -1,13 +1,18 @@
-package main
+// Package reload applies a changed configuration file to a running
+// gateway: POST /manage/v1/reload and SIGHUP call File.Reload.
+package reload
 
 import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
+	"os/signal"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
@@ -18,19 +23,25 @@ import (
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/manage"
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/pluginhost/probe"
 	"github.com/argusmcp/argus/host/policy"
+	"github.com/argusmcp/argus/host/supervisor"
 	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
 
-// reloader is the function behind POST /manage/v1/reload and SIGHUP: it
+// File is the function behind POST /manage/v1/reload and SIGHUP: it
 // re-reads the configuration file and applies what can change live —
 // backends, conflict policy, filters, health settings and health probes —
 // and reports the rest under restart_required: server, auth, log,
 // management, plugin_dir, audit and telemetry (their pipelines hold
 // queued events and exporters that a live swap could lose).
-type reloader struct {
-	// guard, if set, gets the reloaded policies and quotas.
+//
+// Reloads are serialised. The plugin instances of a kind are matched by
+// their ID and a fingerprint of their configuration (host settings and
+// attribute values): a changed instance is a removed one and a new one.
+type File struct {
+	// guard, if set (SetGuard), gets the reloaded policies and quotas.
 	guard   *policy.Guard
 	path    string
 	gw      *gateway.Gateway
@@ -48,12 +59,21 @@ type reloader struct {
 	prints  map[string]string // fingerprint of each running plugin instance, by ID
 }
 
-func newReloader(path string, cfg *config.Config, gw *gateway.Gateway, rt *pluginhost.Runtime, secrets *logging.Secrets, log hclog.Logger) *reloader {
+// New returns the reloader of the configuration file at path, which serve
+// started with as cfg. The file's secrets join secrets.
+func New(path string, cfg *config.Config, gw *gateway.Gateway, rt *pluginhost.Runtime, secrets *logging.Secrets, log hclog.Logger) *File {
 	prints := fingerprints(cfg)
-	return &reloader{path: path, gw: gw, rt: rt, secrets: secrets, log: log, boot: cfg, bootPrints: prints, running: cfg, prints: prints}
+	return &File{path: path, gw: gw, rt: rt, secrets: secrets, log: log, boot: cfg, bootPrints: prints, running: cfg, prints: prints}
 }
 
-func (r *reloader) reload() (gateway.ReloadSummary, string, error) {
+// SetGuard hands every successful reload's policies and quotas to g.
+func (r *File) SetGuard(g *policy.Guard) { r.guard = g }
+
+// Reload re-reads the file and applies it. It returns what changed, the
+// rendered diagnostics (warnings even on success), and an error wrapping
+// manage.ErrInvalidConfig when the file or a plugin's configuration is
+// invalid; then the running configuration stays.
+func (r *File) Reload() (supervisor.ReloadSummary, string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	// The running secrets redact the diagnostics (a token line in a
@@ -65,7 +85,7 @@ func (r *reloader) reload() (gateway.ReloadSummary, string, error) {
 		p.WriteDiagnostics(&buf, diags, 0, false)
 	}
 	if diags.HasErrors() {
-		return gateway.ReloadSummary{}, buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, r.path)
+		return supervisor.ReloadSummary{}, buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, r.path)
 	}
 	r.secrets.Add(cfg.Secrets...)
 	prints := fingerprints(cfg)
@@ -85,7 +105,7 @@ func (r *reloader) reload() (gateway.ReloadSummary, string, error) {
 		p.WriteDiagnostics(&buf, pd, 0, false)
 		if pd.HasErrors() {
 			r.stop(fresh)
-			return gateway.ReloadSummary{}, buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, r.path)
+			return supervisor.ReloadSummary{}, buf.String(), fmt.Errorf("%w: %s", manage.ErrInvalidConfig, r.path)
 		}
 	}
 	sum, err := r.gw.Apply(cfg, restart...)
@@ -105,7 +125,7 @@ func (r *reloader) reload() (gateway.ReloadSummary, string, error) {
 		}
 	}
 	r.stop(old)
-	r.gw.SetProbes(probers(r.rt))
+	r.gw.SetProbes(probe.Probers(r.rt))
 	r.running, r.prints = cfg, prints
 	if len(added)+len(removed) > 0 {
 		sum.Changed = append(sum.Changed, probeChanges(added, removed)...)
@@ -120,7 +140,7 @@ func (r *reloader) reload() (gateway.ReloadSummary, string, error) {
 // restartRequired lists the sections that differ from those in force
 // since start-up, as they are not applied live (the gateway adds server,
 // auth and log itself).
-func (r *reloader) restartRequired(cfg *config.Config, prints map[string]string) []string {
+func (r *File) restartRequired(cfg *config.Config, prints map[string]string) []string {
 	old := r.boot
 	var out []string
 	if old.Management != cfg.Management {
@@ -142,7 +162,7 @@ func (r *reloader) restartRequired(cfg *config.Config, prints map[string]string)
 	return out
 }
 
-func (r *reloader) stop(instances []*pluginhost.Instance) {
+func (r *File) stop(instances []*pluginhost.Instance) {
 	for _, inst := range instances {
 		ctx, cancel := context.WithTimeout(context.Background(), r.running.Server.ShutdownTimeout)
 		if err := r.rt.Stop(ctx, inst); err != nil {
@@ -218,5 +238,35 @@ func bodyPrint(b *strings.Builder, body hcl.Body, eval *hcl.EvalContext) {
 			continue
 		}
 		fmt.Fprintf(b, "%s=%s;", name, j)
+	}
+}
+
+// OnSIGHUP reloads f on every SIGHUP, logging failures, until the
+// returned stop is called; with f nil (serve has no configuration file to
+// re-read) it logs that the signal is ignored. Either way SIGHUP does not
+// end the process meanwhile.
+func OnSIGHUP(f *File, log hclog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for {
+			select {
+			case <-hup:
+			case <-done:
+				return
+			}
+			if f == nil {
+				log.Warn("SIGHUP ignored: no configuration file to reload")
+				continue
+			}
+			if _, diags, err := f.Reload(); err != nil {
+				log.Error("reload failed; the running configuration stays", "error", err, "diagnostics", diags)
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
 	}
 }

@@ -1,4 +1,4 @@
-package gateway
+package supervisor
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/health"
+	"github.com/argusmcp/argus/host/relay"
 )
 
 // Start begins connecting every backend, concurrently and in the
@@ -30,39 +31,39 @@ import (
 // Capabilities that conflict under the "error" strategy during start-up
 // make the configuration unservable: StartupErr reports them. ctx bounds
 // the first attempts (Close ends them too).
-func (g *Gateway) Start(ctx context.Context) error {
-	g.startedAt = time.Now()
-	g.mu.Lock()
-	lbs := make([]*liveBackend, 0, len(g.cfg.Backends))
-	for _, bc := range g.cfg.Backends {
-		lb := g.newLiveBackendLocked(bc)
-		lb.firstSince = g.startedAt
-		g.backends[bc.Name] = lb
+func (sv *Supervisor) Start(ctx context.Context) error {
+	sv.startedAt = time.Now()
+	sv.mu.Lock()
+	lbs := make([]*liveBackend, 0, len(sv.cfg.Backends))
+	for _, bc := range sv.cfg.Backends {
+		lb := sv.newLiveBackendLocked(bc)
+		lb.firstSince = sv.startedAt
+		sv.backends[bc.Name] = lb
 		lbs = append(lbs, lb)
 	}
-	g.mu.Unlock()
-	g.pending.Store(int64(len(lbs)))
+	sv.mu.Unlock()
+	sv.pending.Store(int64(len(lbs)))
 	if len(lbs) == 0 {
-		close(g.startup)
+		close(sv.startup)
 	}
 	for _, lb := range lbs {
-		g.wg.Go(func() {
-			conn, err := g.connect(ctx, lb, true)
+		sv.wg.Go(func() {
+			conn, err := sv.connect(ctx, lb, true)
 			var ce *catalog.ConflictError
 			switch {
 			case errors.As(err, &ce):
-				g.startMu.Lock()
-				g.startErr = errors.Join(g.startErr, err)
-				g.startMu.Unlock()
+				sv.startMu.Lock()
+				sv.startErr = errors.Join(sv.startErr, err)
+				sv.startMu.Unlock()
 			case err != nil && !errors.Is(err, errStopped):
-				g.log.Error("backend unavailable; serving without it and retrying in the background", "backend", lb.cfg.Name, "error", err)
+				sv.log.Error("backend unavailable; serving without it and retrying in the background", "backend", lb.cfg.Name, "error", err)
 			}
 			lb.mu.Lock()
 			lb.firstDone = true
 			lb.mu.Unlock()
-			g.run(lb, conn)
-			if g.pending.Add(-1) == 0 {
-				g.finishStartup()
+			sv.run(lb, conn)
+			if sv.pending.Add(-1) == 0 {
+				sv.finishStartup()
 			}
 		})
 	}
@@ -70,36 +71,36 @@ func (g *Gateway) Start(ctx context.Context) error {
 }
 
 // finishStartup marks start-up done, once every first attempt has ended.
-func (g *Gateway) finishStartup() {
-	snap := g.catalog.Snapshot()
-	if err := g.StartupErr(); err != nil {
-		g.log.Error("start-up failed: capabilities conflict", "error", err)
-	} else if n := len(g.cfg.Backends); n > 0 && len(snap.Tools())+len(snap.Resources())+len(snap.Prompts()) == 0 {
-		g.log.Warn("no backend capabilities are available", "backends", n)
+func (sv *Supervisor) finishStartup() {
+	snap := sv.catalog.Snapshot()
+	if err := sv.StartupErr(); err != nil {
+		sv.log.Error("start-up failed: capabilities conflict", "error", err)
+	} else if n := len(sv.cfg.Backends); n > 0 && len(snap.Tools())+len(snap.Resources())+len(snap.Prompts()) == 0 {
+		sv.log.Warn("no backend capabilities are available", "backends", n)
 	}
-	g.log.Info("start-up finished", "elapsed", time.Since(g.startedAt).Round(time.Millisecond))
-	close(g.startup)
+	sv.log.Info("start-up finished", "elapsed", time.Since(sv.startedAt).Round(time.Millisecond))
+	close(sv.startup)
 }
 
 // StartupDone is closed once every backend's first connection attempt
 // (with its retries) has ended, successfully or not.
-func (g *Gateway) StartupDone() <-chan struct{} { return g.startup }
+func (sv *Supervisor) StartupDone() <-chan struct{} { return sv.startup }
 
 // StartupErr reports capabilities that conflicted under the "error"
 // strategy during start-up; the configuration cannot be served then.
 // Meaningful once StartupDone is closed.
-func (g *Gateway) StartupErr() error {
-	g.startMu.Lock()
-	defer g.startMu.Unlock()
-	return g.startErr
+func (sv *Supervisor) StartupErr() error {
+	sv.startMu.Lock()
+	defer sv.startMu.Unlock()
+	return sv.startErr
 }
 
 // Starting describes the backends whose first connection attempt is
-// still running, in configuration order, e.g. `backend "slow": connecting
+// still running, in configuration order, e.sv. `backend "slow": connecting
 // for 4.2s`; empty once start-up is done.
-func (g *Gateway) Starting() []string {
+func (sv *Supervisor) Starting() []string {
 	var out []string
-	for _, lb := range g.ordered() {
+	for _, lb := range sv.ordered() {
 		lb.mu.Lock()
 		first, since := !lb.firstDone && !lb.firstSince.IsZero(), lb.firstSince
 		lb.mu.Unlock()
@@ -112,9 +113,9 @@ func (g *Gateway) Starting() []string {
 
 // run supervises lb and runs its health checks in the background, from
 // the outcome of its first connection attempt (conn is nil if it failed).
-func (g *Gateway) run(lb *liveBackend, conn *backend.Conn) {
-	g.wg.Go(func() { g.supervise(lb, conn) })
-	g.wg.Go(func() { g.check(lb) })
+func (sv *Supervisor) run(lb *liveBackend, conn *backend.Conn) {
+	sv.wg.Go(func() { sv.supervise(lb, conn) })
+	sv.wg.Go(func() { sv.check(lb) })
 }
 
 // errStopped is a connection attempt abandoned because its backend was
@@ -129,37 +130,37 @@ var errStopped = errors.New("backend stopped")
 // backend is marked Failed with the reason (unless it was stopped:
 // errStopped), and the error is returned. ctx bounds the attempt besides
 // the backend's own life.
-func (g *Gateway) connect(ctx context.Context, lb *liveBackend, retry bool) (*backend.Conn, error) {
+func (sv *Supervisor) connect(ctx context.Context, lb *liveBackend, retry bool) (*backend.Conn, error) {
 	start := time.Now()
-	g.transition(lb, health.EventStart, "connecting")
+	sv.transition(lb, health.EventStart, "connecting")
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(lb.ctx, cancel)
 	defer stop()
-	conn, inv, change, err := g.attach(ctx, lb, retry)
+	conn, inv, change, err := sv.attach(ctx, lb, retry)
 	if err != nil {
 		if lb.ctx.Err() != nil {
 			return nil, errStopped
 		}
 		lb.conds.Set(health.CondConnected, false, "ConnectFailed", err.Error())
-		g.transition(lb, health.EventConnectFail, err.Error())
+		sv.transition(lb, health.EventConnectFail, err.Error())
 		return nil, err
 	}
-	lb.shared.log.Info("backend connected", "type", lb.cfg.Type, "protocol", conn.ProtocolVersion(), "elapsed", time.Since(start).Round(time.Millisecond),
+	lb.shared.Log().Info("backend connected", "type", lb.cfg.Type, "protocol", conn.ProtocolVersion(), "elapsed", time.Since(start).Round(time.Millisecond),
 		"tools", len(inv.Tools), "resources", len(inv.Resources), "templates", len(inv.Templates), "prompts", len(inv.Prompts))
-	g.markConnected(lb, conn)
-	g.notifyChange(change)
+	sv.markConnected(lb, conn)
+	sv.onChange(change)
 	return conn, nil
 }
 
 // attach dials lb, lists it and publishes its inventory; on error the
 // session is closed.
-func (g *Gateway) attach(ctx context.Context, lb *liveBackend, retry bool) (*backend.Conn, *catalog.Inventory, catalog.Change, error) {
+func (sv *Supervisor) attach(ctx context.Context, lb *liveBackend, retry bool) (*backend.Conn, *catalog.Inventory, catalog.Change, error) {
 	dial := backend.Dial
 	if retry {
 		dial = backend.DialRetry
 	}
-	conn, err := dial(ctx, lb.cfg, lb.shared.options(lb.signalRefresh))
+	conn, err := dial(ctx, lb.cfg, lb.shared.Options(lb.signalRefresh))
 	if err != nil {
 		return nil, nil, catalog.Change{}, err
 	}
@@ -168,7 +169,7 @@ func (g *Gateway) attach(ctx context.Context, lb *liveBackend, retry bool) (*bac
 		conn.Close()
 		return nil, nil, catalog.Change{}, err
 	}
-	change, err := g.publish(lb, inv)
+	change, err := sv.publish(lb, inv)
 	if err != nil {
 		conn.Close()
 		return nil, nil, catalog.Change{}, err
@@ -179,46 +180,42 @@ func (g *Gateway) attach(ctx context.Context, lb *liveBackend, retry bool) (*bac
 // publish puts lb's inventory into the catalogue, unless lb was stopped
 // (removed by a reload, or the gateway is closing): a late connection of
 // a removed backend must not overwrite its successor of the same name.
-func (g *Gateway) publish(lb *liveBackend, inv *catalog.Inventory) (catalog.Change, error) {
-	g.catMu.Lock()
-	defer g.catMu.Unlock()
+func (sv *Supervisor) publish(lb *liveBackend, inv *catalog.Inventory) (catalog.Change, error) {
+	sv.catMu.Lock()
+	defer sv.catMu.Unlock()
 	if lb.ctx.Err() != nil {
 		return catalog.Change{}, errStopped
 	}
-	change, conflicts, err := g.catalog.Set(inv)
-	g.logConflicts(conflicts)
+	change, conflicts, err := sv.catalog.Set(inv)
+	sv.logConflicts(conflicts)
 	return change, err
 }
 
 // withdraw removes lb's capabilities from the catalogue, unless lb was
 // stopped (stopBackend withdrew them, and a successor may own the name).
-func (g *Gateway) withdraw(lb *liveBackend) catalog.Change {
-	g.catMu.Lock()
-	defer g.catMu.Unlock()
+func (sv *Supervisor) withdraw(lb *liveBackend) catalog.Change {
+	sv.catMu.Lock()
+	defer sv.catMu.Unlock()
 	if lb.ctx.Err() != nil {
 		return catalog.Change{}
 	}
-	return g.catalog.Remove(lb.cfg.Name)
+	return sv.catalog.Remove(lb.cfg.Name)
 }
 
-func (g *Gateway) newLiveBackend(bc config.Backend) *liveBackend {
-	return g.newLiveBackendWith(bc, g.config().Health)
+// newLiveBackendLocked is newLiveBackend for callers holding sv.mu.
+func (sv *Supervisor) newLiveBackendLocked(bc config.Backend) *liveBackend {
+	return sv.newLiveBackendWith(bc, sv.cfg.Health)
 }
 
-// newLiveBackendLocked is newLiveBackend for callers holding g.mu.
-func (g *Gateway) newLiveBackendLocked(bc config.Backend) *liveBackend {
-	return g.newLiveBackendWith(bc, g.cfg.Health)
-}
-
-func (g *Gateway) newLiveBackendWith(bc config.Backend, h config.Health) *liveBackend {
+func (sv *Supervisor) newLiveBackendWith(bc config.Backend, h config.Health) *liveBackend {
 	lb := &liveBackend{
 		cfg: bc, refresh: make(chan struct{}, 1), clients: map[*mcp.ServerSession]*clientLink{},
 		phase: health.Pending, since: time.Now(),
 		reconnect: make(chan struct{}, 1), unhealthy: make(chan struct{}, 1),
 	}
-	lb.ctx, lb.cancel = context.WithCancel(g.ctx)
+	lb.ctx, lb.cancel = context.WithCancel(sv.ctx)
 	lb.tracker.Rules = health.Rules{DegradedLatency: h.DegradedLatency, FailureThreshold: h.FailureThreshold}
-	lb.shared = newLink(g, bc, nil)
+	lb.shared = relay.New(sv.relay, bc, nil)
 	return lb
 }
 
@@ -228,22 +225,22 @@ func inventory(ctx context.Context, conn *backend.Conn) (*catalog.Inventory, err
 	return conn.Inventory(ctx)
 }
 
-func (g *Gateway) logConflicts(conflicts []catalog.Conflict) {
+func (sv *Supervisor) logConflicts(conflicts []catalog.Conflict) {
 	for _, c := range conflicts {
-		g.log.Warn("capability name conflict", "detail", c.String())
+		sv.log.Warn("capability name conflict", "detail", c.String())
 	}
 }
 
 // transition moves lb's phase on e and records the change as an event.
 // Invalid events are ignored (they can race with a concurrent change:
 // a check result arriving just after the session was lost).
-func (g *Gateway) transition(lb *liveBackend, e health.Event, msg string) {
+func (sv *Supervisor) transition(lb *liveBackend, e health.Event, msg string) {
 	lb.mu.Lock()
 	from := lb.phase
 	to, err := health.Next(from, e)
 	if err != nil {
 		lb.mu.Unlock()
-		g.log.Trace("lifecycle event ignored", "backend", lb.cfg.Name, "error", err)
+		sv.log.Trace("lifecycle event ignored", "backend", lb.cfg.Name, "error", err)
 		return
 	}
 	lb.phase = to
@@ -266,26 +263,26 @@ func (g *Gateway) transition(lb *liveBackend, e health.Event, msg string) {
 	case health.Degraded:
 		sev = events.Warning
 	}
-	g.events.Emit(sev, "phase", lb.cfg.Name, fmt.Sprintf("%s -> %s: %s", from, to, msg),
+	sv.events.Emit(sev, "phase", lb.cfg.Name, fmt.Sprintf("%s -> %s: %s", from, to, msg),
 		map[string]any{"from": string(from), "to": string(to), "event": string(e)})
 	switch sev {
 	case events.Error:
-		g.log.Error("backend phase changed", "backend", lb.cfg.Name, "from", from, "to", to, "reason", msg)
+		sv.log.Error("backend phase changed", "backend", lb.cfg.Name, "from", from, "to", to, "reason", msg)
 	case events.Warning:
-		g.log.Warn("backend phase changed", "backend", lb.cfg.Name, "from", from, "to", to, "reason", msg)
+		sv.log.Warn("backend phase changed", "backend", lb.cfg.Name, "from", from, "to", to, "reason", msg)
 	default:
-		g.log.Info("backend phase changed", "backend", lb.cfg.Name, "from", from, "to", to, "reason", msg)
+		sv.log.Info("backend phase changed", "backend", lb.cfg.Name, "from", from, "to", to, "reason", msg)
 	}
 }
 
-func (g *Gateway) markConnected(lb *liveBackend, conn *backend.Conn) {
-	lb.shared.setConn(conn)
+func (sv *Supervisor) markConnected(lb *liveBackend, conn *backend.Conn) {
+	lb.shared.SetConn(conn)
 	lb.mu.Lock()
 	lb.tracker = health.Tracker{Rules: lb.tracker.Rules}
 	lb.mu.Unlock()
 	lb.conds.Set(health.CondConnected, true, "Connected", "session established, protocol "+conn.ProtocolVersion())
 	lb.conds.Set(health.CondServing, true, "InCatalogue", "capabilities are served")
-	g.transition(lb, health.EventConnected, "connected")
+	sv.transition(lb, health.EventConnected, "connected")
 }
 
 // why a connection stopped being served.
@@ -302,19 +299,19 @@ const (
 // conn until it is lost, found unhealthy or a reconnect is requested, then
 // withdraws the backend's capabilities and reconnects with exponential,
 // jittered backoff until it succeeds or the backend is stopped.
-func (g *Gateway) supervise(lb *liveBackend, conn *backend.Conn) {
+func (sv *Supervisor) supervise(lb *liveBackend, conn *backend.Conn) {
 	backoff := lb.cfg.RetryBackoff
 	delay := backoff
 	for {
 		if conn != nil {
-			w := g.serve(lb, conn)
-			lb.shared.setConn(nil)
+			w := sv.serve(lb, conn)
+			lb.shared.SetConn(nil)
 			if w == whyStop {
 				conn.Close()
 				return
 			}
 			lb.conds.Set(health.CondServing, false, "Withdrawn", "capabilities withdrawn from the catalogue")
-			g.notifyChange(g.withdraw(lb))
+			sv.onChange(sv.withdraw(lb))
 			switch w {
 			case whyLost:
 				msg := "session ended"
@@ -322,17 +319,17 @@ func (g *Gateway) supervise(lb *liveBackend, conn *backend.Conn) {
 					msg += ": " + err.Error()
 				}
 				lb.conds.Set(health.CondConnected, false, "SessionLost", msg)
-				g.transition(lb, health.EventLost, msg)
+				sv.transition(lb, health.EventLost, msg)
 				delay = backoff
 			case whyUnhealthy:
 				lb.mu.Lock()
 				msg := fmt.Sprintf("%d consecutive failed health checks: %s", lb.tracker.ConsecutiveFailures, lb.tracker.Last.Message)
 				lb.mu.Unlock()
 				lb.conds.Set(health.CondConnected, false, "Unhealthy", msg)
-				g.transition(lb, health.EventUnhealthy, msg)
+				sv.transition(lb, health.EventUnhealthy, msg)
 				delay = backoff
 			case whyReconnect:
-				g.transition(lb, health.EventReconnect, "reconnect requested")
+				sv.transition(lb, health.EventReconnect, "reconnect requested")
 				delay = 0
 			}
 			conn.Close()
@@ -348,9 +345,9 @@ func (g *Gateway) supervise(lb *liveBackend, conn *backend.Conn) {
 				return
 			}
 		}
-		g.transition(lb, health.EventReconnect, "reconnecting")
-		g.events.Emit(events.Info, "reconnect", lb.cfg.Name, "reconnect attempt", nil)
-		c, err := g.connect(lb.ctx, lb, false)
+		sv.transition(lb, health.EventReconnect, "reconnecting")
+		sv.events.Emit(events.Info, "reconnect", lb.cfg.Name, "reconnect attempt", nil)
+		c, err := sv.connect(lb.ctx, lb, false)
 		if errors.Is(err, errStopped) {
 			return
 		}
@@ -364,7 +361,7 @@ func (g *Gateway) supervise(lb *liveBackend, conn *backend.Conn) {
 
 // serve keeps conn in service, re-listing the backend on list_changed,
 // until something ends its service.
-func (g *Gateway) serve(lb *liveBackend, conn *backend.Conn) why {
+func (sv *Supervisor) serve(lb *liveBackend, conn *backend.Conn) why {
 	for {
 		select {
 		case <-conn.Done():
@@ -381,28 +378,19 @@ func (g *Gateway) serve(lb *liveBackend, conn *backend.Conn) why {
 		case <-lb.refresh:
 			inv, err := inventory(lb.ctx, conn)
 			if err != nil {
-				lb.shared.log.Warn("re-listing after list_changed failed", "error", err)
+				lb.shared.Log().Warn("re-listing after list_changed failed", "error", err)
 				continue
 			}
-			change, err := g.publish(lb, inv)
+			change, err := sv.publish(lb, inv)
 			if errors.Is(err, errStopped) {
 				return whyStop
 			}
 			if err != nil {
-				lb.shared.log.Error("backend's new capabilities conflict; keeping the previous catalogue", "error", err)
+				lb.shared.Log().Error("backend's new capabilities conflict; keeping the previous catalogue", "error", err)
 				continue
 			}
-			g.notifyChange(change)
+			sv.onChange(change)
 		}
-	}
-}
-
-func (g *Gateway) isClosing() bool {
-	select {
-	case <-g.closing:
-		return true
-	default:
-		return false
 	}
 }
 
@@ -417,14 +405,14 @@ func signal(ch chan struct{}) {
 }
 
 // Reconnect drops backend name's session and connects it anew, at once.
-func (g *Gateway) Reconnect(name string) error {
-	g.mu.RLock()
-	lb := g.backends[name]
-	g.mu.RUnlock()
+func (sv *Supervisor) Reconnect(name string) error {
+	sv.mu.RLock()
+	lb := sv.backends[name]
+	sv.mu.RUnlock()
 	if lb == nil {
 		return fmt.Errorf("no backend named %q", name)
 	}
-	g.events.Emit(events.Info, "reconnect", name, "reconnect requested by an operator", nil)
+	sv.events.Emit(events.Info, "reconnect", name, "reconnect requested by an operator", nil)
 	signal(lb.reconnect)
 	return nil
 }

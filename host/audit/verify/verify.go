@@ -1,4 +1,8 @@
-package main
+// Package verify is `argus audit verify`: the command that checks the
+// hash chains of audit files written by the jsonl sink (the checks
+// themselves are shared/auditlog's) and reports, for people or as JSON,
+// each chain's first problem with its file and line.
+package verify
 
 import (
 	"bytes"
@@ -17,9 +21,9 @@ import (
 	"github.com/argusmcp/argus/shared/auditlog"
 )
 
-// envAuditKey holds the HMAC key for `argus audit verify` when -key-file is
+// EnvKey holds the HMAC key for `argus audit verify` when -key-file is
 // not given.
-const envAuditKey = "ARGUS_AUDIT_HMAC_KEY"
+const EnvKey = "ARGUS_AUDIT_HMAC_KEY"
 
 const auditUsage = `Usage: argus audit verify [-key-file FILE] [-head FILE] [-json] FILE|DIR|PATTERN...
 
@@ -36,7 +40,7 @@ Each chain is checked against its head file (FILE.head, written by the
 sink after every sync), found beside the files or given with -head: a
 trail that ends before its head has lost its newest records.
 
-If the sink has an hmac_key, pass the same key with -key-file or in $` + envAuditKey + `
+If the sink has an hmac_key, pass the same key with -key-file or in $` + EnvKey + `
 (surrounding whitespace is ignored, as in the sink).
 
 Exit codes: 0 intact, 1 a problem was found, 2 usage or I/O error.
@@ -44,29 +48,42 @@ Exit codes: 0 intact, 1 a problem was found, 2 usage or I/O error.
 Flags:
 `
 
-// cmdAudit runs `argus audit <subcommand>`.
-func cmdAudit(args []string, stdout, stderr io.Writer) error {
+// Errors of Main that the command reports with exit code 1; every other
+// error (usage, I/O) is exit code 2.
+var (
+	// ErrReported: a problem was found in the trail (or the usage was
+	// printed), and it was reported already.
+	ErrReported = errors.New("audit trail has a problem (see above)")
+	// ErrUnknownCommand: `argus audit` was given a subcommand other than
+	// verify.
+	ErrUnknownCommand = errors.New("audit: unknown subcommand")
+)
+
+// Main runs `argus audit <subcommand>` with args after "audit". A trail
+// that verifies returns nil; flag.ErrHelp when help was asked for.
+func Main(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, auditUsage)
-		return errUser{errDiagnostics}
+		return ErrReported
 	}
 	switch args[0] {
 	case "verify":
-		return cmdAuditVerify(args[1:], stdout, stderr)
+		return run(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, auditUsage)
 		return nil
 	}
-	return errUser{fmt.Errorf("audit: unknown subcommand %q (want \"verify\")", args[0])}
+	return fmt.Errorf("%w %q (want \"verify\")", ErrUnknownCommand, args[0])
 }
 
 // errUsage is a usage or I/O error of audit verify: exit code 2, apart
 // from 1 for a problem in the trail.
 var errUsage = errors.New("audit verify: invalid usage (see above)")
 
-func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
-	flags := newFlagSet("audit verify", stderr)
-	keyFile := flags.String("key-file", "", "file holding the sink's hmac_key (default: $"+envAuditKey+")")
+func run(args []string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("argus audit verify", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	keyFile := flags.String("key-file", "", "file holding the sink's hmac_key (default: $"+EnvKey+")")
 	var heads []string
 	flags.Func("head", "head file to check the chain against (repeatable; default: the *.head files beside the trail)", func(s string) error {
 		heads = append(heads, s)
@@ -114,7 +131,7 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
 		printAuditReport(stdout, stderr, rep, key != nil)
 	}
 	if !rep.OK() {
-		return errUser{errDiagnostics}
+		return ErrReported
 	}
 	return nil
 }
@@ -142,7 +159,7 @@ func printAuditReport(stdout, stderr io.Writer, rep auditlog.Report, keyed bool)
 		if !c.OK() {
 			failed++
 			if p := c.Problem; p.Kind == auditlog.Altered && p.Seq != 0 && c.Records == 0 {
-				hint := "if the sink has an hmac_key, pass it with -key-file or $" + envAuditKey
+				hint := "if the sink has an hmac_key, pass it with -key-file or $" + EnvKey
 				if keyed {
 					hint = "is it the key the sink was configured with?"
 				}
@@ -285,14 +302,14 @@ func auditKey(path string) ([]byte, error) {
 			return nil, fmt.Errorf("audit verify: -key-file: %w", err)
 		}
 		raw = b
-	case os.Getenv(envAuditKey) != "":
-		raw = []byte(os.Getenv(envAuditKey))
+	case os.Getenv(EnvKey) != "":
+		raw = []byte(os.Getenv(EnvKey))
 	default:
 		return nil, nil
 	}
 	key := bytes.TrimSpace(raw)
 	if len(key) == 0 {
-		src := "$" + envAuditKey
+		src := "$" + EnvKey
 		if path != "" {
 			src = path
 		}
