@@ -135,6 +135,17 @@ func metadata(c *request.Call) map[string]any {
 	if c.ProtocolVersion != "" {
 		m["protocol_version"] = c.ProtocolVersion
 	}
+	// A user authenticated by a JWT: who vouched for them, and their
+	// groups (source.user_id is the user claim).
+	if c.Issuer != "" {
+		m["issuer"] = c.Issuer
+	}
+	if len(c.Groups) > 0 {
+		m["groups"] = c.Groups
+	}
+	if c.Policy != "" {
+		m["policy"] = c.Policy // the deciding policy, or quota:NAME
+	}
 	if c.Rounds > 0 {
 		// A multi-round-trip call (SEP-2322): how many InputRequiredResults
 		// came before this final answer, and the request that began it.

@@ -91,10 +91,15 @@ type Config struct {
 	// the built-in default).
 	Filename string
 
-	Server     Server
-	Log        Log
-	PluginDir  string
-	Auth       *Auth // nil: anonymous clients
+	Server    Server
+	Log       Log
+	PluginDir string
+	Auth      *Auth // nil: anonymous clients
+	// Policies are the authorization rules in configuration order; none:
+	// every call is allowed.
+	Policies []Policy
+	// Quotas are the per-user rate limits in configuration order.
+	Quotas     []Quota
 	Management Management
 	Backends   []Backend // in configuration order
 	Conflict   Conflict
@@ -173,9 +178,112 @@ type Health struct {
 	Probes []PluginInstance
 }
 
-// Auth maps bearer tokens presented by MCP clients to user ids.
+// Auth authenticates MCP clients: static bearer tokens mapped to user ids,
+// and JWT access tokens from OAuth 2.1 authorization servers (Argus is
+// then an OAuth resource server, RFC 9728). A token is tried against the
+// static tokens first, then, if it is a JWT, against the issuer it names.
 type Auth struct {
 	Tokens []Token
+	JWT    []JWT
+	// Resource is this gateway's resource identifier (RFC 8707, RFC 9728):
+	// the URL clients reach /mcp at, e.g. "https://argus.example.com/mcp".
+	// "" derives it from each request's Host. It is the default audience
+	// of every jwt block.
+	Resource string
+	// Scopes are the OAuth scopes every JWT must carry (all of them);
+	// advertised in the protected resource metadata and the 401/403
+	// challenge. Empty: no scope is required.
+	Scopes []string
+	// AdminGroups: a JWT whose groups include one of these may use the
+	// management API like the management token.
+	AdminGroups []string
+}
+
+// Defaults of a jwt block.
+const (
+	DefaultUserClaim   = "sub"
+	DefaultGroupsClaim = "groups"
+	DefaultJWTLeeway   = 30 * time.Second
+	// DefaultJWKSMinRefresh: an unknown key id refetches the JWKS at most
+	// this often (a token with a forged kid cannot hammer the issuer).
+	DefaultJWKSMinRefresh = 10 * time.Second
+	// DefaultJWKSMaxAge: cached keys are refetched after this long anyway.
+	DefaultJWKSMaxAge = 15 * time.Minute
+)
+
+// DefaultJWTAlgorithms are the signature algorithms a jwt block accepts
+// unless it lists its own: asymmetric ones only. HMAC (HS*) and "none"
+// are never accepted.
+var DefaultJWTAlgorithms = []string{"RS256", "PS256", "ES256", "EdDSA"}
+
+// JWTAlgorithms are the algorithms a jwt block may list.
+var JWTAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// JWT is one trusted issuer of JWT access tokens (a jwt block).
+type JWT struct {
+	Name string
+	// Issuer must equal the token's iss claim exactly.
+	Issuer string
+	// Audiences: the token's aud must contain one of them (default: the
+	// auth block's resource).
+	Audiences []string
+	// JWKSURL is where the issuer's keys are; "" discovers it from
+	// Issuer + "/.well-known/openid-configuration" (then
+	// oauth-authorization-server) on first use.
+	JWKSURL string
+	// UserClaim names the claim that becomes the user id (default "sub"),
+	// GroupsClaim the claim holding the user's groups (default "groups";
+	// a list of strings or one space-separated string).
+	UserClaim   string
+	GroupsClaim string
+	// Leeway is the clock skew allowed on exp, nbf and iat (default 30s).
+	Leeway time.Duration
+	// Algorithms allowed in the token's header (default
+	// DefaultJWTAlgorithms).
+	Algorithms []string
+	// JWKSMinRefresh and JWKSMaxAge: see DefaultJWKSMinRefresh and
+	// DefaultJWKSMaxAge.
+	JWKSMinRefresh time.Duration
+	JWKSMaxAge     time.Duration
+
+	DeclRange hcl.Range
+}
+
+// Policy is one authorization rule (a policy block); see package
+// host/policy for the semantics.
+type Policy struct {
+	Name string
+	// Effect is "allow" or "deny".
+	Effect string
+	// Tools, Resources and Prompts are glob patterns (path.Match) of
+	// exposed names (resource URIs); a policy naming none of the three
+	// applies to every capability. Backends restricts it to capabilities
+	// of those backends.
+	Tools, Resources, Prompts []string
+	Backends                  []string
+	// Users and Groups restrict the policy to those callers; both empty:
+	// every caller.
+	Users, Groups []string
+	// Condition is a CEL expression that must hold too ("" always holds).
+	Condition string
+	// ConditionRange locates Condition, for diagnostics.
+	ConditionRange hcl.Range
+	DeclRange      hcl.Range
+}
+
+// Quota is a per-user rate limit (a quota block): each user it applies
+// to gets a token bucket of Burst calls refilled at Rate per Per.
+type Quota struct {
+	Name string
+	// Users and Groups select whom it applies to; both empty: everyone
+	// not covered by another quota (the default). A user's own quota wins
+	// over a group's, a group's over the default; among several, the first
+	// in the file.
+	Users, Groups []string
+	Rate          int
+	Per           time.Duration
+	Burst         int
+	DeclRange     hcl.Range
 }
 
 // Token is one accepted bearer token and the user id it authenticates.

@@ -37,6 +37,8 @@ type fileSchema struct {
 	Health     *healthBlock     `hcl:"health,block"`
 	Audit      *auditBlock      `hcl:"audit,block"`
 	Telemetry  *telemetryBlock  `hcl:"telemetry,block"`
+	Policies   []*policyBlock   `hcl:"policy,block"`
+	Quotas     []*quotaBlock    `hcl:"quota,block"`
 	Body       hcl.Body         `hcl:",body"`
 
 	// PluginDirAllowGroupWritable: see Config.
@@ -77,7 +79,52 @@ type logBlock struct {
 }
 
 type authBlock struct {
-	Tokens []*tokenBlock `hcl:"token,block"`
+	Tokens      []*tokenBlock `hcl:"token,block"`
+	JWT         []*jwtBlock   `hcl:"jwt,block"`
+	Resource    *string       `hcl:"resource,optional"`
+	Scopes      []string      `hcl:"scopes,optional"`
+	AdminGroups []string      `hcl:"admin_groups,optional"`
+	Body        hcl.Body      `hcl:",body"`
+}
+
+type jwtBlock struct {
+	Name           string    `hcl:"name,label"`
+	Issuer         string    `hcl:"issuer"`
+	Audiences      []string  `hcl:"audiences,optional"`
+	JWKSURL        *string   `hcl:"jwks_url,optional"`
+	UserClaim      *string   `hcl:"user_claim,optional"`
+	GroupsClaim    *string   `hcl:"groups_claim,optional"`
+	Leeway         *string   `hcl:"leeway,optional"`
+	Algorithms     []string  `hcl:"algorithms,optional"`
+	JWKSMinRefresh *string   `hcl:"jwks_min_refresh,optional"`
+	JWKSMaxAge     *string   `hcl:"jwks_max_age,optional"`
+	Body           hcl.Body  `hcl:",body"`
+	DeclRange      hcl.Range `hcl:",def_range"`
+}
+
+type policyBlock struct {
+	Name      string    `hcl:"name,label"`
+	Effect    string    `hcl:"effect"`
+	Tools     []string  `hcl:"tools,optional"`
+	Resources []string  `hcl:"resources,optional"`
+	Prompts   []string  `hcl:"prompts,optional"`
+	Backends  []string  `hcl:"backends,optional"`
+	Users     []string  `hcl:"users,optional"`
+	Groups    []string  `hcl:"groups,optional"`
+	Condition *string   `hcl:"condition,optional"`
+	Body      hcl.Body  `hcl:",body"`
+	DeclRange hcl.Range `hcl:",def_range"`
+}
+
+type quotaBlock struct {
+	Name      string    `hcl:"name,label"`
+	Users     []string  `hcl:"users,optional"`
+	Groups    []string  `hcl:"groups,optional"`
+	Rate      int       `hcl:"rate"`
+	Per       *string   `hcl:"per,optional"`
+	Burst     *int      `hcl:"burst,optional"`
+	Body      hcl.Body  `hcl:",body"`
+	DeclRange hcl.Range `hcl:",def_range"`
 }
 
 type tokenBlock struct {
@@ -392,9 +439,10 @@ func (raw *fileSchema) build(cfg *Config, ctx *hcl.EvalContext) hcl.Diagnostics 
 			values[t.Value] = t.UserID
 			cfg.Auth.Tokens = append(cfg.Auth.Tokens, Token{UserID: t.UserID, Value: t.Value})
 		}
-		if len(a.Tokens) == 0 {
+		diags = append(diags, a.build(cfg.Auth)...)
+		if len(a.Tokens) == 0 && len(a.JWT) == 0 {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Empty auth block",
-				Detail:  "An auth block needs at least one token block; remove the block to accept anonymous clients.",
+				Detail:  "An auth block needs at least one token or jwt block; remove the block to accept anonymous clients.",
 				Subject: raw.Body.MissingItemRange().Ptr()})
 		}
 	}
@@ -434,6 +482,8 @@ func (raw *fileSchema) build(cfg *Config, ctx *hcl.EvalContext) hcl.Diagnostics 
 	}
 
 	diags = append(diags, raw.buildPlugins(cfg, ctx)...)
+	diags = append(diags, raw.buildPolicies(cfg, seen)...)
+	diags = append(diags, raw.buildQuotas(cfg)...)
 
 	cfg.Conflict = Conflict{Strategy: DefaultStrategy, Separator: DefaultSeparator}
 	if c := raw.Conflict; c != nil {

@@ -77,6 +77,8 @@ type Gateway struct {
 	// Argus maintains itself) can be sent to a session.
 	send mcp.MethodHandler
 
+	users sessionUsers // who each client session belongs to
+
 	subMu  sync.Mutex
 	subs   map[string]int                          // shared-link subscriptions per URI
 	levels map[*mcp.ServerSession]mcp.LoggingLevel // clients' logging/setLevel
@@ -198,6 +200,9 @@ func (g *Gateway) Sessions() []SessionStatus {
 	var out []SessionStatus
 	for ss := range g.server.Sessions() {
 		s := SessionStatus{ID: ss.ID(), PerClientBackends: g.PerClientBackends(ss)}
+		if u, ok := g.users.get(ss); ok {
+			s.User, s.Issuer, s.Groups = u.User, u.Issuer, u.Groups
+		}
 		if ip := ss.InitializeParams(); ip != nil {
 			s.ProtocolVersion = ip.ProtocolVersion
 			if ip.ClientInfo != nil {
@@ -216,6 +221,12 @@ type SessionStatus struct {
 	Client            string   `json:"client,omitempty"`
 	ProtocolVersion   string   `json:"protocol_version,omitempty"`
 	PerClientBackends []string `json:"per_client_backends,omitempty"`
+	// User is who the session belongs to, once it has made an aggregated
+	// call ("": anonymous); Issuer and Groups when a JWT authenticated
+	// them.
+	User   string   `json:"user,omitempty"`
+	Issuer string   `json:"issuer,omitempty"`
+	Groups []string `json:"groups,omitempty"`
 }
 
 // Refuse runs a call that the transport refused (AuthErr set) through the

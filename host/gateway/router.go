@@ -58,10 +58,11 @@ func (g *Gateway) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 			return res, err
 		}
 		c = NewCall(method, req)
+		g.users.note(g, c)
 		res, err = g.chain.Run(ctx, c)
 		if err != nil {
 			if c.Outcome == request.OutcomeTransport || c.Outcome == request.OutcomeTimeout {
-				g.log.Warn("request failed", "method", method, "capability", c.Capability, "backend", c.Backend, "request_id", c.ID, "error", err)
+				g.log.Warn("request failed", "method", method, "capability", c.Capability, "backend", c.Backend, "request_id", c.ID, "user", c.UserID, "error", err)
 			}
 			return nil, revision.Error(c.ProtocolVersion, request.Wire(err))
 		}

@@ -68,6 +68,10 @@ type Options struct {
 	Gateway Gateway
 	Catalog CatalogView
 	Events  EventLog
+	// Admin, if set, also admits a bearer token it approves (a JWT whose
+	// groups include one of auth.admin_groups); nil admits the management
+	// token only.
+	Admin func(ctx context.Context, token string) bool
 	// Token guards every endpoint but health and ready; "" leaves them
 	// closed (403).
 	Token   string
@@ -149,7 +153,7 @@ var public = map[string]bool{Prefix + "/health": true, Prefix + "/ready": true}
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !public[r.URL.Path] {
-		if a.o.Token == "" {
+		if a.o.Token == "" && a.o.Admin == nil {
 			writeError(w, http.StatusForbidden, "the management API needs a token: set management.token or $"+TokenEnv)
 			return
 		}
@@ -191,8 +195,12 @@ func (a *API) authorized(r *http.Request) bool {
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return false
 	}
-	d := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	return subtle.ConstantTimeCompare(d[:], a.digest[:]) == 1
+	tok = strings.TrimSpace(tok)
+	d := sha256.Sum256([]byte(tok))
+	if a.o.Token != "" && subtle.ConstantTimeCompare(d[:], a.digest[:]) == 1 {
+		return true
+	}
+	return a.o.Admin != nil && a.o.Admin(r.Context(), tok)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -24,6 +24,7 @@ import (
 	"github.com/argusmcp/argus/host/manage"
 	"github.com/argusmcp/argus/host/pluginhost"
 	"github.com/argusmcp/argus/host/pluginhost/probe"
+	"github.com/argusmcp/argus/host/policy"
 	"github.com/argusmcp/argus/host/supervisor"
 	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
@@ -40,6 +41,8 @@ import (
 // their ID and a fingerprint of their configuration (host settings and
 // attribute values): a changed instance is a removed one and a new one.
 type File struct {
+	// guard, if set (SetGuard), gets the reloaded policies and quotas.
+	guard   *policy.Guard
 	path    string
 	gw      *gateway.Gateway
 	rt      *pluginhost.Runtime
@@ -62,6 +65,9 @@ func New(path string, cfg *config.Config, gw *gateway.Gateway, rt *pluginhost.Ru
 	prints := fingerprints(cfg)
 	return &File{path: path, gw: gw, rt: rt, secrets: secrets, log: log, boot: cfg, bootPrints: prints, running: cfg, prints: prints}
 }
+
+// SetGuard hands every successful reload's policies and quotas to g.
+func (r *File) SetGuard(g *policy.Guard) { r.guard = g }
 
 // Reload re-reads the file and applies it. It returns what changed, the
 // rendered diagnostics (warnings even on success), and an error wrapping
@@ -106,6 +112,11 @@ func (r *File) Reload() (supervisor.ReloadSummary, string, error) {
 	if err != nil {
 		r.stop(fresh)
 		return sum, buf.String(), fmt.Errorf("%w: %v", manage.ErrInvalidConfig, err)
+	}
+	if r.guard != nil {
+		if err := r.guard.Set(cfg); err != nil {
+			r.log.Error("policies not reloaded", "error", err) // compiled at load: cannot happen
+		}
 	}
 	var old []*pluginhost.Instance
 	for _, inst := range r.rt.Instances() {

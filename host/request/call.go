@@ -59,6 +59,9 @@ type Call struct {
 	OriginalName string
 	// Backend is the owning backend, once routed.
 	Backend string
+	// Policy names the policy that allowed or denied the call ("quota:NAME"
+	// for a quota refusal); "" when no policy applies.
+	Policy string
 
 	// Params are the request's parameters as received. Middlewares must not
 	// modify them.

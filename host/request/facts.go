@@ -27,6 +27,16 @@ type Facts struct {
 	UserID string
 	// Transport is TransportHTTP or TransportStdio.
 	Transport string
+
+	// A user authenticated by a JWT access token (host/identity): its
+	// issuer, groups and scopes, every claim (for policy conditions), and
+	// until when it is accepted (exp plus leeway). Empty for static tokens
+	// and anonymous clients.
+	Issuer string
+	Groups []string
+	Scopes []string
+	Claims map[string]any
+	Expiry time.Time
 }
 
 type factsKey struct{}
@@ -51,12 +61,18 @@ const tokenExtraKey = "argus.request.facts"
 // nothing of the HTTP request's context but the auth.TokenInfo there (as
 // mcp.RequestExtra.TokenInfo, per message), so that is how the facts reach
 // the gateway; FactsOf decodes them. UserID is also the SDK's own: it binds
-// a session to the user who opened it. The expiration is a day away: the
-// facts are checked when they are made, not when the SDK looks at them.
+// a session to the user who opened it. The expiration is a JWT's Expiry,
+// else a day away: the facts are checked when they are made, and the SDK's
+// own expiry check must agree with that.
 func (f Facts) TokenInfo() *auth.TokenInfo {
+	exp := f.Expiry
+	if exp.IsZero() {
+		exp = time.Now().Add(24 * time.Hour)
+	}
 	return &auth.TokenInfo{
 		UserID:     f.UserID,
-		Expiration: time.Now().Add(24 * time.Hour),
+		Scopes:     f.Scopes,
+		Expiration: exp,
 		Extra:      map[string]any{tokenExtraKey: f},
 	}
 }

@@ -34,14 +34,18 @@ const (
 	// OutcomeAuditUnavailable: refused because a required audit sink
 	// cannot record the call (the gateway fails closed).
 	OutcomeAuditUnavailable
+	// OutcomePolicyDenied: an authorization policy refused the call.
+	OutcomePolicyDenied
+	// OutcomeRateLimited: the caller's quota is used up.
+	OutcomeRateLimited
 )
 
-var outcomeNames = [...]string{"success", "tool_error", "rpc_error", "not_found", "transport_error", "timeout", "cancelled", "unauthorized", "internal_error", "audit_unavailable"}
+var outcomeNames = [...]string{"success", "tool_error", "rpc_error", "not_found", "transport_error", "timeout", "cancelled", "unauthorized", "internal_error", "audit_unavailable", "denied", "rate_limited"}
 
 // String is the outcome's stable name, used as error type in audit and
 // telemetry ("success", "tool_error", "rpc_error", "not_found",
 // "transport_error", "timeout", "cancelled", "unauthorized", "internal_error",
-// "audit_unavailable").
+// "audit_unavailable", "denied", "rate_limited").
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
 		return outcomeNames[o]

@@ -74,6 +74,9 @@ func (o observer) Begin(ctx context.Context, c *request.Call) context.Context {
 	if c.ClientIP != "" {
 		attrs = append(attrs, attribute.String("client.address", c.ClientIP))
 	}
+	if c.UserID != "" {
+		attrs = append(attrs, attribute.String("enduser.id", c.UserID))
+	}
 	ctx, _ = t.tracer.Start(ctx, SpanName(c), trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
 	c.BackendHook = o.backendCall
 	return ctx

@@ -67,7 +67,7 @@ func (f *fixture) run(t *testing.T, c *request.Call, backendMeta *map[string]any
 
 func toolCall(meta map[string]any, header http.Header) *request.Call {
 	p := &mcp.CallToolParamsRaw{Name: "demo_search", Meta: meta}
-	return &request.Call{ID: "req-1", SessionID: "S1", Facts: request.Facts{JSONRPCID: "7", ClientIP: "127.0.0.1", Transport: request.TransportHTTP},
+	return &request.Call{ID: "req-1", SessionID: "S1", Facts: request.Facts{JSONRPCID: "7", ClientIP: "127.0.0.1", UserID: "alice", Transport: request.TransportHTTP},
 		ProtocolVersion: "2025-11-25", Method: "tools/call", Capability: "demo_search", Params: p, Header: header}
 }
 
@@ -104,7 +104,7 @@ func TestServerAndClientSpans(t *testing.T) {
 	for k, want := range map[attribute.Key]string{
 		"mcp.method": "call_tool", "mcp.capability": "demo_search", "mcp.request_id": "req-1", "mcp.backend": "demo",
 		"mcp.method.name": "tools/call", "gen_ai.tool.name": "demo_search", "jsonrpc.request.id": "7",
-		"mcp.session.id": "S1", "mcp.protocol.version": "2025-11-25", "network.transport": "tcp", "client.address": "127.0.0.1",
+		"mcp.session.id": "S1", "mcp.protocol.version": "2025-11-25", "network.transport": "tcp", "client.address": "127.0.0.1", "enduser.id": "alice",
 	} {
 		if a[k].AsString() != want {
 			t.Errorf("server %s = %q, want %q", k, a[k].AsString(), want)

@@ -26,6 +26,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/identity"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/revision"
 )
@@ -90,10 +91,12 @@ func NewMCPHandler(o HTTPOptions) http.Handler {
 		stateful.ServeHTTP(w, r)
 	})
 	var tokens *tokenSet
+	var jwts *identity.Verifier
 	if o.Auth != nil {
 		tokens = newTokenSet(o.Auth.Tokens)
+		jwts = identity.New(o.Auth, identity.Options{})
 	}
-	return &mcpHandler{opts: o, tokens: tokens, next: carryFacts(streamable)}
+	return &mcpHandler{opts: o, tokens: tokens, jwts: jwts, next: carryFacts(streamable)}
 }
 
 // carryFacts hands each request's request.Facts (request.WithFacts on its
@@ -137,6 +140,7 @@ func isStateless(r *http.Request) bool {
 type mcpHandler struct {
 	opts   HTTPOptions
 	tokens *tokenSet
+	jwts   *identity.Verifier // nil: no jwt blocks
 	next   http.Handler
 }
 
@@ -201,19 +205,21 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	var user string
 	if h.tokens != nil {
-		var err error
-		user, err = h.tokens.verify(r.Header.Values("Authorization"))
+		id, err := h.authenticate(r)
 		if err != nil {
 			h.refuse(r, facts, &msg, err)
-			status, challenge := http.StatusUnauthorized, `Bearer realm="argus"`
-			if errors.Is(err, errAmbiguousToken) {
-				status, challenge = http.StatusBadRequest, `Bearer realm="argus", error="invalid_request"`
+			status := http.StatusUnauthorized
+			var ie *identity.Error
+			if errors.As(err, &ie) {
+				status = ie.Status()
 			}
-			w.Header().Set("WWW-Authenticate", challenge)
+			w.Header().Set("WWW-Authenticate", identity.Challenge(h.opts.Auth, r, err))
 			writeRPCError(w, status, msg.ID, request.CodeUnauthorized, "unauthorized: "+err.Error())
 			return
 		}
-		facts.UserID = user
+		user = id.UserID
+		facts.UserID, facts.Issuer, facts.Groups, facts.Scopes, facts.Claims, facts.Expiry =
+			id.UserID, id.Issuer, id.Groups, id.Scopes, id.Claims, id.Expiry
 	}
 	if err := h.checkParamHeaders(r, &msg); err != nil {
 		writeRPCError(w, http.StatusBadRequest, msg.ID, mcp.CodeHeaderMismatch, err.Error())
@@ -324,7 +330,7 @@ var (
 	errBadToken = errors.New("invalid bearer token")
 	// errAmbiguousToken: more than one Authorization header; which one
 	// counts is not for a proxy in between and Argus to disagree on.
-	errAmbiguousToken = errors.New("more than one Authorization header")
+	errAmbiguousToken = &identity.Error{Code: identity.CodeInvalidRequest, Description: "more than one Authorization header"}
 	// errSessionOwner: a valid token presented another user's session id.
 	errSessionOwner = errors.New("session belongs to another user")
 )

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -146,7 +147,7 @@ func TestRequestFactsCannotBeForged(t *testing.T) {
 			}
 			s := <-got
 			want := request.Facts{UserID: tt.user, ClientIP: "127.0.0.1", Transport: request.TransportHTTP, JSONRPCID: s.facts.JSONRPCID}
-			if !s.ok || s.facts != want {
+			if !s.ok || !reflect.DeepEqual(s.facts, want) {
 				t.Errorf("facts = %+v (%v), want %+v", s.facts, s.ok, want)
 			}
 			if id := s.facts.JSONRPCID; id == "" || id == "999" || strings.Trim(id, "0123456789") != "" {

@@ -28,13 +28,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/argusmcp/argus/internal/syncbuf"
+	"github.com/argusmcp/argus/internal/toolbuild"
 )
 
 // BinaryName is the file name of the built collector under <repo>/.tools/bin.
@@ -50,131 +50,17 @@ var (
 	FlushInterval = 100 * time.Millisecond
 )
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
-
 // Build returns the path of the test collector binary, building it first
 // if it is missing or older than its sources (test/otelcol/*.go, go.mod,
 // go.sum). It builds at most once per process; concurrent test processes
 // serialise on a lock file, so only one of them compiles.
 func Build(tb testing.TB) string {
 	tb.Helper()
-	buildOnce.Do(func() { buildPath, buildErr = build(tb) })
-	if buildErr != nil {
-		tb.Fatalf("otelcoltest: %v", buildErr)
-	}
-	return buildPath
-}
-
-func build(tb testing.TB) (string, error) {
 	root, err := RepoRoot()
 	if err != nil {
-		return "", err
+		tb.Fatalf("otelcoltest: %v", err)
 	}
-	src := filepath.Join(root, "test", "otelcol")
-	binDir := filepath.Join(root, ".tools", "bin")
-	bin := filepath.Join(binDir, BinaryName)
-	if runtime.GOOS == "windows" {
-		bin += ".exe"
-	}
-	if ok, err := upToDate(bin, src); err != nil {
-		return "", err
-	} else if ok {
-		return bin, nil
-	}
-	if err := os.MkdirAll(binDir, 0o755); err != nil {
-		return "", err
-	}
-	unlock, err := lockFile(bin+".lock", 15*time.Minute)
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	// Another process may have built it while this one waited for the lock.
-	if ok, err := upToDate(bin, src); err != nil {
-		return "", err
-	} else if ok {
-		return bin, nil
-	}
-	tb.Logf("otelcoltest: building test OpenTelemetry Collector (first build takes a few minutes) …")
-	start := time.Now()
-	tmp := fmt.Sprintf("%s.tmp-%d", bin, os.Getpid())
-	cmd := exec.Command(goCommand(), "build", "-o", tmp, ".")
-	cmd.Dir = src
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("go build in %s: %v\n%s", src, err, out)
-	}
-	// Rename is atomic, so a concurrent reader never runs a half-written file.
-	if err := os.Rename(tmp, bin); err != nil {
-		os.Remove(tmp)
-		return "", err
-	}
-	tb.Logf("otelcoltest: built %s in %s", bin, time.Since(start).Round(time.Second))
-	return bin, nil
-}
-
-// upToDate reports whether bin exists and is newer than every source file
-// in src: the same rule as the GNUmakefile's otelcol target.
-func upToDate(bin, src string) (bool, error) {
-	bi, err := os.Stat(bin)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	} else if err != nil {
-		return false, err
-	}
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		return false, fmt.Errorf("collector sources: %w", err)
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !(strings.HasSuffix(name, ".go") || name == "go.mod" || name == "go.sum") {
-			continue
-		}
-		fi, err := e.Info()
-		if err != nil {
-			return false, err
-		}
-		if fi.ModTime().After(bi.ModTime()) {
-			return false, nil
-		}
-	}
-	return true, nil
-}
-
-// lockFile takes an exclusive lock by creating path, waiting while another
-// process holds it. A lock older than stale is taken to be left by a dead
-// process and removed.
-func lockFile(path string, stale time.Duration) (unlock func(), err error) {
-	for {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-		if err == nil {
-			fmt.Fprintf(f, "%d\n", os.Getpid())
-			f.Close()
-			return func() { os.Remove(path) }, nil
-		}
-		if !errors.Is(err, os.ErrExist) {
-			return nil, err
-		}
-		if fi, err := os.Stat(path); err == nil && time.Since(fi.ModTime()) > stale {
-			os.Remove(path)
-			continue
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
-// goCommand is the go command that runs this test, else the one on PATH.
-func goCommand() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
-	}
-	return "go"
+	return toolbuild.Build(tb, root, toolbuild.Tool{Name: BinaryName, Dir: filepath.Join("test", "otelcol")})
 }
 
 func fileExists(p string) bool {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -15,11 +16,13 @@ import (
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/gateway"
+	"github.com/argusmcp/argus/host/identity"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/manage"
 	"github.com/argusmcp/argus/host/pluginhost/exporter"
 	"github.com/argusmcp/argus/host/pluginhost/probe"
 	"github.com/argusmcp/argus/host/pluginhost/sink"
+	"github.com/argusmcp/argus/host/policy"
 	"github.com/argusmcp/argus/host/reload"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/shutdown"
@@ -100,9 +103,41 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		defer stopPlan.Run(shutdown.Audit, pipe.Close, func(err error) { log.Error("audit events lost at shutdown", "error", err) })
 	}
 
+	// Policies and quotas (host/policy) run after authentication and the
+	// audit gate, before routing; /reload swaps them (reloader.guard).
+	var gwRef atomic.Pointer[gateway.Gateway]
+	guard, err := policy.New(cfg, func(kind, name string) (string, bool) {
+		gw := gwRef.Load()
+		if gw == nil {
+			return "", false
+		}
+		snap := gw.Catalog().Snapshot()
+		var r catalog.Route
+		var ok bool
+		switch kind {
+		case "tool":
+			r, ok = snap.Tool(name)
+		case "prompt":
+			r, ok = snap.Prompt(name)
+		case "resource":
+			r, ok = snap.Resource(name)
+		}
+		return r.Backend, ok
+	})
+	if err != nil {
+		return err
+	}
+	middlewares = append(middlewares, guard.Middleware())
+	if tel != nil {
+		if err := guard.RegisterMetrics(tel.Meter()); err != nil {
+			return err
+		}
+	}
+
 	evlog := events.New(0)
 	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog, Probes: probe.Probers(rt),
 		Observers: observers, Middlewares: middlewares})
+	gwRef.Store(gw)
 	probeHost.Bind(gw)
 	if tel != nil {
 		m := tel.Meter()
@@ -135,6 +170,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	var reloadFn func() (supervisor.ReloadSummary, string, error)
 	if explicit() || cfg.Filename == *path {
 		reloader = reload.New(*path, cfg, gw, rt, secrets, log)
+		reloader.SetGuard(guard)
 		reloadFn = reloader.Reload
 	}
 	drainer := &drain{}
@@ -147,6 +183,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Audit:           pipe.ManagementRecorder(),
 		AuditStats:      func() any { return pipe.Stats() },
 		PanicsRecovered: gw.Panics().Count,
+		Admin:           identity.Admin(cfg.Auth),
 	}))
 	if scrape != nil {
 		mux.Handle("GET /metrics", scrape)
@@ -156,6 +193,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		if err := sessions.RegisterMetrics(tel.Meter()); err != nil {
 			return err
 		}
+	}
+	if cfg.Auth != nil && len(cfg.Auth.JWT) > 0 {
+		// RFC 9728: where MCP clients learn which authorization server
+		// issues tokens for this gateway.
+		meta := identity.MetadataHandler(cfg.Auth)
+		mux.Handle(identity.MetadataPath, meta)
+		mux.Handle(identity.MetadataPath+"/mcp", meta)
 	}
 	mux.Handle("/mcp", transport.NewMCPHandler(transport.HTTPOptions{
 		Server:          gw.Server(),

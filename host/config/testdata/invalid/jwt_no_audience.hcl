@@ -1,0 +1,5 @@
+auth {
+  jwt "idp" {
+    issuer = "https://idp.example.com/"
+  }
+}
