@@ -106,24 +106,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// Policies and quotas (host/policy) run after authentication and the
 	// audit gate, before routing; /reload swaps them (reloader.guard).
 	var gwRef atomic.Pointer[gateway.Gateway]
-	guard, err := policy.New(cfg, func(kind, name string) (string, bool) {
-		gw := gwRef.Load()
-		if gw == nil {
-			return "", false
+	guard, err := policy.New(cfg, policy.CatalogLookup(func() *catalog.Snapshot {
+		if gw := gwRef.Load(); gw != nil {
+			return gw.Catalog().Snapshot()
 		}
-		snap := gw.Catalog().Snapshot()
-		var r catalog.Route
-		var ok bool
-		switch kind {
-		case "tool":
-			r, ok = snap.Tool(name)
-		case "prompt":
-			r, ok = snap.Prompt(name)
-		case "resource":
-			r, ok = snap.Resource(name)
-		}
-		return r.Backend, ok
-	})
+		return nil
+	}))
 	if err != nil {
 		return err
 	}
@@ -173,7 +161,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		reloader.SetGuard(guard)
 		reloadFn = reloader.Reload
 	}
-	drainer := &drain{}
+	drainer := &transport.Drain{}
 	mux := http.NewServeMux()
 	mux.Handle(manage.Prefix+"/", manage.New(manage.Options{
 		Gateway: gw, Catalog: gw.Catalog(), Events: evlog, Token: mgmtToken, Version: version,
