@@ -19,6 +19,7 @@ import (
 	"github.com/argusmcp/argus/host/identity"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/manage"
+	"github.com/argusmcp/argus/host/pluginhost"
 	"github.com/argusmcp/argus/host/pluginhost/exporter"
 	"github.com/argusmcp/argus/host/pluginhost/probe"
 	"github.com/argusmcp/argus/host/pluginhost/sink"
@@ -73,10 +74,15 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	probeHost := &probe.Backends{}
-	rt, pluginDiags, err := startPlugins(ctx, cfg, log, secrets, probeHost)
+	cat, err := pluginCatalog(cfg)
 	if err != nil {
 		return err
 	}
+	// Serving does not wait for plugins; configuration problems found at
+	// their first start end serve (startupChecks), while a plugin that
+	// cannot run is logged and retried.
+	rt, pluginDiags := pluginhost.LaunchConfig(ctx, cfg, pluginhost.Options{Catalog: cat, Logger: log, Secrets: secrets,
+		HostServices: probe.HostServices(probeHost)})
 	// After the gateway (deferred below, so it closes first): sinks flush
 	// what it recorded, and no plugin process survives.
 	defer stopPlan.Run(shutdown.Plugins, rt.Close, func(err error) { log.Warn("stopping plugins", "error", err) })
