@@ -101,3 +101,10 @@ func ParseLevel(s string) (hclog.Level, error) {
 	}
 	return hclog.NoLevel, fmt.Errorf("logging: unknown log level %q (want trace, debug, info, warn, error or off)", s)
 }
+
+// Quiet returns a logger of warnings and errors to w, redacted with
+// secrets, in the default format: what one-shot commands log.
+func Quiet(w io.Writer, secrets *Secrets) hclog.Logger {
+	log, _ := New(Options{Level: "warn", Output: w}, secrets)
+	return log
+}

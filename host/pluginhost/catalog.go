@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/argusmcp/argus/host/pluginhost/proc"
 )
 
 // ExecutablePrefix starts the file name of every external plugin:
@@ -216,7 +218,7 @@ func checkDirs(dir string, opts DiscoverOptions) error {
 func checkOwnerMode(what string, st fs.FileInfo, opts DiscoverOptions) error {
 	perm := st.Mode().Perm()
 	sticky := st.IsDir() && st.Mode()&fs.ModeSticky != 0
-	if uid, ok := fileOwner(st); ok && uid != 0 && uid != os.Geteuid() {
+	if uid, ok := proc.FileOwner(st); ok && uid != 0 && uid != os.Geteuid() {
 		return fmt.Errorf("%s is owned by uid %d, neither root nor the user Argus runs as (uid %d)", what, uid, os.Geteuid())
 	}
 	switch {

@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/argusmcp/argus/host/pluginhost/proc"
 )
 
 // TestErrorsKeepTheirCause: the readable errors of a failed plugin call
@@ -38,7 +40,7 @@ func TestErrorsKeepTheirCause(t *testing.T) {
 			}
 		}
 	}
-	stderr := &tail{}
+	stderr := &proc.Tail{}
 	stderr.Write([]byte("bye"))
 	err := pluginError(p, "start", fmt.Errorf("handshake: %w", context.DeadlineExceeded), stderr)
 	if !errors.Is(err, context.DeadlineExceeded) {

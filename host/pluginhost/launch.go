@@ -21,17 +21,19 @@ import (
 	"github.com/argusmcp/argus/shared"
 	"github.com/argusmcp/argus/shared/configschema"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
+
+	"github.com/argusmcp/argus/host/pluginhost/proc"
 )
 
 // process is one started plugin process.
 type process struct {
 	plugin Plugin
 	client *plugin.Client
-	runner *procRunner
+	runner *proc.Runner
 	conn   *shared.Conn
 	pid    int
 	info   *pluginv1.GetInfoResponse
-	stderr *tail
+	stderr *proc.Tail
 	log    hclog.Logger
 }
 
@@ -40,12 +42,7 @@ func (p *process) exited() <-chan struct{} { return p.conn.Exited.Done() }
 
 // exitStatus describes how the process ended ("exit status 2", "signal:
 // killed"); only meaningful once exited is closed.
-func (p *process) exitStatus() string {
-	if p.runner.cmd.ProcessState == nil {
-		return "exited"
-	}
-	return p.runner.cmd.ProcessState.String()
-}
+func (p *process) exitStatus() string { return p.runner.ExitStatus() }
 
 // Bounds of stopping a plugin.
 const (
@@ -53,8 +50,8 @@ const (
 	// SIGTERM before the process group is SIGKILLed.
 	groupGrace = 2 * time.Second
 	// killTimeout bounds go-plugin's Kill: it waits 2 s for a graceful
-	// exit, SIGKILLs the group, and reaps within pipeWaitDelay.
-	killTimeout = 2*time.Second + pipeWaitDelay + 2*time.Second
+	// exit, SIGKILLs the group, and reaps within proc.PipeWaitDelay.
+	killTimeout = 2*time.Second + proc.PipeWaitDelay + 2*time.Second
 )
 
 // kill stops the process: go-plugin closes the connection, waits 2 s for
@@ -67,24 +64,24 @@ func (p *process) kill() {
 		p.client.Kill()
 		close(done)
 	}()
-	pid := p.runner.pid()
+	pid := p.runner.PID()
 	select {
 	case <-done:
 	case <-time.After(killTimeout):
-		killGroup(pid)
+		proc.KillGroup(pid)
 		select {
 		case <-done:
-		case <-time.After(pipeWaitDelay + time.Second):
+		case <-time.After(proc.PipeWaitDelay + time.Second):
 			p.log.Error("plugin did not stop in time; abandoning it", "plugin", p.plugin.Name, "pid", pid)
 		}
 	}
-	stopGroup(pid, groupGrace)
+	proc.StopGroup(pid, groupGrace)
 }
 
 // pluginError says which plugin failed where, with what it printed. It
 // wraps err: errors.Is and errors.As see the cause (a context's end, a
 // gRPC status).
-func pluginError(p Plugin, stage string, err error, stderr *tail) error {
+func pluginError(p Plugin, stage string, err error, stderr *proc.Tail) error {
 	if stderr != nil {
 		if s := stderr.String(); s != "" {
 			return fmt.Errorf("plugin %q (%s): %s: %w; it printed: %q", p.Name, p.Path, stage, err, s)
@@ -131,32 +128,32 @@ func (r *Runtime) start(ctx context.Context, p Plugin, logName string) (*process
 		level = r.opts.Logger.GetLevel()
 	}
 	lines := r.opts.Logger.Named(logName)
-	stderr := &tail{}
+	stderr := &proc.Tail{}
 	cmd := exec.Command(p.Path, p.Args...)
 	cmd.Env = []string{shared.EnvLogLevel + "=" + strings.ToLower(level.String())}
-	proc := &process{plugin: p, runner: newRunner(cmd), stderr: stderr, log: r.log}
-	proc.client = plugin.NewClient(&plugin.ClientConfig{
+	pc := &process{plugin: p, runner: proc.NewRunner(cmd), stderr: stderr, log: r.log}
+	pc.client = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  shared.Handshake,
 		VersionedPlugins: shared.PluginSets(nil),
 		// go-plugin passes a command carrying the environment it sets up.
 		RunnerFunc: func(_ hclog.Logger, base *exec.Cmd, _ string) (runner.Runner, error) {
 			cmd.Env = append(cmd.Env, base.Env...)
-			return proc.runner, nil
+			return pc.runner, nil
 		},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		StartTimeout:     r.opts.StartTimeout,
-		Logger:           goPluginLogger{Logger: r.log.With("plugin", p.Name), lines: lines},
+		Logger:           proc.GoPluginLogger{Logger: r.log.With("plugin", p.Name), Lines: lines},
 		Stderr:           stderr,
-		SyncStdout:       &stdioLogger{log: lines, stream: "stdout"},
-		SyncStderr:       &stdioLogger{log: lines, stream: "stderr"},
+		SyncStdout:       &proc.StdioLogger{Log: lines, Stream: "stdout"},
+		SyncStderr:       &proc.StdioLogger{Log: lines, Stream: "stderr"},
 		GRPCDialOptions:  shared.DialOptions(r.opts.CallTimeout),
 	})
 	fail := func(stage string, err error) (*process, error) {
-		proc.kill()
+		pc.kill()
 		return nil, pluginError(p, stage, err, stderr)
 	}
-	rpc, err := proc.handshake(ctx)
+	rpc, err := pc.handshake(ctx)
 	if err != nil {
 		msg := err.Error()
 		switch {
@@ -176,9 +173,9 @@ func (r *Runtime) start(ctx context.Context, p Plugin, logName string) (*process
 	if err != nil {
 		return fail("start", err)
 	}
-	proc.conn = raw.(*shared.Conn)
-	proc.pid = proc.runner.pid()
-	info, err := pluginv1.NewPluginServiceClient(proc.conn.GRPC).GetInfo(ctx, &pluginv1.GetInfoRequest{})
+	pc.conn = raw.(*shared.Conn)
+	pc.pid = pc.runner.PID()
+	info, err := pluginv1.NewPluginServiceClient(pc.conn.GRPC).GetInfo(ctx, &pluginv1.GetInfoRequest{})
 	if err != nil {
 		return fail("get info", CallError(err))
 	}
@@ -188,8 +185,8 @@ func (r *Runtime) start(ctx context.Context, p Plugin, logName string) (*process
 	if info.GetName() != p.Name {
 		r.log.Warn("plugin reports another name than its file", "plugin", p.Name, "path", p.Path, "reported", info.GetName())
 	}
-	proc.info = info
-	return proc, nil
+	pc.info = info
+	return pc, nil
 }
 
 // handshake starts the process and completes go-plugin's handshake,
@@ -211,7 +208,7 @@ func (p *process) handshake(ctx context.Context) (plugin.ClientProtocol, error) 
 	case <-ctx.Done():
 	}
 	// go-plugin holds its lock until the handshake ends: end it by
-	// killing the process, which it then notices (within pipeWaitDelay).
+	// killing the process, which it then notices (within proc.PipeWaitDelay).
 	p.runner.Kill(context.Background())
 	<-ch
 	return nil, fmt.Errorf("handshake: %w", ctx.Err())
@@ -265,31 +262,31 @@ func (r *Runtime) launch(ctx context.Context, spec Spec, dryRun bool, decoded fu
 				"%s has sha256 %s, but host.sha256 pins %s; the plugin was not started.", p.Path, sum, spec.SHA256)), nil
 		}
 	}
-	proc, err := r.start(ctx, p, "plugin."+spec.Plugin+"."+spec.Name)
+	pc, err := r.start(ctx, p, "plugin."+spec.Plugin+"."+spec.Name)
 	if err != nil {
 		return nil, nil, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			proc.kill()
+			pc.kill()
 		}
 	}()
-	if !slices.Contains(proc.info.GetKinds(), spec.Kind) {
+	if !slices.Contains(pc.info.GetKinds(), spec.Kind) {
 		var kinds []string
-		for _, k := range proc.info.GetKinds() {
+		for _, k := range pc.info.GetKinds() {
 			kinds = append(kinds, shared.KindName(k))
 		}
 		return nil, diag("Wrong kind of plugin", fmt.Sprintf("Plugin %q provides %s, not %s, so it cannot be used in a %s block.",
 			spec.Plugin, strings.Join(kinds, ", "), shared.KindName(spec.Kind), block)), nil
 	}
-	svc := pluginv1.NewPluginServiceClient(proc.conn.GRPC)
+	svc := pluginv1.NewPluginServiceClient(pc.conn.GRPC)
 	schema, err := svc.GetSchema(ctx, &pluginv1.GetSchemaRequest{Kind: spec.Kind})
 	if err != nil {
-		return nil, nil, pluginError(p, "get schema", CallError(err), proc.stderr)
+		return nil, nil, pluginError(p, "get schema", CallError(err), pc.stderr)
 	}
 	if err := configschema.Validate(schema.GetSchema()); err != nil {
-		return nil, nil, pluginError(p, "get schema", fmt.Errorf("malformed reply: invalid schema: %w", err), proc.stderr)
+		return nil, nil, pluginError(p, "get schema", fmt.Errorf("malformed reply: invalid schema: %w", err), pc.stderr)
 	}
 	val, diags := configschema.Decode(spec.Body, schema.GetSchema(), spec.Eval)
 	if diags.HasErrors() {
@@ -303,30 +300,30 @@ func (r *Runtime) launch(ctx context.Context, spec Spec, dryRun bool, decoded fu
 	}
 	req := &pluginv1.ConfigureRequest{Kind: spec.Kind, Instance: spec.Name, ConfigJson: val.JSON, DryRun: dryRun}
 	if !dryRun {
-		req.HostServiceId = r.serveHost(spec, proc)
+		req.HostServiceId = r.serveHost(spec, pc)
 	}
 	resp, err := svc.Configure(ctx, req)
 	if err != nil {
-		return nil, nil, pluginError(p, "configure", CallError(err), proc.stderr)
+		return nil, nil, pluginError(p, "configure", CallError(err), pc.stderr)
 	}
 	diags = append(diags, configschema.Diagnostics(spec.Body, resp.GetDiagnostics())...)
 	if diags.HasErrors() {
 		return nil, diags, nil
 	}
 	ok = true
-	return proc, diags, nil
+	return pc, diags, nil
 }
 
 // serveHost offers the host's services for spec's kind to its process
 // over the broker; 0 when the kind has none. The services live as long as
 // the process's connection.
-func (r *Runtime) serveHost(spec Spec, proc *process) uint32 {
+func (r *Runtime) serveHost(spec Spec, pc *process) uint32 {
 	register := r.opts.HostServices[spec.Kind]
 	if register == nil {
 		return 0
 	}
-	id := proc.conn.Broker.NextId()
-	go proc.conn.Broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
+	id := pc.conn.Broker.NextId()
+	go pc.conn.Broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
 		s := grpc.NewServer(append(opts, shared.ServerOptions()...)...)
 		register(s)
 		return s

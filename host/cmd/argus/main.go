@@ -25,6 +25,7 @@ import (
 	"github.com/argusmcp/argus/host/audit/verify"
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/logging"
+	"github.com/argusmcp/argus/internal/gctune"
 	"github.com/argusmcp/argus/internal/profiling"
 	"github.com/argusmcp/argus/plugins"
 )
@@ -45,7 +46,7 @@ type errUser struct{ error }
 func (e errUser) Unwrap() error { return e.error }
 
 func main() {
-	tuneGC(os.Getenv) // serve and the built-in plugins it runs; see gc.go
+	gctune.Apply(os.Getenv) // serve and the built-in plugins it runs
 	if len(os.Args) > 1 && os.Args[1] == plugins.Subcommand {
 		// Serving a built-in plugin: the host stops it, so no signal
 		// handling of our own (go-plugin ignores SIGINT by design).

@@ -19,6 +19,7 @@ import (
 	"github.com/argusmcp/argus/host/identity"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/manage"
+	"github.com/argusmcp/argus/host/pluginhost"
 	"github.com/argusmcp/argus/host/pluginhost/exporter"
 	"github.com/argusmcp/argus/host/pluginhost/probe"
 	"github.com/argusmcp/argus/host/pluginhost/sink"
@@ -73,10 +74,15 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	probeHost := &probe.Backends{}
-	rt, pluginDiags, err := startPlugins(ctx, cfg, log, secrets, probeHost)
+	cat, err := pluginCatalog(cfg)
 	if err != nil {
 		return err
 	}
+	// Serving does not wait for plugins; configuration problems found at
+	// their first start end serve (startupChecks), while a plugin that
+	// cannot run is logged and retried.
+	rt, pluginDiags := pluginhost.LaunchConfig(ctx, cfg, pluginhost.Options{Catalog: cat, Logger: log, Secrets: secrets,
+		HostServices: probe.HostServices(probeHost)})
 	// After the gateway (deferred below, so it closes first): sinks flush
 	// what it recorded, and no plugin process survives.
 	defer stopPlan.Run(shutdown.Plugins, rt.Close, func(err error) { log.Warn("stopping plugins", "error", err) })
@@ -106,24 +112,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// Policies and quotas (host/policy) run after authentication and the
 	// audit gate, before routing; /reload swaps them (reloader.guard).
 	var gwRef atomic.Pointer[gateway.Gateway]
-	guard, err := policy.New(cfg, func(kind, name string) (string, bool) {
-		gw := gwRef.Load()
-		if gw == nil {
-			return "", false
+	guard, err := policy.New(cfg, policy.CatalogLookup(func() *catalog.Snapshot {
+		if gw := gwRef.Load(); gw != nil {
+			return gw.Catalog().Snapshot()
 		}
-		snap := gw.Catalog().Snapshot()
-		var r catalog.Route
-		var ok bool
-		switch kind {
-		case "tool":
-			r, ok = snap.Tool(name)
-		case "prompt":
-			r, ok = snap.Prompt(name)
-		case "resource":
-			r, ok = snap.Resource(name)
-		}
-		return r.Backend, ok
-	})
+		return nil
+	}))
 	if err != nil {
 		return err
 	}
@@ -173,7 +167,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		reloader.SetGuard(guard)
 		reloadFn = reloader.Reload
 	}
-	drainer := &drain{}
+	drainer := &transport.Drain{}
 	mux := http.NewServeMux()
 	mux.Handle(manage.Prefix+"/", manage.New(manage.Options{
 		Gateway: gw, Catalog: gw.Catalog(), Events: evlog, Token: mgmtToken, Version: version,

@@ -1,4 +1,4 @@
-package pluginhost
+package proc
 
 import (
 	"bytes"
@@ -8,23 +8,23 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// goPluginLogger is the logger go-plugin gets for one plugin process.
+// GoPluginLogger is the logger go-plugin gets for one plugin process.
 //
 // go-plugin logs two things through it: its own progress messages, which
 // are demoted to debug (every failure also reaches the runtime as an error,
 // which reports it with context), and the plugin's stderr, which it
 // re-emits through Named(<executable>) at each line's level. Those lines go
-// to lines, named after the plugin instance rather than the executable
+// to Lines, named after the plugin instance rather than the executable
 // (built-ins are all "argus").
-type goPluginLogger struct {
+type GoPluginLogger struct {
 	hclog.Logger
-	lines hclog.Logger
+	Lines hclog.Logger
 }
 
-func (l goPluginLogger) Named(string) hclog.Logger     { return lineLogger{l.lines} }
-func (l goPluginLogger) Info(msg string, args ...any)  { l.Logger.Debug(msg, args...) }
-func (l goPluginLogger) Warn(msg string, args ...any)  { l.Logger.Debug(msg, args...) }
-func (l goPluginLogger) Error(msg string, args ...any) { l.Logger.Debug(msg, args...) }
+func (l GoPluginLogger) Named(string) hclog.Logger     { return lineLogger{l.Lines} }
+func (l GoPluginLogger) Info(msg string, args ...any)  { l.Logger.Debug(msg, args...) }
+func (l GoPluginLogger) Warn(msg string, args ...any)  { l.Logger.Debug(msg, args...) }
+func (l GoPluginLogger) Error(msg string, args ...any) { l.Logger.Debug(msg, args...) }
 
 // lineLogger re-emits plugin log lines without the "timestamp" go-plugin
 // adds (the host stamps its own lines).
@@ -49,16 +49,16 @@ func (l lineLogger) Info(msg string, args ...any)  { l.Logger.Info(msg, withoutT
 func (l lineLogger) Warn(msg string, args ...any)  { l.Logger.Warn(msg, withoutTimestamp(args)...) }
 func (l lineLogger) Error(msg string, args ...any) { l.Logger.Error(msg, withoutTimestamp(args)...) }
 
-// stdioLogger logs what a plugin writes to stdout or stderr after the
+// StdioLogger logs what a plugin writes to stdout or stderr after the
 // handshake (go-plugin forwards it), one line at a time.
-type stdioLogger struct {
-	log    hclog.Logger
-	stream string
+type StdioLogger struct {
+	Log    hclog.Logger
+	Stream string
 	mu     sync.Mutex
 	buf    []byte
 }
 
-func (w *stdioLogger) Write(p []byte) (int, error) {
+func (w *StdioLogger) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf = append(w.buf, p...)
@@ -68,27 +68,27 @@ func (w *stdioLogger) Write(p []byte) (int, error) {
 			break
 		}
 		if line := strings.TrimSpace(string(w.buf[:i])); line != "" {
-			w.log.Warn("plugin wrote to "+w.stream, "line", line)
+			w.Log.Warn("plugin wrote to "+w.Stream, "line", line)
 		}
 		w.buf = w.buf[i+1:]
 	}
 	if len(w.buf) > 4096 {
-		w.log.Warn("plugin wrote to "+w.stream, "line", string(w.buf))
+		w.Log.Warn("plugin wrote to "+w.Stream, "line", string(w.buf))
 		w.buf = w.buf[:0]
 	}
 	return len(p), nil
 }
 
-// tail keeps the last bytes a plugin wrote to stderr, to explain why it
+// Tail keeps the last bytes a plugin wrote to stderr, to explain why it
 // failed to start.
-type tail struct {
+type Tail struct {
 	mu  sync.Mutex
 	buf []byte
 }
 
 const tailSize = 2048
 
-func (t *tail) Write(p []byte) (int, error) {
+func (t *Tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buf = append(t.buf, p...)
@@ -99,7 +99,7 @@ func (t *tail) Write(p []byte) (int, error) {
 }
 
 // String is the last few non-empty lines.
-func (t *tail) String() string {
+func (t *Tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var lines []string

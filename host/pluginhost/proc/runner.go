@@ -1,4 +1,4 @@
-package pluginhost
+package proc
 
 import (
 	"context"
@@ -13,20 +13,20 @@ import (
 	"github.com/hashicorp/go-plugin/runner"
 )
 
-// pipeWaitDelay bounds how long Argus reads a plugin's stdout and stderr
+// PipeWaitDelay bounds how long Argus reads a plugin's stdout and stderr
 // after the plugin exited: a process it left behind (a shell script's
 // background child) may hold them open for ever.
-const pipeWaitDelay = time.Second
+const PipeWaitDelay = time.Second
 
-// procRunner runs a plugin's process for go-plugin (ClientConfig.RunnerFunc)
+// Runner runs a plugin's process for go-plugin (ClientConfig.RunnerFunc)
 // so that no wait on it is unbounded. go-plugin's own runner hands it the
 // process's pipes and reads them to their end before it reaps the process,
 // so a grandchild holding them open hangs Kill for ever. Here exec.Cmd
 // copies the output into in-memory pipes and, with WaitDelay, gives up on
-// the output pipeWaitDelay after the process exited; then go-plugin's
+// the output PipeWaitDelay after the process exited; then go-plugin's
 // readers see the end. The process leads its own process group (procAttr),
 // which Kill kills as a whole.
-type procRunner struct {
+type Runner struct {
 	mu             sync.Mutex // Start against Kill and pid
 	cmd            *exec.Cmd
 	stdout, stderr *io.PipeReader
@@ -35,22 +35,22 @@ type procRunner struct {
 	err            error         // how it ended; set before done
 }
 
-var _ runner.Runner = (*procRunner)(nil)
+var _ runner.Runner = (*Runner)(nil)
 
-// newRunner prepares cmd; it starts nothing yet. The plugin's stdin is
+// NewRunner prepares cmd; it starts nothing yet. The plugin's stdin is
 // /dev/null: it must not read a terminal it does not own.
-func newRunner(cmd *exec.Cmd) *procRunner {
-	r := &procRunner{cmd: cmd, done: make(chan struct{})}
+func NewRunner(cmd *exec.Cmd) *Runner {
+	r := &Runner{cmd: cmd, done: make(chan struct{})}
 	r.stdout, r.outW = io.Pipe()
 	r.stderr, r.errW = io.Pipe()
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = r.outW, r.errW
 	cmd.SysProcAttr = procAttr()
-	cmd.WaitDelay = pipeWaitDelay
+	cmd.WaitDelay = PipeWaitDelay
 	return r
 }
 
-func (r *procRunner) Start(context.Context) error {
+func (r *Runner) Start(context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.cmd.Start(); err != nil {
@@ -71,9 +71,9 @@ func (r *procRunner) Start(context.Context) error {
 	return nil
 }
 
-// Wait waits until the process is reaped (within pipeWaitDelay of its
+// Wait waits until the process is reaped (within PipeWaitDelay of its
 // exit).
-func (r *procRunner) Wait(ctx context.Context) error {
+func (r *Runner) Wait(ctx context.Context) error {
 	select {
 	case <-r.done:
 		return r.err
@@ -83,23 +83,34 @@ func (r *procRunner) Wait(ctx context.Context) error {
 }
 
 // Kill SIGKILLs the process and its whole group.
-func (r *procRunner) Kill(context.Context) error {
+func (r *Runner) Kill(context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cmd.Process == nil {
 		return nil
 	}
-	killGroup(r.cmd.Process.Pid)
+	KillGroup(r.cmd.Process.Pid)
 	if err := r.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return err
 	}
 	return nil
 }
 
-// exited is closed once the process is reaped.
-func (r *procRunner) exited() <-chan struct{} { return r.done }
+// Exited is closed once the process is reaped.
+func (r *Runner) Exited() <-chan struct{} { return r.done }
 
-func (r *procRunner) pid() int {
+// ExitStatus describes how the process ended ("exit status 2", "signal:
+// killed"), "exited" if that is not known; only meaningful once Exited is
+// closed.
+func (r *Runner) ExitStatus() string {
+	if r.cmd.ProcessState == nil {
+		return "exited"
+	}
+	return r.cmd.ProcessState.String()
+}
+
+// PID is the process's id, 0 before it started.
+func (r *Runner) PID() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cmd.Process == nil {
@@ -108,22 +119,22 @@ func (r *procRunner) pid() int {
 	return r.cmd.Process.Pid
 }
 
-func (r *procRunner) Stdout() io.ReadCloser           { return r.stdout }
-func (r *procRunner) Stderr() io.ReadCloser           { return r.stderr }
-func (r *procRunner) Name() string                    { return r.cmd.Path }
-func (r *procRunner) Diagnose(context.Context) string { return "" }
+func (r *Runner) Stdout() io.ReadCloser           { return r.stdout }
+func (r *Runner) Stderr() io.ReadCloser           { return r.stderr }
+func (r *Runner) Name() string                    { return r.cmd.Path }
+func (r *Runner) Diagnose(context.Context) string { return "" }
 
-func (r *procRunner) ID() string {
-	if pid := r.pid(); pid != 0 {
+func (r *Runner) ID() string {
+	if pid := r.PID(); pid != 0 {
 		return strconv.Itoa(pid)
 	}
 	return ""
 }
 
-func (r *procRunner) PluginToHost(network, addr string) (string, string, error) {
+func (r *Runner) PluginToHost(network, addr string) (string, string, error) {
 	return network, addr, nil
 }
 
-func (r *procRunner) HostToPlugin(network, addr string) (string, string, error) {
+func (r *Runner) HostToPlugin(network, addr string) (string, string, error) {
 	return network, addr, nil
 }

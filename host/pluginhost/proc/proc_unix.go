@@ -1,6 +1,6 @@
 //go:build unix
 
-package pluginhost
+package proc
 
 import (
 	"errors"
@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// stopGroup ends what is left of the process group pgid (a plugin's, see
+// StopGroup ends what is left of the process group pgid (a plugin's, see
 // procAttr) once its leader is gone: SIGTERM, then SIGKILL to the group
 // if anything of it still runs after grace.
-func stopGroup(pgid int, grace time.Duration) {
+func StopGroup(pgid int, grace time.Duration) {
 	if pgid <= 1 || !signalGroup(pgid, syscall.SIGTERM) {
 		return
 	}
@@ -26,8 +26,8 @@ func stopGroup(pgid int, grace time.Duration) {
 	signalGroup(pgid, syscall.SIGKILL)
 }
 
-// killGroup SIGKILLs the process group pgid at once.
-func killGroup(pgid int) {
+// KillGroup SIGKILLs the process group pgid at once.
+func KillGroup(pgid int) {
 	if pgid > 1 {
 		signalGroup(pgid, syscall.SIGKILL)
 	}
@@ -38,8 +38,8 @@ func signalGroup(pgid int, sig syscall.Signal) bool {
 	return !errors.Is(syscall.Kill(-pgid, sig), syscall.ESRCH)
 }
 
-// fileOwner is the uid owning st's file.
-func fileOwner(st fs.FileInfo) (int, bool) {
+// FileOwner is the uid owning st's file.
+func FileOwner(st fs.FileInfo) (int, bool) {
 	if s, ok := st.Sys().(*syscall.Stat_t); ok {
 		return int(s.Uid), true
 	}

@@ -1,8 +1,10 @@
-package main
+// Package gctune sets the garbage collector's target percentage of the
+// argus processes (DefaultPercent unless GOGC is set).
+package gctune
 
 import "runtime/debug"
 
-// defaultGCPercent is the garbage collector's target percentage for every
+// DefaultPercent is the garbage collector's target percentage for every
 // argus process (`argus serve` and the built-in plugins it runs) when the
 // GOGC environment variable is not set (Go's own default is 100).
 //
@@ -17,17 +19,17 @@ import "runtime/debug"
 // against 780-910 µs at concurrency 16); the heap peaks at about five
 // times the live heap instead of two, still a few tens of MB, and the
 // runtime returns the difference to the OS when idle.
-const defaultGCPercent = 400
+const DefaultPercent = 400
 
-// tuneGC applies defaultGCPercent unless GOGC is set (getenv returns it),
+// Apply applies DefaultPercent unless GOGC is set (getenv returns it),
 // which always wins, so an operator can go back to Go's default with
 // GOGC=100. It returns the percentage in force afterwards.
-func tuneGC(getenv func(string) string) int {
+func Apply(getenv func(string) string) int {
 	if getenv("GOGC") != "" {
 		old := debug.SetGCPercent(100)
 		debug.SetGCPercent(old)
 		return old
 	}
-	debug.SetGCPercent(defaultGCPercent)
-	return defaultGCPercent
+	debug.SetGCPercent(DefaultPercent)
+	return DefaultPercent
 }

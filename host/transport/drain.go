@@ -1,4 +1,4 @@
-package main
+package transport
 
 import (
 	"net/http"
@@ -11,7 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// drain is the phase between the shutdown signal and the shutdown itself
+// Drain is the phase between the shutdown signal and the shutdown itself
 // (server.drain_timeout): /manage/v1/ready answers 503 so load balancers
 // and orchestrators take the replica out of rotation, while everything
 // still arriving is served as usual — in-flight requests, requests of
@@ -22,14 +22,14 @@ import (
 // connections are not cut, which would race a request sent on them.
 //
 // The zero value is not draining; it is safe for concurrent use.
-type drain struct {
+type Drain struct {
 	mu    sync.Mutex
 	until time.Time // zero until the drain begins
 }
 
 // State reports whether the drain has begun and when it ends
 // (manage.Options.Draining).
-func (d *drain) State() (bool, time.Time) {
+func (d *Drain) State() (bool, time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return !d.until.IsZero(), d.until
@@ -37,7 +37,7 @@ func (d *drain) State() (bool, time.Time) {
 
 // Handler wraps next: while draining, every response asks the client to
 // close its connection after it.
-func (d *drain) Handler(next http.Handler) http.Handler {
+func (d *Drain) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if draining, _ := d.State(); draining {
 			w.Header().Set("Connection", "close")
@@ -49,7 +49,7 @@ func (d *drain) Handler(next http.Handler) http.Handler {
 // Run drains for timeout and returns when it is over, early on a second
 // SIGINT or SIGTERM or when the server fails (an error on errc, which Run
 // returns). A timeout of 0 returns at once without draining.
-func (d *drain) Run(timeout time.Duration, errc <-chan error, log hclog.Logger) error {
+func (d *Drain) Run(timeout time.Duration, errc <-chan error, log hclog.Logger) error {
 	if timeout <= 0 {
 		return nil
 	}

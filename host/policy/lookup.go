@@ -1,0 +1,27 @@
+package policy
+
+import "github.com/argusmcp/argus/host/catalog"
+
+// CatalogLookup is the Lookup of the catalogue snapshot returns, read at
+// every call so that policies follow catalogue updates. snapshot may
+// return nil (no catalogue yet, e.g. before the gateway is built): nothing
+// is found then.
+func CatalogLookup(snapshot func() *catalog.Snapshot) Lookup {
+	return func(kind, name string) (string, bool) {
+		snap := snapshot()
+		if snap == nil {
+			return "", false
+		}
+		var r catalog.Route
+		var ok bool
+		switch kind {
+		case "tool":
+			r, ok = snap.Tool(name)
+		case "prompt":
+			r, ok = snap.Prompt(name)
+		case "resource":
+			r, ok = snap.Resource(name)
+		}
+		return r.Backend, ok
+	}
+}
