@@ -364,3 +364,79 @@ func TestPipelineRedactsRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestAckBeforeReply: with ack_before_reply, an audited call is answered
+// only once its event is durable in the sink; without it, at once; and a
+// sink that cannot take the event within its call timeout lets the call
+// answer and counts the miss.
+func TestAckBeforeReply(t *testing.T) {
+	run := func(q *Queue) <-chan struct{} {
+		p := NewPipeline([]*Queue{q}, Options{})
+		chain := request.NewChain(func(context.Context, *request.Call) (mcp.Result, error) {
+			return &mcp.CallToolResult{}, nil
+		}, []request.Observer{p.Observer()}, nil)
+		done := make(chan struct{})
+		go func() {
+			chain.Run(context.Background(), &request.Call{Method: "tools/call", Capability: "x", Params: &mcp.CallToolParamsRaw{Name: "x"}})
+			close(done)
+		}()
+		return done
+	}
+	closeQueue := func(q *Queue) {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		q.Close(ctx)
+	}
+
+	t.Run("waits for the acknowledgement", func(t *testing.T) {
+		s := newFakeSink()
+		s.setUp(false)
+		q := NewQueue(s, QueueOptions{AckBeforeReply: true, CallTimeout: time.Minute})
+		defer closeQueue(q)
+		done := run(q)
+		select {
+		case <-done:
+			t.Fatal("the call was answered while its event was not durable")
+		case <-time.After(200 * time.Millisecond):
+		}
+		s.setUp(true)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the call was not answered after the sink acknowledged its event")
+		}
+		if s.count() != 1 {
+			t.Fatalf("answered with %d durable events, want 1", s.count())
+		}
+	})
+
+	t.Run("background delivery does not wait", func(t *testing.T) {
+		s := newFakeSink()
+		s.setUp(false)
+		q := NewQueue(s, QueueOptions{CallTimeout: time.Minute})
+		defer closeQueue(q)
+		select {
+		case <-run(q):
+		case <-time.After(10 * time.Second):
+			t.Fatal("without ack_before_reply the call waited for the sink")
+		}
+		if st := q.Stats(); st.Depth != 1 || st.AckTimeouts != 0 {
+			t.Errorf("stats %+v, want the event queued and no ack timeout", st)
+		}
+	})
+
+	t.Run("a sink too slow is counted, the call still answered", func(t *testing.T) {
+		s := newFakeSink()
+		s.setUp(false)
+		q := NewQueue(s, QueueOptions{AckBeforeReply: true, CallTimeout: 150 * time.Millisecond})
+		defer closeQueue(q)
+		select {
+		case <-run(q):
+		case <-time.After(10 * time.Second):
+			t.Fatal("the wait was not bounded by the call timeout")
+		}
+		if st := q.Stats(); st.AckTimeouts != 1 || !st.AckBeforeReply {
+			t.Errorf("stats %+v, want one ack timeout", st)
+		}
+	})
+}

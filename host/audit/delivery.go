@@ -60,9 +60,15 @@ type QueueOptions struct {
 	BatchSize int
 	// CallTimeout bounds one call to the sink (default 10s).
 	CallTimeout time.Duration
+	// AckBeforeReply makes the pipeline's observer wait, before an
+	// audited call is answered, until this sink has acknowledged the
+	// call's event (bounded by CallTimeout; see Pipeline.Observer).
+	AckBeforeReply bool
 	// Linger is how long the queue waits after the first new event for
-	// more to join its batch (default 10ms; negative: no wait). Fewer, larger
-	// writes keep the sink protocol's cost per event low.
+	// more to join its batch (default 10ms, or no wait with AckBeforeReply,
+	// where calls waiting for their events batch them anyway; negative: no
+	// wait). Fewer, larger writes keep the sink protocol's cost per event
+	// low.
 	Linger time.Duration
 	Logger hclog.Logger
 }
@@ -86,6 +92,8 @@ type Queue struct {
 	done chan struct{} // run has returned
 	stop context.CancelFunc
 
+	ackTimeouts atomic.Uint64 // AckBeforeReply waits that ended unacknowledged
+
 	dropped   atomic.Uint64
 	failed    atomic.Uint64
 	delivered atomic.Uint64
@@ -108,6 +116,9 @@ func NewQueue(sink Sink, o QueueOptions) *Queue {
 	}
 	if o.Linger == 0 {
 		o.Linger = 10 * time.Millisecond
+		if o.AckBeforeReply {
+			o.Linger = -1
+		}
 	}
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
@@ -126,12 +137,18 @@ var ErrDropped = errors.New("audit event dropped")
 // Enqueue hands one event to the queue. With OnFull "block" it waits for
 // room until ctx ends (then the event is dropped and counted).
 func (q *Queue) Enqueue(ctx context.Context, event []byte) error {
+	_, err := q.enqueue(ctx, event)
+	return err
+}
+
+// enqueue is Enqueue, returning the event's sequence number.
+func (q *Queue) enqueue(ctx context.Context, event []byte) (uint64, error) {
 	q.mu.Lock()
 	for len(q.items) >= q.o.Capacity && !q.closing {
 		if q.o.OnFull == OnFullDrop || ctx.Err() != nil {
 			q.mu.Unlock()
 			q.dropped.Add(1)
-			return fmt.Errorf("%w: sink %q queue full (%d events)", ErrDropped, q.sink.Name(), q.o.Capacity)
+			return 0, fmt.Errorf("%w: sink %q queue full (%d events)", ErrDropped, q.sink.Name(), q.o.Capacity)
 		}
 		stop := context.AfterFunc(ctx, func() {
 			q.mu.Lock()
@@ -144,14 +161,46 @@ func (q *Queue) Enqueue(ctx context.Context, event []byte) error {
 	if q.closing {
 		q.mu.Unlock()
 		q.dropped.Add(1)
-		return fmt.Errorf("%w: sink %q is closed", ErrDropped, q.sink.Name())
+		return 0, fmt.Errorf("%w: sink %q is closed", ErrDropped, q.sink.Name())
 	}
 	q.next++
-	q.items = append(q.items, Record{Seq: q.next, JSON: event})
+	seq := q.next
+	q.items = append(q.items, Record{Seq: seq, JSON: event})
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
 	default:
+	}
+	return seq, nil
+}
+
+// ErrNotAcknowledged is returned by WaitAcked when the sink did not
+// acknowledge the event in time.
+var ErrNotAcknowledged = errors.New("audit event not acknowledged by its sink")
+
+// WaitAcked waits until the sink has acknowledged every event up to seq
+// (durable), ctx ends, or the queue has stopped delivering.
+func (q *Queue) WaitAcked(ctx context.Context, seq uint64) error {
+	stop := context.AfterFunc(ctx, func() {
+		q.mu.Lock()
+		q.space.Broadcast()
+		q.mu.Unlock()
+	})
+	defer stop()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.acked < seq {
+		select {
+		case <-q.done:
+			q.ackTimeouts.Add(1)
+			return fmt.Errorf("%w: sink %q stopped delivering (event %d, acknowledged up to %d)", ErrNotAcknowledged, q.sink.Name(), seq, q.acked)
+		default:
+		}
+		if err := ctx.Err(); err != nil {
+			q.ackTimeouts.Add(1)
+			return fmt.Errorf("%w: sink %q, event %d (acknowledged up to %d): %w", ErrNotAcknowledged, q.sink.Name(), seq, q.acked, err)
+		}
+		q.space.Wait()
 	}
 	return nil
 }
@@ -191,7 +240,12 @@ func (q *Queue) ack(seq uint64) {
 var errGone = errors.New("sink process gone")
 
 func (q *Queue) run(ctx context.Context) {
-	defer close(q.done)
+	defer func() {
+		close(q.done)
+		q.mu.Lock()
+		q.space.Broadcast() // WaitAcked callers see done
+		q.mu.Unlock()
+	}()
 	backoff := 100 * time.Millisecond
 	var lastLog time.Time
 	for {
@@ -383,16 +437,22 @@ type QueueStats struct {
 	Delivered uint64 `json:"delivered"`
 	Dropped   uint64 `json:"dropped"`
 	Failed    uint64 `json:"failed_writes"`
-	LastError string `json:"last_error,omitempty"`
+	// AckBeforeReply: calls wait for this sink's acknowledgement;
+	// AckTimeouts counts the calls answered without it (sink too slow or
+	// gone).
+	AckBeforeReply bool   `json:"ack_before_reply,omitempty"`
+	AckTimeouts    uint64 `json:"ack_timeouts,omitempty"`
+	LastError      string `json:"last_error,omitempty"`
 }
 
 // Stats reports the queue's state.
 func (q *Queue) Stats() QueueStats {
 	q.mu.Lock()
 	s := QueueStats{Sink: q.sink.Name(), Required: q.o.Required, Connected: q.connected, Depth: len(q.items),
-		Capacity: q.o.Capacity, Acked: q.acked}
+		Capacity: q.o.Capacity, Acked: q.acked, AckBeforeReply: q.o.AckBeforeReply}
 	q.mu.Unlock()
 	s.Delivered, s.Dropped, s.Failed = q.delivered.Load(), q.dropped.Load(), q.failed.Load()
+	s.AckTimeouts = q.ackTimeouts.Load()
 	if e := q.lastErr.Load(); e != nil {
 		s.LastError = *e
 	}

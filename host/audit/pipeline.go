@@ -55,6 +55,20 @@ func NewPipeline(queues []*Queue, o Options) *Pipeline {
 // request abandoned while waiting for room under "block") are counted per
 // sink and returned joined.
 func (p *Pipeline) Record(ctx context.Context, e Event) error {
+	_, err := p.record(ctx, e, false)
+	return err
+}
+
+// pending is an event queued on a sink whose acknowledgement the call's
+// answer waits for (QueueOptions.AckBeforeReply).
+type pending struct {
+	q   *Queue
+	seq uint64
+}
+
+// record is Record; with wait it also returns the queues (and sequence
+// numbers) with AckBeforeReply that took the event.
+func (p *Pipeline) record(ctx context.Context, e Event, wait bool) ([]pending, error) {
 	b := e.Marshal()
 	if p.redact != nil {
 		b = p.redact(b)
@@ -63,12 +77,18 @@ func (p *Pipeline) Record(ctx context.Context, e Event) error {
 		p.mirror(b)
 	}
 	var errs []error
+	var waits []pending
 	for _, q := range p.queues {
-		if err := q.Enqueue(ctx, b); err != nil {
+		seq, err := q.enqueue(ctx, b)
+		if err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		if wait && q.o.AckBeforeReply {
+			waits = append(waits, pending{q, seq})
 		}
 	}
-	return errors.Join(errs...)
+	return waits, errors.Join(errs...)
 }
 
 // Accepting reports whether every required sink can take events; if not,
@@ -146,8 +166,20 @@ func (o observer) End(ctx context.Context, c *request.Call) {
 	}
 	// A request that waited for room is not abandoned half-way: the event
 	// is queued even if the client has gone.
-	if err := o.p.Record(context.WithoutCancel(ctx), e); err != nil {
+	waits, err := o.p.record(context.WithoutCancel(ctx), e, true)
+	if err != nil {
 		o.p.log.Warn("audit event not queued", "event_id", e.EventID, "error", err)
+	}
+	// Sinks with ack_before_reply hold the answer (End runs before the
+	// client is answered) until the event is durable there, bounded by
+	// the sink's call timeout: past it the call is answered anyway, and
+	// the miss is logged and counted (ack_timeouts).
+	for _, w := range waits {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.q.o.CallTimeout)
+		if err := w.q.WaitAcked(wctx, w.seq); err != nil {
+			o.p.log.Error("answering an audited call before its event is durable", "event_id", e.EventID, "error", err)
+		}
+		cancel()
 	}
 }
 

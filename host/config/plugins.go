@@ -70,8 +70,14 @@ type PluginInstance struct {
 	QueueSize int
 	// OnFull (host.on_full) is "block" (default) or "drop": what a full
 	// audit sink queue does with the next event.
-	OnFull    string
-	DeclRange hcl.Range
+	OnFull string
+	// AckBeforeReply (host.ack_before_reply) makes each audited call's
+	// answer wait until this audit sink has acknowledged the call's event
+	// as durable, so a crash of the gateway cannot leave an answered call
+	// without its record (default false: events are delivered in the
+	// background).
+	AckBeforeReply bool
+	DeclRange      hcl.Range
 }
 
 // DefaultQueueSize is an audit sink's default queue bound.
@@ -129,6 +135,7 @@ type pluginHostBlock struct {
 	Required  *bool    `hcl:"required,optional"`
 	QueueSize *int     `hcl:"queue_size,optional"`
 	OnFull    *string  `hcl:"on_full,optional"`
+	AckBefore *bool    `hcl:"ack_before_reply,optional"`
 	Body      hcl.Body `hcl:",body"`
 }
 
@@ -331,6 +338,13 @@ func appendInstances(diags hcl.Diagnostics, kind pluginv1.Kind, blocks []*plugin
 			if (h.QueueSize != nil || h.OnFull != nil) && kind != shared.KindAuditSink {
 				diags = append(diags, attrError(h.Body, "queue_size", "Setting only for audit sinks",
 					"queue_size and on_full apply to audit sink instances only."))
+			}
+			if h.AckBefore != nil {
+				in.AckBeforeReply = *h.AckBefore
+				if kind != shared.KindAuditSink {
+					diags = append(diags, attrError(h.Body, "ack_before_reply", "Setting only for audit sinks",
+						fmt.Sprintf("ack_before_reply means: answer an audited call only once this sink has its event. It has no meaning in a %s block.", block)))
+				}
 			}
 			if h.Required != nil {
 				in.Required = *h.Required

@@ -42,6 +42,9 @@ type HostSettings struct {
 	// OnFull (host.on_full) is "block" (the default) or "drop": what a full
 	// audit sink queue does with the next event.
 	OnFull string
+	// AckBeforeReply (host.ack_before_reply): an audited call's answer
+	// waits until this audit sink acknowledged the call's event.
+	AckBeforeReply bool
 }
 
 // ID names the instance uniquely: "<block type>.<name>", e.g. "sink.siem".
@@ -57,7 +60,7 @@ func Specs(cfg *config.Config, addSecret func(...string)) []Spec {
 	for _, in := range cfg.PluginInstances() {
 		out = append(out, Spec{Kind: in.Kind, Plugin: in.Plugin, Name: in.Name, Body: in.Body,
 			Eval: eval, SHA256: in.SHA256, DeclRange: in.DeclRange,
-			Host: HostSettings{Required: in.Required, QueueSize: in.QueueSize, OnFull: in.OnFull}})
+			Host: HostSettings{Required: in.Required, QueueSize: in.QueueSize, OnFull: in.OnFull, AckBeforeReply: in.AckBeforeReply}})
 	}
 	return out
 }

@@ -19,6 +19,7 @@ audit {
       required   = true
       queue_size = 5
       on_full    = "drop"
+      ack_before_reply = true
     }
   }
   sink "discard" "spare" {}
@@ -32,7 +33,7 @@ audit {
 		got[s.ID()] = s.Host
 	}
 	want := map[string]pluginhost.HostSettings{
-		"sink.main":     {Required: true, QueueSize: 5, OnFull: "drop"},
+		"sink.main":     {Required: true, QueueSize: 5, OnFull: "drop", AckBeforeReply: true},
 		"sink.spare":    {QueueSize: config.DefaultQueueSize, OnFull: "block"},
 		"probe.default": {QueueSize: config.DefaultQueueSize, OnFull: "block"},
 	}

@@ -96,13 +96,13 @@ func (p conn) Done() <-chan struct{}                     { return p.c.Done() }
 
 // Queues builds one delivery queue per audit sink instance of rt, in
 // configuration order, each with its instance's host settings (required,
-// queue_size, on_full). stream names this host process's delivery stream.
+// queue_size, on_full, ack_before_reply). stream names this host process's delivery stream.
 func Queues(rt *pluginhost.Runtime, stream string, log hclog.Logger) []*audit.Queue {
 	var queues []*audit.Queue
 	for _, inst := range rt.OfKind(shared.KindAuditSink) {
 		h := inst.Spec().Host
 		queues = append(queues, audit.NewQueue(Sink{Instance: inst}, audit.QueueOptions{
-			Stream: stream, Capacity: h.QueueSize, OnFull: h.OnFull, Required: h.Required, Logger: log,
+			Stream: stream, Capacity: h.QueueSize, OnFull: h.OnFull, Required: h.Required, AckBeforeReply: h.AckBeforeReply, Logger: log,
 		}))
 	}
 	return queues

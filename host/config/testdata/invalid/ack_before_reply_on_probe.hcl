@@ -1,0 +1,5 @@
+health {
+  probe "ping" "default" {
+    host { ack_before_reply = true }
+  }
+}
