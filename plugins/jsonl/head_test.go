@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/argusmcp/argus/shared/auditlog"
+	auditverify "github.com/argusmcp/argus/shared/auditlog/verify"
 )
 
 // records reads every record of base and its backups, oldest first.
@@ -140,7 +141,7 @@ func TestGapRecordedOnRestart(t *testing.T) {
 				if g.FirstMissing != tail+1 || g.LastMissing != 40 || g.HeadSeq != 40 || g.FoundSeq != tail || gapSeq != 41 {
 					t.Fatalf("gap %+v at seq %d, want seq %d-40 missing", g, gapSeq, tail+1)
 				}
-				if rep.OK() || rep.Problem.Kind != auditlog.GapRecorded || rep.Problem.Seq != 41 || !strings.Contains(rep.Problem.Message, fmt.Sprintf("records missing (seq %d-40, before seq 41)", tail+1)) {
+				if rep.OK() || rep.Problem.Kind != auditverify.GapRecorded || rep.Problem.Seq != 41 || !strings.Contains(rep.Problem.Message, fmt.Sprintf("records missing (seq %d-40, before seq 41)", tail+1)) {
 					t.Fatalf("verify: %v", rep)
 				}
 			} else if g.FirstMissing != 1 || g.LastMissing != 40 || gapSeq != 1 {

@@ -12,6 +12,7 @@ import (
 	"github.com/argusmcp/argus/plugins/jsonl"
 	"github.com/argusmcp/argus/sdk/sdktest"
 	"github.com/argusmcp/argus/shared/auditlog"
+	auditverify "github.com/argusmcp/argus/shared/auditlog/verify"
 )
 
 func TestConformance(t *testing.T) {
@@ -36,7 +37,7 @@ func TestConformance(t *testing.T) {
 			}
 			// Every subtest wrote to the same file: one chain, and the
 			// replays skipped.
-			if rep, err := auditlog.Verify(files, auditlog.Options{Key: key}); err != nil || !rep.OK() || len(rep.Chains) != 1 || rep.Chains[0].LastSeq != 30 {
+			if rep, err := auditverify.Verify(files, auditverify.Options{Key: key}); err != nil || !rep.OK() || len(rep.Chains) != 1 || rep.Chains[0].LastSeq != 30 {
 				t.Fatalf("verify: %v, %v", rep, err)
 			}
 		})
@@ -119,7 +120,7 @@ func TestRestartDedupe(t *testing.T) {
 	s.Close(ctx)
 
 	files, _ := auditlog.Files(file)
-	rep, err := auditlog.Verify(files, auditlog.Options{})
+	rep, err := auditverify.Verify(files, auditverify.Options{})
 	if err != nil || !rep.OK() || len(rep.Chains) != 1 || !rep.Chains[0].Genesis || rep.Chains[0].Records != 110 || len(files) < 5 {
 		t.Fatalf("verify %d files: %v, %v", len(files), rep, err)
 	}

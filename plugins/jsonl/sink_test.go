@@ -18,6 +18,7 @@ import (
 	"github.com/argusmcp/argus/sdk"
 	"github.com/argusmcp/argus/sdk/sdktest"
 	"github.com/argusmcp/argus/shared/auditlog"
+	auditverify "github.com/argusmcp/argus/shared/auditlog/verify"
 )
 
 func testConfig(dir string) config {
@@ -81,7 +82,7 @@ func padded(first uint64, n, size int) []sdk.Event {
 
 // verify checks the chain across base and its backups and returns the
 // delivery seqs of all records, oldest first.
-func verify(t *testing.T, base string, key []byte) (auditlog.ChainReport, []uint64) {
+func verify(t *testing.T, base string, key []byte) (auditverify.ChainReport, []uint64) {
 	t.Helper()
 	files, err := auditlog.Files(base)
 	if err != nil {
@@ -174,7 +175,7 @@ func TestChainAcrossRotationAndRestarts(t *testing.T) {
 			}
 			if tc.key != nil {
 				files, _ := auditlog.Files(c.File)
-				if rep, err := verifyChain(files, []byte("another key of 16+ bytes")); err != nil || rep.OK() || rep.Problem.Kind != auditlog.Altered {
+				if rep, err := verifyChain(files, []byte("another key of 16+ bytes")); err != nil || rep.OK() || rep.Problem.Kind != auditverify.Altered {
 					t.Fatalf("verify with a wrong key = %v, %v", rep, err)
 				}
 			}
@@ -540,13 +541,13 @@ func TestOneWriterPerFile(t *testing.T) {
 }
 
 // verifyChain verifies files holding one chain, against its head file.
-func verifyChain(files []string, key []byte) (auditlog.ChainReport, error) {
-	rep, err := auditlog.Verify(files, auditlog.Options{Key: key, FindHeads: true})
+func verifyChain(files []string, key []byte) (auditverify.ChainReport, error) {
+	rep, err := auditverify.Verify(files, auditverify.Options{Key: key, FindHeads: true})
 	if err != nil {
-		return auditlog.ChainReport{}, err
+		return auditverify.ChainReport{}, err
 	}
 	if len(rep.Chains) != 1 {
-		return auditlog.ChainReport{}, fmt.Errorf("%d chains, want 1", len(rep.Chains))
+		return auditverify.ChainReport{}, fmt.Errorf("%d chains, want 1", len(rep.Chains))
 	}
 	return rep.Chains[0], nil
 }

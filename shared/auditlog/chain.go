@@ -60,7 +60,7 @@ type Record struct {
 // Parse reads the delivery and integrity of a record (one line, with or
 // without its newline) and checks their shape, not the hash (see Check).
 func Parse(line []byte) (Record, error) {
-	rec, _, err := parse(line)
+	rec, _, err := ParseCanonical(line)
 	return rec, err
 }
 
@@ -79,14 +79,14 @@ func Canonical(record []byte) ([]byte, error) {
 // whose predecessor's hash is prevHash: SHA-256, or HMAC-SHA256 when key
 // is not empty, over prevHash + "\n" + canonical, in lowercase hex.
 func Hash(key []byte, prevHash string, canonical []byte) string {
-	return newHasher(key).sum(prevHash, canonical)
+	return NewHasher(key).sum(prevHash, canonical)
 }
 
 // Check parses a record and checks that its hash matches its content and
 // prev_hash under key. It returns the record and, on a mismatch, an error
 // wrapping ErrHashMismatch.
 func Check(line []byte, key []byte) (Record, error) {
-	rec, canon, err := parse(line)
+	rec, canon, err := ParseCanonical(line)
 	if err != nil {
 		return rec, err
 	}
@@ -98,7 +98,7 @@ func Check(line []byte, key []byte) (Record, error) {
 
 // Chain seals events into records. It is not safe for concurrent use.
 type Chain struct {
-	h    *hasher
+	h    *Hasher
 	seq  uint64
 	head string
 	id   string
@@ -108,7 +108,7 @@ type Chain struct {
 // HMAC-SHA256 instead of SHA-256. Resume or SetHead continue an existing
 // chain.
 func NewChain(key []byte) *Chain {
-	return &Chain{h: newHasher(key), head: GenesisHash}
+	return &Chain{h: NewHasher(key), head: GenesisHash}
 }
 
 // SetID sets the chain id that Seal writes into delivery.chain ("" for
@@ -130,7 +130,7 @@ func (c *Chain) Head() string { return c.head }
 // for example to undo Seals whose records were never written. Seq 0 with
 // GenesisHash is the genesis.
 func (c *Chain) SetHead(seq uint64, hash string) error {
-	if !isHash(hash) {
+	if !IsHash(hash) {
 		return fmt.Errorf("chain head %q is not 64 lowercase hex digits", hash)
 	}
 	if (seq == 0) != (hash == GenesisHash) {
@@ -221,8 +221,9 @@ func (c *Chain) Seal(event []byte, stream string, streamSeq uint64) ([]byte, err
 	return line, nil
 }
 
-// parse decodes a record into its delivery, integrity and canonical form.
-func parse(line []byte) (Record, []byte, error) {
+// ParseCanonical is Parse that also returns the record's canonical form
+// (see Canonical), decoding the line once.
+func ParseCanonical(line []byte) (Record, []byte, error) {
 	var rec Record
 	obj, err := decodeObject(bytes.TrimSuffix(line, []byte("\n")))
 	if err != nil {
@@ -264,7 +265,7 @@ func integrity(in map[string]any) (Integrity, error) {
 		dst  *string
 	}{{"prev_hash", &out.PrevHash}, {"hash", &out.Hash}} {
 		s, ok := in[f.name].(string)
-		if !ok || !isHash(s) {
+		if !ok || !IsHash(s) {
 			return out, fmt.Errorf("%s is not 64 lowercase hex digits", f.name)
 		}
 		*f.dst = s
@@ -303,7 +304,8 @@ func uintField(m map[string]any, name string) (uint64, error) {
 	return v, nil
 }
 
-func isHash(s string) bool {
+// IsHash reports whether s is a chain hash: 64 lowercase hex digits.
+func IsHash(s string) bool {
 	if len(s) != 64 {
 		return false
 	}
@@ -315,7 +317,7 @@ func isHash(s string) bool {
 	return true
 }
 
-// lowerHex marks the lowercase hex digits (a table: isHash runs twice per
+// lowerHex marks the lowercase hex digits (a table: IsHash runs twice per
 // record verified).
 var lowerHex = func() (t [256]bool) {
 	for _, c := range hexDigits {
@@ -324,20 +326,23 @@ var lowerHex = func() (t [256]bool) {
 	return t
 }()
 
-// hasher computes chain hashes, reusing its state between records.
-type hasher struct {
+// Hasher computes chain hashes (see Hash), reusing its state between
+// records. It is not safe for concurrent use: take one per goroutine.
+type Hasher struct {
 	h   hash.Hash
 	buf []byte
 }
 
-func newHasher(key []byte) *hasher {
+// NewHasher returns a Hasher for key: SHA-256 when key is empty,
+// HMAC-SHA256 otherwise.
+func NewHasher(key []byte) *Hasher {
 	if len(key) == 0 {
-		return &hasher{h: sha256.New()}
+		return &Hasher{h: sha256.New()}
 	}
-	return &hasher{h: hmac.New(sha256.New, bytes.Clone(key))}
+	return &Hasher{h: hmac.New(sha256.New, bytes.Clone(key))}
 }
 
-func (h *hasher) sum(prev string, canonical []byte) string {
+func (h *Hasher) sum(prev string, canonical []byte) string {
 	h.h.Reset()
 	h.h.Write([]byte(prev))
 	h.h.Write([]byte{'\n'})
@@ -346,8 +351,9 @@ func (h *hasher) sum(prev string, canonical []byte) string {
 	return hex.EncodeToString(h.buf)
 }
 
-// sumRaw is sum without the hex encoding.
-func (h *hasher) sumRaw(prev []byte, canonical []byte) (out [32]byte) {
+// SumRaw is the chain hash of canonical after prev (a hash in lowercase
+// hex), not hex encoded.
+func (h *Hasher) SumRaw(prev []byte, canonical []byte) (out [32]byte) {
 	h.h.Reset()
 	h.h.Write(prev)
 	h.h.Write([]byte{'\n'})

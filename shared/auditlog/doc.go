@@ -1,8 +1,9 @@
 // Package auditlog is the on-disk contract of Argus audit files: how a
 // record is sealed into the hash chain, and how a chain is verified. The
 // jsonl audit sink (plugins/jsonl) writes with Chain; `argus audit verify`
-// checks with Verify. Both sides import only this package, so the format
-// lives in one place. It never imports the host.
+// checks with verify.Verify (package auditlog/verify). Both sides build
+// on this package, so the format lives in one place. It never imports
+// the host.
 //
 // # Record
 //
@@ -51,13 +52,6 @@
 //
 // # Verification
 //
-// Verify walks the records of the files in the order given (oldest first;
-// Files lists a base path's backups in that order) and reports the first
-// problem with its file and line: a record whose hash does not match its
-// content or that is not a record at all (altered), a gap in the sequence
-// (missing), a sequence number that comes back later (reordered), the same
-// record twice (duplicated), or a prev_hash that is not the previous
-// record's hash (broken link). The first record verified may carry any
-// prev_hash, since older files may have been rotated away; the report says
-// where the verified chain starts and whether that is the genesis.
+// Package auditlog/verify checks a trail against this contract (`argus
+// audit verify`); auditlog/fastcanon is its fast canonicaliser.
 package auditlog

@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"compress/gzip"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,18 +139,22 @@ func (g gzipFile) Close() error {
 	return g.f.Close()
 }
 
-// lines reads lines of any length. Line numbers start at 1.
-type lines struct {
+// Lines reads lines of any length. Line numbers start at 1.
+type Lines struct {
 	r    *bufio.Reader
 	buf  []byte
 	line int
 }
 
-func newLines(r io.Reader) *lines { return &lines{r: bufio.NewReaderSize(r, 64<<10)} }
+// NewLines reads the lines of r through a 64 KiB buffer.
+func NewLines(r io.Reader) *Lines { return &Lines{r: bufio.NewReaderSize(r, 64<<10)} }
 
-// next returns the next line without its newline, whether it had one, and
+// Line is the number of the line Next returned last (0 before the first).
+func (l *Lines) Line() int { return l.line }
+
+// Next returns the next line without its newline, whether it had one, and
 // io.EOF after the last. The slice is valid until the next call.
-func (l *lines) next() ([]byte, bool, error) {
+func (l *Lines) Next() ([]byte, bool, error) {
 	l.buf = l.buf[:0]
 	for {
 		chunk, err := l.r.ReadSlice('\n')
@@ -184,9 +186,9 @@ func LastRecord(path string) ([]byte, error) {
 		}
 		defer rc.Close()
 		var last []byte
-		ls := newLines(rc)
+		ls := NewLines(rc)
 		for {
-			line, complete, err := ls.next()
+			line, complete, err := ls.Next()
 			if err == io.EOF {
 				return last, nil
 			}
@@ -242,92 +244,4 @@ func LastLine(r io.ReaderAt, size int64) ([]byte, int64, error) {
 		return nil, 0, nil
 	}
 	return tail[:end], end + 1, nil
-}
-
-// Inputs are the files a verification reads, as Collect found them.
-type Inputs struct {
-	// Files are the trail's files, in no particular order.
-	Files []string
-	// Heads are head files named explicitly (or by a pattern).
-	Heads []string
-	// fromDir marks files found by listing a directory: one that is not
-	// an audit file is skipped rather than reported.
-	fromDir map[string]bool
-}
-
-// Collect expands the arguments of `argus audit verify`: files, quoted
-// glob patterns (filepath.Match syntax) and directories (their files, not
-// recursively). Head files (*.head) become Heads; lock files (*.lock) and
-// head files being written (*.head.tmp) are left out. A single file
-// argument brings its rotated backups along (see Files). Order does not
-// matter: Verify orders by content.
-func Collect(args []string) (Inputs, error) {
-	in := Inputs{fromDir: map[string]bool{}}
-	add := func(path string, dir bool) {
-		name := filepath.Base(path)
-		switch {
-		case strings.HasSuffix(name, ".lock") || strings.HasSuffix(name, HeadSuffix+".tmp"):
-		case strings.HasSuffix(name, HeadSuffix):
-			if !dir {
-				in.Heads = append(in.Heads, path)
-			}
-		default:
-			in.Files = append(in.Files, path)
-			if dir {
-				in.fromDir[path] = true
-			}
-		}
-	}
-	for _, arg := range args {
-		st, err := os.Stat(arg)
-		if err != nil && strings.ContainsAny(arg, `*?[`) {
-			matches, gerr := filepath.Glob(arg)
-			if gerr != nil {
-				return in, fmt.Errorf("pattern %q: %w", arg, gerr)
-			}
-			if len(matches) == 0 {
-				return in, &fs.PathError{Op: "match", Path: arg, Err: fs.ErrNotExist}
-			}
-			for _, m := range matches {
-				if st, err := os.Stat(m); err == nil && st.Mode().IsRegular() {
-					add(m, false)
-				}
-			}
-			continue
-		}
-		switch {
-		case err != nil:
-			return in, err
-		case st.IsDir():
-			entries, err := os.ReadDir(arg)
-			if err != nil {
-				return in, err
-			}
-			for _, e := range entries {
-				if e.Type().IsRegular() {
-					add(filepath.Join(arg, e.Name()), true)
-				}
-			}
-		case len(args) == 1 && !IsHeadFile(arg):
-			files, err := Files(arg)
-			if err != nil {
-				return in, err
-			}
-			for _, f := range files {
-				add(f, false)
-			}
-		default:
-			add(arg, false)
-		}
-	}
-	return in, nil
-}
-
-// VerifyInputs is Verify over what Collect found: the head files named
-// are checked too, and files found in directories that are not audit
-// files are skipped (Report.Skipped).
-func VerifyInputs(in Inputs, opts Options) (Report, error) {
-	opts.Heads = append(slices.Clone(opts.Heads), in.Heads...)
-	v := &verifier{opts: opts, workers: max(1, runtime.GOMAXPROCS(0))}
-	return v.run(in.Files, in.fromDir)
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -121,7 +120,7 @@ func parseHead(path string, b []byte, key []byte) (Head, error) {
 	var j headJSON
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil || j.Version != 1 || !isHash(j.Hash) || j.Seq == 0 {
+	if err := dec.Decode(&j); err != nil || j.Version != 1 || !IsHash(j.Hash) || j.Seq == 0 {
 		return Head{}, fmt.Errorf("%s is not an audit head file (version 1, seq ≥ 1 and a hash)", path)
 	}
 	h := Head{Chain: j.Chain, Seq: j.Seq, Hash: j.Hash, File: j.File, Keyed: j.MAC != ""}
@@ -206,10 +205,4 @@ func ParseGap(line []byte) (Gap, bool) {
 		return Gap{}, false
 	}
 	return *rec.Gap, true
-}
-
-// headsIn lists the head files in dir.
-func headsIn(dir string) []string {
-	m, _ := filepath.Glob(filepath.Join(dir, "*"+HeadSuffix))
-	return m
 }

@@ -209,7 +209,7 @@ func appendString(dst []byte, s string) []byte {
 				continue
 			}
 			dst = append(dst, s[start:i]...)
-			dst = appendEscapedByte(dst, b)
+			dst = AppendEscapedByte(dst, b)
 			i++
 			start = i
 			continue
@@ -233,10 +233,11 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// appendEscapedByte appends the escape encoding/json writes for an ASCII
+// AppendEscapedByte appends the escape encoding/json (and so the
+// canonical form) writes for an ASCII
 // byte that cannot stand in a string as is: a quote, a backslash or a
 // control character.
-func appendEscapedByte(dst []byte, b byte) []byte {
+func AppendEscapedByte(dst []byte, b byte) []byte {
 	switch b {
 	case '\\', '"':
 		return append(dst, '\\', b)

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/argusmcp/argus/shared/auditlog/internal/jsongen"
 )
 
 // TestDecodeMatchesEncodingJSON checks the parser against encoding/json
@@ -23,7 +25,7 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 300 {
-		inputs = append(inputs, randomJSON(r, 0))
+		inputs = append(inputs, jsongen.Value(r, 0))
 	}
 	for _, in := range inputs {
 		got, err := decode([]byte(in))
@@ -45,54 +47,6 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 			t.Errorf("decode(%q) succeeded", bad)
 		}
 	}
-}
-
-func randomJSON(r *rand.Rand, depth int) string {
-	n := 6
-	if depth > 3 {
-		n = 4
-	}
-	switch r.IntN(n) {
-	case 0:
-		return []string{"0", "-12.5", "3e7", "1E-3", "42"}[r.IntN(5)]
-	case 1:
-		return []string{"true", "false", "null"}[r.IntN(3)]
-	case 2, 3:
-		b, _ := json.Marshal(randomString(r))
-		if r.IntN(3) == 0 {
-			b = bytes.ReplaceAll(b, []byte("a"), []byte(`\u0061`))
-		}
-		return string(b)
-	case 4:
-		parts := make([]string, r.IntN(4))
-		for i := range parts {
-			parts[i] = randomJSON(r, depth+1)
-		}
-		return "[" + strings.Join(parts, " , ") + "]"
-	default:
-		seen := map[string]bool{}
-		var parts []string
-		for range r.IntN(5) {
-			k := randomString(r)
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			kb, _ := json.Marshal(k)
-			parts = append(parts, string(kb)+":"+randomJSON(r, depth+1))
-		}
-		return "{" + strings.Join(parts, ",") + "}"
-	}
-}
-
-func randomString(r *rand.Rand) string {
-	const alphabet = "ab<>&\"\\/\n\té😀\u2028 "
-	rs := []rune(alphabet)
-	var b strings.Builder
-	for range r.IntN(6) {
-		b.WriteRune(rs[r.IntN(len(rs))])
-	}
-	return b.String()
 }
 
 // TestEncodeMatchesEncodingJSON holds the canonical encoder to what the
@@ -117,7 +71,7 @@ func TestEncodeMatchesEncodingJSON(t *testing.T) {
 	values = append(values, string(all), "bad \xff\xfe utf8 \xc3", map[string]any{string(all): "k", "\xff": "\x00"})
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 300 {
-		v, err := decode([]byte(randomJSON(r, 0)))
+		v, err := decode([]byte(jsongen.Value(r, 0)))
 		if err != nil {
 			t.Fatal(err)
 		}

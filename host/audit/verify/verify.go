@@ -18,7 +18,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/argusmcp/argus/shared/auditlog"
+	auditverify "github.com/argusmcp/argus/shared/auditlog/verify"
 )
 
 // EnvKey holds the HMAC key for `argus audit verify` when -key-file is
@@ -107,16 +107,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	in, err := auditlog.Collect(flags.Args())
+	in, err := auditverify.Collect(flags.Args())
 	if err != nil {
 		return fmt.Errorf("audit verify: %w", err)
 	}
 	if len(in.Files) == 0 {
 		return errors.New("audit verify: no audit file among the arguments")
 	}
-	opts := auditlog.Options{Key: key, Heads: heads, FindHeads: true}
+	opts := auditverify.Options{Key: key, Heads: heads, FindHeads: true}
 	stop := startProgress(stderr, in.Files, &opts)
-	rep, err := auditlog.VerifyInputs(in, opts)
+	rep, err := auditverify.VerifyInputs(in, opts)
 	stop()
 	if err != nil {
 		return fmt.Errorf("audit verify: %w", err)
@@ -137,7 +137,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 }
 
 // printAuditReport writes the verdict for people.
-func printAuditReport(stdout, stderr io.Writer, rep auditlog.Report, keyed bool) {
+func printAuditReport(stdout, stderr io.Writer, rep auditverify.Report, keyed bool) {
 	for _, f := range rep.Skipped {
 		fmt.Fprintf(stdout, "skipped %s: not an audit file\n", f)
 	}
@@ -158,7 +158,7 @@ func printAuditReport(stdout, stderr io.Writer, rep auditlog.Report, keyed bool)
 		fmt.Fprintln(stdout, prefix+c.String())
 		if !c.OK() {
 			failed++
-			if p := c.Problem; p.Kind == auditlog.Altered && p.Seq != 0 && c.Records == 0 {
+			if p := c.Problem; p.Kind == auditverify.Altered && p.Seq != 0 && c.Records == 0 {
 				hint := "if the sink has an hmac_key, pass it with -key-file or $" + EnvKey
 				if keyed {
 					hint = "is it the key the sink was configured with?"
@@ -190,7 +190,7 @@ func printAuditReport(stdout, stderr io.Writer, rep auditlog.Report, keyed bool)
 	}
 }
 
-func headLine(h *auditlog.HeadCheck) string {
+func headLine(h *auditverify.HeadCheck) string {
 	if h == nil {
 		return "no head file: removal of the newest records cannot be detected (the sink writes FILE.head beside the trail; give it with -head)"
 	}
@@ -254,7 +254,7 @@ type (
 	}
 )
 
-func auditJSON(rep auditlog.Report) auditSummary {
+func auditJSON(rep auditverify.Report) auditSummary {
 	out := auditSummary{Result: "ok", Files: rep.Files, Bytes: rep.Bytes, Chains: []chainJSON{}, Heads: []headJSON{}, Skipped: rep.Skipped}
 	if !rep.OK() {
 		out.Result = "problem"
@@ -262,7 +262,7 @@ func auditJSON(rep auditlog.Report) auditSummary {
 	if out.Skipped == nil {
 		out.Skipped = []string{}
 	}
-	head := func(h *auditlog.HeadCheck) headJSON {
+	head := func(h *auditverify.HeadCheck) headJSON {
 		j := headJSON{File: h.File, Chain: h.Chain, Seq: h.Seq, Hash: h.Hash, Result: h.Result}
 		if !h.Time.IsZero() {
 			j.Time = h.Time.UTC().Format(time.RFC3339Nano)
@@ -321,7 +321,7 @@ func auditKey(path string) ([]byte, error) {
 // startProgress shows a progress bar (bytes, records/s, ETA) on w while
 // the trail is verified, when w is a terminal; none otherwise. The
 // returned function removes it.
-func startProgress(w io.Writer, files []string, opts *auditlog.Options) func() {
+func startProgress(w io.Writer, files []string, opts *auditverify.Options) func() {
 	f, ok := w.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return func() {}

@@ -1,4 +1,4 @@
-package auditlog
+package verify
 
 import (
 	"bufio"
@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/argusmcp/argus/shared/auditlog"
 )
 
 // BenchmarkVerify verifies an unkeyed trail of about 1 GiB
@@ -35,8 +37,8 @@ func BenchmarkVerify(b *testing.B) {
 // benchTrail writes a trail of gateway-like records (about 700 bytes
 // each) into numbered 100 MiB files.
 func benchTrail(b *testing.B, dir string, total int64) ([]string, int, int64) {
-	c := NewChain(nil)
-	c.SetID(NewChainID())
+	c := auditlog.NewChain(nil)
+	c.SetID(auditlog.NewChainID())
 	base := filepath.Join(dir, "audit.jsonl")
 	var paths []string
 	var size int64
@@ -67,7 +69,7 @@ func benchTrail(b *testing.B, dir string, total int64) ([]string, int, int64) {
 		size += n
 		paths = append(paths, path)
 	}
-	if err := WriteHead(base+HeadSuffix, Head{Chain: c.ID(), Seq: c.Seq(), Hash: c.Head(), Time: time.Now()}, nil, false); err != nil {
+	if err := auditlog.WriteHead(base+auditlog.HeadSuffix, auditlog.Head{Chain: c.ID(), Seq: c.Seq(), Hash: c.Head(), Time: time.Now()}, nil, false); err != nil {
 		b.Fatal(err)
 	}
 	return paths, records, size

@@ -1,4 +1,4 @@
-package auditlog
+package verify
 
 import (
 	"cmp"
@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+
+	"github.com/argusmcp/argus/shared/auditlog"
 )
 
 // ProblemKind classifies the problem Verify reports.
@@ -87,7 +89,7 @@ type Options struct {
 // HeadCheck is a head file and what Verify made of it.
 type HeadCheck struct {
 	File string
-	Head
+	auditlog.Head
 	// Explicit reports that the head was given (Options.Heads), not found.
 	Explicit bool
 	// Result is "matches" (the head is the chain's newest record),
@@ -328,21 +330,21 @@ const firstRecords = 100
 // reports a file without any line.
 func firstRecord(path string) (trailFile, bool, error) {
 	tf := trailFile{path: path}
-	rc, err := Open(path)
+	rc, err := auditlog.Open(path)
 	if err != nil {
 		return tf, false, err
 	}
 	defer rc.Close()
-	ls := newLines(rc)
+	ls := auditlog.NewLines(rc)
 	for i := 0; i < firstRecords; i++ {
-		line, _, err := ls.next()
+		line, _, err := ls.Next()
 		if err == io.EOF {
 			return tf, i == 0, nil
 		}
 		if err != nil {
 			return tf, false, &fs.PathError{Op: "read", Path: path, Err: err}
 		}
-		if rec, err := Parse(line); err == nil {
+		if rec, err := auditlog.Parse(line); err == nil {
 			tf.chain, tf.seq, tf.hash, tf.found = rec.Delivery.Chain, rec.Integrity.Seq, rec.Integrity.Hash, true
 			return tf, false, nil
 		}
@@ -361,7 +363,7 @@ func (v *verifier) heads(paths []string) ([]*HeadCheck, error) {
 			return nil
 		}
 		seen[abs] = true
-		h, err := ReadHead(path, v.opts.Key)
+		h, err := auditlog.ReadHead(path, v.opts.Key)
 		switch {
 		case explicit && errors.Is(err, fs.ErrNotExist):
 			return err
@@ -444,9 +446,9 @@ func (v *verifier) walk(c *ChainReport, head *HeadCheck) error {
 			fail(BrokenLink, at.Position, r.seq, "chain broken (seq %d belongs to another chain, %q)", r.seq, r.chain)
 			return false, nil
 		}
-		var gap *Gap
+		var gap *auditlog.Gap
 		if r.gap {
-			if g, ok := ParseGap(line); ok {
+			if g, ok := auditlog.ParseGap(line); ok {
 				gap = &g
 			}
 		}
@@ -584,28 +586,28 @@ func (v *verifier) find(files []string, seq uint64, at place, after bool) (*Posi
 }
 
 func findIn(path string, i int, seq uint64, at place, after bool) (*Position, string, error) {
-	rc, err := Open(path)
+	rc, err := auditlog.Open(path)
 	if err != nil {
 		return nil, "", err
 	}
 	defer rc.Close()
-	ls := newLines(rc)
+	ls := auditlog.NewLines(rc)
 	for {
-		line, _, err := ls.next()
+		line, _, err := ls.Next()
 		if err == io.EOF {
 			return nil, "", nil
 		}
 		if err != nil {
 			return nil, "", &fs.PathError{Op: "read", Path: path, Err: err}
 		}
-		p := place{Position{path, ls.line}, i}
+		p := place{Position{path, ls.Line()}, i}
 		if !after && !p.before(at) {
 			return nil, "", nil
 		}
 		if after && !at.before(p) {
 			continue
 		}
-		var rec struct{ Integrity Integrity }
+		var rec struct{ Integrity auditlog.Integrity }
 		if json.Unmarshal(line, &rec) == nil && rec.Integrity.Seq == seq {
 			return &p.Position, rec.Integrity.Hash, nil
 		}

@@ -1,4 +1,4 @@
-package auditlog
+package verify
 
 import (
 	"bytes"
@@ -11,13 +11,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/argusmcp/argus/shared/auditlog"
 )
 
 // writeChain seals sum(sizes) events into files audit.jsonl.N … .1 and
 // audit.jsonl (the last size), oldest first, and returns their paths.
 func writeChain(t *testing.T, dir string, key []byte, sizes ...int) []string {
 	t.Helper()
-	c := NewChain(key)
+	c := auditlog.NewChain(key)
 	var files []string
 	seq := uint64(0)
 	for i, n := range sizes {
@@ -62,15 +64,15 @@ func writeLines(t *testing.T, path string, lines [][]byte) {
 // the key could.
 func reseal(t *testing.T, line []byte, key []byte) []byte {
 	t.Helper()
-	rec, err := Parse(line)
+	rec, err := auditlog.Parse(line)
 	if err != nil {
 		t.Fatal(err)
 	}
-	canon, err := Canonical(line)
+	canon, err := auditlog.Canonical(line)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bytes.Replace(line, []byte(rec.Integrity.Hash), []byte(Hash(key, rec.Integrity.PrevHash, canon)), 1)
+	return bytes.Replace(line, []byte(rec.Integrity.Hash), []byte(auditlog.Hash(key, rec.Integrity.PrevHash, canon)), 1)
 }
 
 func TestVerifyIntact(t *testing.T) {
@@ -141,12 +143,12 @@ func TestVerifyTampering(t *testing.T) {
 			writeLines(t, files[1], append([][]byte{last}, readLines(t, files[1])...))
 		}, Duplicated, 1, 1, "record duplicated (seq 4, first at FILE0 line 4)"},
 		{"break prev_hash and reseal", onLines(1, func(ls [][]byte) [][]byte {
-			rec, _ := Parse(ls[2])
+			rec, _ := auditlog.Parse(ls[2])
 			ls[2] = reseal(t, bytes.Replace(ls[2], []byte(rec.Integrity.PrevHash), []byte(strings.Repeat("ab", 32)), 1), nil)
 			return ls
 		}), BrokenLink, 1, 3, "chain broken (prev_hash of seq 7 is not the hash of seq 6 at FILE1 line 2)"},
 		{"break prev_hash", onLines(1, func(ls [][]byte) [][]byte {
-			rec, _ := Parse(ls[2])
+			rec, _ := auditlog.Parse(ls[2])
 			ls[2] = bytes.Replace(ls[2], []byte(rec.Integrity.PrevHash), []byte(strings.Repeat("ab", 32)), 1)
 			return ls
 		}), Altered, 1, 3, "record altered (hash mismatch at seq 7)"},
@@ -162,8 +164,8 @@ func TestVerifyTampering(t *testing.T) {
 		}), Missing, 2, 1, "records missing (seq 5-8, before seq 9)"},
 		{"first record claims the genesis", func(t *testing.T, files []string) {
 			ls := readLines(t, files[1])
-			rec, _ := Parse(ls[0])
-			ls[0] = reseal(t, bytes.Replace(ls[0], []byte(rec.Integrity.PrevHash), []byte(GenesisHash), 1), nil)
+			rec, _ := auditlog.Parse(ls[0])
+			ls[0] = reseal(t, bytes.Replace(ls[0], []byte(rec.Integrity.PrevHash), []byte(auditlog.GenesisHash), 1), nil)
 			writeLines(t, files[1], ls)
 			os.WriteFile(files[0], nil, 0o600)
 		}, BrokenLink, 1, 1, "chain broken (the genesis hash is the prev_hash of seq 5, not of seq 1)"},
@@ -241,7 +243,7 @@ func TestFilesAndGzip(t *testing.T) {
 	}
 	os.Mkdir(filepath.Join(dir, "audit.jsonl.9"), 0o700)
 
-	got, err := Files(files[5])
+	got, err := auditlog.Files(files[5])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +255,7 @@ func TestFilesAndGzip(t *testing.T) {
 	if err != nil || !rep.OK() || rep.Records != 12 {
 		t.Fatalf("Verify = %+v, %v", rep, err)
 	}
-	last, err := LastRecord(stamp1 + ".gz")
+	last, err := auditlog.LastRecord(stamp1 + ".gz")
 	if err != nil || !bytes.Contains(last, []byte(`"n":8`)) {
 		t.Fatalf("LastRecord(gz) = %s, %v", last, err)
 	}
@@ -261,35 +263,12 @@ func TestFilesAndGzip(t *testing.T) {
 	// Relative paths and only backups left.
 	t.Chdir(dir)
 	os.Remove(files[5])
-	got, err = Files("audit.jsonl")
+	got, err = auditlog.Files("audit.jsonl")
 	if err != nil || got[0] != "audit.jsonl.5" || got[len(got)-1] != filepath.Base(stamp2) {
 		t.Fatalf("Files(relative) = %q, %v", got, err)
 	}
-	if _, err := Files("missing.jsonl"); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := auditlog.Files("missing.jsonl"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Files(missing) = %v", err)
-	}
-}
-
-func TestLastLine(t *testing.T) {
-	long := strings.Repeat("x", 150<<10) // spans several read chunks
-	for _, tc := range []struct {
-		in, line string
-		end      int
-	}{
-		{"", "", 0},
-		{"torn", "", 0},
-		{"a\n", "a", 2},
-		{"a\nb\n", "b", 4},
-		{"a\nb\ntorn", "b", 4},
-		{"a\n\n", "", 3},
-		{long + "\n" + long + "\n", long, 2*len(long) + 2},
-		{"a\n" + long + "\n" + long, long, 2 + len(long) + 1},
-		{long + "\n" + long, long, len(long) + 1},
-	} {
-		line, end, err := LastLine(strings.NewReader(tc.in), int64(len(tc.in)))
-		if err != nil || string(line) != tc.line || end != int64(tc.end) {
-			t.Errorf("LastLine(%.20q…) = %.20q…, %d, %v; want %.20q…, %d", tc.in, line, end, err, tc.line, tc.end)
-		}
 	}
 }
 

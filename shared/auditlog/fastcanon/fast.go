@@ -1,15 +1,25 @@
-package auditlog
+// Package fastcanon is the audit verifier's fast path: it writes a
+// record's canonical form (see package auditlog) straight from its bytes
+// and reads its integrity and delivery, declining whatever it is not sure
+// about so that auditlog.ParseCanonical, the reference, handles it.
+package fastcanon
 
 import (
 	"bytes"
 	"unicode/utf8"
+
+	"github.com/argusmcp/argus/shared/auditlog"
 )
 
 // fastMaxDepth is the nesting the fast path handles; deeper records take
-// the general parser (which allows maxDepth).
+// the general parser (auditlog.Canonical, which allows 1000 levels).
 const fastMaxDepth = 64
 
-// canonicaliser is the verifier's fast path: a validating scanner that
+// GapMarker is the top-level member of an audit_gap record, as the jsonl
+// sink writes it.
+var GapMarker = []byte(`"event_type":"` + auditlog.EventGap + `"`)
+
+// Canonicaliser is the verifier's fast path: a validating scanner that
 // writes a record's canonical form straight from its bytes, without
 // building a map per object, and reads its integrity and delivery. It
 // reuses its buffers from record to record; one per worker, not safe for
@@ -18,11 +28,11 @@ const fastMaxDepth = 64
 // It handles what the jsonl sink writes and recognises only input it is
 // sure about: any record it declines (invalid JSON, duplicate or escaped
 // keys, escaped or odd integrity and delivery members, lone surrogates,
-// invalid UTF-8, deep nesting) goes to parse, the reference, which also
+// invalid UTF-8, deep nesting) goes to auditlog.ParseCanonical, the reference, which also
 // words the error. Where it accepts a line it yields exactly what parse
 // yields (FuzzFastCanonical holds the two together), so correctness never
 // depends on it.
-type canonicaliser struct {
+type Canonicaliser struct {
 	data []byte
 	pos  int
 	// out is the canonical form of the last record accepted.
@@ -43,29 +53,34 @@ type member struct {
 	start, end     int
 }
 
-func (c *canonicaliser) key(m member) []byte {
+// Canonical is the canonical form of the last record Record accepted,
+// valid until the next call.
+func (c *Canonicaliser) Canonical() []byte { return c.out }
+
+func (c *Canonicaliser) key(m member) []byte {
 	if m.escaped {
 		return c.keys[m.keyFrom:m.keyTo]
 	}
 	return c.data[m.keyFrom:m.keyTo]
 }
 
-// fastRecord is what the fast path reads from a record. The slices are
+// Record is what the fast path reads from a record. The slices are
 // valid until the next call.
-type fastRecord struct {
-	seq            uint64
-	prevHash, hash []byte // 64 lowercase hex digits each
-	chain          []byte // delivery.chain, empty when none
-	deliverySeq    uint64
-	// gap reports a top-level member that reads exactly
+type Record struct {
+	Seq            uint64
+	PrevHash, Hash []byte // 64 lowercase hex digits each
+	Chain          []byte // delivery.chain, empty when none
+	DeliverySeq    uint64
+	// Gap reports a top-level member that reads exactly
 	// "event_type":"audit_gap": the record may be an audit_gap (see
 	// ParseGap).
-	gap bool
+	Gap bool
 }
 
-// record canonicalises line (without its newline) into c.out. ok false
-// means the fast path does not handle the line: use parse.
-func (c *canonicaliser) record(line []byte) (rec fastRecord, ok bool) {
+// Record canonicalises line (without its newline); Canonical returns the
+// result. ok false means the fast path does not handle the line: use
+// auditlog.ParseCanonical.
+func (c *Canonicaliser) Record(line []byte) (rec Record, ok bool) {
 	c.data, c.pos = line, 0
 	c.out, c.members, c.chain, c.keys = c.out[:0], c.members[:0], c.chain[:0], c.keys[:0]
 	c.ws()
@@ -73,14 +88,14 @@ func (c *canonicaliser) record(line []byte) (rec fastRecord, ok bool) {
 		return rec, false
 	}
 	c.ws()
-	rec.chain = c.chain
+	rec.Chain = c.chain
 	return rec, c.pos == len(c.data)
 }
 
 // object writes the canonical form of the object at pos to out. At depth
 // 0 (the record) it reads the integrity member into rec instead, and
 // checks delivery.
-func (c *canonicaliser) object(depth int, rec *fastRecord) bool {
+func (c *Canonicaliser) object(depth int, rec *Record) bool {
 	c.pos++
 	from := len(c.out)
 	c.out = append(c.out, '{')
@@ -98,7 +113,7 @@ func (c *canonicaliser) object(depth int, rec *fastRecord) bool {
 		if !plain { // key is the last one decoded into keys
 			m.escaped, m.keyFrom, m.keyTo = true, len(c.keys)-len(key), len(c.keys)
 		}
-		if depth == 0 && string(key) == KeyIntegrity {
+		if depth == 0 && string(key) == auditlog.KeyIntegrity {
 			if integrity || !c.integrity(rec) {
 				return false
 			}
@@ -108,11 +123,11 @@ func (c *canonicaliser) object(depth int, rec *fastRecord) bool {
 			if !c.value(depth + 1) {
 				return false
 			}
-			if depth == 0 && string(key) == KeyDelivery && !c.delivery(rec, start+len(`"delivery":`)) {
+			if depth == 0 && string(key) == auditlog.KeyDelivery && !c.delivery(rec, start+len(`"delivery":`)) {
 				return false
 			}
-			if depth == 0 && string(c.data[keyAt:c.pos]) == string(gapMarker) {
-				rec.gap = true
+			if depth == 0 && string(c.data[keyAt:c.pos]) == string(GapMarker) {
+				rec.Gap = true
 			}
 			m.start, m.end = start, len(c.out)
 			c.members = append(c.members, m)
@@ -135,7 +150,7 @@ func (c *canonicaliser) object(depth int, rec *fastRecord) bool {
 // startMember writes the separator and `"key":` of the next member of
 // the object whose members start at members[base], and returns where
 // the member starts in out. raw and plain are from key.
-func (c *canonicaliser) startMember(base int, raw []byte, plain bool) int {
+func (c *Canonicaliser) startMember(base int, raw []byte, plain bool) int {
 	if len(c.members) > base {
 		c.out = append(c.out, ',')
 	}
@@ -155,7 +170,7 @@ func (c *canonicaliser) startMember(base int, raw []byte, plain bool) int {
 // members[base] and whose content starts at from in out in key order,
 // as the canonical form has them, and pops them. It returns false on a
 // duplicate key.
-func (c *canonicaliser) order(base, from int) bool {
+func (c *Canonicaliser) order(base, from int) bool {
 	ms := c.members[base:]
 	sorted := true
 	for i := 1; i < len(ms); i++ {
@@ -190,7 +205,7 @@ func (c *canonicaliser) order(base, from int) bool {
 	return true
 }
 
-func (c *canonicaliser) ws() {
+func (c *Canonicaliser) ws() {
 	for c.pos < len(c.data) {
 		switch c.data[c.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -201,7 +216,7 @@ func (c *canonicaliser) ws() {
 	}
 }
 
-func (c *canonicaliser) eat(b byte) bool {
+func (c *Canonicaliser) eat(b byte) bool {
 	if c.pos < len(c.data) && c.data[c.pos] == b {
 		c.pos++
 		return true
@@ -212,7 +227,7 @@ func (c *canonicaliser) eat(b byte) bool {
 // readKey reads an object key and the colon after it. It returns the key
 // decoded (members sort by it) and as read, without its quotes; plain
 // reports that the latter is its canonical form.
-func (c *canonicaliser) readKey() (key, raw []byte, plain, ok bool) {
+func (c *Canonicaliser) readKey() (key, raw []byte, plain, ok bool) {
 	raw, plain, ok = c.string()
 	if !ok {
 		return nil, nil, false, false
@@ -234,7 +249,7 @@ func (c *canonicaliser) readKey() (key, raw []byte, plain, ok bool) {
 }
 
 // value writes the canonical form of the value at pos to out.
-func (c *canonicaliser) value(depth int) bool {
+func (c *Canonicaliser) value(depth int) bool {
 	if depth > fastMaxDepth {
 		return false
 	}
@@ -305,7 +320,7 @@ func (c *canonicaliser) value(depth int) bool {
 
 // number returns the end of the JSON number at pos, -1 when there is
 // none.
-func (c *canonicaliser) number() int {
+func (c *Canonicaliser) number() int {
 	d, i := c.data, c.pos
 	digits := func() bool {
 		start := i
@@ -344,7 +359,7 @@ func (c *canonicaliser) number() int {
 }
 
 // uint reads a number at pos that is an unsigned integer.
-func (c *canonicaliser) uint() (uint64, bool) {
+func (c *Canonicaliser) uint() (uint64, bool) {
 	end := c.number()
 	if end < 0 {
 		return 0, false
@@ -377,7 +392,7 @@ func parseUint(s []byte) (uint64, bool) {
 // content. plain reports that its canonical form is that content quoted:
 // no escapes, nothing the encoder escapes. It declines control
 // characters and invalid UTF-8; escapes are checked by appendUnescaped.
-func (c *canonicaliser) string() (raw []byte, plain, ok bool) {
+func (c *Canonicaliser) string() (raw []byte, plain, ok bool) {
 	d := c.data
 	if c.pos >= len(d) || d[c.pos] != '"' {
 		return nil, false, false
@@ -484,9 +499,9 @@ func appendUnescaped(dst, raw []byte, quote bool) ([]byte, bool) {
 		case !quote:
 			dst = utf8.AppendRune(dst, r)
 		case r < 0x20 || r == '"' || r == '\\':
-			dst = appendEscapedByte(dst, byte(r))
+			dst = auditlog.AppendEscapedByte(dst, byte(r))
 		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			dst = append(dst, '\\', 'u', '2', '0', '2', byte('0'+r&0xF)) // 8 or 9
 		default:
 			dst = utf8.AppendRune(dst, r)
 		}
@@ -521,7 +536,7 @@ func hex4(s []byte) (rune, bool) {
 
 // integrity reads the integrity object at pos: exactly seq, prev_hash and
 // hash, in any order, without escapes.
-func (c *canonicaliser) integrity(rec *fastRecord) bool {
+func (c *Canonicaliser) integrity(rec *Record) bool {
 	if !c.eat('{') {
 		return false
 	}
@@ -537,14 +552,14 @@ func (c *canonicaliser) integrity(rec *fastRecord) bool {
 			if seq {
 				return false
 			}
-			if rec.seq, ok = c.uint(); !ok || rec.seq == 0 {
+			if rec.Seq, ok = c.uint(); !ok || rec.Seq == 0 {
 				return false
 			}
 			seq = true
 		case "prev_hash", "hash":
-			dst := &rec.prevHash
+			dst := &rec.PrevHash
 			if string(key) == "hash" {
-				dst = &rec.hash
+				dst = &rec.Hash
 			}
 			if *dst != nil { // seen before
 				return false
@@ -559,20 +574,20 @@ func (c *canonicaliser) integrity(rec *fastRecord) bool {
 		if c.eat(',') {
 			continue
 		}
-		return c.eat('}') && seq && rec.prevHash != nil && rec.hash != nil
+		return c.eat('}') && seq && rec.PrevHash != nil && rec.Hash != nil
 	}
 }
 
 // hash reads a string of 64 lowercase hex digits at pos.
-func (c *canonicaliser) hash() ([]byte, bool) {
+func (c *Canonicaliser) hash() ([]byte, bool) {
 	raw, plain, ok := c.string()
-	return raw, ok && plain && isHash(string(raw))
+	return raw, ok && plain && auditlog.IsHash(string(raw))
 }
 
 // delivery checks the canonical form of the delivery object, written to
 // out from start: exactly {"chain":"…","seq":N,"stream":"…"}, the chain
 // optional and without escapes.
-func (c *canonicaliser) delivery(rec *fastRecord, start int) bool {
+func (c *Canonicaliser) delivery(rec *Record, start int) bool {
 	d := c.out[start:]
 	if chain, ok := bytes.CutPrefix(d, []byte(`{"chain":"`)); ok {
 		end := bytes.IndexByte(chain, '"')
@@ -593,7 +608,7 @@ func (c *canonicaliser) delivery(rec *fastRecord, start int) bool {
 	if comma < 0 {
 		return false
 	}
-	if rec.deliverySeq, ok = parseUint(d[:comma]); !ok {
+	if rec.DeliverySeq, ok = parseUint(d[:comma]); !ok {
 		return false
 	}
 	d, ok = bytes.CutPrefix(d[comma:], []byte(`,"stream":"`))

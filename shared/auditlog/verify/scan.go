@@ -1,4 +1,4 @@
-package auditlog
+package verify
 
 import (
 	"bufio"
@@ -12,6 +12,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/argusmcp/argus/shared/auditlog"
+	"github.com/argusmcp/argus/shared/auditlog/fastcanon"
 )
 
 // blockSize is how much the reader hands a worker at once: whole lines,
@@ -248,13 +251,13 @@ func (v *verifier) open(path string) (*countingFile, error) {
 
 // checker checks lines; one per worker.
 type checker struct {
-	h     *hasher
+	h     *auditlog.Hasher
 	chain string
-	fast  canonicaliser
+	fast  fastcanon.Canonicaliser
 }
 
 func newChecker(key []byte, chain string) *checker {
-	return &checker{h: newHasher(key), chain: chain}
+	return &checker{h: auditlog.NewHasher(key), chain: chain}
 }
 
 func (c *checker) block(b *block) {
@@ -278,24 +281,22 @@ func (c *checker) block(b *block) {
 	}
 }
 
-var gapMarker = []byte(`"event_type":"` + EventGap + `"`)
-
 func (c *checker) line(line []byte, r *lineResult) {
-	if rec, ok := c.fast.record(line); ok {
-		r.gap = rec.gap
-		r.seq = rec.seq
-		hex.Decode(r.prev[:], rec.prevHash)
-		hex.Decode(r.hash[:], rec.hash)
-		r.hashOK = c.h.sumRaw(rec.prevHash, c.fast.out) == r.hash
-		if string(rec.chain) != c.chain {
-			r.otherChain, r.chain = true, string(rec.chain)
+	if rec, ok := c.fast.Record(line); ok {
+		r.gap = rec.Gap
+		r.seq = rec.Seq
+		hex.Decode(r.prev[:], rec.PrevHash)
+		hex.Decode(r.hash[:], rec.Hash)
+		r.hashOK = c.h.SumRaw(rec.PrevHash, c.fast.Canonical()) == r.hash
+		if string(rec.Chain) != c.chain {
+			r.otherChain, r.chain = true, string(rec.Chain)
 		}
 		return
 	}
 	// The marker cannot occur inside a JSON string (its quotes would be
 	// escaped); ParseGap checks it is the top-level event_type.
-	r.gap = bytes.Contains(line, gapMarker)
-	rec, canon, err := parse(line)
+	r.gap = bytes.Contains(line, fastcanon.GapMarker)
+	rec, canon, err := auditlog.ParseCanonical(line)
 	if err != nil {
 		r.err = err
 		return
@@ -303,7 +304,7 @@ func (c *checker) line(line []byte, r *lineResult) {
 	r.seq = rec.Integrity.Seq
 	hex.Decode(r.prev[:], []byte(rec.Integrity.PrevHash))
 	hex.Decode(r.hash[:], []byte(rec.Integrity.Hash))
-	r.hashOK = c.h.sumRaw([]byte(rec.Integrity.PrevHash), canon) == r.hash
+	r.hashOK = c.h.SumRaw([]byte(rec.Integrity.PrevHash), canon) == r.hash
 	if rec.Delivery.Chain != c.chain {
 		r.otherChain, r.chain = true, rec.Delivery.Chain
 	}

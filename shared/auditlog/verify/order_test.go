@@ -1,4 +1,4 @@
-package auditlog
+package verify
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/argusmcp/argus/shared/auditlog"
 )
 
 // writeTrail seals sum(sizes) events of chain id into name.N … name.1,
@@ -16,7 +18,7 @@ import (
 // returns the files, oldest first.
 func writeTrail(t *testing.T, dir, name, id string, key []byte, sizes ...int) []string {
 	t.Helper()
-	c := NewChain(key)
+	c := auditlog.NewChain(key)
 	c.SetID(id)
 	var files []string
 	for i, n := range sizes {
@@ -37,8 +39,8 @@ func writeTrail(t *testing.T, dir, name, id string, key []byte, sizes ...int) []
 		}
 		files = append(files, path)
 	}
-	h := Head{Chain: id, Seq: c.Seq(), Hash: c.Head(), Time: time.Now(), File: name}
-	if err := WriteHead(filepath.Join(dir, name+HeadSuffix), h, key, false); err != nil {
+	h := auditlog.Head{Chain: id, Seq: c.Seq(), Hash: c.Head(), Time: time.Now(), File: name}
+	if err := auditlog.WriteHead(filepath.Join(dir, name+auditlog.HeadSuffix), h, key, false); err != nil {
 		t.Fatal(err)
 	}
 	return files
@@ -178,7 +180,7 @@ func TestVerifyHead(t *testing.T) {
 		}, Truncated, "records missing at the end (seq 9-12)"},
 		{"newest record replaced", func(t *testing.T, files []string) {
 			ls := readLines(t, files[2])
-			c := NewChain(key)
+			c := auditlog.NewChain(key)
 			if _, err := c.Resume(ls[len(ls)-3]); err != nil {
 				t.Fatal(err)
 			}
@@ -188,8 +190,8 @@ func TestVerifyHead(t *testing.T) {
 		{"head forged without the key", func(t *testing.T, files []string) {
 			ls := readLines(t, files[2])
 			writeLines(t, files[2], ls[:len(ls)-3])
-			rec, _ := Parse(ls[len(ls)-4])
-			WriteHead(filepath.Join(filepath.Dir(files[2]), "audit.jsonl.head"), Head{Chain: "c", Seq: rec.Integrity.Seq, Hash: rec.Integrity.Hash}, nil, false)
+			rec, _ := auditlog.Parse(ls[len(ls)-4])
+			auditlog.WriteHead(filepath.Join(filepath.Dir(files[2]), "audit.jsonl.head"), auditlog.Head{Chain: "c", Seq: rec.Integrity.Seq, Hash: rec.Integrity.Hash}, nil, false)
 		}, HeadMismatch, "head file unusable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,12 +221,12 @@ func TestVerifyHead(t *testing.T) {
 	t.Run("no head", func(t *testing.T) {
 		dir := t.TempDir()
 		files := writeTrail(t, dir, "audit.jsonl", "c", nil, 4)
-		os.Remove(files[0] + HeadSuffix)
+		os.Remove(files[0] + auditlog.HeadSuffix)
 		rep, err := Verify(files, Options{FindHeads: true})
 		if err != nil || !rep.OK() || rep.Chains[0].Head != nil {
 			t.Fatalf("%+v, %v", rep, err)
 		}
-		if _, err := Verify(files, Options{Heads: []string{files[0] + HeadSuffix}}); err == nil {
+		if _, err := Verify(files, Options{Heads: []string{files[0] + auditlog.HeadSuffix}}); err == nil {
 			t.Fatal("a missing -head file is no error")
 		}
 	})
