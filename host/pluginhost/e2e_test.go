@@ -124,10 +124,10 @@ func TestE2EBadPlugins(t *testing.T) {
 	dir := pluginDir(t, append(modes, "recorder")...)
 	e := newEnv(t, dir, func(o *pluginhost.Options) { o.StartTimeout = 5 * time.Second })
 	// The oversized plugin builds and sends a 20 MiB reply, which under the
-	// race detector on a busy machine can take longer than the 5 s the hang
-	// case needs: it gets a start budget of its own, so the test checks the
-	// size refusal and not the machine's speed.
-	roomy := newEnv(t, dir, func(o *pluginhost.Options) { o.StartTimeout = 60 * time.Second })
+	// race detector on a busy machine can take longer than the 5 s start and
+	// 2 s call budgets the other cases use: it gets budgets of its own, so
+	// the test checks the size refusal and not the machine's speed.
+	roomy := newEnv(t, dir, func(o *pluginhost.Options) { o.StartTimeout, o.CallTimeout = 60*time.Second, 60*time.Second })
 	for _, c := range cases {
 		t.Run(c.mode, func(t *testing.T) {
 			e, limit := e, 15*time.Second
