@@ -30,9 +30,7 @@ func (b *authBlock) build(a *Auth) hcl.Diagnostics {
 	names := map[string]*jwtBlock{}
 	for _, j := range b.JWT {
 		if prev := names[j.Name]; prev != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate jwt block",
-				Detail:  fmt.Sprintf("A jwt block named %q was already declared at %s.", j.Name, prev.DeclRange),
-				Subject: j.DeclRange.Ptr()})
+			diags = append(diags, duplicate("Duplicate jwt block", "jwt block", j.Name, "", prev.DeclRange, j.DeclRange))
 			continue
 		}
 		names[j.Name] = j
@@ -122,9 +120,7 @@ func (raw *fileSchema) buildPolicies(cfg *Config, backends map[string]*backendBl
 	byName := map[string]*policyBlock{}
 	for _, p := range raw.Policies {
 		if prev := byName[p.Name]; prev != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate policy",
-				Detail:  fmt.Sprintf("A policy named %q was already declared at %s.", p.Name, prev.DeclRange),
-				Subject: p.DeclRange.Ptr()})
+			diags = append(diags, duplicate("Duplicate policy", "policy", p.Name, "", prev.DeclRange, p.DeclRange))
 			continue
 		}
 		byName[p.Name] = p
@@ -197,9 +193,7 @@ func (raw *fileSchema) buildQuotas(cfg *Config) hcl.Diagnostics {
 	defaults := 0
 	for _, q := range raw.Quotas {
 		if prev := byName[q.Name]; prev != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate quota",
-				Detail:  fmt.Sprintf("A quota named %q was already declared at %s.", q.Name, prev.DeclRange),
-				Subject: q.DeclRange.Ptr()})
+			diags = append(diags, duplicate("Duplicate quota", "quota", q.Name, "", prev.DeclRange, q.DeclRange))
 			continue
 		}
 		byName[q.Name] = q

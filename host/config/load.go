@@ -455,9 +455,7 @@ func (raw *fileSchema) build(cfg *Config, ctx *hcl.EvalContext) hcl.Diagnostics 
 	seen := map[string]*backendBlock{}
 	for _, b := range raw.Backends {
 		if prev := seen[b.Name]; prev != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate backend",
-				Detail:  fmt.Sprintf("A backend named %q was already declared at %s.", b.Name, prev.DeclRange),
-				Subject: b.DeclRange.Ptr()})
+			diags = append(diags, duplicate("Duplicate backend", "backend", b.Name, "", prev.DeclRange, b.DeclRange))
 			continue
 		}
 		seen[b.Name] = b
@@ -800,4 +798,13 @@ func (p *Parser) LoadOrDefault(path string, explicit bool, def []byte, defName s
 		return p.Load(def, defName)
 	}
 	return p.LoadFile(path)
+}
+
+// duplicate is the error for a named block declared twice: what (e.g.
+// "backend") named name was first declared at prev; more is appended to
+// the sentence.
+func duplicate(summary, what, name, more string, prev, here hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary,
+		Detail:  fmt.Sprintf("A %s named %q was already declared at %s%s.", what, name, prev, more),
+		Subject: here.Ptr()}
 }

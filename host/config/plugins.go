@@ -316,9 +316,7 @@ func appendInstances(diags hcl.Diagnostics, kind pluginv1.Kind, blocks []*plugin
 			}
 		}
 		if prev := seen[b.Name]; prev != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate " + block + " instance",
-				Detail:  fmt.Sprintf("A %s named %q was already declared at %s; instance names must be unique per block type.", block, b.Name, prev.DeclRange),
-				Subject: b.DeclRange.Ptr()})
+			diags = append(diags, duplicate("Duplicate "+block+" instance", block, b.Name, "; instance names must be unique per block type", prev.DeclRange, b.DeclRange))
 			continue
 		}
 		seen[b.Name] = b
