@@ -1,4 +1,4 @@
-package main
+package checks
 
 import (
 	"bufio"
@@ -7,30 +7,26 @@ import (
 	"strings"
 )
 
-// expectedFailuresFile lists, relative to this package, the scenarios an
-// Argus target is known to fail (see the file's header).
-const expectedFailuresFile = "internal/conformance/expected-failures.txt"
+// Expected maps suite key -> target key -> scenario -> why.
+type Expected map[string]map[string]map[string]string
 
-// expectedFailures maps suite key -> target key -> scenario -> why.
-type expectedFailures map[string]map[string]map[string]string
-
-// why returns the recorded reason and whether the failure is expected.
-func (e expectedFailures) why(suite, target, scenario string) (string, bool) {
+// Why returns the recorded reason and whether the failure is expected.
+func (e Expected) Why(suite, target, scenario string) (string, bool) {
 	r, ok := e[suite][target][scenario]
 	return r, ok
 }
 
-// readExpectedFailures parses the expected-failures file: one entry a line,
+// ReadExpected parses the expected-failures file: one entry a line,
 // `<suite> <targets,comma-separated> <scenario>  # why`; blank lines and
 // lines starting with # are skipped. An entry without a reason, for an
-// unknown suite or target, or listed twice is an error.
-func readExpectedFailures(path string) (expectedFailures, error) {
+// unknown suite (isSuite) or target, or listed twice is an error.
+func ReadExpected(path string, isSuite func(key string) bool) (Expected, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	out := expectedFailures{}
+	out := Expected{}
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -45,10 +41,13 @@ func readExpectedFailures(path string) (expectedFailures, error) {
 			return nil, fmt.Errorf("%s:%d: want `<suite> <targets> <scenario>  # why`", path, n)
 		case why == "":
 			return nil, fmt.Errorf("%s:%d: entry without a reason (add `# why`)", path, n)
-		case suiteByKey(fields[0]) == nil:
+		case !isSuite(fields[0]):
 			return nil, fmt.Errorf("%s:%d: unknown suite %q", path, n, fields[0])
 		}
-		for _, t := range splitList(fields[1]) {
+		for _, t := range strings.Split(fields[1], ",") {
+			if t == "" {
+				continue // as in -only: empty list items are skipped
+			}
 			if t != "b" && t != "c" {
 				return nil, fmt.Errorf("%s:%d: target %q: only the Argus targets b and c can have expected failures", path, n, t)
 			}

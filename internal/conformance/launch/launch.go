@@ -1,4 +1,7 @@
-package main
+// Package launch starts the processes under test (the reference server,
+// Argus) in their own process groups, waits until they serve, and stops
+// them in reverse start order.
+package launch
 
 import (
 	"bufio"
@@ -16,11 +19,11 @@ import (
 	"time"
 )
 
-// proc is a long-running child process (a server under test). It runs in
+// Proc is a long-running child process (a server under test). It runs in
 // its own process group so that stopping it also stops anything it started
 // (Argus's stdio backend), and Ctrl-C in the terminal reaches only the
 // harness, which then stops its children in order.
-type proc struct {
+type Proc struct {
 	name string
 	cmd  *exec.Cmd
 	log  *os.File
@@ -28,7 +31,9 @@ type proc struct {
 	err  error // valid once done is closed
 }
 
-func startProc(name, logPath, dir string, argv ...string) (*proc, error) {
+// Start runs argv in dir as a new process group, its output going to the
+// file at logPath.
+func Start(name, logPath, dir string, argv ...string) (*Proc, error) {
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -41,7 +46,7 @@ func startProc(name, logPath, dir string, argv ...string) (*proc, error) {
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, log: f, done: make(chan struct{})}
+	p := &Proc{name: name, cmd: cmd, log: f, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		f.Close()
@@ -50,7 +55,14 @@ func startProc(name, logPath, dir string, argv ...string) (*proc, error) {
 	return p, nil
 }
 
-func (p *proc) exited() bool {
+// Name is the name the process was started with.
+func (p *Proc) Name() string { return p.name }
+
+// Err is how the process exited; valid once Exited reports true.
+func (p *Proc) Err() error { return p.err }
+
+// Exited reports whether the process has exited.
+func (p *Proc) Exited() bool {
 	select {
 	case <-p.done:
 		return true
@@ -61,8 +73,8 @@ func (p *proc) exited() bool {
 
 // stop asks the process to terminate (only the leader: Argus shuts its own
 // stdio backends down), then kills the whole group after grace.
-func (p *proc) stop(grace time.Duration) {
-	if p.exited() {
+func (p *Proc) stop(grace time.Duration) {
+	if p.Exited() {
 		_ = signalGroup(p.cmd.Process, killSignal)
 		return
 	}
@@ -81,24 +93,25 @@ func (p *proc) stop(grace time.Duration) {
 	}
 }
 
-// procSet tracks every started process so that all of them are stopped on
+// Set tracks every started process so that all of them are stopped on
 // any exit path.
-type procSet struct {
+type Set struct {
 	mu    sync.Mutex
-	procs []*proc
+	procs []*Proc
 }
 
-func (s *procSet) add(p *proc) {
+// Add tracks p.
+func (s *Set) Add(p *Proc) {
 	s.mu.Lock()
 	s.procs = append(s.procs, p)
 	s.mu.Unlock()
 }
 
-// stop stops the given processes (all when none are given) in reverse start
+// Stop stops the given processes (all when none are given) in reverse start
 // order — a gateway before its backend — and forgets them.
-func (s *procSet) stop(ps ...*proc) {
+func (s *Set) Stop(ps ...*Proc) {
 	s.mu.Lock()
-	var keep, victims []*proc
+	var keep, victims []*Proc
 	if len(ps) == 0 {
 		victims = s.procs
 	} else {
@@ -117,9 +130,10 @@ func (s *procSet) stop(ps ...*proc) {
 	}
 }
 
-func (s *procSet) stopAll() { s.stop() }
+// StopAll stops every tracked process.
+func (s *Set) StopAll() { s.Stop() }
 
-func contains(ps []*proc, p *proc) bool {
+func contains(ps []*Proc, p *Proc) bool {
 	for _, q := range ps {
 		if q == p {
 			return true
@@ -128,8 +142,8 @@ func contains(ps []*proc, p *proc) bool {
 	return false
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort() (int, error) {
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -138,13 +152,13 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// waitTCP waits until addr accepts TCP connections, failing early when one
+// WaitTCP waits until addr accepts TCP connections, failing early when one
 // of the watched processes exits.
-func waitTCP(ctx context.Context, addr string, timeout time.Duration, watch ...*proc) error {
+func WaitTCP(ctx context.Context, addr string, timeout time.Duration, watch ...*Proc) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		for _, p := range watch {
-			if p.exited() {
+			if p.Exited() {
 				return fmt.Errorf("%s exited before %s accepted connections (%v)", p.name, addr, p.err)
 			}
 		}
@@ -164,18 +178,18 @@ func waitTCP(ctx context.Context, addr string, timeout time.Duration, watch ...*
 	}
 }
 
-// probeTool is a tool of the reference server that every target must list
+// ProbeTool is a tool of the reference server that every target must list
 // before the suite starts; it proves the gateway's catalogue holds the backend.
-const probeTool = "test_simple_text"
+const ProbeTool = "test_simple_text"
 
-// waitCatalogue opens an MCP session at url (initialize, initialized,
-// tools/list, DELETE) until tools/list includes probeTool. It returns the
+// WaitCatalogue opens an MCP session at url (initialize, initialized,
+// tools/list, DELETE) until tools/list includes ProbeTool. It returns the
 // last problem seen when the deadline passes.
-func waitCatalogue(ctx context.Context, url string, timeout time.Duration, watch ...*proc) error {
+func WaitCatalogue(ctx context.Context, url string, timeout time.Duration, watch ...*Proc) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		for _, p := range watch {
-			if p.exited() {
+			if p.Exited() {
 				return fmt.Errorf("%s exited (%v)", p.name, p.err)
 			}
 		}
@@ -249,11 +263,11 @@ func probeOnce(ctx context.Context, url string) error {
 		return fmt.Errorf("tools/list: %w", err)
 	}
 	for _, t := range tl.Tools {
-		if t.Name == probeTool {
+		if t.Name == ProbeTool {
 			return nil
 		}
 	}
-	return fmt.Errorf("tools/list has %d tools but not %q", len(tl.Tools), probeTool)
+	return fmt.Errorf("tools/list has %d tools but not %q", len(tl.Tools), ProbeTool)
 }
 
 // rpc POSTs one JSON-RPC message and returns the response headers and, for
@@ -340,4 +354,42 @@ func rpc(ctx context.Context, client *http.Client, url string, h http.Header, ms
 		return resp.Header, res, err
 	}
 	return nil, nil, fmt.Errorf("unexpected response body: %.200s", b)
+}
+
+// Group makes cmd (not yet started) the leader of a new process group that
+// is killed whole when cmd's context is cancelled, then waits at most 5s
+// for its output.
+func Group(cmd *exec.Cmd) {
+	cmd.SysProcAttr = sysProcAttr()
+	cmd.Cancel = func() error { return signalGroup(cmd.Process, killSignal) }
+	cmd.WaitDelay = 5 * time.Second
+}
+
+// RunLogged runs cmd (as a Group) with stdout and stderr going to a fresh file at path.
+func RunLogged(cmd *exec.Cmd, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cmd.Stdout, cmd.Stderr = f, f
+	Group(cmd)
+	return cmd.Run()
+}
+
+// Tail returns the last n lines of a file, indented.
+func Tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "    (" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	var b bytes.Buffer
+	for _, l := range lines {
+		b.WriteString("    " + l + "\n")
+	}
+	return strings.TrimRight(b.String(), "\n")
 }
