@@ -1,4 +1,4 @@
-package sdk
+package hostwatch
 
 import (
 	"os"
@@ -9,9 +9,9 @@ import (
 
 // init replaces the parent-death signal the host set (SIGKILL, which
 // would leave the plugin's own children running) by SIGTERM, which
-// watchHost turns into killing the plugin's process group. The kernel
+// Start turns into killing the plugin's process group. The kernel
 // keeps the signal per thread and sends the one of the process's first
-// thread, which package initialisation runs on; hence init, not Serve.
+// thread, which package initialisation runs on; hence init, not sdk.Serve.
 // Only a process started as a plugin is touched.
 func init() {
 	if os.Getenv(shared.Handshake.MagicCookieKey) != shared.Handshake.MagicCookieValue {
