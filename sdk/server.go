@@ -8,13 +8,12 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/argusmcp/argus/sdk/internal/instance"
+	"github.com/argusmcp/argus/sdk/internal/otlpserve"
 	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
@@ -42,8 +41,7 @@ func (s *server) register(broker *plugin.GRPCBroker, g *grpc.Server) error {
 		pluginv1.RegisterAuditSinkServiceServer(g, &sinkService{srv: s})
 	}
 	if s.p.exporter != nil {
-		coltracepb.RegisterTraceServiceServer(g, &traceService{srv: s})
-		colmetricspb.RegisterMetricsServiceServer(g, &metricsService{srv: s})
+		otlpserve.Register(g, s.exporter)
 	}
 	if s.p.probe != nil {
 		pluginv1.RegisterHealthProbeServiceServer(g, &probeService{srv: s})
