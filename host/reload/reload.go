@@ -19,6 +19,7 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/manage"
@@ -78,7 +79,7 @@ func (r *File) Reload() (supervisor.ReloadSummary, string, error) {
 	defer r.mu.Unlock()
 	// The running secrets redact the diagnostics (a token line in a
 	// snippet), and the new file's secrets join them even if it fails.
-	p := config.NewParserWith(r.secrets)
+	p := configload.NewParserWith(r.secrets)
 	cfg, diags := p.LoadFile(r.path)
 	var buf strings.Builder
 	if len(diags) > 0 {

@@ -24,6 +24,7 @@ import (
 	"github.com/argusmcp/argus"
 	"github.com/argusmcp/argus/host/audit/verify"
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/internal/gctune"
 	"github.com/argusmcp/argus/internal/profiling"
@@ -154,8 +155,8 @@ func configFlag(fs *flag.FlagSet, usage string) (path *string, explicit func() b
 // stderr; the parser is returned to render diagnostics found later
 // (plugin configuration) with source snippets. What the parser finds
 // secret joins the command's secrets (cliSecrets).
-func loadConfig(ctx context.Context, path string, explicit bool, stderr io.Writer) (*config.Config, *config.Parser, error) {
-	p := config.NewParserWith(cliSecrets(ctx))
+func loadConfig(ctx context.Context, path string, explicit bool, stderr io.Writer) (*config.Config, *configload.Parser, error) {
+	p := configload.NewParserWith(cliSecrets(ctx))
 	cfg, diags := p.LoadOrDefault(path, explicit, argus.DefaultConfig, "<embedded config.hcl.example>")
 	if len(diags) > 0 {
 		p.WriteDiagnostics(stderr, diags, 100, logging.IsTerminal(stderr))

@@ -13,7 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/catalog"
-	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload"
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/identity"
@@ -244,7 +244,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 // unservable (nil if nothing does): plugin configuration errors (their
 // diagnostics are written to stderr first) or capabilities that conflict
 // under the "error" strategy.
-func startupChecks(pluginDiags <-chan hcl.Diagnostics, gw *gateway.Gateway, p *config.Parser, stderr io.Writer) chan error {
+func startupChecks(pluginDiags <-chan hcl.Diagnostics, gw *gateway.Gateway, p *configload.Parser, stderr io.Writer) chan error {
 	out := make(chan error, 1)
 	go func() {
 		if diags := <-pluginDiags; len(diags) > 0 {

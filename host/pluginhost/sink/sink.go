@@ -14,6 +14,7 @@ import (
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/pluginhost/proc"
 	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
@@ -41,7 +42,7 @@ func Connect(ctx context.Context, inst *pluginhost.Instance) (*Client, error) {
 func (c *Client) Write(ctx context.Context, stream string, events []*pluginv1.AuditEvent) (uint64, error) {
 	resp, err := c.c.Write(ctx, &pluginv1.WriteRequest{Stream: stream, Events: events})
 	if err != nil {
-		return 0, pluginhost.CallError(err)
+		return 0, proc.CallError(err)
 	}
 	return resp.GetAckedSeq(), nil
 }
@@ -50,7 +51,7 @@ func (c *Client) Write(ctx context.Context, stream string, events []*pluginv1.Au
 func (c *Client) Flush(ctx context.Context) (uint64, error) {
 	resp, err := c.c.Flush(ctx, &pluginv1.FlushRequest{})
 	if err != nil {
-		return 0, pluginhost.CallError(err)
+		return 0, proc.CallError(err)
 	}
 	return resp.GetAckedSeq(), nil
 }
@@ -59,7 +60,7 @@ func (c *Client) Flush(ctx context.Context) (uint64, error) {
 func (c *Client) Close(ctx context.Context) (uint64, error) {
 	resp, err := c.c.Close(ctx, &pluginv1.CloseRequest{})
 	if err != nil {
-		return 0, pluginhost.CallError(err)
+		return 0, proc.CallError(err)
 	}
 	return resp.GetAckedSeq(), nil
 }

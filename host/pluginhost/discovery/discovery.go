@@ -1,4 +1,8 @@
-package pluginhost
+// Package discovery finds the plugins Argus can start: the built-ins (this
+// binary, re-executed) and the argus-plugin-<name> executables in the
+// plugin directory, refusing those someone other than root and Argus's own
+// user could replace. Package pluginhost starts what it finds.
+package discovery
 
 import (
 	"crypto/sha256"
@@ -14,6 +18,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/pluginhost/proc"
 )
 
@@ -28,7 +35,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
 var ErrUnknownPlugin = errors.New("unknown plugin")
 
 // ErrRefused is returned by Catalog.Lookup for a plugin whose executable
-// Argus will not run (see Discover).
+// Argus will not run (see Scan).
 var ErrRefused = errors.New("plugin refused")
 
 // Plugin is one plugin Argus can start.
@@ -92,15 +99,15 @@ func NewCatalog(builtins ...Plugin) *Catalog {
 	return c
 }
 
-// DiscoverOptions relax what Discover accepts.
-type DiscoverOptions struct {
+// Options relax what Scan accepts.
+type Options struct {
 	// AllowGroupWritable accepts a plugin whose file or directories are
 	// writable by their group (configuration:
 	// plugin_dir_allow_group_writable). Default false.
 	AllowGroupWritable bool
 }
 
-// Discover builds the catalogue from the built-ins and the executables
+// Scan builds the catalogue from the built-ins and the executables
 // named argus-plugin-<name> in dir. A missing dir means no external
 // plugins. An external plugin replaces the built-in of the same name.
 //
@@ -114,7 +121,7 @@ type DiscoverOptions struct {
 // group (again except sticky directories) unless opts allow it. A refused
 // name is not silently replaced by the built-in of the same name. The
 // error is about dir itself (unreadable, not a directory).
-func Discover(dir string, opts DiscoverOptions, builtins ...Plugin) (*Catalog, error) {
+func Scan(dir string, opts Options, builtins ...Plugin) (*Catalog, error) {
 	c := NewCatalog(builtins...)
 	c.dir = dir
 	st, err := os.Stat(dir)
@@ -167,7 +174,7 @@ func Discover(dir string, opts DiscoverOptions, builtins ...Plugin) (*Catalog, e
 
 // checkFile checks a plugin's executable: what path resolves to, and the
 // directories above that.
-func checkFile(path string, opts DiscoverOptions) error {
+func checkFile(path string, opts Options) error {
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return err
@@ -194,7 +201,7 @@ func checkFile(path string, opts DiscoverOptions) error {
 
 // checkDirs checks dir (absolute, symbolic links resolved or not) and
 // every directory above it.
-func checkDirs(dir string, opts DiscoverOptions) error {
+func checkDirs(dir string, opts Options) error {
 	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return err
@@ -214,8 +221,8 @@ func checkDirs(dir string, opts DiscoverOptions) error {
 }
 
 // checkOwnerMode refuses what someone other than root and this user could
-// replace or rewrite (see Discover).
-func checkOwnerMode(what string, st fs.FileInfo, opts DiscoverOptions) error {
+// replace or rewrite (see Scan).
+func checkOwnerMode(what string, st fs.FileInfo, opts Options) error {
 	perm := st.Mode().Perm()
 	sticky := st.IsDir() && st.Mode()&fs.ModeSticky != 0
 	if uid, ok := proc.FileOwner(st); ok && uid != 0 && uid != os.Geteuid() {
@@ -267,4 +274,41 @@ func (c *Catalog) Refused() []error {
 		out = append(out, c.refused[name])
 	}
 	return out
+}
+
+// FromConfig scans the plugins in cfg's plugin_dir (relative to the
+// configuration file) beside the built-ins.
+func FromConfig(cfg *config.Config, builtins ...Plugin) (*Catalog, error) {
+	dir := cfg.PluginDir
+	if !filepath.IsAbs(dir) && !strings.HasPrefix(cfg.Filename, "<") {
+		dir = filepath.Join(filepath.Dir(cfg.Filename), dir)
+	}
+	return Scan(dir, Options{AllowGroupWritable: cfg.PluginDirAllowGroupWritable}, builtins...)
+}
+
+// LogNotes logs what an operator should know of the catalogue: refused
+// plugins (warnings) and external plugins that override built-ins.
+func (c *Catalog) LogNotes(log hclog.Logger) {
+	for _, r := range c.Refused() {
+		log.Warn("plugin refused", "error", r)
+	}
+	for _, pl := range c.Plugins() {
+		if pl.Overrides {
+			log.Info("external plugin overrides the built-in", "plugin", pl.Name, "path", pl.Path)
+		}
+	}
+}
+
+// Builtins are the built-in plugins named names, served by this binary
+// re-executed with subcommand and the plugin's name.
+func Builtins(names []string, subcommand string) ([]Plugin, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("locate the argus binary for built-in plugins: %w", err)
+	}
+	var out []Plugin
+	for _, name := range names {
+		out = append(out, Plugin{Name: name, Path: self, Args: []string{subcommand, name}})
+	}
+	return out, nil
 }

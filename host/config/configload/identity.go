@@ -1,4 +1,4 @@
-package config
+package configload
 
 import (
 	"fmt"
@@ -12,11 +12,12 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
+	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/policy/expr"
 )
 
 // build checks the auth block's OAuth settings and jwt blocks into a.
-func (b *authBlock) build(a *Auth) hcl.Diagnostics {
+func (b *authBlock) build(a *config.Auth) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	if b.Resource != nil {
 		a.Resource = *b.Resource
@@ -34,9 +35,9 @@ func (b *authBlock) build(a *Auth) hcl.Diagnostics {
 			continue
 		}
 		names[j.Name] = j
-		c := JWT{Name: j.Name, Issuer: j.Issuer, Audiences: j.Audiences,
-			UserClaim: DefaultUserClaim, GroupsClaim: DefaultGroupsClaim, Leeway: DefaultJWTLeeway,
-			Algorithms: DefaultJWTAlgorithms, JWKSMinRefresh: DefaultJWKSMinRefresh, JWKSMaxAge: DefaultJWKSMaxAge,
+		c := config.JWT{Name: j.Name, Issuer: j.Issuer, Audiences: j.Audiences,
+			UserClaim: config.DefaultUserClaim, GroupsClaim: config.DefaultGroupsClaim, Leeway: config.DefaultJWTLeeway,
+			Algorithms: config.DefaultJWTAlgorithms, JWKSMinRefresh: config.DefaultJWKSMinRefresh, JWKSMaxAge: config.DefaultJWKSMaxAge,
 			DeclRange: j.DeclRange}
 		if why := checkHTTPURL(j.Issuer); why != "" {
 			diags = append(diags, attrError(j.Body, "issuer", "Invalid issuer URL",
@@ -73,10 +74,10 @@ func (b *authBlock) build(a *Auth) hcl.Diagnostics {
 		if len(j.Algorithms) > 0 {
 			c.Algorithms = j.Algorithms
 			for _, alg := range j.Algorithms {
-				if !slices.Contains(JWTAlgorithms, alg) {
-					why := "use one of " + quoteList(JWTAlgorithms)
+				if !slices.Contains(config.JWTAlgorithms, alg) {
+					why := "use one of " + quoteList(config.JWTAlgorithms)
 					if strings.EqualFold(alg, "none") || strings.HasPrefix(strings.ToUpper(alg), "HS") {
-						why = "unsigned and shared-secret (HMAC) tokens are never accepted; use one of " + quoteList(JWTAlgorithms)
+						why = "unsigned and shared-secret (HMAC) tokens are never accepted; use one of " + quoteList(config.JWTAlgorithms)
 					}
 					diags = append(diags, attrError(j.Body, "algorithms", "Unsupported JWT algorithm",
 						fmt.Sprintf("%q: %s.", alg, why)))
@@ -115,7 +116,7 @@ func isLoopback(host string) bool {
 // buildPolicies checks the policy blocks: names, effects, globs, backends,
 // CEL conditions (compiled, so unknown names are caught here) and pairs
 // that contradict each other.
-func (raw *fileSchema) buildPolicies(cfg *Config, backends map[string]*backendBlock) hcl.Diagnostics {
+func (raw *fileSchema) buildPolicies(cfg *config.Config, backends map[string]*backendBlock) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	byName := map[string]*policyBlock{}
 	for _, p := range raw.Policies {
@@ -124,7 +125,7 @@ func (raw *fileSchema) buildPolicies(cfg *Config, backends map[string]*backendBl
 			continue
 		}
 		byName[p.Name] = p
-		pol := Policy{Name: p.Name, Effect: p.Effect, Tools: p.Tools, Resources: p.Resources, Prompts: p.Prompts,
+		pol := config.Policy{Name: p.Name, Effect: p.Effect, Tools: p.Tools, Resources: p.Resources, Prompts: p.Prompts,
 			Backends: p.Backends, Users: p.Users, Groups: p.Groups, DeclRange: p.DeclRange}
 		diags = append(diags, oneOf(p.Body, "effect", p.Effect, "policy effect", []string{"allow", "deny"})...)
 		for _, attr := range []struct {
@@ -160,13 +161,13 @@ func (raw *fileSchema) buildPolicies(cfg *Config, backends map[string]*backendBl
 // conflictingPolicies reports an allow and a deny policy that select the
 // same capabilities for the same callers with no condition: deny always
 // wins, so the allow is dead and one of the two is a mistake.
-func conflictingPolicies(ps []Policy) hcl.Diagnostics {
+func conflictingPolicies(ps []config.Policy) hcl.Diagnostics {
 	var diags hcl.Diagnostics
-	key := func(p Policy) string {
+	key := func(p config.Policy) string {
 		norm := func(l []string) string { c := slices.Clone(l); slices.Sort(c); return strings.Join(c, "\x00") }
 		return strings.Join([]string{norm(p.Tools), norm(p.Resources), norm(p.Prompts), norm(p.Backends), norm(p.Users), norm(p.Groups)}, "\x01")
 	}
-	allows := map[string]Policy{}
+	allows := map[string]config.Policy{}
 	for _, p := range ps {
 		if p.Effect == "allow" && p.Condition == "" {
 			allows[key(p)] = p
@@ -187,7 +188,7 @@ func conflictingPolicies(ps []Policy) hcl.Diagnostics {
 }
 
 // buildQuotas checks the quota blocks.
-func (raw *fileSchema) buildQuotas(cfg *Config) hcl.Diagnostics {
+func (raw *fileSchema) buildQuotas(cfg *config.Config) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	byName := map[string]*quotaBlock{}
 	defaults := 0
@@ -197,7 +198,7 @@ func (raw *fileSchema) buildQuotas(cfg *Config) hcl.Diagnostics {
 			continue
 		}
 		byName[q.Name] = q
-		c := Quota{Name: q.Name, Users: q.Users, Groups: q.Groups, Rate: q.Rate, Per: time.Second, Burst: q.Rate, DeclRange: q.DeclRange}
+		c := config.Quota{Name: q.Name, Users: q.Users, Groups: q.Groups, Rate: q.Rate, Per: time.Second, Burst: q.Rate, DeclRange: q.DeclRange}
 		if q.Rate < 1 {
 			diags = append(diags, attrError(q.Body, "rate", "Invalid quota rate", "rate must be at least 1 call per period."))
 		}

@@ -1,4 +1,12 @@
-package config
+// Package configload reads the Argus HCL configuration into a
+// config.Config and validates it.
+//
+// Loading follows Terraform's config loader: hclparse reads the file, gohcl
+// decodes one struct per block type, and every problem is accumulated as an
+// hcl.Diagnostic that points at the offending source range, so a user sees
+// all mistakes at once with file, line, column and snippet. Every secret
+// the loader comes across (see Parser) is recorded in Config.Secrets.
+package configload
 
 import (
 	"bytes"
@@ -21,6 +29,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
+	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/hclfunc"
 	"github.com/argusmcp/argus/host/logging"
 )
 
@@ -178,11 +188,6 @@ type conflictBlock struct {
 
 var backendNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
 
-// MaxFileBytes bounds the configuration file and every file() it reads
-// (1 MiB): a larger file is refused with a diagnostic rather than read
-// into memory.
-const MaxFileBytes = 1 << 20
-
 // Parser reads configuration files and keeps their sources so diagnostics
 // can be rendered with snippets.
 //
@@ -218,9 +223,9 @@ func (p *Parser) Secrets() *logging.Secrets { return p.secrets }
 func (p *Parser) Files() map[string]*hcl.File { return p.p.Files() }
 
 // LoadFile reads and validates the configuration at filename. The file
-// must be a regular file of at most MaxFileBytes.
-func (p *Parser) LoadFile(filename string) (*Config, hcl.Diagnostics) {
-	src, err := readFile(filename)
+// must be a regular file of at most hclfunc.MaxFileBytes.
+func (p *Parser) LoadFile(filename string) (*config.Config, hcl.Diagnostics) {
+	src, err := hclfunc.ReadFile(filename)
 	if err != nil {
 		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
@@ -231,67 +236,22 @@ func (p *Parser) LoadFile(filename string) (*Config, hcl.Diagnostics) {
 	return p.Load(src, filename)
 }
 
-// readFile reads a regular file of at most MaxFileBytes. Devices, pipes
-// and directories are refused before they are opened (reading /dev/zero
-// would never end; opening a FIFO would block).
-func readFile(name string) ([]byte, error) {
-	st, err := os.Stat(name)
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file (%s); only regular files can be read", name, fileKind(st.Mode()))
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file; only regular files can be read", name)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxFileBytes {
-		return nil, fmt.Errorf("%s is larger than %d bytes, the limit for configuration files and file()", name, MaxFileBytes)
-	}
-	return b, nil
-}
-
-func fileKind(m os.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&os.ModeCharDevice != 0:
-		return "a character device"
-	case m&os.ModeDevice != 0:
-		return "a device"
-	case m&os.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	}
-	return "mode " + m.String()
-}
-
 // Load parses and validates configuration source. filename names it in
 // diagnostics; relative paths given to file() resolve against its directory.
 // The returned Config is nil whenever the diagnostics contain an error.
-func (p *Parser) Load(src []byte, filename string) (*Config, hcl.Diagnostics) {
-	if len(src) > MaxFileBytes {
+func (p *Parser) Load(src []byte, filename string) (*config.Config, hcl.Diagnostics) {
+	if len(src) > hclfunc.MaxFileBytes {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Configuration too large",
-			Detail: fmt.Sprintf("%s has %d bytes; the limit is %d.", filename, len(src), MaxFileBytes)}}
+			Detail: fmt.Sprintf("%s has %d bytes; the limit is %d.", filename, len(src), hclfunc.MaxFileBytes)}}
 	}
 	p.secrets.Add(environmentSecrets()...)
 	dir := filepath.Dir(filename)
 	f, diags := p.p.ParseHCL(src, filename)
 	if f != nil {
-		sweepSecrets(f.Body, evalContext(dir, &secretSet{notify: p.secrets.Add}), p.secrets.Add)
+		sweepSecrets(f.Body, hclfunc.EvalContext(dir, hclfunc.NewResolved(p.secrets.Add)), p.secrets.Add)
 	}
-	secrets := &secretSet{}
-	ctx := evalContext(dir, secrets)
+	secrets := hclfunc.NewResolved(nil)
+	ctx := hclfunc.EvalContext(dir, secrets)
 	if diags.HasErrors() {
 		lexSecrets(src, filename, p.secrets.Add)
 		return nil, diags
@@ -302,9 +262,9 @@ func (p *Parser) Load(src []byte, filename string) (*Config, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	cfg := &Config{Filename: filename}
+	cfg := &config.Config{Filename: filename}
 	diags = append(diags, raw.build(cfg, ctx)...)
-	cfg.Secrets = append(cfg.Secrets, secrets.values...)
+	cfg.Secrets = append(cfg.Secrets, secrets.Values()...)
 	cfg.Secrets = append(cfg.Secrets, environmentSecrets()...)
 	for _, t := range tokensOf(cfg) {
 		cfg.Secrets = append(cfg.Secrets, t)
@@ -327,7 +287,7 @@ func (p *Parser) Load(src []byte, filename string) (*Config, hcl.Diagnostics) {
 	return cfg, diags
 }
 
-func tokensOf(cfg *Config) []string {
+func tokensOf(cfg *config.Config) []string {
 	var out []string
 	if cfg.Auth != nil {
 		for _, t := range cfg.Auth.Tokens {
@@ -340,23 +300,23 @@ func tokensOf(cfg *Config) []string {
 	return out
 }
 
-func (raw *fileSchema) build(cfg *Config, ctx *hcl.EvalContext) hcl.Diagnostics {
+func (raw *fileSchema) build(cfg *config.Config, ctx *hcl.EvalContext) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 
-	cfg.Server = Server{
-		Listen:          DefaultListen,
-		MaxRequestBytes: DefaultMaxRequestBytes,
-		SessionTimeout:  DefaultSessionTimeout,
-		ShutdownTimeout: DefaultShutdownTimeout,
-		DrainTimeout:    DefaultDrainTimeout,
+	cfg.Server = config.Server{
+		Listen:          config.DefaultListen,
+		MaxRequestBytes: config.DefaultMaxRequestBytes,
+		SessionTimeout:  config.DefaultSessionTimeout,
+		ShutdownTimeout: config.DefaultShutdownTimeout,
+		DrainTimeout:    config.DefaultDrainTimeout,
 
-		MaxSessions:        DefaultMaxSessions,
-		MaxSessionsPerIP:   DefaultMaxSessionsPerIP,
-		MaxSessionsPerUser: DefaultMaxSessionsPerUser,
-		MaxConnections:     DefaultMaxConnections,
-		ReadHeaderTimeout:  DefaultReadHeaderTimeout,
-		ReadTimeout:        DefaultReadTimeout,
-		IdleTimeout:        DefaultIdleTimeout,
+		MaxSessions:        config.DefaultMaxSessions,
+		MaxSessionsPerIP:   config.DefaultMaxSessionsPerIP,
+		MaxSessionsPerUser: config.DefaultMaxSessionsPerUser,
+		MaxConnections:     config.DefaultMaxConnections,
+		ReadHeaderTimeout:  config.DefaultReadHeaderTimeout,
+		ReadTimeout:        config.DefaultReadTimeout,
+		IdleTimeout:        config.DefaultIdleTimeout,
 	}
 	if s := raw.Server; s != nil {
 		diags = append(diags, count(s.Body, "max_sessions", s.MaxSessions, 0, &cfg.Server.MaxSessions)...)
@@ -398,7 +358,7 @@ func (raw *fileSchema) build(cfg *Config, ctx *hcl.EvalContext) hcl.Diagnostics 
 		}
 	}
 
-	cfg.Log = Log{Level: DefaultLogLevel, Format: DefaultLogFormat}
+	cfg.Log = config.Log{Level: config.DefaultLogLevel, Format: config.DefaultLogFormat}
 	if l := raw.Log; l != nil {
 		if l.Level != nil {
 			cfg.Log.Level = *l.Level
@@ -411,7 +371,7 @@ func (raw *fileSchema) build(cfg *Config, ctx *hcl.EvalContext) hcl.Diagnostics 
 		}
 	}
 
-	cfg.PluginDir = DefaultPluginDir
+	cfg.PluginDir = config.DefaultPluginDir
 	if raw.PluginDir != nil {
 		cfg.PluginDir = *raw.PluginDir
 	}
@@ -420,7 +380,7 @@ func (raw *fileSchema) build(cfg *Config, ctx *hcl.EvalContext) hcl.Diagnostics 
 	}
 
 	if a := raw.Auth; a != nil {
-		cfg.Auth = &Auth{}
+		cfg.Auth = &config.Auth{}
 		users := map[string]bool{}
 		values := map[string]string{}
 		for _, t := range a.Tokens {
@@ -437,7 +397,7 @@ func (raw *fileSchema) build(cfg *Config, ctx *hcl.EvalContext) hcl.Diagnostics 
 			}
 			users[t.UserID] = true
 			values[t.Value] = t.UserID
-			cfg.Auth.Tokens = append(cfg.Auth.Tokens, Token{UserID: t.UserID, Value: t.Value})
+			cfg.Auth.Tokens = append(cfg.Auth.Tokens, config.Token{UserID: t.UserID, Value: t.Value})
 		}
 		diags = append(diags, a.build(cfg.Auth)...)
 		if len(a.Tokens) == 0 && len(a.JWT) == 0 {
@@ -464,8 +424,8 @@ func (raw *fileSchema) build(cfg *Config, ctx *hcl.EvalContext) hcl.Diagnostics 
 		cfg.Backends = append(cfg.Backends, be)
 	}
 
-	cfg.Health = Health{Interval: DefaultHealthInterval, Timeout: DefaultHealthTimeout,
-		FailureThreshold: DefaultFailureThreshold, DegradedLatency: DefaultDegradedLatency}
+	cfg.Health = config.Health{Interval: config.DefaultHealthInterval, Timeout: config.DefaultHealthTimeout,
+		FailureThreshold: config.DefaultFailureThreshold, DegradedLatency: config.DefaultDegradedLatency}
 	if h := raw.Health; h != nil {
 		diags = append(diags, duration(h.Body, "interval", h.Interval, false, &cfg.Health.Interval)...)
 		diags = append(diags, duration(h.Body, "timeout", h.Timeout, false, &cfg.Health.Timeout)...)
@@ -483,16 +443,16 @@ func (raw *fileSchema) build(cfg *Config, ctx *hcl.EvalContext) hcl.Diagnostics 
 	diags = append(diags, raw.buildPolicies(cfg, seen)...)
 	diags = append(diags, raw.buildQuotas(cfg)...)
 
-	cfg.Conflict = Conflict{Strategy: DefaultStrategy, Separator: DefaultSeparator}
+	cfg.Conflict = config.Conflict{Strategy: config.DefaultStrategy, Separator: config.DefaultSeparator}
 	if c := raw.Conflict; c != nil {
 		if c.Strategy != nil {
 			cfg.Conflict.Strategy = *c.Strategy
 			diags = append(diags, oneOf(c.Body, "strategy", *c.Strategy, "conflict resolution strategy",
-				[]string{StrategyFirstWins, StrategyPrefix, StrategyPriority, StrategyError})...)
+				[]string{config.StrategyFirstWins, config.StrategyPrefix, config.StrategyPriority, config.StrategyError})...)
 		}
 		if c.Separator != nil {
 			cfg.Conflict.Separator = *c.Separator
-			if *c.Separator == "" && cfg.Conflict.Strategy == StrategyPrefix {
+			if *c.Separator == "" && cfg.Conflict.Strategy == config.StrategyPrefix {
 				diags = append(diags, attrError(c.Body, "separator", "Empty separator",
 					"The prefix strategy needs a non-empty separator between backend and capability names."))
 			}
@@ -504,22 +464,22 @@ func (raw *fileSchema) build(cfg *Config, ctx *hcl.EvalContext) hcl.Diagnostics 
 					fmt.Sprintf("The order list names %q, but no backend block has that name.", name)))
 			}
 		}
-		if len(c.Order) > 0 && cfg.Conflict.Strategy != StrategyPriority {
+		if len(c.Order) > 0 && cfg.Conflict.Strategy != config.StrategyPriority {
 			diags = append(diags, attrWarning(c.Body, "order", "Order is ignored",
-				fmt.Sprintf("order only applies to the %q strategy.", StrategyPriority)))
+				fmt.Sprintf("order only applies to the %q strategy.", config.StrategyPriority)))
 		}
 	}
 	return diags
 }
 
-func (b *backendBlock) build() (Backend, hcl.Diagnostics) {
+func (b *backendBlock) build() (config.Backend, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
-	be := Backend{
+	be := config.Backend{
 		Name: b.Name, Type: b.Type, Args: b.Args, Env: b.Env, Headers: b.Headers,
-		ConnectTimeout: DefaultConnectTimeout, CallTimeout: DefaultCallTimeout,
-		ConnectRetries: DefaultConnectRetries, RetryBackoff: DefaultRetryBackoff,
-		SessionMode: SessionShared, ProtocolVersion: DefaultBackendProtocol, DeclRange: b.DeclRange,
-		MaxClients: DefaultMaxClients, IdleTimeout: DefaultClientIdleTimeout,
+		ConnectTimeout: config.DefaultConnectTimeout, CallTimeout: config.DefaultCallTimeout,
+		ConnectRetries: config.DefaultConnectRetries, RetryBackoff: config.DefaultRetryBackoff,
+		SessionMode: config.SessionShared, ProtocolVersion: config.DefaultBackendProtocol, DeclRange: b.DeclRange,
+		MaxClients: config.DefaultMaxClients, IdleTimeout: config.DefaultClientIdleTimeout,
 	}
 	if b.Protocol != nil {
 		be.ProtocolVersion = *b.Protocol
@@ -529,7 +489,7 @@ func (b *backendBlock) build() (Backend, hcl.Diagnostics) {
 	if b.SessionMode != nil {
 		be.SessionMode = *b.SessionMode
 		diags = append(diags, oneOf(b.Body, "session_mode", *b.SessionMode, "session mode",
-			[]string{SessionShared, SessionPerClient})...)
+			[]string{config.SessionShared, config.SessionPerClient})...)
 	}
 	if !backendNameRE.MatchString(b.Name) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid backend name",
@@ -546,7 +506,7 @@ func (b *backendBlock) build() (Backend, hcl.Diagnostics) {
 		be.Dir = *b.Dir
 	}
 	switch b.Type {
-	case TypeStdio:
+	case config.TypeStdio:
 		if b.Command == nil || strings.TrimSpace(*b.Command) == "" {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing command",
 				Detail:  fmt.Sprintf("Backend %q has type %q and needs a command to run.", b.Name, b.Type),
@@ -558,7 +518,7 @@ func (b *backendBlock) build() (Backend, hcl.Diagnostics) {
 					fmt.Sprintf("Backend %q runs a command over stdio; %q only applies to HTTP backends.", b.Name, attr)))
 			}
 		}
-	case TypeStreamableHTTP, TypeSSE:
+	case config.TypeStreamableHTTP, config.TypeSSE:
 		if b.URL == nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing url",
 				Detail:  fmt.Sprintf("Backend %q has type %q and needs a url.", b.Name, b.Type),
@@ -575,7 +535,7 @@ func (b *backendBlock) build() (Backend, hcl.Diagnostics) {
 		}
 	default:
 		diags = append(diags, oneOf(b.Body, "type", b.Type, "backend type",
-			[]string{TypeStdio, TypeStreamableHTTP, TypeSSE})...)
+			[]string{config.TypeStdio, config.TypeStreamableHTTP, config.TypeSSE})...)
 	}
 	for k := range b.Headers {
 		if k == "" || strings.ContainsAny(k, " \t\r\n:") {
@@ -588,11 +548,11 @@ func (b *backendBlock) build() (Backend, hcl.Diagnostics) {
 	diags = append(diags, duration(b.Body, "retry_backoff", b.RetryBackoff, false, &be.RetryBackoff)...)
 	diags = append(diags, count(b.Body, "max_clients", b.MaxClients, 1, &be.MaxClients)...)
 	diags = append(diags, duration(b.Body, "idle_timeout", b.IdleTimeout, true, &be.IdleTimeout)...)
-	if be.SessionMode != SessionPerClient {
+	if be.SessionMode != config.SessionPerClient {
 		for _, attr := range []string{"max_clients", "idle_timeout"} {
 			if has(b.Body, attr) {
 				diags = append(diags, attrWarning(b.Body, attr, "Attribute is ignored",
-					fmt.Sprintf("%q only applies to session_mode = %q.", attr, SessionPerClient)))
+					fmt.Sprintf("%q only applies to session_mode = %q.", attr, config.SessionPerClient)))
 			}
 		}
 	}
@@ -605,12 +565,12 @@ func (b *backendBlock) build() (Backend, hcl.Diagnostics) {
 	}
 	for _, f := range []struct {
 		blk *filterBlock
-		dst *Filter
+		dst *config.Filter
 	}{{b.Tools, &be.Tools}, {b.Resources, &be.Resources}, {b.Prompts, &be.Prompts}} {
 		if f.blk == nil {
 			continue
 		}
-		*f.dst = Filter{Allow: f.blk.Allow, Deny: f.blk.Deny}
+		*f.dst = config.Filter{Allow: f.blk.Allow, Deny: f.blk.Deny}
 		for _, attr := range []string{"allow", "deny"} {
 			list := f.blk.Allow
 			if attr == "deny" {
@@ -655,14 +615,14 @@ func checkListen(addr string) string {
 // where it is set: $ARGUS_MGMT_TOKEN, which wins, or management.token.
 func (raw *fileSchema) checkManagementToken(configured string) hcl.Diagnostics {
 	token, source := configured, "management.token"
-	env, fromEnv := os.LookupEnv(ManagementTokenEnv)
+	env, fromEnv := os.LookupEnv(config.ManagementTokenEnv)
 	if fromEnv {
-		token, source = env, "$"+ManagementTokenEnv
+		token, source = env, "$"+config.ManagementTokenEnv
 	}
 	if strings.TrimSpace(token) == "" {
 		return nil
 	}
-	why := WeakToken(token)
+	why := config.WeakToken(token)
 	if why == "" {
 		return nil
 	}
@@ -793,7 +753,7 @@ func withoutFollowUps(diags hcl.Diagnostics) hcl.Diagnostics {
 // LoadOrDefault loads the file at path; if it does not exist and was not
 // asked for explicitly (a default path), it loads def, named defName in
 // diagnostics, instead.
-func (p *Parser) LoadOrDefault(path string, explicit bool, def []byte, defName string) (*Config, hcl.Diagnostics) {
+func (p *Parser) LoadOrDefault(path string, explicit bool, def []byte, defName string) (*config.Config, hcl.Diagnostics) {
 	if _, err := os.Stat(path); err != nil && !explicit && errors.Is(err, os.ErrNotExist) {
 		return p.Load(def, defName)
 	}

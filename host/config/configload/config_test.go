@@ -1,4 +1,4 @@
-package config
+package configload
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/argusmcp/argus/host/config"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -89,7 +91,7 @@ func TestLoadFull(t *testing.T) {
 		t.Errorf("backends in order = %v", names)
 	}
 	demo := cfg.Backends[0]
-	if demo.CallTimeout != 5*time.Second || demo.ConnectRetries != 1 || demo.ConnectTimeout != DefaultConnectTimeout {
+	if demo.CallTimeout != 5*time.Second || demo.ConnectRetries != 1 || demo.ConnectTimeout != config.DefaultConnectTimeout {
 		t.Errorf("demo timeouts = %+v", demo)
 	}
 	if !slices.Equal(demo.Tools.Deny, []string{"delete_*"}) || demo.Env["DEMO"] != "1" {
@@ -98,7 +100,7 @@ func TestLoadFull(t *testing.T) {
 	if got := cfg.Backends[1].Headers["Authorization"]; got != "Bearer fallback-remote-token" {
 		t.Errorf("remote header = %q", got)
 	}
-	if cfg.Conflict.Strategy != StrategyPriority || cfg.Conflict.Separator != "." || !slices.Equal(cfg.Conflict.Order, []string{"remote", "demo"}) {
+	if cfg.Conflict.Strategy != config.StrategyPriority || cfg.Conflict.Separator != "." || !slices.Equal(cfg.Conflict.Order, []string{"remote", "demo"}) {
 		t.Errorf("conflict = %+v", cfg.Conflict)
 	}
 	for _, s := range []string{
@@ -117,9 +119,9 @@ func TestDefaults(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	if cfg.Server.Listen != DefaultListen || cfg.Log.Level != "info" || cfg.Log.Format != "text" ||
-		cfg.Conflict.Strategy != DefaultStrategy || cfg.Conflict.Separator != "_" || cfg.Auth != nil ||
-		cfg.PluginDir != DefaultPluginDir || len(cfg.Backends) != 0 || len(cfg.Secrets) != 0 {
+	if cfg.Server.Listen != config.DefaultListen || cfg.Log.Level != "info" || cfg.Log.Format != "text" ||
+		cfg.Conflict.Strategy != config.DefaultStrategy || cfg.Conflict.Separator != "_" || cfg.Auth != nil ||
+		cfg.PluginDir != config.DefaultPluginDir || len(cfg.Backends) != 0 || len(cfg.Secrets) != 0 {
 		t.Errorf("defaults = %+v", cfg)
 	}
 }
@@ -209,7 +211,7 @@ health {
 	if d.HasErrors() || v.AsString() != "webhook-secret-value" || !slices.Contains(secrets, "webhook-secret-value") {
 		t.Errorf("secret = %#v, %v; reported secrets %q", v, d, secrets)
 	}
-	if !cfg.Telemetry.Enabled || !cfg.Audit.Enabled || cfg.Audit.MaxSizeMB != DefaultAuditMaxSizeMB {
+	if !cfg.Telemetry.Enabled || !cfg.Audit.Enabled || cfg.Audit.MaxSizeMB != config.DefaultAuditMaxSizeMB {
 		t.Errorf("audit = %+v, telemetry = %+v", cfg.Audit, cfg.Telemetry)
 	}
 }
@@ -227,11 +229,11 @@ telemetry { enabled = true }
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	got := map[string]PluginInstance{}
+	got := map[string]config.PluginInstance{}
 	for _, in := range cfg.PluginInstances() {
 		got[in.Plugin] = in
 	}
-	if len(got) != 3 || got["jsonl"].Name != DefaultInstance || got["otlp"].Name != DefaultInstance || got["ping"].Name != DefaultInstance {
+	if len(got) != 3 || got["jsonl"].Name != config.DefaultInstance || got["otlp"].Name != config.DefaultInstance || got["ping"].Name != config.DefaultInstance {
 		t.Fatalf("default instances = %+v", got)
 	}
 	attrs, _ := got["jsonl"].Body.JustAttributes()

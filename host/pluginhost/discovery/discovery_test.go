@@ -1,4 +1,4 @@
-package pluginhost_test
+package discovery_test
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/pluginhost/discovery"
 )
 
 // TestDiscoverPermissions: a plugin is refused, with the offending path
@@ -61,18 +61,18 @@ func TestDiscoverPermissions(t *testing.T) {
 	os.Chmod(filepath.Join(base, "world3"), 0o777)
 	exe(exposed, "argus-plugin-plain", 0o755)
 
-	refused := func(cat *pluginhost.Catalog, name string) string {
+	refused := func(cat *discovery.Catalog, name string) string {
 		t.Helper()
 		_, err := cat.Lookup(name)
 		if err == nil {
 			return ""
 		}
-		if !errors.Is(err, pluginhost.ErrRefused) {
+		if !errors.Is(err, discovery.ErrRefused) {
 			t.Errorf("Lookup(%s) = %v", name, err)
 		}
 		return err.Error()
 	}
-	cat, err := pluginhost.Discover(plugins, pluginhost.DiscoverOptions{})
+	cat, err := discovery.Scan(plugins, discovery.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestDiscoverPermissions(t *testing.T) {
 
 	// plugin_dir_allow_group_writable accepts group-writable files and
 	// directories, never ones writable by everyone.
-	cat, err = pluginhost.Discover(plugins, pluginhost.DiscoverOptions{AllowGroupWritable: true})
+	cat, err = discovery.Scan(plugins, discovery.Options{AllowGroupWritable: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestDiscoverPermissions(t *testing.T) {
 		}
 	}
 
-	cat, err = pluginhost.Discover(exposed, pluginhost.DiscoverOptions{})
+	cat, err = discovery.Scan(exposed, discovery.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package config
+package configload
 
 import (
 	"bytes"
@@ -8,12 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/hclfunc"
 	"github.com/argusmcp/argus/host/logging"
 )
 
 // diagnosticsOf loads src (written to a file in a temporary directory) and
 // renders its diagnostics.
-func diagnosticsOf(t *testing.T, p *Parser, src string) (*Config, string) {
+func diagnosticsOf(t *testing.T, p *Parser, src string) (*config.Config, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "argus.hcl")
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
@@ -99,7 +101,7 @@ management { token = "new-token-value-Pq72x" }`)
 func TestEnvironmentSecrets(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "api-key=otel-hdr-Vb5n%2Bq,broken-entry-Wk3z")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "malformed-Yt6r")
-	t.Setenv(ManagementTokenEnv, "env-mgmt-token-Rr7s-0123456789")
+	t.Setenv(config.ManagementTokenEnv, "env-mgmt-token-Rr7s-0123456789")
 	p := NewParser()
 	cfg, diags := p.Load([]byte(""), "x.hcl")
 	if diags.HasErrors() {
@@ -117,7 +119,7 @@ func TestEnvironmentSecrets(t *testing.T) {
 
 // TestWeakManagementTokenFromEnv: the override is checked at load time.
 func TestWeakManagementTokenFromEnv(t *testing.T) {
-	t.Setenv(ManagementTokenEnv, "password-password")
+	t.Setenv(config.ManagementTokenEnv, "password-password")
 	_, diags := NewParser().Load([]byte(`management { token = "a-good-token-k8s7d6f5g4" }`), "x.hcl")
 	if !diags.HasErrors() || !strings.Contains(diags.Error(), "$ARGUS_MGMT_TOKEN is a placeholder") {
 		t.Errorf("diags = %v", diags)
@@ -129,11 +131,11 @@ func TestWeakManagementTokenFromEnv(t *testing.T) {
 func TestFileSizeLimit(t *testing.T) {
 	dir := t.TempDir()
 	big := filepath.Join(dir, "big")
-	if err := os.WriteFile(big, bytes.Repeat([]byte("a"), MaxFileBytes+1), 0o600); err != nil {
+	if err := os.WriteFile(big, bytes.Repeat([]byte("a"), hclfunc.MaxFileBytes+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ok := filepath.Join(dir, "ok")
-	if err := os.WriteFile(ok, bytes.Repeat([]byte("b"), MaxFileBytes), 0o600); err != nil {
+	if err := os.WriteFile(ok, bytes.Repeat([]byte("b"), hclfunc.MaxFileBytes), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, diags := NewParser().Load([]byte(`management { token = file("big") }`), filepath.Join(dir, "argus.hcl"))
@@ -141,7 +143,7 @@ func TestFileSizeLimit(t *testing.T) {
 		t.Errorf("big file(): %v", diags)
 	}
 	if _, diags := NewParser().Load([]byte(`management { token = file("ok") }`), filepath.Join(dir, "argus.hcl")); diags.HasErrors() {
-		t.Errorf("file() of exactly MaxFileBytes: %v", diags)
+		t.Errorf("file() of exactly hclfunc.MaxFileBytes: %v", diags)
 	}
 	_, diags = NewParser().LoadFile(big)
 	if !diags.HasErrors() || !strings.Contains(diags.Error(), "larger than 1048576 bytes") {

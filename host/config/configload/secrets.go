@@ -1,4 +1,4 @@
-package config
+package configload
 
 import (
 	"net/url"
@@ -8,6 +8,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/argusmcp/argus/host/config"
 )
 
 // otelHeaderVars are the environment variables whose values the otlp
@@ -25,7 +27,7 @@ var otelHeaderVars = []string{
 // raw and URL-decoded, so a malformed list is covered too).
 func environmentSecrets() []string {
 	var out []string
-	if v, ok := os.LookupEnv(ManagementTokenEnv); ok {
+	if v, ok := os.LookupEnv(config.ManagementTokenEnv); ok {
 		out = append(out, v)
 	}
 	for _, name := range otelHeaderVars {

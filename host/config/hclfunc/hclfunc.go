@@ -1,9 +1,15 @@
-package config
+// Package hclfunc provides the functions an Argus configuration may call,
+// env() and file(), and the bounded reading of configuration files
+// (ReadFile) that file() and the loader share. Every value the functions
+// resolve is a secret: it is collected in a Resolved.
+package hclfunc
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -13,8 +19,9 @@ import (
 	"github.com/zclconf/go-cty/cty/function"
 )
 
-// secretSet collects the values resolved through env() and file().
-type secretSet struct {
+// Resolved collects the values resolved through env() and file(). Safe
+// for concurrent use.
+type Resolved struct {
 	mu     sync.Mutex
 	values []string
 	notify func(...string) // if set, also told every value added
@@ -22,7 +29,7 @@ type secretSet struct {
 
 // add records v, and v without surrounding white space, since a value read
 // from a file usually ends in a newline that the places it reaches do not.
-func (s *secretSet) add(v string) {
+func (s *Resolved) add(v string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, x := range []string{v, strings.TrimSpace(v)} {
@@ -35,9 +42,20 @@ func (s *secretSet) add(v string) {
 	}
 }
 
-// evalContext returns the functions a configuration may call. baseDir is
-// where relative file() paths resolve.
-func evalContext(baseDir string, secrets *secretSet) *hcl.EvalContext {
+// NewResolved returns an empty Resolved that also tells notify (if not
+// nil) every value it collects.
+func NewResolved(notify func(...string)) *Resolved { return &Resolved{notify: notify} }
+
+// Values are the values collected so far.
+func (s *Resolved) Values() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.values)
+}
+
+// EvalContext returns the functions a configuration may call. baseDir is
+// where relative file() paths resolve; what they resolve goes to secrets.
+func EvalContext(baseDir string, secrets *Resolved) *hcl.EvalContext {
 	return &hcl.EvalContext{Functions: map[string]function.Function{
 		"env":  envFunc(secrets),
 		"file": fileFunc(baseDir, secrets),
@@ -47,7 +65,7 @@ func evalContext(baseDir string, secrets *secretSet) *hcl.EvalContext {
 // envFunc implements env("NAME") and env("NAME", "default"). A variable that
 // is unset and has no default is an error rather than an empty string, so a
 // missing token fails loudly at start-up instead of disabling a check.
-func envFunc(secrets *secretSet) function.Function {
+func envFunc(secrets *Resolved) function.Function {
 	return function.New(&function.Spec{
 		Description: "Returns the value of an environment variable.",
 		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
@@ -77,7 +95,7 @@ func envFunc(secrets *secretSet) function.Function {
 
 // fileFunc implements file("path"): the contents of a regular file of at
 // most MaxFileBytes, as a UTF-8 string.
-func fileFunc(baseDir string, secrets *secretSet) function.Function {
+func fileFunc(baseDir string, secrets *Resolved) function.Function {
 	return function.New(&function.Spec{
 		Description: "Returns the contents of a file.",
 		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
@@ -90,7 +108,7 @@ func fileFunc(baseDir string, secrets *secretSet) function.Function {
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(baseDir, p)
 			}
-			b, err := readFile(p)
+			b, err := ReadFile(p)
 			if err != nil {
 				return cty.NilVal, function.NewArgErrorf(0, "cannot read %s: %v", p, err)
 			}
@@ -101,4 +119,54 @@ func fileFunc(baseDir string, secrets *secretSet) function.Function {
 			return cty.StringVal(string(b)), nil
 		},
 	})
+}
+
+// MaxFileBytes bounds the configuration file and every file() it reads
+// (1 MiB): a larger file is refused with a diagnostic rather than read
+// into memory.
+const MaxFileBytes = 1 << 20
+
+// ReadFile reads a regular file of at most MaxFileBytes. Devices, pipes
+// and directories are refused before they are opened (reading /dev/zero
+// would never end; opening a FIFO would block).
+func ReadFile(name string) ([]byte, error) {
+	st, err := os.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s); only regular files can be read", name, fileKind(st.Mode()))
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file; only regular files can be read", name)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxFileBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes, the limit for configuration files and file()", name, MaxFileBytes)
+	}
+	return b, nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "mode " + m.String()
 }

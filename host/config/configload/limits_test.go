@@ -1,9 +1,11 @@
-package config
+package configload
 
 import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/argusmcp/argus/host/config"
 )
 
 func TestLimitDefaultsAndOverrides(t *testing.T) {
@@ -18,12 +20,12 @@ backend "a" {
 		t.Fatal(diags.Error())
 	}
 	s, b := cfg.Server, cfg.Backends[0]
-	if s.MaxSessions != DefaultMaxSessions || s.MaxSessionsPerIP != DefaultMaxSessionsPerIP || s.MaxSessionsPerUser != DefaultMaxSessionsPerUser ||
-		s.MaxConnections != DefaultMaxConnections || s.ReadHeaderTimeout != DefaultReadHeaderTimeout || s.ReadTimeout != DefaultReadTimeout || s.IdleTimeout != DefaultIdleTimeout ||
-		s.DrainTimeout != DefaultDrainTimeout {
+	if s.MaxSessions != config.DefaultMaxSessions || s.MaxSessionsPerIP != config.DefaultMaxSessionsPerIP || s.MaxSessionsPerUser != config.DefaultMaxSessionsPerUser ||
+		s.MaxConnections != config.DefaultMaxConnections || s.ReadHeaderTimeout != config.DefaultReadHeaderTimeout || s.ReadTimeout != config.DefaultReadTimeout || s.IdleTimeout != config.DefaultIdleTimeout ||
+		s.DrainTimeout != config.DefaultDrainTimeout {
 		t.Errorf("server defaults = %+v", s)
 	}
-	if b.MaxClients != DefaultMaxClients || b.IdleTimeout != DefaultClientIdleTimeout {
+	if b.MaxClients != config.DefaultMaxClients || b.IdleTimeout != config.DefaultClientIdleTimeout {
 		t.Errorf("backend defaults: max_clients %d idle_timeout %v", b.MaxClients, b.IdleTimeout)
 	}
 
