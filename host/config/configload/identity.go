@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload/attr"
 	"github.com/argusmcp/argus/host/policy/expr"
 )
 
@@ -22,7 +22,7 @@ func (b *authBlock) build(a *config.Auth) hcl.Diagnostics {
 	if b.Resource != nil {
 		a.Resource = *b.Resource
 		if why := checkHTTPURL(*b.Resource); why != "" {
-			diags = append(diags, attrError(b.Body, "resource", "Invalid resource URL",
+			diags = append(diags, attr.Error(b.Body, "resource", "Invalid resource URL",
 				fmt.Sprintf("%q %s.", *b.Resource, why)))
 		}
 	}
@@ -31,7 +31,7 @@ func (b *authBlock) build(a *config.Auth) hcl.Diagnostics {
 	names := map[string]*jwtBlock{}
 	for _, j := range b.JWT {
 		if prev := names[j.Name]; prev != nil {
-			diags = append(diags, duplicate("Duplicate jwt block", "jwt block", j.Name, "", prev.DeclRange, j.DeclRange))
+			diags = append(diags, attr.Duplicate("Duplicate jwt block", "jwt block", j.Name, "", prev.DeclRange, j.DeclRange))
 			continue
 		}
 		names[j.Name] = j
@@ -40,17 +40,17 @@ func (b *authBlock) build(a *config.Auth) hcl.Diagnostics {
 			Algorithms: config.DefaultJWTAlgorithms, JWKSMinRefresh: config.DefaultJWKSMinRefresh, JWKSMaxAge: config.DefaultJWKSMaxAge,
 			DeclRange: j.DeclRange}
 		if why := checkHTTPURL(j.Issuer); why != "" {
-			diags = append(diags, attrError(j.Body, "issuer", "Invalid issuer URL",
+			diags = append(diags, attr.Error(j.Body, "issuer", "Invalid issuer URL",
 				fmt.Sprintf("%q %s. The issuer must be exactly the iss claim of its tokens.", j.Issuer, why)))
 		} else if prev := issuers[j.Issuer]; prev != nil {
-			diags = append(diags, attrError(j.Body, "issuer", "Duplicate issuer",
+			diags = append(diags, attr.Error(j.Body, "issuer", "Duplicate issuer",
 				fmt.Sprintf("jwt %q at %s already trusts %q; a token's issuer must name one jwt block.", prev.Name, prev.DeclRange, j.Issuer)))
 		}
 		issuers[j.Issuer] = j
 		if j.JWKSURL != nil {
 			c.JWKSURL = *j.JWKSURL
 			if why := checkHTTPURL(*j.JWKSURL); why != "" {
-				diags = append(diags, attrError(j.Body, "jwks_url", "Invalid JWKS URL", fmt.Sprintf("%q %s.", *j.JWKSURL, why)))
+				diags = append(diags, attr.Error(j.Body, "jwks_url", "Invalid JWKS URL", fmt.Sprintf("%q %s.", *j.JWKSURL, why)))
 			}
 		}
 		if len(c.Audiences) == 0 {
@@ -68,18 +68,18 @@ func (b *authBlock) build(a *config.Auth) hcl.Diagnostics {
 		if j.GroupsClaim != nil {
 			c.GroupsClaim = *j.GroupsClaim
 		}
-		diags = append(diags, duration(j.Body, "leeway", j.Leeway, true, &c.Leeway)...)
-		diags = append(diags, duration(j.Body, "jwks_min_refresh", j.JWKSMinRefresh, true, &c.JWKSMinRefresh)...)
-		diags = append(diags, duration(j.Body, "jwks_max_age", j.JWKSMaxAge, false, &c.JWKSMaxAge)...)
+		diags = append(diags, attr.Duration(j.Body, "leeway", j.Leeway, true, &c.Leeway)...)
+		diags = append(diags, attr.Duration(j.Body, "jwks_min_refresh", j.JWKSMinRefresh, true, &c.JWKSMinRefresh)...)
+		diags = append(diags, attr.Duration(j.Body, "jwks_max_age", j.JWKSMaxAge, false, &c.JWKSMaxAge)...)
 		if len(j.Algorithms) > 0 {
 			c.Algorithms = j.Algorithms
 			for _, alg := range j.Algorithms {
 				if !slices.Contains(config.JWTAlgorithms, alg) {
-					why := "use one of " + quoteList(config.JWTAlgorithms)
+					why := "use one of " + attr.QuoteList(config.JWTAlgorithms)
 					if strings.EqualFold(alg, "none") || strings.HasPrefix(strings.ToUpper(alg), "HS") {
-						why = "unsigned and shared-secret (HMAC) tokens are never accepted; use one of " + quoteList(config.JWTAlgorithms)
+						why = "unsigned and shared-secret (HMAC) tokens are never accepted; use one of " + attr.QuoteList(config.JWTAlgorithms)
 					}
-					diags = append(diags, attrError(j.Body, "algorithms", "Unsupported JWT algorithm",
+					diags = append(diags, attr.Error(j.Body, "algorithms", "Unsupported JWT algorithm",
 						fmt.Sprintf("%q: %s.", alg, why)))
 				}
 			}
@@ -121,34 +121,34 @@ func (raw *fileSchema) buildPolicies(cfg *config.Config, backends map[string]*ba
 	byName := map[string]*policyBlock{}
 	for _, p := range raw.Policies {
 		if prev := byName[p.Name]; prev != nil {
-			diags = append(diags, duplicate("Duplicate policy", "policy", p.Name, "", prev.DeclRange, p.DeclRange))
+			diags = append(diags, attr.Duplicate("Duplicate policy", "policy", p.Name, "", prev.DeclRange, p.DeclRange))
 			continue
 		}
 		byName[p.Name] = p
 		pol := config.Policy{Name: p.Name, Effect: p.Effect, Tools: p.Tools, Resources: p.Resources, Prompts: p.Prompts,
 			Backends: p.Backends, Users: p.Users, Groups: p.Groups, DeclRange: p.DeclRange}
-		diags = append(diags, oneOf(p.Body, "effect", p.Effect, "policy effect", []string{"allow", "deny"})...)
-		for _, attr := range []struct {
+		diags = append(diags, attr.OneOf(p.Body, "effect", p.Effect, "policy effect", []string{"allow", "deny"})...)
+		for _, a := range []struct {
 			name string
 			list []string
 		}{{"tools", p.Tools}, {"resources", p.Resources}, {"prompts", p.Prompts}} {
-			for _, pat := range attr.list {
+			for _, pat := range a.list {
 				if _, err := path.Match(pat, ""); err != nil {
-					diags = append(diags, attrError(p.Body, attr.name, "Invalid glob pattern", fmt.Sprintf("%q: %v.", pat, err)))
+					diags = append(diags, attr.Error(p.Body, a.name, "Invalid glob pattern", fmt.Sprintf("%q: %v.", pat, err)))
 				}
 			}
 		}
 		for _, b := range p.Backends {
 			if backends[b] == nil {
-				diags = append(diags, attrError(p.Body, "backends", "Unknown backend in policy",
+				diags = append(diags, attr.Error(p.Body, "backends", "Unknown backend in policy",
 					fmt.Sprintf("Policy %q names backend %q, but no backend block has that name.", p.Name, b)))
 			}
 		}
 		if p.Condition != nil {
 			pol.Condition = *p.Condition
-			pol.ConditionRange = attrRange(p.Body, "condition")
+			pol.ConditionRange = attr.Range(p.Body, "condition")
 			if _, err := expr.Compile(*p.Condition); err != nil {
-				diags = append(diags, attrError(p.Body, "condition", "Invalid policy condition",
+				diags = append(diags, attr.Error(p.Body, "condition", "Invalid policy condition",
 					fmt.Sprintf("Policy %q: %s", p.Name, strings.TrimSpace(err.Error()))))
 			}
 		}
@@ -194,16 +194,16 @@ func (raw *fileSchema) buildQuotas(cfg *config.Config) hcl.Diagnostics {
 	defaults := 0
 	for _, q := range raw.Quotas {
 		if prev := byName[q.Name]; prev != nil {
-			diags = append(diags, duplicate("Duplicate quota", "quota", q.Name, "", prev.DeclRange, q.DeclRange))
+			diags = append(diags, attr.Duplicate("Duplicate quota", "quota", q.Name, "", prev.DeclRange, q.DeclRange))
 			continue
 		}
 		byName[q.Name] = q
 		c := config.Quota{Name: q.Name, Users: q.Users, Groups: q.Groups, Rate: q.Rate, Per: time.Second, Burst: q.Rate, DeclRange: q.DeclRange}
 		if q.Rate < 1 {
-			diags = append(diags, attrError(q.Body, "rate", "Invalid quota rate", "rate must be at least 1 call per period."))
+			diags = append(diags, attr.Error(q.Body, "rate", "Invalid quota rate", "rate must be at least 1 call per period."))
 		}
-		diags = append(diags, duration(q.Body, "per", q.Per, false, &c.Per)...)
-		diags = append(diags, count(q.Body, "burst", q.Burst, 1, &c.Burst)...)
+		diags = append(diags, attr.Duration(q.Body, "per", q.Per, false, &c.Per)...)
+		diags = append(diags, attr.Count(q.Body, "burst", q.Burst, 1, &c.Burst)...)
 		if len(q.Users) == 0 && len(q.Groups) == 0 {
 			if defaults++; defaults > 1 {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Several default quotas",
@@ -214,13 +214,4 @@ func (raw *fileSchema) buildQuotas(cfg *config.Config) hcl.Diagnostics {
 		cfg.Quotas = append(cfg.Quotas, c)
 	}
 	return diags
-}
-
-func attrRange(body hcl.Body, name string) hcl.Range {
-	if sb, ok := body.(*hclsyntax.Body); ok {
-		if a, ok := sb.Attributes[name]; ok {
-			return a.Expr.Range()
-		}
-	}
-	return body.MissingItemRange()
 }

@@ -22,14 +22,14 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload/attr"
+	"github.com/argusmcp/argus/host/config/configload/secretscan"
 	"github.com/argusmcp/argus/host/config/hclfunc"
 	"github.com/argusmcp/argus/host/logging"
 )
@@ -244,16 +244,16 @@ func (p *Parser) Load(src []byte, filename string) (*config.Config, hcl.Diagnost
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Configuration too large",
 			Detail: fmt.Sprintf("%s has %d bytes; the limit is %d.", filename, len(src), hclfunc.MaxFileBytes)}}
 	}
-	p.secrets.Add(environmentSecrets()...)
+	p.secrets.Add(secretscan.Environment()...)
 	dir := filepath.Dir(filename)
 	f, diags := p.p.ParseHCL(src, filename)
 	if f != nil {
-		sweepSecrets(f.Body, hclfunc.EvalContext(dir, hclfunc.NewResolved(p.secrets.Add)), p.secrets.Add)
+		secretscan.Body(f.Body, hclfunc.EvalContext(dir, hclfunc.NewResolved(p.secrets.Add)), p.secrets.Add)
 	}
 	secrets := hclfunc.NewResolved(nil)
 	ctx := hclfunc.EvalContext(dir, secrets)
 	if diags.HasErrors() {
-		lexSecrets(src, filename, p.secrets.Add)
+		secretscan.Source(src, filename, p.secrets.Add)
 		return nil, diags
 	}
 
@@ -265,7 +265,7 @@ func (p *Parser) Load(src []byte, filename string) (*config.Config, hcl.Diagnost
 	cfg := &config.Config{Filename: filename}
 	diags = append(diags, raw.build(cfg, ctx)...)
 	cfg.Secrets = append(cfg.Secrets, secrets.Values()...)
-	cfg.Secrets = append(cfg.Secrets, environmentSecrets()...)
+	cfg.Secrets = append(cfg.Secrets, secretscan.Environment()...)
 	for _, t := range tokensOf(cfg) {
 		cfg.Secrets = append(cfg.Secrets, t)
 	}
@@ -319,36 +319,36 @@ func (raw *fileSchema) build(cfg *config.Config, ctx *hcl.EvalContext) hcl.Diagn
 		IdleTimeout:        config.DefaultIdleTimeout,
 	}
 	if s := raw.Server; s != nil {
-		diags = append(diags, count(s.Body, "max_sessions", s.MaxSessions, 0, &cfg.Server.MaxSessions)...)
-		diags = append(diags, count(s.Body, "max_sessions_per_ip", s.MaxSessionsPerIP, 0, &cfg.Server.MaxSessionsPerIP)...)
-		diags = append(diags, count(s.Body, "max_sessions_per_user", s.MaxSessionsPerUser, 0, &cfg.Server.MaxSessionsPerUser)...)
-		diags = append(diags, count(s.Body, "max_connections", s.MaxConnections, 0, &cfg.Server.MaxConnections)...)
-		diags = append(diags, duration(s.Body, "read_header_timeout", s.ReadHeaderTimeout, false, &cfg.Server.ReadHeaderTimeout)...)
-		diags = append(diags, duration(s.Body, "read_timeout", s.ReadTimeout, false, &cfg.Server.ReadTimeout)...)
-		diags = append(diags, duration(s.Body, "idle_timeout", s.IdleTimeout, false, &cfg.Server.IdleTimeout)...)
+		diags = append(diags, attr.Count(s.Body, "max_sessions", s.MaxSessions, 0, &cfg.Server.MaxSessions)...)
+		diags = append(diags, attr.Count(s.Body, "max_sessions_per_ip", s.MaxSessionsPerIP, 0, &cfg.Server.MaxSessionsPerIP)...)
+		diags = append(diags, attr.Count(s.Body, "max_sessions_per_user", s.MaxSessionsPerUser, 0, &cfg.Server.MaxSessionsPerUser)...)
+		diags = append(diags, attr.Count(s.Body, "max_connections", s.MaxConnections, 0, &cfg.Server.MaxConnections)...)
+		diags = append(diags, attr.Duration(s.Body, "read_header_timeout", s.ReadHeaderTimeout, false, &cfg.Server.ReadHeaderTimeout)...)
+		diags = append(diags, attr.Duration(s.Body, "read_timeout", s.ReadTimeout, false, &cfg.Server.ReadTimeout)...)
+		diags = append(diags, attr.Duration(s.Body, "idle_timeout", s.IdleTimeout, false, &cfg.Server.IdleTimeout)...)
 		if s.Listen != nil {
 			cfg.Server.Listen = *s.Listen
 			if why := checkListen(*s.Listen); why != "" {
-				diags = append(diags, attrError(s.Body, "listen", "Invalid listen address",
+				diags = append(diags, attr.Error(s.Body, "listen", "Invalid listen address",
 					fmt.Sprintf("%q %s.", *s.Listen, why)))
 			}
 		}
 		if s.MaxRequestBytes != nil {
 			cfg.Server.MaxRequestBytes = *s.MaxRequestBytes
 			if *s.MaxRequestBytes < 1024 {
-				diags = append(diags, attrError(s.Body, "max_request_bytes", "Invalid request size limit",
+				diags = append(diags, attr.Error(s.Body, "max_request_bytes", "Invalid request size limit",
 					"max_request_bytes must be at least 1024."))
 			}
 		}
-		diags = append(diags, duration(s.Body, "session_timeout", s.SessionTimeout, true, &cfg.Server.SessionTimeout)...)
-		diags = append(diags, duration(s.Body, "shutdown_timeout", s.ShutdownTimeout, false, &cfg.Server.ShutdownTimeout)...)
-		diags = append(diags, duration(s.Body, "drain_timeout", s.DrainTimeout, true, &cfg.Server.DrainTimeout)...)
+		diags = append(diags, attr.Duration(s.Body, "session_timeout", s.SessionTimeout, true, &cfg.Server.SessionTimeout)...)
+		diags = append(diags, attr.Duration(s.Body, "shutdown_timeout", s.ShutdownTimeout, false, &cfg.Server.ShutdownTimeout)...)
+		diags = append(diags, attr.Duration(s.Body, "drain_timeout", s.DrainTimeout, true, &cfg.Server.DrainTimeout)...)
 		for _, p := range s.TrustedProxies {
 			prefix, err := netip.ParsePrefix(p)
 			if err != nil {
 				addr, aerr := netip.ParseAddr(p)
 				if aerr != nil {
-					diags = append(diags, attrError(s.Body, "trusted_proxies", "Invalid trusted proxy",
+					diags = append(diags, attr.Error(s.Body, "trusted_proxies", "Invalid trusted proxy",
 						fmt.Sprintf("%q is neither an IP address nor a CIDR prefix (for example \"10.0.0.0/8\").", p)))
 					continue
 				}
@@ -362,12 +362,12 @@ func (raw *fileSchema) build(cfg *config.Config, ctx *hcl.EvalContext) hcl.Diagn
 	if l := raw.Log; l != nil {
 		if l.Level != nil {
 			cfg.Log.Level = *l.Level
-			diags = append(diags, oneOf(l.Body, "level", *l.Level, "log level",
+			diags = append(diags, attr.OneOf(l.Body, "level", *l.Level, "log level",
 				[]string{"trace", "debug", "info", "warn", "error", "off"})...)
 		}
 		if l.Format != nil {
 			cfg.Log.Format = *l.Format
-			diags = append(diags, oneOf(l.Body, "format", *l.Format, "log format", []string{"text", "json"})...)
+			diags = append(diags, attr.OneOf(l.Body, "format", *l.Format, "log format", []string{"text", "json"})...)
 		}
 	}
 
@@ -389,10 +389,10 @@ func (raw *fileSchema) build(cfg *config.Config, ctx *hcl.EvalContext) hcl.Diagn
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate auth token",
 					Detail: fmt.Sprintf("User %q has more than one token block.", t.UserID), Subject: t.DeclRange.Ptr()})
 			case len(t.Value) < 16:
-				diags = append(diags, attrError(t.Body, "value", "Auth token too short",
+				diags = append(diags, attr.Error(t.Body, "value", "Auth token too short",
 					fmt.Sprintf("The token of user %q must be at least 16 characters long.", t.UserID)))
 			case values[t.Value] != "":
-				diags = append(diags, attrError(t.Body, "value", "Auth token reused",
+				diags = append(diags, attr.Error(t.Body, "value", "Auth token reused",
 					fmt.Sprintf("Users %q and %q have the same token; a token must identify one user.", values[t.Value], t.UserID)))
 			}
 			users[t.UserID] = true
@@ -415,7 +415,7 @@ func (raw *fileSchema) build(cfg *config.Config, ctx *hcl.EvalContext) hcl.Diagn
 	seen := map[string]*backendBlock{}
 	for _, b := range raw.Backends {
 		if prev := seen[b.Name]; prev != nil {
-			diags = append(diags, duplicate("Duplicate backend", "backend", b.Name, "", prev.DeclRange, b.DeclRange))
+			diags = append(diags, attr.Duplicate("Duplicate backend", "backend", b.Name, "", prev.DeclRange, b.DeclRange))
 			continue
 		}
 		seen[b.Name] = b
@@ -427,13 +427,13 @@ func (raw *fileSchema) build(cfg *config.Config, ctx *hcl.EvalContext) hcl.Diagn
 	cfg.Health = config.Health{Interval: config.DefaultHealthInterval, Timeout: config.DefaultHealthTimeout,
 		FailureThreshold: config.DefaultFailureThreshold, DegradedLatency: config.DefaultDegradedLatency}
 	if h := raw.Health; h != nil {
-		diags = append(diags, duration(h.Body, "interval", h.Interval, false, &cfg.Health.Interval)...)
-		diags = append(diags, duration(h.Body, "timeout", h.Timeout, false, &cfg.Health.Timeout)...)
-		diags = append(diags, duration(h.Body, "degraded_latency", h.DegradedLatency, false, &cfg.Health.DegradedLatency)...)
+		diags = append(diags, attr.Duration(h.Body, "interval", h.Interval, false, &cfg.Health.Interval)...)
+		diags = append(diags, attr.Duration(h.Body, "timeout", h.Timeout, false, &cfg.Health.Timeout)...)
+		diags = append(diags, attr.Duration(h.Body, "degraded_latency", h.DegradedLatency, false, &cfg.Health.DegradedLatency)...)
 		if h.FailureThreshold != nil {
 			cfg.Health.FailureThreshold = *h.FailureThreshold
 			if *h.FailureThreshold < 1 {
-				diags = append(diags, attrError(h.Body, "failure_threshold", "Invalid failure threshold",
+				diags = append(diags, attr.Error(h.Body, "failure_threshold", "Invalid failure threshold",
 					"failure_threshold must be at least 1."))
 			}
 		}
@@ -447,25 +447,25 @@ func (raw *fileSchema) build(cfg *config.Config, ctx *hcl.EvalContext) hcl.Diagn
 	if c := raw.Conflict; c != nil {
 		if c.Strategy != nil {
 			cfg.Conflict.Strategy = *c.Strategy
-			diags = append(diags, oneOf(c.Body, "strategy", *c.Strategy, "conflict resolution strategy",
+			diags = append(diags, attr.OneOf(c.Body, "strategy", *c.Strategy, "conflict resolution strategy",
 				[]string{config.StrategyFirstWins, config.StrategyPrefix, config.StrategyPriority, config.StrategyError})...)
 		}
 		if c.Separator != nil {
 			cfg.Conflict.Separator = *c.Separator
 			if *c.Separator == "" && cfg.Conflict.Strategy == config.StrategyPrefix {
-				diags = append(diags, attrError(c.Body, "separator", "Empty separator",
+				diags = append(diags, attr.Error(c.Body, "separator", "Empty separator",
 					"The prefix strategy needs a non-empty separator between backend and capability names."))
 			}
 		}
 		cfg.Conflict.Order = c.Order
 		for _, name := range c.Order {
 			if seen[name] == nil {
-				diags = append(diags, attrError(c.Body, "order", "Unknown backend in order",
+				diags = append(diags, attr.Error(c.Body, "order", "Unknown backend in order",
 					fmt.Sprintf("The order list names %q, but no backend block has that name.", name)))
 			}
 		}
 		if len(c.Order) > 0 && cfg.Conflict.Strategy != config.StrategyPriority {
-			diags = append(diags, attrWarning(c.Body, "order", "Order is ignored",
+			diags = append(diags, attr.Warning(c.Body, "order", "Order is ignored",
 				fmt.Sprintf("order only applies to the %q strategy.", config.StrategyPriority)))
 		}
 	}
@@ -483,12 +483,12 @@ func (b *backendBlock) build() (config.Backend, hcl.Diagnostics) {
 	}
 	if b.Protocol != nil {
 		be.ProtocolVersion = *b.Protocol
-		diags = append(diags, oneOf(b.Body, "protocol_version", *b.Protocol, "MCP protocol revision",
+		diags = append(diags, attr.OneOf(b.Body, "protocol_version", *b.Protocol, "MCP protocol revision",
 			[]string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"})...)
 	}
 	if b.SessionMode != nil {
 		be.SessionMode = *b.SessionMode
-		diags = append(diags, oneOf(b.Body, "session_mode", *b.SessionMode, "session mode",
+		diags = append(diags, attr.OneOf(b.Body, "session_mode", *b.SessionMode, "session mode",
 			[]string{config.SessionShared, config.SessionPerClient})...)
 	}
 	if !backendNameRE.MatchString(b.Name) {
@@ -512,10 +512,10 @@ func (b *backendBlock) build() (config.Backend, hcl.Diagnostics) {
 				Detail:  fmt.Sprintf("Backend %q has type %q and needs a command to run.", b.Name, b.Type),
 				Subject: b.Body.MissingItemRange().Ptr()})
 		}
-		for _, attr := range []string{"url", "headers"} {
-			if has(b.Body, attr) {
-				diags = append(diags, attrError(b.Body, attr, "Attribute not valid for stdio",
-					fmt.Sprintf("Backend %q runs a command over stdio; %q only applies to HTTP backends.", b.Name, attr)))
+		for _, name := range []string{"url", "headers"} {
+			if attr.Has(b.Body, name) {
+				diags = append(diags, attr.Error(b.Body, name, "Attribute not valid for stdio",
+					fmt.Sprintf("Backend %q runs a command over stdio; %q only applies to HTTP backends.", b.Name, name)))
 			}
 		}
 	case config.TypeStreamableHTTP, config.TypeSSE:
@@ -524,42 +524,42 @@ func (b *backendBlock) build() (config.Backend, hcl.Diagnostics) {
 				Detail:  fmt.Sprintf("Backend %q has type %q and needs a url.", b.Name, b.Type),
 				Subject: b.Body.MissingItemRange().Ptr()})
 		} else if u, err := url.Parse(*b.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			diags = append(diags, attrError(b.Body, "url", "Invalid backend URL",
+			diags = append(diags, attr.Error(b.Body, "url", "Invalid backend URL",
 				fmt.Sprintf("%q is not an absolute http:// or https:// URL.", *b.URL)))
 		}
-		for _, attr := range []string{"command", "args", "env", "working_dir"} {
-			if has(b.Body, attr) {
-				diags = append(diags, attrError(b.Body, attr, "Attribute not valid for HTTP backends",
-					fmt.Sprintf("Backend %q connects to a URL; %q only applies to stdio backends.", b.Name, attr)))
+		for _, name := range []string{"command", "args", "env", "working_dir"} {
+			if attr.Has(b.Body, name) {
+				diags = append(diags, attr.Error(b.Body, name, "Attribute not valid for HTTP backends",
+					fmt.Sprintf("Backend %q connects to a URL; %q only applies to stdio backends.", b.Name, name)))
 			}
 		}
 	default:
-		diags = append(diags, oneOf(b.Body, "type", b.Type, "backend type",
+		diags = append(diags, attr.OneOf(b.Body, "type", b.Type, "backend type",
 			[]string{config.TypeStdio, config.TypeStreamableHTTP, config.TypeSSE})...)
 	}
 	for k := range b.Headers {
 		if k == "" || strings.ContainsAny(k, " \t\r\n:") {
-			diags = append(diags, attrError(b.Body, "headers", "Invalid header name",
+			diags = append(diags, attr.Error(b.Body, "headers", "Invalid header name",
 				fmt.Sprintf("%q is not a valid HTTP header name.", k)))
 		}
 	}
-	diags = append(diags, duration(b.Body, "connect_timeout", b.ConnectTimeout, false, &be.ConnectTimeout)...)
-	diags = append(diags, duration(b.Body, "call_timeout", b.CallTimeout, false, &be.CallTimeout)...)
-	diags = append(diags, duration(b.Body, "retry_backoff", b.RetryBackoff, false, &be.RetryBackoff)...)
-	diags = append(diags, count(b.Body, "max_clients", b.MaxClients, 1, &be.MaxClients)...)
-	diags = append(diags, duration(b.Body, "idle_timeout", b.IdleTimeout, true, &be.IdleTimeout)...)
+	diags = append(diags, attr.Duration(b.Body, "connect_timeout", b.ConnectTimeout, false, &be.ConnectTimeout)...)
+	diags = append(diags, attr.Duration(b.Body, "call_timeout", b.CallTimeout, false, &be.CallTimeout)...)
+	diags = append(diags, attr.Duration(b.Body, "retry_backoff", b.RetryBackoff, false, &be.RetryBackoff)...)
+	diags = append(diags, attr.Count(b.Body, "max_clients", b.MaxClients, 1, &be.MaxClients)...)
+	diags = append(diags, attr.Duration(b.Body, "idle_timeout", b.IdleTimeout, true, &be.IdleTimeout)...)
 	if be.SessionMode != config.SessionPerClient {
-		for _, attr := range []string{"max_clients", "idle_timeout"} {
-			if has(b.Body, attr) {
-				diags = append(diags, attrWarning(b.Body, attr, "Attribute is ignored",
-					fmt.Sprintf("%q only applies to session_mode = %q.", attr, config.SessionPerClient)))
+		for _, name := range []string{"max_clients", "idle_timeout"} {
+			if attr.Has(b.Body, name) {
+				diags = append(diags, attr.Warning(b.Body, name, "Attribute is ignored",
+					fmt.Sprintf("%q only applies to session_mode = %q.", name, config.SessionPerClient)))
 			}
 		}
 	}
 	if b.ConnectRetries != nil {
 		be.ConnectRetries = *b.ConnectRetries
 		if *b.ConnectRetries < 0 {
-			diags = append(diags, attrError(b.Body, "connect_retries", "Invalid retry count",
+			diags = append(diags, attr.Error(b.Body, "connect_retries", "Invalid retry count",
 				"connect_retries must be zero or more."))
 		}
 	}
@@ -571,14 +571,14 @@ func (b *backendBlock) build() (config.Backend, hcl.Diagnostics) {
 			continue
 		}
 		*f.dst = config.Filter{Allow: f.blk.Allow, Deny: f.blk.Deny}
-		for _, attr := range []string{"allow", "deny"} {
+		for _, name := range []string{"allow", "deny"} {
 			list := f.blk.Allow
-			if attr == "deny" {
+			if name == "deny" {
 				list = f.blk.Deny
 			}
 			for _, pat := range list {
 				if _, err := path.Match(pat, ""); err != nil {
-					diags = append(diags, attrError(f.blk.Body, attr, "Invalid glob pattern",
+					diags = append(diags, attr.Error(f.blk.Body, name, "Invalid glob pattern",
 						fmt.Sprintf("%q: %v.", pat, err)))
 				}
 			}
@@ -630,91 +630,7 @@ func (raw *fileSchema) checkManagementToken(configured string) hcl.Diagnostics {
 	if fromEnv || raw.Management == nil {
 		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Weak management token", Detail: detail}}
 	}
-	return hcl.Diagnostics{attrError(raw.Management.Body, "token", "Weak management token", detail)}
-}
-
-// duration parses the optional duration attribute name into dst.
-func duration(body hcl.Body, name string, v *string, zeroOK bool, dst *time.Duration) hcl.Diagnostics {
-	if v == nil {
-		return nil
-	}
-	d, err := time.ParseDuration(*v)
-	if err != nil {
-		return hcl.Diagnostics{attrError(body, name, "Invalid duration",
-			fmt.Sprintf("%q is not a duration; use a number with a unit such as \"500ms\", \"30s\" or \"5m\".", *v))}
-	}
-	if d < 0 && zeroOK {
-		return hcl.Diagnostics{attrError(body, name, "Invalid duration",
-			fmt.Sprintf("%s must not be negative; \"0s\" turns it off.", name))}
-	}
-	if d < 0 || (d == 0 && !zeroOK) {
-		return hcl.Diagnostics{attrError(body, name, "Invalid duration",
-			fmt.Sprintf("%s must be greater than zero.", name))}
-	}
-	*dst = d
-	return nil
-}
-
-// count parses the optional integer attribute name into dst; it must be at
-// least min.
-func count(body hcl.Body, name string, v *int, min int, dst *int) hcl.Diagnostics {
-	if v == nil {
-		return nil
-	}
-	if *v < min {
-		return hcl.Diagnostics{attrError(body, name, "Invalid limit",
-			fmt.Sprintf("%s must be at least %d.", name, min))}
-	}
-	*dst = *v
-	return nil
-}
-
-func oneOf(body hcl.Body, name, v, what string, allowed []string) hcl.Diagnostics {
-	if slices.Contains(allowed, v) {
-		return nil
-	}
-	return hcl.Diagnostics{attrError(body, name, "Unsupported "+what,
-		fmt.Sprintf("%q is not a valid %s; use one of %s.", v, what, quoteList(allowed)))}
-}
-
-func quoteList(l []string) string {
-	q := make([]string, len(l))
-	for i, s := range l {
-		q[i] = fmt.Sprintf("%q", s)
-	}
-	return strings.Join(q, ", ")
-}
-
-func has(body hcl.Body, name string) bool {
-	sb, ok := body.(*hclsyntax.Body)
-	if !ok {
-		return false
-	}
-	_, ok = sb.Attributes[name]
-	return ok
-}
-
-// attrError builds an error diagnostic whose subject is the value of the
-// attribute name in body, or the block when the attribute is absent.
-func attrError(body hcl.Body, name, summary, detail string) *hcl.Diagnostic {
-	return attrDiag(hcl.DiagError, body, name, summary, detail)
-}
-
-func attrWarning(body hcl.Body, name, summary, detail string) *hcl.Diagnostic {
-	return attrDiag(hcl.DiagWarning, body, name, summary, detail)
-}
-
-func attrDiag(sev hcl.DiagnosticSeverity, body hcl.Body, name, summary, detail string) *hcl.Diagnostic {
-	d := &hcl.Diagnostic{Severity: sev, Summary: summary, Detail: detail}
-	if sb, ok := body.(*hclsyntax.Body); ok {
-		if a, ok := sb.Attributes[name]; ok {
-			d.Subject = a.Expr.Range().Ptr()
-			d.Context = a.SrcRange.Ptr()
-			return d
-		}
-	}
-	d.Subject = body.MissingItemRange().Ptr()
-	return d
+	return hcl.Diagnostics{attr.Error(raw.Management.Body, "token", "Weak management token", detail)}
 }
 
 // WriteDiagnostics renders diags with file, line, column and a source
@@ -758,13 +674,4 @@ func (p *Parser) LoadOrDefault(path string, explicit bool, def []byte, defName s
 		return p.Load(def, defName)
 	}
 	return p.LoadFile(path)
-}
-
-// duplicate is the error for a named block declared twice: what (e.g.
-// "backend") named name was first declared at prev; more is appended to
-// the sentence.
-func duplicate(summary, what, name, more string, prev, here hcl.Range) *hcl.Diagnostic {
-	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary,
-		Detail:  fmt.Sprintf("A %s named %q was already declared at %s%s.", what, name, prev, more),
-		Subject: here.Ptr()}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload/attr"
 	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
@@ -73,7 +74,7 @@ func (raw *fileSchema) buildPlugins(cfg *config.Config, ctx *hcl.EvalContext) hc
 		if a.File != nil {
 			cfg.Audit.File = *a.File
 			if strings.TrimSpace(*a.File) == "" {
-				diags = append(diags, attrError(a.Body, "file", "Empty audit file", "file must name the audit log file."))
+				diags = append(diags, attr.Error(a.Body, "file", "Empty audit file", "file must name the audit log file."))
 			}
 		}
 		for _, n := range []struct {
@@ -86,7 +87,7 @@ func (raw *fileSchema) buildPlugins(cfg *config.Config, ctx *hcl.EvalContext) hc
 			}
 			*n.dst = *n.v
 			if *n.v < 0 {
-				diags = append(diags, attrError(a.Body, n.name, "Invalid "+n.name, n.name+" must be zero or more (0 disables rotation)."))
+				diags = append(diags, attr.Error(a.Body, n.name, "Invalid "+n.name, n.name+" must be zero or more (0 disables rotation)."))
 			}
 		}
 		cfg.Audit.Sinks, diags = appendInstances(diags, shared.KindAuditSink, a.Sinks)
@@ -136,7 +137,7 @@ func sharedJSONLFiles(sinks []config.PluginInstance, ctx *hcl.EvalContext) hcl.D
 			continue
 		}
 		if prev, ok := seen[abs]; ok {
-			diags = append(diags, attrError(in.Body, "file", "Audit file used twice",
+			diags = append(diags, attr.Error(in.Body, "file", "Audit file used twice",
 				fmt.Sprintf("Sink %q %q would write the file of sink %q %q (declared at %s); give each jsonl sink a file of its own (the second could never take the first's lock).",
 					in.Plugin, in.Name, prev.Plugin, prev.Name, prev.DeclRange)))
 			continue
@@ -229,7 +230,7 @@ func appendInstances(diags hcl.Diagnostics, kind pluginv1.Kind, blocks []*plugin
 			}
 		}
 		if prev := seen[b.Name]; prev != nil {
-			diags = append(diags, duplicate("Duplicate "+block+" instance", block, b.Name, "; instance names must be unique per block type", prev.DeclRange, b.DeclRange))
+			diags = append(diags, attr.Duplicate("Duplicate "+block+" instance", block, b.Name, "; instance names must be unique per block type", prev.DeclRange, b.DeclRange))
 			continue
 		}
 		seen[b.Name] = b
@@ -239,35 +240,35 @@ func appendInstances(diags hcl.Diagnostics, kind pluginv1.Kind, blocks []*plugin
 			if h.QueueSize != nil {
 				in.QueueSize = *h.QueueSize
 				if *h.QueueSize < 1 {
-					diags = append(diags, attrError(h.Body, "queue_size", "Invalid queue size", "queue_size must be at least 1."))
+					diags = append(diags, attr.Error(h.Body, "queue_size", "Invalid queue size", "queue_size must be at least 1."))
 				}
 			}
 			if h.OnFull != nil {
 				in.OnFull = *h.OnFull
-				diags = append(diags, oneOf(h.Body, "on_full", *h.OnFull, "full-queue policy", []string{"block", "drop"})...)
+				diags = append(diags, attr.OneOf(h.Body, "on_full", *h.OnFull, "full-queue policy", []string{"block", "drop"})...)
 			}
 			if (h.QueueSize != nil || h.OnFull != nil) && kind != shared.KindAuditSink {
-				diags = append(diags, attrError(h.Body, "queue_size", "Setting only for audit sinks",
+				diags = append(diags, attr.Error(h.Body, "queue_size", "Setting only for audit sinks",
 					"queue_size and on_full apply to audit sink instances only."))
 			}
 			if h.AckBefore != nil {
 				in.AckBeforeReply = *h.AckBefore
 				if kind != shared.KindAuditSink {
-					diags = append(diags, attrError(h.Body, "ack_before_reply", "Setting only for audit sinks",
+					diags = append(diags, attr.Error(h.Body, "ack_before_reply", "Setting only for audit sinks",
 						fmt.Sprintf("ack_before_reply means: answer an audited call only once this sink has its event. It has no meaning in a %s block.", block)))
 				}
 			}
 			if h.Required != nil {
 				in.Required = *h.Required
 				if kind != shared.KindAuditSink {
-					diags = append(diags, attrError(h.Body, "required", "Setting only for audit sinks",
+					diags = append(diags, attr.Error(h.Body, "required", "Setting only for audit sinks",
 						fmt.Sprintf("required means: refuse audited calls while this sink cannot record them. It has no meaning in a %s block.", block)))
 				}
 			}
 			if h.SHA256 != nil {
 				in.SHA256 = strings.ToLower(*h.SHA256)
 				if !sha256RE.MatchString(*h.SHA256) {
-					diags = append(diags, attrError(h.Body, "sha256", "Invalid sha256 pin",
+					diags = append(diags, attr.Error(h.Body, "sha256", "Invalid sha256 pin",
 						fmt.Sprintf("%q is not a SHA-256 digest; give the 64 hexadecimal digits `sha256sum` prints for the plugin's executable.", *h.SHA256)))
 				}
 			}

@@ -1,4 +1,10 @@
-package configload
+// Package secretscan finds the secret values of an Argus configuration
+// before it is decoded, so that even the diagnostics of a file that fails
+// to parse or decode can be redacted: the process environment's (Environment),
+// the values of secret attributes and of env() and file() calls in a
+// parsed body (Body), and the literals of secret attributes in a file that
+// does not parse (Source).
+package secretscan
 
 import (
 	"net/url"
@@ -21,11 +27,11 @@ var otelHeaderVars = []string{
 	"OTEL_EXPORTER_OTLP_LOGS_HEADERS",
 }
 
-// environmentSecrets returns the secrets the process environment holds
+// Environment returns the secrets the process environment holds
 // for Argus and its built-in plugins: $ARGUS_MGMT_TOKEN and the OTLP
 // header variables (each whole value, each entry and each header value,
 // raw and URL-decoded, so a malformed list is covered too).
-func environmentSecrets() []string {
+func Environment() []string {
 	var out []string
 	if v, ok := os.LookupEnv(config.ManagementTokenEnv); ok {
 		out = append(out, v)
@@ -57,13 +63,13 @@ var secretAttrs = map[string]bool{
 	"backend/headers":  true,
 }
 
-// sweepSecrets evaluates every attribute of body, however broken the rest
+// Body evaluates every attribute of body, however broken the rest
 // of the file is, so that env() and file() record what they resolve, and
 // reports the values of the secret attributes (literals included) to add.
 // Diagnostics are ignored: decoding reports them. This runs before
 // decoding so that diagnostics of a file that fails to parse or decode can
 // still be redacted.
-func sweepSecrets(body hcl.Body, ctx *hcl.EvalContext, add func(...string)) {
+func Body(body hcl.Body, ctx *hcl.EvalContext, add func(...string)) {
 	sb, ok := body.(*hclsyntax.Body)
 	if !ok {
 		return
@@ -88,10 +94,10 @@ func sweepSecrets(body hcl.Body, ctx *hcl.EvalContext, add func(...string)) {
 	walk(sb, "")
 }
 
-// lexSecrets reports the string literals assigned to an attribute named
+// Source reports the string literals assigned to an attribute named
 // like a secret attribute ("value", "token"), found token by token: for a
 // file that does not parse, whose broken lines the syntax tree lacks.
-func lexSecrets(src []byte, filename string, add func(...string)) {
+func Source(src []byte, filename string, add func(...string)) {
 	toks, _ := hclsyntax.LexConfig(src, filename, hcl.InitialPos)
 	for i := 0; i+3 < len(toks); i++ {
 		name := string(toks[i].Bytes)
