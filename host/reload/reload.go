@@ -70,6 +70,15 @@ func New(path string, cfg *config.Config, gw *gateway.Gateway, rt *pluginhost.Ru
 // SetGuard hands every successful reload's policies and quotas to g.
 func (r *File) SetGuard(g *policy.Guard) { r.guard = g }
 
+// Func is r.Reload as manage.Options.Reload takes it, or nil for a nil r
+// (a configuration that came from no file to re-read).
+func (r *File) Func() func() (supervisor.ReloadSummary, string, error) {
+	if r == nil {
+		return nil
+	}
+	return r.Reload
+}
+
 // Reload re-reads the file and applies it. It returns what changed, the
 // rendered diagnostics (warnings even on success), and an error wrapping
 // manage.ErrInvalidConfig when the file or a plugin's configuration is

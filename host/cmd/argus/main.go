@@ -26,6 +26,7 @@ import (
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/config/configload"
 	"github.com/argusmcp/argus/host/logging"
+	"github.com/argusmcp/argus/host/startup"
 	"github.com/argusmcp/argus/internal/gctune"
 	"github.com/argusmcp/argus/internal/profiling"
 	"github.com/argusmcp/argus/plugins"
@@ -108,16 +109,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "argus: unknown command %q\n\n%s", args[0], usage)
 		return exitUser
 	}
-	var ue errUser
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case errors.Is(err, flag.ErrHelp):
-		return exitOK
-	case errors.As(err, &ue):
-		if ue.error != errDiagnostics {
-			fmt.Fprintf(stderr, "argus: %v\n", ue.error)
-		}
+	case errors.Is(err, errDiagnostics), errors.Is(err, startup.ErrPluginConfig):
+		return exitUser // the diagnostics are printed
+	case errors.As(err, new(errUser)), startup.ConfigFault(err):
+		fmt.Fprintf(stderr, "argus: %v\n", err)
 		return exitUser
 	default:
 		fmt.Fprintf(stderr, "argus: %v\n", err)
@@ -158,9 +156,7 @@ func configFlag(fs *flag.FlagSet, usage string) (path *string, explicit func() b
 func loadConfig(ctx context.Context, path string, explicit bool, stderr io.Writer) (*config.Config, *configload.Parser, error) {
 	p := configload.NewParserWith(cliSecrets(ctx))
 	cfg, diags := p.LoadOrDefault(path, explicit, argus.DefaultConfig, "<embedded config.hcl.example>")
-	if len(diags) > 0 {
-		p.WriteDiagnostics(stderr, diags, 100, logging.IsTerminal(stderr))
-	}
+	p.Reporter(stderr)(diags)
 	if diags.HasErrors() {
 		return nil, p, errUser{errDiagnostics}
 	}

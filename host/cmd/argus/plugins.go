@@ -41,9 +41,7 @@ func validatePlugins(ctx context.Context, cfg *config.Config, p *configload.Pars
 	}
 	secrets := p.Secrets() // sensitive plugin attributes join the set diagnostics are redacted with
 	n, diags := pluginhost.ValidateConfig(ctx, cfg, pluginhost.Options{Catalog: cat, Logger: logging.Quiet(stderr, secrets), Secrets: secrets})
-	if len(diags) > 0 {
-		p.WriteDiagnostics(stderr, diags, 100, logging.IsTerminal(stderr))
-	}
+	p.Reporter(stderr)(diags)
 	if diags.HasErrors() {
 		return 0, errUser{errDiagnostics}
 	}

@@ -646,6 +646,17 @@ func (p *Parser) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, width uint
 	return err
 }
 
+// Reporter returns a function that writes diagnostics to w as the argus
+// command shows them (WriteDiagnostics wrapped at 100 columns, in colour
+// when w is a terminal); it writes nothing for none.
+func (p *Parser) Reporter(w io.Writer) func(hcl.Diagnostics) {
+	return func(diags hcl.Diagnostics) {
+		if len(diags) > 0 {
+			p.WriteDiagnostics(w, diags, 100, logging.IsTerminal(w))
+		}
+	}
+}
+
 // withoutFollowUps drops the "value must be known" error gohcl adds after a
 // function call failed: the function's own diagnostic already explains it.
 func withoutFollowUps(diags hcl.Diagnostics) hcl.Diagnostics {
