@@ -95,12 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "status":
 		err = cmdStatus(ctx, args[1:], stdout, stderr)
 	case "audit":
-		switch err = verify.Main(args[1:], stdout, stderr); {
-		case errors.Is(err, verify.ErrReported):
-			err = errUser{errDiagnostics}
-		case errors.Is(err, verify.ErrUnknownCommand):
-			err = errUser{err}
-		}
+		err = verify.Main(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "argus %s\n", version)
 	case "help", "-h", "-help", "--help":
@@ -109,12 +104,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "argus: unknown command %q\n\n%s", args[0], usage)
 		return exitUser
 	}
+	// Exit codes: what the user can fix is 1, anything else 2.
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case errors.Is(err, errDiagnostics), errors.Is(err, startup.ErrPluginConfig):
-		return exitUser // the diagnostics are printed
-	case errors.As(err, new(errUser)), startup.ConfigFault(err):
+	case errors.Is(err, errDiagnostics), errors.Is(err, startup.ErrPluginConfig), errors.Is(err, verify.ErrReported):
+		return exitUser // already reported
+	case errors.As(err, new(errUser)), startup.ConfigFault(err), errors.Is(err, verify.ErrUnknownCommand):
 		fmt.Fprintf(stderr, "argus: %v\n", err)
 		return exitUser
 	default:
