@@ -1,9 +1,11 @@
 package search
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/argusmcp/argus/shared/auditlog"
@@ -79,18 +81,50 @@ func (s *stream) followRotation() {
 		// Backups rotated after the old file (when several rotations
 		// happened between two polls) come before the new file.
 		files, _ := auditlog.Files(s.base)
-		for i, p := range files {
-			if st, err := os.Stat(p); err == nil && os.SameFile(st, s.activeStat) {
-				for _, q := range files[i+1:] {
-					if q != s.base {
-						s.backups = append(s.backups, q)
-					}
+		if i := s.rotatedTo(files); i >= 0 {
+			for _, q := range files[i+1:] {
+				if q != s.base {
+					s.backups = append(s.backups, q)
 				}
-				break
 			}
 		}
 		old.final() // next reads it to its end, then closes it
 		s.cur = old
 	}
 	s.active, s.activeStat = newLines(s.base, f, f), newStat
+}
+
+// rotatedTo returns the index among files of the backup the active file
+// became: the same file, or (once gzipped) the one that starts with the
+// same line; -1 when there is none.
+func (s *stream) rotatedTo(files []string) int {
+	for i := len(files) - 1; i >= 0; i-- {
+		if st, err := os.Stat(files[i]); err == nil && os.SameFile(st, s.activeStat) {
+			return i
+		}
+	}
+	if s.active.first == nil {
+		return -1
+	}
+	for i := len(files) - 1; i >= 0; i-- {
+		if files[i] != s.base && strings.HasSuffix(files[i], ".gz") && bytes.Equal(firstLine(files[i]), s.active.first) {
+			return i
+		}
+	}
+	return -1
+}
+
+// firstLine is the first line of an audit file, nil when it has none or
+// cannot be read.
+func firstLine(path string) []byte {
+	rc, err := auditlog.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	line, _, err := auditlog.NewLines(rc).Next()
+	if err != nil {
+		return nil
+	}
+	return line
 }

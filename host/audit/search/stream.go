@@ -33,12 +33,15 @@ type stream struct {
 	active  *lines   // the active file, opened before the backups were listed; nil if it did not exist
 	// activeStat identifies the active file, to tell a rotation.
 	activeStat os.FileInfo
-	rep     *reporter
+	rep        *reporter
 }
 
 // openStreams expands paths into streams: a file is a stream, a
 // directory one stream per audit file in it. A path that does not exist
-// is an error; so is a file or directory that cannot be listed.
+// is an error; so is a file or directory that cannot be listed. Head and
+// lock files named (as a shell glob such as logs/audit.jsonl* names them)
+// are left out, and so is a file that is a backup of another named: it
+// is read as part of that file's stream.
 func openStreams(paths []string, follow bool, rep *reporter) ([]*stream, error) {
 	var bases []string
 	seen := map[string]bool{}
@@ -48,34 +51,60 @@ func openStreams(paths []string, follow bool, rep *reporter) ([]*stream, error) 
 			return nil, err
 		}
 		found := []string{p}
-		if st.IsDir() {
+		switch {
+		case st.IsDir():
 			if found, err = basesIn(p); err != nil {
 				return nil, err
 			}
+		case skipped(filepath.Base(p)):
+			continue
 		}
 		for _, b := range found {
-			abs, err := filepath.Abs(b)
-			if err != nil {
-				abs = b
-			}
-			if !seen[abs] {
-				seen[abs] = true
+			if a := abs(b); !seen[a] {
+				seen[a] = true
 				bases = append(bases, b)
 			}
 		}
 	}
-	var out []*stream
+	var all []*stream
+	inStream := map[string]bool{} // backups
 	for _, b := range bases {
 		s, err := openStream(b, follow, rep)
 		if err != nil {
-			for _, s := range out {
+			for _, s := range all {
 				s.close()
 			}
 			return nil, err
 		}
+		all = append(all, s)
+		for _, f := range s.backups {
+			if f != b {
+				inStream[abs(f)] = true
+			}
+		}
+	}
+	var out []*stream
+	for _, s := range all {
+		if inStream[abs(s.base)] {
+			s.close()
+			continue
+		}
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+func abs(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// skipped reports the files next to audit files that are not audit
+// files: head and lock files.
+func skipped(name string) bool {
+	return auditlog.IsHeadFile(name) || strings.HasSuffix(name, ".lock")
 }
 
 // openStream opens base (when it exists) before listing its backups, so
@@ -83,6 +112,10 @@ func openStreams(paths []string, follow bool, rep *reporter) ([]*stream, error) 
 // too, and is read once, as the active file.
 func openStream(base string, follow bool, rep *reporter) (*stream, error) {
 	s := &stream{base: base, rep: rep}
+	if strings.HasSuffix(base, ".gz") {
+		s.backups = []string{base} // a backup named explicitly, never active
+		return s, nil
+	}
 	f, err := os.Open(base)
 	switch {
 	case err == nil && follow:
@@ -126,7 +159,7 @@ func basesIn(dir string) ([]string, error) {
 	seen := map[string]bool{}
 	for _, e := range entries {
 		name := e.Name()
-		if !e.Type().IsRegular() || auditlog.IsHeadFile(name) || strings.HasSuffix(name, ".lock") {
+		if !e.Type().IsRegular() || skipped(name) {
 			continue
 		}
 		b := baseName(name)
@@ -252,8 +285,9 @@ type lines struct {
 	c       io.Closer
 	f       *os.File // the active file, for following; nil for a backup
 	partial []byte
-	n       int   // lines returned
-	pos     int64 // bytes read from f
+	first   []byte // the first line, to find the file again once rotated and gzipped
+	n       int    // lines returned
+	pos     int64  // bytes read from f
 }
 
 func newLines(path string, r io.ReadCloser, f *os.File) *lines {
@@ -294,6 +328,9 @@ func (l *lines) next() ([]byte, error) {
 		l.partial = nil
 	}
 	l.n++
+	if l.n == 1 {
+		l.first = b
+	}
 	return b, nil
 }
 
@@ -306,7 +343,7 @@ func (l *lines) rewind() error {
 	if _, err := l.f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	l.pos, l.n, l.partial = 0, 0, nil
+	l.pos, l.n, l.partial, l.first = 0, 0, nil, nil
 	l.r.Reset(readCounter{l.f, &l.pos})
 	return nil
 }
