@@ -38,21 +38,26 @@ type stream struct {
 
 // openStreams expands paths into streams: a file is a stream, a
 // directory one stream per audit file in it. A path that does not exist
-// is an error; so is a file or directory that cannot be listed. Head and
-// lock files named (as a shell glob such as logs/audit.jsonl* names them)
-// are left out, and so is a file that is a backup of another named: it
-// is read as part of that file's stream.
+// (nor any backup of it) is an error; so is a file or directory that
+// cannot be listed. Head and lock files named (as a shell glob such as
+// logs/audit.jsonl* names them) are left out, and so is a file that is a
+// backup of another named: it is read as part of that file's stream.
 func openStreams(paths []string, follow bool, rep *reporter) ([]*stream, error) {
 	var bases []string
 	seen := map[string]bool{}
 	for _, p := range paths {
 		st, err := os.Stat(p)
-		if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			// rotated away and not created again yet: its backups do
+			if _, err := auditlog.Files(p); err != nil {
+				return nil, err
+			}
+		} else if err != nil {
 			return nil, err
 		}
 		found := []string{p}
 		switch {
-		case st.IsDir():
+		case st != nil && st.IsDir():
 			if found, err = basesIn(p); err != nil {
 				return nil, err
 			}
