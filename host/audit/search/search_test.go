@@ -122,8 +122,8 @@ func TestQuery(t *testing.T) {
 		})
 	}
 
-	t.Run("flags after the paths", func(t *testing.T) {
-		out, _, err := run(t, r.dirA, "--output", "jsonl", r.baseB, "--user", "bob", "--all")
+	t.Run("flags after the paths, directories", func(t *testing.T) {
+		out, _, err := run(t, r.dirA, "--output", "jsonl", filepath.Dir(r.baseB), "--user", "bob", "--all")
 		if got, exp := ids(t, out), want(r.all, 0, func(e ev) bool { return e.user == "bob" }); err != nil || !slices.Equal(got, exp) {
 			t.Fatalf("%v: got %v\nwant %v", err, got, exp)
 		}
@@ -338,4 +338,33 @@ func reversed(s []string) []string {
 	r := slices.Clone(s)
 	slices.Reverse(r)
 	return r
+}
+
+// FuzzQuery: whatever a file holds, the query reports and skips what it
+// cannot read and never panics.
+func FuzzQuery(f *testing.F) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(`{"timestamp":"2026-11-30T10:00:00Z","source":{"user_id":"a"}}` + "\n"))
+	zw.Close()
+	f.Add([]byte(`{"timestamp":"2026-11-30T10:00:00Z","source":{"user_id":"a"},"outcome":{"latency_ms":1e308}}`+"\n{"), false)
+	f.Add(gz.Bytes(), true)
+	f.Add(gz.Bytes()[:gz.Len()/2], true)
+	f.Add([]byte("\x00\xff\n\n[]\n\"x\"\n{\"timestamp\":null}"), false)
+	f.Fuzz(func(t *testing.T, data []byte, gzipped bool) {
+		dir := t.TempDir()
+		base := filepath.Join(dir, "audit.jsonl")
+		os.WriteFile(base, []byte(`{"timestamp":"2026-11-30T10:00:01Z"}`+"\n"), 0o600)
+		name := base + ".1"
+		if gzipped {
+			name = filepath.Join(dir, "audit-2026-11-30T10-00-00.000.jsonl.gz")
+		}
+		os.WriteFile(name, data, 0o600)
+		for _, args := range [][]string{{base}, {"--output", "jsonl", "--all", dir}} {
+			var o, e bytes.Buffer
+			if err := search.Main(context.Background(), args, &o, &e); err != nil && !errors.Is(err, search.ErrReported) {
+				t.Fatalf("%q: %v", args, err)
+			}
+		}
+	})
 }
