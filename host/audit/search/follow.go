@@ -78,20 +78,31 @@ func (s *stream) followRotation() {
 	old := s.active
 	s.backups = nil
 	if old != nil {
-		// Backups rotated after the old file (when several rotations
-		// happened between two polls) come before the new file.
 		files, _ := auditlog.Files(s.base)
-		if i := s.rotatedTo(files); i >= 0 {
-			for _, q := range files[i+1:] {
-				if q != s.base {
-					s.backups = append(s.backups, q)
-				}
-			}
-		}
+		s.backups = s.rotatedSince(files, newStat)
 		old.final() // next reads it to its end, then closes it
 		s.cur = old
 	}
 	s.active, s.activeStat = newLines(s.base, f, f), newStat
+}
+
+// rotatedSince returns the backups among files (a listing of the
+// stream's trail) rotated after the active file, which must come between
+// it and the new active file (when several rotations happened between
+// two polls); not the new active file itself, which may have been rotated
+// since it was opened too, and is read once, as the active file.
+func (s *stream) rotatedSince(files []string, newStat os.FileInfo) []string {
+	i := s.rotatedTo(files)
+	if i < 0 {
+		return nil
+	}
+	var out []string
+	for _, q := range files[i+1:] {
+		if st, err := os.Stat(q); q != s.base && (err != nil || !os.SameFile(st, newStat)) {
+			out = append(out, q)
+		}
+	}
+	return out
 }
 
 // rotatedTo returns the index among files of the backup the active file
