@@ -1,6 +1,8 @@
 package search
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -62,5 +64,40 @@ func TestRotatedSince(t *testing.T) {
 	s.activeStat = stat(base + ".1")
 	if got := s.rotatedSince(files, stat(base)); len(got) != 0 {
 		t.Errorf("one rotation: %v, want nothing more", got)
+	}
+}
+
+// TestCompressedMeanwhile: a backup listed plain and gzipped by
+// lumberjack before it is read is read from its .gz.
+func TestCompressedMeanwhile(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "audit.jsonl")
+	backup := filepath.Join(dir, "audit-2026-11-30T10-00-00.000.jsonl")
+	first := `{"timestamp":"2026-11-30T10:00:00Z","event_id":"1"}` + "\n"
+	os.WriteFile(backup, []byte(first), 0o600)
+	os.WriteFile(base, []byte(`{"timestamp":"2026-11-30T10:00:01Z","event_id":"2"}`+"\n"), 0o600)
+	var errOut bytes.Buffer
+	streams, err := openStreams([]string{base}, false, &reporter{w: &errOut})
+	if err != nil || len(streams) != 1 {
+		t.Fatal(streams, err)
+	}
+	defer streams[0].close()
+	// compressed after it was listed, before it is read
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(first))
+	zw.Close()
+	os.WriteFile(backup+".gz", gz.Bytes(), 0o600)
+	os.Remove(backup)
+	var got []string
+	for {
+		ev, ok := streams[0].next()
+		if !ok {
+			break
+		}
+		got = append(got, string(ev.line))
+	}
+	if len(got) != 2 || got[0]+"\n" != first || errOut.Len() > 0 {
+		t.Fatalf("%q\n%s", got, errOut.String())
 	}
 }

@@ -237,6 +237,12 @@ func (s *stream) open() bool {
 		p := s.backups[0]
 		s.backups = s.backups[1:]
 		rc, err := auditlog.Open(p)
+		if errors.Is(err, fs.ErrNotExist) && !strings.HasSuffix(p, ".gz") {
+			// lumberjack finished compressing it since it was listed
+			if gz, gzErr := auditlog.Open(p + ".gz"); gzErr == nil {
+				rc, err, p = gz, nil, p+".gz"
+			}
+		}
 		if err != nil {
 			s.rep.file(p, fmt.Sprintf("%v; file skipped", unwrapPath(err)))
 			continue
