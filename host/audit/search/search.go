@@ -82,7 +82,8 @@ type Options struct {
 // Main runs `argus audit query` with the arguments after "query". It
 // returns nil when every line was read, ErrReported when some were
 // skipped, flag.ErrHelp for -h, and another error for a usage or I/O
-// error. With -follow it returns when ctx ends (an interrupt).
+// error. With -follow it returns nil when ctx ends (an interrupt) after
+// the history was printed; an interrupt before is an error.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opts, paths, err := parseArgs(args, stderr, time.Now())
 	if err != nil {
@@ -207,7 +208,7 @@ func history(ctx context.Context, streams []*stream, opts Options, emit func([]e
 	m := newMerge(streams)
 	for n := 0; ; n++ {
 		if n%4096 == 0 && ctx.Err() != nil {
-			return nil
+			return errors.New("audit query: interrupted before the end of the files")
 		}
 		ev, ok := m.next()
 		if !ok {

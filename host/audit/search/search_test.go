@@ -368,3 +368,19 @@ func FuzzQuery(f *testing.F) {
 		}
 	})
 }
+
+// TestInterrupted: an interrupt before the history is read to its end is
+// an error (the output is incomplete); with -follow, after it, it is the
+// normal end (TestFollow).
+func TestInterrupted(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "audit.jsonl")
+	os.WriteFile(base, jsonLines(t, events("i", 0, 3, t0, time.Second)), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var o, e bytes.Buffer
+	for _, follow := range []bool{false, true} {
+		if err := search.Run(ctx, []string{base}, search.Options{Follow: follow}, &o, &e); err == nil || !strings.Contains(err.Error(), "interrupted") {
+			t.Errorf("follow=%t: %v", follow, err)
+		}
+	}
+}
