@@ -5,6 +5,7 @@
 //	argus status   [-config FILE] [-addr URL]
 //	argus plugins  [-config FILE]
 //	argus audit verify [-key-file FILE] FILE...
+//	argus audit query  [-user U] [-status S] [-since T] [-follow] ... FILE|DIR...
 //	argus version
 //
 // Exit codes: 0 ok, 1 user error (bad configuration or arguments),
@@ -22,6 +23,7 @@ import (
 	"syscall"
 
 	"github.com/argusmcp/argus"
+	"github.com/argusmcp/argus/host/audit/search"
 	"github.com/argusmcp/argus/host/audit/verify"
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/config/configload"
@@ -67,7 +69,7 @@ Commands:
   validate  check a configuration file, its plugins included, and print its diagnostics
   plugins   list built-in and discovered plugins: name, kinds, version, path, sha256
   status    show a running gateway's health, backends and plugins
-  audit     verify the hash chain of audit files: argus audit verify FILE...
+  audit     audit files: argus audit verify FILE... | argus audit query [filters] FILE|DIR...
   version   print the version
 
 Run "argus <command> -h" for a command's flags.
@@ -95,7 +97,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "status":
 		err = cmdStatus(ctx, args[1:], stdout, stderr)
 	case "audit":
-		err = verify.Main(args[1:], stdout, stderr)
+		if len(args) > 1 && args[1] == "query" {
+			err = search.Main(ctx, args[2:], stdout, stderr)
+		} else {
+			err = verify.Main(args[1:], stdout, stderr)
+		}
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "argus %s\n", version)
 	case "help", "-h", "-help", "--help":
@@ -108,7 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case errors.Is(err, errDiagnostics), errors.Is(err, startup.ErrPluginConfig), errors.Is(err, verify.ErrReported):
+	case errors.Is(err, errDiagnostics), errors.Is(err, startup.ErrPluginConfig), errors.Is(err, verify.ErrReported), errors.Is(err, search.ErrReported):
 		return exitUser // already reported
 	case errors.As(err, new(errUser)), startup.ConfigFault(err), errors.Is(err, verify.ErrUnknownCommand):
 		fmt.Fprintf(stderr, "argus: %v\n", err)
