@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/argusmcp/argus/host/audit"
 	"github.com/argusmcp/argus/host/catalog"
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/events"
@@ -102,7 +103,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		observers = append(observers, tel.Observer())
 		defer stopPlan.Run(shutdown.Telemetry, tel.Shutdown, func(err error) { log.Warn("flushing telemetry", "error", err) })
 	}
-	pipe := sink.Pipeline(cfg.Audit, rt, log, logOpts, secrets)
+	recentAudit := audit.NewRecent(cfg.Management.AuditBuffer) // GET /manage/v1/audit
+	pipe := sink.Pipeline(cfg.Audit, rt, log, logOpts, secrets, recentAudit)
 	if pipe != nil {
 		observers = append(observers, pipe.Observer())
 		middlewares = append(middlewares, pipe.Gate())
@@ -128,6 +130,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 
+	traffic := manage.NewTraffic() // request and error rates for the console
+	observers = append(observers, traffic.Observer())
 	evlog := events.New(0)
 	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog, Probes: probe.Probers(rt),
 		Observers: observers, Middlewares: middlewares})
@@ -178,6 +182,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		AuditStats:      func() any { return pipe.Stats() },
 		PanicsRecovered: gw.Panics().Count,
 		Admin:           identity.Admin(cfg.Auth),
+		AuditRing:       recentAudit, Traffic: traffic,
 	}))
 	if scrape != nil {
 		mux.Handle("GET /metrics", scrape)
