@@ -15,6 +15,7 @@ import (
 	"github.com/argusmcp/argus/host/audit"
 	"github.com/argusmcp/argus/host/catalog"
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/console"
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/identity"
@@ -184,6 +185,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Admin:           identity.Admin(cfg.Auth),
 		AuditRing:       recentAudit, Traffic: traffic,
 	}))
+	mux.Handle(console.Prefix, console.Handler()) // static; its data comes from /manage/v1
 	if scrape != nil {
 		mux.Handle("GET /metrics", scrape)
 	}
@@ -213,7 +215,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Panics:          gw.Panics(),
 	}))
 	srv, errc := transport.Serve(ln, drainer.Handler(mux), cfg.Server, log.Named("http").StandardLogger(nil))
-	log.Info("listening", "mcp", fmt.Sprintf("http://%s/mcp", ln.Addr()), "management", fmt.Sprintf("http://%s%s", ln.Addr(), manage.Prefix))
+	log.Info("listening", "mcp", fmt.Sprintf("http://%s/mcp", ln.Addr()), "management", fmt.Sprintf("http://%s%s", ln.Addr(), manage.Prefix),
+		"console", fmt.Sprintf("http://%s%s", ln.Addr(), console.Prefix))
 	defer reload.OnSIGHUP(reloader, log)()
 	for {
 		select {
