@@ -55,13 +55,13 @@ export async function render(root, { signal, setLive }) {
     try {
       const r = await api('/reload', { method: 'POST', signal });
       const changed = [...(r.added || []).map((x) => '+' + x), ...(r.removed || []).map((x) => '−' + x), ...(r.changed || []).map((x) => '~' + x)];
-      result.replaceChildren(
+      result.replaceChildren(h('div', {},
         h('div', { class: 'ok' }, 'Applied' + (changed.length ? ': ' + changed.join(', ') : ': nothing changed')),
         (r.restart_required || []).length ? h('div', { class: 'warn' }, 'Restart required for: ' + r.restart_required.join(', ')) : null,
-        r.diagnostics ? h('pre', { class: 'diagnostics' }, r.diagnostics) : null);
+        r.diagnostics ? h('pre', { class: 'diagnostics' }, r.diagnostics) : null));
     } catch (e) {
-      result.replaceChildren(h('div', { class: 'error-text' }, 'Not applied: ' + e.message),
-        e.body && e.body.diagnostics ? h('pre', { class: 'diagnostics' }, e.body.diagnostics) : null);
+      result.replaceChildren(h('div', {}, h('div', { class: 'error-text' }, 'Not applied: ' + e.message),
+        e.body && e.body.diagnostics ? h('pre', { class: 'diagnostics' }, e.body.diagnostics) : null));
     }
     refresh();
   });
