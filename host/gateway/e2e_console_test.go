@@ -79,7 +79,13 @@ func TestE2EConsole(t *testing.T) {
 		t.Skip("the browser test runs with make e2e-console (ARGUS_E2E_CONSOLE=1)")
 	}
 	chrome := chromium(t)
-	shots := t.TempDir()
+	shots := t.TempDir() // $ARGUS_CONSOLE_SHOTS keeps them elsewhere (a CI artefact)
+	if dir := os.Getenv("ARGUS_CONSOLE_SHOTS"); dir != "" {
+		shots = dir
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Setenv("ARGUS_E2E_ALICE", "alice-token-0123456789")
 	t.Setenv("ARGUS_E2E_BOB", "bob-token-0123456789ab")
 	betaURL := startDemoHTTP(t, "beta")
@@ -183,6 +189,8 @@ backend "beta" {
 			t.Errorf("overview lacks %q:\n%s", want, overview)
 		}
 	}
+	wait("a request rate", `document.querySelector('.rate-requests .stat-value').innerText !== '0.00' &&
+	  document.querySelector('.rate-errors .stat-value').innerText !== '0.0 %'`, 10*time.Second)
 	wait("traffic bars with an error", `document.querySelectorAll('.bars rect.bar-ok').length > 0 && document.querySelectorAll('.bars rect.bar-err').length > 0`, 10*time.Second)
 	shot("overview")
 
@@ -209,6 +217,11 @@ backend "beta" {
 	wait("alpha Ready again", `document.querySelector('article[data-backend="alpha"]')?.dataset.phase === 'Ready'`, 30*time.Second)
 	if eval(`String(window.__sameDocument)`) != "yes" {
 		t.Error("the page reloaded while alpha failed and recovered")
+	}
+	// The sparkline's history outlives the reconnect (the check counters
+	// restart with the new connection).
+	if b := backendStatus(t, url, "alpha"); len(b.Health.History) <= b.Health.Checks {
+		t.Errorf("alpha's history has %d checks, its counter %d: want the checks before the kill kept", len(b.Health.History), b.Health.Checks)
 	}
 
 	// Reconnect (with its inline confirmation) and reload with its result.

@@ -177,8 +177,7 @@ func TestTraffic(t *testing.T) {
 	end := func(err error, o request.Outcome) {
 		tr.Observer().End(context.Background(), &request.Call{Method: "tools/call", Err: err, Outcome: o})
 	}
-	// 30 s ago: 6 requests, 2 failed; in the current bucket: 1 (not in
-	// the rate, which counts complete buckets only).
+	// 30 s ago: 7 requests, 3 failed; in the current bucket: 1.
 	now = now.Add(-30 * time.Second)
 	for i := range 6 {
 		if i < 2 {
@@ -204,13 +203,14 @@ func TestTraffic(t *testing.T) {
 	if last.Requests != 1 || third.Requests != 7 || third.Errors != 3 || !third.Start.Equal(time.Date(2026, 11, 30, 9, 59, 30, 0, time.UTC)) {
 		t.Fatalf("buckets: last %+v, 30 s ago %+v", last, third)
 	}
-	if r.RequestRate != 7.0/60 || r.ErrorRate != 3.0/7 {
-		t.Errorf("rates %v %v, want 7/60 and 3/7", r.RequestRate, r.ErrorRate)
+	// The last minute is 50 s of complete buckets and 5 s of the current.
+	if r.RequestRate != 8.0/55 || r.ErrorRate != 3.0/8 {
+		t.Errorf("rates %v %v, want 8/55 and 3/8", r.RequestRate, r.ErrorRate)
 	}
 	// A bucket's slot comes round again after the window: the old counts go.
 	now = now.Add(TrafficBucket * TrafficBuckets)
 	end(nil, request.OutcomeSuccess)
-	if got := tr.Report(); got.Buckets[TrafficBuckets-1].Requests != 1 || got.RequestRate != 0 {
+	if got := tr.Report(); got.Buckets[TrafficBuckets-1].Requests != 1 || got.RequestRate != 1.0/55 {
 		t.Errorf("after a full window: %+v rate %v", got.Buckets[TrafficBuckets-1], got.RequestRate)
 	}
 }

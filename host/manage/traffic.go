@@ -72,8 +72,8 @@ func (t *Traffic) add(failed bool) {
 type TrafficReport struct {
 	BucketSeconds int             `json:"bucket_seconds"`
 	Buckets       []TrafficSample `json:"buckets"` // oldest first, the current (partial) bucket last; empty buckets included
-	// Over the last minute of complete buckets: requests per second and
-	// the share of them that failed (0..1).
+	// Over the last minute (the current bucket and the five before it):
+	// requests per second and the share of them that failed (0..1).
 	RequestRate float64 `json:"request_rate"`
 	ErrorRate   float64 `json:"error_rate"`
 }
@@ -93,12 +93,15 @@ func (t *Traffic) Report() TrafficReport {
 		r.Buckets = append(r.Buckets, s)
 	}
 	t.mu.Unlock()
+	// The last minute: the complete buckets of it and the current one,
+	// over the time they span, so a new gateway shows its first calls.
 	const perMinute = int(time.Minute / TrafficBucket)
 	var req, errs int64
-	for _, s := range r.Buckets[len(r.Buckets)-1-perMinute : len(r.Buckets)-1] {
+	for _, s := range r.Buckets[len(r.Buckets)-perMinute:] {
 		req, errs = req+s.Requests, errs+s.Errors
 	}
-	r.RequestRate = float64(req) / time.Minute.Seconds()
+	span := time.Duration(perMinute-1)*TrafficBucket + t.now().Sub(now)
+	r.RequestRate = float64(req) / max(span, time.Second).Seconds()
 	if req > 0 {
 		r.ErrorRate = float64(errs) / float64(req)
 	}

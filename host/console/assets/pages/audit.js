@@ -57,6 +57,7 @@ export async function render(root, { signal, setLive }) {
       head.after(row(e));
       const max = Number(inputs.limit.value) || 100;
       while (rows.children.length > max + 1) rows.lastChild.remove();
+      summary.textContent = `${rows.children.length - 1} events, live`;
     } });
   };
 
