@@ -72,3 +72,22 @@ func TestPipelineFeedsRecentTheRedactedEvent(t *testing.T) {
 		t.Fatalf("sink got %v, ring %q: want the same bytes", sink.written, got)
 	}
 }
+
+// BenchmarkRecentAdd is the ring's share of recording one event on the
+// request path, with a live-tail subscriber that reads everything.
+func BenchmarkRecentAdd(b *testing.B) {
+	r := NewRecent(DefaultRecent)
+	ch, cancel := r.Subscribe(256)
+	defer cancel()
+	go func() {
+		for range ch {
+		}
+	}()
+	event := []byte(`{"timestamp":"2026-11-30T10:00:00.000000+00:00","event_type":"mcp_operation"}`)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r.Add(event)
+		}
+	})
+}
