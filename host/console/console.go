@@ -24,7 +24,7 @@ const Prefix = "/manage/ui/"
 
 // CSP is the Content-Security-Policy of every console response: only
 // Argus's own origin, no inline script or style, no framing.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 //go:embed assets
