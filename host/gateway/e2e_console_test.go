@@ -23,6 +23,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/argusmcp/argus/internal/testbin"
 )
 
 // pageLog collects what the browser saw: every request URL and every
@@ -70,7 +72,7 @@ func chromium(t *testing.T) string {
 	if p, err := exec.LookPath("chromium"); err == nil {
 		return p
 	}
-	t.Skip("chromium is not installed (make e2e-console installs Debian's chromium when it can)")
+	testbin.Unavailable(t, "chromium is not installed (make e2e-console installs Debian's chromium when it can)")
 	return ""
 }
 
