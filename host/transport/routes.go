@@ -14,6 +14,9 @@ type Routes struct {
 	// Management is the management API, served under ManagementPrefix+"/".
 	ManagementPrefix string
 	Management       http.Handler
+	// Console, if not nil, is the web console, served under ConsolePrefix.
+	ConsolePrefix string
+	Console       http.Handler
 	// Metrics, if not nil, answers GET /metrics (Prometheus scraping).
 	Metrics http.Handler
 	// Auth, when it has jwt blocks, makes the listener serve the RFC 9728
@@ -27,6 +30,9 @@ type Routes struct {
 func (r Routes) Mux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle(r.ManagementPrefix+"/", r.Management)
+	if r.Console != nil {
+		mux.Handle(r.ConsolePrefix, r.Console)
+	}
 	if r.Metrics != nil {
 		mux.Handle("GET /metrics", r.Metrics)
 	}

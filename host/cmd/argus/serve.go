@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 
+	"github.com/argusmcp/argus/host/audit/recent"
+	"github.com/argusmcp/argus/host/console"
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/identity"
@@ -94,7 +96,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		observers = append(observers, tel.Observer())
 		defer stopPlan.Run(shutdown.Telemetry, tel.Shutdown, func(err error) { log.Warn("flushing telemetry", "error", err) })
 	}
-	pipe := sink.Pipeline(cfg.Audit, rt, log, logOpts, secrets)
+	recentAudit := recent.New(cfg.Management.AuditBuffer) // GET /manage/v1/audit
+	pipe := sink.Pipeline(cfg.Audit, rt, log, logOpts, secrets, recentAudit)
 	if pipe != nil {
 		observers = append(observers, pipe.Observer())
 		middlewares = append(middlewares, pipe.Gate())
@@ -109,6 +112,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	middlewares = append(middlewares, guard.Middleware())
 
+	traffic := manage.NewTraffic() // request and error rates for the console
+	observers = append(observers, traffic.Observer())
 	evlog := events.New(0)
 	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog, Probes: probe.Probers(rt),
 		Observers: observers, Middlewares: middlewares})
@@ -160,11 +165,15 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			AuditStats:      func() any { return pipe.Stats() },
 			PanicsRecovered: gw.Panics().Count,
 			Admin:           identity.Admin(cfg.Auth),
+			AuditRing:       recentAudit, Traffic: traffic,
 		}),
-		Metrics: scrape,
-		Auth:    cfg.Auth,
+		ConsolePrefix: console.Prefix,
+		Console:       console.Handler(), // static; its data comes from /manage/v1
+		Metrics:       scrape,
+		Auth:          cfg.Auth,
 	}.Mux()
-	log.Info("listening", "mcp", fmt.Sprintf("http://%s/mcp", ln.Addr()), "management", fmt.Sprintf("http://%s%s", ln.Addr(), manage.Prefix))
+	log.Info("listening", "mcp", fmt.Sprintf("http://%s/mcp", ln.Addr()), "management", fmt.Sprintf("http://%s%s", ln.Addr(), manage.Prefix),
+		"console", fmt.Sprintf("http://%s%s", ln.Addr(), console.Prefix))
 	defer reload.OnSIGHUP(reloader, log)()
 	return transport.Run(ctx, ln, mux, transport.RunOptions{Server: cfg.Server, Drain: drainer, Startup: verdict,
 		MCP: gw.Server(), Plan: stopPlan, Logger: log})

@@ -145,8 +145,9 @@ type tokenBlock struct {
 }
 
 type managementBlock struct {
-	Token *string  `hcl:"token,optional"`
-	Body  hcl.Body `hcl:",body"`
+	Token       *string  `hcl:"token,optional"`
+	AuditBuffer *int     `hcl:"audit_buffer,optional"`
+	Body        hcl.Body `hcl:",body"`
 }
 
 type backendBlock struct {
@@ -407,8 +408,17 @@ func (raw *fileSchema) build(cfg *config.Config, ctx *hcl.EvalContext) hcl.Diagn
 		}
 	}
 
-	if m := raw.Management; m != nil && m.Token != nil {
-		cfg.Management.Token = *m.Token
+	cfg.Management.AuditBuffer = config.DefaultAuditBuffer
+	if m := raw.Management; m != nil {
+		if m.Token != nil {
+			cfg.Management.Token = *m.Token
+		}
+		if m.AuditBuffer != nil && *m.AuditBuffer > config.MaxAuditBuffer {
+			diags = append(diags, attr.Error(m.Body, "audit_buffer", "Invalid limit",
+				fmt.Sprintf("audit_buffer must be at most %d.", config.MaxAuditBuffer)))
+		} else {
+			diags = append(diags, attr.Count(m.Body, "audit_buffer", m.AuditBuffer, 0, &cfg.Management.AuditBuffer)...)
+		}
 	}
 	diags = append(diags, raw.checkManagementToken(cfg.Management.Token)...)
 
