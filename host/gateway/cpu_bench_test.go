@@ -31,6 +31,13 @@ func treeCPUByRole(pids ...int) (by map[string]time.Duration, ok bool) {
 		return nil, false
 	}
 	by = map[string]time.Duration{}
+	walkTree(pids, func(pid int) { by[procRole(pid)] += procCPU(pid) })
+	return by, true
+}
+
+// walkTree calls visit once for each of pids and each of their
+// descendants (from /proc).
+func walkTree(pids []int, visit func(pid int)) {
 	seen := map[int]bool{}
 	var walk func(pid int)
 	walk = func(pid int) {
@@ -38,7 +45,7 @@ func treeCPUByRole(pids ...int) (by map[string]time.Duration, ok bool) {
 			return
 		}
 		seen[pid] = true
-		by[procRole(pid)] += procCPU(pid)
+		visit(pid)
 		tasks, _ := filepath.Glob(filepath.Join("/proc", strconv.Itoa(pid), "task", "*", "children"))
 		for _, t := range tasks {
 			b, _ := os.ReadFile(t)
@@ -52,7 +59,6 @@ func treeCPUByRole(pids ...int) (by map[string]time.Duration, ok bool) {
 	for _, pid := range pids {
 		walk(pid)
 	}
-	return by, true
 }
 
 // procRole names what a process of the system under test is, from its
