@@ -121,9 +121,12 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 // one sub-benchmark per cell, conc=N/target=X, which just reports the cell's
 // figures through b.ReportMetric (calls/s, x-direct, p50-µs, p99-µs; the
 // meaningless ns/op is suppressed) plus conc=N/on-off (audit on/off =
-// audit/bare, telemetry on/off = telemetry/bare, all on/off = full/bare),
-// and prints the table to stdout. The sub-benchmarks ignore b.N too; run
-// with -benchtime 1x:
+// audit/bare, telemetry on/off = telemetry/bare, all on/off = full/bare,
+// each also as a CPU ratio: off's CPU per call over on's), and prints the
+// table to stdout, with the CPU per call split by process (host, backend,
+// each plugin). ARGUS_BENCH_TARGETS (comma-separated keys) measures a
+// subset; direct and bare always run. The sub-benchmarks ignore b.N too;
+// run with -benchtime 1x:
 //
 //	go test -run '^$' -bench BenchmarkHop -benchtime 1x ./host/gateway/
 //
