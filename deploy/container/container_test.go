@@ -43,17 +43,17 @@ const (
 // image it holds.
 func needImage(t *testing.T) string {
 	t.Helper()
+	image := os.Getenv("ARGUS_IMAGE")
+	if image == "" {
+		t.Skip("ARGUS_IMAGE is not set: make e2e-image builds the image (make image) and runs this test with it")
+	}
 	if _, err := exec.LookPath("docker"); err != nil {
-		t.Skip("no docker CLI: the container test needs Docker (.ci/run installs docker.io and starts dockerd when it can)")
+		testbin.Unavailable(t, "no docker CLI: the container test needs Docker (.ci/run installs docker.io and starts dockerd when it can)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, "docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
-		t.Skipf("no Docker daemon reachable (docker info: %v: %s); start dockerd (.ci/dockerd start) to run the container test", err, bytes.TrimSpace(out))
-	}
-	image := os.Getenv("ARGUS_IMAGE")
-	if image == "" {
-		t.Skip("ARGUS_IMAGE is not set: make e2e-image builds the image (make image) and runs this test with it")
+		testbin.Unavailable(t, "no Docker daemon reachable (docker info: %v: %s); start dockerd (.ci/dockerd start) to run the container test", err, bytes.TrimSpace(out))
 	}
 	if out, err := exec.Command("docker", "image", "inspect", image).CombinedOutput(); err != nil {
 		t.Fatalf("ARGUS_IMAGE=%s is not an image the daemon holds (make image builds it): %s", image, bytes.TrimSpace(out))

@@ -24,6 +24,7 @@ type Pipeline struct {
 	log            hclog.Logger
 	mirror         func([]byte) // nil: events are not mirrored into the host log
 	redact         func([]byte) []byte
+	recent         *Recent
 }
 
 // Options configure a Pipeline.
@@ -40,6 +41,9 @@ type Options struct {
 	// carries no secret, the same rule as the log. It must keep the JSON
 	// valid.
 	Redact func([]byte) []byte
+	// Recent, if set, keeps the most recent events (as the sinks receive
+	// them, redacted) for the management API; nil keeps none.
+	Recent *Recent
 	Logger hclog.Logger
 }
 
@@ -48,7 +52,7 @@ func NewPipeline(queues []*Queue, o Options) *Pipeline {
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()
 	}
-	return &Pipeline{queues: queues, recordRequests: o.RecordRequests, log: o.Logger, mirror: o.Mirror, redact: o.Redact}
+	return &Pipeline{queues: queues, recordRequests: o.RecordRequests, log: o.Logger, mirror: o.Mirror, redact: o.Redact, recent: o.Recent}
 }
 
 // Record hands e to every sink. Errors (a full queue under "drop", or a
@@ -76,6 +80,7 @@ func (p *Pipeline) record(ctx context.Context, e Event, wait bool) ([]pending, e
 	if p.mirror != nil {
 		p.mirror(b)
 	}
+	p.recent.Add(b)
 	var errs []error
 	var waits []pending
 	for _, q := range p.queues {

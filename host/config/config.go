@@ -82,6 +82,11 @@ const (
 	DefaultFailureThreshold = 3
 	DefaultDegradedLatency  = 5 * time.Second
 	DefaultReconnectMax     = 60 * time.Second
+
+	// DefaultAuditBuffer is management.audit_buffer's default;
+	// MaxAuditBuffer its largest value (events are ~1 KiB each).
+	DefaultAuditBuffer = 1000
+	MaxAuditBuffer     = 100000
 )
 
 // Config is the validated, defaulted configuration of one Argus process.
@@ -295,6 +300,10 @@ type Token struct {
 // Management configures the management API.
 type Management struct {
 	Token string
+	// AuditBuffer is how many recent audit events the host keeps in
+	// memory for GET /manage/v1/audit and the console's audit explorer
+	// (default DefaultAuditBuffer; 0 keeps none).
+	AuditBuffer int
 }
 
 // Backend is one upstream MCP server.

@@ -252,3 +252,28 @@ health {
 		t.Errorf("instances = %+v", cfg.PluginInstances())
 	}
 }
+
+func TestManagementAuditBuffer(t *testing.T) {
+	for _, c := range []struct {
+		src  string
+		want int
+		err  string
+	}{
+		{``, DefaultAuditBuffer, ""},
+		{`management { audit_buffer = 50 }`, 50, ""},
+		{`management { audit_buffer = 0 }`, 0, ""},
+		{`management { audit_buffer = -1 }`, 0, "audit_buffer must be at least 0"},
+		{`management { audit_buffer = 100001 }`, 0, "audit_buffer must be at most 100000"},
+	} {
+		cfg, diags := NewParser().Load([]byte(c.src), "m.hcl")
+		if c.err != "" {
+			if !strings.Contains(diags.Error(), c.err) {
+				t.Errorf("%s: diagnostics %q, want %q", c.src, diags.Error(), c.err)
+			}
+			continue
+		}
+		if diags.HasErrors() || cfg.Management.AuditBuffer != c.want {
+			t.Errorf("%s: audit_buffer = %d (%v), want %d", c.src, cfg.Management.AuditBuffer, diags, c.want)
+		}
+	}
+}

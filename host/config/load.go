@@ -135,8 +135,9 @@ type tokenBlock struct {
 }
 
 type managementBlock struct {
-	Token *string  `hcl:"token,optional"`
-	Body  hcl.Body `hcl:",body"`
+	Token       *string  `hcl:"token,optional"`
+	AuditBuffer *int     `hcl:"audit_buffer,optional"`
+	Body        hcl.Body `hcl:",body"`
 }
 
 type backendBlock struct {
@@ -447,8 +448,17 @@ func (raw *fileSchema) build(cfg *Config, ctx *hcl.EvalContext) hcl.Diagnostics 
 		}
 	}
 
-	if m := raw.Management; m != nil && m.Token != nil {
-		cfg.Management.Token = *m.Token
+	cfg.Management.AuditBuffer = DefaultAuditBuffer
+	if m := raw.Management; m != nil {
+		if m.Token != nil {
+			cfg.Management.Token = *m.Token
+		}
+		if m.AuditBuffer != nil && *m.AuditBuffer > MaxAuditBuffer {
+			diags = append(diags, attrError(m.Body, "audit_buffer", "Invalid limit",
+				fmt.Sprintf("audit_buffer must be at most %d.", MaxAuditBuffer)))
+		} else {
+			diags = append(diags, count(m.Body, "audit_buffer", m.AuditBuffer, 0, &cfg.Management.AuditBuffer)...)
+		}
 	}
 	diags = append(diags, raw.checkManagementToken(cfg.Management.Token)...)
 

@@ -440,7 +440,7 @@ func TestE2EScale(t *testing.T) {
 	}
 	haproxyBin, err := exec.LookPath("haproxy")
 	if err != nil {
-		t.Skip("haproxy is not installed (Debian: apt-get install haproxy; `make e2e-scale` installs it when it can)")
+		testbin.Unavailable(t, "haproxy is not installed (Debian: apt-get install haproxy; `make e2e-scale` installs it when it can)")
 	}
 
 	backend := demoStdio(t, "alpha")

@@ -101,3 +101,18 @@ func TestConditionsBounded(t *testing.T) {
 		t.Errorf("last transition %v, want %v", list[0].LastTransition, clock)
 	}
 }
+
+func TestHistoryKeepsTheLastChecksOldestFirst(t *testing.T) {
+	var h History
+	if got := h.List(); got == nil || len(got) != 0 {
+		t.Fatalf("empty history lists %v", got)
+	}
+	t0 := time.Unix(0, 0)
+	for i := range HistorySize + 5 {
+		h.Add(Result{Status: StatusHealthy, Latency: time.Duration(i) * time.Millisecond}, t0.Add(time.Duration(i)*time.Second))
+	}
+	got := h.List()
+	if len(got) != HistorySize || got[0].LatencyMS != 5 || got[len(got)-1].LatencyMS != HistorySize+4 {
+		t.Fatalf("history has %d samples from %v to %v", len(got), got[0], got[len(got)-1])
+	}
+}

@@ -105,6 +105,11 @@ type Options struct {
 	// Heartbeat is the interval of SSE comments on /events/stream
 	// (default 15s).
 	Heartbeat time.Duration
+	// AuditRing, if set, serves GET /audit and /audit/stream (the most
+	// recent audit events); nil answers an empty list.
+	AuditRing AuditRing
+	// Traffic, if set, serves GET /traffic (request and error rates).
+	Traffic *Traffic
 	// Redact, if set, is applied to every response body write (see
 	// logging.Secrets.Redact), so no secret leaves in an answer.
 	Redact func([]byte) []byte
@@ -143,6 +148,9 @@ func New(o Options) *API {
 	a.mux.HandleFunc("GET "+Prefix+"/plugins", a.plugins)
 	a.mux.HandleFunc("GET "+Prefix+"/events", a.events)
 	a.mux.HandleFunc("GET "+Prefix+"/events/stream", a.stream)
+	a.mux.HandleFunc("GET "+Prefix+"/audit", a.auditList)
+	a.mux.HandleFunc("GET "+Prefix+"/audit/stream", a.auditStream)
+	a.mux.HandleFunc("GET "+Prefix+"/traffic", a.traffic)
 	a.mux.HandleFunc("POST "+Prefix+"/reconnect/{name}", a.reconnect)
 	a.mux.HandleFunc("POST "+Prefix+"/reload", a.reload)
 	return a

@@ -1,11 +1,14 @@
 package manage
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/argusmcp/argus/host/events"
 )
 
 // stream serves GET /events/stream: server-sent events, one per event,
@@ -48,18 +51,24 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	fmt.Fprint(w, ": connected\n\n")
 	flusher.Flush()
-	tick := time.NewTicker(a.o.Heartbeat)
+	pump(r.Context(), w, flusher, a.o.Heartbeat, ch, func(e events.Event) bool {
+		b, _ := json.Marshal(e)
+		return send(e.ID, b)
+	})
+}
+
+// pump sends every item of ch, and an SSE comment every heartbeat so
+// proxies keep the connection open, until ctx ends, ch closes (the
+// subscriber fell behind) or send fails.
+func pump[T any](ctx context.Context, w http.ResponseWriter, flusher http.Flusher, heartbeat time.Duration, ch <-chan T, send func(T) bool) {
+	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
 	for {
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
 		case e, ok := <-ch:
-			if !ok {
-				return // fell behind; the client resumes with Last-Event-ID
-			}
-			b, _ := json.Marshal(e)
-			if !send(e.ID, b) {
+			if !ok || !send(e) {
 				return
 			}
 		case <-tick.C:

@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/argusmcp/argus/host/pluginhost/proc"
 )
@@ -72,6 +74,43 @@ func fileSHA256(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hashes caches executables' SHA256 by path, size and modification time:
+// the argus binary behind every built-in is tens of MiB, and a status
+// request should not hash it again.
+var hashes = &hashCache{m: map[string]hashEntry{}}
+
+type hashCache struct {
+	mu sync.Mutex
+	m  map[string]hashEntry
+}
+
+type hashEntry struct {
+	size int64
+	mod  time.Time
+	sum  string
+}
+
+func (c *hashCache) sum(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	e, ok := c.m[path]
+	c.mu.Unlock()
+	if ok && e.size == fi.Size() && e.mod.Equal(fi.ModTime()) {
+		return e.sum, nil
+	}
+	sum, err := fileSHA256(path)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	c.m[path] = hashEntry{fi.Size(), fi.ModTime(), sum}
+	c.mu.Unlock()
+	return sum, nil
 }
 
 // Catalog is the set of plugins instances can name: the built-ins and the

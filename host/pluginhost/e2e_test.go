@@ -2,8 +2,10 @@ package pluginhost_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -195,6 +197,12 @@ func TestE2ERestartAndReconfigure(t *testing.T) {
 		t.Fatal(e.render(diags))
 	}
 	inst := e.rt.Instance("probe.r")
+	// Runtime.Status adds the executable's hash, as argus plugins prints it.
+	for _, st := range e.rt.Status() {
+		if want, err := fileHash(st.Path); err != nil || st.SHA256 != want {
+			t.Fatalf("%s: sha256 %q, want %s (%v)", st.ID, st.SHA256, want, err)
+		}
+	}
 	for round := 1; round <= 2; round++ {
 		st := inst.Status()
 		if st.Phase != pluginhost.PhaseRunning || st.PID == 0 || st.Generation != uint64(round) || st.Restarts != round-1 {
@@ -343,4 +351,12 @@ func TestE2EHungPluginIsRestarted(t *testing.T) {
 	if _, err := pc.Check(context.Background(), ""); err != nil {
 		t.Errorf("check after restart: %v", err)
 	}
+}
+
+func fileHash(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%x", sha256.Sum256(b)), nil
 }

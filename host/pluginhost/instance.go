@@ -55,6 +55,9 @@ type Status struct {
 	Plugin  string `json:"plugin"`
 	Version string `json:"version"` // as the running (or last) process reported it
 	Path    string `json:"path"`
+	// SHA256 is the executable's hash (for built-ins, the argus binary's),
+	// as Runtime.Status reads it; "" until a process started.
+	SHA256  string `json:"sha256"`
 	Builtin bool   `json:"builtin"`
 	Phase   Phase  `json:"phase"`
 	PID     int    `json:"pid"` // 0 when no process runs

@@ -206,7 +206,11 @@ func (r *Runtime) Instances() []*Instance {
 func (r *Runtime) Status() []Status {
 	var out []Status
 	for _, i := range r.Instances() {
-		out = append(out, i.Status())
+		s := i.Status()
+		if s.Path != "" {
+			s.SHA256, _ = hashes.sum(s.Path)
+		}
+		out = append(out, s)
 	}
 	return out
 }

@@ -84,7 +84,9 @@ func (sv *Supervisor) checkOnce(lb *liveBackend, conn *backend.Conn) {
 	r := health.Worst(results...)
 	lb.mu.Lock()
 	prev := lb.tracker.Last.Status
-	status := lb.tracker.Observe(r, time.Now())
+	now := time.Now()
+	status := lb.tracker.Observe(r, now)
+	lb.checks.Add(health.Result{Status: status, Latency: r.Latency}, now)
 	last := lb.tracker.Last
 	failures := lb.tracker.ConsecutiveFailures
 	lb.mu.Unlock()

@@ -41,6 +41,9 @@ type HealthStatus struct {
 	LatencyMS           float64       `json:"latency_ms"`
 	ConsecutiveFailures int           `json:"consecutive_failures"`
 	Checks              int           `json:"checks"` // since the backend last connected
+	// History is the latest checks (up to health.HistorySize), oldest
+	// first, across reconnects: the console's latency sparkline.
+	History []health.Sample `json:"history"`
 }
 
 // Backends reports every backend, in configuration order.
@@ -88,10 +91,10 @@ func (sv *Supervisor) backendStatus(lb *liveBackend, counts func(string) (int, i
 	c.Tools, c.Resources, c.ResourceTemplates, c.Prompts = counts(lb.cfg.Name)
 	lb.mu.Lock()
 	s.Phase, s.Since, s.Error = lb.phase, lb.since.UTC(), lb.lastErr
-	t := lb.tracker
+	t, hist := lb.tracker, lb.checks
 	lb.mu.Unlock()
 	s.Health = HealthStatus{Status: t.Last.Status, Message: t.Last.Message, ConsecutiveFailures: t.ConsecutiveFailures, Checks: t.Checks,
-		LatencyMS: float64(t.Last.Latency.Microseconds()) / 1000}
+		LatencyMS: float64(t.Last.Latency.Microseconds()) / 1000, History: hist.List()}
 	if s.Health.Status == "" {
 		s.Health.Status = health.StatusUnknown
 	}

@@ -123,8 +123,9 @@ type liveBackend struct {
 	lastErr    string
 	conds      health.Conditions
 	tracker    health.Tracker
-	reconnect  chan struct{} // operator asked for a reconnect; coalesced
-	unhealthy  chan struct{} // the checker's verdict; coalesced
+	checks     health.History // latency history, kept across reconnects
+	reconnect  chan struct{}  // operator asked for a reconnect; coalesced
+	unhealthy  chan struct{}  // the checker's verdict; coalesced
 
 	// ctx is cancelled when the backend is removed or the gateway
 	// closes; it bounds every connection attempt and goroutine of lb.

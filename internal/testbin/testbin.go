@@ -73,3 +73,19 @@ func moduleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
+
+// Unavailable skips t because a tool the test needs (a browser, HAProxy, a
+// Docker daemon) is missing here, or fails it when ARGUS_CI is set: .ci/run
+// installs every such tool, so in CI a skip would hide a suite that never
+// ran behind a green result.
+func Unavailable(t interface {
+	Helper()
+	Skipf(string, ...any)
+	Fatalf(string, ...any)
+}, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("ARGUS_CI") != "" {
+		t.Fatalf("ARGUS_CI is set and a required tool is missing: "+format, args...)
+	}
+	t.Skipf(format, args...)
+}

@@ -55,7 +55,7 @@ var (
 	// printed), and it was reported already.
 	ErrReported = errors.New("audit trail has a problem (see above)")
 	// ErrUnknownCommand: `argus audit` was given a subcommand other than
-	// verify.
+	// verify (or query, which package search runs).
 	ErrUnknownCommand = errors.New("audit: unknown subcommand")
 )
 
@@ -73,7 +73,7 @@ func Main(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, auditUsage)
 		return nil
 	}
-	return fmt.Errorf("%w %q (want \"verify\")", ErrUnknownCommand, args[0])
+	return fmt.Errorf("%w %q (want \"verify\" or \"query\")", ErrUnknownCommand, args[0])
 }
 
 // errUsage is a usage or I/O error of audit verify: exit code 2, apart

@@ -5,6 +5,7 @@
 //	argus status   [-config FILE] [-addr URL]
 //	argus plugins  [-config FILE]
 //	argus audit verify [-key-file FILE] FILE...
+//	argus audit query  [-user U] [-status S] [-since T] [-follow] ... FILE|DIR...
 //	argus version
 //
 // Exit codes: 0 ok, 1 user error (bad configuration or arguments),
@@ -22,6 +23,7 @@ import (
 	"syscall"
 
 	"github.com/argusmcp/argus"
+	"github.com/argusmcp/argus/host/audit/search"
 	"github.com/argusmcp/argus/host/audit/verify"
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/logging"
@@ -66,7 +68,7 @@ Commands:
   validate  check a configuration file, its plugins included, and print its diagnostics
   plugins   list built-in and discovered plugins: name, kinds, version, path, sha256
   status    show a running gateway's health, backends and plugins
-  audit     verify the hash chain of audit files: argus audit verify FILE...
+  audit     audit files: argus audit verify FILE... | argus audit query [filters] FILE|DIR...
   version   print the version
 
 Run "argus <command> -h" for a command's flags.
@@ -94,8 +96,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "status":
 		err = cmdStatus(ctx, args[1:], stdout, stderr)
 	case "audit":
-		switch err = verify.Main(args[1:], stdout, stderr); {
-		case errors.Is(err, verify.ErrReported):
+		if len(args) > 1 && args[1] == "query" {
+			err = search.Main(ctx, args[2:], stdout, stderr)
+		} else {
+			err = verify.Main(args[1:], stdout, stderr)
+		}
+		switch {
+		case errors.Is(err, verify.ErrReported), errors.Is(err, search.ErrReported):
 			err = errUser{errDiagnostics}
 		case errors.Is(err, verify.ErrUnknownCommand):
 			err = errUser{err}

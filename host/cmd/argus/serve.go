@@ -12,8 +12,10 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/argusmcp/argus/host/audit"
 	"github.com/argusmcp/argus/host/catalog"
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/console"
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/identity"
@@ -102,7 +104,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		observers = append(observers, tel.Observer())
 		defer stopPlan.Run(shutdown.Telemetry, tel.Shutdown, func(err error) { log.Warn("flushing telemetry", "error", err) })
 	}
-	pipe := sink.Pipeline(cfg.Audit, rt, log, logOpts, secrets)
+	recentAudit := audit.NewRecent(cfg.Management.AuditBuffer) // GET /manage/v1/audit
+	pipe := sink.Pipeline(cfg.Audit, rt, log, logOpts, secrets, recentAudit)
 	if pipe != nil {
 		observers = append(observers, pipe.Observer())
 		middlewares = append(middlewares, pipe.Gate())
@@ -128,6 +131,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 
+	traffic := manage.NewTraffic() // request and error rates for the console
+	observers = append(observers, traffic.Observer())
 	evlog := events.New(0)
 	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog, Probes: probe.Probers(rt),
 		Observers: observers, Middlewares: middlewares})
@@ -178,7 +183,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		AuditStats:      func() any { return pipe.Stats() },
 		PanicsRecovered: gw.Panics().Count,
 		Admin:           identity.Admin(cfg.Auth),
+		AuditRing:       recentAudit, Traffic: traffic,
 	}))
+	mux.Handle(console.Prefix, console.Handler()) // static; its data comes from /manage/v1
 	if scrape != nil {
 		mux.Handle("GET /metrics", scrape)
 	}
@@ -208,7 +215,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		Panics:          gw.Panics(),
 	}))
 	srv, errc := transport.Serve(ln, drainer.Handler(mux), cfg.Server, log.Named("http").StandardLogger(nil))
-	log.Info("listening", "mcp", fmt.Sprintf("http://%s/mcp", ln.Addr()), "management", fmt.Sprintf("http://%s%s", ln.Addr(), manage.Prefix))
+	log.Info("listening", "mcp", fmt.Sprintf("http://%s/mcp", ln.Addr()), "management", fmt.Sprintf("http://%s%s", ln.Addr(), manage.Prefix),
+		"console", fmt.Sprintf("http://%s%s", ln.Addr(), console.Prefix))
 	defer reload.OnSIGHUP(reloader, log)()
 	for {
 		select {

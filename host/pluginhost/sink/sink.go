@@ -118,15 +118,16 @@ func Required(inst *pluginhost.Instance) bool {
 // Pipeline builds the audit pipeline of cfg over the audit sink instances
 // of rt: one delivery queue per instance, in one delivery stream per host
 // process; nil when audit is disabled. Records are redacted with secrets
-// and, with audit.log_events, mirrored to the log as logOpts configure it.
-func Pipeline(cfg config.Audit, rt *pluginhost.Runtime, log hclog.Logger, logOpts logging.Options, secrets *logging.Secrets) *audit.Pipeline {
+// and, with audit.log_events, mirrored to the log as logOpts configure it;
+// recent (nil for none) keeps the latest of them for the management API.
+func Pipeline(cfg config.Audit, rt *pluginhost.Runtime, log hclog.Logger, logOpts logging.Options, secrets *logging.Secrets, recent *audit.Recent) *audit.Pipeline {
 	if !cfg.Enabled {
 		log.Warn("audit is disabled: MCP operations are not recorded")
 		return nil
 	}
 	stream := uuid.NewString()
 	queues := Queues(rt, stream, log.Named("audit"))
-	opts := audit.Options{RecordRequests: cfg.RecordRequests, Logger: log.Named("audit"), Redact: secrets.Redact}
+	opts := audit.Options{RecordRequests: cfg.RecordRequests, Logger: log.Named("audit"), Redact: secrets.Redact, Recent: recent}
 	if cfg.LogEvents {
 		opts.Mirror = logging.AuditMirror(logOpts, secrets)
 	}

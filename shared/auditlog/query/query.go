@@ -7,6 +7,7 @@ package query
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"path"
@@ -134,6 +135,9 @@ func Decode(line []byte) (Fields, error) {
 	var r record
 	if err := json.Unmarshal(line, &r); err != nil {
 		return Fields{}, fmt.Errorf("not an audit event: %w", err)
+	}
+	if r.Timestamp == "" {
+		return Fields{}, errors.New("not an audit event: no timestamp")
 	}
 	t, err := time.Parse(time.RFC3339Nano, r.Timestamp)
 	if err != nil {

@@ -71,6 +71,9 @@ func TestDecodeErrors(t *testing.T) {
 			t.Errorf("Decode(%q): no error", in)
 		}
 	}
+	if _, err := Decode([]byte(`{"event_type":"mcp_operation"}`)); err == nil || err.Error() != "not an audit event: no timestamp" {
+		t.Errorf("Decode without a timestamp: %v", err)
+	}
 	if f, _ := Parse(url.Values{}, time.Now()); f.Max() != DefaultLimit {
 		t.Errorf("default limit %d", f.Max())
 	}
