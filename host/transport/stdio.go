@@ -7,15 +7,22 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/request"
 )
 
-// ServeStdio serves one MCP client on stdin and stdout with server until
-// the client closes stdin or ctx is done, which both end it without error.
-func ServeStdio(ctx context.Context, server *mcp.Server) error {
+// ServeStdio waits for the start-up verdict on startup (an error is
+// returned at once), so that the one client gets the full catalogue, then
+// serves it on stdin and stdout with server until the client closes stdin
+// or ctx is done, which both end it without error.
+func ServeStdio(ctx context.Context, server *mcp.Server, startup <-chan error, log hclog.Logger) error {
+	if err := <-startup; err != nil {
+		return err
+	}
+	log.Info("serving MCP on stdio")
 	err := server.Run(ctx, Stdio(&mcp.StdioTransport{}))
 	if err != nil && ctx.Err() == nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("stdio session: %w", err)

@@ -23,6 +23,7 @@ import (
 	"github.com/argusmcp/argus/host/shutdown"
 	"github.com/argusmcp/argus/host/startup"
 	"github.com/argusmcp/argus/host/transport"
+	"github.com/argusmcp/argus/host/transport/listener"
 )
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -129,27 +130,21 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// plugin configuration errors, conflicting capabilities under "error".
 	verdict := startup.Watch(pluginDiags, gw, parser.Reporter(stderr))
 
-	if *stdio {
-		// One client, one session: it gets the catalogue once start-up is done.
-		if err := <-verdict; err != nil {
-			return err
-		}
-		log.Info("serving MCP on stdio")
-		return transport.ServeStdio(ctx, gw.Server())
+	if *stdio { // one client, one session: it gets the catalogue once start-up is done
+		return transport.ServeStdio(ctx, gw.Server(), verdict, log)
 	}
 
-	starting := func() []string { return append(gw.Starting(), rt.Starting(sink.Required)...) }
 	var reloader *reload.File // nil: nothing to re-read (the embedded example)
 	if explicit() || cfg.Filename == *path {
 		reloader = reload.New(*path, cfg, gw, rt, secrets, log)
 		reloader.SetGuard(guard)
 	}
-	drainer := &transport.Drain{}
+	drainer := &listener.Drain{}
 	sessions := transport.NewSessionLimits(cfg.Server)
 	if err := tel.Register(sessions); err != nil {
 		return err
 	}
-	mux := transport.Routes{
+	mux := listener.Routes{
 		MCP: transport.NewMCPHandler(transport.HTTPOptions{
 			Server: gw.Server(), Auth: cfg.Auth, MaxRequestBytes: cfg.Server.MaxRequestBytes,
 			SessionTimeout: cfg.Server.SessionTimeout, Refuser: gw, Logger: log.Named("http"),
@@ -158,8 +153,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		ManagementPrefix: manage.Prefix,
 		Management: manage.New(manage.Options{
 			Gateway: gw, Catalog: gw.Catalog(), Events: evlog, Token: mgmtToken, Version: version,
-			Started: gw.Started, Starting: starting, Draining: drainer.State,
-			Reload: reloader.Func(), Logger: log.Named("manage"), Redact: secrets.Redact,
+			Started: gw.Started, Draining: drainer.State,
+			Starting: func() []string { return append(gw.Starting(), rt.Starting(sink.Required)...) },
+			Reload:   reloader.Func(), Logger: log.Named("manage"), Redact: secrets.Redact,
 			Plugins:         func() any { return rt.Status() },
 			Audit:           pipe.ManagementRecorder(),
 			AuditStats:      func() any { return pipe.Stats() },
@@ -175,6 +171,6 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("listening", "mcp", fmt.Sprintf("http://%s/mcp", ln.Addr()), "management", fmt.Sprintf("http://%s%s", ln.Addr(), manage.Prefix),
 		"console", fmt.Sprintf("http://%s%s", ln.Addr(), console.Prefix))
 	defer reload.OnSIGHUP(reloader, log)()
-	return transport.Run(ctx, ln, mux, transport.RunOptions{Server: cfg.Server, Drain: drainer, Startup: verdict,
+	return listener.Run(ctx, ln, mux, listener.RunOptions{Server: cfg.Server, Drain: drainer, Startup: verdict,
 		MCP: gw.Server(), Plan: stopPlan, Logger: log})
 }

@@ -1,4 +1,4 @@
-package transport
+package listener
 
 import (
 	"net/http"
@@ -9,7 +9,7 @@ import (
 
 // Routes are the paths the gateway's listener serves.
 type Routes struct {
-	// MCP is the MCP endpoint (NewMCPHandler), served at /mcp.
+	// MCP is the MCP endpoint (transport.NewMCPHandler), served at /mcp.
 	MCP http.Handler
 	// Management is the management API, served under ManagementPrefix+"/".
 	ManagementPrefix string

@@ -1,4 +1,11 @@
-package transport
+// Package listener is the gateway's client-facing listener: the
+// http.Server with its limits (NewServer) and connection cap
+// (LimitListener), the paths it serves (Routes: /mcp, the management API,
+// the console, /metrics, the RFC 9728 metadata), and its lifecycle (Run):
+// serving until the shutdown signal, the drain that takes it out of
+// rotation (Drain), and the graceful shutdown (HTTPServer.Shutdown).
+// Package transport provides the MCP handler it serves at /mcp.
+package listener
 
 import (
 	"context"
