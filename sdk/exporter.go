@@ -7,6 +7,8 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/argusmcp/argus/sdk/internal/otlpserve"
 )
 
 // Exporter is a telemetry exporter. Argus's OpenTelemetry SDK sends it
@@ -48,18 +50,9 @@ func TelemetryExporter(f ExporterFactory) Option {
 	}
 }
 
-type traceService struct {
-	coltracepb.UnimplementedTraceServiceServer
-	srv *server
-}
-
-type metricsService struct {
-	colmetricspb.UnimplementedMetricsServiceServer
-	srv *server
-}
-
-func exporterOf(srv *server) (Exporter, error) {
-	inst, err := srv.instance()
+// exporter is the configured Exporter, or a FailedPrecondition error.
+func (s *server) exporter() (otlpserve.Exporter, error) {
+	inst, err := s.instance()
 	if err != nil {
 		return nil, err
 	}
@@ -68,35 +61,4 @@ func exporterOf(srv *server) (Exporter, error) {
 		return nil, status.Error(codes.FailedPrecondition, "the plugin is not configured as a telemetry exporter")
 	}
 	return e, nil
-}
-
-func (s *traceService) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
-	e, err := exporterOf(s.srv)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.ExportTraces(ctx, req); err != nil {
-		return nil, exportError(err)
-	}
-	return &coltracepb.ExportTraceServiceResponse{}, nil
-}
-
-func (s *metricsService) Export(ctx context.Context, req *colmetricspb.ExportMetricsServiceRequest) (*colmetricspb.ExportMetricsServiceResponse, error) {
-	e, err := exporterOf(s.srv)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.ExportMetrics(ctx, req); err != nil {
-		return nil, exportError(err)
-	}
-	return &colmetricspb.ExportMetricsServiceResponse{}, nil
-}
-
-// exportError keeps a gRPC status an exporter returned (the OTLP exporter
-// retries Unavailable and friends) and makes anything else Unavailable.
-func exportError(err error) error {
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	return status.Error(codes.Unavailable, err.Error())
 }

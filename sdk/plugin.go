@@ -3,17 +3,14 @@ package sdk
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/signal"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
 
+	"github.com/argusmcp/argus/sdk/internal/hostwatch"
+	"github.com/argusmcp/argus/sdk/internal/pluginserve"
 	"github.com/argusmcp/argus/sdk/internal/testserve"
 	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
@@ -110,19 +107,10 @@ func mustSchema(p *Plugin, s *Schema, kind string) {
 // process group, which Argus makes it lead, so nothing it started
 // survives, and exits.
 func Serve(p *Plugin) {
-	log := newLogger(os.Stderr)
-	if os.Getenv(shared.Handshake.MagicCookieKey) == shared.Handshake.MagicCookieValue {
-		watchHost(startPPID, log)
-	}
+	log := pluginserve.Logger(os.Stderr)
+	hostwatch.Start(log)
 	srv := newServer(p, log)
-	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  shared.Handshake,
-		VersionedPlugins: shared.PluginSets(srv.register),
-		GRPCServer:       newGRPCServer,
-		Logger:           log,
-	})
-	// plugin.Serve returns once the host closed the connection (it exits
-	// the process itself when it could not start).
+	pluginserve.Run(srv.register, log)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	srv.close(ctx)
 	cancel()
@@ -141,79 +129,9 @@ func init() {
 // closed once serving has stopped and the configured instance is closed.
 func serveTest(ctx context.Context, p *Plugin, log hclog.Logger) (*plugin.ReattachConfig, <-chan struct{}, error) {
 	srv := newServer(p, log)
-	reattach := make(chan *plugin.ReattachConfig, 1)
-	served := make(chan struct{})
-	done := make(chan struct{})
-	go plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  shared.Handshake,
-		VersionedPlugins: shared.PluginSets(srv.register),
-		GRPCServer:       newGRPCServer,
-		Logger:           log,
-		Test:             &plugin.ServeTestConfig{Context: ctx, ReattachConfigCh: reattach, CloseCh: served},
-	})
-	go func() {
-		<-served
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		srv.close(cctx)
-		cancel()
-		close(done)
-	}()
-	select {
-	case rc := <-reattach:
-		return rc, done, nil
-	case <-done:
-		return nil, done, fmt.Errorf("sdk: plugin %q stopped before serving", p.name)
+	rc, done, err := pluginserve.Test(ctx, srv.register, srv.close, log)
+	if err != nil {
+		return nil, done, fmt.Errorf("sdk: plugin %q %w", p.name, err)
 	}
-}
-
-func newGRPCServer(opts []grpc.ServerOption) *grpc.Server {
-	return grpc.NewServer(append(opts, shared.ServerOptions()...)...)
-}
-
-// newLogger is the plugin's logger: JSON lines on w, which go-plugin's host
-// side parses and re-emits at their level. Unnamed, because the host names
-// the lines after the plugin instance. The level comes from the host.
-func newLogger(w io.Writer) hclog.Logger {
-	level := hclog.LevelFromString(strings.TrimSpace(os.Getenv(shared.EnvLogLevel)))
-	if level == hclog.NoLevel {
-		level = hclog.Info
-	}
-	return hclog.New(&hclog.LoggerOptions{Output: w, JSONFormat: true, Level: level})
-}
-
-// startPPID is the parent (the host) as the process started.
-var startPPID = os.Getppid()
-
-// watchHost holds SIGTERM while the host (ppid) lives and ends the plugin
-// once it is gone: on a SIGTERM that comes with a new parent (the
-// parent-death signal), or when the parent watch sees the parent change.
-func watchHost(ppid int, log hclog.Logger) {
-	terms := make(chan os.Signal, 1)
-	signal.Notify(terms, syscall.SIGTERM)
-	gone := func() bool { return ppid > 1 && os.Getppid() != ppid }
-	if gone() {
-		hostGone(ppid, log)
-	}
-	go func() {
-		for range terms {
-			if gone() {
-				hostGone(ppid, log)
-			}
-			log.Debug("SIGTERM ignored: the host stops the plugin")
-		}
-	}()
-	go watchParent(ppid, 250*time.Millisecond, log)
-}
-
-// watchParent ends the process once its parent has gone: the kernel then
-// re-parents it (to init or a subreaper), so the parent pid changes.
-func watchParent(ppid int, every time.Duration, log hclog.Logger) {
-	if ppid <= 1 {
-		return
-	}
-	for range time.Tick(every) {
-		if os.Getppid() != ppid {
-			hostGone(ppid, log)
-		}
-	}
+	return rc, done, nil
 }

@@ -3,7 +3,6 @@ package sdk
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"google.golang.org/grpc"
@@ -145,49 +144,30 @@ func (s *probeService) Check(ctx context.Context, req *pluginv1.CheckRequest) (*
 }
 
 // hostClient is Host over the ProbeHostService the host serves on the
-// broker.
-type hostClient struct {
-	c pluginv1.ProbeHostServiceClient
+// broker (probehost.NewClient).
+type hostClient struct{ b probehost.Backends }
+
+func newHostClient(cc grpc.ClientConnInterface) hostClient {
+	return hostClient{probehost.NewClient(cc)}
 }
 
-func newHostClient(cc grpc.ClientConnInterface) *hostClient {
-	return &hostClient{c: pluginv1.NewProbeHostServiceClient(cc)}
-}
+func (h hostClient) Ping(ctx context.Context, backend string) error { return h.b.Ping(ctx, backend) }
 
-func hostError(err error) error {
-	if status.Code(err) == codes.NotFound {
-		return fmt.Errorf("%w: %s", ErrUnknownBackend, status.Convert(err).Message())
-	}
-	if st, ok := status.FromError(err); ok && err != nil {
-		return errors.New(st.Message())
-	}
-	return err
-}
-
-func (h *hostClient) Ping(ctx context.Context, backend string) error {
-	_, err := h.c.Ping(ctx, &pluginv1.PingRequest{Backend: backend})
-	return hostError(err)
-}
-
-func (h *hostClient) ListTools(ctx context.Context, backend string) ([]Tool, error) {
-	resp, err := h.c.ListTools(ctx, &pluginv1.ListToolsRequest{Backend: backend})
+func (h hostClient) ListTools(ctx context.Context, backend string) ([]Tool, error) {
+	tools, err := h.b.ListTools(ctx, backend)
 	if err != nil {
-		return nil, hostError(err)
+		return nil, err
 	}
-	tools := make([]Tool, 0, len(resp.GetTools()))
-	for _, t := range resp.GetTools() {
-		tools = append(tools, Tool{Name: t.GetName(), Description: t.GetDescription()})
+	out := make([]Tool, 0, len(tools))
+	for _, t := range tools {
+		out = append(out, Tool(t))
 	}
-	return tools, nil
+	return out, nil
 }
 
-func (h *hostClient) Describe(ctx context.Context, backend string) (Backend, error) {
-	resp, err := h.c.Describe(ctx, &pluginv1.DescribeRequest{Backend: backend})
-	if err != nil {
-		return Backend{}, hostError(err)
-	}
-	return Backend{Name: resp.GetName(), Transport: resp.GetTransport(), Target: resp.GetTarget(),
-		ProtocolVersion: resp.GetProtocolVersion(), Connected: resp.GetConnected()}, nil
+func (h hostClient) Describe(ctx context.Context, backend string) (Backend, error) {
+	b, err := h.b.Describe(ctx, backend)
+	return Backend(b), err
 }
 
 // noHost is the Host of a probe configured without a host service.

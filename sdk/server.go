@@ -5,17 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
-	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/argusmcp/argus/sdk/internal/instance"
+	"github.com/argusmcp/argus/sdk/internal/otlpserve"
 	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
@@ -28,11 +26,7 @@ type server struct {
 	log    hclog.Logger
 	broker *plugin.GRPCBroker
 
-	mu       sync.Mutex
-	inst     any              // the configured Sink, Exporter or Probe
-	hostConn *grpc.ClientConn // ProbeHostService connection, if any
-	closed   bool
-	closeErr error
+	slot instance.Slot // the configured Sink, Exporter or Probe
 }
 
 func newServer(p *Plugin, log hclog.Logger) *server {
@@ -47,8 +41,7 @@ func (s *server) register(broker *plugin.GRPCBroker, g *grpc.Server) error {
 		pluginv1.RegisterAuditSinkServiceServer(g, &sinkService{srv: s})
 	}
 	if s.p.exporter != nil {
-		coltracepb.RegisterTraceServiceServer(g, &traceService{srv: s})
-		colmetricspb.RegisterMetricsServiceServer(g, &metricsService{srv: s})
+		otlpserve.Register(g, s.exporter)
 	}
 	if s.p.probe != nil {
 		pluginv1.RegisterHealthProbeServiceServer(g, &probeService{srv: s})
@@ -57,17 +50,7 @@ func (s *server) register(broker *plugin.GRPCBroker, g *grpc.Server) error {
 }
 
 // instance is the configured instance, or a FailedPrecondition error.
-func (s *server) instance() (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.closed:
-		return nil, status.Error(codes.FailedPrecondition, "the plugin instance is shut down")
-	case s.inst == nil:
-		return nil, status.Error(codes.FailedPrecondition, "the plugin is not configured")
-	}
-	return s.inst, nil
-}
+func (s *server) instance() (any, error) { return s.slot.Get() }
 
 func (s *server) GetInfo(context.Context, *pluginv1.GetInfoRequest) (*pluginv1.GetInfoResponse, error) {
 	return &pluginv1.GetInfoResponse{Name: s.p.name, Version: s.p.version, Kinds: s.p.kinds(), ProtocolVersion: shared.ProtocolVersion}, nil
@@ -110,37 +93,34 @@ func (s *server) Configure(ctx context.Context, req *pluginv1.ConfigureRequest) 
 		return &pluginv1.ConfigureResponse{}, nil
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.inst != nil || s.closed {
-		return nil, status.Error(codes.FailedPrecondition, "the plugin is already configured; a process serves one instance")
-	}
-	var inst any
-	switch kind {
-	case shared.KindAuditSink:
-		inst, err = construct(ctx, cfg, s.p.sink.New)
-	case shared.KindTelemetryExporter:
-		inst, err = construct(ctx, cfg, s.p.exporter.New)
-	case shared.KindHealthProbe:
-		var host Host = noHost{}
-		if id := req.GetHostServiceId(); id != 0 && s.broker != nil {
-			cc, derr := s.broker.DialWithOptions(id, shared.DialOptions(0)...)
-			if derr != nil {
-				return nil, status.Errorf(codes.Unavailable, "connect to the host service: %v", derr)
+	var dialErr error
+	err = s.slot.Fill(func() (inst any, conn io.Closer, err error) {
+		switch kind {
+		case shared.KindAuditSink:
+			inst, err = construct(ctx, cfg, s.p.sink.New)
+		case shared.KindTelemetryExporter:
+			inst, err = construct(ctx, cfg, s.p.exporter.New)
+		case shared.KindHealthProbe:
+			var host Host = noHost{}
+			if id := req.GetHostServiceId(); id != 0 && s.broker != nil {
+				cc, derr := s.broker.DialWithOptions(id, shared.DialOptions(0)...)
+				if derr != nil {
+					dialErr = status.Errorf(codes.Unavailable, "connect to the host service: %v", derr)
+					return nil, nil, dialErr
+				}
+				conn, host = cc, newHostClient(cc)
 			}
-			s.hostConn = cc
-			host = newHostClient(cc)
+			inst, err = construct(ctx, cfg, func(ctx context.Context, cfg Config) (Probe, error) { return s.p.probe.New(ctx, cfg, host) })
 		}
-		inst, err = construct(ctx, cfg, func(ctx context.Context, cfg Config) (Probe, error) { return s.p.probe.New(ctx, cfg, host) })
-	}
-	if err != nil {
-		if s.hostConn != nil {
-			s.hostConn.Close()
-			s.hostConn = nil
-		}
+		return inst, conn, err
+	})
+	switch {
+	case err == nil:
+	case err == instance.ErrConfigured || err == dialErr:
+		return nil, err
+	default:
 		return &pluginv1.ConfigureResponse{Diagnostics: diagnostics(err)}, nil
 	}
-	s.inst = inst
 	log.Debug("configured", "kind", shared.KindName(kind))
 	return &pluginv1.ConfigureResponse{}, nil
 }
@@ -154,30 +134,7 @@ func (s *server) Shutdown(ctx context.Context, _ *pluginv1.ShutdownRequest) (*pl
 
 // close flushes and closes the configured instance, once; later calls
 // return the first result.
-func (s *server) close(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return s.closeErr
-	}
-	s.closed = true
-	var errs []error
-	if f, ok := s.inst.(Flusher); ok {
-		if err := f.Flush(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("flush: %w", err))
-		}
-	}
-	if c, ok := s.inst.(Closer); ok {
-		if err := c.Close(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if s.hostConn != nil {
-		s.hostConn.Close()
-	}
-	s.closeErr = errors.Join(errs...)
-	return s.closeErr
-}
+func (s *server) close(ctx context.Context) error { return s.slot.Close(ctx) }
 
 // checked runs a factory's Validate, turning a misused Config accessor
 // into a diagnostic on the attribute.
@@ -195,41 +152,13 @@ func construct[T any](ctx context.Context, cfg Config, build func(context.Contex
 	defer recoverConfigError(&err)
 	v, err := build(ctx, cfg)
 	if err != nil {
-		if cerr := closePartial(ctx, v); cerr != nil {
+		if cerr := instance.ClosePartial(ctx, v); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("closing what New built: %w", cerr))
 		}
 		return nil, err
 	}
-	if isNil(v) {
+	if instance.IsNil(v) {
 		return nil, errors.New("the plugin's New returned no instance")
 	}
 	return v, nil
-}
-
-// closePartial closes what a failed New returned: a Closer, or an
-// io.Closer. A nil instance (or nil pointer) is nothing to close.
-func closePartial(ctx context.Context, v any) error {
-	if isNil(v) {
-		return nil
-	}
-	switch c := v.(type) {
-	case Closer:
-		return c.Close(ctx)
-	case io.Closer:
-		return c.Close()
-	}
-	return nil
-}
-
-// isNil reports whether v is nil or a nil pointer, map, slice, func or
-// channel held in an interface.
-func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
-	switch rv := reflect.ValueOf(v); rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
-		return rv.IsNil()
-	}
-	return false
 }

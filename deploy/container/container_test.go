@@ -27,7 +27,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload"
 	"github.com/argusmcp/argus/internal/testbin"
 )
 
@@ -334,7 +334,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // is valid and fits the image's layout.
 func TestExampleConfigLoads(t *testing.T) {
 	t.Setenv("ARGUS_MGMT_TOKEN", "a-token-of-sixteen-chars")
-	cfg, diags := config.NewParser().LoadFile("argus.hcl")
+	cfg, diags := configload.NewParser().LoadFile("argus.hcl")
 	if diags.HasErrors() {
 		t.Fatalf("deploy/container/argus.hcl: %v", diags)
 	}

@@ -28,7 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
-	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload"
 )
 
 // kinds are the object types the manifests may hold, by apiVersion/kind.
@@ -286,7 +286,7 @@ func TestManifestsFitTogether(t *testing.T) {
 	// The ConfigMap's argus.hcl is a valid configuration that listens on
 	// the container's port and writes audit into the volume.
 	t.Setenv("ARGUS_MGMT_TOKEN", token)
-	cfg, diags := config.NewParser().Load([]byte(hcl), "argus.hcl")
+	cfg, diags := configload.NewParser().Load([]byte(hcl), "argus.hcl")
 	if diags.HasErrors() {
 		t.Fatalf("the ConfigMap's argus.hcl: %v", diags)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/argusmcp/argus/host/audit/recent"
 	"github.com/argusmcp/argus/host/request"
 )
 
@@ -24,7 +25,7 @@ type Pipeline struct {
 	log            hclog.Logger
 	mirror         func([]byte) // nil: events are not mirrored into the host log
 	redact         func([]byte) []byte
-	recent         *Recent
+	recent         *recent.Ring
 }
 
 // Options configure a Pipeline.
@@ -43,7 +44,7 @@ type Options struct {
 	Redact func([]byte) []byte
 	// Recent, if set, keeps the most recent events (as the sinks receive
 	// them, redacted) for the management API; nil keeps none.
-	Recent *Recent
+	Recent *recent.Ring
 	Logger hclog.Logger
 }
 

@@ -329,6 +329,10 @@ func New(p Policy) *Catalog {
 // Snapshot returns the current view.
 func (c *Catalog) Snapshot() *Snapshot { return c.snap.Load() }
 
+// ToolDef is the current view's definition of the tool clients call name
+// (Snapshot.ToolDef).
+func (c *Catalog) ToolDef(name string) (*mcp.Tool, bool) { return c.Snapshot().ToolDef(name) }
+
 // Change tells which lists a catalogue update altered, so that clients are
 // sent list_changed only for those.
 type Change struct {

@@ -1,9 +1,7 @@
-// Package config loads and validates the Argus HCL configuration.
-//
-// Loading follows Terraform's config loader: hclparse reads the file, gohcl
-// decodes one struct per block type, and every problem is accumulated as an
-// hcl.Diagnostic that points at the offending source range, so a user sees
-// all mistakes at once with file, line, column and snippet.
+// Package config is the Argus configuration as the rest of the host sees
+// it: a validated, defaulted Config and the types of its blocks, their
+// defaults and constants. Package configload reads it from HCL, and
+// package hclfunc provides the functions a file may call (env, file).
 //
 // Every value a configuration obtains through env() or file(), every auth and
 // management token and every backend header value is recorded in

@@ -8,7 +8,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/internal/leakcheck"
 )
@@ -25,7 +25,7 @@ backend "solo" {
 }
 health { interval = "20ms" }
 `
-	cfg, diags := config.NewParser().Load([]byte(src), "leak.hcl")
+	cfg, diags := configload.NewParser().Load([]byte(src), "leak.hcl")
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}

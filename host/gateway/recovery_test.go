@@ -13,7 +13,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/health"
 	"github.com/argusmcp/argus/host/logging"
@@ -63,7 +63,7 @@ func TestE2EPanicRecovery(t *testing.T) {
 	})
 	t.Cleanup(func() { gateway.SetPanicHook(nil) }) // runs last, after the gateway is closed
 
-	cfg, diags := config.NewParser().Load([]byte(demoStdio(t, "alpha")), "recovery.hcl")
+	cfg, diags := configload.NewParser().Load([]byte(demoStdio(t, "alpha")), "recovery.hcl")
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/health"
 )
@@ -44,7 +45,7 @@ func slowBackend(t *testing.T, name string, delay time.Duration) string {
 
 func loadConfig(t *testing.T, src string) *config.Config {
 	t.Helper()
-	cfg, diags := config.NewParser().Load([]byte(src), "test.hcl")
+	cfg, diags := configload.NewParser().Load([]byte(src), "test.hcl")
 	if diags.HasErrors() {
 		t.Fatalf("%s\n%s", diags.Error(), src)
 	}

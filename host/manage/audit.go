@@ -10,7 +10,7 @@ import (
 )
 
 // AuditRing holds the most recent audit events, as the sinks receive
-// them; *audit.Recent implements it.
+// them; *recent.Ring implements it.
 type AuditRing interface {
 	// Newest returns up to n events, newest first, that keep accepts.
 	Newest(n int, keep func([]byte) bool) [][]byte

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/argusmcp/argus/host/audit"
+	"github.com/argusmcp/argus/host/audit/recent"
 	"github.com/argusmcp/argus/host/health"
 	"github.com/argusmcp/argus/host/request"
 )
@@ -25,10 +26,10 @@ func auditEvent(id, user, backend, capability, status string, at time.Time) []by
 		audit.Timestamp(at), id, user, backend, capability, status)
 }
 
-func newAuditAPI(t *testing.T) (*API, *audit.Recent) {
+func newAuditAPI(t *testing.T) (*API, *recent.Ring) {
 	t.Helper()
 	api, _, _ := newAPI(t, health.Ready)
-	ring := audit.NewRecent(4)
+	ring := recent.New(4)
 	api.o.AuditRing = ring
 	now := time.Now()
 	ring.Add(auditEvent("e0", "alice", "demo", "demo_echo", "success", now.Add(-2*time.Hour))) // pushed out below
@@ -115,7 +116,7 @@ func TestAuditBadFilterAndAuth(t *testing.T) {
 
 func TestAuditWithoutRing(t *testing.T) {
 	api, _, _ := newAPI(t, health.Ready)
-	var nilRing *audit.Recent // management.audit_buffer = 0
+	var nilRing *recent.Ring // management.audit_buffer = 0
 	for _, ring := range []AuditRing{nil, nilRing} {
 		api.o.AuditRing = ring
 		rec := do(t, api, "GET", "/manage/v1/audit", goodToken)

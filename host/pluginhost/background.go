@@ -82,7 +82,7 @@ func (r *Runtime) Stop(ctx context.Context, i *Instance) error {
 func (r *Runtime) firstStart(ctx context.Context, i *Instance) hcl.Diagnostics {
 	lctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout+3*r.opts.CallTimeout)
 	stop := context.AfterFunc(i.ctx, cancel)
-	proc, diags, err := r.launch(lctx, i.spec, false, i.markDecoded)
+	pc, diags, err := r.launch(lctx, i.spec, false, i.markDecoded)
 	stop()
 	cancel()
 	i.markDecoded()
@@ -92,13 +92,13 @@ func (r *Runtime) firstStart(ctx context.Context, i *Instance) hcl.Diagnostics {
 		i.gone(PhaseStopped, errors.New(diags.Errs()[0].Error()))
 		close(i.done)
 		return diags
-	case proc != nil:
-		i.running(proc)
+	case pc != nil:
+		i.running(pc)
 	case i.ctx.Err() == nil:
 		i.log.Error("plugin failed to start; retrying with backoff", "error", err)
 		i.gone(PhaseBackoff, err)
 	}
-	go i.supervise(proc)
+	go i.supervise(pc)
 	return diags
 }
 

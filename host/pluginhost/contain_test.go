@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/pluginhost/discovery"
 )
 
 // recorded waits for the record file to hold a line with key and returns
@@ -219,7 +220,7 @@ func TestE2ENeverHandshakes(t *testing.T) {
 	if !strings.Contains(diags.Error(), "no handshake within 1s") || d > bound {
 		t.Errorf("Validate after %v: %v", d, diags)
 	}
-	p, err := pluginhost.Discover(dir, pluginhost.DiscoverOptions{})
+	p, err := discovery.Scan(dir, discovery.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +257,7 @@ func TestE2ENeverHandshakes(t *testing.T) {
 func TestE2EStartHonoursContext(t *testing.T) {
 	dir := pluginDir(t, "hang")
 	e := newEnv(t, dir, func(o *pluginhost.Options) { o.StartTimeout = time.Minute })
-	cat, _ := pluginhost.Discover(dir, pluginhost.DiscoverOptions{})
+	cat, _ := discovery.Scan(dir, discovery.Options{})
 	hang, err := cat.Lookup("hang")
 	if err != nil {
 		t.Fatal(err)

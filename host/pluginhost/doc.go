@@ -1,6 +1,6 @@
-// Package pluginhost runs Argus's plugins: it finds them (Catalog), starts
-// one process per configured instance with HashiCorp go-plugin over gRPC
-// (AutoMTLS, protocol version 1), decodes the instance's configuration
+// Package pluginhost runs Argus's plugins: from what package discovery
+// found (Catalog), it starts one process per configured instance (package
+// proc: HashiCorp go-plugin over gRPC, AutoMTLS, protocol version 1), decodes the instance's configuration
 // against the schema the plugin declares, configures it, and supervises it.
 //
 // Supervision: a plugin's exit is noticed at once (go-plugin's exit

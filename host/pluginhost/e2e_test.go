@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/pluginhost/discovery"
 	"github.com/argusmcp/argus/host/pluginhost/probe"
 	"github.com/argusmcp/argus/host/pluginhost/sink"
 	"github.com/argusmcp/argus/internal/leakcheck"
@@ -38,7 +39,7 @@ func TestE2EDiscovery(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "README"), []byte("not a plugin"), 0o644)
 	e := newEnv(t, dir, nil)
-	cat, err := pluginhost.Discover(dir, pluginhost.DiscoverOptions{}, builtins(t)...)
+	cat, err := discovery.Scan(dir, discovery.Options{}, builtins(t)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestE2EDiscovery(t *testing.T) {
 	}
 	var refused []string
 	for _, err := range cat.Refused() {
-		if !errors.Is(err, pluginhost.ErrRefused) {
+		if !errors.Is(err, discovery.ErrRefused) {
 			t.Errorf("refusal %v does not wrap ErrRefused", err)
 		}
 		refused = append(refused, err.Error())
@@ -70,10 +71,10 @@ func TestE2EDiscovery(t *testing.T) {
 			t.Errorf("refusals %q lack %q", refused, want)
 		}
 	}
-	if _, err := cat.Lookup("evil"); !errors.Is(err, pluginhost.ErrRefused) {
+	if _, err := cat.Lookup("evil"); !errors.Is(err, discovery.ErrRefused) {
 		t.Errorf("Lookup(evil) = %v", err)
 	}
-	if _, err := cat.Lookup("nope"); !errors.Is(err, pluginhost.ErrUnknownPlugin) {
+	if _, err := cat.Lookup("nope"); !errors.Is(err, discovery.ErrUnknownPlugin) {
 		t.Errorf("Lookup(nope) = %v", err)
 	}
 	// Every usable plugin answers GetInfo from a real process.
@@ -92,7 +93,7 @@ func TestE2EDiscovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.Chmod(dir, 0o755)
-	cat, _ = pluginhost.Discover(dir, pluginhost.DiscoverOptions{}, builtins(t)...)
+	cat, _ = discovery.Scan(dir, discovery.Options{}, builtins(t)...)
 	if _, err := cat.Lookup("recorder"); err == nil || !strings.Contains(err.Error(), "writable by everyone") {
 		t.Errorf("Lookup in a world-writable dir = %v", err)
 	}

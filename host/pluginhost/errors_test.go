@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/argusmcp/argus/host/pluginhost/discovery"
 	"github.com/argusmcp/argus/host/pluginhost/proc"
 )
 
@@ -17,7 +18,7 @@ import (
 // gRPC status (status.Code) and a context's end (errors.Is), however many
 // layers of context they are wrapped in.
 func TestErrorsKeepTheirCause(t *testing.T) {
-	p := Plugin{Name: "slow", Path: "/plugins/argus-plugin-slow"}
+	p := discovery.Plugin{Name: "slow", Path: "/plugins/argus-plugin-slow"}
 	for _, c := range []struct {
 		code codes.Code
 		text string
@@ -26,7 +27,7 @@ func TestErrorsKeepTheirCause(t *testing.T) {
 		{codes.ResourceExhausted, "reply larger than the 16 MiB limit: slow"},
 		{codes.Unavailable, "Unavailable: slow"},
 	} {
-		call := CallError(status.Error(c.code, "slow"))
+		call := proc.CallError(status.Error(c.code, "slow"))
 		if call.Error() != c.text {
 			t.Errorf("callError = %q, want %q", call, c.text)
 		}

@@ -11,8 +11,8 @@ import (
 )
 
 // shutdown asks a plugin to release its instance (sinks flush).
-func shutdown(ctx context.Context, proc *process) error {
-	_, err := pluginv1.NewPluginServiceClient(proc.conn.GRPC).Shutdown(ctx, &pluginv1.ShutdownRequest{})
+func shutdown(ctx context.Context, pc *process) error {
+	_, err := pluginv1.NewPluginServiceClient(pc.Conn.GRPC).Shutdown(ctx, &pluginv1.ShutdownRequest{})
 	return err
 }
 
@@ -23,20 +23,20 @@ func shutdown(ctx context.Context, proc *process) error {
 // replays what was not acknowledged). The kinds' clients live in the
 // subpackages sink, exporter and probe.
 type Generation struct {
-	n    uint64
-	proc *process
+	n  uint64
+	pc *process
 }
 
 // Number counts the instance's configured processes, from 1.
 func (g Generation) Number() uint64 { return g.n }
 
 // Done is closed when the generation's process has exited.
-func (g Generation) Done() <-chan struct{} { return g.proc.exited() }
+func (g Generation) Done() <-chan struct{} { return g.pc.Exited() }
 
 // GRPC is the process's connection. It belongs to the runtime, which
 // closes it: callers must not. Calls without a deadline get
 // Options.CallTimeout.
-func (g Generation) GRPC() *grpc.ClientConn { return g.proc.conn.GRPC }
+func (g Generation) GRPC() *grpc.ClientConn { return g.pc.Conn.GRPC }
 
 // Conn waits (within ctx) until the instance runs and returns its current
 // generation. It fails with ErrWrongKind if the instance is not of kind
@@ -45,11 +45,11 @@ func (i *Instance) Conn(ctx context.Context, want pluginv1.Kind) (Generation, er
 	if i.spec.Kind != want {
 		return Generation{}, fmt.Errorf("%s: %w (%s)", i.spec.ID(), ErrWrongKind, shared.KindName(i.spec.Kind))
 	}
-	proc, n, err := i.conn(ctx)
+	pc, n, err := i.conn(ctx)
 	if err != nil {
 		return Generation{}, fmt.Errorf("%s: %w", i.spec.ID(), err)
 	}
-	return Generation{n: n, proc: proc}, nil
+	return Generation{n: n, pc: pc}, nil
 }
 
 // OfKind lists the runtime's instances of kind k, in configuration order.

@@ -13,9 +13,10 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/pluginhost/discovery"
 	"github.com/argusmcp/argus/internal/syncbuf"
 	"github.com/argusmcp/argus/plugins"
 )
@@ -44,13 +45,13 @@ func pluginDir(t testing.TB, modes ...string) string {
 
 // builtins are the built-in plugins, served by the test binary the way
 // the argus binary serves them.
-func builtins(t testing.TB) []pluginhost.Plugin { return builtinsOf(self(t)) }
+func builtins(t testing.TB) []discovery.Plugin { return builtinsOf(self(t)) }
 
 // builtinsOf are the built-in plugins served by the binary exe.
-func builtinsOf(exe string) []pluginhost.Plugin {
-	var out []pluginhost.Plugin
+func builtinsOf(exe string) []discovery.Plugin {
+	var out []discovery.Plugin
 	for _, n := range plugins.Names() {
-		out = append(out, pluginhost.Plugin{Name: n, Path: exe, Args: []string{"internal-plugin", n}})
+		out = append(out, discovery.Plugin{Name: n, Path: exe, Args: []string{"internal-plugin", n}})
 	}
 	return out
 }
@@ -59,18 +60,18 @@ type env struct {
 	rt      *pluginhost.Runtime
 	log     *syncbuf.Buffer
 	secrets *logging.Secrets
-	parser  *config.Parser
+	parser  *configload.Parser
 }
 
 // newEnv makes a runtime over dir (plus the built-ins) with short
 // timeouts; it is closed at cleanup.
 func newEnv(t testing.TB, dir string, tweak func(*pluginhost.Options)) *env {
 	t.Helper()
-	cat, err := pluginhost.Discover(dir, pluginhost.DiscoverOptions{}, builtins(t)...)
+	cat, err := discovery.Scan(dir, discovery.Options{}, builtins(t)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{log: &syncbuf.Buffer{}, secrets: logging.NewSecrets(), parser: config.NewParser()}
+	e := &env{log: &syncbuf.Buffer{}, secrets: logging.NewSecrets(), parser: configload.NewParser()}
 	log, err := logging.New(logging.Options{Level: "debug", Output: e.log}, e.secrets)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/argusmcp/argus/host/pluginhost/proc"
 	"github.com/argusmcp/argus/shared"
 )
 
@@ -82,9 +83,9 @@ type Instance struct {
 
 	mu     sync.Mutex
 	status Status
-	proc   *process      // the running process; nil when none
-	gen    uint64        // generation of proc
-	ready  chan struct{} // closed while proc != nil
+	pc     *process      // the running process; nil when none
+	gen    uint64        // generation of pc
+	ready  chan struct{} // closed while pc != nil
 
 	decodedOnce sync.Once
 	decoded     chan struct{} // closed once the first start has read the block (or given up)
@@ -130,28 +131,28 @@ func (i *Instance) setPhaseLocked(p Phase, lastErr error) {
 	}
 }
 
-// running publishes proc as the instance's process.
-func (i *Instance) running(proc *process) {
+// running publishes pc as the instance's process.
+func (i *Instance) running(pc *process) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	i.proc = proc
+	i.pc = pc
 	i.gen++
 	i.status.Generation = i.gen
-	i.status.PID = proc.pid
-	i.status.Version = proc.info.GetVersion()
-	i.status.Path = proc.plugin.Path
-	i.status.Builtin = proc.plugin.Builtin
+	i.status.PID = pc.PID
+	i.status.Version = pc.Info.GetVersion()
+	i.status.Path = pc.plugin.Path
+	i.status.Builtin = pc.plugin.Builtin
 	i.setPhaseLocked(PhaseRunning, nil)
 	close(i.ready)
-	i.log.Info("plugin running", "pid", proc.pid, "version", i.status.Version, "generation", i.gen)
+	i.log.Info("plugin running", "pid", pc.PID, "version", i.status.Version, "generation", i.gen)
 }
 
 // gone withdraws the instance's process after it exited.
 func (i *Instance) gone(p Phase, err error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if i.proc != nil {
-		i.proc = nil
+	if i.pc != nil {
+		i.pc = nil
 		i.ready = make(chan struct{})
 	}
 	i.status.PID = 0
@@ -160,15 +161,15 @@ func (i *Instance) gone(p Phase, err error) {
 
 // supervise runs the instance until stop: it watches the running process
 // and restarts it with backoff when it exits or fails its health checks.
-// proc is the (published) process Start launched, or nil if it failed.
-func (i *Instance) supervise(proc *process) {
+// pc is the (published) process Start launched, or nil if it failed.
+func (i *Instance) supervise(pc *process) {
 	defer close(i.done)
 	failures := 0
 	for {
-		if proc != nil {
+		if pc != nil {
 			started := time.Now()
-			err := i.watch(proc)
-			proc.kill()
+			err := i.watch(pc)
+			pc.Stop()
 			if i.ctx.Err() != nil {
 				i.gone(PhaseStopping, nil)
 				return
@@ -203,8 +204,8 @@ func (i *Instance) supervise(proc *process) {
 			i.gone(PhaseBackoff, err)
 			continue
 		}
-		proc = p
-		i.running(proc)
+		pc = p
+		i.running(pc)
 	}
 }
 
@@ -222,17 +223,17 @@ func (i *Instance) backoff(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// watch blocks until proc exits, stops answering its health checks, or the
+// watch blocks until pc exits, stops answering its health checks, or the
 // instance is stopped.
-func (i *Instance) watch(proc *process) error {
-	health := grpc_health_v1.NewHealthClient(proc.conn.GRPC)
+func (i *Instance) watch(pc *process) error {
+	health := grpc_health_v1.NewHealthClient(pc.Conn.GRPC)
 	tick := time.NewTicker(i.rt.opts.LivenessInterval)
 	defer tick.Stop()
 	failed := 0
 	for {
 		select {
-		case <-proc.exited():
-			return errors.New("plugin process exited: " + proc.exitStatus())
+		case <-pc.Exited():
+			return errors.New("plugin process exited: " + pc.ExitStatus())
 		case <-i.ctx.Done():
 			return nil
 		case <-tick.C:
@@ -246,8 +247,8 @@ func (i *Instance) watch(proc *process) error {
 			if failed++; failed >= livenessFailures {
 				// A graceful stop would wait for a process that does
 				// not answer.
-				_ = proc.runner.Kill(context.Background())
-				return fmt.Errorf("plugin stopped answering its health checks: %w", CallError(err))
+				pc.Abort()
+				return fmt.Errorf("plugin stopped answering its health checks: %w", proc.CallError(err))
 			}
 		}
 	}
@@ -257,21 +258,21 @@ func (i *Instance) watch(proc *process) error {
 // and stops it.
 func (i *Instance) stop(ctx context.Context) error {
 	i.mu.Lock()
-	proc := i.proc
+	pc := i.pc
 	i.setPhaseLocked(PhaseStopping, nil)
 	i.mu.Unlock()
 	var err error
-	if proc != nil {
-		err = shutdown(ctx, proc)
+	if pc != nil {
+		err = shutdown(ctx, pc)
 	}
 	i.cancel()
 	<-i.done
-	if proc != nil {
-		proc.kill()
+	if pc != nil {
+		pc.Stop()
 	}
 	i.gone(PhaseStopped, nil)
 	if err != nil {
-		err = fmt.Errorf("%s: shutdown: %w", i.spec.ID(), CallError(err))
+		err = fmt.Errorf("%s: shutdown: %w", i.spec.ID(), proc.CallError(err))
 	}
 	return err
 }
@@ -280,13 +281,13 @@ func (i *Instance) stop(ctx context.Context) error {
 func (i *Instance) conn(ctx context.Context) (*process, uint64, error) {
 	for {
 		i.mu.Lock()
-		proc, gen, ready, phase := i.proc, i.gen, i.ready, i.status.Phase
+		pc, gen, ready, phase := i.pc, i.gen, i.ready, i.status.Phase
 		i.mu.Unlock()
 		if phase == PhaseStopping || phase == PhaseStopped {
 			return nil, 0, ErrStopped
 		}
-		if proc != nil {
-			return proc, gen, nil
+		if pc != nil {
+			return pc, gen, nil
 		}
 		select {
 		case <-ready:

@@ -25,8 +25,9 @@ import (
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload"
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/pluginhost/discovery"
 	"github.com/argusmcp/argus/internal/testbin"
 	"github.com/argusmcp/argus/plugins"
 	"github.com/argusmcp/argus/sdk"
@@ -121,11 +122,11 @@ func serveHost(dir, src string) {
 	if err != nil {
 		panic(err)
 	}
-	cat, err := pluginhost.Discover(dir, pluginhost.DiscoverOptions{}, builtinsOf(exe)...)
+	cat, err := discovery.Scan(dir, discovery.Options{}, builtinsOf(exe)...)
 	if err != nil {
 		panic(err)
 	}
-	cfg, diags := config.NewParser().Load([]byte(src), filepath.Join(dir, "argus.hcl"))
+	cfg, diags := configload.NewParser().Load([]byte(src), filepath.Join(dir, "argus.hcl"))
 	if diags.HasErrors() {
 		panic(diags.Error())
 	}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/argusmcp/argus/host/logging"
+	"github.com/argusmcp/argus/host/pluginhost/discovery"
 	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
@@ -30,7 +31,7 @@ const (
 // Options configure a Runtime.
 type Options struct {
 	// Catalog resolves plugin names. Required.
-	Catalog *Catalog
+	Catalog *discovery.Catalog
 	// Logger is the host's (redacting) logger. The runtime logs under
 	// "plugins"; each instance's own log lines appear under
 	// "plugin.<plugin>.<instance>" at their level. Default: no logging.
@@ -78,7 +79,7 @@ func New(opts Options) *Runtime {
 		opts.Logger = hclog.NewNullLogger()
 	}
 	if opts.Catalog == nil {
-		opts.Catalog = NewCatalog()
+		opts.Catalog = discovery.NewCatalog()
 	}
 	setDefault(&opts.StartTimeout, DefaultStartTimeout)
 	setDefault(&opts.CallTimeout, DefaultCallTimeout)
@@ -105,9 +106,9 @@ func (r *Runtime) callCtx(ctx context.Context) (context.Context, context.CancelF
 // be run is an error diagnostic on its block.
 func (r *Runtime) Validate(ctx context.Context, specs []Spec) hcl.Diagnostics {
 	return forEach(specs, func(_ int, s Spec) hcl.Diagnostics {
-		proc, diags, err := r.launch(ctx, s, true, nil)
-		if proc != nil {
-			proc.kill()
+		pc, diags, err := r.launch(ctx, s, true, nil)
+		if pc != nil {
+			pc.Stop()
 		}
 		if err != nil {
 			diags = append(diags, startDiag(s, err))
@@ -167,19 +168,19 @@ func (r *Runtime) Start(ctx context.Context, specs []Spec) hcl.Diagnostics {
 func (r *Runtime) startInstance(ctx context.Context, s Spec) (*Instance, hcl.Diagnostics) {
 	i := newInstance(r, s)
 	lctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout+3*r.opts.CallTimeout)
-	proc, diags, err := r.launch(lctx, s, false, nil)
+	pc, diags, err := r.launch(lctx, s, false, nil)
 	cancel()
 	i.markDecoded() // Start waits for the launch, so nothing is pending
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	if proc != nil {
-		i.running(proc)
+	if pc != nil {
+		i.running(pc)
 	} else {
 		i.log.Error("plugin failed to start; retrying with backoff", "error", err)
 		i.gone(PhaseBackoff, err)
 	}
-	go i.supervise(proc)
+	go i.supervise(pc)
 	return i, diags
 }
 
@@ -208,7 +209,7 @@ func (r *Runtime) Status() []Status {
 	for _, i := range r.Instances() {
 		s := i.Status()
 		if s.Path != "" {
-			s.SHA256, _ = hashes.sum(s.Path)
+			s.SHA256, _ = discovery.SHA256Of(s.Path)
 		}
 		out = append(out, s)
 	}
@@ -273,16 +274,16 @@ type Info struct {
 }
 
 // Describe starts p, asks for its info and stops it.
-func (r *Runtime) Describe(ctx context.Context, p Plugin) (Info, error) {
+func (r *Runtime) Describe(ctx context.Context, p discovery.Plugin) (Info, error) {
 	cctx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout+r.opts.CallTimeout)
 	defer cancel()
-	proc, err := r.start(cctx, p, "plugin."+p.Name)
+	pc, err := r.start(cctx, p, "plugin."+p.Name)
 	if err != nil {
 		return Info{}, err
 	}
-	defer proc.kill()
-	info := Info{Name: proc.info.GetName(), Version: proc.info.GetVersion(), Protocol: int(proc.info.GetProtocolVersion())}
-	for _, k := range proc.info.GetKinds() {
+	defer pc.Stop()
+	info := Info{Name: pc.Info.GetName(), Version: pc.Info.GetVersion(), Protocol: int(pc.Info.GetProtocolVersion())}
+	for _, k := range pc.Info.GetKinds() {
 		info.Kinds = append(info.Kinds, shared.KindName(k))
 	}
 	return info, nil

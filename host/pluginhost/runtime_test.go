@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/pluginhost/discovery"
 	"github.com/argusmcp/argus/host/pluginhost/probe"
 	"github.com/argusmcp/argus/host/pluginhost/sink"
 	"github.com/argusmcp/argus/internal/leakcheck"
@@ -120,7 +121,7 @@ func TestE2ECallDeadline(t *testing.T) {
 func TestE2EConfigDiagnostics(t *testing.T) {
 	dir := pluginDir(t, "recorder")
 	e := newEnv(t, dir, nil)
-	sum, err := pluginhost.Plugin{Path: filepath.Join(dir, "argus-plugin-recorder")}.SHA256()
+	sum, err := discovery.Plugin{Path: filepath.Join(dir, "argus-plugin-recorder")}.SHA256()
 	if err != nil {
 		t.Fatal(err)
 	}

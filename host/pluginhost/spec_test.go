@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload"
 	"github.com/argusmcp/argus/host/pluginhost"
 )
 
@@ -11,7 +12,7 @@ import (
 // settings, so the pipelines read them from the instance instead of
 // matching configuration blocks to instances by name.
 func TestSpecsCarryHostSettings(t *testing.T) {
-	cfg, diags := config.NewParser().Load([]byte(`
+	cfg, diags := configload.NewParser().Load([]byte(`
 audit {
   sink "jsonl" "main" {
     file = "a.jsonl"

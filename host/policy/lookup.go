@@ -25,3 +25,9 @@ func CatalogLookup(snapshot func() *catalog.Snapshot) Lookup {
 		return r.Backend, ok
 	}
 }
+
+// Follow makes the guard find a call's backend in the catalogue snapshot
+// returns (CatalogLookup), for a guard built before the catalogue's owner:
+// the gateway, whose middleware chain the guard is part of. Call it before
+// the guard serves calls.
+func (g *Guard) Follow(snapshot func() *catalog.Snapshot) { g.lookup = CatalogLookup(snapshot) }

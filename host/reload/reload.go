@@ -19,6 +19,7 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/manage"
@@ -69,6 +70,15 @@ func New(path string, cfg *config.Config, gw *gateway.Gateway, rt *pluginhost.Ru
 // SetGuard hands every successful reload's policies and quotas to g.
 func (r *File) SetGuard(g *policy.Guard) { r.guard = g }
 
+// Func is r.Reload as manage.Options.Reload takes it, or nil for a nil r
+// (a configuration that came from no file to re-read).
+func (r *File) Func() func() (supervisor.ReloadSummary, string, error) {
+	if r == nil {
+		return nil
+	}
+	return r.Reload
+}
+
 // Reload re-reads the file and applies it. It returns what changed, the
 // rendered diagnostics (warnings even on success), and an error wrapping
 // manage.ErrInvalidConfig when the file or a plugin's configuration is
@@ -78,7 +88,7 @@ func (r *File) Reload() (supervisor.ReloadSummary, string, error) {
 	defer r.mu.Unlock()
 	// The running secrets redact the diagnostics (a token line in a
 	// snippet), and the new file's secrets join them even if it fails.
-	p := config.NewParserWith(r.secrets)
+	p := configload.NewParserWith(r.secrets)
 	cfg, diags := p.LoadFile(r.path)
 	var buf strings.Builder
 	if len(diags) > 0 {

@@ -109,6 +109,25 @@ func New(o Options) (*Telemetry, error) {
 // (backend phases, audit queues, plugin restarts).
 func (t *Telemetry) Meter() metric.Meter { return t.meter }
 
+// MetricSource is a component that reports metrics (gateway, pipelines,
+// plugin runtime, policy guard, session limits).
+type MetricSource interface {
+	RegisterMetrics(m metric.Meter) error
+}
+
+// Register registers the metrics of every source on the meter; a nil
+// Telemetry (telemetry disabled) registers nothing.
+func (t *Telemetry) Register(sources ...MetricSource) error {
+	if t == nil {
+		return nil
+	}
+	var errs []error
+	for _, s := range sources {
+		errs = append(errs, s.RegisterMetrics(t.meter))
+	}
+	return errors.Join(errs...)
+}
+
 // Shutdown flushes and stops the providers. Safe to call more than once.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	return errors.Join(t.tp.Shutdown(ctx), t.mp.Shutdown(ctx))

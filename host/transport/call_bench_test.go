@@ -13,7 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/transport"
 	"github.com/argusmcp/argus/internal/testbin"
@@ -58,7 +58,7 @@ conflict_resolution {
   strategy = "first-wins"
 }
 `, strconv.Quote(demo))
-	cfg, diags := config.NewParser().Load([]byte(src), "bench.hcl")
+	cfg, diags := configload.NewParser().Load([]byte(src), "bench.hcl")
 	if diags.HasErrors() {
 		tb.Fatal(diags)
 	}

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/telemetry"
@@ -49,7 +50,7 @@ func fuzzGateway(tb testing.TB) (h http.Handler, sid string, panics *request.Pan
   url  = "` + stubBackend(tb) + `"
 }
 `
-	cfg, diags := config.NewParser().Load([]byte(src), "fuzz.hcl")
+	cfg, diags := configload.NewParser().Load([]byte(src), "fuzz.hcl")
 	if diags.HasErrors() {
 		tb.Fatal(diags.Error())
 	}

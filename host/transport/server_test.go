@@ -17,6 +17,7 @@ import (
 
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/revision"
+	"github.com/argusmcp/argus/host/transport/listener"
 )
 
 // serveLimited serves the real /mcp handler through NewServer and
@@ -36,8 +37,8 @@ func serveLimited(t *testing.T, s config.Server) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(NewMCPHandler(HTTPOptions{Server: server}), s, nil)
-	go srv.Serve(LimitListener(ln, s.MaxConnections))
+	srv := listener.NewServer(NewMCPHandler(HTTPOptions{Server: server}), s, nil)
+	go srv.Serve(listener.LimitListener(ln, s.MaxConnections))
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
 }

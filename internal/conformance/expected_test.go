@@ -5,17 +5,19 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/argusmcp/argus/internal/conformance/checks"
 )
 
 func run3(a, b, c map[string]bool) []*targetRun {
 	mk := func(key string, pass map[string]bool) *targetRun {
-		tr := &targetRun{t: targetByKey(key), results: map[string]*scenarioResult{}}
+		tr := &targetRun{t: targetByKey(key), results: map[string]*checks.Scenario{}}
 		for s, ok := range pass {
 			st := "SUCCESS"
 			if !ok {
 				st = "FAILURE"
 			}
-			tr.results[s] = &scenarioResult{name: s, checks: []check{{ID: s, Status: st}}}
+			tr.results[s] = &checks.Scenario{Name: s, Checks: []checks.Check{{ID: s, Status: st}}}
 		}
 		return tr
 	}
@@ -52,7 +54,7 @@ func TestReadExpectedFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp, err := readExpectedFailures(filepath.Join(root, expectedFailuresFile))
+	exp, err := checks.ReadExpected(filepath.Join(root, expectedFailuresFile), isSuite)
 	if err != nil {
 		t.Fatalf("the committed file does not parse: %v", err)
 	}
@@ -61,11 +63,11 @@ func TestReadExpectedFailures(t *testing.T) {
 	}
 	good := filepath.Join(t.TempDir(), "good")
 	os.WriteFile(good, []byte("# comment\n2026-07-28 b,c s1  # why\n"), 0o644)
-	exp, err = readExpectedFailures(good)
+	exp, err = checks.ReadExpected(good, isSuite)
 	if err != nil {
 		t.Fatalf("a valid entry does not parse: %v", err)
 	}
-	if _, ok := exp.why("2026-07-28", "c", "s1"); !ok {
+	if _, ok := exp.Why("2026-07-28", "c", "s1"); !ok {
 		t.Errorf("entry for c missing: %v", exp)
 	}
 	for _, bad := range []string{
@@ -76,7 +78,7 @@ func TestReadExpectedFailures(t *testing.T) {
 	} {
 		p := filepath.Join(t.TempDir(), "f")
 		os.WriteFile(p, []byte(bad), 0o644)
-		if _, err := readExpectedFailures(p); err == nil {
+		if _, err := checks.ReadExpected(p, isSuite); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}

@@ -19,6 +19,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/argusmcp/argus/internal/conformance/checks"
+	"github.com/argusmcp/argus/internal/conformance/launch"
 )
 
 // Pinned versions of everything the harness installs.
@@ -73,6 +76,13 @@ func suiteByKey(k string) *suite {
 	return nil
 }
 
+// expectedFailuresFile lists, relative to this package, the scenarios an
+// Argus target is known to fail (see the file's header).
+const expectedFailuresFile = "internal/conformance/expected-failures.txt"
+
+// isSuite reports whether k is the key of a suite.
+func isSuite(k string) bool { return suiteByKey(k) != nil }
+
 func (s *suite) title() string {
 	t := conformancePackage + "@" + s.version
 	if s.requirements != "" {
@@ -120,16 +130,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		root:   root,
 		tools:  filepath.Join(root, ".tools"),
 		out:    stdout,
-		procs:  &procSet{},
+		procs:  &launch.Set{},
 		timing: &timings{},
 	}
 	h.binDir = filepath.Join(h.tools, "bin")
-	if h.expected, err = readExpectedFailures(filepath.Join(root, expectedFailuresFile)); err != nil {
+	if h.expected, err = checks.ReadExpected(filepath.Join(root, expectedFailuresFile), isSuite); err != nil {
 		fmt.Fprintln(stderr, "conformance: expected failures:", err)
 		return exitHarness
 	}
 	// Every process started below is stopped here, whatever happens.
-	defer h.procs.stopAll()
+	defer h.procs.StopAll()
 
 	code := h.run(ctx)
 	if ctx.Err() != nil && !h.reported {

@@ -3,114 +3,25 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strings"
 	"time"
+
+	"github.com/argusmcp/argus/internal/conformance/checks"
 )
-
-// check is one entry of a scenario's checks.json. The suite's statuses are
-// SUCCESS, FAILURE, WARNING and INFO (INFO entries only describe traffic).
-type check struct {
-	ID           string `json:"id"`
-	Name         string `json:"name"`
-	Description  string `json:"description"`
-	Status       string `json:"status"`
-	ErrorMessage string `json:"errorMessage"`
-}
-
-type scenarioResult struct {
-	name   string
-	checks []check
-	crash  string // set when the scenario left no checks.json
-}
-
-// pass follows the suite's own summary: a scenario passes when it produced
-// checks and none of them is a FAILURE (warnings do not fail it).
-func (r *scenarioResult) pass() bool {
-	if r == nil || r.crash != "" || len(r.checks) == 0 {
-		return false
-	}
-	return len(r.withStatus("FAILURE")) == 0
-}
-
-func (r *scenarioResult) withStatus(status string) []check {
-	var out []check
-	for _, c := range r.checks {
-		if c.Status == status {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// The suite writes each scenario's checks to
-// <outdir>/server-<scenario>-<ISO timestamp with : and . replaced by ->/checks.json.
-var resultDirRe = regexp.MustCompile(`^server-(.+)-(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z)$`)
-
-func readResults(outDir, log string) (map[string]*scenarioResult, error) {
-	results := map[string]*scenarioResult{}
-	entries, err := os.ReadDir(outDir)
-	if err != nil && !os.IsNotExist(err) {
-		return nil, err
-	}
-	// Sorted names put the latest run of a scenario last.
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	for _, e := range entries {
-		m := resultDirRe.FindStringSubmatch(e.Name())
-		if !e.IsDir() || m == nil {
-			continue
-		}
-		r := &scenarioResult{name: m[1]}
-		data, err := os.ReadFile(filepath.Join(outDir, e.Name(), "checks.json"))
-		switch {
-		case err != nil:
-			r.crash = crashMessage(log, m[1])
-		case json.Unmarshal(data, &r.checks) != nil:
-			r.crash = "checks.json is not a JSON array of checks"
-		case len(r.checks) == 0:
-			r.crash = "checks.json holds no checks"
-		}
-		results[m[1]] = r
-	}
-	return results, nil
-}
-
-// crashMessage finds why the suite could not run a scenario.
-func crashMessage(log, scenario string) string {
-	marker := "Failed to run scenario " + scenario + ":"
-	if i := strings.Index(log, marker); i >= 0 {
-		rest := strings.TrimSpace(log[i+len(marker):])
-		if j := strings.IndexByte(rest, '\n'); j >= 0 {
-			rest = rest[:j]
-		}
-		return "scenario crashed: " + oneLine(rest, 200)
-	}
-	return "scenario left no checks.json"
-}
 
 // passed counts the scenarios of universe this target passed.
 func (tr *targetRun) passed(universe []string) (int, int) {
 	n := 0
 	for _, s := range universe {
-		if tr.results[s].pass() {
+		if tr.results[s].Pass() {
 			n++
 		}
 	}
 	return n, len(universe)
-}
-
-func oneLine(s string, max int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > max {
-		s = s[:max-1] + "…"
-	}
-	return s
 }
 
 // run is the whole program after flag parsing: set up, run each selected
@@ -165,7 +76,7 @@ func (h *harness) run(ctx context.Context) int {
 		// With -keep only the last suite's servers are left running.
 		if h.opts.keep && su != h.opts.suites[len(h.opts.suites)-1] {
 			for _, tr := range runs {
-				h.procs.stop(tr.procs...)
+				h.procs.Stop(tr.procs...)
 			}
 		}
 	}
@@ -225,9 +136,9 @@ func report(w io.Writer, runs []*targetRun, h *harness) int {
 			switch {
 			case tr.err != nil || r == nil:
 				cell = "-"
-			case r.pass() && len(r.withStatus("WARNING")) > 0:
+			case r.Pass() && len(r.WithStatus("WARNING")) > 0:
 				cell, anyWarn = "PASS*", true
-			case r.pass():
+			case r.Pass():
 				cell = "PASS"
 			}
 			cells = append(cells, cell)
@@ -267,14 +178,14 @@ func report(w io.Writer, runs []*targetRun, h *harness) int {
 			switch {
 			case r == nil:
 				lines = append(lines, fmt.Sprintf("  %s: no result (not run)", s))
-			case r.crash != "":
-				lines = append(lines, fmt.Sprintf("  %s: %s", s, r.crash))
+			case r.Crash != "":
+				lines = append(lines, fmt.Sprintf("  %s: %s", s, r.Crash))
 			default:
-				for _, c := range r.withStatus("FAILURE") {
-					lines = append(lines, fmt.Sprintf("  %s: [%s] %s", s, c.ID, checkMessage(c)))
+				for _, c := range r.WithStatus("FAILURE") {
+					lines = append(lines, fmt.Sprintf("  %s: [%s] %s", s, c.ID, checks.Message(c)))
 				}
-				for _, c := range r.withStatus("WARNING") {
-					lines = append(lines, fmt.Sprintf("  %s: warning [%s] %s", s, c.ID, checkMessage(c)))
+				for _, c := range r.WithStatus("WARNING") {
+					lines = append(lines, fmt.Sprintf("  %s: warning [%s] %s", s, c.ID, checks.Message(c)))
 				}
 			}
 		}
@@ -309,13 +220,6 @@ func report(w io.Writer, runs []*targetRun, h *harness) int {
 	return verdict(w, runs, universe, exp)
 }
 
-func checkMessage(c check) string {
-	if c.ErrorMessage != "" {
-		return oneLine(c.ErrorMessage, 240)
-	}
-	return oneLine(c.Description, 240)
-}
-
 // verdict: (a) must have run; (b) and (c) must pass every scenario (a)
 // passes, or every scenario when (a) was not selected, except the ones
 // expected (target key -> scenario -> why) lists for them; an expected
@@ -338,7 +242,7 @@ func verdict(w io.Writer, runs []*targetRun, universe []string, expected map[str
 	if base != nil {
 		required = nil
 		for _, s := range universe {
-			if base.results[s].pass() {
+			if base.results[s].Pass() {
 				required = append(required, s)
 			}
 		}
@@ -361,7 +265,7 @@ func verdict(w io.Writer, runs []*targetRun, universe []string, expected map[str
 		}
 		var miss, known, stale []string
 		for _, s := range required {
-			if tr.results[s].pass() {
+			if tr.results[s].Pass() {
 				continue
 			}
 			if _, ok := expected[tr.t.key][s]; ok {
@@ -371,7 +275,7 @@ func verdict(w io.Writer, runs []*targetRun, universe []string, expected map[str
 			miss = append(miss, s)
 		}
 		for _, s := range universe {
-			if _, ok := expected[tr.t.key][s]; ok && tr.results[s].pass() {
+			if _, ok := expected[tr.t.key][s]; ok && tr.results[s].Pass() {
 				stale = append(stale, s)
 			}
 		}

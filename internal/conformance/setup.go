@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"debug/buildinfo"
 	"encoding/json"
@@ -12,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/argusmcp/argus/internal/conformance/launch"
 )
 
 // setup installs Node 22 and the conformance package, builds the reference
@@ -92,8 +93,8 @@ func (h *harness) installSuite(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund", "--save-exact",
 		"--prefix", h.confDir, "node@"+nodeMajor, conformancePackage+"@"+version)
 	cmd.Dir = h.root
-	if err := runLogged(cmd, logPath); err != nil {
-		return fmt.Errorf("npm install failed (%w); output in %s:\n%s", err, h.rel(logPath), tailFile(logPath, 20))
+	if err := launch.RunLogged(cmd, logPath); err != nil {
+		return fmt.Errorf("npm install failed (%w); output in %s:\n%s", err, h.rel(logPath), launch.Tail(logPath, 20))
 	}
 	d := time.Since(start)
 	h.timing.add("npm install node@"+nodeMajor+" + conformance@"+version, d)
@@ -177,37 +178,6 @@ func (h *harness) buildArgus(ctx context.Context) error {
 	h.timing.add("go build argus", d)
 	h.logf("[setup] built argus in %s", fmtDur(d))
 	return nil
-}
-
-// runLogged runs cmd with stdout and stderr going to a fresh file at path.
-func runLogged(cmd *exec.Cmd, path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = sysProcAttr()
-	cmd.Cancel = func() error { return signalGroup(cmd.Process, killSignal) }
-	cmd.WaitDelay = 5 * time.Second
-	return cmd.Run()
-}
-
-// tailFile returns the last n lines of a file, indented.
-func tailFile(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "    (" + err.Error() + ")"
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	var b bytes.Buffer
-	for _, l := range lines {
-		b.WriteString("    " + l + "\n")
-	}
-	return strings.TrimRight(b.String(), "\n")
 }
 
 var listedRe = regexp.MustCompile(`(?m)^\s*- (\S+) \[`)

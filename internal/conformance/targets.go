@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/argusmcp/argus/internal/conformance/checks"
+	"github.com/argusmcp/argus/internal/conformance/launch"
 )
 
 type harness struct {
@@ -22,10 +25,10 @@ type harness struct {
 	binDir     string // <root>/.tools/bin
 	resultsDir string // <root>/.tools/<suite prefix>/results
 	out        io.Writer
-	procs      *procSet
+	procs      *launch.Set
 	timing     *timings
 	reported   bool // the results were reported (an interrupt after that is -keep's normal end)
-	expected   expectedFailures
+	expected   checks.Expected
 }
 
 // useSuite points the harness at suite s: its npm prefix and results.
@@ -53,7 +56,7 @@ type target struct {
 	dir   string // results sub-directory
 	title string
 	// start launches the target's processes and returns the MCP URL.
-	start func(h *harness, ctx context.Context, dir string) (url string, procs []*proc, err error)
+	start func(h *harness, ctx context.Context, dir string) (url string, procs []*launch.Proc, err error)
 }
 
 var allTargets = []*target{
@@ -73,37 +76,37 @@ func targetByKey(k string) *target {
 
 // startEverythingHTTP starts a reference server on a free port: stateful
 // unless stateless is set.
-func (h *harness) startEverythingHTTP(ctx context.Context, dir, name string, stateless bool) (string, *proc, error) {
-	port, err := freePort()
+func (h *harness) startEverythingHTTP(ctx context.Context, dir, name string, stateless bool) (string, *launch.Proc, error) {
+	port, err := launch.FreePort()
 	if err != nil {
 		return "", nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p, err := startProc(name, filepath.Join(dir, name+".log"), dir,
+	p, err := launch.Start(name, filepath.Join(dir, name+".log"), dir,
 		h.everythingBin(), "-http", addr, fmt.Sprintf("-stateless=%t", stateless))
 	if err != nil {
 		return "", nil, err
 	}
-	h.procs.add(p)
-	if err := waitTCP(ctx, addr, h.opts.readyTimeout, p); err != nil {
+	h.procs.Add(p)
+	if err := launch.WaitTCP(ctx, addr, h.opts.readyTimeout, p); err != nil {
 		return "", p, err
 	}
 	// The reference server answers on every path; the suite uses /mcp.
 	return "http://" + addr + "/mcp", p, nil
 }
 
-func startDirect(h *harness, ctx context.Context, dir string) (string, []*proc, error) {
+func startDirect(h *harness, ctx context.Context, dir string) (string, []*launch.Proc, error) {
 	url, p, err := h.startEverythingHTTP(ctx, dir, "everything-server", h.suite.stateless)
 	return url, nonNil(p), err
 }
 
-func startArgusStdio(h *harness, ctx context.Context, dir string) (string, []*proc, error) {
+func startArgusStdio(h *harness, ctx context.Context, dir string) (string, []*launch.Proc, error) {
 	backend := fmt.Sprintf("  type    = \"stdio\"\n  command = %s\n", hclString(h.everythingBin()))
 	url, p, err := h.startArgus(ctx, dir, backend+h.backendProtocol())
 	return url, nonNil(p), err
 }
 
-func startArgusHTTP(h *harness, ctx context.Context, dir string) (string, []*proc, error) {
+func startArgusHTTP(h *harness, ctx context.Context, dir string) (string, []*launch.Proc, error) {
 	// Served like target a: a stateless server for the stateless suite,
 	// which Argus then speaks 2026-07-28 to; otherwise a stateful one
 	// (sampling and elicitation requests need a session).
@@ -127,8 +130,8 @@ func (h *harness) backendProtocol() string {
 
 // startArgus writes argus.hcl with one backend "everything" (names
 // unprefixed: first-wins) and starts `argus serve` on a free port.
-func (h *harness) startArgus(ctx context.Context, dir, backendBody string) (string, *proc, error) {
-	port, err := freePort()
+func (h *harness) startArgus(ctx context.Context, dir, backendBody string) (string, *launch.Proc, error) {
+	port, err := launch.FreePort()
 	if err != nil {
 		return "", nil, err
 	}
@@ -154,19 +157,19 @@ conflict_resolution {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return "", nil, err
 	}
-	p, err := startProc("argus", filepath.Join(dir, "argus.log"), dir, h.argusBin(), "serve", "-config", cfgPath)
+	p, err := launch.Start("argus", filepath.Join(dir, "argus.log"), dir, h.argusBin(), "serve", "-config", cfgPath)
 	if err != nil {
 		return "", nil, err
 	}
-	h.procs.add(p)
-	if err := waitTCP(ctx, addr, h.opts.readyTimeout, p); err != nil {
-		return "", p, fmt.Errorf("%w; argus log:\n%s", err, tailFile(filepath.Join(dir, "argus.log"), 15))
+	h.procs.Add(p)
+	if err := launch.WaitTCP(ctx, addr, h.opts.readyTimeout, p); err != nil {
+		return "", p, fmt.Errorf("%w; argus log:\n%s", err, launch.Tail(filepath.Join(dir, "argus.log"), 15))
 	}
 	return "http://" + addr + "/mcp", p, nil
 }
 
-func nonNil(ps ...*proc) []*proc {
-	var out []*proc
+func nonNil(ps ...*launch.Proc) []*launch.Proc {
+	var out []*launch.Proc
 	for _, p := range ps {
 		if p != nil {
 			out = append(out, p)
@@ -187,9 +190,9 @@ type targetRun struct {
 	t       *target
 	dir     string
 	url     string
-	procs   []*proc
+	procs   []*launch.Proc
 	err     error // the target could not run at all
-	results map[string]*scenarioResult
+	results map[string]*checks.Scenario
 	order   []string // scenarios in the order the suite announced them
 	notes   []string // problems worth reporting (incomplete run, …)
 	elapsed time.Duration
@@ -220,7 +223,7 @@ func (h *harness) runTarget(ctx context.Context, t *target) *targetRun {
 		if err == nil || ctx.Err() != nil {
 			break
 		}
-		h.procs.stop(tr.procs...)
+		h.procs.Stop(tr.procs...)
 		tr.procs = nil
 		h.logf("%s start-up attempt %d failed: %v", tag, attempt, err)
 	}
@@ -229,15 +232,15 @@ func (h *harness) runTarget(ctx context.Context, t *target) *targetRun {
 		return tr
 	}
 	if !h.opts.keep {
-		defer h.procs.stop(tr.procs...)
+		defer h.procs.Stop(tr.procs...)
 	}
-	if err := waitCatalogue(ctx, tr.url, h.opts.readyTimeout, tr.procs...); err != nil {
+	if err := launch.WaitCatalogue(ctx, tr.url, h.opts.readyTimeout, tr.procs...); err != nil {
 		if ctx.Err() != nil {
 			tr.err = ctx.Err()
 			return tr
 		}
 		// Run anyway: the suite's own messages say more about what is wrong.
-		msg := fmt.Sprintf("readiness probe never listed %s at %s: %v", probeTool, tr.url, err)
+		msg := fmt.Sprintf("readiness probe never listed %s at %s: %v", launch.ProbeTool, tr.url, err)
 		tr.notes = append(tr.notes, msg)
 		h.logf("%s warning: %s", tag, msg)
 	}
@@ -255,8 +258,8 @@ func (h *harness) runTarget(ctx context.Context, t *target) *targetRun {
 	}
 	// A server that died during the run explains every later failure.
 	for _, p := range tr.procs {
-		if p.exited() {
-			msg := fmt.Sprintf("%s exited during the run (%v); see %s", p.name, p.err, h.rel(filepath.Join(tr.dir, p.name+".log")))
+		if p.Exited() {
+			msg := fmt.Sprintf("%s exited during the run (%v); see %s", p.Name(), p.Err(), h.rel(filepath.Join(tr.dir, p.Name()+".log")))
 			tr.notes = append(tr.notes, msg)
 			h.logf("%s warning: %s", tag, msg)
 		}
@@ -306,9 +309,7 @@ func (h *harness) runSuite(ctx context.Context, tr *targetRun) error {
 		cmd.Dir = h.confDir
 		cmd.Env = append(os.Environ(), "NO_COLOR=1", "FORCE_COLOR=0")
 		cmd.Stdout, cmd.Stderr = w, w
-		cmd.SysProcAttr = sysProcAttr()
-		cmd.Cancel = func() error { return signalGroup(cmd.Process, killSignal) }
-		cmd.WaitDelay = 5 * time.Second
+		launch.Group(cmd)
 		fmt.Fprintf(w, "$ node %s\n", strings.Join(args, " "))
 		err := cmd.Run()
 		if ctx.Err() != nil {
@@ -333,7 +334,7 @@ func (h *harness) runSuite(ctx context.Context, tr *targetRun) error {
 		}
 	}
 	tr.order = append(tr.order, missing(h.opts.scenarios, tr.order)...)
-	tr.results, err = readResults(outDir, string(log))
+	tr.results, err = checks.Read(outDir, string(log))
 	if err != nil {
 		return err
 	}
@@ -343,7 +344,7 @@ func (h *harness) runSuite(ctx context.Context, tr *targetRun) error {
 		}
 	}
 	if len(tr.order) == 0 {
-		return fmt.Errorf("the suite ran no scenarios; output in %s:\n%s", h.rel(logPath), tailFile(logPath, 15))
+		return fmt.Errorf("the suite ran no scenarios; output in %s:\n%s", h.rel(logPath), launch.Tail(logPath, 15))
 	}
 	return nil
 }

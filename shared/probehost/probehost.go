@@ -2,12 +2,14 @@
 // plugins reach the host's backends over the go-plugin broker. Argus
 // serves it over the gateway's backends (host/pluginhost/probe), and the SDK's
 // test harness over a fake (sdk/sdktest); both register it here, so a
-// probe sees the same errors and messages from either.
+// probe sees the same errors and messages from either. The probe's side,
+// NewClient, is here too, so both ends of the service map errors alike.
 package probehost
 
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -99,4 +101,53 @@ func (s *server) Describe(ctx context.Context, req *pluginv1.DescribeRequest) (*
 	}
 	return &pluginv1.DescribeResponse{Name: b.Name, Transport: b.Transport, Target: b.Target,
 		ProtocolVersion: b.ProtocolVersion, Connected: b.Connected}, nil
+}
+
+// NewClient is Backends over the ProbeHostService served on cc: the
+// probe's side of Register. A backend the host does not have fails with
+// an error wrapping ErrUnknownBackend; any other failure carries the
+// host's message.
+func NewClient(cc grpc.ClientConnInterface) Backends {
+	return client{pluginv1.NewProbeHostServiceClient(cc)}
+}
+
+type client struct {
+	c pluginv1.ProbeHostServiceClient
+}
+
+// errorOf is the inverse of statusOf, as far as a probe needs it.
+func errorOf(err error) error {
+	if status.Code(err) == codes.NotFound {
+		return fmt.Errorf("%w: %s", ErrUnknownBackend, status.Convert(err).Message())
+	}
+	if st, ok := status.FromError(err); ok && err != nil {
+		return errors.New(st.Message())
+	}
+	return err
+}
+
+func (h client) Ping(ctx context.Context, backend string) error {
+	_, err := h.c.Ping(ctx, &pluginv1.PingRequest{Backend: backend})
+	return errorOf(err)
+}
+
+func (h client) ListTools(ctx context.Context, backend string) ([]Tool, error) {
+	resp, err := h.c.ListTools(ctx, &pluginv1.ListToolsRequest{Backend: backend})
+	if err != nil {
+		return nil, errorOf(err)
+	}
+	tools := make([]Tool, 0, len(resp.GetTools()))
+	for _, t := range resp.GetTools() {
+		tools = append(tools, Tool{Name: t.GetName(), Description: t.GetDescription()})
+	}
+	return tools, nil
+}
+
+func (h client) Describe(ctx context.Context, backend string) (Backend, error) {
+	resp, err := h.c.Describe(ctx, &pluginv1.DescribeRequest{Backend: backend})
+	if err != nil {
+		return Backend{}, errorOf(err)
+	}
+	return Backend{Name: resp.GetName(), Transport: resp.GetTransport(), Target: resp.GetTarget(),
+		ProtocolVersion: resp.GetProtocolVersion(), Connected: resp.GetConnected()}, nil
 }

@@ -26,7 +26,9 @@ import (
 	"github.com/argusmcp/argus/host/audit/search"
 	"github.com/argusmcp/argus/host/audit/verify"
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload"
 	"github.com/argusmcp/argus/host/logging"
+	"github.com/argusmcp/argus/host/startup"
 	"github.com/argusmcp/argus/internal/gctune"
 	"github.com/argusmcp/argus/internal/profiling"
 	"github.com/argusmcp/argus/plugins"
@@ -101,12 +103,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		} else {
 			err = verify.Main(args[1:], stdout, stderr)
 		}
-		switch {
-		case errors.Is(err, verify.ErrReported), errors.Is(err, search.ErrReported):
-			err = errUser{errDiagnostics}
-		case errors.Is(err, verify.ErrUnknownCommand):
-			err = errUser{err}
-		}
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "argus %s\n", version)
 	case "help", "-h", "-help", "--help":
@@ -115,16 +111,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "argus: unknown command %q\n\n%s", args[0], usage)
 		return exitUser
 	}
-	var ue errUser
+	// Exit codes: what the user can fix is 1, anything else 2.
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case errors.Is(err, flag.ErrHelp):
-		return exitOK
-	case errors.As(err, &ue):
-		if ue.error != errDiagnostics {
-			fmt.Fprintf(stderr, "argus: %v\n", ue.error)
-		}
+	case errors.Is(err, errDiagnostics), errors.Is(err, startup.ErrPluginConfig), errors.Is(err, verify.ErrReported), errors.Is(err, search.ErrReported):
+		return exitUser // already reported
+	case errors.As(err, new(errUser)), startup.ConfigFault(err), errors.Is(err, verify.ErrUnknownCommand):
+		fmt.Fprintf(stderr, "argus: %v\n", err)
 		return exitUser
 	default:
 		fmt.Fprintf(stderr, "argus: %v\n", err)
@@ -162,12 +156,10 @@ func configFlag(fs *flag.FlagSet, usage string) (path *string, explicit func() b
 // stderr; the parser is returned to render diagnostics found later
 // (plugin configuration) with source snippets. What the parser finds
 // secret joins the command's secrets (cliSecrets).
-func loadConfig(ctx context.Context, path string, explicit bool, stderr io.Writer) (*config.Config, *config.Parser, error) {
-	p := config.NewParserWith(cliSecrets(ctx))
+func loadConfig(ctx context.Context, path string, explicit bool, stderr io.Writer) (*config.Config, *configload.Parser, error) {
+	p := configload.NewParserWith(cliSecrets(ctx))
 	cfg, diags := p.LoadOrDefault(path, explicit, argus.DefaultConfig, "<embedded config.hcl.example>")
-	if len(diags) > 0 {
-		p.WriteDiagnostics(stderr, diags, 100, logging.IsTerminal(stderr))
-	}
+	p.Reporter(stderr)(diags)
 	if diags.HasErrors() {
 		return nil, p, errUser{errDiagnostics}
 	}

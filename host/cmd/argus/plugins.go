@@ -8,19 +8,21 @@ import (
 	"time"
 
 	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/config/configload"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/pluginhost/discovery"
 	"github.com/argusmcp/argus/plugins"
 )
 
 // pluginCatalog finds the built-ins (this binary, re-executed) and the
 // plugins in plugin_dir, which is relative to the configuration file.
-func pluginCatalog(cfg *config.Config) (*pluginhost.Catalog, error) {
-	builtins, err := pluginhost.Builtins(plugins.Names(), plugins.Subcommand)
+func pluginCatalog(cfg *config.Config) (*discovery.Catalog, error) {
+	builtins, err := discovery.Builtins(plugins.Names(), plugins.Subcommand)
 	if err != nil {
 		return nil, err
 	}
-	cat, err := pluginhost.ConfigCatalog(cfg, builtins...)
+	cat, err := discovery.FromConfig(cfg, builtins...)
 	if err != nil {
 		return cat, errUser{err}
 	}
@@ -29,7 +31,7 @@ func pluginCatalog(cfg *config.Config) (*pluginhost.Catalog, error) {
 
 // validatePlugins checks every configured plugin instance
 // (pluginhost.ValidateConfig); diagnostics are written with p.
-func validatePlugins(ctx context.Context, cfg *config.Config, p *config.Parser, stderr io.Writer) (int, error) {
+func validatePlugins(ctx context.Context, cfg *config.Config, p *configload.Parser, stderr io.Writer) (int, error) {
 	cat, err := pluginCatalog(cfg)
 	if err != nil {
 		return 0, err
@@ -39,9 +41,7 @@ func validatePlugins(ctx context.Context, cfg *config.Config, p *config.Parser, 
 	}
 	secrets := p.Secrets() // sensitive plugin attributes join the set diagnostics are redacted with
 	n, diags := pluginhost.ValidateConfig(ctx, cfg, pluginhost.Options{Catalog: cat, Logger: logging.Quiet(stderr, secrets), Secrets: secrets})
-	if len(diags) > 0 {
-		p.WriteDiagnostics(stderr, diags, 100, logging.IsTerminal(stderr))
-	}
+	p.Reporter(stderr)(diags)
 	if diags.HasErrors() {
 		return 0, errUser{errDiagnostics}
 	}

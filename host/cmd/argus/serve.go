@@ -2,19 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"sync/atomic"
 
-	"github.com/hashicorp/hcl/v2"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
-
-	"github.com/argusmcp/argus/host/audit"
-	"github.com/argusmcp/argus/host/catalog"
-	"github.com/argusmcp/argus/host/config"
+	"github.com/argusmcp/argus/host/audit/recent"
 	"github.com/argusmcp/argus/host/console"
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/gateway"
@@ -29,8 +21,9 @@ import (
 	"github.com/argusmcp/argus/host/reload"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/shutdown"
-	"github.com/argusmcp/argus/host/supervisor"
+	"github.com/argusmcp/argus/host/startup"
 	"github.com/argusmcp/argus/host/transport"
+	"github.com/argusmcp/argus/host/transport/listener"
 )
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -81,7 +74,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	// Serving does not wait for plugins; configuration problems found at
-	// their first start end serve (startupChecks), while a plugin that
+	// their first start end serve (startup.Watch), while a plugin that
 	// cannot run is logged and retried.
 	rt, pluginDiags := pluginhost.LaunchConfig(ctx, cfg, pluginhost.Options{Catalog: cat, Logger: log, Secrets: secrets,
 		HostServices: probe.HostServices(probeHost)})
@@ -104,7 +97,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		observers = append(observers, tel.Observer())
 		defer stopPlan.Run(shutdown.Telemetry, tel.Shutdown, func(err error) { log.Warn("flushing telemetry", "error", err) })
 	}
-	recentAudit := audit.NewRecent(cfg.Management.AuditBuffer) // GET /manage/v1/audit
+	recentAudit := recent.New(cfg.Management.AuditBuffer) // GET /manage/v1/audit
 	pipe := sink.Pipeline(cfg.Audit, rt, log, logOpts, secrets, recentAudit)
 	if pipe != nil {
 		observers = append(observers, pipe.Observer())
@@ -114,164 +107,70 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 	// Policies and quotas (host/policy) run after authentication and the
 	// audit gate, before routing; /reload swaps them (reloader.guard).
-	var gwRef atomic.Pointer[gateway.Gateway]
-	guard, err := policy.New(cfg, policy.CatalogLookup(func() *catalog.Snapshot {
-		if gw := gwRef.Load(); gw != nil {
-			return gw.Catalog().Snapshot()
-		}
-		return nil
-	}))
+	guard, err := policy.New(cfg, nil)
 	if err != nil {
 		return err
 	}
 	middlewares = append(middlewares, guard.Middleware())
-	if tel != nil {
-		if err := guard.RegisterMetrics(tel.Meter()); err != nil {
-			return err
-		}
-	}
 
 	traffic := manage.NewTraffic() // request and error rates for the console
 	observers = append(observers, traffic.Observer())
 	evlog := events.New(0)
 	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog, Probes: probe.Probers(rt),
 		Observers: observers, Middlewares: middlewares})
-	gwRef.Store(gw)
+	guard.Follow(gw.Catalog().Snapshot)
 	probeHost.Bind(gw)
-	if tel != nil {
-		m := tel.Meter()
-		if err := errors.Join(gw.RegisterMetrics(m), pipe.RegisterMetrics(m), rt.RegisterMetrics(m)); err != nil {
-			return err
-		}
+	if err := tel.Register(guard, gw, pipe, rt); err != nil {
+		return err
 	}
 	gw.Start(ctx) // returns at once; backends connect in the background
 	defer log.Info("stopped")
 	defer stopPlan.Run(shutdown.Gateway, gw.Close, func(err error) { log.Warn("closing backends", "error", err) })
-	// startup ends serve on what start-up finds unservable: plugin
-	// configuration errors, conflicting capabilities under "error".
-	startup := startupChecks(pluginDiags, gw, parser, stderr)
+	// The start-up verdict ends serve on what start-up finds unservable:
+	// plugin configuration errors, conflicting capabilities under "error".
+	verdict := startup.Watch(pluginDiags, gw, parser.Reporter(stderr))
 
-	if *stdio {
-		// One client, one session: it gets the catalogue once start-up is done.
-		if err := <-startup; err != nil {
-			return err
-		}
-		log.Info("serving MCP on stdio")
-		err := gw.Server().Run(ctx, transport.Stdio(&mcp.StdioTransport{}))
-		if err != nil && ctx.Err() == nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("stdio session: %w", err)
-		}
-		return nil
+	if *stdio { // one client, one session: it gets the catalogue once start-up is done
+		return transport.ServeStdio(ctx, gw.Server(), verdict, log)
 	}
 
-	starting := func() []string { return append(gw.Starting(), rt.Starting(sink.Required)...) }
-	var reloader *reload.File
-	var reloadFn func() (supervisor.ReloadSummary, string, error)
+	var reloader *reload.File // nil: nothing to re-read (the embedded example)
 	if explicit() || cfg.Filename == *path {
 		reloader = reload.New(*path, cfg, gw, rt, secrets, log)
 		reloader.SetGuard(guard)
-		reloadFn = reloader.Reload
 	}
-	drainer := &transport.Drain{}
-	mux := http.NewServeMux()
-	mux.Handle(manage.Prefix+"/", manage.New(manage.Options{
-		Gateway: gw, Catalog: gw.Catalog(), Events: evlog, Token: mgmtToken, Version: version,
-		Started: gw.Started, Starting: starting, Draining: drainer.State,
-		Reload: reloadFn, Logger: log.Named("manage"), Redact: secrets.Redact,
-		Plugins:         func() any { return rt.Status() },
-		Audit:           pipe.ManagementRecorder(),
-		AuditStats:      func() any { return pipe.Stats() },
-		PanicsRecovered: gw.Panics().Count,
-		Admin:           identity.Admin(cfg.Auth),
-		AuditRing:       recentAudit, Traffic: traffic,
-	}))
-	mux.Handle(console.Prefix, console.Handler()) // static; its data comes from /manage/v1
-	if scrape != nil {
-		mux.Handle("GET /metrics", scrape)
-	}
+	drainer := &listener.Drain{}
 	sessions := transport.NewSessionLimits(cfg.Server)
-	if tel != nil {
-		if err := sessions.RegisterMetrics(tel.Meter()); err != nil {
-			return err
-		}
+	if err := tel.Register(sessions); err != nil {
+		return err
 	}
-	if cfg.Auth != nil && len(cfg.Auth.JWT) > 0 {
-		// RFC 9728: where MCP clients learn which authorization server
-		// issues tokens for this gateway.
-		meta := identity.MetadataHandler(cfg.Auth)
-		mux.Handle(identity.MetadataPath, meta)
-		mux.Handle(identity.MetadataPath+"/mcp", meta)
-	}
-	mux.Handle("/mcp", transport.NewMCPHandler(transport.HTTPOptions{
-		Server:          gw.Server(),
-		Auth:            cfg.Auth,
-		MaxRequestBytes: cfg.Server.MaxRequestBytes,
-		SessionTimeout:  cfg.Server.SessionTimeout,
-		Refuser:         gw,
-		Logger:          log.Named("http"),
-		TrustedProxies:  cfg.Server.TrustedProxies,
-		Sessions:        sessions,
-		Tool:            func(name string) (*mcp.Tool, bool) { return gw.Catalog().Snapshot().ToolDef(name) },
-		Panics:          gw.Panics(),
-	}))
-	srv, errc := transport.Serve(ln, drainer.Handler(mux), cfg.Server, log.Named("http").StandardLogger(nil))
+	mux := listener.Routes{
+		MCP: transport.NewMCPHandler(transport.HTTPOptions{
+			Server: gw.Server(), Auth: cfg.Auth, MaxRequestBytes: cfg.Server.MaxRequestBytes,
+			SessionTimeout: cfg.Server.SessionTimeout, Refuser: gw, Logger: log.Named("http"),
+			TrustedProxies: cfg.Server.TrustedProxies, Sessions: sessions, Tool: gw.Catalog().ToolDef, Panics: gw.Panics(),
+		}),
+		ManagementPrefix: manage.Prefix,
+		Management: manage.New(manage.Options{
+			Gateway: gw, Catalog: gw.Catalog(), Events: evlog, Token: mgmtToken, Version: version,
+			Started: gw.Started, Draining: drainer.State,
+			Starting: func() []string { return append(gw.Starting(), rt.Starting(sink.Required)...) },
+			Reload:   reloader.Func(), Logger: log.Named("manage"), Redact: secrets.Redact,
+			Plugins:         func() any { return rt.Status() },
+			Audit:           pipe.ManagementRecorder(),
+			AuditStats:      func() any { return pipe.Stats() },
+			PanicsRecovered: gw.Panics().Count,
+			Admin:           identity.Admin(cfg.Auth),
+			AuditRing:       recentAudit, Traffic: traffic,
+		}),
+		ConsolePrefix: console.Prefix,
+		Console:       console.Handler(), // static; its data comes from /manage/v1
+		Metrics:       scrape,
+		Auth:          cfg.Auth,
+	}.Mux()
 	log.Info("listening", "mcp", fmt.Sprintf("http://%s/mcp", ln.Addr()), "management", fmt.Sprintf("http://%s%s", ln.Addr(), manage.Prefix),
 		"console", fmt.Sprintf("http://%s%s", ln.Addr(), console.Prefix))
 	defer reload.OnSIGHUP(reloader, log)()
-	for {
-		select {
-		case err := <-errc:
-			return fmt.Errorf("http server: %w", err)
-		case err := <-startup:
-			if err != nil {
-				return err
-			}
-			startup = nil
-			continue
-		case <-ctx.Done():
-		}
-		break
-	}
-	// Out of rotation first, then the shutdown proper (whose own bounds
-	// start only now).
-	if err := drainer.Run(cfg.Server.DrainTimeout, errc, log); err != nil {
-		return fmt.Errorf("http server: %w", err)
-	}
-	log.Info("shutting down")
-	// Streaming responses keep connections open; end the MCP sessions
-	// first so Shutdown does not wait for them.
-	for ss := range gw.Server().Sessions() {
-		ss.Close()
-	}
-	stopPlan.Run(shutdown.Listener, srv.Shutdown, nil)
-	return nil
-}
-
-// startupChecks waits, in the background, for the first start of every
-// plugin and every backend, and sends what makes the configuration
-// unservable (nil if nothing does): plugin configuration errors (their
-// diagnostics are written to stderr first) or capabilities that conflict
-// under the "error" strategy.
-func startupChecks(pluginDiags <-chan hcl.Diagnostics, gw *gateway.Gateway, p *config.Parser, stderr io.Writer) chan error {
-	out := make(chan error, 1)
-	go func() {
-		if diags := <-pluginDiags; len(diags) > 0 {
-			p.WriteDiagnostics(stderr, diags, 100, logging.IsTerminal(stderr))
-			if diags.HasErrors() {
-				out <- errUser{errDiagnostics}
-				return
-			}
-		}
-		<-gw.StartupDone()
-		if err := gw.StartupErr(); err != nil {
-			var ce *catalog.ConflictError
-			if errors.As(err, &ce) {
-				err = errUser{err}
-			}
-			out <- err
-			return
-		}
-		out <- nil
-	}()
-	return out
+	return listener.Run(ctx, ln, mux, listener.RunOptions{Server: cfg.Server, Drain: drainer, Startup: verdict,
+		MCP: gw.Server(), Plan: stopPlan, Logger: log})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/argusmcp/argus/host/backend"
 	"github.com/argusmcp/argus/host/health"
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/pluginhost/proc"
 	"github.com/argusmcp/argus/host/supervisor"
 	"github.com/argusmcp/argus/shared"
 	"github.com/argusmcp/argus/shared/healthstatus"
@@ -51,7 +52,7 @@ type Result struct {
 func (c *Client) Check(ctx context.Context, backend string) (Result, error) {
 	resp, err := c.c.Check(ctx, &pluginv1.CheckRequest{Backend: backend})
 	if err != nil {
-		return Result{}, pluginhost.CallError(err)
+		return Result{}, proc.CallError(err)
 	}
 	status, ok := shared.HealthStatus(resp.GetStatus())
 	if !ok {

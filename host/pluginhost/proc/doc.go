@@ -1,8 +1,10 @@
-// Package proc is the operating-system side of running a plugin: the
-// go-plugin runner that starts its process as the leader of a process
-// group and bounds every wait on it (Runner), stopping what is left of
-// the group, the ownership check of executables, and the loggers and
-// stderr tail that go-plugin writes a plugin's output to. Package
-// pluginhost builds on it; nothing here knows plugin kinds or
+// Package proc runs one plugin process: Start launches the executable as
+// the leader of a process group under a go-plugin runner that bounds every
+// wait on it (Runner), completes the handshake and GetInfo, and Stop ends
+// it and what is left of its group. It also holds the ownership check of
+// executables, the loggers and stderr tail that go-plugin writes a
+// plugin's output to, and the readable errors of a failed start (Error)
+// or call (CallError). Package pluginhost builds on it (configuring and
+// supervising instances); nothing here knows plugin kinds or
 // configuration.
 package proc

@@ -11,9 +11,11 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/argusmcp/argus/host/audit"
+	"github.com/argusmcp/argus/host/audit/recent"
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/pluginhost"
+	"github.com/argusmcp/argus/host/pluginhost/proc"
 	"github.com/argusmcp/argus/shared"
 	pluginv1 "github.com/argusmcp/argus/shared/proto/argus/plugin/v1"
 )
@@ -41,7 +43,7 @@ func Connect(ctx context.Context, inst *pluginhost.Instance) (*Client, error) {
 func (c *Client) Write(ctx context.Context, stream string, events []*pluginv1.AuditEvent) (uint64, error) {
 	resp, err := c.c.Write(ctx, &pluginv1.WriteRequest{Stream: stream, Events: events})
 	if err != nil {
-		return 0, pluginhost.CallError(err)
+		return 0, proc.CallError(err)
 	}
 	return resp.GetAckedSeq(), nil
 }
@@ -50,7 +52,7 @@ func (c *Client) Write(ctx context.Context, stream string, events []*pluginv1.Au
 func (c *Client) Flush(ctx context.Context) (uint64, error) {
 	resp, err := c.c.Flush(ctx, &pluginv1.FlushRequest{})
 	if err != nil {
-		return 0, pluginhost.CallError(err)
+		return 0, proc.CallError(err)
 	}
 	return resp.GetAckedSeq(), nil
 }
@@ -59,7 +61,7 @@ func (c *Client) Flush(ctx context.Context) (uint64, error) {
 func (c *Client) Close(ctx context.Context) (uint64, error) {
 	resp, err := c.c.Close(ctx, &pluginv1.CloseRequest{})
 	if err != nil {
-		return 0, pluginhost.CallError(err)
+		return 0, proc.CallError(err)
 	}
 	return resp.GetAckedSeq(), nil
 }
@@ -120,7 +122,7 @@ func Required(inst *pluginhost.Instance) bool {
 // process; nil when audit is disabled. Records are redacted with secrets
 // and, with audit.log_events, mirrored to the log as logOpts configure it;
 // recent (nil for none) keeps the latest of them for the management API.
-func Pipeline(cfg config.Audit, rt *pluginhost.Runtime, log hclog.Logger, logOpts logging.Options, secrets *logging.Secrets, recent *audit.Recent) *audit.Pipeline {
+func Pipeline(cfg config.Audit, rt *pluginhost.Runtime, log hclog.Logger, logOpts logging.Options, secrets *logging.Secrets, recent *recent.Ring) *audit.Pipeline {
 	if !cfg.Enabled {
 		log.Warn("audit is disabled: MCP operations are not recorded")
 		return nil
