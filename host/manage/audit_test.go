@@ -91,6 +91,11 @@ func TestAuditBadFilterAndAuth(t *testing.T) {
 		{"?since=yesterday", "since"},
 		{"?user=[", "bad pattern"},
 		{"?usr=alice", `unknown filter`},
+		// A malformed query string or a repeated filter must not drop
+		// or pick a filter silently (which would widen the match).
+		{"?user=al%zzice", "query string"},
+		{"?limit=5&user=%", "query string"},
+		{"?user=alice&user=bob", `given 2 times`},
 	} {
 		for _, path := range []string{"/manage/v1/audit", "/manage/v1/audit/stream"} {
 			rec := do(t, api, "GET", path+c.q, goodToken)
