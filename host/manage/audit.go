@@ -86,6 +86,11 @@ func (a *API) auditStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no audit events are kept: audit is disabled or management.audit_buffer is 0")
 		return
 	}
+	done, ok := a.openStream(w)
+	if !ok {
+		return
+	}
+	defer done()
 	ch, cancel := a.o.AuditRing.Subscribe(256)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/event-stream")
