@@ -87,6 +87,8 @@ type fakeSink struct {
 	up      bool
 	failN   int // fail this many writes, then crash the conn
 	lazy    bool
+	writes  int // Write calls
+	flushes int // Flush calls
 }
 
 type fakeConn struct {
@@ -142,6 +144,7 @@ func (c *fakeConn) Write(_ context.Context, _ string, batch []Record) (uint64, e
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.writes++
 	select {
 	case <-c.done:
 		return 0, errGone
@@ -170,6 +173,7 @@ func (c *fakeConn) Write(_ context.Context, _ string, batch []Record) (uint64, e
 func (c *fakeConn) Flush(context.Context) (uint64, error) {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
+	c.s.flushes++
 	if len(c.s.order) == 0 {
 		return 0, nil
 	}
@@ -439,4 +443,68 @@ func TestAckBeforeReply(t *testing.T) {
 			t.Errorf("stats %+v, want one ack timeout", st)
 		}
 	})
+}
+
+func (s *fakeSink) calls() (writes, flushes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes, s.flushes
+}
+
+// TestQueueBatchesATrickle: events that trickle in (one every 5ms) reach
+// the sink in few writes, not one per event or per 10ms: every write is a
+// plugin call, which costs more than the events in it.
+func TestQueueBatchesATrickle(t *testing.T) {
+	s := newFakeSink()
+	q := NewQueue(s, QueueOptions{Stream: "st"})
+	defer q.Close(context.Background())
+	const n = 16
+	for i := range n {
+		if err := q.Enqueue(context.Background(), fmt.Appendf(nil, `{"n":%d}`, i)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitFor(t, func() bool { return s.count() == n })
+	// A stall of the machine between two events can split the trickle
+	// once more; at one write per 10ms there would be about eight.
+	if w, _ := s.calls(); w > 3 {
+		t.Errorf("%d events arriving over %v took %d writes, want at most 3", n, n*5*time.Millisecond, w)
+	}
+}
+
+// TestQueueFlushesOnlyWhenIdle: while writes go on, the queue does not
+// flush a sink whose acknowledgements lag (timed fsync), since every flush
+// forces a sync; once writes stop it flushes, and the acknowledgements
+// catch up.
+func TestQueueFlushesOnlyWhenIdle(t *testing.T) {
+	s := newFakeSink()
+	s.lazy = true
+	q := NewQueue(s, QueueOptions{Stream: "st", Linger: -1})
+	defer q.Close(context.Background())
+	start := time.Now()
+	for i := 0; time.Since(start) < 1200*time.Millisecond; i++ {
+		if err := q.Enqueue(context.Background(), fmt.Appendf(nil, `{"n":%d}`, i)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A stall longer than a tick between two events may count as idle
+	// once; flushing on every tick would be four or more.
+	if _, f := s.calls(); f > 1 {
+		t.Errorf("%d flushes while events kept coming for %v, want at most 1", f, time.Since(start).Round(time.Millisecond))
+	}
+	waitFor(t, func() bool { return q.Depth() == 0 })
+}
+
+// waitFor polls cond until it holds, failing the test after 10s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -18,9 +18,26 @@ const clockTick = 10 * time.Millisecond
 // that have exited are no longer counted, which is fine between
 // measurements of long-lived servers.
 func treeCPU(pids ...int) (d time.Duration, ok bool) {
-	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		return 0, false
+	by, ok := treeCPUByRole(pids...)
+	for _, v := range by {
+		d += v
 	}
+	return d, ok
+}
+
+// treeCPUByRole is treeCPU per role of the processes (see procRole).
+func treeCPUByRole(pids ...int) (by map[string]time.Duration, ok bool) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		return nil, false
+	}
+	by = map[string]time.Duration{}
+	walkTree(pids, func(pid int) { by[procRole(pid)] += procCPU(pid) })
+	return by, true
+}
+
+// walkTree calls visit once for each of pids and each of their
+// descendants (from /proc).
+func walkTree(pids []int, visit func(pid int)) {
 	seen := map[int]bool{}
 	var walk func(pid int)
 	walk = func(pid int) {
@@ -28,7 +45,7 @@ func treeCPU(pids ...int) (d time.Duration, ok bool) {
 			return
 		}
 		seen[pid] = true
-		d += procCPU(pid)
+		visit(pid)
 		tasks, _ := filepath.Glob(filepath.Join("/proc", strconv.Itoa(pid), "task", "*", "children"))
 		for _, t := range tasks {
 			b, _ := os.ReadFile(t)
@@ -42,7 +59,24 @@ func treeCPU(pids ...int) (d time.Duration, ok bool) {
 	for _, pid := range pids {
 		walk(pid)
 	}
-	return d, true
+}
+
+// procRole names what a process of the system under test is, from its
+// command line: "host" (argus serve), "plugin <name>" (a built-in plugin
+// argus runs as `argus internal-plugin <name>`), "backend" (demo-server)
+// or "other".
+func procRole(pid int) string {
+	b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	switch {
+	case len(args) >= 2 && args[1] == "serve":
+		return "host"
+	case len(args) >= 3 && args[1] == "internal-plugin":
+		return "plugin " + args[2]
+	case len(args) >= 1 && strings.Contains(filepath.Base(args[0]), "demo-server"):
+		return "backend"
+	}
+	return "other"
 }
 
 // procCPU is one process's utime + stime, 0 if it cannot be read.

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -25,6 +26,10 @@ const (
 	envHopDuration = "ARGUS_BENCH_DURATION"
 	// envHopRounds is the number of interleaved rounds per cell.
 	envHopRounds = "ARGUS_BENCH_ROUNDS"
+	// envHopTargets, if set, limits the targets to this comma-separated
+	// list of keys (direct and bare, the bases of the ratios, always run):
+	// "audit,telemetry" measures the on/off ratios alone.
+	envHopTargets = "ARGUS_BENCH_TARGETS"
 
 	defaultHopDuration = 3 * time.Second
 	defaultHopRounds   = 3
@@ -50,10 +55,11 @@ type hopTarget struct {
 // hopCell accumulates the measurements of one (target, concurrency) cell
 // over all rounds.
 type hopCell struct {
-	latencies []time.Duration // one per call
-	rates     []float64       // calls/s of each round
-	cpu       time.Duration   // CPU time the target's processes used, all rounds
-	cpuOK     bool            // cpu could be measured (/proc)
+	latencies []time.Duration          // one per call
+	rates     []float64                // calls/s of each round
+	cpu       time.Duration            // CPU time the target's processes used, all rounds
+	cpuByRole map[string]time.Duration // cpu by process role (procRole)
+	cpuOK     bool                     // cpu could be measured (/proc)
 }
 
 // cpuPerCall is the CPU time the system under test spent per call: on a
@@ -115,9 +121,12 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 // one sub-benchmark per cell, conc=N/target=X, which just reports the cell's
 // figures through b.ReportMetric (calls/s, x-direct, p50-µs, p99-µs; the
 // meaningless ns/op is suppressed) plus conc=N/on-off (audit on/off =
-// audit/bare, telemetry on/off = telemetry/bare, all on/off = full/bare),
-// and prints the table to stdout. The sub-benchmarks ignore b.N too; run
-// with -benchtime 1x:
+// audit/bare, telemetry on/off = telemetry/bare, all on/off = full/bare,
+// each also as a CPU ratio: off's CPU per call over on's), and prints the
+// table to stdout, with the CPU per call split by process (host, backend,
+// each plugin). ARGUS_BENCH_TARGETS (comma-separated keys) measures a
+// subset; direct and bare always run. The sub-benchmarks ignore b.N too;
+// run with -benchtime 1x:
 //
 //	go test -run '^$' -bench BenchmarkHop -benchtime 1x ./host/gateway/
 //
@@ -179,20 +188,34 @@ telemetry {
 	}
 
 	maxConc := slices.Max(hopConcurrency)
-	spec := []struct {
+	all := []struct {
+		key, label string
+		start      func() sut
+	}{
+		{"direct", "direct (go-sdk streamable HTTP server)", func() sut { return sut{directURL, []int{directProc.Cmd.Process.Pid}} }},
+		{"bare", "argus bare: stdio backend, audit+telemetry off", func() sut { return argus(stdio(auditOff)) }},
+		{"full", "argus full: stdio backend, audit+telemetry on", func() sut { return argus(stdio(auditOn("full") + telemetryOn)) }},
+		{"http-full", "argus full: streamable-HTTP backend", func() sut { return argus(common+httpBackend+auditOn("http")+telemetryOn, backendProc) }},
+		{"audit", "argus audit only (stdio)", func() sut { return argus(stdio(auditOn("audit"))) }},
+		{"telemetry", "argus telemetry only (stdio)", func() sut { return argus(stdio(auditOff + telemetryOn)) }},
+	}
+	want := map[string]bool{"direct": true, "bare": true}
+	for k := range strings.SplitSeq(os.Getenv(envHopTargets), ",") {
+		want[strings.TrimSpace(k)] = true
+	}
+	type started struct {
 		key, label string
 		sut
-	}{
-		{"direct", "direct (go-sdk streamable HTTP server)", sut{directURL, []int{directProc.Cmd.Process.Pid}}},
-		{"bare", "argus bare: stdio backend, audit+telemetry off", argus(stdio(auditOff))},
-		{"full", "argus full: stdio backend, audit+telemetry on", argus(stdio(auditOn("full") + telemetryOn))},
-		{"http-full", "argus full: streamable-HTTP backend", argus(common+httpBackend+auditOn("http")+telemetryOn, backendProc)},
-		{"audit", "argus audit only (stdio)", argus(stdio(auditOn("audit")))},
-		{"telemetry", "argus telemetry only (stdio)", argus(stdio(auditOff + telemetryOn))},
 	}
-	targets := make([]*hopTarget, len(spec))
-	for i, s := range spec {
-		targets[i] = &hopTarget{key: s.key, label: s.label, sessions: connectN(b, s.url, maxConc), pids: s.pids}
+	var spec []started
+	for _, s := range all {
+		if os.Getenv(envHopTargets) == "" || want[s.key] {
+			spec = append(spec, started{s.key, s.label, s.start()})
+		}
+	}
+	var targets []*hopTarget
+	for _, s := range spec {
+		targets = append(targets, &hopTarget{key: s.key, label: s.label, sessions: connectN(b, s.url, maxConc), pids: s.pids})
 	}
 	byKey := func(key string) *hopTarget {
 		for _, t := range targets {
@@ -200,7 +223,7 @@ telemetry {
 				return t
 			}
 		}
-		panic("no target " + key)
+		return nil // not measured (ARGUS_BENCH_TARGETS)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -224,9 +247,9 @@ telemetry {
 			for i := range targets {
 				t := targets[(i+r)%len(targets)]
 				runtime.GC() // don't bill one cell's garbage to the next
-				cpu0, cpuOK := treeCPU(t.pids...)
+				cpu0, cpuOK := treeCPUByRole(t.pids...)
 				lat, elapsed, err := driveEcho(ctx, t.sessions[:conc], slice, 0)
-				cpu1, _ := treeCPU(t.pids...)
+				cpu1, _ := treeCPUByRole(t.pids...)
 				if err != nil {
 					b.Fatalf("%s, concurrency %d, round %d: %v", t.label, conc, r+1, err)
 				}
@@ -237,7 +260,13 @@ telemetry {
 				}
 				c.latencies = append(c.latencies, lat...)
 				c.rates = append(c.rates, float64(len(lat))/elapsed.Seconds())
-				c.cpu += cpu1 - cpu0
+				if c.cpuByRole == nil {
+					c.cpuByRole = map[string]time.Duration{}
+				}
+				for role, d := range cpu1 {
+					c.cpu += d - cpu0[role]
+					c.cpuByRole[role] += d - cpu0[role]
+				}
 				c.cpuOK = cpuOK
 			}
 		}
@@ -246,18 +275,48 @@ telemetry {
 		slices.Sort(c.latencies)
 	}
 
+	// cell is the cell of target key at conc; nil if key was not measured.
+	cell := func(key string, conc int) *hopCell {
+		t := byKey(key)
+		if t == nil {
+			return nil
+		}
+		return cells[cellKey(t, conc)]
+	}
 	// ratio is a's median calls/s over b's at conc.
 	ratio := func(a, b string, conc int) float64 {
-		base := cells[cellKey(byKey(b), conc)].callsPerSec()
-		if base == 0 {
+		ca, cb := cell(a, conc), cell(b, conc)
+		if ca == nil || cb == nil || cb.callsPerSec() == 0 {
 			return 0
 		}
-		return cells[cellKey(byKey(a), conc)].callsPerSec() / base
+		return ca.callsPerSec() / cb.callsPerSec()
 	}
-	onOff := []struct{ label, on, off string }{
+	// cpuRatio is b's CPU per call over a's at conc: what ratio would be
+	// if both were CPU-bound on the same cores, a figure that other load
+	// on the machine moves much less.
+	cpuRatio := func(a, b string, conc int) float64 {
+		ca, cb := cell(a, conc), cell(b, conc)
+		if ca == nil || cb == nil || ca.cpuPerCall() == 0 {
+			return 0
+		}
+		return float64(cb.cpuPerCall()) / float64(ca.cpuPerCall())
+	}
+	cpuAdded := func(a, b string, conc int) float64 {
+		ca, cb := cell(a, conc), cell(b, conc)
+		if ca == nil || cb == nil {
+			return 0
+		}
+		return micros(ca.cpuPerCall() - cb.cpuPerCall())
+	}
+	var onOff []struct{ label, on, off string }
+	for _, o := range []struct{ label, on, off string }{
 		{"audit on/off", "audit", "bare"},
 		{"telemetry on/off", "telemetry", "bare"},
 		{"all on/off", "full", "bare"},
+	} {
+		if byKey(o.on) != nil {
+			onOff = append(onOff, o)
+		}
 	}
 
 	// Report: one sub-benchmark per cell, then the on/off ratios.
@@ -279,6 +338,7 @@ telemetry {
 			b.ReportMetric(0, "ns/op")
 			for _, o := range onOff {
 				b.ReportMetric(ratio(o.on, o.off, conc), strings.ReplaceAll(o.label, " ", "-"))
+				b.ReportMetric(cpuRatio(o.on, o.off, conc), strings.ReplaceAll(o.label, " ", "-")+"-cpu")
 			}
 		})
 	}
@@ -299,9 +359,21 @@ telemetry {
 				micros(p50), micros(percentile(c.latencies, 0.99)), micros(p50-direct), micros(c.cpuPerCall()))
 		}
 	}
-	fmt.Fprintf(&sb, "\n| on/off (calls/s ratio) | conc 1 | conc 16 |\n|---|---|---|\n")
+	fmt.Fprintf(&sb, "\nCPU µs/call by process:\n\n| target | conc | by process |\n|---|---|---|\n")
+	for _, conc := range hopConcurrency {
+		for _, t := range targets {
+			c := cells[cellKey(t, conc)]
+			var parts []string
+			for _, role := range slices.Sorted(maps.Keys(c.cpuByRole)) {
+				parts = append(parts, fmt.Sprintf("%s %.0f", role, micros(c.cpuByRole[role]/time.Duration(max(1, len(c.latencies))))))
+			}
+			fmt.Fprintf(&sb, "| %s | %d | %s |\n", t.key, conc, strings.Join(parts, ", "))
+		}
+	}
+	fmt.Fprintf(&sb, "\n| on/off | calls/s ratio, conc 1 | conc 16 | CPU ratio (off/on µs per call), conc 1 | conc 16 | CPU µs/call added, conc 1 | conc 16 |\n|---|---|---|---|---|---|---|\n")
 	for _, o := range onOff {
-		fmt.Fprintf(&sb, "| %s | %.2f | %.2f |\n", o.label, ratio(o.on, o.off, 1), ratio(o.on, o.off, 16))
+		fmt.Fprintf(&sb, "| %s | %.2f | %.2f | %.2f | %.2f | %+.0f | %+.0f |\n", o.label, ratio(o.on, o.off, 1), ratio(o.on, o.off, 16),
+			cpuRatio(o.on, o.off, 1), cpuRatio(o.on, o.off, 16), cpuAdded(o.on, o.off, 1), cpuAdded(o.on, o.off, 16))
 	}
 	fmt.Fprintf(&sb, "\ngoals (README, Performance): full >= 1.00 x direct at conc 1 and >= 1.05 at 16; bare >= 1.10; http-full >= 0.75; on/off >= 0.95\n")
 	fmt.Print(sb.String())

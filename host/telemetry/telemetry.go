@@ -42,8 +42,8 @@ type Options struct {
 	ServiceName    string
 	ServiceVersion string
 	// SpanExporters each receive finished spans through their own batching
-	// processor (which drops rather than block a request when an exporter
-	// falls behind). None: spans are not recorded.
+	// processor (see batcher: which drops rather than block a request when
+	// an exporter falls behind). None: spans are not recorded.
 	SpanExporters []sdktrace.SpanExporter
 	// MetricReaders collect metrics (periodic readers over exporters, or a
 	// manual reader in tests). None: metrics are not recorded.
@@ -86,7 +86,7 @@ func New(o Options) (*Telemetry, error) {
 	}
 	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 	for _, e := range o.SpanExporters {
-		topts = append(topts, sdktrace.WithBatcher(e))
+		topts = append(topts, sdktrace.WithSpanProcessor(processorFor(e)))
 	}
 	mopts := []sdkmetric.Option{sdkmetric.WithResource(res)}
 	for _, r := range o.MetricReaders {

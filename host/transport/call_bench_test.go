@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 // process and does not count. Held by TestProxiedCallAllocBudget; the
 // README's Performance section explains where they go.
 const (
-	proxiedCallAllocsBudget = 400
+	proxiedCallAllocsBudget = 350
 	proxiedCallBytesBudget  = 512 << 10
 )
 

@@ -17,9 +17,9 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/modelcontextprotocol/go-sdk/auth"
@@ -193,11 +193,19 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// Valid JSON that is no JSON-RPC message is an invalid request;
 		// the SDK would call it a parse error.
-		if err := checkMessages(body); err != nil {
+		sniffedOK, plain := sniffPlain(body, &msg)
+		if !plain {
+			if err := checkMessages(body); err != nil {
+				writeRPCError(w, http.StatusBadRequest, nil, request.CodeInvalidRequest, "invalid request: "+err.Error())
+				return
+			}
+			msg = sniffed{}
+			sniffedOK = json.Unmarshal(body, &msg) == nil
+		} else if err := checkPlain(&msg); err != nil {
 			writeRPCError(w, http.StatusBadRequest, nil, request.CodeInvalidRequest, "invalid request: "+err.Error())
 			return
 		}
-		if json.Unmarshal(body, &msg) == nil && len(msg.ID) > 0 && string(msg.ID) != "null" {
+		if sniffedOK && len(msg.ID) > 0 && string(msg.ID) != "null" {
 			facts.JSONRPCID = string(msg.ID)
 		}
 		rw.id = msg.ID
@@ -307,6 +315,163 @@ type sniffed struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
 	Params json.RawMessage `json:"params"`
+
+	// Set by sniffPlain only: the members the message has.
+	hasJSONRPC, hasID, hasMethod, hasParams, hasResult, hasError bool
+}
+
+// sniffPlain reads a POST body, valid JSON, without allocating, when it
+// is a plain JSON-RPC message: one object whose members are all among
+// jsonrpc, id, method, params, result and error, each at most once,
+// written without escapes in the keys, with method (if any) a string
+// without escapes. It fills msg as json.Unmarshal would (ID and Params
+// alias body) and reports plain; ok is what json.Unmarshal into msg would
+// have reported. Anything else (a batch, other or duplicate members,
+// escapes) is not plain and takes checkMessages and json.Unmarshal, which
+// the plain path agrees with (FuzzSniffPlain); plain is the path of every
+// request a client sends, and the other one costs two dozen allocations.
+func sniffPlain(body []byte, msg *sniffed) (ok, plain bool) {
+	var m sniffed
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return false, false
+	}
+	i = skipSpace(body, i+1)
+	if i < len(body) && body[i] == '}' {
+		return true, skipSpace(body, i+1) == len(body) && setSniffed(msg, m)
+	}
+	for i < len(body) {
+		if body[i] != '"' {
+			return false, false
+		}
+		end := bytes.IndexByte(body[i+1:], '"')
+		if end < 0 {
+			return false, false
+		}
+		key := body[i+1 : i+1+end]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			return false, false
+		}
+		i = skipSpace(body, i+end+2)
+		if i >= len(body) || body[i] != ':' {
+			return false, false
+		}
+		i = skipSpace(body, i+1)
+		vend := skipValue(body, i)
+		if vend < 0 {
+			return false, false
+		}
+		val := body[i:vend]
+		var seen *bool
+		switch string(key) {
+		case "jsonrpc":
+			seen = &m.hasJSONRPC
+		case "id":
+			seen, m.ID = &m.hasID, val
+		case "method":
+			// json.Unmarshal would unescape, and replace invalid UTF-8.
+			if len(val) < 2 || val[0] != '"' || bytes.IndexByte(val, '\\') >= 0 || !utf8.Valid(val) {
+				return false, false
+			}
+			seen, m.Method = &m.hasMethod, string(val[1:len(val)-1])
+		case "params":
+			seen, m.Params = &m.hasParams, val
+		case "result":
+			seen = &m.hasResult
+		case "error":
+			seen = &m.hasError
+		default:
+			return false, false
+		}
+		if *seen {
+			return false, false // a duplicate: the general path decides
+		}
+		*seen = true
+		i = skipSpace(body, vend)
+		if i < len(body) && body[i] == ',' {
+			i = skipSpace(body, i+1)
+			continue
+		}
+		if i < len(body) && body[i] == '}' {
+			return true, skipSpace(body, i+1) == len(body) && setSniffed(msg, m)
+		}
+		return false, false
+	}
+	return false, false
+}
+
+func setSniffed(msg *sniffed, m sniffed) bool {
+	*msg = m
+	return true
+}
+
+// checkPlain is checkMessage for a message sniffPlain read.
+func checkPlain(m *sniffed) error {
+	switch {
+	case !m.hasMethod && !m.hasResult && !m.hasError:
+		return errors.New("not a request, notification or response: no method")
+	case m.hasID:
+		return checkID(m.ID)
+	}
+	return nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the JSON value at b[i] (b is valid JSON),
+// -1 if there is none.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				if i = skipString(b, i); i < 0 {
+					return -1
+				}
+				i--
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return -1
+	}
+	for j := i; j < len(b); j++ {
+		switch b[j] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return j
+		}
+	}
+	return len(b)
+}
+
+// skipString returns the end of the string whose opening quote is at b[i].
+func skipString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
 }
 
 // tokenSet verifies bearer tokens in constant time: every configured token
@@ -540,12 +705,19 @@ const maxSafeID = 1<<53 - 1
 // (1.5), an exponent (1e3), -0 or a larger integer (2^70) would come back
 // as another number, so they are refused.
 func checkID(id json.RawMessage) error {
-	s := string(id)
 	switch {
-	case s == "null", strings.HasPrefix(s, `"`):
+	case string(id) == "null", len(id) > 0 && id[0] == '"':
 		return nil
-	case plainInteger.MatchString(s) && s != "-0":
-		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= -maxSafeID && n <= maxSafeID {
+	case plainInteger.Match(id) && string(id) != "-0":
+		digits := bytes.TrimPrefix(id, []byte("-"))
+		var n int64
+		for _, d := range digits {
+			if n > maxSafeID { // also keeps n*10 from overflowing
+				break
+			}
+			n = n*10 + int64(d-'0')
+		}
+		if n <= maxSafeID {
 			return nil
 		}
 	}

@@ -17,8 +17,8 @@ import "runtime/debug"
 // (README, Performance). At 400 collections are four times rarer and the
 // host's CPU per proxied call drops by about 40% (measured: 470-540 µs
 // against 780-910 µs at concurrency 16); the heap peaks at about five
-// times the live heap instead of two, still a few tens of MB, and the
-// runtime returns the difference to the OS when idle.
+// times the live heap instead of two, still a few tens of MB, and
+// ReleaseWhenIdle returns the difference to the OS once the load ends.
 const DefaultPercent = 400
 
 // Apply applies DefaultPercent unless GOGC is set (getenv returns it),

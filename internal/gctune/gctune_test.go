@@ -32,3 +32,42 @@ func TestApply(t *testing.T) {
 		t.Errorf("GC percent in force = %d, want 150 (GOGC wins)", got)
 	}
 }
+
+// TestIdleRelease: free memory goes back to the OS once each time the
+// process falls idle after work, not while it works and not again while
+// it stays idle; start-up counts as work.
+func TestIdleRelease(t *testing.T) {
+	var allocated uint64
+	released := 0
+	r := &idleReleaser{allocs: func() uint64 { return allocated }, free: func() { released++ }, quiet: 100}
+	step := func(alloc uint64, wantRelease bool) {
+		t.Helper()
+		allocated += alloc
+		if got := r.check(); got != wantRelease {
+			t.Fatalf("after allocating %d: released %v, want %v", alloc, got, wantRelease)
+		}
+	}
+	step(1000, false) // start-up
+	step(10, true)    // idle after it
+	step(10, false)   // still idle
+	step(0, false)
+	step(500, false) // load
+	step(100, false) // the threshold is work
+	step(99, true)   // idle again
+	step(99, false)
+	if released != 2 {
+		t.Fatalf("released %d times, want 2", released)
+	}
+}
+
+// TestHeapAllocs: the runtime metric ReleaseWhenIdle reads exists and
+// grows with allocation.
+func TestHeapAllocs(t *testing.T) {
+	before := heapAllocs()
+	sink = make([]byte, 1<<20)
+	if after := heapAllocs(); after < before+1<<20 {
+		t.Fatalf("heap allocations went from %d to %d after allocating 1 MiB", before, after)
+	}
+}
+
+var sink []byte

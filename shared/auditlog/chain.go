@@ -102,7 +102,26 @@ type Chain struct {
 	seq  uint64
 	head string
 	id   string
+	fast FastCanonicaliser // nil: Seal decodes every event
 }
+
+// FastCanonicaliser is Seal's fast path (see SetFast): a canonicaliser
+// that works on a record's bytes, as auditlog/fastcanon's does, instead of
+// decoding the event into maps.
+type FastCanonicaliser interface {
+	// CanonicalRecord returns the canonical form of record, one record
+	// line without its newline, or ok false to decline it. It must
+	// decline any line that is not compact (insignificant whitespace),
+	// and where it accepts one its result must equal ParseCanonical's.
+	// The result is valid until the next call.
+	CanonicalRecord(record []byte) (canonical []byte, ok bool)
+}
+
+// SetFast makes Seal try f first: Seal then writes the record line
+// straight from the event's bytes and has f canonicalise it, and takes its
+// reference path (decode, check, compact, encode) only for events f
+// declines. The records are the same either way.
+func (c *Chain) SetFast(f FastCanonicaliser) { c.fast = f }
 
 // NewChain starts a chain at the genesis; key (may be empty) selects
 // HMAC-SHA256 instead of SHA-256. Resume or SetHead continue an existing
@@ -158,7 +177,13 @@ func (c *Chain) Resume(line []byte) (Record, error) {
 // not a JSON object, has duplicate keys or uses a reserved key yields an
 // error wrapping ErrInvalidEvent, and the chain does not advance.
 func (c *Chain) Seal(event []byte, stream string, streamSeq uint64) ([]byte, error) {
-	if !utf8.Valid(event) {
+	valid := utf8.Valid(event)
+	if c.fast != nil && valid {
+		if line, ok := c.sealFast(event, stream, streamSeq); ok {
+			return line, nil
+		}
+	}
+	if !valid {
 		event = bytes.ToValidUTF8(event, []byte("\uFFFD"))
 	}
 	stream = strings.ToValidUTF8(stream, "\uFFFD")
@@ -177,48 +202,66 @@ func (c *Chain) Seal(event []byte, stream string, streamSeq uint64) ([]byte, err
 	if err := json.Compact(&compact, event); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
 	}
-	streamJSON, err := encode(stream)
-	if err != nil {
-		return nil, err
-	}
-	dseq := strconv.FormatUint(streamSeq, 10)
-	d := map[string]any{"stream": stream, "seq": json.Number(dseq)}
-	var chainJSON []byte
+	d := map[string]any{"stream": stream, "seq": json.Number(strconv.FormatUint(streamSeq, 10))}
 	if c.id != "" {
 		d["chain"] = c.id
-		chainJSON = appendString(nil, c.id)
 	}
 	obj[KeyDelivery] = d
 	canon, err := encode(obj)
 	if err != nil {
 		return nil, err
 	}
-	seq := c.seq + 1
 	sum := c.h.sum(c.head, canon)
-
 	ev := compact.Bytes()
-	line := make([]byte, 0, len(ev)+len(streamJSON)+220)
-	line = append(line, ev[:len(ev)-1]...) // without the closing brace
+	line := c.appendRecord(make([]byte, 0, len(ev)+len(stream)+240), ev, empty, stream, streamSeq, sum)
+	c.seq, c.head = c.seq+1, sum
+	return line, nil
+}
+
+// sealFast is Seal through c.fast for an event in valid UTF-8: the line is
+// written from the event's bytes with a placeholder hash, canonicalised by
+// c.fast, and the hash filled in. ok is false (and the chain unchanged)
+// when c.fast declines the line: the event is not compact, not an object,
+// has duplicate or reserved keys, or anything else it is not sure about.
+func (c *Chain) sealFast(event []byte, stream string, streamSeq uint64) (_ []byte, ok bool) {
+	n := len(event)
+	if n < 2 || event[0] != '{' || event[n-1] != '}' || !utf8.ValidString(stream) {
+		return nil, false
+	}
+	line := c.appendRecord(make([]byte, 0, n+len(stream)+240), event, n == 2, stream, streamSeq, GenesisHash)
+	canon, ok := c.fast.CanonicalRecord(line[:len(line)-1])
+	if !ok {
+		return nil, false
+	}
+	sum := c.h.sum(c.head, canon)
+	copy(line[len(line)-len(GenesisHash)-len("\"}}\n"):], sum)
+	c.seq, c.head = c.seq+1, sum
+	return line, true
+}
+
+// appendRecord appends the record line of event (a compact JSON object;
+// empty: it is {}) as the chain's next record with hash sum: the event
+// without its closing brace, then delivery and integrity, and a newline.
+func (c *Chain) appendRecord(line, event []byte, empty bool, stream string, streamSeq uint64, sum string) []byte {
+	line = append(line, event[:len(event)-1]...) // without the closing brace
 	if !empty {
 		line = append(line, ',')
 	}
 	line = append(line, `"delivery":{"stream":`...)
-	line = append(line, streamJSON...)
+	line = appendString(line, stream)
 	line = append(line, `,"seq":`...)
-	line = append(line, dseq...)
-	if chainJSON != nil {
+	line = strconv.AppendUint(line, streamSeq, 10)
+	if c.id != "" {
 		line = append(line, `,"chain":`...)
-		line = append(line, chainJSON...)
+		line = appendString(line, c.id)
 	}
 	line = append(line, `},"integrity":{"seq":`...)
-	line = strconv.AppendUint(line, seq, 10)
+	line = strconv.AppendUint(line, c.seq+1, 10)
 	line = append(line, `,"prev_hash":"`...)
 	line = append(line, c.head...)
 	line = append(line, `","hash":"`...)
 	line = append(line, sum...)
-	line = append(line, "\"}}\n"...)
-	c.seq, c.head = seq, sum
-	return line, nil
+	return append(line, "\"}}\n"...)
 }
 
 // ParseCanonical is Parse that also returns the record's canonical form

@@ -48,7 +48,8 @@ type errUser struct{ error }
 func (e errUser) Unwrap() error { return e.error }
 
 func main() {
-	gctune.Apply(os.Getenv) // serve and the built-in plugins it runs
+	gctune.Apply(os.Getenv)  // serve and the built-in plugins it runs
+	gctune.ReleaseWhenIdle() // likewise; one-shot commands end before it looks
 	if len(os.Args) > 1 && os.Args[1] == plugins.Subcommand {
 		// Serving a built-in plugin: the host stops it, so no signal
 		// handling of our own (go-plugin ignores SIGINT by design).

@@ -41,6 +41,7 @@ type Canonicaliser struct {
 	members []member // the open objects' members, innermost last
 	keys    []byte   // decoded keys that had escapes
 	chain   []byte   // delivery.chain of the last record accepted
+	spaced  bool     // the last record had insignificant whitespace
 }
 
 // member is an object member written to out: where its key (decoded)
@@ -81,7 +82,7 @@ type Record struct {
 // result. ok false means the fast path does not handle the line: use
 // auditlog.ParseCanonical.
 func (c *Canonicaliser) Record(line []byte) (rec Record, ok bool) {
-	c.data, c.pos = line, 0
+	c.data, c.pos, c.spaced = line, 0, false
 	c.out, c.members, c.chain, c.keys = c.out[:0], c.members[:0], c.chain[:0], c.keys[:0]
 	c.ws()
 	if c.pos >= len(c.data) || c.data[c.pos] != '{' || !c.object(0, &rec) {
@@ -91,6 +92,19 @@ func (c *Canonicaliser) Record(line []byte) (rec Record, ok bool) {
 	rec.Chain = c.chain
 	return rec, c.pos == len(c.data)
 }
+
+// CanonicalRecord implements auditlog.FastCanonicaliser, the fast path
+// of auditlog.Chain.Seal (the jsonl sink sets it): Record, declining lines
+// that are not compact as well, since Seal writes the event's bytes as
+// they are.
+func (c *Canonicaliser) CanonicalRecord(line []byte) ([]byte, bool) {
+	if _, ok := c.Record(line); !ok || c.spaced {
+		return nil, false
+	}
+	return c.out, true
+}
+
+var _ auditlog.FastCanonicaliser = (*Canonicaliser)(nil)
 
 // object writes the canonical form of the object at pos to out. At depth
 // 0 (the record) it reads the integrity member into rec instead, and
@@ -210,6 +224,7 @@ func (c *Canonicaliser) ws() {
 		switch c.data[c.pos] {
 		case ' ', '\t', '\n', '\r':
 			c.pos++
+			c.spaced = true
 		default:
 			return
 		}

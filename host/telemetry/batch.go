@@ -1,0 +1,172 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+)
+
+// batcher is the span processor in front of every span exporter: the
+// OpenTelemetry SDK's BatchSpanProcessor semantics (spans queue up to a
+// bound and are dropped beyond it, exported in batches when a batch is
+// full or every schedule delay, ForceFlush and Shutdown export what is
+// queued; the OTEL_BSP_* variables apply), without its hand-off of every
+// span to the exporting goroutine over a channel. That hand-off wakes the
+// goroutine twice per proxied call (SERVER and CLIENT span), which cost
+// more CPU than recording the spans; here a span is appended under a
+// mutex, and the goroutine wakes only for a full batch or the timer.
+type batcher struct {
+	exp sdktrace.SpanExporter
+	o   batchOptions
+
+	mu      sync.Mutex
+	queue   []sdktrace.ReadOnlySpan
+	spare   []sdktrace.ReadOnlySpan // the previous queue's array, reused
+	stopped bool
+	dropped uint64 // spans dropped because the queue was full
+
+	exportMu sync.Mutex // one export at a time
+
+	full chan struct{} // a full batch waits (coalesced)
+	stop chan struct{}
+	done chan struct{}
+}
+
+// batchOptions are the BatchSpanProcessor's settings.
+type batchOptions struct {
+	scheduleDelay time.Duration // OTEL_BSP_SCHEDULE_DELAY, default 5s
+	exportTimeout time.Duration // OTEL_BSP_EXPORT_TIMEOUT, default 30s
+	maxQueue      int           // OTEL_BSP_MAX_QUEUE_SIZE, default 2048
+	maxBatch      int           // OTEL_BSP_MAX_EXPORT_BATCH_SIZE, default 512
+}
+
+// batchOptionsFromEnv reads the OTEL_BSP_* variables as the SDK does:
+// milliseconds and counts, positive integers only; a batch never larger
+// than the queue.
+func batchOptionsFromEnv(getenv func(string) string) batchOptions {
+	num := func(name string, def int) int {
+		if n, err := strconv.Atoi(getenv(name)); err == nil && n > 0 {
+			return n
+		}
+		return def
+	}
+	o := batchOptions{
+		scheduleDelay: time.Duration(num("OTEL_BSP_SCHEDULE_DELAY", 5000)) * time.Millisecond,
+		exportTimeout: time.Duration(num("OTEL_BSP_EXPORT_TIMEOUT", 30000)) * time.Millisecond,
+		maxQueue:      num("OTEL_BSP_MAX_QUEUE_SIZE", sdktrace.DefaultMaxQueueSize),
+		maxBatch:      num("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", sdktrace.DefaultMaxExportBatchSize),
+	}
+	if o.maxBatch > o.maxQueue {
+		o.maxBatch = min(sdktrace.DefaultMaxExportBatchSize, o.maxQueue)
+	}
+	return o
+}
+
+var _ sdktrace.SpanProcessor = (*batcher)(nil)
+
+// newBatcher starts exporting to exp; Shutdown stops it.
+func newBatcher(exp sdktrace.SpanExporter, o batchOptions) *batcher {
+	b := &batcher{exp: exp, o: o, full: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go b.run()
+	return b
+}
+
+func (b *batcher) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+
+// OnEnd queues a sampled span; beyond the queue bound it is dropped.
+func (b *batcher) OnEnd(s sdktrace.ReadOnlySpan) {
+	if !s.SpanContext().IsSampled() {
+		return
+	}
+	b.mu.Lock()
+	if b.stopped {
+		b.mu.Unlock()
+		return
+	}
+	if len(b.queue) >= b.o.maxQueue {
+		b.dropped++
+		b.mu.Unlock()
+		return
+	}
+	b.queue = append(b.queue, s)
+	full := len(b.queue) == b.o.maxBatch
+	b.mu.Unlock()
+	if full {
+		select {
+		case b.full <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (b *batcher) run() {
+	defer close(b.done)
+	t := time.NewTicker(b.o.scheduleDelay)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+		case <-b.full:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), b.o.exportTimeout)
+		_ = b.export(ctx) // the exporter reports its own failures (otel.Handle)
+		cancel()
+	}
+}
+
+// export sends everything queued, in batches of at most maxBatch, and
+// stops at the first failure (those spans are dropped, as the SDK does).
+func (b *batcher) export(ctx context.Context) error {
+	b.exportMu.Lock()
+	defer b.exportMu.Unlock()
+	b.mu.Lock()
+	spans := b.queue
+	b.queue, b.spare = b.spare[:0], nil
+	b.mu.Unlock()
+	var err error
+	for i := 0; i < len(spans) && err == nil; i += b.o.maxBatch {
+		err = b.exp.ExportSpans(ctx, spans[i:min(len(spans), i+b.o.maxBatch)])
+	}
+	clear(spans) // let the spans go; keep the array for the next round
+	b.mu.Lock()
+	if b.spare == nil && cap(spans) <= 2*b.o.maxQueue {
+		b.spare = spans[:0]
+	}
+	b.mu.Unlock()
+	return err
+}
+
+// ForceFlush exports everything queued now.
+func (b *batcher) ForceFlush(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return b.export(ctx)
+}
+
+// Shutdown stops taking spans, exports what is queued and shuts the
+// exporter down. Calls after the first do nothing.
+func (b *batcher) Shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	if b.stopped {
+		b.mu.Unlock()
+		return nil
+	}
+	b.stopped = true
+	b.mu.Unlock()
+	close(b.stop)
+	<-b.done
+	return errors.Join(b.export(ctx), b.exp.Shutdown(ctx))
+}
+
+// processorFor is the span processor Options.SpanExporters get.
+func processorFor(exp sdktrace.SpanExporter) sdktrace.SpanProcessor {
+	return newBatcher(exp, batchOptionsFromEnv(os.Getenv))
+}

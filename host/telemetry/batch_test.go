@@ -1,0 +1,205 @@
+package telemetry
+
+import (
+	"context"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+)
+
+// gatedExporter records spans; while gate is set, exports wait for it.
+type gatedExporter struct {
+	*tracetest.InMemoryExporter
+	mu       sync.Mutex
+	gate     chan struct{}
+	shutdown bool
+}
+
+func (e *gatedExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	e.mu.Lock()
+	gate := e.gate
+	e.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	return e.InMemoryExporter.ExportSpans(ctx, spans)
+}
+
+func (e *gatedExporter) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	e.shutdown = true
+	e.mu.Unlock()
+	return nil // keep the spans readable
+}
+
+func (e *gatedExporter) count() int { return len(e.GetSpans()) }
+
+func endSpans(tp *sdktrace.TracerProvider, n int) {
+	for range n {
+		_, s := tp.Tracer("t").Start(context.Background(), "s")
+		s.End()
+	}
+}
+
+func pollUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestBatcher: the span processor exports a full batch at once, holds a
+// partial one until the timer or ForceFlush, drops beyond its queue bound
+// while an export is slow, and exports the rest at Shutdown, after which
+// it takes no spans.
+func TestBatcher(t *testing.T) {
+	exp := &gatedExporter{InMemoryExporter: tracetest.NewInMemoryExporter()}
+	b := newBatcher(exp, batchOptions{scheduleDelay: time.Hour, exportTimeout: 5 * time.Second, maxQueue: 10, maxBatch: 4})
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(b))
+
+	endSpans(tp, 3)
+	time.Sleep(20 * time.Millisecond) // nothing may happen: nothing to poll for
+	if n := exp.count(); n != 0 {
+		t.Fatalf("%d spans exported before a batch was full", n)
+	}
+	endSpans(tp, 1)
+	pollUntil(t, "a full batch exported", func() bool { return exp.count() == 4 })
+
+	// A slow export: the queue fills to its bound, then drops.
+	gate := make(chan struct{})
+	exp.mu.Lock()
+	exp.gate = gate
+	exp.mu.Unlock()
+	endSpans(tp, 4) // a full batch: the export starts and waits at the gate
+	pollUntil(t, "the slow export started", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.queue) == 0
+	})
+	endSpans(tp, 11)
+	b.mu.Lock()
+	queued, dropped := len(b.queue), b.dropped
+	b.mu.Unlock()
+	if queued != 10 || dropped != 1 {
+		t.Fatalf("queued %d, dropped %d; want 10 and 1", queued, dropped)
+	}
+	close(gate)
+	pollUntil(t, "the slow export done", func() bool { return exp.count() >= 8 })
+	exp.mu.Lock()
+	exp.gate = nil
+	exp.mu.Unlock()
+
+	if err := b.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := exp.count(); n != 18 {
+		t.Fatalf("%d spans exported after ForceFlush, want 18", n)
+	}
+	endSpans(tp, 2)
+	if err := tp.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := exp.count(); n != 20 || !exp.shutdown {
+		t.Fatalf("after Shutdown: %d spans exported (want 20), exporter shut down %v", n, exp.shutdown)
+	}
+	_, late := sdktrace.NewTracerProvider().Tracer("t").Start(context.Background(), "late")
+	late.End()
+	b.OnEnd(late.(sdktrace.ReadOnlySpan))
+	b.mu.Lock()
+	queued = len(b.queue)
+	b.mu.Unlock()
+	if queued != 0 {
+		t.Fatal("a span was queued after Shutdown")
+	}
+	if err := b.Shutdown(context.Background()); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
+	}
+}
+
+// TestBatcherTimer: a partial batch goes out after the schedule delay.
+func TestBatcherTimer(t *testing.T) {
+	exp := &gatedExporter{InMemoryExporter: tracetest.NewInMemoryExporter()}
+	b := newBatcher(exp, batchOptions{scheduleDelay: 20 * time.Millisecond, exportTimeout: 5 * time.Second, maxQueue: 10, maxBatch: 4})
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(b))
+	defer tp.Shutdown(context.Background())
+	endSpans(tp, 1)
+	pollUntil(t, "the timer's export", func() bool { return exp.count() == 1 })
+}
+
+// TestBatchOptionsFromEnv: the OTEL_BSP_* variables apply as in the SDK.
+func TestBatchOptionsFromEnv(t *testing.T) {
+	env := map[string]string{}
+	get := func(k string) string { return env[k] }
+	if o := batchOptionsFromEnv(get); o != (batchOptions{5 * time.Second, 30 * time.Second, 2048, 512}) {
+		t.Errorf("defaults %+v", o)
+	}
+	env = map[string]string{"OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_BSP_EXPORT_TIMEOUT": "1000", "OTEL_BSP_MAX_QUEUE_SIZE": "100", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "700"}
+	if o := batchOptionsFromEnv(get); o != (batchOptions{200 * time.Millisecond, time.Second, 100, 100}) {
+		t.Errorf("from the environment %+v", o)
+	}
+	env = map[string]string{"OTEL_BSP_SCHEDULE_DELAY": "-1", "OTEL_BSP_MAX_QUEUE_SIZE": "x"}
+	if o := batchOptionsFromEnv(get); o.scheduleDelay != 5*time.Second || o.maxQueue != 2048 {
+		t.Errorf("invalid values not ignored: %+v", o)
+	}
+}
+
+// BenchmarkSpanProcessor compares the CPU a call's two spans cost with the
+// SDK's BatchSpanProcessor and with batcher, as a gateway at concurrency 1
+// sees it: calls one at a time with idle gaps, in which the SDK's
+// exporting goroutine parks and each span wakes it again. cpu-µs/call is
+// the whole process's CPU time (getrusage) per call, gaps included; the
+// two processors are measured in alternating rounds of the same run.
+func BenchmarkSpanProcessor(b *testing.B) {
+	const rounds, calls = 6, 300
+	procs := []struct {
+		name string
+		new  func() sdktrace.SpanProcessor
+	}{
+		{"sdk-batch-span-processor", func() sdktrace.SpanProcessor {
+			return sdktrace.NewBatchSpanProcessor(tracetest.NewNoopExporter())
+		}},
+		{"batcher", func() sdktrace.SpanProcessor {
+			return newBatcher(tracetest.NewNoopExporter(), batchOptionsFromEnv(func(string) string { return "" }))
+		}},
+	}
+	cpu := make([]time.Duration, len(procs))
+	for range rounds {
+		for i, p := range procs {
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(p.new()))
+			tr := tp.Tracer("bench")
+			t0 := processCPU(b)
+			for range calls {
+				ctx, server := tr.Start(context.Background(), "server")
+				_, client := tr.Start(ctx, "client")
+				client.End()
+				server.End()
+				time.Sleep(500 * time.Microsecond) // the rest of the call
+			}
+			cpu[i] += processCPU(b) - t0
+			tp.Shutdown(context.Background())
+		}
+	}
+	for i, p := range procs {
+		b.Run(p.name, func(b *testing.B) {
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(float64(cpu[i].Microseconds())/(rounds*calls), "cpu-µs/call")
+		})
+	}
+}
+
+// processCPU is the process's user and system CPU time so far.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Skip("no getrusage:", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
