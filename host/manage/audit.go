@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/argusmcp/argus/shared/auditlog/query"
@@ -23,8 +24,22 @@ type AuditRing interface {
 
 // auditFilter reads the filters of /audit and /audit/stream (the same
 // query string `argus audit query` reads) and returns the predicate.
+// A malformed query string, or a filter given more than once, is a 400:
+// r.URL.Query() would drop the pair it cannot decode and Parse reads
+// the first of repeated values, both silently widening the match.
 func auditFilter(w http.ResponseWriter, r *http.Request) (query.Filter, func([]byte) bool, bool) {
-	f, err := query.Parse(r.URL.Query(), time.Now())
+	v, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "malformed query string: "+err.Error())
+		return query.Filter{}, nil, false
+	}
+	for k, vs := range v {
+		if len(vs) > 1 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("filter %q given %d times: give it once", k, len(vs)))
+			return query.Filter{}, nil, false
+		}
+	}
+	f, err := query.Parse(v, time.Now())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return f, nil, false
@@ -71,6 +86,11 @@ func (a *API) auditStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no audit events are kept: audit is disabled or management.audit_buffer is 0")
 		return
 	}
+	done, ok := a.openStream(w)
+	if !ok {
+		return
+	}
+	defer done()
 	ch, cancel := a.o.AuditRing.Subscribe(256)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/event-stream")

@@ -92,6 +92,11 @@ func TestAuditBadFilterAndAuth(t *testing.T) {
 		{"?since=yesterday", "since"},
 		{"?user=[", "bad pattern"},
 		{"?usr=alice", `unknown filter`},
+		// A malformed query string or a repeated filter must not drop
+		// or pick a filter silently (which would widen the match).
+		{"?user=al%zzice", "query string"},
+		{"?limit=5&user=%", "query string"},
+		{"?user=alice&user=bob", `given 2 times`},
 	} {
 		for _, path := range []string{"/manage/v1/audit", "/manage/v1/audit/stream"} {
 			rec := do(t, api, "GET", path+c.q, goodToken)
@@ -213,5 +218,50 @@ func TestTraffic(t *testing.T) {
 	end(nil, request.OutcomeSuccess)
 	if got := tr.Report(); got.Buckets[TrafficBuckets-1].Requests != 1 || got.RequestRate != 1.0/55 {
 		t.Errorf("after a full window: %+v rate %v", got.Buckets[TrafficBuckets-1], got.RequestRate)
+	}
+}
+
+// TestStreamLimit: SSE streams are capped (every audit event is handed to
+// every audit stream under one lock on the request path); one more is a
+// 503 with Retry-After, and a closed stream frees its slot.
+func TestStreamLimit(t *testing.T) {
+	api, _ := newAuditAPI(t)
+	api.o.MaxStreams = 2
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	open := func(ctx context.Context) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/manage/v1/audit/stream", nil)
+		req.Header.Set("Authorization", "Bearer "+goodToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first, firstCancel := context.WithCancel(ctx)
+	for _, c := range []context.Context{first, ctx} {
+		if resp := open(c); resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream within the limit: %d", resp.StatusCode)
+		}
+	}
+	resp := open(ctx)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("stream over the limit: %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	firstCancel() // the server notices and frees the slot
+	for {
+		resp := open(ctx)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("a closed stream did not free its slot")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -108,6 +109,12 @@ type Options struct {
 	// AuditRing, if set, serves GET /audit and /audit/stream (the most
 	// recent audit events); nil answers an empty list.
 	AuditRing AuditRing
+	// MaxStreams caps the server-sent-event streams (/events/stream and
+	// /audit/stream together) open at once (default DefaultMaxStreams);
+	// one more is answered 503 with Retry-After. Every audit event is
+	// handed to every audit stream under one lock on the request path, so
+	// their number must stay small.
+	MaxStreams int
 	// Traffic, if set, serves GET /traffic (request and error rates).
 	Traffic *Traffic
 	// Redact, if set, is applied to every response body write (see
@@ -121,15 +128,34 @@ var ErrInvalidConfig = errors.New("invalid configuration")
 
 // API is the management API handler.
 type API struct {
-	o      Options
-	digest [32]byte
-	mux    *http.ServeMux
+	o       Options
+	digest  [32]byte
+	mux     *http.ServeMux
+	streams atomic.Int64 // open SSE streams
+}
+
+// DefaultMaxStreams is Options.MaxStreams's default.
+const DefaultMaxStreams = 64
+
+// openStream counts one more SSE stream, or answers 503 when
+// Options.MaxStreams are open; the caller calls done when it ends.
+func (a *API) openStream(w http.ResponseWriter) (done func(), ok bool) {
+	if a.streams.Add(1) > int64(a.o.MaxStreams) {
+		a.streams.Add(-1)
+		w.Header().Set("Retry-After", "10")
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("too many open event streams (the limit is %d)", a.o.MaxStreams))
+		return nil, false
+	}
+	return func() { a.streams.Add(-1) }, true
 }
 
 // New builds the API. Mount it at Prefix + "/" (it expects full paths).
 func New(o Options) *API {
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = 15 * time.Second
+	}
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = DefaultMaxStreams
 	}
 	if o.Logger == nil {
 		o.Logger = hclog.NewNullLogger()

@@ -30,6 +30,11 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		after = id
 	}
+	done, ok := a.openStream(w)
+	if !ok {
+		return
+	}
+	defer done()
 	backlog, ch, cancel := a.o.Events.Subscribe(after, 256)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/event-stream")

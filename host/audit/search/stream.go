@@ -57,6 +57,9 @@ func openStreams(paths []string, follow bool, rep *reporter) ([]*stream, error) 
 		}
 		found := []string{p}
 		switch {
+		case st != nil && !st.IsDir() && !st.Mode().IsRegular():
+			// a FIFO blocks in open, a device (/dev/zero) never ends
+			return nil, fmt.Errorf("%s: not a regular file or directory (%s)", p, st.Mode().Type())
 		case st != nil && st.IsDir():
 			if found, err = basesIn(p); err != nil {
 				return nil, err
