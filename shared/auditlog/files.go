@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -112,11 +113,23 @@ func backupNumber(name, fn string) (int, bool) {
 }
 
 // Open opens an audit file for reading, decompressing it when its name
-// ends in .gz. Closing the result closes the file.
+// ends in .gz. Closing the result closes the file. Only regular files are
+// opened: a FIFO would block in open and a device such as /dev/zero would
+// never end, so anything else is refused (checked before opening, and
+// again on what was opened).
 func Open(path string) (io.ReadCloser, error) {
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("not a regular file (%s)", st.Mode().Type())}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: path, Err: errors.New("not a regular file")}
 	}
 	if !strings.HasSuffix(path, ".gz") {
 		return f, nil

@@ -1,8 +1,13 @@
 package auditlog
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestLastLine: the last complete line of a file, read backwards in
@@ -27,5 +32,42 @@ func TestLastLine(t *testing.T) {
 		if err != nil || string(line) != tc.line || end != int64(tc.end) {
 			t.Errorf("LastLine(%.20q…) = %.20q…, %d, %v; want %.20q…, %d", tc.in, line, end, err, tc.line, tc.end)
 		}
+	}
+}
+
+// TestOpenRefusesNonRegular: a FIFO among the backups (it would block in
+// open) or a device (it would never end) is refused, not opened.
+func TestOpenRefusesNonRegular(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "audit.jsonl.1")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for _, p := range []string{fifo, os.DevNull, fifo + ".gz"} {
+			rc, err := Open(p)
+			if err == nil {
+				rc.Close()
+				done <- fmt.Errorf("Open(%s) succeeded", p)
+				return
+			}
+			if p != fifo+".gz" && !strings.Contains(err.Error(), "not a regular file") {
+				done <- fmt.Errorf("Open(%s): %v", p, err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(10 * time.Second):
+		// let the blocked open go
+		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+		t.Fatal("Open blocked on a FIFO")
 	}
 }

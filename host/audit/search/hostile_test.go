@@ -44,3 +44,43 @@ func TestNotARegularFile(t *testing.T) {
 		cancel()
 	}
 }
+
+// TestOverlongLine: a line longer than MaxLine (a damaged or hostile file)
+// is skipped and reported without being held in memory; the events around
+// it are still read, in the active file and at the end of a backup.
+func TestOverlongLine(t *testing.T) {
+	dir := t.TempDir()
+	ev := func(id, ts string) string {
+		return `{"timestamp":"` + ts + `","event_id":"` + id + `","source":{"user_id":"alice"},` +
+			`"target":{"backend":"b","capability_name":"b_echo"},"outcome":{"status":"success","latency_ms":1}}`
+	}
+	huge := strings.Repeat("x", search.MaxLine+1)
+	// the backup (older) ends in an over-long line without a newline
+	backup := ev("e1", "2026-11-30T10:00:01Z") + "\n" + huge
+	active := ev("e2", "2026-11-30T10:00:02Z") + "\n" + huge + "\n" + ev("e3", "2026-11-30T10:00:03Z") + "\n"
+	base := filepath.Join(dir, "audit.jsonl")
+	if err := os.WriteFile(base+".1", []byte(backup), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base, []byte(active), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	err := search.Main(context.Background(), []string{"--all", "--output", "jsonl", base}, &out, &errOut)
+	if err == nil {
+		t.Error("skipped lines but no error")
+	}
+	for _, id := range []string{"e1", "e2", "e3"} {
+		if !strings.Contains(out.String(), `"event_id":"`+id+`"`) {
+			t.Errorf("event %s missing from the output:\n%.300s", id, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "xxxx") {
+		t.Error("the over-long line reached the output")
+	}
+	for _, want := range []string{base + ".1 line 2", base + " line 2", "longer than"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, errOut.String())
+		}
+	}
+}

@@ -210,6 +210,10 @@ func (s *stream) next() (event, bool) {
 			return event{}, false
 		}
 		line, err := s.cur.next()
+		if err == errLineTooLong {
+			s.rep.line(s.cur.path, s.cur.n, err)
+			continue
+		}
 		if err == io.EOF {
 			if s.cur == s.active {
 				return event{}, false // follow may read more later
@@ -294,14 +298,15 @@ func unwrapPath(err error) error {
 // its newline arrives (it may be a write in progress), and returned
 // only once the file has been rotated (final).
 type lines struct {
-	path    string
-	r       *bufio.Reader
-	c       io.Closer
-	f       *os.File // the active file, for following; nil for a backup
-	partial []byte
-	first   []byte // the first line, to find the file again once rotated and gzipped
-	n       int    // lines returned
-	pos     int64  // bytes read from f
+	path     string
+	r        *bufio.Reader
+	c        io.Closer
+	f        *os.File // the active file, for following; nil for a backup
+	partial  []byte
+	skipping bool   // inside a line longer than MaxLine, dropping its bytes
+	first    []byte // the first line, to find the file again once rotated and gzipped
+	n        int    // lines returned
+	pos      int64  // bytes read from f
 }
 
 func newLines(path string, r io.ReadCloser, f *os.File) *lines {
@@ -321,11 +326,28 @@ func (c readCounter) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// MaxLine is the longest line read as an audit event: far above any
+// event a sink writes (about 1 KiB), low enough that a hostile or damaged
+// file cannot make a query hold gigabytes for one line. A longer line is
+// skipped and reported; the lines after it are read as usual.
+const MaxLine = 4 << 20
+
+// errLineTooLong reports a line longer than MaxLine; it was skipped.
+var errLineTooLong = fmt.Errorf("longer than %d bytes, not an audit event", MaxLine)
+
 // next returns the next complete line (a fresh slice, without its
-// newline), io.EOF at the end of what has been written so far, or a read
-// error (a damaged gzip file).
+// newline), io.EOF at the end of what has been written so far,
+// errLineTooLong for a skipped over-long line, or a read error (a damaged
+// gzip file).
 func (l *lines) next() ([]byte, error) {
-	b, err := l.r.ReadBytes('\n')
+	b, err := l.readLine()
+	if l.skipping && (err == nil || err == io.EOF && l.f == nil) {
+		// the end of an over-long line (or of a backup ending in one):
+		// skip it, count it
+		l.skipping = false
+		l.n++
+		return nil, errLineTooLong
+	}
 	switch {
 	case err == io.EOF && l.f == nil && len(l.partial)+len(b) > 0:
 		// a backup's last line without its newline
@@ -348,6 +370,25 @@ func (l *lines) next() ([]byte, error) {
 	return b, nil
 }
 
+// readLine is bufio.Reader.ReadBytes('\n') that holds at most MaxLine
+// bytes of a line (with what is kept in partial): past that it drops the
+// line's bytes up to its newline and sets skipping.
+func (l *lines) readLine() ([]byte, error) {
+	var b []byte
+	for {
+		chunk, err := l.r.ReadSlice('\n')
+		if !l.skipping {
+			b = append(b, chunk...)
+			if len(l.partial)+len(b) > MaxLine {
+				l.skipping, l.partial, b = true, nil, nil
+			}
+		}
+		if err != bufio.ErrBufferFull {
+			return b, err
+		}
+	}
+}
+
 // final marks the active file as rotated away: its last line without a
 // newline, if any, is returned by next as a complete one.
 func (l *lines) final() { l.f = nil }
@@ -357,7 +398,7 @@ func (l *lines) rewind() error {
 	if _, err := l.f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	l.pos, l.n, l.partial, l.first = 0, 0, nil, nil
+	l.pos, l.n, l.partial, l.first, l.skipping = 0, 0, nil, nil, false
 	l.r.Reset(readCounter{l.f, &l.pos})
 	return nil
 }
