@@ -24,20 +24,14 @@ type AuditRing interface {
 
 // auditFilter reads the filters of /audit and /audit/stream (the same
 // query string `argus audit query` reads) and returns the predicate.
-// A malformed query string, or a filter given more than once, is a 400:
-// r.URL.Query() would drop the pair it cannot decode and Parse reads
-// the first of repeated values, both silently widening the match.
+// A malformed query string is a 400 (r.URL.Query() would drop the pair
+// it cannot decode, silently widening the match), and so is every filter
+// query.Parse refuses (a repeated one among them).
 func auditFilter(w http.ResponseWriter, r *http.Request) (query.Filter, func([]byte) bool, bool) {
 	v, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "malformed query string: "+err.Error())
 		return query.Filter{}, nil, false
-	}
-	for k, vs := range v {
-		if len(vs) > 1 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("filter %q given %d times: give it once", k, len(vs)))
-			return query.Filter{}, nil, false
-		}
 	}
 	f, err := query.Parse(v, time.Now())
 	if err != nil {

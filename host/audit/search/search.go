@@ -106,7 +106,7 @@ func parseArgs(args []string, stderr io.Writer, now time.Time) (Options, []strin
 			"since":      "events at or after this RFC 3339 time, or this long ago (15m, 2h)",
 			"until":      "events before this RFC 3339 time, or this long ago",
 		}[name]
-		flags.Func(name, help, func(s string) error { v.Set(name, s); return nil })
+		flags.Func(name, help, func(s string) error { v.Add(name, s); return nil }) // query.Parse refuses a repeated filter
 	}
 	limit := flags.Int("limit", query.DefaultLimit, "print the most recent N matching events; 0 prints all")
 	all := flags.Bool("all", false, "print every matching event (same as -limit 0)")

@@ -208,6 +208,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--since", "yesterday", dir}, "since: \"yesterday\" is neither an RFC 3339 time nor a duration"},
 		{[]string{"--user", "[", dir}, "bad pattern"},
 		{[]string{"--frob", dir}, "invalid usage"},
+		{[]string{"--user", "alice", "--user", "bob", dir}, `filter "user" given 2 times`}, // as GET /manage/v1/audit
 	} {
 		_, _, err := run(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, search.ErrReported) {

@@ -43,14 +43,18 @@ type Filter struct {
 // status, since and until (RFC 3339 timestamps, or a duration such as
 // "15m" meaning that long before now), and limit (1..MaxLimit). Unknown
 // parameters are an error, so a misspelt filter does not silently match
-// everything.
+// everything, and so is a filter given more than once (reading only one
+// of its values would widen or narrow the match without a word).
 func Parse(v url.Values, now time.Time) (Filter, error) {
 	var f Filter
-	for k := range v {
+	for k, vs := range v {
 		switch k {
 		case "user", "backend", "capability", "status", "since", "until", "limit":
 		default:
 			return f, fmt.Errorf("unknown filter %q (known: user, backend, capability, status, since, until, limit)", k)
+		}
+		if len(vs) > 1 {
+			return f, fmt.Errorf("filter %q given %d times: give it once (a glob matches several values)", k, len(vs))
 		}
 	}
 	f.User, f.Backend, f.Capability, f.Status = v.Get("user"), v.Get("backend"), v.Get("capability"), v.Get("status")

@@ -57,6 +57,7 @@ func TestParseErrors(t *testing.T) {
 		"since=yesterday": "neither an RFC 3339 time",
 		"since=-5m":       "negative",
 		"user=[":          "bad pattern",
+		"user=a&user=b":   `filter "user" given 2 times`,
 	} {
 		v, _ := url.ParseQuery(q)
 		if _, err := Parse(v, time.Now()); err == nil || !strings.Contains(err.Error(), want) {
