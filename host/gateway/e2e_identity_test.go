@@ -25,6 +25,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/internal/hydratest"
+	"github.com/argusmcp/argus/internal/testbin"
 )
 
 // headerBackend is an MCP server over streamable HTTP that records every
@@ -101,7 +102,7 @@ func TestE2EOAuthHydra(t *testing.T) {
 	rogue := hydratest.Start(t, hydratest.Options{Issuer: idp.Issuer()})
 	backend := startHeaderBackend(t)
 
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testbin.FreePort(t))
 	resource := "http://" + addr + "/mcp"
 	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
 	url, _ := startArgus(t, fmt.Sprintf(`
@@ -290,7 +291,7 @@ func cloneClaims(m map[string]any) map[string]any {
 func TestE2EPolicyQuotaHydra(t *testing.T) {
 	idp := hydratest.Start(t, hydratest.Options{})
 	backend := startHeaderBackend(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testbin.FreePort(t))
 	resource := "http://" + addr + "/mcp"
 	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
 	url, _ := startArgus(t, fmt.Sprintf(`

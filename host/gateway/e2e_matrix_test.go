@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/argusmcp/argus/internal/testbin"
 )
 
 // The matrix: every client-to-server method of every revision the SDK
@@ -78,7 +80,7 @@ var matrixRevisions = []matrixRevision{{"2024-11-05", false}, {"2025-11-25", fal
 // (params absent, null or of the wrong type) leave none.
 func TestE2EMethodMatrix(t *testing.T) {
 	const token = "matrix-token-0123456789abcdef"
-	closedPort := freePort(t)
+	closedPort := testbin.FreePort(t)
 	sets := []struct {
 		name                  string
 		audit, telemetry, tok bool

@@ -18,6 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/internal/otelcoltest"
+	"github.com/argusmcp/argus/internal/testbin"
 )
 
 func needOtel(t *testing.T) {
@@ -222,7 +223,7 @@ func TestE2EOtelExporterKilled(t *testing.T) {
 // serves throughout and exports once the collector is reachable.
 func TestE2EOtelCollectorLate(t *testing.T) {
 	needOtel(t)
-	port := otelcoltest.FreePort(t)
+	port := testbin.FreePort(t)
 	url, proc := startArgus(t, otelConfig(t, fmt.Sprintf("127.0.0.1:%d", port)))
 	s := connect(t, url)
 	for i := range 20 {

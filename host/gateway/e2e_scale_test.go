@@ -316,7 +316,7 @@ func startHAProxy(t *testing.T, bin string, replicas []*scaleReplica) *haproxy {
 		t.Fatal(err)
 	}
 	cfg := string(shipped)
-	port, statsPort := freePort(t), freePort(t)
+	port, statsPort := testbin.FreePort(t), testbin.FreePort(t)
 	for _, r := range []struct{ old, new string }{
 		{"bind :8080\n", fmt.Sprintf("bind 127.0.0.1:%d\n", port)},
 		{"bind 127.0.0.1:8404\n", fmt.Sprintf("bind 127.0.0.1:%d\n", statsPort)},
@@ -447,7 +447,7 @@ func TestE2EScale(t *testing.T) {
 	replicas := make([]*scaleReplica, scaleReplicas)
 	for i := range replicas {
 		dir := t.TempDir()
-		r := &scaleReplica{name: fmt.Sprintf("argus%d", i+1), addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), auditDir: dir}
+		r := &scaleReplica{name: fmt.Sprintf("argus%d", i+1), addr: fmt.Sprintf("127.0.0.1:%d", testbin.FreePort(t)), auditDir: dir}
 		r.src = fmt.Sprintf(`server {
   listen          = %q
   drain_timeout   = %q

@@ -178,17 +178,6 @@ func startDemoHTTPProc(tb testing.TB, name string, extraArgs ...string) (url str
 	return m[1], proc
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // startArgus writes hcl to a configuration file in tb.TempDir(), starts
 // `argus serve -config FILE` and waits until it accepts connections, i.e.
 // until it has connected its backends and listens. It returns the client
@@ -199,7 +188,7 @@ func freePort(tb testing.TB) int {
 //     port is prepended;
 //   - a server block without listen: listen with a free port is added to it;
 //   - otherwise listen must be a literal "host:port" string with a non-zero
-//     port (use freePort).
+//     port (use testbin.FreePort).
 func startArgus(tb testing.TB, hcl string) (mcpURL string, proc *Proc) {
 	tb.Helper()
 	src, addr := withListen(tb, hcl)
@@ -231,7 +220,7 @@ func withListen(tb testing.TB, src string) (string, string) {
 		}
 		attr, ok := block.Body.Attributes["listen"]
 		if !ok {
-			addr := fmt.Sprintf("127.0.0.1:%d", freePort(tb))
+			addr := fmt.Sprintf("127.0.0.1:%d", testbin.FreePort(tb))
 			at := block.OpenBraceRange.End.Byte
 			return src[:at] + fmt.Sprintf("\n  listen = %q\n", addr) + src[at:], addr
 		}
@@ -245,7 +234,7 @@ func withListen(tb testing.TB, src string) (string, string) {
 		}
 		return src, addr
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(tb))
+	addr := fmt.Sprintf("127.0.0.1:%d", testbin.FreePort(tb))
 	return fmt.Sprintf("server {\n  listen = %q\n}\n\n", addr) + src, addr
 }
 

@@ -36,6 +36,7 @@ import (
 
 	"github.com/argusmcp/argus/internal/otelcoltest"
 	"github.com/argusmcp/argus/internal/syncbuf"
+	"github.com/argusmcp/argus/internal/testbin"
 	"github.com/argusmcp/argus/internal/toolbuild"
 )
 
@@ -93,9 +94,9 @@ func Start(tb testing.TB, o Options) *Server {
 	}
 	s.hook = httptest.NewServer(http.HandlerFunc(s.tokenHook))
 	tb.Cleanup(s.hook.Close)
-	s.publicPort, s.adminPort = otelcoltest.FreePort(tb), otelcoltest.FreePort(tb)
+	s.publicPort, s.adminPort = testbin.FreePort(tb), testbin.FreePort(tb)
 	for s.adminPort == s.publicPort {
-		s.adminPort = otelcoltest.FreePort(tb)
+		s.adminPort = testbin.FreePort(tb)
 	}
 	dir := tb.TempDir()
 	cfg := filepath.Join(dir, "hydra.yaml")

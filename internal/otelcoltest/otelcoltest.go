@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/argusmcp/argus/internal/syncbuf"
+	"github.com/argusmcp/argus/internal/testbin"
 	"github.com/argusmcp/argus/internal/toolbuild"
 )
 
@@ -94,20 +95,6 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago. A test
-// that needs the collector's address before the collector runs (to start
-// the code under test while the collector is still down) reserves one here
-// and passes it as Options.Port later.
-func FreePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("otelcoltest: free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // Options configure Start. The zero value is ready to use.
 type Options struct {
 	// Port is the OTLP gRPC receiver's port on 127.0.0.1; 0 picks a free one.
@@ -153,11 +140,11 @@ func Start(tb testing.TB, opts Options) *Collector {
 		done:     make(chan struct{}),
 	}
 	if c.grpcPort == 0 {
-		c.grpcPort = FreePort(tb)
+		c.grpcPort = testbin.FreePort(tb)
 	}
 	if c.httpPort == 0 {
 		for c.httpPort == 0 || c.httpPort == c.grpcPort {
-			c.httpPort = FreePort(tb)
+			c.httpPort = testbin.FreePort(tb)
 		}
 	}
 	c.configPath = filepath.Join(c.dir, "config.yaml")

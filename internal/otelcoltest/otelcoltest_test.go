@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/argusmcp/argus/internal/testbin"
 )
 
 // requireE2E skips tests that build and run the real collector unless
@@ -385,7 +387,7 @@ func TestCollectorE2E(t *testing.T) {
 // starts on it.
 func TestCollectorPresetPortE2E(t *testing.T) {
 	requireE2E(t)
-	port := FreePort(t)
+	port := testbin.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	if listening(addr) {
 		t.Fatalf("%s already listening", addr)

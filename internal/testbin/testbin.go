@@ -4,6 +4,7 @@ package testbin
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,4 +89,20 @@ func Unavailable(t interface {
 		t.Fatalf("ARGUS_CI is set and a required tool is missing: "+format, args...)
 	}
 	t.Skipf(format, args...)
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago, for a
+// process a test starts that must be told its port in advance (or for an
+// address known to refuse connections).
+func FreePort(tb interface {
+	Helper()
+	Fatalf(string, ...any)
+}) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
