@@ -12,20 +12,12 @@ import (
 // 100 on every Linux the benchmark runs on).
 const clockTick = 10 * time.Millisecond
 
-// treeCPU is the CPU time (user + system) that the processes pids and all
-// their descendants have used so far, read from /proc; ok is false where
-// there is no /proc (the benchmark then shows no CPU column). Processes
-// that have exited are no longer counted, which is fine between
-// measurements of long-lived servers.
-func treeCPU(pids ...int) (d time.Duration, ok bool) {
-	by, ok := treeCPUByRole(pids...)
-	for _, v := range by {
-		d += v
-	}
-	return d, ok
-}
-
-// treeCPUByRole is treeCPU per role of the processes (see procRole).
+// treeCPUByRole is the CPU time (user + system) that the processes pids
+// and all their descendants have used so far, per role of the processes
+// (see procRole), read from /proc; ok is false where there is no /proc
+// (the benchmark then shows no CPU column). Processes that have exited are
+// no longer counted, which is fine between measurements of long-lived
+// servers.
 func treeCPUByRole(pids ...int) (by map[string]time.Duration, ok bool) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		return nil, false

@@ -483,5 +483,3 @@ func contentText(content []mcp.Content) string {
 }
 
 func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-
-func fmtMicros(d time.Duration) string { return fmt.Sprintf("%.0fµs", micros(d)) }

@@ -203,10 +203,3 @@ func TestE2EAuditVerifyReproducer(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 }
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
