@@ -181,6 +181,25 @@ func (l *scaleLoad) openSession() (*mcp.ClientSession, error) {
 		&mcp.ClientSessionOptions{ProtocolVersion: clientProtocolVersion})
 }
 
+// ensureSession adds a session pinned to replica to the load: it opens
+// sessions (HAProxy round-robins them) until one lands there.
+func (l *scaleLoad) ensureSession(t *testing.T, replica string, client int) {
+	t.Helper()
+	for range 4 * scaleReplicas {
+		s, err := l.openSession()
+		if err != nil {
+			t.Fatalf("open a session for %s: %v", replica, err)
+		}
+		if l.sessionReplica(s.ID()) == replica {
+			l.wg.Add(1)
+			go l.runSession(client, s)
+			return
+		}
+		s.Close()
+	}
+	t.Fatalf("no new session landed on %s in %d attempts", replica, 4*scaleReplicas)
+}
+
 // runSession calls alpha_echo in a loop on s; after a failed call it opens
 // a new session at once and carries on with it.
 func (l *scaleLoad) runSession(client int, s *mcp.ClientSession) {
@@ -604,7 +623,11 @@ func scaleRollingRestart(t *testing.T, lb *haproxy, load *scaleLoad, replicas []
 	t.Helper()
 	load.phase.Store(phaseRolling)
 	draining = map[string]drainWindow{}
-	for _, r := range replicas {
+	for i, r := range replicas {
+		// Whether the sessions reopened after the kill landed on r is
+		// chance; make sure one lives there, so its drain has a session
+		// to serve.
+		load.ensureSession(t, r.name, scaleSessions+i)
 		signalled := time.Now()
 		if err := r.proc.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
