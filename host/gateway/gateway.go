@@ -119,6 +119,7 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 		g.send = next
 		return next
 	})
+	g.server.AddSendingMiddleware(g.divert)
 	g.server.AddReceivingMiddleware(g.intercept)
 	g.Supervisor = supervisor.New(cfg, log, supervisor.Options{
 		Catalog:  g.catalog,

@@ -82,7 +82,7 @@ conflict_resolution {
 		tb.Fatal(err)
 	}
 	srv := httptest.NewServer(transport.NewMCPHandler(transport.HTTPOptions{
-		Server: gw.Server(), Refuser: gw, Panics: gw.Panics(),
+		Server: gw.Server(), Refuser: gw, Panics: gw.Panics(), Lean: gw.ServeLean,
 		Tool: func(name string) (*mcp.Tool, bool) { return gw.Catalog().Snapshot().ToolDef(name) },
 	}))
 	tb.Cleanup(srv.Close)

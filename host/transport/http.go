@@ -61,6 +61,9 @@ type HTTPOptions struct {
 	// client gets HTTP 500 with a JSON-RPC internal error); nil recovers
 	// without recording.
 	Panics *request.Panics
+	// Lean, if set, serves tools/call on existing sessions off the SDK's
+	// path (see Lean); the gateway's ServeLean.
+	Lean Lean
 }
 
 // NewMCPHandler returns the handler for /mcp: authentication, then the
@@ -71,8 +74,9 @@ func NewMCPHandler(o HTTPOptions) http.Handler {
 		o.MaxRequestBytes = config.DefaultMaxRequestBytes
 	}
 	getServer := func(*http.Request) *mcp.Server { return o.Server }
+	// Idle sessions are closed by the session table, which sees the
+	// requests the lean path serves as well.
 	stateful := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
-		SessionTimeout:      o.SessionTimeout,
 		MaxRequestBodyBytes: o.MaxRequestBytes,
 	})
 	// Clients of the stateless revision (2026-07-28 and later) send no
@@ -96,7 +100,7 @@ func NewMCPHandler(o HTTPOptions) http.Handler {
 		tokens = newTokenSet(o.Auth.Tokens)
 		jwts = identity.New(o.Auth, identity.Options{})
 	}
-	return &mcpHandler{opts: o, tokens: tokens, jwts: jwts, next: carryFacts(streamable)}
+	return &mcpHandler{opts: o, tokens: tokens, jwts: jwts, next: carryFacts(streamable), sessions: newSessionTable(o.SessionTimeout)}
 }
 
 // carryFacts hands each request's request.Facts (request.WithFacts on its
@@ -142,10 +146,14 @@ type mcpHandler struct {
 	tokens *tokenSet
 	jwts   *identity.Verifier // nil: no jwt blocks
 	next   http.Handler
+	// sessions are the stateful sessions opened through this handler.
+	sessions *sessionTable
 }
 
 func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var msg sniffed
+	var plain bool // msg was read by sniffPlain
+	var body []byte
 	defer func() {
 		v := recover()
 		if v == nil {
@@ -169,7 +177,8 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w = rw
 
 	if r.Method == http.MethodPost {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes))
+		var err error
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBytes))
 		r.Body.Close()
 		if err != nil {
 			var tooBig *http.MaxBytesError
@@ -193,7 +202,8 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// Valid JSON that is no JSON-RPC message is an invalid request;
 		// the SDK would call it a parse error.
-		sniffedOK, plain := sniffPlain(body, &msg)
+		var sniffedOK bool
+		sniffedOK, plain = sniffPlain(body, &msg)
 		if !plain {
 			if err := checkMessages(body); err != nil {
 				writeRPCError(w, http.StatusBadRequest, nil, request.CodeInvalidRequest, "invalid request: "+err.Error())
@@ -233,18 +243,45 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeRPCError(w, http.StatusBadRequest, msg.ID, mcp.CodeHeaderMismatch, err.Error())
 		return
 	}
-	// A POST without a session id makes the SDK open a session.
-	if lim := h.opts.Sessions; lim != nil && r.Method == http.MethodPost && r.Header.Get("Mcp-Session-Id") == "" && !isStateless(r) {
-		slot, reason, status := lim.reserve(ip, user)
-		if slot == nil {
-			if h.opts.Logger != nil && lim.shouldWarn() {
-				h.opts.Logger.Warn("refusing new client sessions: limit reached (logged at most every 10s)", "client_ip", ip, "user", user, "limit", reason, "refused", lim.Refused())
-			}
-			w.Header().Set("Retry-After", "1")
-			writeRPCError(w, status, msg.ID, request.CodeLimitReached, lim.refusal(reason))
+	sid := r.Header.Get("Mcp-Session-Id")
+	if r.Method == http.MethodPost && sid != "" {
+		if e := h.sessions.get(sid); e != nil {
+			e.startPOST()
+			defer e.endPOST(h.sessions.timeout)
+		}
+		if plain && h.opts.Lean != nil && msg.Method == "tools/call" && len(msg.ID) > 0 && string(msg.ID) != "null" &&
+			h.serveLean(w, r, &msg, facts) {
 			return
 		}
-		defer func() { lim.hold(slot, h.opts.Server, w.Header().Get("Mcp-Session-Id")) }()
+		if plain && h.interceptLean(w, r, &msg, body, facts) {
+			return
+		}
+	}
+	// A POST without a session id makes the SDK open a session.
+	if r.Method == http.MethodPost && sid == "" && !isStateless(r) {
+		var slot *sessionSlot
+		if lim := h.opts.Sessions; lim != nil {
+			var reason string
+			var status int
+			slot, reason, status = lim.reserve(ip, user)
+			if slot == nil {
+				if h.opts.Logger != nil && lim.shouldWarn() {
+					h.opts.Logger.Warn("refusing new client sessions: limit reached (logged at most every 10s)", "client_ip", ip, "user", user, "limit", reason, "refused", lim.Refused())
+				}
+				w.Header().Set("Retry-After", "1")
+				writeRPCError(w, status, msg.ID, request.CodeLimitReached, lim.refusal(reason))
+				return
+			}
+		}
+		defer func() {
+			ss := findSession(h.opts.Server, w.Header().Get("Mcp-Session-Id"))
+			if ss != nil {
+				h.sessions.add(ss, user)
+			}
+			if slot != nil {
+				h.opts.Sessions.hold(slot, ss)
+			}
+		}()
 	}
 	h.next.ServeHTTP(w, r.WithContext(request.WithFacts(r.Context(), facts)))
 	// The SDK binds a session to the user who opened it and refuses it to

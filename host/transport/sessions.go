@@ -144,22 +144,31 @@ func (l *SessionLimits) limitOf(reason string) int {
 	return l.max
 }
 
-// hold keeps slot until the session the SDK created under id closes; with
-// no such session (initialize failed, or it is already gone) the slot is
+// hold keeps slot until ss, the session the SDK created, closes; with no
+// such session (nil: initialize failed, or it is already gone) the slot is
 // released at once.
-func (l *SessionLimits) hold(slot *sessionSlot, server *mcp.Server, id string) {
-	if id != "" && server != nil {
-		for ss := range server.Sessions() {
-			if ss.ID() == id {
-				go func() {
-					ss.Wait()
-					slot.release()
-				}()
-				return
-			}
+func (l *SessionLimits) hold(slot *sessionSlot, ss *mcp.ServerSession) {
+	if ss == nil {
+		slot.release()
+		return
+	}
+	go func() {
+		ss.Wait()
+		slot.release()
+	}()
+}
+
+// findSession is the session of server with the given id, or nil.
+func findSession(server *mcp.Server, id string) *mcp.ServerSession {
+	if id == "" || server == nil {
+		return nil
+	}
+	for ss := range server.Sessions() {
+		if ss.ID() == id {
+			return ss
 		}
 	}
-	slot.release()
+	return nil
 }
 
 func (l *SessionLimits) refusal(reason string) string {

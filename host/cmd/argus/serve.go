@@ -149,6 +149,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			Server: gw.Server(), Auth: cfg.Auth, MaxRequestBytes: cfg.Server.MaxRequestBytes,
 			SessionTimeout: cfg.Server.SessionTimeout, Refuser: gw, Logger: log.Named("http"),
 			TrustedProxies: cfg.Server.TrustedProxies, Sessions: sessions, Tool: gw.Catalog().ToolDef, Panics: gw.Panics(),
+			Lean: gw.ServeLean,
 		}),
 		ManagementPrefix: manage.Prefix,
 		Management: manage.New(manage.Options{

@@ -1,0 +1,116 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	segjson "github.com/segmentio/encoding/json"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/argusmcp/argus/host/request"
+)
+
+// ServeLean serves a tools/call the transport took off the SDK's path
+// (transport.Lean): it decodes the parameters as the SDK would (case-
+// sensitive member names, at most maxParamsDepth levels of nesting) and
+// runs the call through intercept, the same chain the SDK would have
+// called, with the same session. ok is false, and nothing done, for
+// parameters the SDK should judge: absent or null, undecodable, too deep,
+// or carrying the stateless revision's per-request protocol version.
+func (g *Gateway) ServeLean(ctx context.Context, ss *mcp.ServerSession, params json.RawMessage, header http.Header) (mcp.Result, error, bool) {
+	if len(params) == 0 || string(params) == "null" || tooDeep(params, maxParamsDepth) {
+		return nil, nil, false
+	}
+	var p mcp.CallToolParamsRaw
+	if decodeLikeSDK(params, &p) != nil {
+		return nil, nil, false
+	}
+	if _, ok := p.Meta["io.modelcontextprotocol/protocolVersion"]; ok {
+		return nil, nil, false
+	}
+	f, _ := request.FactsFrom(ctx)
+	req := &mcp.CallToolRequest{Session: ss, Params: &p, Extra: &mcp.RequestExtra{TokenInfo: f.TokenInfo(), Header: header}}
+	res, err := g.intercept(nil)(ctx, "tools/call", req)
+	return res, err, true
+}
+
+// decodeLikeSDK decodes b into v as the SDK does (member names matched
+// case-sensitively), without the SDK's 32 KiB stream buffer per call.
+func decodeLikeSDK(b []byte, v any) error {
+	rest, err := segjson.Parse(b, v, segjson.DontMatchCaseInsensitiveStructFields)
+	if err == nil && len(strings.TrimSpace(string(rest))) > 0 {
+		err = errors.New("unexpected data after the JSON value")
+	}
+	return err
+}
+
+// maxParamsDepth is the SDK's limit on the nesting of a message.
+const maxParamsDepth = 1000
+
+// tooDeep reports whether the JSON value b nests arrays and objects
+// deeper than max.
+func tooDeep(b []byte, max int) bool {
+	depth, inString, escaped := 0, false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > max {
+				return true
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return false
+}
+
+// divert is a sending middleware of the client-facing server: a message the
+// gateway sends while serving a lean call (its context carries the call's
+// request.Stream) goes on that call's response stream, since the SDK's
+// session does not know the call. The SDK's own checks (capabilities,
+// log level, parameter defaults) have run by then; only delivery changes.
+func (g *Gateway) divert(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		st, ok := request.StreamFrom(ctx)
+		if !ok {
+			return next(ctx, method, req)
+		}
+		if strings.HasPrefix(method, "notifications/") {
+			return nil, st.Notify(ctx, method, req.GetParams())
+		}
+		var res mcp.Result
+		switch method {
+		case "roots/list":
+			res = &mcp.ListRootsResult{}
+		case "sampling/createMessage":
+			res = &mcp.CreateMessageWithToolsResult{}
+		case "elicitation/create":
+			res = &mcp.ElicitResult{}
+		default:
+			return next(ctx, method, req)
+		}
+		raw, err := st.Call(ctx, method, req.GetParams())
+		if err != nil {
+			return nil, err
+		}
+		if err := decodeLikeSDK(raw, res); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
+}
