@@ -1,6 +1,7 @@
 // Package transport connects MCP clients to the gateway: streamable HTTP at
-// /mcp (with bearer-token auth and per-request facts for the chain) and
-// stdio for `argus serve -stdio`.
+// /mcp (with bearer-token auth and per-request facts for the chain, and
+// the lean path for tools/call, lean.go) and stdio for `argus serve
+// -stdio`.
 package transport
 
 import (

@@ -1,7 +1,10 @@
 // Package profiling runs a program's main function under the Go runtime's
 // profilers when asked to through the environment, for performance work
 // (go tool pprof): a CPU profile to $ARGUS_CPUPROFILE and an allocation
-// profile to $ARGUS_MEMPROFILE.
+// profile to $ARGUS_MEMPROFILE. A "%p" in either path is replaced by the
+// process id, so that the plugin processes argus starts (argus itself,
+// re-executed, with the same environment) write profiles of their own
+// instead of over the host's.
 package profiling
 
 import (
@@ -9,6 +12,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 )
 
 // Environment variables naming the files profiles are written to; unset:
@@ -24,7 +29,7 @@ const (
 // to $ARGUS_MEMPROFILE if set. A profile that cannot be written is
 // reported on stderr; f runs regardless.
 func Run(f func() int) int {
-	if path := os.Getenv(MemEnv); path != "" {
+	if path := pathFor(MemEnv); path != "" {
 		defer func() {
 			out, err := os.Create(path)
 			if err == nil {
@@ -35,7 +40,7 @@ func Run(f func() int) int {
 			}
 		}()
 	}
-	path := os.Getenv(CPUEnv)
+	path := pathFor(CPUEnv)
 	if path == "" {
 		return f()
 	}
@@ -51,4 +56,10 @@ func Run(f func() int) int {
 	}
 	defer pprof.StopCPUProfile()
 	return f()
+}
+
+// pathFor is the file named by the environment variable env, with "%p"
+// replaced by the process id.
+func pathFor(env string) string {
+	return strings.ReplaceAll(os.Getenv(env), "%p", strconv.Itoa(os.Getpid()))
 }
