@@ -53,6 +53,7 @@ type Conn struct {
 	send    mcp.MethodHandler // the client's sending handler, below every middleware
 	done    chan struct{}
 	err     error // why the session ended; read after done is closed
+	raw     *rawCalls
 }
 
 // Dial makes one connection attempt, bounded by cfg.ConnectTimeout, and
@@ -67,9 +68,8 @@ func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) 
 	if err != nil {
 		return nil, err
 	}
-	if opts.OnRead != nil {
-		t = observedTransport{t, opts.OnRead}
-	}
+	raw := &rawCalls{waiting: map[string]chan *jsonrpc.Response{}}
+	t = observedTransport{t, opts.OnRead, raw}
 	connCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	type dialed struct {
 		s   *mcp.ClientSession
@@ -116,12 +116,13 @@ func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) 
 		cancel()
 		return nil, fmt.Errorf("backend %q: connect: %w", cfg.Name, d.err)
 	}
-	c := &Conn{cfg: cfg, session: d.s, client: opts.Client, send: send, done: make(chan struct{})}
+	c := &Conn{cfg: cfg, session: d.s, client: opts.Client, send: send, done: make(chan struct{}), raw: raw}
 	if v := c.ProtocolVersion(); v != "" {
 		negotiated.Store(&v)
 	}
 	go func() {
 		c.err = d.s.Wait()
+		raw.close()
 		cancel()
 		close(c.done)
 	}()
@@ -297,11 +298,13 @@ func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(r)
 }
 
-// observedTransport shows every message read to a callback before the SDK
-// dispatches it.
+// observedTransport shows every message read to a callback (if any)
+// before the SDK dispatches it, and takes the answers to Conn.Call off the
+// wire.
 type observedTransport struct {
 	mcp.Transport
 	onRead func(jsonrpc.Message)
+	raw    *rawCalls
 }
 
 func (t observedTransport) Connect(ctx context.Context) (mcp.Connection, error) {
@@ -309,20 +312,32 @@ func (t observedTransport) Connect(ctx context.Context) (mcp.Connection, error) 
 	if err != nil {
 		return nil, err
 	}
-	return observedConn{c, t.onRead}, nil
+	t.raw.mu.Lock()
+	t.raw.conn = c
+	t.raw.mu.Unlock()
+	return observedConn{c, t.onRead, t.raw}, nil
 }
 
 type observedConn struct {
 	mcp.Connection
 	onRead func(jsonrpc.Message)
+	raw    *rawCalls
 }
 
 func (c observedConn) Read(ctx context.Context) (jsonrpc.Message, error) {
-	msg, err := c.Connection.Read(ctx)
-	if err == nil {
-		c.onRead(msg)
+	for {
+		msg, err := c.Connection.Read(ctx)
+		if err != nil {
+			return msg, err
+		}
+		if resp, ok := msg.(*jsonrpc.Response); ok && c.raw.deliver(resp) {
+			continue
+		}
+		if c.onRead != nil {
+			c.onRead(msg)
+		}
+		return msg, nil
 	}
-	return msg, err
 }
 
 // statelessRevision is the first MCP revision without ping.

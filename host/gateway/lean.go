@@ -3,11 +3,8 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
-
-	segjson "github.com/segmentio/encoding/json"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -26,7 +23,7 @@ func (g *Gateway) ServeLean(ctx context.Context, ss *mcp.ServerSession, params j
 		return nil, nil, false
 	}
 	var p mcp.CallToolParamsRaw
-	if decodeLikeSDK(params, &p) != nil {
+	if request.Decode(params, &p) != nil {
 		return nil, nil, false
 	}
 	if _, ok := p.Meta["io.modelcontextprotocol/protocolVersion"]; ok {
@@ -36,16 +33,6 @@ func (g *Gateway) ServeLean(ctx context.Context, ss *mcp.ServerSession, params j
 	req := &mcp.CallToolRequest{Session: ss, Params: &p, Extra: &mcp.RequestExtra{TokenInfo: f.TokenInfo(), Header: header}}
 	res, err := g.intercept(nil)(ctx, "tools/call", req)
 	return res, err, true
-}
-
-// decodeLikeSDK decodes b into v as the SDK does (member names matched
-// case-sensitively), without the SDK's 32 KiB stream buffer per call.
-func decodeLikeSDK(b []byte, v any) error {
-	rest, err := segjson.Parse(b, v, segjson.DontMatchCaseInsensitiveStructFields)
-	if err == nil && len(strings.TrimSpace(string(rest))) > 0 {
-		err = errors.New("unexpected data after the JSON value")
-	}
-	return err
 }
 
 // maxParamsDepth is the SDK's limit on the nesting of a message.
@@ -108,7 +95,7 @@ func (g *Gateway) divert(next mcp.MethodHandler) mcp.MethodHandler {
 		if err != nil {
 			return nil, err
 		}
-		if err := decodeLikeSDK(raw, res); err != nil {
+		if err := request.Decode(raw, res); err != nil {
 			return nil, err
 		}
 		return res, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/argusmcp/argus/host/backend"
 	"github.com/argusmcp/argus/host/catalog"
 	"github.com/argusmcp/argus/host/relay"
 	"github.com/argusmcp/argus/host/request"
@@ -180,8 +181,14 @@ func (g *Gateway) route(ctx context.Context, c *request.Call) (mcp.Result, error
 		if len(p.Arguments) > 0 {
 			fwd.Arguments = p.Arguments // raw JSON, forwarded byte for byte
 		}
-		return forward(ctx, g, c, r.Backend, r.Name, fwd, func(ctx context.Context, s *mcp.ClientSession) (*mcp.CallToolResult, error) {
-			return s.CallTool(ctx, fwd)
+		// A client of the stateless revision needs its result shaped
+		// (resultType), so it gets the SDK's typed result.
+		raw := !revision.IsStateless(c.ProtocolVersion)
+		return forward(ctx, g, c, r.Backend, r.Name, fwd, func(ctx context.Context, conn *backend.Conn) (mcp.Result, error) {
+			if raw && conn.RawCalls() {
+				return conn.CallTool(ctx, fwd)
+			}
+			return conn.Session().CallTool(ctx, fwd)
 		})
 	case "prompts/get":
 		p, ok := c.Params.(*mcp.GetPromptParams)
@@ -194,8 +201,8 @@ func (g *Gateway) route(ctx context.Context, c *request.Call) (mcp.Result, error
 		}
 		fwd := *p
 		fwd.Name = r.Name
-		return forward(ctx, g, c, r.Backend, r.Name, &fwd, func(ctx context.Context, s *mcp.ClientSession) (*mcp.GetPromptResult, error) {
-			return s.GetPrompt(ctx, &fwd)
+		return forward(ctx, g, c, r.Backend, r.Name, &fwd, func(ctx context.Context, conn *backend.Conn) (*mcp.GetPromptResult, error) {
+			return conn.Session().GetPrompt(ctx, &fwd)
 		})
 	case "resources/read":
 		p, ok := c.Params.(*mcp.ReadResourceParams)
@@ -209,8 +216,8 @@ func (g *Gateway) route(ctx context.Context, c *request.Call) (mcp.Result, error
 			return nil, e
 		}
 		fwd := *p
-		return forward(ctx, g, c, r.Backend, r.Name, &fwd, func(ctx context.Context, s *mcp.ClientSession) (*mcp.ReadResourceResult, error) {
-			return s.ReadResource(ctx, &fwd)
+		return forward(ctx, g, c, r.Backend, r.Name, &fwd, func(ctx context.Context, conn *backend.Conn) (*mcp.ReadResourceResult, error) {
+			return conn.Session().ReadResource(ctx, &fwd)
 		})
 	case "completion/complete":
 		p, ok := c.Params.(*mcp.CompleteParams)
@@ -237,8 +244,8 @@ func (g *Gateway) route(ctx context.Context, c *request.Call) (mcp.Result, error
 		default:
 			return nil, request.Errorf(request.OutcomeNotFound, request.CodeInvalidParams, "unsupported completion ref type %q", ref.Type)
 		}
-		return forward(ctx, g, c, r.Backend, r.Name, &fwd, func(ctx context.Context, s *mcp.ClientSession) (*mcp.CompleteResult, error) {
-			return s.Complete(ctx, &fwd)
+		return forward(ctx, g, c, r.Backend, r.Name, &fwd, func(ctx context.Context, conn *backend.Conn) (*mcp.CompleteResult, error) {
+			return conn.Session().Complete(ctx, &fwd)
 		})
 	}
 	return nil, request.Errorf(request.OutcomeInternal, request.CodeInternalError, "method %q is not routable", c.Method)
@@ -260,7 +267,7 @@ func errMissingParams(method string) error {
 // backend asks for input, the request ends with an InputRequiredResult and
 // the client's retry (carrying Argus's requestState) picks the same backend
 // call up again (see resume and host/rounds).
-func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, backendName, original string, params mcp.Params, do func(context.Context, *mcp.ClientSession) (R, error)) (mcp.Result, error) {
+func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, backendName, original string, params mcp.Params, do func(context.Context, *backend.Conn) (R, error)) (mcp.Result, error) {
 	c.Backend, c.OriginalName = backendName, original
 	stateless := revision.IsStateless(c.ProtocolVersion)
 	if responses, state := retryOf(params); stateless && state != "" {
@@ -301,7 +308,7 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 			cctx, done = c.BackendHook(cctx, c, request.Backend{Name: cfg.Name, Type: cfg.Type, URL: cfg.URL, Command: cfg.Command}, params)
 		}
 		res, err := l.Exchange(cctx, inf, params, func(ctx context.Context) (mcp.Result, error) {
-			r, err := do(ctx, conn.Session())
+			r, err := do(ctx, conn)
 			if err != nil {
 				return nil, err
 			}

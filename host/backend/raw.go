@@ -1,0 +1,201 @@
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	segjson "github.com/segmentio/encoding/json"
+
+	"github.com/argusmcp/argus/host/request"
+)
+
+// rawIDPrefix starts the ids of the requests Call sends; the SDK's client
+// numbers its own.
+const rawIDPrefix = "argus-raw-"
+
+var rawIDs atomic.Uint64
+
+// rawCalls are the requests Call has in flight on one connection: their
+// answers are taken off the wire before the SDK's client sees them.
+type rawCalls struct {
+	mu      sync.Mutex
+	conn    mcp.Connection // set once the transport connected
+	waiting map[string]chan *jsonrpc.Response
+	closed  bool
+}
+
+// deliver hands resp to the Call waiting for it; false if it is not the
+// answer to one (the SDK's client reads it then).
+func (r *rawCalls) deliver(resp *jsonrpc.Response) bool {
+	id, ok := resp.ID.Raw().(string)
+	if !ok || !strings.HasPrefix(id, rawIDPrefix) {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch, ok := r.waiting[id]
+	if ok {
+		delete(r.waiting, id)
+		ch <- resp
+	}
+	return ok
+}
+
+// close fails the calls still waiting: the connection is gone.
+func (r *rawCalls) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	for id, ch := range r.waiting {
+		delete(r.waiting, id)
+		close(ch)
+	}
+}
+
+var errConnClosed = errors.New("the backend connection closed")
+
+// Call sends one request with already encoded params over the backend
+// connection, beside the SDK's client session, and returns the backend's
+// result as it came: no decoding into the SDK's types, which the router
+// needs only when it has to look inside. A JSON-RPC error from the backend
+// is returned as a *jsonrpc.Error; when ctx ends first, the backend is
+// sent notifications/cancelled, as the SDK's client does.
+func (c *Conn) Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	r := c.raw
+	id := rawIDPrefix + strconv.FormatUint(rawIDs.Add(1), 10)
+	jid, _ := jsonrpc.MakeID(id)
+	ch := make(chan *jsonrpc.Response, 1)
+	r.mu.Lock()
+	if r.conn == nil || r.closed {
+		r.mu.Unlock()
+		return nil, errConnClosed
+	}
+	conn := r.conn
+	r.waiting[id] = ch
+	r.mu.Unlock()
+	forget := func() {
+		r.mu.Lock()
+		delete(r.waiting, id)
+		r.mu.Unlock()
+	}
+	cancelled := func() {
+		p, _ := json.Marshal(map[string]any{"requestId": id, "reason": ctx.Err().Error()})
+		_ = conn.Write(context.WithoutCancel(ctx), &jsonrpc.Request{Method: "notifications/cancelled", Params: p})
+	}
+	// Over streamable HTTP, Write may last until the answer has come.
+	if err := conn.Write(ctx, &jsonrpc.Request{ID: jid, Method: method, Params: params}); err != nil {
+		forget()
+		if ctx.Err() != nil {
+			cancelled()
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	select {
+	case resp, ok := <-ch:
+		if !ok {
+			return nil, errConnClosed
+		}
+		if resp.Error != nil {
+			return nil, resp.Error
+		}
+		return resp.Result, nil
+	case <-c.done:
+		forget()
+		return nil, errConnClosed
+	case <-ctx.Done():
+		forget()
+		cancelled()
+		return nil, ctx.Err()
+	}
+}
+
+// RawToolResult is a tools/call result passed on as the backend wrote it
+// (Conn.CallTool): an mcp.Result whose JSON is the backend's bytes. The
+// embedded CallToolResult is empty but for what the router's observers
+// read (IsError, always false here).
+type RawToolResult struct {
+	*mcp.CallToolResult
+	Raw json.RawMessage
+}
+
+// MarshalJSON implements json.Marshaler: the backend's result, unchanged.
+func (r *RawToolResult) MarshalJSON() ([]byte, error) { return r.Raw, nil }
+
+// knownContent are the content block types of MCP revisions up to
+// 2025-11-25, which the SDK decodes.
+var knownContent = map[string]bool{"text": true, "image": true, "audio": true, "resource_link": true, "resource": true}
+
+// CallTool forwards a tools/call to a backend of a revision before
+// 2026-07-28 with Call, skipping the SDK client's decoding and the SDK
+// server's encoding of the result. A result with nothing but content
+// (of known types), structuredContent and isError false is passed on as
+// the backend's bytes (a RawToolResult), since nothing between here and
+// the client changes such a result; any other (an error result, _meta,
+// fields of a later revision) is decoded as the SDK's client would.
+func (c *Conn) CallTool(ctx context.Context, p *mcp.CallToolParams) (mcp.Result, error) {
+	if p.Arguments == nil {
+		q := *p
+		q.Arguments = map[string]any{} // as the SDK's client sends it
+		p = &q
+	}
+	params, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := c.Call(ctx, "tools/call", params)
+	if err != nil {
+		return nil, err
+	}
+	if passThrough(raw) {
+		return &RawToolResult{CallToolResult: &mcp.CallToolResult{}, Raw: raw}, nil
+	}
+	var res mcp.CallToolResult
+	if err := request.Decode(raw, &res); err != nil {
+		return nil, fmt.Errorf("decoding the backend's tools/call result: %w", err)
+	}
+	return &res, nil
+}
+
+// passThrough reports whether a tools/call result can go to the client as
+// the backend wrote it (see CallTool).
+func passThrough(raw json.RawMessage) bool {
+	var top struct {
+		Content           json.RawMessage `json:"content"`
+		StructuredContent json.RawMessage `json:"structuredContent"`
+		IsError           bool            `json:"isError"`
+	}
+	const strict = segjson.DisallowUnknownFields | segjson.DontMatchCaseInsensitiveStructFields | segjson.DontCopyRawMessage
+	if rest, err := segjson.Parse(raw, &top, strict); err != nil || len(strings.TrimSpace(string(rest))) > 0 ||
+		top.IsError || len(top.Content) == 0 || top.Content[0] != '[' {
+		return false
+	}
+	var blocks []struct {
+		Type string `json:"type"`
+	}
+	if _, err := segjson.Parse(top.Content, &blocks, segjson.DontMatchCaseInsensitiveStructFields); err != nil {
+		return false
+	}
+	for _, b := range blocks {
+		if !knownContent[b.Type] {
+			return false
+		}
+	}
+	return true
+}
+
+// RawCalls reports whether Call and CallTool may be used on this
+// connection: its backend speaks a revision before 2026-07-28, whose
+// requests need nothing the SDK's client adds to them.
+func (c *Conn) RawCalls() bool {
+	v := c.ProtocolVersion()
+	return v != "" && v < statelessRevision
+}
