@@ -30,6 +30,7 @@ import (
 	"github.com/argusmcp/argus/host/identity"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/revision"
+	"github.com/argusmcp/argus/host/transport/session"
 )
 
 // Refuser is told about requests refused before they reach the MCP layer,
@@ -101,7 +102,7 @@ func NewMCPHandler(o HTTPOptions) http.Handler {
 		tokens = newTokenSet(o.Auth.Tokens)
 		jwts = identity.New(o.Auth, identity.Options{})
 	}
-	return &mcpHandler{opts: o, tokens: tokens, jwts: jwts, next: carryFacts(streamable), sessions: newSessionTable(o.SessionTimeout)}
+	return &mcpHandler{opts: o, tokens: tokens, jwts: jwts, next: carryFacts(streamable), sessions: session.NewTable(o.SessionTimeout)}
 }
 
 // carryFacts hands each request's request.Facts (request.WithFacts on its
@@ -148,7 +149,7 @@ type mcpHandler struct {
 	jwts   *identity.Verifier // nil: no jwt blocks
 	next   http.Handler
 	// sessions are the stateful sessions opened through this handler.
-	sessions *sessionTable
+	sessions *session.Table
 }
 
 func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -246,9 +247,9 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sid := r.Header.Get("Mcp-Session-Id")
 	if r.Method == http.MethodPost && sid != "" {
-		if e := h.sessions.get(sid); e != nil {
-			e.startPOST()
-			defer e.endPOST(h.sessions.timeout)
+		if e := h.sessions.Get(sid); e != nil {
+			e.StartPOST()
+			defer e.EndPOST()
 		}
 		if plain && h.opts.Lean != nil && msg.Method == "tools/call" && len(msg.ID) > 0 && string(msg.ID) != "null" &&
 			h.serveLean(w, r, &msg, facts) {
@@ -277,7 +278,7 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			ss := findSession(h.opts.Server, w.Header().Get("Mcp-Session-Id"))
 			if ss != nil {
-				h.sessions.add(ss, user)
+				h.sessions.Add(ss, user)
 			}
 			if slot != nil {
 				h.opts.Sessions.hold(slot, ss)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/request"
+	"github.com/argusmcp/argus/host/transport/session"
 )
 
 const leanCallBody = `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"t","arguments":{}}}`
@@ -113,7 +114,7 @@ func TestLeanStreamUpgrade(t *testing.T) {
 		strings.Index(a.raw, `"first"`) > strings.Index(a.raw, `"done"`) || strings.Contains(a.raw, "late") {
 		t.Fatalf("%s\n%s", a.ctype, a.raw)
 	}
-	if err := <-after; err != errStreamClosed {
-		t.Fatalf("late notification: %v, want errStreamClosed", err)
+	if err := <-after; err != session.ErrStreamClosed {
+		t.Fatalf("late notification: %v, want session.ErrStreamClosed", err)
 	}
 }

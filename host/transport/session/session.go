@@ -1,0 +1,333 @@
+// Package session keeps the stateful client sessions opened through the
+// /mcp handler (host/transport): who opened each, its idle clock
+// (server.session_timeout, kept here because the SDK's own clock cannot
+// see the calls the transport's lean path serves), the lean calls in
+// flight with their response streams, and the requests sent on those
+// streams awaiting the client's answer.
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/argusmcp/argus/host/request"
+)
+
+// IDPrefix starts the ids of the requests Argus sends on lean
+// streams; the SDK numbers its own.
+const IDPrefix = "argus-lean-"
+
+var ids atomic.Uint64
+
+// Table knows the stateful sessions the SDK opened through this
+// handler: who opened each (the lean path serves a session only to that
+// user, as the SDK does), the lean calls in flight and the requests sent on
+// their streams. It also closes a session idle for session_timeout, with
+// the SDK's semantics (the clock stops while a POST is in progress), since
+// the SDK's own clock does not see the requests the lean path serves.
+type Table struct {
+	timeout time.Duration
+	mu      sync.Mutex
+	m       map[string]*Entry
+}
+
+type Entry struct {
+	ss      *mcp.ServerSession
+	user    string
+	timeout time.Duration
+
+	mu      sync.Mutex
+	closed  bool
+	refs    int // POSTs in progress
+	timer   *time.Timer
+	calls   map[string]context.CancelFunc // lean calls in flight, by JSON-RPC id
+	waiting map[string]chan Reply         // requests sent on lean streams, by id
+}
+
+type Reply struct {
+	Result json.RawMessage
+	Err    error // the client's JSON-RPC error (*jsonrpc.Error), or why there is no answer
+}
+
+func NewTable(timeout time.Duration) *Table {
+	return &Table{timeout: timeout, m: map[string]*Entry{}}
+}
+
+// add registers the session the SDK just opened for user, until it
+// closes.
+func (t *Table) Add(ss *mcp.ServerSession, user string) {
+	id := ss.ID()
+	e := &Entry{ss: ss, user: user, timeout: t.timeout, calls: map[string]context.CancelFunc{}, waiting: map[string]chan Reply{}}
+	if t.timeout > 0 {
+		e.timer = time.AfterFunc(t.timeout, func() { ss.Close() })
+	}
+	t.mu.Lock()
+	t.m[id] = e
+	t.mu.Unlock()
+	go func() {
+		ss.Wait()
+		t.mu.Lock()
+		delete(t.m, id)
+		t.mu.Unlock()
+		e.close()
+	}()
+}
+
+func (t *Table) Get(id string) *Entry {
+	if id == "" {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[id]
+}
+
+// Session is the SDK's session.
+func (e *Entry) Session() *mcp.ServerSession { return e.ss }
+
+// User is the user who opened the session ("" for an anonymous client).
+func (e *Entry) User() string { return e.user }
+
+// close ends what the closed session still has going: its lean calls are
+// cancelled, its requests answered with an error.
+func (e *Entry) close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed = true
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+	for _, cancel := range e.calls {
+		cancel()
+	}
+	for id, ch := range e.waiting {
+		ch <- Reply{Err: errors.New("the client session closed")}
+		delete(e.waiting, id)
+	}
+}
+
+// startPOST stops the idle clock while a POST of the session is served.
+func (e *Entry) StartPOST() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.refs == 0 && e.timer != nil {
+		e.timer.Stop()
+	}
+	e.refs++
+}
+
+// endPOST restarts the idle clock when no POST of the session is left.
+func (e *Entry) EndPOST() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.refs--
+	if e.refs == 0 && e.timer != nil && !e.closed {
+		e.timer.Reset(e.timeout)
+	}
+}
+
+// beginCall registers a lean call by its JSON-RPC id; false if a call with
+// that id is in flight already (the SDK refuses such a duplicate).
+func (e *Entry) BeginCall(id string, cancel context.CancelFunc) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, dup := e.calls[id]; dup || e.closed {
+		return false
+	}
+	e.calls[id] = cancel
+	return true
+}
+
+func (e *Entry) EndCall(id string) {
+	e.mu.Lock()
+	delete(e.calls, id)
+	e.mu.Unlock()
+}
+
+// cancelCall cancels the lean call id (notifications/cancelled); false if
+// there is none.
+func (e *Entry) CancelCall(id string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cancel, ok := e.calls[id]
+	if ok {
+		cancel()
+	}
+	return ok
+}
+
+// deliver hands the client's answer to a request sent on a lean stream to
+// its waiter; false if no request of that id is waiting.
+func (e *Entry) Deliver(id string, r Reply) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ch, ok := e.waiting[id]
+	if ok {
+		delete(e.waiting, id)
+		ch <- r
+	}
+	return ok
+}
+
+// Eligible reports whether the request's headers are ones the SDK
+// would accept for a POST to an existing session, in the form the lean
+// path serves: anything else is left to the SDK to judge.
+func Eligible(r *http.Request, ss *mcp.ServerSession) bool {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return false
+	}
+	if len(r.Header.Values("Last-Event-ID")) > 0 {
+		return false
+	}
+	jsonOK, streamOK := false, false
+	for _, v := range r.Header.Values("Accept") {
+		for _, tok := range strings.Split(v, ",") {
+			base, _, _ := strings.Cut(tok, ";")
+			switch strings.ToLower(strings.TrimSpace(base)) {
+			case "application/json", "application/*":
+				jsonOK = true
+			case "text/event-stream", "text/*":
+				streamOK = true
+			case "*/*":
+				jsonOK, streamOK = true, true
+			}
+		}
+	}
+	if !jsonOK || !streamOK {
+		return false
+	}
+	ip := ss.InitializeParams()
+	return ip != nil && r.Header.Get("MCP-Protocol-Version") == ip.ProtocolVersion
+}
+
+// Stream is a lean call's response (request.Stream): a JSON body, or
+// an SSE stream from the first message sent before the result.
+type Stream struct {
+	entry *Entry
+
+	mu   sync.Mutex
+	w    http.ResponseWriter
+	sse  bool // headers sent, as an SSE stream
+	done bool // the result is written; nothing more may be
+}
+
+// NewStream returns the response stream, on w, of a lean call of the
+// session e.
+func NewStream(w http.ResponseWriter, e *Entry) *Stream { return &Stream{w: w, entry: e} }
+
+// ErrStreamClosed is returned for a message sent after the call's result.
+var ErrStreamClosed = errors.New("the call's response stream is closed")
+
+func (s *Stream) write(msg []byte, final bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return ErrStreamClosed
+	}
+	h := s.w.Header()
+	h.Set("Cache-Control", "no-cache, no-transform")
+	if final && !s.sse {
+		s.done = true
+		h.Set("Content-Type", "application/json")
+		s.w.WriteHeader(http.StatusOK)
+		_, err := s.w.Write(msg)
+		return err
+	}
+	if !s.sse {
+		s.sse = true
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Connection", "keep-alive")
+		s.w.WriteHeader(http.StatusOK)
+	}
+	s.done = final
+	if _, err := fmt.Fprintf(s.w, "event: message\ndata: %s\n\n", msg); err != nil {
+		return err
+	}
+	return http.NewResponseController(s.w).Flush()
+}
+
+// Notify implements request.Stream.
+func (s *Stream) Notify(_ context.Context, method string, params any) error {
+	b, err := json.Marshal(struct {
+		JSONRPC string `json:"jsonrpc"`
+		Method  string `json:"method"`
+		Params  any    `json:"params,omitempty"`
+	}{"2.0", method, params})
+	if err != nil {
+		return err
+	}
+	return s.write(b, false)
+}
+
+// Call implements request.Stream.
+func (s *Stream) Call(ctx context.Context, method string, params any) (json.RawMessage, error) {
+	id := IDPrefix + strconv.FormatUint(ids.Add(1), 10)
+	b, err := json.Marshal(struct {
+		JSONRPC string `json:"jsonrpc"`
+		ID      string `json:"id"`
+		Method  string `json:"method"`
+		Params  any    `json:"params,omitempty"`
+	}{"2.0", id, method, params})
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan Reply, 1)
+	e := s.entry
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, errors.New("the client session closed")
+	}
+	e.waiting[id] = ch
+	e.mu.Unlock()
+	if err := s.write(b, false); err != nil {
+		e.Deliver(id, Reply{}) // unregister
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		return r.Result, r.Err
+	case <-ctx.Done():
+		if e.Deliver(id, Reply{}) {
+			_ = s.Notify(context.WithoutCancel(ctx), "notifications/cancelled", map[string]any{"requestId": id})
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// finish writes the call's JSON-RPC response.
+func (s *Stream) Finish(id json.RawMessage, res mcp.Result, err error) {
+	out := struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Result  any             `json:"result,omitempty"`
+		Error   *jsonrpc.Error  `json:"error,omitempty"`
+	}{JSONRPC: "2.0", ID: id}
+	if err != nil {
+		var we *jsonrpc.Error
+		if !errors.As(err, &we) {
+			we = &jsonrpc.Error{Code: request.CodeInternalError, Message: err.Error()}
+		}
+		out.Error = we
+	} else if out.Result = res; request.IsNil(res) {
+		out.Result = json.RawMessage("{}")
+	}
+	b, mErr := json.Marshal(out)
+	if mErr != nil {
+		out.Result, out.Error = nil, &jsonrpc.Error{Code: request.CodeInternalError, Message: "argus: cannot encode the result: " + mErr.Error()}
+		b, _ = json.Marshal(out)
+	}
+	_ = s.write(b, true)
+}
