@@ -1,8 +1,11 @@
 package transport
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -116,5 +119,167 @@ func TestLeanStreamUpgrade(t *testing.T) {
 	}
 	if err := <-after; err != session.ErrStreamClosed {
 		t.Fatalf("late notification: %v, want session.ErrStreamClosed", err)
+	}
+}
+
+// probeLean is the /mcp handler with a Lean that, for the tool "ask",
+// sends roots/list on the call's stream and answers with the client's
+// reply, and for "block" waits until the call is cancelled (10 s at most);
+// started receives each call's name as it begins.
+func probeLean(t *testing.T) (url string, started chan string) {
+	started = make(chan string, 8)
+	o := HTTPOptions{Lean: func(ctx context.Context, _ *mcp.ServerSession, params json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
+		var p struct{ Name string }
+		json.Unmarshal(params, &p)
+		started <- p.Name
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		switch p.Name {
+		case "ask":
+			st, _ := request.StreamFrom(ctx)
+			raw, err := st.Call(ctx, "roots/list", nil)
+			if err != nil {
+				return nil, err, true
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(raw)}}}, nil, true
+		case "block":
+			<-ctx.Done()
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, errors.New("not cancelled within 10s"), true
+			}
+			return nil, ctx.Err(), true
+		}
+		return &mcp.CallToolResult{}, nil, true
+	}}
+	return mcpServer(t, o).URL, started
+}
+
+// leanCall starts a tools/call of tool with the JSON-RPC id id on session
+// sid and returns its SSE/JSON messages as they come.
+func leanCall(t *testing.T, url, sid, id, tool string) <-chan map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(`{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":{"name":"`+tool+`","arguments":{}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	req.Header.Set("Mcp-Session-Id", sid)
+	ch := make(chan map[string]any, 4)
+	go func() {
+		defer close(ch)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer resp.Body.Close()
+		if resp.Header.Get("Content-Type") == "application/json" {
+			var m map[string]any
+			json.NewDecoder(resp.Body).Decode(&m)
+			ch <- m
+			return
+		}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var m map[string]any
+				json.Unmarshal([]byte(d), &m)
+				ch <- m
+			}
+		}
+	}()
+	return ch
+}
+
+func nextMessage(t *testing.T, ch <-chan map[string]any) map[string]any {
+	t.Helper()
+	select {
+	case m, ok := <-ch:
+		if !ok {
+			t.Fatal("the response ended early")
+		}
+		return m
+	case <-time.After(20 * time.Second):
+		t.Fatal("no message within 20s")
+	}
+	return nil
+}
+
+// TestLeanCancelAnySpelling: notifications/cancelled names a lean call
+// by its id as the SDK compares ids (a string however escaped, a number
+// however written), and a second call with the same id spelled otherwise
+// is a duplicate, not served on the lean path beside the first.
+func TestLeanCancelAnySpelling(t *testing.T) {
+	url, started := probeLean(t)
+	sid := openSession(t, url, nil)
+	hdr := map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"}
+	for _, c := range []struct{ id, cancelAs string }{{`"slow"`, `"\u0073low"`}, {`12`, `1.2e1`}} {
+		call := leanCall(t, url, sid, c.id, "block")
+		<-started
+		if a := do(t, "POST", url, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":`+c.cancelAs+`}}`, hdr); a.status != http.StatusAccepted {
+			t.Fatalf("cancel %s as %s: %d %s", c.id, c.cancelAs, a.status, a.raw)
+		}
+		m := nextMessage(t, call)
+		if e, _ := m["error"].(map[string]any); e == nil || strings.Contains(fmt.Sprint(e["message"]), "not cancelled") {
+			t.Fatalf("call %s cancelled as %s answered %v", c.id, c.cancelAs, m)
+		}
+	}
+	call := leanCall(t, url, sid, `"dup"`, "block")
+	<-started
+	dup := leanCall(t, url, sid, `"\u0064up"`, "block")
+	select {
+	case name := <-started:
+		t.Fatalf("a duplicate id was served on the lean path (%s)", name)
+	case m := <-dup: // the SDK's answer: its server has no such tool
+		if m["result"] == nil && m["error"] == nil {
+			t.Fatalf("duplicate: %v", m)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no answer to the duplicate")
+	}
+	do(t, "POST", url, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"dup"}}`, hdr)
+	nextMessage(t, call)
+}
+
+// TestLeanAnswerWithOtherMembers: the client's answer to a request sent on
+// a lean stream reaches the call even when it is no plain message (here an
+// extra member, which the SDK ignores).
+func TestLeanAnswerWithOtherMembers(t *testing.T) {
+	url, _ := probeLean(t)
+	sid := openSession(t, url, nil)
+	call := leanCall(t, url, sid, `1`, "ask")
+	req := nextMessage(t, call)
+	id, _ := req["id"].(string)
+	a := do(t, "POST", url, `{"jsonrpc":"2.0","id":"`+id+`","result":{"roots":[{"uri":"file:///x"}]},"x-extra":true}`,
+		map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"})
+	if a.status != http.StatusAccepted {
+		t.Fatalf("answer: %d %s", a.status, a.raw)
+	}
+	if m := nextMessage(t, call); !strings.Contains(fmt.Sprint(m["result"]), "file:///x") {
+		t.Fatalf("result %v", m)
+	}
+}
+
+// TestLeanMessagesStayInTheirSession: the same user's other session can
+// neither answer a request sent on this session's lean stream nor cancel
+// its call; an answer nobody waits for harms nothing.
+func TestLeanMessagesStayInTheirSession(t *testing.T) {
+	url, started := probeLean(t)
+	sidA, sidB := openSession(t, url, nil), openSession(t, url, nil)
+	hdrA := map[string]string{"Mcp-Session-Id": sidA, "MCP-Protocol-Version": "2025-11-25"}
+	hdrB := map[string]string{"Mcp-Session-Id": sidB, "MCP-Protocol-Version": "2025-11-25"}
+	call := leanCall(t, url, sidA, `"c1"`, "ask")
+	<-started
+	id, _ := nextMessage(t, call)["id"].(string)
+	do(t, "POST", url, `{"jsonrpc":"2.0","id":"`+id+`","result":{"roots":[{"uri":"file:///forged"}]}}`, hdrB)
+	do(t, "POST", url, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"c1"}}`, hdrB)
+	if a := do(t, "POST", url, `{"jsonrpc":"2.0","id":"argus-lean-999999999","result":{}}`, hdrA); a.status != http.StatusAccepted {
+		t.Fatalf("stray answer: %d %s", a.status, a.raw)
+	}
+	do(t, "POST", url, `{"jsonrpc":"2.0","id":"`+id+`","result":{"roots":[{"uri":"file:///mine"}]}}`, hdrA)
+	if m := fmt.Sprint(nextMessage(t, call)); !strings.Contains(m, "file:///mine") {
+		t.Fatalf("A's call answered %s", m)
+	}
+	if a := do(t, "POST", url, leanCallBody, hdrA); a.status != 200 {
+		t.Fatalf("session A after the stray messages: %d %s", a.status, a.raw)
 	}
 }

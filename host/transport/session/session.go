@@ -7,6 +7,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,7 +53,7 @@ type Entry struct {
 	closed  bool
 	refs    int // POSTs in progress
 	timer   *time.Timer
-	calls   map[string]context.CancelFunc // lean calls in flight, by JSON-RPC id
+	calls   map[string]context.CancelFunc // lean calls in flight, by CallKey
 	waiting map[string]chan Reply         // requests sent on lean streams, by id
 }
 
@@ -138,8 +139,8 @@ func (e *Entry) EndPOST() {
 	}
 }
 
-// beginCall registers a lean call by its JSON-RPC id; false if a call with
-// that id is in flight already (the SDK refuses such a duplicate).
+// beginCall registers a lean call by its key (CallKey); false if a call
+// with that id is in flight already (the SDK refuses such a duplicate).
 func (e *Entry) BeginCall(id string, cancel context.CancelFunc) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -156,8 +157,8 @@ func (e *Entry) EndCall(id string) {
 	e.mu.Unlock()
 }
 
-// cancelCall cancels the lean call id (notifications/cancelled); false if
-// there is none.
+// cancelCall cancels the lean call of key id (CallKey), for
+// notifications/cancelled; false if there is none.
 func (e *Entry) CancelCall(id string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -166,6 +167,35 @@ func (e *Entry) CancelCall(id string) bool {
 		cancel()
 	}
 	return ok
+}
+
+// CallKey is the key of a lean call in the session's table, from its
+// JSON-RPC id (a request's id, or the requestId of notifications/cancelled):
+// ids the SDK takes for the same have the same key, as the SDK compares them
+// (a string by its value however escaped, a number by its integer part
+// however written). ok is false for a value that is no id.
+func CallKey(raw json.RawMessage) (key string, ok bool) {
+	if len(raw) == 0 {
+		return "", false
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		if bytes.IndexByte(raw, '\\') < 0 {
+			return "s" + string(raw[1:len(raw)-1]), true
+		}
+		var s string
+		if request.Decode(raw, &s) != nil {
+			return "", false
+		}
+		return "s" + s, true
+	case c == '-' || c >= '0' && c <= '9':
+		f, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil {
+			return "", false
+		}
+		return "n" + strconv.FormatInt(int64(f), 10), true
+	}
+	return "", false
 }
 
 // deliver hands the client's answer to a request sent on a lean stream to
