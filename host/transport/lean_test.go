@@ -283,3 +283,48 @@ func TestLeanMessagesStayInTheirSession(t *testing.T) {
 		t.Fatalf("session A after the stray messages: %d %s", a.status, a.raw)
 	}
 }
+
+// TestLeanCallAndSessionEnd: a lean call longer than session_timeout is
+// not cut by the idle clock (the clock stops while a POST is served), the
+// session closes once idle after it, and a DELETE of the session ends
+// the lean calls still running.
+func TestLeanCallAndSessionEnd(t *testing.T) {
+	started := make(chan struct{}, 1)
+	o := HTTPOptions{SessionTimeout: 300 * time.Millisecond, Lean: func(ctx context.Context, _ *mcp.ServerSession, params json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
+		d := time.Second
+		if strings.Contains(string(params), "forever") {
+			d = time.Minute
+			started <- struct{}{}
+		}
+		select {
+		case <-time.After(d):
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "finished"}}}, nil, true
+		case <-ctx.Done():
+			return nil, ctx.Err(), true
+		}
+	}}
+	url := mcpServer(t, o).URL
+	sid := openSession(t, url, nil)
+	hdr := map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"}
+	if a := do(t, "POST", url, leanCallBody, hdr); a.status != 200 || !strings.Contains(a.raw, "finished") {
+		t.Fatalf("1s call on a session with a 300ms idle timeout: %d %s", a.status, a.raw)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for do(t, "POST", url, `{"jsonrpc":"2.0","id":1,"method":"ping"}`, hdr).status != http.StatusNotFound {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle session did not close")
+		}
+		time.Sleep(500 * time.Millisecond) // longer than the timeout: each request restarts the clock
+	}
+
+	sid = openSession(t, url, map[string]string{})
+	hdr["Mcp-Session-Id"] = sid
+	call := leanCall(t, url, sid, `1`, "forever")
+	<-started
+	if a := do(t, "DELETE", url, "", hdr); a.status/100 != 2 {
+		t.Fatalf("DELETE: %d %s", a.status, a.raw)
+	}
+	if m := nextMessage(t, call); m["error"] == nil {
+		t.Fatalf("the call on the deleted session answered %v", m)
+	}
+}
