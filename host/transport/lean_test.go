@@ -126,9 +126,9 @@ func TestLeanStreamUpgrade(t *testing.T) {
 // sends roots/list on the call's stream and answers with the client's
 // reply, and for "block" waits until the call is cancelled (10 s at most);
 // started receives each call's name as it begins.
-func probeLean(t *testing.T) (url string, started chan string) {
+func probeLean(t *testing.T, o HTTPOptions) (url string, started chan string) {
 	started = make(chan string, 8)
-	o := HTTPOptions{Lean: func(ctx context.Context, _ *mcp.ServerSession, params json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
+	o.Lean = func(ctx context.Context, _ *mcp.ServerSession, params json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
 		var p struct{ Name string }
 		json.Unmarshal(params, &p)
 		started <- p.Name
@@ -150,19 +150,22 @@ func probeLean(t *testing.T) (url string, started chan string) {
 			return nil, ctx.Err(), true
 		}
 		return &mcp.CallToolResult{}, nil, true
-	}}
+	}
 	return mcpServer(t, o).URL, started
 }
 
 // leanCall starts a tools/call of tool with the JSON-RPC id id on session
 // sid and returns its SSE/JSON messages as they come.
-func leanCall(t *testing.T, url, sid, id, tool string) <-chan map[string]any {
+func leanCall(t *testing.T, url, sid, id, tool string, hdr ...string) <-chan map[string]any {
 	t.Helper()
 	req, _ := http.NewRequest("POST", url, strings.NewReader(`{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":{"name":"`+tool+`","arguments":{}}}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
 	req.Header.Set("Mcp-Session-Id", sid)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
 	ch := make(chan map[string]any, 4)
 	go func() {
 		defer close(ch)
@@ -209,7 +212,7 @@ func nextMessage(t *testing.T, ch <-chan map[string]any) map[string]any {
 // however written), and a second call with the same id spelled otherwise
 // is a duplicate, not served on the lean path beside the first.
 func TestLeanCancelAnySpelling(t *testing.T) {
-	url, started := probeLean(t)
+	url, started := probeLean(t, HTTPOptions{})
 	sid := openSession(t, url, nil)
 	hdr := map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"}
 	for _, c := range []struct{ id, cancelAs string }{{`"slow"`, `"\u0073low"`}, {`12`, `1.2e1`}} {
@@ -244,7 +247,7 @@ func TestLeanCancelAnySpelling(t *testing.T) {
 // a lean stream reaches the call even when it is no plain message (here an
 // extra member, which the SDK ignores).
 func TestLeanAnswerWithOtherMembers(t *testing.T) {
-	url, _ := probeLean(t)
+	url, _ := probeLean(t, HTTPOptions{})
 	sid := openSession(t, url, nil)
 	call := leanCall(t, url, sid, `1`, "ask")
 	req := nextMessage(t, call)
@@ -259,19 +262,31 @@ func TestLeanAnswerWithOtherMembers(t *testing.T) {
 	}
 }
 
-// TestLeanMessagesStayInTheirSession: the same user's other session can
-// neither answer a request sent on this session's lean stream nor cancel
-// its call; an answer nobody waits for harms nothing.
+// TestLeanMessagesStayInTheirSession: neither the same user's other
+// session nor another user presenting the session's id can answer a
+// request sent on the session's lean stream or cancel its call (the
+// latter is refused with 403); an answer nobody waits for harms nothing.
 func TestLeanMessagesStayInTheirSession(t *testing.T) {
-	url, started := probeLean(t)
-	sidA, sidB := openSession(t, url, nil), openSession(t, url, nil)
-	hdrA := map[string]string{"Mcp-Session-Id": sidA, "MCP-Protocol-Version": "2025-11-25"}
-	hdrB := map[string]string{"Mcp-Session-Id": sidB, "MCP-Protocol-Version": "2025-11-25"}
-	call := leanCall(t, url, sidA, `"c1"`, "ask")
+	url, started := probeLean(t, HTTPOptions{
+		Auth: &config.Auth{Tokens: []config.Token{{UserID: "alice", Value: testTokens["alice"]}, {UserID: "bob", Value: testTokens["bob"]}}},
+	})
+	alice := map[string]string{"Authorization": "Bearer " + testTokens["alice"]}
+	sidA, sidB := openSession(t, url, alice), openSession(t, url, alice)
+	hdrA := map[string]string{"Mcp-Session-Id": sidA, "MCP-Protocol-Version": "2025-11-25", "Authorization": alice["Authorization"]}
+	hdrB := map[string]string{"Mcp-Session-Id": sidB, "MCP-Protocol-Version": "2025-11-25", "Authorization": alice["Authorization"]}
+	bobOnA := map[string]string{"Mcp-Session-Id": sidA, "MCP-Protocol-Version": "2025-11-25", "Authorization": "Bearer " + testTokens["bob"]}
+	call := leanCall(t, url, sidA, `"c1"`, "ask", "Authorization", alice["Authorization"])
 	<-started
 	id, _ := nextMessage(t, call)["id"].(string)
-	do(t, "POST", url, `{"jsonrpc":"2.0","id":"`+id+`","result":{"roots":[{"uri":"file:///forged"}]}}`, hdrB)
-	do(t, "POST", url, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"c1"}}`, hdrB)
+	forged := `{"jsonrpc":"2.0","id":"` + id + `","result":{"roots":[{"uri":"file:///forged"}]}}`
+	cancel := `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"c1"}}`
+	do(t, "POST", url, forged, hdrB)
+	do(t, "POST", url, cancel, hdrB)
+	for _, body := range []string{forged, cancel} {
+		if a := do(t, "POST", url, body, bobOnA); a.status != http.StatusForbidden {
+			t.Fatalf("bob on alice's session: %d %s, want 403", a.status, a.raw)
+		}
+	}
 	if a := do(t, "POST", url, `{"jsonrpc":"2.0","id":"argus-lean-999999999","result":{}}`, hdrA); a.status != http.StatusAccepted {
 		t.Fatalf("stray answer: %d %s", a.status, a.raw)
 	}
