@@ -108,15 +108,14 @@ func TestLeanAbandonedCallsEnd(t *testing.T) {
 	})
 	c := openLeanSession(t, srv.URL, `{"roots":{}}`)
 	c.client = hc
-	// inUse reports whether a call of the JSON-RPC id is in flight: the
-	// lean path leaves a duplicate to the SDK (an SSE answer). (Probe only
-	// once the call is known to be running, or the probe may take the id
-	// first.)
+	// inUse reports whether a call of the JSON-RPC id is in flight: a
+	// duplicate is refused. (Probe only once the call is known to be
+	// running, or the probe may take the id first.)
 	inUse := func(id string) bool {
 		resp := c.post(`{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":{"name":"alpha_echo","arguments":{"message":"again"}}}`, nil)
-		io.Copy(io.Discard, resp.Body)
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		return resp.Header.Get("Content-Type") != "application/json"
+		return resp.StatusCode == http.StatusBadRequest && strings.Contains(string(b), "duplicate in-flight request ID")
 	}
 	for _, tc := range []struct{ id, tool, args string }{
 		{`"gone-1"`, "alpha_slow", `{"steps":1000,"interval_ms":100},"_meta":{"progressToken":1}`},

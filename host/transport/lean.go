@@ -52,7 +52,12 @@ func (h *mcpHandler) serveLean(w http.ResponseWriter, r *http.Request, msg *snif
 	// end do.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
-	if !e.BeginCall(id, cancel) {
+	switch err := e.BeginCall(id, cancel); {
+	case err == session.ErrDuplicateID:
+		// The SDK's refusal, as it would answer had it served both.
+		writeRPCError(w, http.StatusBadRequest, msg.ID, request.CodeInvalidRequest, err.Error()+" "+id[1:])
+		return true
+	case err != nil:
 		return false
 	}
 	defer e.EndCall(id)

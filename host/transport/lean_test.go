@@ -210,7 +210,7 @@ func nextMessage(t *testing.T, ch <-chan map[string]any) map[string]any {
 // TestLeanCancelAnySpelling: notifications/cancelled names a lean call
 // by its id as the SDK compares ids (a string however escaped, a number
 // however written), and a second call with the same id spelled otherwise
-// is a duplicate, not served on the lean path beside the first.
+// is a duplicate, refused as the SDK refuses one.
 func TestLeanCancelAnySpelling(t *testing.T) {
 	url, started := probeLean(t, HTTPOptions{})
 	sid := openSession(t, url, nil)
@@ -232,8 +232,8 @@ func TestLeanCancelAnySpelling(t *testing.T) {
 	select {
 	case name := <-started:
 		t.Fatalf("a duplicate id was served on the lean path (%s)", name)
-	case m := <-dup: // the SDK's answer: its server has no such tool
-		if m["result"] == nil && m["error"] == nil {
+	case m := <-dup: // the SDK's refusal of a duplicate
+		if e, _ := m["error"].(map[string]any); e == nil || e["code"] != float64(-32600) || e["message"] != "duplicate in-flight request ID dup" || m["id"] != "dup" {
 			t.Fatalf("duplicate: %v", m)
 		}
 	case <-time.After(20 * time.Second):

@@ -114,7 +114,7 @@ func (e *Entry) close() {
 		cancel()
 	}
 	for id, ch := range e.waiting {
-		ch <- Reply{Err: errors.New("the client session closed")}
+		ch <- Reply{Err: ErrClosed}
 		delete(e.waiting, id)
 	}
 }
@@ -139,16 +139,27 @@ func (e *Entry) EndPOST() {
 	}
 }
 
-// beginCall registers a lean call by its key (CallKey); false if a call
-// with that id is in flight already (the SDK refuses such a duplicate).
-func (e *Entry) BeginCall(id string, cancel context.CancelFunc) bool {
+// ErrDuplicateID is BeginCall's error for an id in flight already, which
+// the SDK refuses (HTTP 400, invalid request).
+var ErrDuplicateID = errors.New("duplicate in-flight request ID")
+
+// ErrClosed is BeginCall's error once the session has closed.
+var ErrClosed = errors.New("the client session closed")
+
+// BeginCall registers a lean call by its key (CallKey): ErrDuplicateID if
+// a lean call with that id is in flight already, ErrClosed if the session
+// has closed.
+func (e *Entry) BeginCall(id string, cancel context.CancelFunc) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, dup := e.calls[id]; dup || e.closed {
-		return false
+	if e.closed {
+		return ErrClosed
+	}
+	if _, dup := e.calls[id]; dup {
+		return ErrDuplicateID
 	}
 	e.calls[id] = cancel
-	return true
+	return nil
 }
 
 func (e *Entry) EndCall(id string) {
@@ -318,7 +329,7 @@ func (s *Stream) Call(ctx context.Context, method string, params any) (json.RawM
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
-		return nil, errors.New("the client session closed")
+		return nil, ErrClosed
 	}
 	e.waiting[id] = ch
 	e.mu.Unlock()

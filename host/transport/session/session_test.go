@@ -34,7 +34,7 @@ func waitingID(t *testing.T, e *Entry) string {
 func TestEntryCalls(t *testing.T) {
 	e := newEntry()
 	cancelled := 0
-	if !e.BeginCall("7", func() { cancelled++ }) || e.BeginCall("7", func() {}) {
+	if e.BeginCall("7", func() { cancelled++ }) != nil || e.BeginCall("7", func() {}) != ErrDuplicateID {
 		t.Fatal("BeginCall: want the first, not a duplicate id")
 	}
 	if !e.CancelCall("7") || cancelled != 1 || e.CancelCall("8") {
