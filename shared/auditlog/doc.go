@@ -47,11 +47,10 @@
 // Without a key the chain proves that files are complete and unaltered
 // against accidents and naive edits, but whoever can write the files can
 // also recompute every hash after an edit. With a key, forging a record
-// needs the key. No chain can tell that its newest records were cut off:
-// ship the records elsewhere (a SIEM) as they are written for that.
+// needs the key. That the newest records were cut off shows in the head
+// file (Head) kept beside the chain, and in records shipped elsewhere.
 //
 // # Verification
 //
-// Package auditlog/verify checks a trail against this contract (`argus
-// audit verify`); auditlog/fastcanon is its fast canonicaliser.
+// auditlog/verify checks a trail (`argus audit verify`); fastcanon speeds it up.
 package auditlog

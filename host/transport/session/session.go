@@ -44,6 +44,7 @@ type Table struct {
 	m       map[string]*Entry
 }
 
+// Entry is one session of the table.
 type Entry struct {
 	ss      *mcp.ServerSession
 	user    string
@@ -57,17 +58,20 @@ type Entry struct {
 	waiting map[string]chan Reply         // requests sent on lean streams, by id
 }
 
+// Reply is the client's answer to a request sent on a lean stream.
 type Reply struct {
 	Result json.RawMessage
 	Err    error // the client's JSON-RPC error (*jsonrpc.Error), or why there is no answer
 }
 
+// NewTable returns an empty table whose sessions close after timeout
+// without a request (0: never).
 func NewTable(timeout time.Duration) *Table {
 	return &Table{timeout: timeout, m: map[string]*Entry{}}
 }
 
-// add registers the session the SDK just opened for user, until it
-// closes.
+// Add registers the session the SDK just opened for user, until it
+// closes; its idle clock starts now.
 func (t *Table) Add(ss *mcp.ServerSession, user string) {
 	id := ss.ID()
 	e := &Entry{ss: ss, user: user, timeout: t.timeout, calls: map[string]context.CancelFunc{}, waiting: map[string]chan Reply{}}
@@ -86,6 +90,7 @@ func (t *Table) Add(ss *mcp.ServerSession, user string) {
 	}()
 }
 
+// Get is the open session id, or nil.
 func (t *Table) Get(id string) *Entry {
 	if id == "" {
 		return nil
