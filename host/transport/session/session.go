@@ -196,8 +196,8 @@ func CallKey(raw json.RawMessage) (key string, ok bool) {
 	}
 	switch c := raw[0]; {
 	case c == '"':
-		if bytes.IndexByte(raw, '\\') < 0 {
-			return "s" + string(raw[1:len(raw)-1]), true
+		if n := len(raw); n >= 2 && raw[n-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+			return "s" + string(raw[1:n-1]), true
 		}
 		var s string
 		if request.Decode(raw, &s) != nil {

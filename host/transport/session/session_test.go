@@ -102,3 +102,30 @@ func TestStreamCall(t *testing.T) {
 		t.Fatalf("Notify after Finish: %v", err)
 	}
 }
+
+// TestCallKey: ids the SDK takes for the same have one key; other values
+// have none.
+func TestCallKey(t *testing.T) {
+	for _, same := range [][]string{
+		{`"a"`, `"\u0061"`},
+		{`12`, `1.2e1`, `12.0`, `12.7`},
+		{`-3`, `-3.0`},
+	} {
+		want, ok := CallKey(json.RawMessage(same[0]))
+		for _, raw := range same[1:] {
+			if got, ok2 := CallKey(json.RawMessage(raw)); !ok || !ok2 || got != want {
+				t.Errorf("CallKey(%s) = %q, CallKey(%s) = %q, want the same", same[0], want, raw, got)
+			}
+		}
+	}
+	str, _ := CallKey(json.RawMessage(`"1"`))
+	num, _ := CallKey(json.RawMessage(`1`))
+	if str == num {
+		t.Error(`"1" and 1 have the same key`)
+	}
+	for _, raw := range []string{``, `"`, `"a`, `null`, `true`, `{}`, `[]`, `"\x"`} {
+		if k, ok := CallKey(json.RawMessage(raw)); ok {
+			t.Errorf("CallKey(%s) = %q, want none", raw, k)
+		}
+	}
+}
