@@ -82,28 +82,32 @@ func (h *mcpHandler) interceptLean(w http.ResponseWriter, r *http.Request, msg *
 	if e == nil || e.User() != facts.UserID {
 		return false
 	}
-	var m struct {
+	type message struct {
 		ID     json.RawMessage `json:"id"`
 		Method *string         `json:"method"`
 		Params json.RawMessage `json:"params"`
 		Result json.RawMessage `json:"result"`
 		Error  *jsonrpc.Error  `json:"error"`
 	}
-	if plain {
-		m.ID, m.Params = msg.ID, msg.Params
-		if msg.hasMethod {
-			m.Method = &msg.Method
-		}
-	} else if request.Decode(body, &m) != nil { // a batch
-		return false
-	}
-	switch {
-	case m.Method == nil: // a response: the checks before let no other message without a method through
-		var id string
-		if request.Decode(m.ID, &id) != nil || !strings.HasPrefix(id, session.IDPrefix) {
+	isCall, method, rawID, params := msg.hasMethod, msg.Method, msg.ID, msg.Params
+	if !plain {
+		m := new(message)
+		if request.Decode(body, m) != nil { // a batch
 			return false
 		}
-		if plain && request.Decode(body, &m) != nil {
+		isCall, rawID, params = m.Method != nil, m.ID, m.Params
+		if isCall {
+			method = *m.Method
+		}
+	}
+	switch {
+	case !isCall: // a response: the checks before let no other message without a method through
+		var id string
+		if request.Decode(rawID, &id) != nil || !strings.HasPrefix(id, session.IDPrefix) {
+			return false
+		}
+		var m message
+		if request.Decode(body, &m) != nil {
 			return false
 		}
 		r := session.Reply{Result: m.Result}
@@ -113,11 +117,11 @@ func (h *mcpHandler) interceptLean(w http.ResponseWriter, r *http.Request, msg *
 		if !e.Deliver(id, r) {
 			return false
 		}
-	case *m.Method == "notifications/cancelled":
+	case method == "notifications/cancelled":
 		var p struct {
 			RequestID json.RawMessage `json:"requestId"`
 		}
-		if request.Decode(m.Params, &p) != nil {
+		if request.Decode(params, &p) != nil {
 			return false
 		}
 		if key, ok := session.CallKey(p.RequestID); !ok || !e.CancelCall(key) {
