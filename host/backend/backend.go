@@ -237,7 +237,7 @@ func transport(cfg config.Backend, log hclog.Logger, negotiated *atomic.Pointer[
 		}
 		cmd.Stderr = log.Named("stderr").StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true, ForceLevel: hclog.Debug})
 		cmd.SysProcAttr = childProcAttr()
-		return &stdioTransport{cmd: cmd, terminate: 2 * time.Second}, nil
+		return &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil
 	case config.TypeStreamableHTTP:
 		return &mcp.StreamableClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(cfg.Headers, negotiated), MaxRetries: 2}, nil
 	case config.TypeSSE:
