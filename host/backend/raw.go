@@ -62,6 +62,19 @@ func (r *rawCalls) close() {
 
 var errConnClosed = errors.New("the backend connection closed")
 
+// closed is Call's error once the connection is gone: errConnClosed, with
+// why the session ended when it says (as the SDK's client reports it).
+func (c *Conn) closed() error {
+	select {
+	case <-c.done:
+		if c.err != nil {
+			return fmt.Errorf("%w: %w", errConnClosed, c.err)
+		}
+	default:
+	}
+	return errConnClosed
+}
+
 // Call sends one request with already encoded params over the backend
 // connection, beside the SDK's client session, and returns the backend's
 // result as it came: no decoding into the SDK's types, which the router
@@ -76,7 +89,7 @@ func (c *Conn) Call(ctx context.Context, method string, params json.RawMessage) 
 	r.mu.Lock()
 	if r.conn == nil || r.closed {
 		r.mu.Unlock()
-		return nil, errConnClosed
+		return nil, c.closed()
 	}
 	conn := r.conn
 	r.waiting[id] = ch
@@ -102,7 +115,8 @@ func (c *Conn) Call(ctx context.Context, method string, params json.RawMessage) 
 	select {
 	case resp, ok := <-ch:
 		if !ok {
-			return nil, errConnClosed
+			<-c.done // closes right after
+			return nil, c.closed()
 		}
 		if resp.Error != nil {
 			return nil, resp.Error
@@ -110,7 +124,7 @@ func (c *Conn) Call(ctx context.Context, method string, params json.RawMessage) 
 		return resp.Result, nil
 	case <-c.done:
 		forget()
-		return nil, errConnClosed
+		return nil, c.closed()
 	case <-ctx.Done():
 		forget()
 		cancelled()

@@ -14,20 +14,26 @@ import (
 // each response's media type: the lean path answers application/json (or
 // SSE once the call sends something first), the SDK always SSE.
 type leanClient struct {
-	t   *testing.T
-	url string
-	sid string
+	t      *testing.T
+	url    string
+	sid    string
+	client *http.Client // nil: http.DefaultClient
 }
 
-func (c *leanClient) post(body string, header map[string]string) *http.Response {
-	c.t.Helper()
-	req, _ := http.NewRequest("POST", c.url, strings.NewReader(body))
+// headers sets the headers of a request of the session on req.
+func (c *leanClient) headers(req *http.Request) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
 	if c.sid != "" {
 		req.Header.Set("Mcp-Session-Id", c.sid)
 	}
+}
+
+func (c *leanClient) post(body string, header map[string]string) *http.Response {
+	c.t.Helper()
+	req, _ := http.NewRequest("POST", c.url, strings.NewReader(body))
+	c.headers(req)
 	for k, v := range header {
 		if v == "" {
 			req.Header.Del(k)
@@ -35,7 +41,11 @@ func (c *leanClient) post(body string, header map[string]string) *http.Response 
 			req.Header.Set(k, v)
 		}
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc := c.client
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -1,7 +1,13 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +16,7 @@ import (
 
 	"github.com/argusmcp/argus/host/config/configload"
 	"github.com/argusmcp/argus/host/gateway"
+	"github.com/argusmcp/argus/host/transport"
 	"github.com/argusmcp/argus/internal/leakcheck"
 )
 
@@ -64,5 +71,97 @@ health { interval = "20ms" }
 	defer cancel()
 	if err := gw.Close(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLeanAbandonedCallsEnd: a client that goes away in the middle of lean
+// calls (one waiting on the backend, one whose roots/list request on the
+// call's stream it never answers) leaves nothing behind: each call ends
+// at the backend's call_timeout, its id is free again, and once the
+// session and the gateway close no goroutine is left running.
+func TestLeanAbandonedCallsEnd(t *testing.T) {
+	src := strings.Replace(demoStdio(t, "alpha"), `type = "stdio"`, `type = "stdio"
+  call_timeout = "1s"`, 1) + "audit {\n  enabled = false\n}\n"
+	cfg, diags := configload.NewParser().Load([]byte(src), "lean-leak.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	leakcheck.Check(t)
+	gw := gateway.New(cfg, hclog.NewNullLogger(), gateway.Options{Version: "test"})
+	if err := gw.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-gw.StartupDone()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := gw.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	srv := httptest.NewServer(transport.NewMCPHandler(transport.HTTPOptions{Server: gw.Server(), Lean: gw.ServeLean}))
+	hc := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(func() {
+		hc.CloseIdleConnections()
+		http.DefaultClient.CloseIdleConnections()
+		srv.Close()
+	})
+	c := openLeanSession(t, srv.URL, `{"roots":{}}`)
+	c.client = hc
+	// inUse reports whether a call of the JSON-RPC id is in flight: a
+	// duplicate is refused. (Probe only once the call is known to be
+	// running, or the probe may take the id first.)
+	inUse := func(id string) bool {
+		resp := c.post(`{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":{"name":"alpha_echo","arguments":{"message":"again"}}}`, nil)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusBadRequest && strings.Contains(string(b), "duplicate in-flight request ID")
+	}
+	for _, tc := range []struct{ id, tool, args string }{
+		{`"gone-1"`, "alpha_slow", `{"steps":1000,"interval_ms":100},"_meta":{"progressToken":1}`},
+		{`"gone-2"`, "alpha_roots", `{}`},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL, strings.NewReader(
+			`{"jsonrpc":"2.0","id":`+tc.id+`,"method":"tools/call","params":{"name":"`+tc.tool+`","arguments":`+tc.args+`}}`))
+		c.headers(req)
+		first := make(chan map[string]any, 1)
+		go func() {
+			resp, err := hc.Do(req)
+			if err != nil {
+				first <- nil
+				return
+			}
+			defer resp.Body.Close()
+			var m map[string]any
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+					json.Unmarshal([]byte(d), &m)
+					break
+				}
+			}
+			first <- m
+		}()
+		// The call's first message (a progress notification, a roots/list
+		// request never answered): it runs on the lean path; then the
+		// client goes.
+		if m := <-first; m == nil || m["method"] == nil {
+			t.Fatalf("%s: first event %v", tc.tool, m)
+		}
+		if !inUse(tc.id) {
+			t.Fatalf("%s: the running call's id is free", tc.tool)
+		}
+		cancel()
+		for deadline := time.Now().Add(20 * time.Second); inUse(tc.id); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s abandoned: its id still in use after 20s (call_timeout 1s)", tc.tool)
+			}
+		}
+	}
+	req, _ := http.NewRequest("DELETE", srv.URL, nil)
+	c.headers(req)
+	if resp, err := hc.Do(req); err != nil || resp.StatusCode/100 != 2 {
+		t.Fatalf("DELETE: %v %v", resp, err)
 	}
 }

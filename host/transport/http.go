@@ -255,7 +255,7 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.serveLean(w, r, &msg, facts) {
 			return
 		}
-		if plain && h.interceptLean(w, r, &msg, body, facts) {
+		if h.interceptLean(w, r, &msg, plain, body, facts) {
 			return
 		}
 	}

@@ -43,13 +43,21 @@ func (h *mcpHandler) serveLean(w http.ResponseWriter, r *http.Request, msg *snif
 	if e == nil || e.User() != facts.UserID || !session.Eligible(r, e.Session()) {
 		return false
 	}
-	id := string(msg.ID)
+	id, ok := session.CallKey(msg.ID)
+	if !ok {
+		return false
+	}
 	// As on the SDK's path for a stateful session, a client that goes away
 	// does not cancel its call; notifications/cancelled and the session's
 	// end do.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
-	if !e.BeginCall(id, cancel) {
+	switch err := e.BeginCall(id, cancel); {
+	case err == session.ErrDuplicateID:
+		// The SDK's refusal, as it would answer had it served both.
+		writeRPCError(w, http.StatusBadRequest, msg.ID, request.CodeInvalidRequest, err.Error()+" "+id[1:])
+		return true
+	case err != nil:
 		return false
 	}
 	defer e.EndCall(id)
@@ -66,37 +74,57 @@ func (h *mcpHandler) serveLean(w http.ResponseWriter, r *http.Request, msg *snif
 // interceptLean takes the client messages that belong to lean calls off
 // the SDK's path: answers to requests sent on a lean stream, and
 // notifications/cancelled for a lean call. It reports whether it handled
-// msg (the client got 202 Accepted).
-func (h *mcpHandler) interceptLean(w http.ResponseWriter, r *http.Request, msg *sniffed, body []byte, facts request.Facts) bool {
+// msg (the client got 202 Accepted). A message sniffPlain did not read
+// (plain false: other members, escaped keys) is read here as the SDK
+// reads it, since the SDK accepts it all the same.
+func (h *mcpHandler) interceptLean(w http.ResponseWriter, r *http.Request, msg *sniffed, plain bool, body []byte, facts request.Facts) bool {
 	e := h.sessions.Get(r.Header.Get("Mcp-Session-Id"))
 	if e == nil || e.User() != facts.UserID {
 		return false
 	}
+	type message struct {
+		ID     json.RawMessage `json:"id"`
+		Method *string         `json:"method"`
+		Params json.RawMessage `json:"params"`
+		Result json.RawMessage `json:"result"`
+		Error  *jsonrpc.Error  `json:"error"`
+	}
+	isCall, method, rawID, params := msg.hasMethod, msg.Method, msg.ID, msg.Params
+	if !plain {
+		m := new(message)
+		if request.Decode(body, m) != nil { // a batch
+			return false
+		}
+		isCall, rawID, params = m.Method != nil, m.ID, m.Params
+		if isCall {
+			method = *m.Method
+		}
+	}
 	switch {
-	case msg.Method == "" && (msg.hasResult || msg.hasError):
+	case !isCall: // a response: the checks before let no other message without a method through
 		var id string
-		if json.Unmarshal(msg.ID, &id) != nil || !strings.HasPrefix(id, session.IDPrefix) {
+		if request.Decode(rawID, &id) != nil || !strings.HasPrefix(id, session.IDPrefix) {
 			return false
 		}
-		var reply struct {
-			Result json.RawMessage `json:"result"`
-			Error  *jsonrpc.Error  `json:"error"`
-		}
-		if json.Unmarshal(body, &reply) != nil {
+		var m message
+		if request.Decode(body, &m) != nil {
 			return false
 		}
-		r := session.Reply{Result: reply.Result}
-		if reply.Error != nil {
-			r.Err = reply.Error
+		r := session.Reply{Result: m.Result}
+		if m.Error != nil {
+			r.Err = m.Error
 		}
 		if !e.Deliver(id, r) {
 			return false
 		}
-	case msg.Method == "notifications/cancelled":
+	case method == "notifications/cancelled":
 		var p struct {
 			RequestID json.RawMessage `json:"requestId"`
 		}
-		if json.Unmarshal(msg.Params, &p) != nil || !e.CancelCall(string(p.RequestID)) {
+		if request.Decode(params, &p) != nil {
+			return false
+		}
+		if key, ok := session.CallKey(p.RequestID); !ok || !e.CancelCall(key) {
 			return false
 		}
 	default:

@@ -1,8 +1,11 @@
 package transport
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -116,5 +119,227 @@ func TestLeanStreamUpgrade(t *testing.T) {
 	}
 	if err := <-after; err != session.ErrStreamClosed {
 		t.Fatalf("late notification: %v, want session.ErrStreamClosed", err)
+	}
+}
+
+// probeLean is the /mcp handler with a Lean that, for the tool "ask",
+// sends roots/list on the call's stream and answers with the client's
+// reply, and for "block" waits until the call is cancelled (10 s at most);
+// started receives each call's name as it begins.
+func probeLean(t *testing.T, o HTTPOptions) (url string, started chan string) {
+	started = make(chan string, 8)
+	o.Lean = func(ctx context.Context, _ *mcp.ServerSession, params json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
+		var p struct{ Name string }
+		json.Unmarshal(params, &p)
+		started <- p.Name
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		switch p.Name {
+		case "ask":
+			st, _ := request.StreamFrom(ctx)
+			raw, err := st.Call(ctx, "roots/list", nil)
+			if err != nil {
+				return nil, err, true
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(raw)}}}, nil, true
+		case "block":
+			<-ctx.Done()
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, errors.New("not cancelled within 10s"), true
+			}
+			return nil, ctx.Err(), true
+		}
+		return &mcp.CallToolResult{}, nil, true
+	}
+	return mcpServer(t, o).URL, started
+}
+
+// leanCall starts a tools/call of tool with the JSON-RPC id id on session
+// sid and returns its SSE/JSON messages as they come.
+func leanCall(t *testing.T, url, sid, id, tool string, hdr ...string) <-chan map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(`{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":{"name":"`+tool+`","arguments":{}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	req.Header.Set("Mcp-Session-Id", sid)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	ch := make(chan map[string]any, 4)
+	go func() {
+		defer close(ch)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer resp.Body.Close()
+		if resp.Header.Get("Content-Type") == "application/json" {
+			var m map[string]any
+			json.NewDecoder(resp.Body).Decode(&m)
+			ch <- m
+			return
+		}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var m map[string]any
+				json.Unmarshal([]byte(d), &m)
+				ch <- m
+			}
+		}
+	}()
+	return ch
+}
+
+func nextMessage(t *testing.T, ch <-chan map[string]any) map[string]any {
+	t.Helper()
+	select {
+	case m, ok := <-ch:
+		if !ok {
+			t.Fatal("the response ended early")
+		}
+		return m
+	case <-time.After(20 * time.Second):
+		t.Fatal("no message within 20s")
+	}
+	return nil
+}
+
+// TestLeanCancelAnySpelling: notifications/cancelled names a lean call
+// by its id as the SDK compares ids (a string however escaped, a number
+// however written), and a second call with the same id spelled otherwise
+// is a duplicate, refused as the SDK refuses one.
+func TestLeanCancelAnySpelling(t *testing.T) {
+	url, started := probeLean(t, HTTPOptions{})
+	sid := openSession(t, url, nil)
+	hdr := map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"}
+	for _, c := range []struct{ id, cancelAs string }{{`"slow"`, `"\u0073low"`}, {`12`, `1.2e1`}} {
+		call := leanCall(t, url, sid, c.id, "block")
+		<-started
+		if a := do(t, "POST", url, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":`+c.cancelAs+`}}`, hdr); a.status != http.StatusAccepted {
+			t.Fatalf("cancel %s as %s: %d %s", c.id, c.cancelAs, a.status, a.raw)
+		}
+		m := nextMessage(t, call)
+		if e, _ := m["error"].(map[string]any); e == nil || strings.Contains(fmt.Sprint(e["message"]), "not cancelled") {
+			t.Fatalf("call %s cancelled as %s answered %v", c.id, c.cancelAs, m)
+		}
+	}
+	call := leanCall(t, url, sid, `"dup"`, "block")
+	<-started
+	dup := leanCall(t, url, sid, `"\u0064up"`, "block")
+	select {
+	case name := <-started:
+		t.Fatalf("a duplicate id was served on the lean path (%s)", name)
+	case m := <-dup: // the SDK's refusal of a duplicate
+		if e, _ := m["error"].(map[string]any); e == nil || e["code"] != float64(-32600) || e["message"] != "duplicate in-flight request ID dup" || m["id"] != "dup" {
+			t.Fatalf("duplicate: %v", m)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no answer to the duplicate")
+	}
+	do(t, "POST", url, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"dup"}}`, hdr)
+	nextMessage(t, call)
+}
+
+// TestLeanAnswerWithOtherMembers: the client's answer to a request sent on
+// a lean stream reaches the call even when it is no plain message (here an
+// extra member, which the SDK ignores).
+func TestLeanAnswerWithOtherMembers(t *testing.T) {
+	url, _ := probeLean(t, HTTPOptions{})
+	sid := openSession(t, url, nil)
+	call := leanCall(t, url, sid, `1`, "ask")
+	req := nextMessage(t, call)
+	id, _ := req["id"].(string)
+	a := do(t, "POST", url, `{"jsonrpc":"2.0","id":"`+id+`","result":{"roots":[{"uri":"file:///x"}]},"x-extra":true}`,
+		map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"})
+	if a.status != http.StatusAccepted {
+		t.Fatalf("answer: %d %s", a.status, a.raw)
+	}
+	if m := nextMessage(t, call); !strings.Contains(fmt.Sprint(m["result"]), "file:///x") {
+		t.Fatalf("result %v", m)
+	}
+}
+
+// TestLeanMessagesStayInTheirSession: neither the same user's other
+// session nor another user presenting the session's id can answer a
+// request sent on the session's lean stream or cancel its call (the
+// latter is refused with 403); an answer nobody waits for harms nothing.
+func TestLeanMessagesStayInTheirSession(t *testing.T) {
+	url, started := probeLean(t, HTTPOptions{
+		Auth: &config.Auth{Tokens: []config.Token{{UserID: "alice", Value: testTokens["alice"]}, {UserID: "bob", Value: testTokens["bob"]}}},
+	})
+	alice := map[string]string{"Authorization": "Bearer " + testTokens["alice"]}
+	sidA, sidB := openSession(t, url, alice), openSession(t, url, alice)
+	hdrA := map[string]string{"Mcp-Session-Id": sidA, "MCP-Protocol-Version": "2025-11-25", "Authorization": alice["Authorization"]}
+	hdrB := map[string]string{"Mcp-Session-Id": sidB, "MCP-Protocol-Version": "2025-11-25", "Authorization": alice["Authorization"]}
+	bobOnA := map[string]string{"Mcp-Session-Id": sidA, "MCP-Protocol-Version": "2025-11-25", "Authorization": "Bearer " + testTokens["bob"]}
+	call := leanCall(t, url, sidA, `"c1"`, "ask", "Authorization", alice["Authorization"])
+	<-started
+	id, _ := nextMessage(t, call)["id"].(string)
+	forged := `{"jsonrpc":"2.0","id":"` + id + `","result":{"roots":[{"uri":"file:///forged"}]}}`
+	cancel := `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"c1"}}`
+	do(t, "POST", url, forged, hdrB)
+	do(t, "POST", url, cancel, hdrB)
+	for _, body := range []string{forged, cancel} {
+		if a := do(t, "POST", url, body, bobOnA); a.status != http.StatusForbidden {
+			t.Fatalf("bob on alice's session: %d %s, want 403", a.status, a.raw)
+		}
+	}
+	if a := do(t, "POST", url, `{"jsonrpc":"2.0","id":"argus-lean-999999999","result":{}}`, hdrA); a.status != http.StatusAccepted {
+		t.Fatalf("stray answer: %d %s", a.status, a.raw)
+	}
+	do(t, "POST", url, `{"jsonrpc":"2.0","id":"`+id+`","result":{"roots":[{"uri":"file:///mine"}]}}`, hdrA)
+	if m := fmt.Sprint(nextMessage(t, call)); !strings.Contains(m, "file:///mine") {
+		t.Fatalf("A's call answered %s", m)
+	}
+	if a := do(t, "POST", url, leanCallBody, hdrA); a.status != 200 {
+		t.Fatalf("session A after the stray messages: %d %s", a.status, a.raw)
+	}
+}
+
+// TestLeanCallAndSessionEnd: a lean call longer than session_timeout is
+// not cut by the idle clock (the clock stops while a POST is served), the
+// session closes once idle after it, and a DELETE of the session ends
+// the lean calls still running.
+func TestLeanCallAndSessionEnd(t *testing.T) {
+	started := make(chan struct{}, 1)
+	o := HTTPOptions{SessionTimeout: 300 * time.Millisecond, Lean: func(ctx context.Context, _ *mcp.ServerSession, params json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
+		d := time.Second
+		if strings.Contains(string(params), "forever") {
+			d = time.Minute
+			started <- struct{}{}
+		}
+		select {
+		case <-time.After(d):
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "finished"}}}, nil, true
+		case <-ctx.Done():
+			return nil, ctx.Err(), true
+		}
+	}}
+	url := mcpServer(t, o).URL
+	sid := openSession(t, url, nil)
+	hdr := map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"}
+	if a := do(t, "POST", url, leanCallBody, hdr); a.status != 200 || !strings.Contains(a.raw, "finished") {
+		t.Fatalf("1s call on a session with a 300ms idle timeout: %d %s", a.status, a.raw)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for do(t, "POST", url, `{"jsonrpc":"2.0","id":1,"method":"ping"}`, hdr).status != http.StatusNotFound {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle session did not close")
+		}
+		time.Sleep(500 * time.Millisecond) // longer than the timeout: each request restarts the clock
+	}
+
+	sid = openSession(t, url, map[string]string{})
+	hdr["Mcp-Session-Id"] = sid
+	call := leanCall(t, url, sid, `1`, "forever")
+	<-started
+	if a := do(t, "DELETE", url, "", hdr); a.status/100 != 2 {
+		t.Fatalf("DELETE: %d %s", a.status, a.raw)
+	}
+	if m := nextMessage(t, call); m["error"] == nil {
+		t.Fatalf("the call on the deleted session answered %v", m)
 	}
 }

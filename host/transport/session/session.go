@@ -7,6 +7,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,7 +54,7 @@ type Entry struct {
 	closed  bool
 	refs    int // POSTs in progress
 	timer   *time.Timer
-	calls   map[string]context.CancelFunc // lean calls in flight, by JSON-RPC id
+	calls   map[string]context.CancelFunc // lean calls in flight, by CallKey
 	waiting map[string]chan Reply         // requests sent on lean streams, by id
 }
 
@@ -118,7 +119,7 @@ func (e *Entry) close() {
 		cancel()
 	}
 	for id, ch := range e.waiting {
-		ch <- Reply{Err: errors.New("the client session closed")}
+		ch <- Reply{Err: ErrClosed}
 		delete(e.waiting, id)
 	}
 }
@@ -143,16 +144,27 @@ func (e *Entry) EndPOST() {
 	}
 }
 
-// beginCall registers a lean call by its JSON-RPC id; false if a call with
-// that id is in flight already (the SDK refuses such a duplicate).
-func (e *Entry) BeginCall(id string, cancel context.CancelFunc) bool {
+// ErrDuplicateID is BeginCall's error for an id in flight already, which
+// the SDK refuses (HTTP 400, invalid request).
+var ErrDuplicateID = errors.New("duplicate in-flight request ID")
+
+// ErrClosed is BeginCall's error once the session has closed.
+var ErrClosed = errors.New("the client session closed")
+
+// BeginCall registers a lean call by its key (CallKey): ErrDuplicateID if
+// a lean call with that id is in flight already, ErrClosed if the session
+// has closed.
+func (e *Entry) BeginCall(id string, cancel context.CancelFunc) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, dup := e.calls[id]; dup || e.closed {
-		return false
+	if e.closed {
+		return ErrClosed
+	}
+	if _, dup := e.calls[id]; dup {
+		return ErrDuplicateID
 	}
 	e.calls[id] = cancel
-	return true
+	return nil
 }
 
 func (e *Entry) EndCall(id string) {
@@ -161,8 +173,8 @@ func (e *Entry) EndCall(id string) {
 	e.mu.Unlock()
 }
 
-// cancelCall cancels the lean call id (notifications/cancelled); false if
-// there is none.
+// cancelCall cancels the lean call of key id (CallKey), for
+// notifications/cancelled; false if there is none.
 func (e *Entry) CancelCall(id string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -171,6 +183,35 @@ func (e *Entry) CancelCall(id string) bool {
 		cancel()
 	}
 	return ok
+}
+
+// CallKey is the key of a lean call in the session's table, from its
+// JSON-RPC id (a request's id, or the requestId of notifications/cancelled):
+// ids the SDK takes for the same have the same key, as the SDK compares them
+// (a string by its value however escaped, a number by its integer part
+// however written). ok is false for a value that is no id.
+func CallKey(raw json.RawMessage) (key string, ok bool) {
+	if len(raw) == 0 {
+		return "", false
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		if n := len(raw); n >= 2 && raw[n-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+			return "s" + string(raw[1:n-1]), true
+		}
+		var s string
+		if request.Decode(raw, &s) != nil {
+			return "", false
+		}
+		return "s" + s, true
+	case c == '-' || c >= '0' && c <= '9':
+		f, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil {
+			return "", false
+		}
+		return "n" + strconv.FormatInt(int64(f), 10), true
+	}
+	return "", false
 }
 
 // deliver hands the client's answer to a request sent on a lean stream to
@@ -293,7 +334,7 @@ func (s *Stream) Call(ctx context.Context, method string, params any) (json.RawM
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
-		return nil, errors.New("the client session closed")
+		return nil, ErrClosed
 	}
 	e.waiting[id] = ch
 	e.mu.Unlock()

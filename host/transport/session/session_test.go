@@ -34,7 +34,7 @@ func waitingID(t *testing.T, e *Entry) string {
 func TestEntryCalls(t *testing.T) {
 	e := newEntry()
 	cancelled := 0
-	if !e.BeginCall("7", func() { cancelled++ }) || e.BeginCall("7", func() {}) {
+	if e.BeginCall("7", func() { cancelled++ }) != nil || e.BeginCall("7", func() {}) != ErrDuplicateID {
 		t.Fatal("BeginCall: want the first, not a duplicate id")
 	}
 	if !e.CancelCall("7") || cancelled != 1 || e.CancelCall("8") {
@@ -100,5 +100,32 @@ func TestStreamCall(t *testing.T) {
 	}
 	if err := s.Notify(context.Background(), "notifications/message", nil); err != ErrStreamClosed {
 		t.Fatalf("Notify after Finish: %v", err)
+	}
+}
+
+// TestCallKey: ids the SDK takes for the same have one key; other values
+// have none.
+func TestCallKey(t *testing.T) {
+	for _, same := range [][]string{
+		{`"a"`, `"\u0061"`},
+		{`12`, `1.2e1`, `12.0`, `12.7`},
+		{`-3`, `-3.0`},
+	} {
+		want, ok := CallKey(json.RawMessage(same[0]))
+		for _, raw := range same[1:] {
+			if got, ok2 := CallKey(json.RawMessage(raw)); !ok || !ok2 || got != want {
+				t.Errorf("CallKey(%s) = %q, CallKey(%s) = %q, want the same", same[0], want, raw, got)
+			}
+		}
+	}
+	str, _ := CallKey(json.RawMessage(`"1"`))
+	num, _ := CallKey(json.RawMessage(`1`))
+	if str == num {
+		t.Error(`"1" and 1 have the same key`)
+	}
+	for _, raw := range []string{``, `"`, `"a`, `null`, `true`, `{}`, `[]`, `"\x"`} {
+		if k, ok := CallKey(json.RawMessage(raw)); ok {
+			t.Errorf("CallKey(%s) = %q, want none", raw, k)
+		}
 	}
 }

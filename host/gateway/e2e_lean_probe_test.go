@@ -1,0 +1,115 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestE2ELeanAnswersAsTheSDK sends odd tools/call requests on one session
+// twice: as a plain message, which the lean path may take, and with an
+// extra member, which makes it no plain message, so the SDK's path serves
+// it as before the lean path existed. Both forms must get the same
+// JSON-RPC answer (same result, or same error code and message) and the
+// same audit records; none may hang or break the session.
+func TestE2ELeanAnswersAsTheSDK(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	url, _ := startArgus(t, fmt.Sprintf(`audit {
+  sink "jsonl" "primary" {
+    file = %q
+  }
+}
+`, file)+demoStdio(t, "alpha"))
+	c := openLeanSession(t, url, `{}`)
+	deep := strings.Repeat(`{"a":`, 1100) + `1` + strings.Repeat(`}`, 1100)
+	cases := map[string]string{
+		"no params":          ``,
+		"null params":        `,"params":null`,
+		"empty params":       `,"params":{}`,
+		"array params":       `,"params":[]`,
+		"string params":      `,"params":"x"`,
+		"name number":        `,"params":{"name":7}`,
+		"name null":          `,"params":{"name":null,"arguments":{}}`,
+		"arguments string":   `,"params":{"name":"alpha_echo","arguments":"hi"}`,
+		"arguments array":    `,"params":{"name":"alpha_echo","arguments":[1]}`,
+		"arguments null":     `,"params":{"name":"alpha_echo","arguments":null}`,
+		"arguments absent":   `,"params":{"name":"alpha_echo"}`,
+		"wrong-type message": `,"params":{"name":"alpha_echo","arguments":{"message":5}}`,
+		"meta not an object": `,"params":{"name":"alpha_echo","arguments":{"message":"m"},"_meta":7}`,
+		"deep meta":          `,"params":{"name":"alpha_echo","arguments":{"message":"m"},"_meta":` + deep + `}`,
+		"big meta":           `,"params":{"name":"alpha_echo","arguments":{"message":"m"},"_meta":{"k":"` + strings.Repeat("x", 200000) + `"}}`,
+		"escaped name":       `,"params":{"name":"alpha_\u0065cho","arguments":{"message":"\u00e9\ud83d\ude00"}}`,
+		"case of members":    `,"params":{"Name":"alpha_echo","Arguments":{"message":"m"}}`,
+		"duplicate members":  `,"params":{"name":"nope","name":"alpha_echo","arguments":{"message":"m"}}`,
+		"progress token obj": `,"params":{"name":"alpha_echo","arguments":{"message":"m"},"_meta":{"progressToken":{}}}`,
+		"unknown tool":       `,"params":{"name":"alpha_nope","arguments":{}}`,
+	}
+	n := 0
+	for name, params := range cases {
+		n++
+		var answers [2]map[string]any
+		for i, extra := range []string{``, `,"x-odd":1`} {
+			id := fmt.Sprintf(`"%s-%d"`, []string{"lean", "sdk"}[i], n)
+			resp := c.post(`{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call"`+params+extra+`}`, nil)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			m := rpcMessage(t, string(b))
+			if m["id"] != strings.Trim(id, `"`) {
+				t.Errorf("%s (form %d): HTTP %d, answer %s", name, i, resp.StatusCode, b)
+			}
+			delete(m, "id")
+			answers[i] = m
+		}
+		if !reflect.DeepEqual(answers[0], answers[1]) {
+			a, _ := json.Marshal(answers[0])
+			b, _ := json.Marshal(answers[1])
+			t.Errorf("%s:\nlean form: %.400s\nSDK form:  %.400s", name, a, b)
+		}
+	}
+	// Ids of every kind the SDK answers with unchanged come back the same.
+	for _, id := range []string{`0`, `-5`, `9007199254740991`, `-9007199254740991`, `""`, `"\u00e9\"x"`} {
+		var answers [2]map[string]any
+		for i, extra := range []string{``, `,"x-odd":1`} {
+			resp := c.post(`{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":{"name":"alpha_echo","arguments":{"message":"m"}}`+extra+`}`, nil)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			answers[i] = rpcMessage(t, string(b))
+		}
+		var want any
+		json.Unmarshal([]byte(id), &want)
+		if !reflect.DeepEqual(answers[0], answers[1]) || answers[0]["id"] != want {
+			t.Errorf("id %s: lean form %v, SDK form %v", id, answers[0], answers[1])
+		}
+	}
+	// Every call that reached the chain is audited, in both forms alike.
+	// The records are written in order: once a last call's is there, all
+	// are.
+	resp := c.post(`{"jsonrpc":"2.0","id":"end","method":"tools/call","params":{"name":"alpha_echo","arguments":{"message":"end"}}}`, nil)
+	resp.Body.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		counts, end := map[string]int{}, false
+		for _, r := range readAudit(t, file) {
+			id, _ := r.Metadata["jsonrpc_id"].(string)
+			end = end || id == "end"
+			counts[id]++
+		}
+		if end {
+			for i := 1; i <= n; i++ {
+				if l, s := counts[fmt.Sprintf("lean-%d", i)], counts[fmt.Sprintf("sdk-%d", i)]; l != s {
+					t.Errorf("call %d audited %d times in the lean form, %d in the SDK form", i, l, s)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the last call's audit record did not appear within 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
