@@ -144,14 +144,10 @@ type RawToolResult struct {
 // MarshalJSON implements json.Marshaler: the backend's result, unchanged.
 func (r *RawToolResult) MarshalJSON() ([]byte, error) { return r.Raw, nil }
 
-// knownContent are the content block types of MCP revisions up to
-// 2025-11-25, which the SDK decodes.
-var knownContent = map[string]bool{"text": true, "image": true, "audio": true, "resource_link": true, "resource": true}
-
 // CallTool forwards a tools/call to a backend of a revision before
 // 2026-07-28 with Call, skipping the SDK client's decoding and the SDK
-// server's encoding of the result. A result with nothing but content
-// (of known types), structuredContent and isError false is passed on as
+// server's encoding of the result. A result with nothing but text
+// content, structuredContent and isError false is passed on as
 // the backend's bytes (a RawToolResult), since nothing between here and
 // the client changes such a result; any other (an error result, _meta,
 // fields of a later revision) is decoded as the SDK's client would.
@@ -192,14 +188,20 @@ func passThrough(raw json.RawMessage) bool {
 		top.IsError || len(top.Content) == 0 || top.Content[0] != '[' {
 		return false
 	}
+	// Only text blocks with nothing but their text pass: the SDK's client
+	// checks what a block holds (a text must be a string, image data
+	// base64, a resource link must name its URI ...) and refuses the
+	// result otherwise, and the client must get that refusal here too.
+	// Anything else is decoded, and so checked, as the SDK's client would.
 	var blocks []struct {
-		Type string `json:"type"`
+		Type string  `json:"type"`
+		Text *string `json:"text"`
 	}
-	if _, err := segjson.Parse(top.Content, &blocks, segjson.DontMatchCaseInsensitiveStructFields); err != nil {
+	if _, err := segjson.Parse(top.Content, &blocks, strict); err != nil {
 		return false
 	}
 	for _, b := range blocks {
-		if !knownContent[b.Type] {
+		if b.Type != "text" || b.Text == nil {
 			return false
 		}
 	}

@@ -59,6 +59,8 @@ func TestHostileRawBackend(t *testing.T) {
 			send(`{"jsonrpc":"2.0","id":424242,"result":{"content":[]}}`)
 		case m.Params.Name == "garbage":
 			send(`this is no JSON`)
+		case m.Params.Name == "bad-block":
+			send(`{"jsonrpc":"2.0","id":` + id + `,"result":{"content":[{"type":"text","text":5}]}}`)
 		case m.Params.Name == "die":
 			os.Exit(3)
 		case m.Method == "tools/call":
@@ -127,6 +129,10 @@ func TestRawCallsHostileBackend(t *testing.T) {
 			t.Fatalf("the backend read:\n%s\nwant two notifications/cancelled", b)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// A malformed content block is refused as the SDK's client refuses it.
+	if res, err := call(c, "bad-block", 20*time.Second); err == nil {
+		t.Fatalf("bad-block: %#v, want the decoding error", res)
 	}
 	if res, err := call(c, "echo", 20*time.Second); err != nil || res == nil {
 		t.Fatalf("echo after the odd answers: %v", err)
