@@ -65,7 +65,7 @@ func TestE2EPerClientCapAndIdleReaping(t *testing.T) {
 	url, proc := startArgus(t, strings.Replace(demoStdio(t, "alpha"), `type = "stdio"`, `type = "stdio"
   session_mode = "per-client"
   max_clients  = 3
-  idle_timeout = "1500ms"`, 1))
+  idle_timeout = "4s"`, 1))
 	argus := proc.Cmd.Process.Pid
 	waitChildren(t, argus, 1, startTimeout)
 
@@ -93,13 +93,15 @@ func TestE2EPerClientCapAndIdleReaping(t *testing.T) {
 	}
 	waitChildren(t, argus, 1+3, 5*time.Second)
 
-	// A call in flight is not reaped, however long it runs.
-	res, err := sessions[0].CallTool(ctx, &mcp.CallToolParams{Name: "alpha_sleep", Arguments: map[string]any{"ms": 2500}})
+	// A call in flight is not reaped, however long it runs (longer than
+	// idle_timeout here, which is long enough that a loaded machine does
+	// not reap a process between the calls above).
+	res, err := sessions[0].CallTool(ctx, &mcp.CallToolParams{Name: "alpha_sleep", Arguments: map[string]any{"ms": 5000}})
 	if err != nil || text(t, res) != "slept" {
 		t.Fatalf("long call on a per-client backend: %v %+v", err, res)
 	}
 	// Idle ones are.
-	waitChildren(t, argus, 1, 10*time.Second)
+	waitChildren(t, argus, 1, 20*time.Second)
 	res, err = sessions[4].CallTool(ctx, &mcp.CallToolParams{Name: "alpha_pid"})
 	if err != nil {
 		t.Fatalf("after reaping: %v", err)

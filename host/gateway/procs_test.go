@@ -35,8 +35,10 @@ const (
 	// startTimeout bounds how long a started process may take to become
 	// ready (Argus connects its backends, with retries, before listening).
 	startTimeout = 30 * time.Second
-	// stopGrace is how long Stop waits after SIGTERM before SIGKILL.
-	stopGrace = 5 * time.Second
+	// stopGrace is how long Stop waits after SIGTERM before SIGKILL:
+	// longer than Argus's default server.shutdown_timeout (10s), so that a
+	// graceful shutdown slowed down by a loaded machine is not cut short.
+	stopGrace = 15 * time.Second
 	// clientProtocolVersion is the MCP revision test clients ask for.
 	clientProtocolVersion = "2025-11-25"
 )
