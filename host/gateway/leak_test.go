@@ -32,16 +32,7 @@ backend "solo" {
 }
 health { interval = "20ms" }
 `
-	cfg, diags := configload.NewParser().Load([]byte(src), "leak.hcl")
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
-	}
-	leakcheck.Check(t)
-	gw := gateway.New(cfg, hclog.NewNullLogger(), gateway.Options{Version: "test"})
-	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	<-gw.StartupDone()
+	gw := startLeakChecked(t, src)
 	st, ct := mcp.NewInMemoryTransports()
 	ss, err := gw.Server().Connect(context.Background(), st, nil)
 	if err != nil {
@@ -82,16 +73,7 @@ health { interval = "20ms" }
 func TestLeanAbandonedCallsEnd(t *testing.T) {
 	src := strings.Replace(demoStdio(t, "alpha"), `type = "stdio"`, `type = "stdio"
   call_timeout = "1s"`, 1) + "audit {\n  enabled = false\n}\n"
-	cfg, diags := configload.NewParser().Load([]byte(src), "lean-leak.hcl")
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
-	}
-	leakcheck.Check(t)
-	gw := gateway.New(cfg, hclog.NewNullLogger(), gateway.Options{Version: "test"})
-	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	<-gw.StartupDone()
+	gw := startLeakChecked(t, src)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -164,4 +146,22 @@ func TestLeanAbandonedCallsEnd(t *testing.T) {
 	if resp, err := hc.Do(req); err != nil || resp.StatusCode/100 != 2 {
 		t.Fatalf("DELETE: %v %v", resp, err)
 	}
+}
+
+// startLeakChecked starts an in-process gateway with the configuration
+// src, under a goroutine leak check that begins before the gateway does;
+// the caller closes it.
+func startLeakChecked(t *testing.T, src string) *gateway.Gateway {
+	t.Helper()
+	cfg, diags := configload.NewParser().Load([]byte(src), "leak.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	leakcheck.Check(t)
+	gw := gateway.New(cfg, hclog.NewNullLogger(), gateway.Options{Version: "test"})
+	if err := gw.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-gw.StartupDone()
+	return gw
 }
