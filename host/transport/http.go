@@ -246,16 +246,17 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sid := r.Header.Get("Mcp-Session-Id")
-	if r.Method == http.MethodPost && sid != "" {
-		if e := h.sessions.Get(sid); e != nil {
-			e.StartPOST()
-			defer e.EndPOST()
-		}
+	// A POST to a session its owner opened through this handler (another
+	// user's is the SDK's to refuse): the idle clock stops while it is
+	// served, and the lean path may serve it.
+	if e := h.sessions.Get(sid); r.Method == http.MethodPost && e != nil && e.User() == facts.UserID {
+		e.StartPOST()
+		defer e.EndPOST()
 		if plain && h.opts.Lean != nil && msg.Method == "tools/call" && len(msg.ID) > 0 && string(msg.ID) != "null" &&
-			h.serveLean(w, r, &msg, facts) {
+			h.serveLean(w, r, e, &msg, facts) {
 			return
 		}
-		if h.interceptLean(w, r, &msg, plain, body, facts) {
+		if interceptLean(w, e, &msg, plain, body) {
 			return
 		}
 	}

@@ -38,9 +38,8 @@ type Lean func(ctx context.Context, ss *mcp.ServerSession, params json.RawMessag
 
 // serveLean serves msg, a tools/call on an existing session, on the lean
 // path if it can; false leaves the request to the SDK untouched.
-func (h *mcpHandler) serveLean(w http.ResponseWriter, r *http.Request, msg *sniffed, facts request.Facts) bool {
-	e := h.sessions.Get(r.Header.Get("Mcp-Session-Id"))
-	if e == nil || e.User() != facts.UserID || !session.Eligible(r, e.Session()) {
+func (h *mcpHandler) serveLean(w http.ResponseWriter, r *http.Request, e *session.Entry, msg *sniffed, facts request.Facts) bool {
+	if !session.Eligible(r, e.Session()) {
 		return false
 	}
 	id, ok := session.CallKey(msg.ID)
@@ -77,11 +76,7 @@ func (h *mcpHandler) serveLean(w http.ResponseWriter, r *http.Request, msg *snif
 // msg (the client got 202 Accepted). A message sniffPlain did not read
 // (plain false: other members, escaped keys) is read here as the SDK
 // reads it, since the SDK accepts it all the same.
-func (h *mcpHandler) interceptLean(w http.ResponseWriter, r *http.Request, msg *sniffed, plain bool, body []byte, facts request.Facts) bool {
-	e := h.sessions.Get(r.Header.Get("Mcp-Session-Id"))
-	if e == nil || e.User() != facts.UserID {
-		return false
-	}
+func interceptLean(w http.ResponseWriter, e *session.Entry, msg *sniffed, plain bool, body []byte) bool {
 	type message struct {
 		ID     json.RawMessage `json:"id"`
 		Method *string         `json:"method"`
