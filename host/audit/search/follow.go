@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/argusmcp/argus/shared/auditlog"
 )
 
 // follow prints the matching events appended to the streams' active
@@ -66,51 +64,48 @@ func (s *stream) followRotation() {
 		}
 		return
 	}
-	f, err := os.Open(s.base)
+	files, err := openTrail(s.base, s.rep)
 	if err != nil {
 		return // try again at the next poll
 	}
-	newStat, err := f.Stat()
-	if err != nil {
-		f.Close()
+	n := len(files)
+	if n == 0 || files[n-1].path != s.base || files[n-1].err != nil {
+		closeTrail(files) // rotated again and not created yet: wait
 		return
 	}
-	old := s.active
+	active := files[n-1]
+	closeTrail(s.backups) // none left unread: next read them before the active file's end
 	s.backups = nil
-	if old != nil {
-		files, _ := auditlog.Files(s.base)
-		s.backups = s.rotatedSince(files, newStat)
+	if old := s.active; old != nil {
+		s.backups = s.rotatedAfter(files[:n-1])
 		old.final() // next reads it to its end, then closes it
 		s.cur = old
+	} else {
+		closeTrail(files[:n-1])
 	}
-	s.active, s.activeStat = newLines(s.base, f, f), newStat
+	s.active, s.activeStat = newLines(s.base, active.f, active.f), active.st
 }
 
-// rotatedSince returns the backups among files (a listing of the
-// stream's trail) rotated after the active file, which must come between
-// it and the new active file (when several rotations happened between
-// two polls); not the new active file itself, which may have been rotated
-// since it was opened too, and is read once, as the active file.
-func (s *stream) rotatedSince(files []string, newStat os.FileInfo) []string {
+// rotatedAfter returns the backups among files (the trail without its
+// new active file) rotated after the active file, which must be read
+// between it and the new active file (several rotations may happen
+// between two polls), and closes the others.
+func (s *stream) rotatedAfter(files []trailFile) []trailFile {
 	i := s.rotatedTo(files)
 	if i < 0 {
+		closeTrail(files)
 		return nil
 	}
-	var out []string
-	for _, q := range files[i+1:] {
-		if st, err := os.Stat(q); q != s.base && (err != nil || !os.SameFile(st, newStat)) {
-			out = append(out, q)
-		}
-	}
-	return out
+	closeTrail(files[:i+1])
+	return files[i+1:]
 }
 
 // rotatedTo returns the index among files of the backup the active file
 // became: the same file, or (once gzipped) the one that starts with the
 // same line; -1 when there is none.
-func (s *stream) rotatedTo(files []string) int {
+func (s *stream) rotatedTo(files []trailFile) int {
 	for i := len(files) - 1; i >= 0; i-- {
-		if st, err := os.Stat(files[i]); err == nil && os.SameFile(st, s.activeStat) {
+		if files[i].st != nil && os.SameFile(files[i].st, s.activeStat) {
 			return i
 		}
 	}
@@ -118,24 +113,9 @@ func (s *stream) rotatedTo(files []string) int {
 		return -1
 	}
 	for i := len(files) - 1; i >= 0; i-- {
-		if files[i] != s.base && strings.HasSuffix(files[i], ".gz") && bytes.Equal(firstLine(files[i]), s.active.first) {
+		if strings.HasSuffix(files[i].path, ".gz") && bytes.Equal(files[i].firstLine(), s.active.first) {
 			return i
 		}
 	}
 	return -1
-}
-
-// firstLine is the first line of an audit file, nil when it has none or
-// cannot be read.
-func firstLine(path string) []byte {
-	rc, err := auditlog.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer rc.Close()
-	line, _, err := auditlog.NewLines(rc).Next()
-	if err != nil {
-		return nil
-	}
-	return line
 }

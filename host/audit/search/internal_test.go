@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
-
-	"github.com/argusmcp/argus/shared/auditlog"
 )
 
 // TestRing: a limited query keeps the last n matches and no more, in
@@ -34,10 +33,10 @@ func TestRing(t *testing.T) {
 	}
 }
 
-// TestRotatedSince: after several rotations between two polls, the
-// backups between the old active file and the new one are read, and the
-// new one only once even when it was rotated too after being opened.
-func TestRotatedSince(t *testing.T) {
+// TestRotatedAfter: after several rotations between two polls, the
+// backups between the old active file and the new one are read, the
+// others closed.
+func TestRotatedAfter(t *testing.T) {
 	dir := t.TempDir()
 	base := filepath.Join(dir, "audit.jsonl")
 	for name, content := range map[string]string{".3": "old\n", ".2": "A\n", ".1": "B\n", "": "C\n"} {
@@ -50,25 +49,86 @@ func TestRotatedSince(t *testing.T) {
 		}
 		return st
 	}
-	files, err := auditlog.Files(base)
-	if err != nil || len(files) != 4 {
-		t.Fatal(files, err)
+	paths := func(files []trailFile) (out []string) {
+		for _, f := range files {
+			out = append(out, f.path)
+		}
+		return out
 	}
-	s := &stream{base: base, active: &lines{}, activeStat: stat(base + ".2")} // was following A
-	if got := s.rotatedSince(files, stat(base)); !slices.Equal(got, []string{base + ".1"}) {
-		t.Errorf("new file C: %v, want B", got)
+	for _, tc := range []struct {
+		following string // the file the old active file became
+		want      []string
+	}{
+		{".2", []string{base + ".1"}}, // two rotations
+		{".1", nil},                   // one
+		{".9", nil},                   // gone: nothing read again
+	} {
+		files, err := openTrail(base, &reporter{w: io.Discard})
+		if err != nil || len(files) != 4 {
+			t.Fatal(files, err)
+		}
+		s := &stream{base: base, active: &lines{}, activeStat: stat(base + ".3")}
+		if tc.following != ".9" {
+			s.activeStat = stat(base + tc.following)
+		} else {
+			os.WriteFile(base+".9", nil, 0o600)
+			s.activeStat = stat(base + ".9")
+		}
+		got := s.rotatedAfter(files[:3])
+		if !slices.Equal(paths(got), tc.want) {
+			t.Errorf("following %s: %v, want %v", tc.following, paths(got), tc.want)
+		}
+		for _, f := range files[:3] {
+			if _, err := f.f.Stat(); (err == nil) != slices.Contains(tc.want, f.path) {
+				t.Errorf("following %s: %s open = %v, want open only if returned", tc.following, f.path, err == nil)
+			}
+		}
+		closeTrail(files)
 	}
-	if got := s.rotatedSince(files, stat(base+".1")); len(got) != 0 {
-		t.Errorf("new file B, rotated since it was opened: %v, want nothing more", got)
+}
+
+// TestNumberedRotationWhileReading: the numbered rotation renames every
+// backup; a trail rotated after it was opened and before its backups
+// are read still has each event read once, in order.
+func TestNumberedRotationWhileReading(t *testing.T) {
+	line := func(n int) string {
+		return fmt.Sprintf(`{"timestamp":"2026-11-30T10:00:%02dZ","event_id":"%d"}`, n, n) + "\n"
 	}
-	s.activeStat = stat(base + ".1")
-	if got := s.rotatedSince(files, stat(base)); len(got) != 0 {
-		t.Errorf("one rotation: %v, want nothing more", got)
+	for _, follow := range []bool{false, true} {
+		base := filepath.Join(t.TempDir(), "audit.jsonl")
+		for name, n := range map[string]int{".3": 0, ".2": 1, ".1": 2, "": 3} {
+			os.WriteFile(base+name, []byte(line(n)), 0o600)
+		}
+		var errOut bytes.Buffer
+		streams, err := openStreams([]string{base}, follow, &reporter{w: &errOut})
+		if err != nil || len(streams) != 1 {
+			t.Fatal(streams, err)
+		}
+		// rotated before anything is read (.3 dropped: backup_count 3)
+		for _, r := range [][2]string{{".2", ".3"}, {".1", ".2"}, {"", ".1"}} {
+			if err := os.Rename(base+r[0], base+r[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		os.WriteFile(base, []byte(line(4)), 0o600)
+		var got []string
+		for {
+			ev, ok := streams[0].next()
+			if !ok {
+				break
+			}
+			got = append(got, string(ev.line)+"\n")
+		}
+		streams[0].close()
+		if want := []string{line(0), line(1), line(2), line(3)}; !slices.Equal(got, want) || errOut.Len() > 0 {
+			t.Fatalf("follow=%v: %q, want %q\n%s", follow, got, want, errOut.String())
+		}
 	}
 }
 
 // TestCompressedMeanwhile: a backup listed plain and gzipped by
-// lumberjack before it is read is read from its .gz.
+// lumberjack (the plain file removed) before it is read is read from the
+// file opened when it was listed.
 func TestCompressedMeanwhile(t *testing.T) {
 	dir := t.TempDir()
 	base := filepath.Join(dir, "audit.jsonl")

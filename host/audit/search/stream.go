@@ -28,9 +28,9 @@ type event struct {
 // reading.
 type stream struct {
 	base    string
-	backups []string // not yet read
-	cur     *lines   // the file being read
-	active  *lines   // the active file, opened before the backups were listed; nil if it did not exist
+	backups []trailFile // not yet read, opened when listed
+	cur     *lines      // the file being read
+	active  *lines      // the active file, listed with the backups; nil if it did not exist
 	// activeStat identifies the active file, to tell a rotation.
 	activeStat os.FileInfo
 	rep        *reporter
@@ -86,8 +86,8 @@ func openStreams(paths []string, follow bool, rep *reporter) ([]*stream, error) 
 		}
 		all = append(all, s)
 		for _, f := range s.backups {
-			if f != b {
-				inStream[abs(f)] = true
+			if f.path != b {
+				inStream[abs(f.path)] = true
 			}
 		}
 	}
@@ -115,43 +115,37 @@ func skipped(name string) bool {
 	return auditlog.IsHeadFile(name) || strings.HasSuffix(name, ".lock")
 }
 
-// openStream opens base (when it exists) before listing its backups, so
-// that a rotation in between is seen: the file opened is then a backup
-// too, and is read once, as the active file.
+// openStream opens the files of base's trail at once (openTrail), so
+// that a rotation while they are read neither skips nor repeats one: the
+// backups, and base itself as the active file when it exists.
 func openStream(base string, follow bool, rep *reporter) (*stream, error) {
 	s := &stream{base: base, rep: rep}
 	if strings.HasSuffix(base, ".gz") {
-		s.backups = []string{base} // a backup named explicitly, never active
+		s.backups = []trailFile{openTrailFile(base)} // a backup named explicitly, never active
 		return s, nil
 	}
-	f, err := os.Open(base)
-	switch {
-	case err == nil && follow:
-		s.active = newLines(base, f, f)
-	case err == nil:
-		s.active = newLines(base, f, nil)
-	case !errors.Is(err, fs.ErrNotExist):
+	files, err := openTrail(base, rep)
+	if err != nil {
 		return nil, err
 	}
-	files, err := auditlog.Files(base)
-	if err != nil && s.active == nil {
-		s.close()
-		return nil, err
-	}
-	var activeStat os.FileInfo
-	if s.active != nil {
-		activeStat, _ = f.Stat()
-		s.activeStat = activeStat
-	}
-	for _, p := range files {
-		if p == base {
-			continue
+	if n := len(files); n > 0 && files[n-1].path == base {
+		a := files[n-1]
+		files = files[:n-1]
+		if a.err != nil {
+			closeTrail(files)
+			var pe *fs.PathError
+			if errors.As(a.err, &pe) {
+				return nil, a.err
+			}
+			return nil, fmt.Errorf("%s: %w", base, a.err)
 		}
-		if st, err := os.Stat(p); err == nil && activeStat != nil && os.SameFile(st, activeStat) {
-			continue
+		var f *os.File
+		if follow {
+			f = a.f
 		}
-		s.backups = append(s.backups, p)
+		s.active, s.activeStat = newLines(base, a.f, f), a.st
 	}
+	s.backups = files
 	return s, nil
 }
 
@@ -241,20 +235,14 @@ func (s *stream) next() (event, bool) {
 // last; false when there is none left.
 func (s *stream) open() bool {
 	for len(s.backups) > 0 {
-		p := s.backups[0]
+		t := s.backups[0]
 		s.backups = s.backups[1:]
-		rc, err := auditlog.Open(p)
-		if errors.Is(err, fs.ErrNotExist) && !strings.HasSuffix(p, ".gz") {
-			// lumberjack finished compressing it since it was listed
-			if gz, gzErr := auditlog.Open(p + ".gz"); gzErr == nil {
-				rc, err, p = gz, nil, p+".gz"
-			}
-		}
+		rc, err := t.reader()
 		if err != nil {
-			s.rep.file(p, fmt.Sprintf("%v; file skipped", unwrapPath(err)))
+			s.rep.file(t.path, fmt.Sprintf("%v; file skipped", unwrapPath(err)))
 			continue
 		}
-		s.cur = newLines(p, rc, nil)
+		s.cur = newLines(t.path, rc, nil)
 		return true
 	}
 	if s.active == nil {
@@ -275,6 +263,8 @@ func (s *stream) decode(l *lines, line []byte) (event, bool) {
 }
 
 func (s *stream) close() {
+	closeTrail(s.backups)
+	s.backups = nil
 	if s.cur != nil && s.cur != s.active {
 		s.cur.close()
 	}
