@@ -130,3 +130,34 @@ func TestAnswerFilter(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAnswerFilter: whatever a backend writes, the SDK gets it byte for
+// byte but for whole lines that are plain answers to waiting calls, each
+// delivered once, as it decodes; with the SDK behind, nothing after the
+// first message is taken.
+func FuzzAnswerFilter(f *testing.F) {
+	f.Add([]byte(`{"jsonrpc":"2.0","id":"argus-raw-1","result":{}}`+"\n"), true)
+	f.Add([]byte(`{"jsonrpc":"2.0","method":"m"}`+"\n"+`{"jsonrpc":"2.0","id":"argus-raw-2","error":{"code":1,"message":"m"}}`+"\n"), false)
+	f.Add([]byte("[1]\n{\"jsonrpc\":\"2.0\",\n\"id\":\"argus-raw-3\",\"result\":{}}\n\n"), true)
+	f.Fuzz(func(t *testing.T, input []byte, sdkKeepsUp bool) {
+		out, got := filterRun(t, string(input), sdkKeepsUp)
+		rest, taken := out, 0
+		for line := range strings.Lines(string(input)) {
+			if strings.HasPrefix(rest, line) {
+				rest = rest[len(line):]
+				continue
+			}
+			resp, ok := plainAnswer([]byte(line))
+			if !ok || !strings.HasSuffix(line, "\n") {
+				t.Fatalf("line %q missing from what the SDK got, and no plain answer", line)
+			}
+			if d := got[resp.ID.Raw().(string)]; d == nil || string(d.Result) != string(resp.Result) {
+				t.Fatalf("line %q taken but delivered as %+v", line, d)
+			}
+			taken++
+		}
+		if rest != "" || taken != len(got) {
+			t.Fatalf("the SDK got %q more, %d lines taken, %d answers delivered", rest, taken, len(got))
+		}
+	})
+}
