@@ -64,11 +64,11 @@ type Conn struct {
 // the timeout is enforced beside it and the context is cancelled by Close.
 func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) {
 	negotiated := new(atomic.Pointer[string])
-	t, err := transport(cfg, opts.Logger, negotiated)
+	raw := &rawCalls{waiting: map[string]chan *jsonrpc.Response{}}
+	t, err := transport(cfg, opts.Logger, negotiated, raw)
 	if err != nil {
 		return nil, err
 	}
-	raw := &rawCalls{waiting: map[string]chan *jsonrpc.Response{}}
 	t = observedTransport{t, opts.OnRead, raw}
 	connCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	type dialed struct {
@@ -225,8 +225,9 @@ func (c *Conn) Inventory(ctx context.Context) (*catalog.Inventory, error) {
 
 // transport is the SDK transport for cfg. For HTTP transports, negotiated
 // is the revision the session settles on, sent as MCP-Protocol-Version on
-// every request once it is set (see versionTransport).
-func transport(cfg config.Backend, log hclog.Logger, negotiated *atomic.Pointer[string]) (mcp.Transport, error) {
+// every request once it is set (see versionTransport). A stdio backend's
+// answers to Conn.Call are delivered to raw from its output.
+func transport(cfg config.Backend, log hclog.Logger, negotiated *atomic.Pointer[string], raw *rawCalls) (mcp.Transport, error) {
 	switch cfg.Type {
 	case config.TypeStdio:
 		cmd := exec.Command(cfg.Command, cfg.Args...)
@@ -237,7 +238,7 @@ func transport(cfg config.Backend, log hclog.Logger, negotiated *atomic.Pointer[
 		}
 		cmd.Stderr = log.Named("stderr").StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true, ForceLevel: hclog.Debug})
 		cmd.SysProcAttr = childProcAttr()
-		return &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil
+		return &stdioTransport{cmd: cmd, terminate: 2 * time.Second, raw: raw}, nil
 	case config.TypeStreamableHTTP:
 		return &mcp.StreamableClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(cfg.Headers, negotiated), MaxRetries: 2}, nil
 	case config.TypeSSE:
@@ -325,12 +326,19 @@ type observedConn struct {
 }
 
 func (c observedConn) Read(ctx context.Context) (jsonrpc.Message, error) {
+	r := c.raw
+	// Asked for another message, the SDK's session is done with every one
+	// it took: an answer written after them may go straight to its caller
+	// (answerFilter), as it would have from here.
+	r.read.Store(r.taken.Load())
 	for {
 		msg, err := c.Connection.Read(ctx)
 		if err != nil {
 			return msg, err
 		}
-		if resp, ok := msg.(*jsonrpc.Response); ok && c.raw.deliver(resp) {
+		r.taken.Add(1)
+		if resp, ok := msg.(*jsonrpc.Response); ok && r.deliver(resp) {
+			r.read.Store(r.taken.Load())
 			continue
 		}
 		if c.onRead != nil {

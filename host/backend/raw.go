@@ -30,6 +30,9 @@ type rawCalls struct {
 	conn    mcp.Connection // set once the transport connected
 	waiting map[string]chan *jsonrpc.Response
 	closed  bool
+	// taken counts the messages read from the connection (observedConn),
+	// read those the SDK's session is done with, for answerFilter's order.
+	taken, read atomic.Uint64
 }
 
 // deliver hands resp to the Call waiting for it; false if it is not the

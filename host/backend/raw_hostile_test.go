@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,8 +23,9 @@ import (
 // TestHostileRawBackend is, with ARGUS_HOSTILE_BACKEND set, a stdio MCP
 // backend that answers tools/call as the tool's name says: "echo" once,
 // "twice" twice, "wrong-id" under a numeric id, "never" not at all,
-// "garbage" with a line that is no JSON, "die" by exiting. Every line it
-// reads is appended to the file ARGUS_HOSTILE_BACKEND names.
+// "garbage" with a line that is no JSON, "die" by exiting, "extra" with a
+// member the JSON-RPC answer needs not, "log-first" after a log message.
+// Every line it reads is appended to the file ARGUS_HOSTILE_BACKEND names.
 func TestHostileRawBackend(t *testing.T) {
 	logFile := os.Getenv("ARGUS_HOSTILE_BACKEND")
 	if logFile == "" {
@@ -63,6 +65,11 @@ func TestHostileRawBackend(t *testing.T) {
 			send(`{"jsonrpc":"2.0","id":` + id + `,"result":{"content":[{"type":"text","text":5}]}}`)
 		case m.Params.Name == "die":
 			os.Exit(3)
+		case m.Params.Name == "extra":
+			send(strings.TrimSuffix(result, "}") + `,"extra":true}`)
+		case m.Params.Name == "log-first":
+			send(`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"before the result"}}`)
+			send(result)
 		case m.Method == "tools/call":
 			send(result)
 		}
@@ -78,13 +85,18 @@ func TestHostileRawBackend(t *testing.T) {
 func TestRawCallsHostileBackend(t *testing.T) {
 	leakcheck.Check(t)
 	logFile := t.TempDir() + "/read.log"
+	var notified atomic.Int32 // notifications the SDK's session read
 	dialHostile := func() *Conn {
 		t.Helper()
 		cfg := config.Backend{Name: "hostile", Type: config.TypeStdio, Command: os.Args[0],
 			Args: []string{"-test.run=^TestHostileRawBackend$"}, Env: map[string]string{"ARGUS_HOSTILE_BACKEND": logFile},
 			ProtocolVersion: "2025-11-25", ConnectTimeout: 30 * time.Second, CallTimeout: 30 * time.Second}
 		c, err := Dial(context.Background(), cfg, Options{Logger: hclog.NewNullLogger(),
-			Client: &mcp.Implementation{Name: "argus", Version: "test"}, OnRead: func(jsonrpc.Message) {}})
+			Client: &mcp.Implementation{Name: "argus", Version: "test"}, OnRead: func(m jsonrpc.Message) {
+				if r, ok := m.(*jsonrpc.Request); ok && r.Method == "notifications/message" {
+					notified.Add(1)
+				}
+			}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,6 +120,29 @@ func TestRawCallsHostileBackend(t *testing.T) {
 	for _, name := range []string{"twice", "echo"} {
 		if res, err := call(c, name, 20*time.Second); err != nil || !strings.Contains(string(res.(*RawToolResult).Raw), name) {
 			t.Fatalf("%s: %v %v", name, res, err)
+		}
+	}
+	// A plain answer goes to its caller without the SDK's reader (the
+	// answerFilter takes it); one with a member too many goes through the
+	// SDK's reader and reaches its caller from there.
+	for name, viaSDK := range map[string]uint64{"echo": 0, "extra": 1} {
+		before := c.raw.taken.Load()
+		res, err := call(c, name, 20*time.Second)
+		if b, _ := json.Marshal(res); err != nil || !strings.Contains(string(b), `"text":"`+name+`"`) {
+			t.Fatalf("%s: %s %v", name, b, err)
+		}
+		if n := c.raw.taken.Load() - before; n != viaSDK {
+			t.Errorf("%s: the SDK's reader read %d messages, want %d", name, n, viaSDK)
+		}
+	}
+	// A message written before the answer is read before the caller has it.
+	for range 20 {
+		before := notified.Load()
+		if _, err := call(c, "log-first", 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if notified.Load() != before+1 {
+			t.Fatal("the answer overtook the log message written before it")
 		}
 	}
 	for _, name := range []string{"wrong-id", "never"} {

@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// TestE2ELeanAnswersAsTheSDK sends odd tools/call requests on one session
+// TestE2ELeanAnswersAsTheSDK sends odd tools/call, resources/read and
+// prompts/get requests on one session
 // twice: as a plain message, which the lean path may take, and with an
 // extra member, which makes it no plain message, so the SDK's path serves
 // it as before the lean path existed. Both forms must get the same
@@ -49,26 +50,72 @@ func TestE2ELeanAnswersAsTheSDK(t *testing.T) {
 		"progress token obj": `,"params":{"name":"alpha_echo","arguments":{"message":"m"},"_meta":{"progressToken":{}}}`,
 		"unknown tool":       `,"params":{"name":"alpha_nope","arguments":{}}`,
 	}
+	readCases := map[string]string{
+		"no params":       ``,
+		"null params":     `,"params":null`,
+		"empty params":    `,"params":{}`,
+		"array params":    `,"params":[]`,
+		"uri number":      `,"params":{"uri":7}`,
+		"uri null":        `,"params":{"uri":null}`,
+		"readme":          `,"params":{"uri":"demo://alpha/readme"}`,
+		"template":        `,"params":{"uri":"demo://alpha/items/5"}`,
+		"escaped uri":     `,"params":{"uri":"demo://alpha/\u0072eadme"}`,
+		"unknown":         `,"params":{"uri":"demo://alpha/nope"}`,
+		"case of members": `,"params":{"URI":"demo://alpha/readme"}`,
+		"other member":    `,"params":{"uri":"demo://alpha/readme","x":1}`,
+		"meta not object": `,"params":{"uri":"demo://alpha/readme","_meta":[]}`,
+		"deep meta":       `,"params":{"uri":"demo://alpha/readme","_meta":` + deep + `}`,
+	}
+	promptCases := map[string]string{
+		"no params":         ``,
+		"null params":       `,"params":null`,
+		"empty params":      `,"params":{}`,
+		"name number":       `,"params":{"name":7}`,
+		"greet":             `,"params":{"name":"alpha_greet"}`,
+		"greet Ada":         `,"params":{"name":"alpha_greet","arguments":{"name":"Ada"}}`,
+		"argument number":   `,"params":{"name":"alpha_greet","arguments":{"name":5}}`,
+		"arguments array":   `,"params":{"name":"alpha_greet","arguments":["Ada"]}`,
+		"arguments null":    `,"params":{"name":"alpha_greet","arguments":null}`,
+		"unknown prompt":    `,"params":{"name":"alpha_nope"}`,
+		"case of members":   `,"params":{"Name":"alpha_greet"}`,
+		"duplicate members": `,"params":{"name":"nope","name":"alpha_greet"}`,
+		"deep meta":         `,"params":{"name":"alpha_greet","_meta":` + deep + `}`,
+	}
+	served := map[string]bool{"tools/call escaped name": true, "resources/read readme": true, "resources/read template": true,
+		"prompts/get greet Ada": true, "prompts/get unknown prompt": true}
 	n := 0
-	for name, params := range cases {
-		n++
-		var answers [2]map[string]any
-		for i, extra := range []string{``, `,"x-odd":1`} {
-			id := fmt.Sprintf(`"%s-%d"`, []string{"lean", "sdk"}[i], n)
-			resp := c.post(`{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call"`+params+extra+`}`, nil)
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			m := rpcMessage(t, string(b))
-			if m["id"] != strings.Trim(id, `"`) {
-				t.Errorf("%s (form %d): HTTP %d, answer %s", name, i, resp.StatusCode, b)
+	for _, m := range []struct {
+		method string
+		cases  map[string]string
+	}{{"tools/call", cases}, {"resources/read", readCases}, {"prompts/get", promptCases}} {
+		for name, params := range m.cases {
+			name := m.method + " " + name
+			n++
+			var answers [2]map[string]any
+			for i, extra := range []string{``, `,"x-odd":1`} {
+				id := fmt.Sprintf(`"%s-%d"`, []string{"lean", "sdk"}[i], n)
+				resp := c.post(`{"jsonrpc":"2.0","id":`+id+`,"method":"`+m.method+`"`+params+extra+`}`, nil)
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				m := rpcMessage(t, string(b))
+				if m["id"] != strings.Trim(id, `"`) {
+					t.Errorf("%s (form %d): HTTP %d, answer %s", name, i, resp.StatusCode, b)
+				}
+				// Served requests show which path took them: the lean
+				// path answers application/json, the SDK's an SSE stream.
+				if served[name] {
+					if ct, want := resp.Header.Get("Content-Type"), []string{"application/json", "text/event-stream"}[i]; ct != want {
+						t.Errorf("%s (form %d): Content-Type %q, want %q", name, i, ct, want)
+					}
+				}
+				delete(m, "id")
+				answers[i] = m
 			}
-			delete(m, "id")
-			answers[i] = m
-		}
-		if !reflect.DeepEqual(answers[0], answers[1]) {
-			a, _ := json.Marshal(answers[0])
-			b, _ := json.Marshal(answers[1])
-			t.Errorf("%s:\nlean form: %.400s\nSDK form:  %.400s", name, a, b)
+			if !reflect.DeepEqual(answers[0], answers[1]) {
+				a, _ := json.Marshal(answers[0])
+				b, _ := json.Marshal(answers[1])
+				t.Errorf("%s:\nlean form: %.400s\nSDK form:  %.400s", name, a, b)
+			}
 		}
 	}
 	// Ids of every kind the SDK answers with unchanged come back the same.

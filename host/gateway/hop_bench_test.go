@@ -17,6 +17,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/internal/otelcoltest"
+	"github.com/argusmcp/argus/internal/testbin"
 )
 
 // Benchmark knobs (environment variables).
@@ -30,6 +31,10 @@ const (
 	// list of keys (direct and bare, the bases of the ratios, always run):
 	// "audit,telemetry" measures the on/off ratios alone.
 	envHopTargets = "ARGUS_BENCH_TARGETS"
+	// envHopBaseline, if set, is another argus binary (say, a build of the
+	// previous commit) measured side by side as two more targets,
+	// bare-baseline and full-baseline: a change's effect in one run.
+	envHopBaseline = "ARGUS_BENCH_BASELINE"
 
 	defaultHopDuration = 3 * time.Second
 	defaultHopRounds   = 3
@@ -178,14 +183,16 @@ telemetry {
 		url  string
 		pids []int
 	}
-	argus := func(cfg string, more ...*Proc) sut {
-		url, proc := startArgus(b, cfg)
+	baseline := os.Getenv(envHopBaseline)
+	argusBin := func(bin, cfg string, more ...*Proc) sut {
+		url, proc := startArgusBin(b, bin, cfg)
 		pids := []int{proc.Cmd.Process.Pid}
 		for _, p := range more {
 			pids = append(pids, p.Cmd.Process.Pid)
 		}
 		return sut{url, pids}
 	}
+	argus := func(cfg string, more ...*Proc) sut { return argusBin(binPath(b, testbin.Argus), cfg, more...) }
 
 	maxConc := slices.Max(hopConcurrency)
 	all := []struct {
@@ -199,7 +206,16 @@ telemetry {
 		{"audit", "argus audit only (stdio)", func() sut { return argus(stdio(auditOn("audit"))) }},
 		{"telemetry", "argus telemetry only (stdio)", func() sut { return argus(stdio(auditOff + telemetryOn)) }},
 	}
-	want := map[string]bool{"direct": true, "bare": true}
+	if baseline != "" {
+		all = append(all, []struct {
+			key, label string
+			start      func() sut
+		}{
+			{"bare-baseline", "baseline bare (" + envHopBaseline + ")", func() sut { return argusBin(baseline, stdio(auditOff)) }},
+			{"full-baseline", "baseline full (" + envHopBaseline + ")", func() sut { return argusBin(baseline, stdio(auditOn("full-baseline")+telemetryOn)) }},
+		}...)
+	}
+	want := map[string]bool{"direct": true, "bare": true, "bare-baseline": true, "full-baseline": true}
 	for k := range strings.SplitSeq(os.Getenv(envHopTargets), ",") {
 		want[strings.TrimSpace(k)] = true
 	}
@@ -313,8 +329,10 @@ telemetry {
 		{"audit on/off", "audit", "bare"},
 		{"telemetry on/off", "telemetry", "bare"},
 		{"all on/off", "full", "bare"},
+		{"bare this/baseline", "bare", "bare-baseline"},
+		{"full this/baseline", "full", "full-baseline"},
 	} {
-		if byKey(o.on) != nil {
+		if byKey(o.on) != nil && byKey(o.off) != nil {
 			onOff = append(onOff, o)
 		}
 	}

@@ -11,59 +11,52 @@ import (
 	"github.com/argusmcp/argus/host/request"
 )
 
-// ServeLean serves a tools/call the transport took off the SDK's path
-// (transport.Lean): it decodes the parameters as the SDK would (case-
-// sensitive member names, at most maxParamsDepth levels of nesting) and
-// runs the call through intercept, the same chain the SDK would have
-// called, with the same session. ok is false, and nothing done, for
+// ServeLean serves a tools/call, resources/read or prompts/get the
+// transport took off the SDK's path (transport.Lean): it decodes the
+// parameters as the SDK would (case-sensitive member names, at most
+// request.MaxDepth levels of nesting) and runs the request through
+// intercept, the same chain the SDK would have called, with the same
+// session. ok is false, and nothing done, for another method and for
 // parameters the SDK should judge: absent or null, undecodable, too deep,
 // or carrying the stateless revision's per-request protocol version.
-func (g *Gateway) ServeLean(ctx context.Context, ss *mcp.ServerSession, params json.RawMessage, header http.Header) (mcp.Result, error, bool) {
-	if len(params) == 0 || string(params) == "null" || tooDeep(params, maxParamsDepth) {
+func (g *Gateway) ServeLean(ctx context.Context, ss *mcp.ServerSession, method string, params json.RawMessage, header http.Header) (mcp.Result, error, bool) {
+	if len(params) == 0 || string(params) == "null" || request.TooDeep(params, request.MaxDepth) {
 		return nil, nil, false
 	}
-	var p mcp.CallToolParamsRaw
-	if request.Decode(params, &p) != nil {
-		return nil, nil, false
-	}
-	if _, ok := p.Meta["io.modelcontextprotocol/protocolVersion"]; ok {
-		return nil, nil, false
+	decoded := func(p mcp.Params) bool {
+		if request.Decode(params, p) != nil {
+			return false
+		}
+		_, stateless := p.GetMeta()["io.modelcontextprotocol/protocolVersion"]
+		return !stateless
 	}
 	f, _ := request.FactsFrom(ctx)
-	req := &mcp.CallToolRequest{Session: ss, Params: &p, Extra: &mcp.RequestExtra{TokenInfo: f.TokenInfo(), Header: header}}
-	res, err := g.intercept(nil)(ctx, "tools/call", req)
-	return res, err, true
-}
-
-// maxParamsDepth is the SDK's limit on the nesting of a message.
-const maxParamsDepth = 1000
-
-// tooDeep reports whether the JSON value b nests arrays and objects
-// deeper than max.
-func tooDeep(b []byte, max int) bool {
-	depth, inString, escaped := 0, false, false
-	for _, c := range b {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			if depth++; depth > max {
-				return true
-			}
-		case c == '}' || c == ']':
-			depth--
+	extra := &mcp.RequestExtra{TokenInfo: f.TokenInfo(), Header: header}
+	var req mcp.Request
+	switch method {
+	case "tools/call":
+		p := new(mcp.CallToolParamsRaw)
+		if !decoded(p) {
+			return nil, nil, false
 		}
+		req = &mcp.CallToolRequest{Session: ss, Params: p, Extra: extra}
+	case "resources/read":
+		p := new(mcp.ReadResourceParams)
+		if !decoded(p) {
+			return nil, nil, false
+		}
+		req = &mcp.ReadResourceRequest{Session: ss, Params: p, Extra: extra}
+	case "prompts/get":
+		p := new(mcp.GetPromptParams)
+		if !decoded(p) {
+			return nil, nil, false
+		}
+		req = &mcp.GetPromptRequest{Session: ss, Params: p, Extra: extra}
+	default:
+		return nil, nil, false
 	}
-	return false
+	res, err := g.intercept(nil)(ctx, method, req)
+	return res, err, true
 }
 
 // divert is a sending middleware of the client-facing server: a message the

@@ -193,12 +193,19 @@ func startDemoHTTPProc(tb testing.TB, name string, extraArgs ...string) (url str
 //     port (use testbin.FreePort).
 func startArgus(tb testing.TB, hcl string) (mcpURL string, proc *Proc) {
 	tb.Helper()
+	return startArgusBin(tb, binPath(tb, testbin.Argus), hcl)
+}
+
+// startArgusBin is startArgus with another argus binary (a baseline build
+// for a side-by-side benchmark).
+func startArgusBin(tb testing.TB, bin, hcl string) (mcpURL string, proc *Proc) {
+	tb.Helper()
 	src, addr := withListen(tb, hcl)
 	path := filepath.Join(tb.TempDir(), "argus.hcl")
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	proc = startProc(tb, "argus["+addr+"]", binPath(tb, testbin.Argus), "serve", "-config", path)
+	proc = startProc(tb, "argus["+addr+"]", bin, "serve", "-config", path)
 	if err := waitListening(proc, addr, startTimeout); err != nil {
 		tb.Fatalf("%v\nconfig:\n%s\noutput:\n%s", err, src, proc.Stderr.String())
 	}

@@ -25,3 +25,36 @@ func skipSpace(b []byte) []byte {
 	}
 	return b
 }
+
+// MaxDepth is the MCP SDK's limit on the nesting of a message: a message
+// nested deeper is refused by the SDK, and so must be by every path that
+// reads one without it.
+const MaxDepth = 1000
+
+// TooDeep reports whether the JSON value b nests arrays and objects
+// deeper than max.
+func TooDeep(b []byte, max int) bool {
+	depth, inString, escaped := 0, false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > max {
+				return true
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return false
+}

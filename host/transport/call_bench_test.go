@@ -32,8 +32,8 @@ func TestMain(m *testing.M) {
 // process and does not count. Held by TestProxiedCallAllocBudget; the
 // README's Performance section explains where they go.
 const (
-	proxiedCallAllocsBudget = 240
-	proxiedCallBytesBudget  = 256 << 10
+	proxiedCallAllocsBudget = 232
+	proxiedCallBytesBudget  = 176 << 10
 )
 
 // proxiedCall starts an in-process gateway (audit and telemetry off)

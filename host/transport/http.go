@@ -252,7 +252,7 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e := h.sessions.Get(sid); r.Method == http.MethodPost && e != nil && e.User() == facts.UserID {
 		e.StartPOST()
 		defer e.EndPOST()
-		if plain && h.opts.Lean != nil && msg.Method == "tools/call" && len(msg.ID) > 0 && string(msg.ID) != "null" &&
+		if plain && h.opts.Lean != nil && LeanMethods[msg.Method] && len(msg.ID) > 0 && string(msg.ID) != "null" &&
 			h.serveLean(w, r, e, &msg, facts) {
 			return
 		}

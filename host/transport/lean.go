@@ -14,7 +14,8 @@ import (
 )
 
 // The lean path serves tools/call, the one method clients call in a loop,
-// without the SDK's streamable HTTP server: the SDK decodes every message
+// and resources/read and prompts/get, the other calls a client makes
+// again and again, without the SDK's streamable HTTP server: the SDK decodes every message
 // several times over with a fresh 32 KiB buffer each and hands it through
 // its session's goroutines and an SSE stream, which costs more than the
 // rest of a proxied call together. On the lean path the transport reads
@@ -30,14 +31,18 @@ import (
 // way as before: the lean path only ever serves what the SDK would have
 // served, and serves it the same.
 
-// Lean serves one tools/call of the stateful session ss on the lean path,
-// with ctx carrying the request's facts and its request.Stream. It returns
-// ok false, having done nothing, when the SDK should serve the request
-// instead; the gateway implements it.
-type Lean func(ctx context.Context, ss *mcp.ServerSession, params json.RawMessage, header http.Header) (res mcp.Result, err error, ok bool)
+// Lean serves one request (a LeanMethods method) of the stateful session
+// ss on the lean path, with ctx carrying the request's facts and its
+// request.Stream. It returns ok false, having done nothing, when the SDK
+// should serve the request instead; the gateway implements it.
+type Lean func(ctx context.Context, ss *mcp.ServerSession, method string, params json.RawMessage, header http.Header) (res mcp.Result, err error, ok bool)
 
-// serveLean serves msg, a tools/call on an existing session, on the lean
-// path if it can; false leaves the request to the SDK untouched.
+// LeanMethods are the methods the lean path may serve.
+var LeanMethods = map[string]bool{"tools/call": true, "resources/read": true, "prompts/get": true}
+
+// serveLean serves msg, a request of a LeanMethods method on an existing
+// session, on the lean path if it can; false leaves the request to the
+// SDK untouched.
 func (h *mcpHandler) serveLean(w http.ResponseWriter, r *http.Request, e *session.Entry, msg *sniffed, facts request.Facts) bool {
 	if !session.Eligible(r, e.Session()) {
 		return false
@@ -62,7 +67,7 @@ func (h *mcpHandler) serveLean(w http.ResponseWriter, r *http.Request, e *sessio
 	defer e.EndCall(id)
 	st := session.NewStream(w, e)
 	ctx = request.WithStream(request.WithFacts(ctx, facts), st)
-	res, err, ok := h.opts.Lean(ctx, e.Session(), msg.Params, r.Header)
+	res, err, ok := h.opts.Lean(ctx, e.Session(), msg.Method, msg.Params, r.Header)
 	if !ok {
 		return false
 	}

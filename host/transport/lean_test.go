@@ -25,7 +25,7 @@ const leanCallBody = `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"n
 // "lean", counting them.
 func leanServer(t *testing.T, o HTTPOptions) (url string, served *atomic.Int64) {
 	served = &atomic.Int64{}
-	o.Lean = func(ctx context.Context, ss *mcp.ServerSession, params json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
+	o.Lean = func(ctx context.Context, ss *mcp.ServerSession, _ string, params json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
 		served.Add(1)
 		f, _ := request.FactsFrom(ctx)
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "lean for " + f.UserID}}}, nil, true
@@ -99,7 +99,7 @@ func TestLeanOnlyForTheSessionOwner(t *testing.T) {
 // response into an SSE stream; after the result nothing more is sent.
 func TestLeanStreamUpgrade(t *testing.T) {
 	after := make(chan error, 1)
-	o := HTTPOptions{Lean: func(ctx context.Context, ss *mcp.ServerSession, _ json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
+	o := HTTPOptions{Lean: func(ctx context.Context, ss *mcp.ServerSession, _ string, _ json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
 		st, _ := request.StreamFrom(ctx)
 		if err := st.Notify(ctx, "notifications/message", map[string]any{"level": "info", "data": "first"}); err != nil {
 			t.Error(err)
@@ -128,7 +128,7 @@ func TestLeanStreamUpgrade(t *testing.T) {
 // started receives each call's name as it begins.
 func probeLean(t *testing.T, o HTTPOptions) (url string, started chan string) {
 	started = make(chan string, 8)
-	o.Lean = func(ctx context.Context, _ *mcp.ServerSession, params json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
+	o.Lean = func(ctx context.Context, _ *mcp.ServerSession, _ string, params json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
 		var p struct{ Name string }
 		json.Unmarshal(params, &p)
 		started <- p.Name
@@ -305,7 +305,7 @@ func TestLeanMessagesStayInTheirSession(t *testing.T) {
 // the lean calls still running.
 func TestLeanCallAndSessionEnd(t *testing.T) {
 	started := make(chan struct{}, 1)
-	o := HTTPOptions{SessionTimeout: 300 * time.Millisecond, Lean: func(ctx context.Context, _ *mcp.ServerSession, params json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
+	o := HTTPOptions{SessionTimeout: 300 * time.Millisecond, Lean: func(ctx context.Context, _ *mcp.ServerSession, _ string, params json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
 		d := time.Second
 		if strings.Contains(string(params), "forever") {
 			d = time.Minute
