@@ -25,9 +25,12 @@ const PipeWaitDelay = time.Second
 // copies the output into in-memory pipes and, with WaitDelay, gives up on
 // the output PipeWaitDelay after the process exited; then go-plugin's
 // readers see the end. The process leads its own process group (procAttr),
-// which Kill kills as a whole.
+// which Kill kills as a whole. A Kill before Start (a launch cancelled
+// while go-plugin was still preparing, before it ran anything) makes Start
+// fail instead of starting a process nobody will stop.
 type Runner struct {
 	mu             sync.Mutex // Start against Kill and pid
+	killed         bool       // Kill was called; Start must not run anything
 	cmd            *exec.Cmd
 	stdout, stderr *io.PipeReader
 	outW, errW     *io.PipeWriter
@@ -50,9 +53,17 @@ func NewRunner(cmd *exec.Cmd) *Runner {
 	return r
 }
 
+// errKilledBeforeStart is Start's error after a Kill.
+var errKilledBeforeStart = errors.New("killed before it started")
+
 func (r *Runner) Start(context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.killed {
+		r.outW.CloseWithError(errKilledBeforeStart)
+		r.errW.CloseWithError(errKilledBeforeStart)
+		return errKilledBeforeStart
+	}
 	if err := r.cmd.Start(); err != nil {
 		r.outW.CloseWithError(err)
 		r.errW.CloseWithError(err)
@@ -82,10 +93,12 @@ func (r *Runner) Wait(ctx context.Context) error {
 	}
 }
 
-// Kill SIGKILLs the process and its whole group.
+// Kill SIGKILLs the process and its whole group; before Start, it makes
+// Start fail.
 func (r *Runner) Kill(context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.killed = true
 	if r.cmd.Process == nil {
 		return nil
 	}
