@@ -116,7 +116,7 @@ func backupNumber(name, fn string) (int, bool) {
 // ends in .gz. Closing the result closes the file. Only regular files are
 // opened: a FIFO would block in open and a device such as /dev/zero would
 // never end, so anything else is refused (checked before opening, and
-// again on what was opened).
+// again on what was opened, by OpenFile).
 func Open(path string) (io.ReadCloser, error) {
 	if st, err := os.Stat(path); err != nil {
 		return nil, err
@@ -127,29 +127,29 @@ func Open(path string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	return OpenFile(f)
+}
+
+// OpenFile is Open for a file already open (f.Name() its path): f itself,
+// or a gzip reader over it; on an error f is closed.
+func OpenFile(f *os.File) (io.ReadCloser, error) {
 	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
 		f.Close()
-		return nil, &fs.PathError{Op: "open", Path: path, Err: errors.New("not a regular file")}
+		return nil, &fs.PathError{Op: "open", Path: f.Name(), Err: errors.New("not a regular file")}
 	}
-	if !strings.HasSuffix(path, ".gz") {
+	if !strings.HasSuffix(f.Name(), ".gz") {
 		return f, nil
 	}
 	zr, err := gzip.NewReader(bufio.NewReader(f))
 	if err != nil {
 		f.Close()
-		return nil, &fs.PathError{Op: "gunzip", Path: path, Err: err}
+		return nil, &fs.PathError{Op: "gunzip", Path: f.Name(), Err: err}
 	}
-	return gzipFile{zr, f}, nil
-}
-
-type gzipFile struct {
-	*gzip.Reader
-	f *os.File
-}
-
-func (g gzipFile) Close() error {
-	g.Reader.Close()
-	return g.f.Close()
+	// gzip.Reader's Close releases nothing; closing the file is all.
+	return struct {
+		io.Reader
+		io.Closer
+	}{zr, f}, nil
 }
 
 // Lines reads lines of any length. Line numbers start at 1.

@@ -1,14 +1,11 @@
 package search
 
 import (
-	"bufio"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"strings"
 
 	"github.com/argusmcp/argus/shared/auditlog"
 )
@@ -125,42 +122,19 @@ func (t trailFile) reader() (io.ReadCloser, error) {
 	if t.err != nil {
 		return nil, t.err
 	}
-	if !strings.HasSuffix(t.path, ".gz") {
-		return t.f, nil
-	}
-	zr, err := gzip.NewReader(bufio.NewReader(t.f))
-	if err != nil {
-		t.f.Close()
-		return nil, fmt.Errorf("gunzip: %w", err)
-	}
-	return gzipped{zr, t.f}, nil
+	return auditlog.OpenFile(t.f)
 }
 
-type gzipped struct {
-	*gzip.Reader
-	f *os.File
-}
-
-func (g gzipped) Close() error {
-	g.Reader.Close()
-	return g.f.Close()
-}
-
-// firstLine is the file's first line, nil when it has none or cannot be
-// read. It reads at offsets, leaving the file where it is for reader.
+// firstLine is the first line of a gzipped backup, nil when it has none
+// or cannot be read. It opens the file again by its name (a gzipped
+// backup keeps it), leaving t.f where it is for reader.
 func (t trailFile) firstLine() []byte {
-	if t.f == nil {
+	rc, err := auditlog.Open(t.path)
+	if err != nil {
 		return nil
 	}
-	var r io.Reader = io.NewSectionReader(t.f, 0, 1<<62)
-	if strings.HasSuffix(t.path, ".gz") {
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			return nil
-		}
-		r = zr
-	}
-	line, _, err := auditlog.NewLines(r).Next()
+	defer rc.Close()
+	line, _, err := auditlog.NewLines(rc).Next()
 	if err != nil {
 		return nil
 	}
