@@ -67,6 +67,8 @@ func procRole(pid int) string {
 		return "plugin " + args[2]
 	case len(args) >= 1 && strings.Contains(filepath.Base(args[0]), "demo-server"):
 		return "backend"
+	case len(args) >= 1 && strings.Contains(filepath.Base(args[0]), "floor-proxy"):
+		return "host"
 	}
 	return "other"
 }

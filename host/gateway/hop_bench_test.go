@@ -28,7 +28,7 @@ const (
 	// envHopRounds is the number of interleaved rounds per cell.
 	envHopRounds = "ARGUS_BENCH_ROUNDS"
 	// envHopTargets, if set, limits the targets to this comma-separated
-	// list of keys (direct and bare, the bases of the ratios, always run):
+	// list of keys (direct, floor and bare, the bases of the ratios, always run):
 	// "audit,telemetry" measures the on/off ratios alone.
 	envHopTargets = "ARGUS_BENCH_TARGETS"
 	// envHopBaseline, if set, is another argus binary (say, a build of the
@@ -101,10 +101,15 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 // tools/call `echo` throughput and latency, measured in one run, for
 //
 //	direct     client -> demo-server (go-sdk streamable HTTP), directly;
+//	floor      client -> floorproxy -> demo-server over stdio: the least a
+//	           proxy does (internal/floorproxy: net/http in front, ids
+//	           matched, no MCP semantics), what the hop alone costs here;
 //	bare       client -> Argus -> demo-server over stdio, audit and telemetry off;
 //	full       the same with audit (jsonl file) and telemetry (otlp exporter
 //	           to a running OpenTelemetry Collector, internal/otelcoltest) on;
 //	http-full  full, but the backend is a demo-server over streamable HTTP;
+//	floor-http the floor, with a demo-server over streamable HTTP as its
+//	           backend: what the hop costs with an HTTP backend;
 //	audit      bare plus audit only;
 //	telemetry  bare plus telemetry only;
 //
@@ -130,7 +135,7 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 // each also as a CPU ratio: off's CPU per call over on's), and prints the
 // table to stdout, with the CPU per call split by process (host, backend,
 // each plugin). ARGUS_BENCH_TARGETS (comma-separated keys) measures a
-// subset; direct and bare always run. The sub-benchmarks ignore b.N too;
+// subset; direct, floor and bare always run. The sub-benchmarks ignore b.N too;
 // run with -benchtime 1x:
 //
 //	go test -run '^$' -bench BenchmarkHop -benchtime 1x ./host/gateway/
@@ -193,6 +198,14 @@ telemetry {
 		return sut{url, pids}
 	}
 	argus := func(cfg string, more ...*Proc) sut { return argusBin(binPath(b, testbin.Argus), cfg, more...) }
+	floor := func(args ...string) sut {
+		p := startProc(b, "floorproxy", binPath(b, testbin.FloorProxy), args...)
+		m, err := p.WaitStderr(demoListening, startTimeout)
+		if err != nil {
+			b.Fatalf("floorproxy: %v\n%s", err, p.Stderr.String())
+		}
+		return sut{m[1], []int{p.Cmd.Process.Pid}}
+	}
 
 	maxConc := slices.Max(hopConcurrency)
 	all := []struct {
@@ -200,9 +213,18 @@ telemetry {
 		start      func() sut
 	}{
 		{"direct", "direct (go-sdk streamable HTTP server)", func() sut { return sut{directURL, []int{directProc.Cmd.Process.Pid}} }},
+		{"floor", "floor: the least a proxy does (stdio backend)", func() sut {
+			return floor("--", binPath(b, testbin.DemoServer), "-name", "floor")
+		}},
 		{"bare", "argus bare: stdio backend, audit+telemetry off", func() sut { return argus(stdio(auditOff)) }},
 		{"full", "argus full: stdio backend, audit+telemetry on", func() sut { return argus(stdio(auditOn("full") + telemetryOn)) }},
 		{"http-full", "argus full: streamable-HTTP backend", func() sut { return argus(common+httpBackend+auditOn("http")+telemetryOn, backendProc) }},
+		{"floor-http", "floor: the least a proxy does (streamable-HTTP backend)", func() sut {
+			url, proc := startDemoHTTPProc(b, "hop-floor-http-backend")
+			s := floor("-url", url)
+			s.pids = append(s.pids, proc.Cmd.Process.Pid)
+			return s
+		}},
 		{"audit", "argus audit only (stdio)", func() sut { return argus(stdio(auditOn("audit"))) }},
 		{"telemetry", "argus telemetry only (stdio)", func() sut { return argus(stdio(auditOff + telemetryOn)) }},
 	}
@@ -215,7 +237,7 @@ telemetry {
 			{"full-baseline", "baseline full (" + envHopBaseline + ")", func() sut { return argusBin(baseline, stdio(auditOn("full-baseline")+telemetryOn)) }},
 		}...)
 	}
-	want := map[string]bool{"direct": true, "bare": true, "bare-baseline": true, "full-baseline": true}
+	want := map[string]bool{"direct": true, "floor": true, "bare": true, "bare-baseline": true, "full-baseline": true}
 	for k := range strings.SplitSeq(os.Getenv(envHopTargets), ",") {
 		want[strings.TrimSpace(k)] = true
 	}
@@ -329,6 +351,9 @@ telemetry {
 		{"audit on/off", "audit", "bare"},
 		{"telemetry on/off", "telemetry", "bare"},
 		{"all on/off", "full", "bare"},
+		{"bare/floor", "bare", "floor"},
+		{"full/floor", "full", "floor"},
+		{"http-full/floor-http", "http-full", "floor-http"},
 		{"bare this/baseline", "bare", "bare-baseline"},
 		{"full this/baseline", "full", "full-baseline"},
 	} {
@@ -365,16 +390,16 @@ telemetry {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\nBenchmarkHop: tools/call echo, %v per cell in %d interleaved rounds (calls/s: median of rounds), GOMAXPROCS=%d, NumCPU=%d\n\n",
 		perCell, rounds, runtime.GOMAXPROCS(0), runtime.NumCPU())
-	fmt.Fprintf(&sb, "| target | conc | calls/s | rounds min..max | x direct | p50 µs | p99 µs | p50 +µs vs direct | CPU µs/call |\n")
-	fmt.Fprintf(&sb, "|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&sb, "| target | conc | calls/s | rounds min..max | x direct | p50 µs | p99 µs | max µs | p50 +µs vs direct | CPU µs/call |\n")
+	fmt.Fprintf(&sb, "|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, conc := range hopConcurrency {
 		direct := percentile(cells[cellKey(targets[0], conc)].latencies, 0.50)
 		for _, t := range targets {
 			c := cells[cellKey(t, conc)]
 			p50 := percentile(c.latencies, 0.50)
-			fmt.Fprintf(&sb, "| %s | %d | %.0f | %.0f..%.0f | %.2f | %.0f | %.0f | %+.0f | %.0f |\n", t.label, conc, c.callsPerSec(),
+			fmt.Fprintf(&sb, "| %s | %d | %.0f | %.0f..%.0f | %.2f | %.0f | %.0f | %.0f | %+.0f | %.0f |\n", t.label, conc, c.callsPerSec(),
 				slices.Min(c.rates), slices.Max(c.rates), ratio(t.key, "direct", conc),
-				micros(p50), micros(percentile(c.latencies, 0.99)), micros(p50-direct), micros(c.cpuPerCall()))
+				micros(p50), micros(percentile(c.latencies, 0.99)), micros(percentile(c.latencies, 1)), micros(p50-direct), micros(c.cpuPerCall()))
 		}
 	}
 	fmt.Fprintf(&sb, "\nCPU µs/call by process:\n\n| target | conc | by process |\n|---|---|---|\n")

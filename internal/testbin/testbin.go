@@ -22,14 +22,18 @@ var (
 const (
 	Argus      = "argus"
 	DemoServer = "argus-demo-server"
+	// FloorProxy is the least a proxy does (internal/floorproxy), the
+	// floor of the benchmarks.
+	FloorProxy = "argus-floor-proxy"
 )
 
 var packages = map[string]string{
 	Argus:      "./host/cmd/argus",
 	DemoServer: "./examples/demo-server",
+	FloorProxy: "./internal/floorproxy",
 }
 
-// Path returns the path of a freshly built binary (Argus or DemoServer).
+// Path returns the path of a freshly built binary (one of the names above).
 // The first call builds all of them into a temporary directory that
 // Cleanup removes.
 func Path(name string) (string, error) {
