@@ -57,6 +57,6 @@ func ServeMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "argus: no built-in plugin %q (have %s)\n", args[0], strings.Join(Names(), ", "))
 		return 1
 	}
-	sdk.Serve(p)
+	sdk.ServeAndReturn(p)
 	return 0
 }

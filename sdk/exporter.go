@@ -18,10 +18,21 @@ import (
 // returned to the host's exporter, which retries or drops per its policy.
 // Calls may be concurrent.
 //
-// Optional: Closer (flush and release resources at shutdown).
+// Optional: Closer (flush and release resources at shutdown),
+// RawTraceExporter (trace requests undecoded).
 type Exporter interface {
 	ExportTraces(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error
 	ExportMetrics(ctx context.Context, req *colmetricspb.ExportMetricsServiceRequest) error
+}
+
+// RawTraceExporter is optional for an Exporter that forwards trace export
+// requests without looking inside (to a collector, a file, a queue): it
+// gets each one as the host encoded it, the protobuf encoding of an OTLP
+// ExportTraceServiceRequest, undecoded, and ExportTraces is not called.
+// Decoding every span only to encode it again is most of what such an
+// exporter would spend per span. The bytes are the exporter's to keep.
+type RawTraceExporter interface {
+	ExportTracesRaw(ctx context.Context, req []byte) error
 }
 
 // ExporterFactory makes a plugin a telemetry exporter.
@@ -49,6 +60,8 @@ func TelemetryExporter(f ExporterFactory) Option {
 		p.exporter = &f
 	}
 }
+
+var _ otlpserve.RawTraceExporter = RawTraceExporter(nil)
 
 // exporter is the configured Exporter, or a FailedPrecondition error.
 func (s *server) exporter() (otlpserve.Exporter, error) {

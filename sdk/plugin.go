@@ -107,6 +107,15 @@ func mustSchema(p *Plugin, s *Schema, kind string) {
 // process group, which Argus makes it lead, so nothing it started
 // survives, and exits.
 func Serve(p *Plugin) {
+	ServeAndReturn(p)
+	os.Exit(0)
+}
+
+// ServeAndReturn is Serve, but returns once the host has stopped the
+// plugin and its instances are closed, instead of exiting: for a main
+// with work of its own to finish (a profile to write, say). The process
+// should exit soon after.
+func ServeAndReturn(p *Plugin) {
 	log := pluginserve.Logger(os.Stderr)
 	hostwatch.Start(log)
 	srv := newServer(p, log)
@@ -114,7 +123,6 @@ func Serve(p *Plugin) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	srv.close(ctx)
 	cancel()
-	os.Exit(0)
 }
 
 func init() {

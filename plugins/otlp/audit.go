@@ -126,7 +126,7 @@ func (a *auditSink) send(ctx context.Context, events []sdk.Event) error {
 		}},
 	}}}
 	resp := &collogspb.ExportLogsServiceResponse{}
-	err := a.export(ctx, "logs", a.s.Logs, req, resp, func(ctx context.Context, conn *grpc.ClientConn) error {
+	err := a.export(ctx, "logs", a.s.Logs, encode(req), resp, func(ctx context.Context, conn *grpc.ClientConn) error {
 		r, err := collogspb.NewLogsServiceClient(conn).Export(ctx, req)
 		if err == nil {
 			resp = r

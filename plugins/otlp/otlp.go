@@ -59,6 +59,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/argusmcp/argus/sdk"
+	"github.com/argusmcp/argus/shared/rawproto"
 )
 
 // Version is the plugin's version.
@@ -333,25 +334,51 @@ func newExporter(s settings, log sdk.Logger) (*exporter, error) {
 }
 
 func (e *exporter) ExportTraces(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) error {
-	return e.export(ctx, "traces", e.s.Traces, req, nil, func(ctx context.Context, conn *grpc.ClientConn) error {
+	return e.export(ctx, "traces", e.s.Traces, encode(req), nil, func(ctx context.Context, conn *grpc.ClientConn) error {
 		_, err := coltracepb.NewTraceServiceClient(conn).Export(ctx, req)
 		return err
 	})
 }
 
+// ExportTracesRaw forwards a trace export request as the host encoded it
+// (sdk.RawTraceExporter): the plugin neither decodes nor re-encodes the
+// spans, which was most of its work per span.
+func (e *exporter) ExportTracesRaw(ctx context.Context, req []byte) error {
+	return e.export(ctx, "traces", e.s.Traces, func() ([]byte, error) { return req, nil }, nil, func(ctx context.Context, conn *grpc.ClientConn) error {
+		return conn.Invoke(ctx, coltracepb.TraceService_Export_FullMethodName, &rawproto.Message{Bytes: req},
+			new(coltracepb.ExportTraceServiceResponse), grpc.ForceCodecV2(rawproto.Codec()))
+	})
+}
+
+var _ sdk.RawTraceExporter = (*exporter)(nil)
+
 func (e *exporter) ExportMetrics(ctx context.Context, req *colmetricspb.ExportMetricsServiceRequest) error {
-	return e.export(ctx, "metrics", e.s.Metrics, req, nil, func(ctx context.Context, conn *grpc.ClientConn) error {
+	return e.export(ctx, "metrics", e.s.Metrics, encode(req), nil, func(ctx context.Context, conn *grpc.ClientConn) error {
 		_, err := colmetricspb.NewMetricsServiceClient(conn).Export(ctx, req)
 		return err
 	})
 }
 
+// encode is the protobuf encoding of msg, for an export over HTTP.
+func encode(msg proto.Message) func() ([]byte, error) {
+	return func() ([]byte, error) { return proto.Marshal(msg) }
+}
+
 // export sends one request, retrying transient failures with jittered
 // exponential backoff until MaxElapsed (if set) or a second before ctx's
 // deadline, so the caller hears the last real error rather than its own
-// timeout. Over HTTP a successful reply is decoded into resp unless it is
-// nil; over gRPC viaGRPC keeps the reply itself.
-func (e *client) export(ctx context.Context, what string, sig signal, msg, resp proto.Message, viaGRPC func(context.Context, *grpc.ClientConn) error) error {
+// timeout. Over HTTP the body is body's (called once) and a successful
+// reply is decoded into resp unless it is nil; over gRPC viaGRPC sends
+// the request and keeps the reply itself.
+func (e *client) export(ctx context.Context, what string, sig signal, body func() ([]byte, error), resp proto.Message, viaGRPC func(context.Context, *grpc.ClientConn) error) error {
+	var encoded []byte
+	if sig.Protocol != ProtocolGRPC {
+		b, err := body()
+		if err != nil {
+			return fmt.Errorf("otlp: encoding the %s request: %w", what, err)
+		}
+		encoded = b
+	}
 	deadline := time.Now().Add(e.s.MaxElapsed)
 	if e.s.MaxElapsed <= 0 {
 		deadline = time.Now().Add(100 * 365 * 24 * time.Hour)
@@ -369,7 +396,7 @@ func (e *client) export(ctx context.Context, what string, sig signal, msg, resp 
 			}
 			err = viaGRPC(actx, e.conns[sig.Endpoint])
 		} else {
-			err = e.post(actx, sig, msg, resp)
+			err = e.post(actx, sig, encoded, resp)
 		}
 		cancel()
 		if err == nil {
@@ -398,11 +425,7 @@ type httpError struct {
 
 func (h *httpError) Error() string { return fmt.Sprintf("HTTP %d: %s", h.code, h.body) }
 
-func (e *client) post(ctx context.Context, sig signal, msg, into proto.Message) error {
-	body, err := proto.Marshal(msg)
-	if err != nil {
-		return err
-	}
+func (e *client) post(ctx context.Context, sig signal, body []byte, into proto.Message) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sig.Endpoint, bytes.NewReader(body))
 	if err != nil {
 		return err

@@ -112,6 +112,7 @@ type collector struct {
 	metrics int
 	fail    int // answer Unavailable this many times first
 	apiKey  string
+	last    *coltracepb.ExportTraceServiceRequest
 }
 
 func (c *collector) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
@@ -125,6 +126,7 @@ func (c *collector) Export(ctx context.Context, req *coltracepb.ExportTraceServi
 	if v := md.Get("api-key"); len(v) > 0 {
 		c.apiKey = v[0]
 	}
+	c.last = req
 	for _, rs := range req.ResourceSpans {
 		for _, ss := range rs.ScopeSpans {
 			c.spans += len(ss.Spans)
@@ -168,7 +170,8 @@ func TestForwardsOverGRPCWithRetries(t *testing.T) {
 endpoint = "` + addr + `"
 headers  = { "api-key" = "k-123" }
 `)
-	if _, err := traces.Export(context.Background(), sdktest.TraceRequest(5)); err != nil {
+	sent := sdktest.TraceRequest(5)
+	if _, err := traces.Export(context.Background(), sent); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := metrics.Export(context.Background(), sdktest.MetricsRequest()); err != nil {
@@ -179,16 +182,22 @@ headers  = { "api-key" = "k-123" }
 	if c.spans != 5 || c.metrics != 1 || c.apiKey != "k-123" {
 		t.Errorf("collector got spans %d metrics %d api-key %q", c.spans, c.metrics, c.apiKey)
 	}
+	// Forwarded undecoded (ExportTracesRaw), the request is the one sent.
+	if !proto.Equal(c.last, sent) {
+		t.Errorf("collector got %v, want %v", c.last, sent)
+	}
 }
 
 func TestForwardsOverHTTP(t *testing.T) {
+	sent := sdktest.TraceRequest(3)
 	var mu sync.Mutex
 	paths := map[string]int{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		var req coltracepb.ExportTraceServiceRequest
 		if r.URL.Path == "/v1/traces" {
-			if err := proto.Unmarshal(body, &req); err != nil || r.Header.Get("Content-Type") != "application/x-protobuf" {
+			if err := proto.Unmarshal(body, &req); err != nil || r.Header.Get("Content-Type") != "application/x-protobuf" ||
+				!proto.Equal(&req, sent) {
 				w.WriteHeader(400)
 				return
 			}
@@ -203,7 +212,7 @@ func TestForwardsOverHTTP(t *testing.T) {
 protocol = "http/protobuf"
 endpoint = "` + srv.URL + `"
 `)
-	if _, err := traces.Export(context.Background(), sdktest.TraceRequest(3)); err != nil {
+	if _, err := traces.Export(context.Background(), sent); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := metrics.Export(context.Background(), sdktest.MetricsRequest()); err != nil {

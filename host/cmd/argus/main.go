@@ -55,7 +55,8 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == plugins.Subcommand {
 		// Serving a built-in plugin: the host stops it, so no signal
 		// handling of our own (go-plugin ignores SIGINT by design).
-		os.Exit(plugins.ServeMain(os.Args[2:]))
+		// Profiled like any argus command ($ARGUS_CPUPROFILE with %p).
+		os.Exit(profiling.Run(func() int { return plugins.ServeMain(os.Args[2:]) }))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := profiling.Run(func() int { return run(ctx, os.Args[1:], os.Stdout, os.Stderr) })

@@ -1,6 +1,8 @@
 // Package otlpserve serves a telemetry exporter plugin's OTLP collector
 // TraceService and MetricsService, so an exporter receives exactly what an
-// OTLP collector would.
+// OTLP collector would: decoded, or, for an exporter that forwards trace
+// requests as they are (RawTraceExporter), as their protobuf bytes. The
+// server must use rawproto.Codec for the latter.
 package otlpserve
 
 import (
@@ -11,6 +13,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/argusmcp/argus/shared/rawproto"
 )
 
 // Exporter is sdk.Exporter.
@@ -19,17 +24,73 @@ type Exporter interface {
 	ExportMetrics(ctx context.Context, req *colmetricspb.ExportMetricsServiceRequest) error
 }
 
+// RawTraceExporter is sdk.RawTraceExporter.
+type RawTraceExporter interface {
+	ExportTracesRaw(ctx context.Context, req []byte) error
+}
+
 // Register serves both services on g; each call asks exporter for the
 // configured exporter and returns its error (a gRPC status) when there is
 // none.
 func Register(g *grpc.Server, exporter func() (Exporter, error)) {
-	coltracepb.RegisterTraceServiceServer(g, &traceService{exporter: exporter})
+	g.RegisterService(&traceServiceDesc, &traceService{exporter: exporter})
 	colmetricspb.RegisterMetricsServiceServer(g, &metricsService{exporter: exporter})
 }
 
+// traceServiceDesc is the generated TraceService's, with a handler that
+// decodes a request only for an exporter that is no RawTraceExporter.
+var traceServiceDesc = grpc.ServiceDesc{
+	ServiceName: coltracepb.TraceService_ServiceDesc.ServiceName,
+	HandlerType: (*any)(nil),
+	Methods:     []grpc.MethodDesc{{MethodName: "Export", Handler: exportTraces}},
+	Metadata:    coltracepb.TraceService_ServiceDesc.Metadata,
+}
+
 type traceService struct {
-	coltracepb.UnimplementedTraceServiceServer
 	exporter func() (Exporter, error)
+}
+
+// exportTraces is the TraceService's Export handler.
+func exportTraces(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	s := srv.(*traceService)
+	var req any = new(coltracepb.ExportTraceServiceRequest)
+	if e, err := s.exporter(); err == nil {
+		if _, ok := e.(RawTraceExporter); ok {
+			req = new(rawproto.Message)
+		}
+	}
+	if err := dec(req); err != nil {
+		return nil, err
+	}
+	handle := func(ctx context.Context, req any) (any, error) {
+		if raw, ok := req.(*rawproto.Message); ok {
+			return s.exportRaw(ctx, raw.Bytes)
+		}
+		return s.Export(ctx, req.(*coltracepb.ExportTraceServiceRequest))
+	}
+	if interceptor == nil {
+		return handle(ctx, req)
+	}
+	return interceptor(ctx, req, &grpc.UnaryServerInfo{Server: srv, FullMethod: coltracepb.TraceService_Export_FullMethodName}, handle)
+}
+
+func (s *traceService) exportRaw(ctx context.Context, req []byte) (*coltracepb.ExportTraceServiceResponse, error) {
+	e, err := s.exporter()
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := e.(RawTraceExporter)
+	if !ok { // reconfigured since: decode after all
+		var m coltracepb.ExportTraceServiceRequest
+		if err := proto.Unmarshal(req, &m); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+		return s.Export(ctx, &m)
+	}
+	if err := raw.ExportTracesRaw(ctx, req); err != nil {
+		return nil, exportError(err)
+	}
+	return &coltracepb.ExportTraceServiceResponse{}, nil
 }
 
 type metricsService struct {

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/argusmcp/argus/shared"
+	"github.com/argusmcp/argus/shared/rawproto"
 )
 
 // Register registers the plugin's services on the gRPC server go-plugin
@@ -70,8 +71,12 @@ func Test(ctx context.Context, register Register, closeInstance func(context.Con
 	}
 }
 
+// newGRPCServer is the plugin's gRPC server. Its codec is gRPC's protobuf
+// codec, which also lets a handler take a request undecoded (rawproto; a
+// RawTraceExporter's trace requests).
 func newGRPCServer(opts []grpc.ServerOption) *grpc.Server {
-	return grpc.NewServer(append(opts, shared.ServerOptions()...)...)
+	opts = append(opts, shared.ServerOptions()...)
+	return grpc.NewServer(append(opts, grpc.ForceServerCodecV2(rawproto.Codec()))...)
 }
 
 // Logger is the plugin's logger: JSON lines on w, which go-plugin's host
