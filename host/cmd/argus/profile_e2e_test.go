@@ -17,7 +17,8 @@ import (
 
 // TestE2EProfilesOfPlugins: with ARGUS_CPUPROFILE naming a file per
 // process (%p), `argus serve` and each built-in plugin process it runs
-// write a CPU profile when argus stops, as the README says.
+// write a CPU profile when argus stops, as the README says; and argus
+// logs "stopped" only once its plugins have exited.
 func TestE2EProfilesOfPlugins(t *testing.T) {
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -27,6 +28,7 @@ func TestE2EProfilesOfPlugins(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	cfg := writeConfig(t, fmt.Sprintf(`server { listen = %q }
+log { level = "debug" }
 audit {
   sink "discard" "null" {}
 }
@@ -71,6 +73,11 @@ health {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("argus did not exit on SIGTERM")
+	}
+	// "stopped" is the last word: every plugin process exited before it.
+	log := out.String()
+	if stopped := strings.LastIndex(log, "argus: stopped"); stopped < 0 || strings.Count(log[:stopped], "plugin process exited") != 2 {
+		t.Errorf(`want "argus: stopped" after both plugins' "plugin process exited"`)
 	}
 	for _, pid := range append([]int{cmd.Process.Pid}, plugins...) {
 		path := filepath.Join(dir, fmt.Sprintf("argus-%d.cpu", pid))

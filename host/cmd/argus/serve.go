@@ -55,6 +55,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logging.RouteGlobal(log)
 	log.Info("starting argus", "version", version, "config", cfg.Filename, "backends", len(cfg.Backends))
+	// The last line, once every shutdown step below (deferred after this)
+	// has run: audit drained, telemetry flushed, plugins stopped.
+	defer log.Info("stopped")
 	manage.LogToken(log, mgmtToken, mgmtSource)
 
 	// Listen first: start-up (backends connecting, plugins starting) runs
@@ -124,7 +127,6 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	gw.Start(ctx) // returns at once; backends connect in the background
-	defer log.Info("stopped")
 	defer stopPlan.Run(shutdown.Gateway, gw.Close, func(err error) { log.Warn("closing backends", "error", err) })
 	// The start-up verdict ends serve on what start-up finds unservable:
 	// plugin configuration errors, conflicting capabilities under "error".
