@@ -228,7 +228,7 @@ func (c *Chain) sealFast(event []byte, stream string, streamSeq uint64) (_ []byt
 	if n < 2 || event[0] != '{' || event[n-1] != '}' || !utf8.ValidString(stream) {
 		return nil, false
 	}
-	line := c.appendRecord(make([]byte, 0, n+len(stream)+240), event, n == 2, stream, streamSeq, GenesisHash)
+	line := c.appendRecord(make([]byte, 0, n+len(stream)+len(c.id)+260), event, n == 2, stream, streamSeq, GenesisHash) // 260: the rest of appendRecord at most
 	canon, ok := c.fast.CanonicalRecord(line[:len(line)-1])
 	if !ok {
 		return nil, false
