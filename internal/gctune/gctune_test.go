@@ -39,7 +39,7 @@ func TestApply(t *testing.T) {
 func TestIdleRelease(t *testing.T) {
 	var allocated uint64
 	released := 0
-	r := &idleReleaser{allocs: func() uint64 { return allocated }, free: func() { released++ }, quiet: 100}
+	r := &idleReleaser{allocs: func() uint64 { return allocated }, free: func() { released++ }, quiet: 100, checks: 1}
 	step := func(alloc uint64, wantRelease bool) {
 		t.Helper()
 		allocated += alloc
@@ -71,3 +71,35 @@ func TestHeapAllocs(t *testing.T) {
 }
 
 var sink []byte
+
+// TestIdleReleaseWaitsForIdleChecks: with IdleChecks checks required, a
+// pause shorter than that between bursts releases nothing; a longer one
+// releases once.
+func TestIdleReleaseWaitsForIdleChecks(t *testing.T) {
+	var allocated uint64
+	released := 0
+	r := &idleReleaser{allocs: func() uint64 { return allocated }, free: func() { released++ }, quiet: 100, checks: IdleChecks}
+	step := func(alloc uint64, wantRelease bool) {
+		t.Helper()
+		allocated += alloc
+		if got := r.check(); got != wantRelease {
+			t.Fatalf("after allocating %d (released %d so far): released %v, want %v", alloc, released, got, wantRelease)
+		}
+	}
+	for range 3 { // bursts with pauses one check short of idle
+		step(1000, false)
+		for range IdleChecks - 1 {
+			step(0, false)
+		}
+	}
+	step(1000, false)
+	for range IdleChecks - 1 {
+		step(0, false)
+	}
+	step(0, true)  // IdleChecks idle checks in a row
+	step(0, false) // and only once
+	step(0, false)
+	if released != 1 {
+		t.Fatalf("released %d times, want 1", released)
+	}
+}
