@@ -45,8 +45,8 @@ func Lookup(name string) (*sdk.Plugin, bool) {
 const Subcommand = "internal-plugin"
 
 // ServeMain serves the built-in plugin named by args (what follows
-// Subcommand) until the host stops it. It returns only on bad arguments,
-// with exit code 1, having said why on stderr.
+// Subcommand) until the host stops it, then returns 0; on bad arguments
+// it returns 1 at once, having said why on stderr.
 func ServeMain(args []string) int {
 	if len(args) != 1 {
 		fmt.Fprintf(os.Stderr, "usage: argus %s <name>\n", Subcommand)
