@@ -61,6 +61,9 @@ func TelemetryExporter(f ExporterFactory) Option {
 	}
 }
 
+// The SDK's serving finds a RawTraceExporter by otlpserve's twin of it
+// (sdk imports otlpserve, not the other way round): their methods must
+// stay the same.
 var _ otlpserve.RawTraceExporter = RawTraceExporter(nil)
 
 // exporter is the configured Exporter, or a FailedPrecondition error.

@@ -93,3 +93,16 @@ func TestRawTraceExporterConformance(t *testing.T) {
 		t.Errorf("conformance sent %d raw trace requests and %d decoded ones", len(e.raw), e.decoded)
 	}
 }
+
+// A trace export before the plugin is configured as an exporter is
+// refused as such (FailedPrecondition), the request unread.
+func TestTraceExportUnconfigured(t *testing.T) {
+	p := sdk.New("raw", "1", sdk.TelemetryExporter(sdk.ExporterFactory{
+		New: func(context.Context, sdk.Config) (sdk.Exporter, error) { return &rawExporter{}, nil },
+	}))
+	h := sdktest.Start(t, p)
+	_, err := coltracepb.NewTraceServiceClient(h.Conn()).Export(context.Background(), sdktest.TraceRequest(1))
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("Export before Configure: %v, want FailedPrecondition", err)
+	}
+}

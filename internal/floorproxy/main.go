@@ -65,10 +65,11 @@ func main() {
 	}
 }
 
-// relay sends a JSON-RPC request (without an id) to the backend and
-// returns its answer line.
+// relay is the backend: exchange sends a JSON-RPC request (without an
+// id) and returns its answer line, notify sends a notification.
 type relay interface {
 	exchange(ctx context.Context, msg []byte) ([]byte, error)
+	notify(msg []byte) error
 }
 
 // run serves until ctx ends; the "listening on" line and the backend's
@@ -85,13 +86,14 @@ func run(ctx context.Context, listen, url string, command []string, stderr io.Wr
 		return fmt.Errorf("-listen %q: only a loopback address is allowed", listen)
 	}
 	var b relay
-	var notify func([]byte) error
 	if url != "" {
-		h := &httpBackend{url: url, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
-		b, notify = h, h.notify
+		b = &httpBackend{url: url, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	} else {
-		cmd := exec.CommandContext(ctx, command[0], command[1:]...)
+		bctx, stopBackend := context.WithCancel(ctx)
+		cmd := exec.CommandContext(bctx, command[0], command[1:]...)
 		cmd.Stderr = stderr
+		cmd.WaitDelay = time.Second // what it started may hold the pipes
+		defer stopBackend()
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
 			return err
@@ -103,10 +105,10 @@ func run(ctx context.Context, listen, url string, command []string, stderr io.Wr
 		if err := cmd.Start(); err != nil {
 			return fmt.Errorf("backend: %w", err)
 		}
-		defer cmd.Wait()
+		defer func() { stopBackend(); cmd.Wait() }() // however run returns, the backend ends
 		s := &stdioBackend{in: stdin, waiting: map[int64]chan []byte{}}
 		go s.read(stdout)
-		b, notify = s, s.write
+		b = s
 	}
 
 	initCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -115,7 +117,7 @@ func run(ctx context.Context, listen, url string, command []string, stderr io.Wr
 	if err != nil {
 		return fmt.Errorf("backend initialize: %w", err)
 	}
-	if err := notify([]byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)); err != nil {
+	if err := b.notify([]byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)); err != nil {
 		return fmt.Errorf("backend: %w", err)
 	}
 
@@ -146,6 +148,8 @@ type stdioBackend struct {
 	waiting map[int64]chan []byte // answer lines by id
 	err     error                 // set when stdout ended
 }
+
+func (b *stdioBackend) notify(msg []byte) error { return b.write(msg) }
 
 func (b *stdioBackend) write(line []byte) error {
 	b.wmu.Lock()

@@ -175,3 +175,19 @@ func TestRefusesBadArguments(t *testing.T) {
 		})
 	}
 }
+
+// A backend that answers initialize with an error is stopped when run
+// gives up, not waited for while it lives on.
+func TestStopsARefusingBackend(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	refuse := `read line; echo '{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"no"}}'; sleep 60`
+	start := time.Now()
+	err := run(ctx, "127.0.0.1:0", "", []string{"sh", "-c", refuse}, &syncbuf.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "initialize") {
+		t.Fatalf("run: %v, want the backend's refusal of initialize", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("run returned after %v: it waited for the backend", d)
+	}
+}

@@ -23,7 +23,10 @@ type Message struct{ Bytes []byte }
 // as its bytes. Use it with grpc.ForceServerCodecV2 on a server whose
 // handlers decode some requests into a *Message, or with
 // grpc.ForceCodecV2 on a call that sends one.
-func Codec() encoding.CodecV2 { return codec{proto: encoding.GetCodecV2("proto")} }
+func Codec() encoding.CodecV2 { return theCodec }
+
+// theCodec is made once: the import above has registered "proto" by then.
+var theCodec = codec{proto: encoding.GetCodecV2("proto")}
 
 type codec struct{ proto encoding.CodecV2 }
 

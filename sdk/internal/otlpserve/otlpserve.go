@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/argusmcp/argus/shared/rawproto"
 )
@@ -50,23 +49,33 @@ type traceService struct {
 	exporter func() (Exporter, error)
 }
 
-// exportTraces is the TraceService's Export handler.
+// exportTraces is the TraceService's Export handler. The exporter it
+// finds decides how the request is read: as its bytes for a
+// RawTraceExporter, decoded for any other.
 func exportTraces(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-	s := srv.(*traceService)
+	e, err := srv.(*traceService).exporter()
+	if err != nil {
+		return nil, err
+	}
+	raw, isRaw := e.(RawTraceExporter)
 	var req any = new(coltracepb.ExportTraceServiceRequest)
-	if e, err := s.exporter(); err == nil {
-		if _, ok := e.(RawTraceExporter); ok {
-			req = new(rawproto.Message)
-		}
+	if isRaw {
+		req = new(rawproto.Message)
 	}
 	if err := dec(req); err != nil {
 		return nil, err
 	}
 	handle := func(ctx context.Context, req any) (any, error) {
-		if raw, ok := req.(*rawproto.Message); ok {
-			return s.exportRaw(ctx, raw.Bytes)
+		var err error
+		if m, ok := req.(*rawproto.Message); ok {
+			err = raw.ExportTracesRaw(ctx, m.Bytes)
+		} else {
+			err = e.ExportTraces(ctx, req.(*coltracepb.ExportTraceServiceRequest))
 		}
-		return s.Export(ctx, req.(*coltracepb.ExportTraceServiceRequest))
+		if err != nil {
+			return nil, exportError(err)
+		}
+		return &coltracepb.ExportTraceServiceResponse{}, nil
 	}
 	if interceptor == nil {
 		return handle(ctx, req)
@@ -74,39 +83,9 @@ func exportTraces(srv any, ctx context.Context, dec func(any) error, interceptor
 	return interceptor(ctx, req, &grpc.UnaryServerInfo{Server: srv, FullMethod: coltracepb.TraceService_Export_FullMethodName}, handle)
 }
 
-func (s *traceService) exportRaw(ctx context.Context, req []byte) (*coltracepb.ExportTraceServiceResponse, error) {
-	e, err := s.exporter()
-	if err != nil {
-		return nil, err
-	}
-	raw, ok := e.(RawTraceExporter)
-	if !ok { // reconfigured since: decode after all
-		var m coltracepb.ExportTraceServiceRequest
-		if err := proto.Unmarshal(req, &m); err != nil {
-			return nil, status.Error(codes.InvalidArgument, err.Error())
-		}
-		return s.Export(ctx, &m)
-	}
-	if err := raw.ExportTracesRaw(ctx, req); err != nil {
-		return nil, exportError(err)
-	}
-	return &coltracepb.ExportTraceServiceResponse{}, nil
-}
-
 type metricsService struct {
 	colmetricspb.UnimplementedMetricsServiceServer
 	exporter func() (Exporter, error)
-}
-
-func (s *traceService) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
-	e, err := s.exporter()
-	if err != nil {
-		return nil, err
-	}
-	if err := e.ExportTraces(ctx, req); err != nil {
-		return nil, exportError(err)
-	}
-	return &coltracepb.ExportTraceServiceResponse{}, nil
 }
 
 func (s *metricsService) Export(ctx context.Context, req *colmetricspb.ExportMetricsServiceRequest) (*colmetricspb.ExportMetricsServiceResponse, error) {
