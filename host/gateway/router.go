@@ -413,13 +413,18 @@ func (g *Gateway) unclaimed(r *roundCall, n int, err error) {
 // progress token (nil if none) the call's progress is relayed with from
 // now on.
 func (g *Gateway) resume(ctx context.Context, c *request.Call, state string, responses mcp.InputResponseMap, progressToken any) (mcp.Result, error) {
-	rc, err := g.rounds.Resume(state, bindingOf(c), responses)
+	// The call's relaying points at this retry before the backend gets
+	// its answers: what the backend sends in reply (progress, log
+	// messages) belongs to the retry, not to the request that has ended.
+	rc, err := g.rounds.Resume(state, bindingOf(c), responses, func(rc *rounds.Call) {
+		rcall := rc.Value.(*roundCall)
+		rcall.l.Reattach(rcall.inf, ctx, c.Session, progressToken)
+	})
 	if err != nil {
 		return nil, roundError(err, 0)
 	}
 	rcall := rc.Value.(*roundCall)
 	c.LogicalID = rcall.origin
-	rcall.l.Reattach(rcall.inf, ctx, c.Session, progressToken)
 	return g.await(ctx, c, rc, rcall.timeout)
 }
 

@@ -368,11 +368,14 @@ func (c *Call) park() (Outcome, error) {
 }
 
 // Resume continues a call on the client's retry: it verifies requestState
-// against bind, answers the backend's requests with responses (keyed by
-// the ids of the last round; an id the call did not ask, or an answer of
-// the wrong kind, is ignored and its request is asked again in the next
-// round), and attaches the retry to the call. The caller then Waits.
-func (b *Bridge) Resume(requestState string, bind Binding, responses mcp.InputResponseMap) (*Call, error) {
+// against bind, attaches the retry to the call, and answers the backend's
+// requests with responses (keyed by the ids of the last round; an id the
+// call did not ask, or an answer of the wrong kind, is ignored and its
+// request is asked again in the next round). attach, if not nil, runs
+// once the call is claimed for this retry and before any answer is
+// delivered: what the backend sends in reply to the answers (progress,
+// log messages) then already finds the retry. The caller then Waits.
+func (b *Bridge) Resume(requestState string, bind Binding, responses mcp.InputResponseMap, attach func(*Call)) (*Call, error) {
 	st, err := b.open(requestState)
 	if err != nil {
 		return nil, err
@@ -390,21 +393,32 @@ func (b *Bridge) Resume(requestState string, bind Binding, responses mcp.InputRe
 		return nil, ErrExpired
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.attached || st.Round != c.round || c.abandoned != nil {
+		c.mu.Unlock()
 		return nil, fmt.Errorf("%w: this round was already answered", ErrInvalidState)
 	}
+	var deliver []func()
 	for id, r := range responses {
 		a := c.asks[id]
 		if a == nil || !answers(a.method, r) {
 			continue
 		}
-		a.reply <- reply{res: r}
 		delete(c.asks, id)
+		deliver = append(deliver, func() { a.reply <- reply{res: r} })
 	}
 	c.attached = true
 	if c.timer != nil {
 		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	// Outside c.mu: attach may take its caller's locks, which are held
+	// elsewhere while asking Parked. Each reply channel has room for its
+	// one answer and no other sender once the ask left c.asks.
+	if attach != nil {
+		attach(c)
+	}
+	for _, d := range deliver {
+		d()
 	}
 	return c, nil
 }

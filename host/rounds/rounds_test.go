@@ -90,7 +90,7 @@ func TestSeveralInputsInOneRoundThenSecondRound(t *testing.T) {
 	if b.Held() != 1 {
 		t.Fatalf("held = %d, want 1", b.Held())
 	}
-	c2, err := b.Resume(out.State, bind, answerAll(out.Inputs))
+	c2, err := b.Resume(out.State, bind, answerAll(out.Inputs), nil)
 	if err != nil || c2 != c {
 		t.Fatalf("Resume: %v (same call %v)", err, c2 == c)
 	}
@@ -99,10 +99,10 @@ func TestSeveralInputsInOneRoundThenSecondRound(t *testing.T) {
 		t.Fatalf("round 2: want 1 input and a new state, got %d, same state %v", len(out2.Inputs), out2.State == out.State)
 	}
 	// The first round's state is spent.
-	if _, err := b.Resume(out.State, bind, answerAll(out.Inputs)); !errors.Is(err, ErrInvalidState) {
+	if _, err := b.Resume(out.State, bind, answerAll(out.Inputs), nil); !errors.Is(err, ErrInvalidState) {
 		t.Fatalf("replaying round 1: %v, want ErrInvalidState", err)
 	}
-	if _, err := b.Resume(out2.State, bind, answerAll(out2.Inputs)); err != nil {
+	if _, err := b.Resume(out2.State, bind, answerAll(out2.Inputs), nil); err != nil {
 		t.Fatal(err)
 	}
 	fin := wait(t, c)
@@ -136,7 +136,7 @@ func TestTamperedAndForeignState(t *testing.T) {
 		"empty":     "",
 		"other key": New(Options{}).seal(state{ID: c.id, Round: 1, Binding: bind, Expires: time.Now().Add(time.Minute).Unix()}),
 	} {
-		if _, err := b.Resume(st, bind, answerAll(out.Inputs)); !errors.Is(err, ErrInvalidState) {
+		if _, err := b.Resume(st, bind, answerAll(out.Inputs), nil); !errors.Is(err, ErrInvalidState) {
 			t.Errorf("%s: %v, want ErrInvalidState", name, err)
 		}
 	}
@@ -146,12 +146,12 @@ func TestTamperedAndForeignState(t *testing.T) {
 		"method": {User: bind.User, Client: bind.Client, Method: "prompts/get", Name: bind.Name},
 		"name":   {User: bind.User, Client: bind.Client, Method: bind.Method, Name: "other"},
 	} {
-		if _, err := b.Resume(out.State, other, answerAll(out.Inputs)); !errors.Is(err, ErrInvalidState) {
+		if _, err := b.Resume(out.State, other, answerAll(out.Inputs), nil); !errors.Is(err, ErrInvalidState) {
 			t.Errorf("foreign %s: %v, want ErrInvalidState", name, err)
 		}
 	}
 	// The genuine state still works after all that.
-	if _, err := b.Resume(out.State, bind, answerAll(out.Inputs)); err != nil {
+	if _, err := b.Resume(out.State, bind, answerAll(out.Inputs), nil); err != nil {
 		t.Fatal(err)
 	}
 	if fin := wait(t, c); fin.Result == nil {
@@ -181,7 +181,7 @@ func TestExpiryCancelsBackend(t *testing.T) {
 	if b.Held() != 0 {
 		t.Fatalf("held = %d after expiry", b.Held())
 	}
-	if _, err := b.Resume(out.State, bind, answerAll(out.Inputs)); !errors.Is(err, ErrExpired) {
+	if _, err := b.Resume(out.State, bind, answerAll(out.Inputs), nil); !errors.Is(err, ErrExpired) {
 		t.Fatalf("retry after expiry: %v, want ErrExpired", err)
 	}
 	if len(unclaimed) != 0 {
@@ -254,7 +254,7 @@ func TestMissingAnswerIsAskedAgain(t *testing.T) {
 		}
 		partial["unknown"] = &mcp.ElicitResult{Action: "accept"}
 	}
-	if _, err := b.Resume(out.State, bind, partial); err != nil {
+	if _, err := b.Resume(out.State, bind, partial, nil); err != nil {
 		t.Fatal(err)
 	}
 	out2 := wait(t, c)
@@ -266,7 +266,7 @@ func TestMissingAnswerIsAskedAgain(t *testing.T) {
 			t.Fatalf("re-asked %T, want roots", p)
 		}
 	}
-	if _, err := b.Resume(out2.State, bind, answerAll(out2.Inputs)); err != nil {
+	if _, err := b.Resume(out2.State, bind, answerAll(out2.Inputs), nil); err != nil {
 		t.Fatal(err)
 	}
 	if fin := wait(t, c); fin.Result == nil {
@@ -279,7 +279,7 @@ func TestClientGoneAbandons(t *testing.T) {
 	b := New(Options{})
 	c, wg, _ := backend(t, b, []mcp.InputRequest{&mcp.ElicitParams{}})
 	out := wait(t, c)
-	if _, err := b.Resume(out.State, bind, mcp.InputResponseMap{}); err != nil {
+	if _, err := b.Resume(out.State, bind, mcp.InputResponseMap{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	c.Unclaimed = func(err error) { t.Errorf("Unclaimed(%v) for a call its client request ended", err) }
@@ -291,5 +291,52 @@ func TestClientGoneAbandons(t *testing.T) {
 	wg.Wait()
 	if b.Held() != 0 {
 		t.Fatalf("held = %d", b.Held())
+	}
+}
+
+// TestAttachRunsBeforeAnswers: Resume's attach hook runs before the
+// backend gets any answer, so that what the backend sends in reply (its
+// progress, say) finds the retry and not the request that already ended.
+func TestAttachRunsBeforeAnswers(t *testing.T) {
+	b := New(Options{Window: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := b.Start(bind, cancel)
+	answered := make(chan struct{})
+	go func() {
+		if _, err := c.Ask(ctx, "name", &mcp.ElicitParams{Message: "name?"}); err == nil {
+			close(answered)
+		}
+		c.Finish(&mcp.CallToolResult{}, nil)
+	}()
+	out := wait(t, c)
+	early := false
+	c2, err := b.Resume(out.State, bind, answerAll(out.Inputs), func(got *Call) {
+		if got != c {
+			t.Errorf("attach got another call")
+		}
+		select {
+		case <-answered:
+			early = true
+		case <-time.After(50 * time.Millisecond):
+		}
+	})
+	if err != nil || c2 != c {
+		t.Fatalf("Resume: %v", err)
+	}
+	if early {
+		t.Fatal("the backend had its answer before attach ran")
+	}
+	select {
+	case <-answered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the backend never got its answer")
+	}
+	if fin := wait(t, c); fin.Result == nil {
+		t.Fatalf("final: %+v", fin)
+	}
+	// A refused retry never runs attach.
+	if _, err := b.Resume(out.State, bind, nil, func(*Call) { t.Error("attach ran for a spent state") }); !errors.Is(err, ErrInvalidState) && !errors.Is(err, ErrExpired) {
+		t.Fatalf("spent state: %v", err)
 	}
 }
