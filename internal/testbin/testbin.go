@@ -63,6 +63,9 @@ func build() {
 	for name, pkg := range packages {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
 		cmd.Dir = root
+		// As `make build` and the container image build them: static,
+		// without cgo (see GNUmakefile).
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, e := cmd.CombinedOutput(); e != nil {
 			err = fmt.Errorf("testbin: go build %s: %v\n%s", pkg, e, out)
 			return
