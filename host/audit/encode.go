@@ -178,3 +178,54 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
+
+// rpcID is the JSON-RPC id raw (as it came on the wire) decoded as
+// encoding/json decodes it into an any (a float64 or a string; ok false if
+// it is not JSON). The ids clients send (small integers, plain strings)
+// are read directly, in a tenth of the time and with one allocation
+// instead of five (BenchmarkRPCID); json.Unmarshal showed as 1.5% of a
+// full gateway's CPU profile under load. Anything else still goes
+// through it (FuzzRPCID holds the two to the same answers).
+func rpcID(raw string) (any, bool) {
+	switch {
+	case len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"':
+		s := raw[1 : len(raw)-1]
+		plain := utf8.ValidString(s)
+		for i := 0; plain && i < len(s); i++ {
+			plain = s[i] >= 0x20 && s[i] != '"' && s[i] != '\\'
+		}
+		if plain {
+			return s, true
+		}
+	case len(raw) <= 15 && plainInt(raw):
+		// At most 15 digits: exact as a float64, as json.Unmarshal has it.
+		if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
+			return float64(n), true
+		}
+	}
+	var id any
+	if json.Unmarshal([]byte(raw), &id) != nil {
+		return nil, false
+	}
+	return id, true
+}
+
+// plainInt reports whether s is a JSON integer without sign, fraction or
+// exponent other than a leading minus: "0", "7", "-12", not "012" or "-".
+func plainInt(s string) bool {
+	if s != "" && s[0] == '-' {
+		s = s[1:]
+		if s == "0" {
+			return false // -0 is a float64 of its own
+		}
+	}
+	if s == "" || (s[0] == '0' && len(s) > 1) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

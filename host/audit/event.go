@@ -127,8 +127,7 @@ func RequestRecord(c *request.Call, eventID string) Event {
 func metadata(c *request.Call) map[string]any {
 	m := map[string]any{"request_id": c.ID, "transport": c.Transport}
 	if c.JSONRPCID != "" {
-		var id any
-		if json.Unmarshal([]byte(c.JSONRPCID), &id) == nil {
+		if id, ok := rpcID(c.JSONRPCID); ok {
 			m["jsonrpc_id"] = id
 		}
 	}
