@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -182,10 +183,14 @@ func (l *scaleLoad) openSession() (*mcp.ClientSession, error) {
 }
 
 // ensureSession adds a session pinned to replica to the load: it opens
-// sessions (HAProxy round-robins them) until one lands there.
+// sessions (HAProxy round-robins them) until one lands there. The
+// stateless load's requests advance the same round robin, and at a steady
+// pace they can step it past replica on every attempt (CI once saw twelve
+// in a row miss it), so attempts are spaced by a random pause.
 func (l *scaleLoad) ensureSession(t *testing.T, replica string, client int) {
 	t.Helper()
-	for range 4 * scaleReplicas {
+	const attempts = 20 * scaleReplicas
+	for range attempts {
 		s, err := l.openSession()
 		if err != nil {
 			t.Fatalf("open a session for %s: %v", replica, err)
@@ -196,8 +201,9 @@ func (l *scaleLoad) ensureSession(t *testing.T, replica string, client int) {
 			return
 		}
 		s.Close()
+		time.Sleep(rand.N(50 * time.Millisecond))
 	}
-	t.Fatalf("no new session landed on %s in %d attempts", replica, 4*scaleReplicas)
+	t.Fatalf("no new session landed on %s in %d attempts", replica, attempts)
 }
 
 // runSession calls alpha_echo in a loop on s; after a failed call it opens
