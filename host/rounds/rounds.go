@@ -59,8 +59,9 @@ type Options struct {
 	// Expiry is how long a parked call waits for the client's retry.
 	// Default 60 s.
 	Expiry time.Duration
-	// MaxPerUser and MaxTotal cap the calls parked at once, per user and
-	// in all. Defaults 32 and 1024.
+	// MaxPerUser and MaxTotal cap the calls held at once, per user and in
+	// all: a call is held from its first round until it finishes, retries
+	// included. Defaults 32 and 1024.
 	MaxPerUser, MaxTotal int
 }
 
@@ -134,7 +135,10 @@ func (b *Bridge) Close() {
 	}
 	b.mu.Unlock()
 	for _, c := range calls {
-		c.abandon(ErrClosed)
+		// A resumed call stays in the table until it finishes; its retry
+		// is waiting on it, so it is not expired here. Should it ask for
+		// input again, park refuses the round (ErrClosed).
+		c.abandonWhen(ErrClosed, true)
 	}
 }
 
@@ -251,7 +255,11 @@ func (c *Call) Ask(ctx context.Context, key string, params mcp.InputRequest) (mc
 		return r.res, r.err
 	case <-ctx.Done():
 		c.mu.Lock()
-		delete(c.asks, key)
+		if c.asks[key] == a {
+			// Still its own: a retry may have answered it (taking it out)
+			// and a later request been asked under the same key.
+			delete(c.asks, key)
+		}
 		c.mu.Unlock()
 		return nil, ctx.Err()
 	case <-c.gone:
@@ -415,7 +423,17 @@ func (b *Bridge) Resume(requestState string, bind Binding, responses mcp.InputRe
 	// elsewhere while asking Parked. Each reply channel has room for its
 	// one answer and no other sender once the ask left c.asks.
 	if attach != nil {
-		attach(c)
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					// Nothing will Wait on the call: end it rather than
+					// leave the backend waiting and the call held.
+					c.abandon(fmt.Errorf("argus: resuming the call failed: %v", v))
+					panic(v)
+				}
+			}()
+			attach(c)
+		}()
 	}
 	for _, d := range deliver {
 		d()
@@ -440,9 +458,16 @@ func answers(method string, r mcp.InputResponse) bool {
 // err and the backend call is cancelled.
 func (c *Call) Abandon(err error) { c.abandon(err) }
 
-func (c *Call) abandon(err error) {
+func (c *Call) abandon(err error) { c.abandonWhen(err, false) }
+
+// abandonWhen is abandon; with unlessAttached it leaves a call alone that
+// a client request is waiting on (decided under the same lock, so a retry
+// claiming the call meanwhile is never cut off). A call that finished
+// while parked is still abandoned: no request will take its result, and
+// Unclaimed records its end.
+func (c *Call) abandonWhen(err error, unlessAttached bool) {
 	c.mu.Lock()
-	if c.abandoned != nil {
+	if c.abandoned != nil || (unlessAttached && c.attached) {
 		c.mu.Unlock()
 		return
 	}
@@ -475,12 +500,12 @@ func (c *Call) abandonErr() error {
 func (b *Bridge) hold(c *Call) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if c.held {
-		return nil
-	}
 	switch {
 	case b.closed:
+		// Also for a resumed call still in the table: no round after Close.
 		return ErrClosed
+	case c.held:
+		return nil
 	case len(b.held) >= b.opts.MaxTotal, b.perUser[c.bind.User] >= b.opts.MaxPerUser:
 		return ErrLimit
 	}

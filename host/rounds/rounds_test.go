@@ -340,3 +340,130 @@ func TestAttachRunsBeforeAnswers(t *testing.T) {
 		t.Fatalf("spent state: %v", err)
 	}
 }
+
+// TestCloseSparesResumedCalls: Close expires parked calls only. A call
+// whose retry is waiting on it finishes with its result; a further round
+// it asks for is refused with ErrClosed.
+func TestCloseSparesResumedCalls(t *testing.T) {
+	b := New(Options{Window: time.Millisecond})
+	c, wg, _ := backend(t, b, []mcp.InputRequest{&mcp.ElicitParams{Message: "?"}})
+	out := wait(t, c)
+	// Resume, then close before the backend (which finishes right after its
+	// answer) can: attach holds the backend's answer back until Close ran.
+	if _, err := b.Resume(out.State, bind, answerAll(out.Inputs), func(*Call) { b.Close() }); err != nil {
+		t.Fatal(err)
+	}
+	if fin := wait(t, c); fin.Result == nil || fin.Err != nil {
+		t.Fatalf("after Close the resumed call ended with %+v, want its result", fin)
+	}
+	wg.Wait()
+
+	// One that asks again after Close gets no new round.
+	c2, wg2, _ := backend(t, New(Options{Window: time.Millisecond}), []mcp.InputRequest{&mcp.ElicitParams{}}, []mcp.InputRequest{&mcp.ElicitParams{}})
+	out2 := wait(t, c2)
+	if _, err := c2.b.Resume(out2.State, bind, answerAll(out2.Inputs), func(*Call) { c2.b.Close() }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.Wait(context.Background(), 10*time.Second); !errors.Is(err, ErrClosed) {
+		t.Fatalf("a round after Close: %v, want ErrClosed", err)
+	}
+	wg2.Wait()
+}
+
+// TestCloseReportsCallFinishedWhileParked: a call whose backend finished
+// while it waited for a retry that never comes is still recorded as
+// unclaimed at Close.
+func TestCloseReportsCallFinishedWhileParked(t *testing.T) {
+	b := New(Options{Window: time.Millisecond})
+	c := b.Start(bind, func() {})
+	unclaimed := make(chan error, 1)
+	c.Unclaimed = func(err error) { unclaimed <- err }
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		c.Ask(ctx, "", &mcp.ElicitParams{})
+		c.Finish(nil, errors.New("the backend gave up"))
+	}()
+	wait(t, c) // parked
+	cancel()   // the backend stops waiting and finishes
+	for !c.finishedNow() {
+		time.Sleep(time.Millisecond)
+	}
+	b.Close()
+	select {
+	case err := <-unclaimed:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Unclaimed(%v), want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a call finished while parked was not reported at Close")
+	}
+}
+
+// TestCancelledAskKeepsALaterAsk: an ask whose context ends takes only
+// itself out of the call, not a later ask that took its key after a retry
+// answered it.
+func TestCancelledAskKeepsALaterAsk(t *testing.T) {
+	b := New(Options{})
+	c := b.Start(bind, func() {})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Ask(ctx, "k", &mcp.ElicitParams{})
+	}()
+	for {
+		c.mu.Lock()
+		_, asked := c.asks["k"]
+		c.mu.Unlock()
+		if asked {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// As after a retry answered "k" and the backend asked again under it.
+	later := &ask{method: "elicitation/create", params: &mcp.ElicitParams{}, reply: make(chan reply, 1)}
+	c.mu.Lock()
+	c.asks["k"] = later
+	c.mu.Unlock()
+	cancel()
+	<-done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.asks["k"] != later {
+		t.Fatal("the cancelled ask removed the later ask under its key")
+	}
+}
+
+// TestPanickingAttachEndsTheCall: if attach panics, the call is abandoned
+// (its backend request gets an error, the bridge no longer holds it) and
+// the panic goes on to the caller.
+func TestPanickingAttachEndsTheCall(t *testing.T) {
+	b := New(Options{Window: time.Millisecond})
+	c, wg, _ := backend(t, b, []mcp.InputRequest{&mcp.ElicitParams{}})
+	out := wait(t, c)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the panic did not reach Resume's caller")
+			}
+		}()
+		b.Resume(out.State, bind, answerAll(out.Inputs), func(*Call) { panic("boom") })
+	}()
+	ended := make(chan struct{})
+	go func() { wg.Wait(); close(ended) }()
+	select {
+	case <-ended: // its ask got an error and it was cancelled
+	case <-time.After(10 * time.Second):
+		t.Fatal("the backend call still waits after the panic")
+	}
+	if n := b.Held(); n != 0 {
+		t.Fatalf("held %d calls after the panic, want 0", n)
+	}
+}
+
+// finishedNow reports whether the backend side has finished.
+func (c *Call) finishedNow() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.finished
+}
