@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/argusmcp/argus/internal/conformance/launch"
+	"github.com/argusmcp/argus/internal/testbin"
 )
 
 // setup installs Node 22 and the conformance package, builds the reference
@@ -171,6 +172,7 @@ func (h *harness) buildArgus(ctx context.Context) error {
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, h.opts.goCmd, "build", "-o", h.argusBin(), "./host/cmd/argus")
 	cmd.Dir = h.root
+	cmd.Env = testbin.BuildEnv() // static, as `make build` has it
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./host/cmd/argus: %w\n%s", err, out)
 	}

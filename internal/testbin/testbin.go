@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 )
 
@@ -63,14 +64,24 @@ func build() {
 	for name, pkg := range packages {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
 		cmd.Dir = root
-		// As `make build` and the container image build them: static,
-		// without cgo (see GNUmakefile).
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Env = BuildEnv()
 		if out, e := cmd.CombinedOutput(); e != nil {
 			err = fmt.Errorf("testbin: go build %s: %v\n%s", pkg, e, out)
 			return
 		}
 	}
+}
+
+// BuildEnv is the environment to build argus binaries in for tests: as
+// `make build` and the container image build them, static, without cgo
+// (CGO_ENABLED=0), unless GOFLAGS asks for the race detector, which needs
+// cgo.
+func BuildEnv() []string {
+	env := os.Environ()
+	if strings.Contains(os.Getenv("GOFLAGS"), "-race") {
+		return env
+	}
+	return append(env, "CGO_ENABLED=0")
 }
 
 // Root is the module's root directory (holding go.mod).
