@@ -126,10 +126,8 @@ func RequestRecord(c *request.Call, eventID string) Event {
 
 func metadata(c *request.Call) map[string]any {
 	m := map[string]any{"request_id": c.ID, "transport": c.Transport}
-	if c.JSONRPCID != "" {
-		if id, ok := rpcID(c.JSONRPCID); ok {
-			m["jsonrpc_id"] = id
-		}
+	if id, ok := c.RPCID(); ok {
+		m["jsonrpc_id"] = id
 	}
 	if c.ProtocolVersion != "" {
 		m["protocol_version"] = c.ProtocolVersion

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -57,8 +56,8 @@ func (o observer) Begin(ctx context.Context, c *request.Call) context.Context {
 		attrs = append(attrs, attribute.String("mcp.method", c.Method))
 	}
 	attrs = append(attrs, targetAttr(c.Method, c.Capability)...)
-	if c.JSONRPCID != "" {
-		attrs = append(attrs, attribute.String("jsonrpc.request.id", strings.Trim(c.JSONRPCID, `"`)))
+	if id := c.RPCIDText(); id != "" {
+		attrs = append(attrs, attribute.String("jsonrpc.request.id", id))
 	}
 	if c.SessionID != "" {
 		attrs = append(attrs, attribute.String("mcp.session.id", c.SessionID))

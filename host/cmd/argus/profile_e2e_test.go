@@ -3,7 +3,6 @@ package main_test
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,12 +20,7 @@ import (
 // logs "stopped" only once its plugins have exited.
 func TestE2EProfilesOfPlugins(t *testing.T) {
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	cfg := writeConfig(t, fmt.Sprintf(`server { listen = %q }
 log { level = "debug" }
 audit {
@@ -82,6 +76,7 @@ health {
 	for _, pid := range append([]int{cmd.Process.Pid}, plugins...) {
 		path := filepath.Join(dir, fmt.Sprintf("argus-%d.cpu", pid))
 		var b []byte
+		var err error
 		// A plugin ends a moment after the host has stopped it.
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 			if b, err = os.ReadFile(path); err == nil && len(b) > 0 || time.Now().After(deadline) {
