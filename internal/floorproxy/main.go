@@ -48,6 +48,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/argusmcp/argus/internal/proctune"
 )
 
 // maxBody bounds a request body and a backend line.
@@ -57,6 +59,10 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "loopback address to serve on")
 	url := flag.String("url", "", "a streamable-HTTP backend's endpoint, instead of a command")
 	flag.Parse()
+	// The same fitting of GOMAXPROCS to the CPU used as every argus
+	// process: the floor is the least a proxy does, and a proxy that never
+	// needs a second core gains nothing from waking one.
+	proctune.Adapt(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *listen, *url, flag.Args(), os.Stderr); err != nil {

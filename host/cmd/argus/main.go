@@ -30,6 +30,7 @@ import (
 	"github.com/argusmcp/argus/host/logging"
 	"github.com/argusmcp/argus/host/startup"
 	"github.com/argusmcp/argus/internal/gctune"
+	"github.com/argusmcp/argus/internal/proctune"
 	"github.com/argusmcp/argus/internal/profiling"
 	"github.com/argusmcp/argus/plugins"
 )
@@ -50,8 +51,9 @@ type errUser struct{ error }
 func (e errUser) Unwrap() error { return e.error }
 
 func main() {
-	gctune.Apply(os.Getenv)  // serve and the built-in plugins it runs
-	gctune.ReleaseWhenIdle() // likewise; one-shot commands end before it looks
+	gctune.Apply(os.Getenv)   // serve and the built-in plugins it runs
+	gctune.ReleaseWhenIdle()  // likewise; one-shot commands end before it looks
+	proctune.Adapt(os.Getenv) // likewise: GOMAXPROCS fitted to the CPU used
 	if len(os.Args) > 1 && os.Args[1] == plugins.Subcommand {
 		// Serving a built-in plugin: the host stops it, so no signal
 		// handling of our own (go-plugin ignores SIGINT by design).
