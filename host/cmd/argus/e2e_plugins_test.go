@@ -161,6 +161,28 @@ health {
 
 // serveWithPlugins starts `argus serve` with four plugin instances (two
 // built-in, two external) and returns it with the pids of its plugins.
+// startServe starts `argus serve -config cfg` with env (nil: this
+// process's), its output in out; it is killed when the test ends, and its
+// output logged if the test failed.
+func startServe(t *testing.T, cfg string, env []string) (*exec.Cmd, *syncbuf.Buffer) {
+	t.Helper()
+	out := &syncbuf.Buffer{}
+	cmd := exec.Command(argusBin(t), "serve", "-config", cfg)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("argus output:\n%s", out.String())
+		}
+	})
+	return cmd, out
+}
+
 func serveWithPlugins(t *testing.T) (*exec.Cmd, *syncbuf.Buffer, []int) {
 	t.Helper()
 	dir := examplePlugins(t)
@@ -181,19 +203,7 @@ health {
   probe "ping" "default" {}
 }
 `, dir, addr))
-	out := &syncbuf.Buffer{}
-	cmd := exec.Command(argusBin(t), "serve", "-config", cfg)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("argus output:\n%s", out.String())
-		}
-	})
+	cmd, out := startServe(t, cfg, nil)
 	var pids []int
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -51,13 +51,14 @@ type errUser struct{ error }
 func (e errUser) Unwrap() error { return e.error }
 
 func main() {
-	gctune.Apply(os.Getenv)   // serve and the built-in plugins it runs
-	gctune.ReleaseWhenIdle()  // likewise; one-shot commands end before it looks
-	proctune.Adapt(os.Getenv) // likewise: GOMAXPROCS fitted to the CPU used
+	gctune.Apply(os.Getenv)  // serve and the built-in plugins it runs
+	gctune.ReleaseWhenIdle() // likewise; one-shot commands end before it looks
 	if len(os.Args) > 1 && os.Args[1] == plugins.Subcommand {
 		// Serving a built-in plugin: the host stops it, so no signal
 		// handling of our own (go-plugin ignores SIGINT by design).
 		// Profiled like any argus command ($ARGUS_CPUPROFILE with %p).
+		// GOMAXPROCS is fitted to its CPU use, as serve's is.
+		proctune.Adapt(os.Getenv)
 		os.Exit(profiling.Run(func() int { return plugins.ServeMain(os.Args[2:]) }))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

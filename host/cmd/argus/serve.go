@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"runtime"
+	"strconv"
 
 	"github.com/argusmcp/argus/host/audit/recent"
 	"github.com/argusmcp/argus/host/console"
@@ -24,6 +27,7 @@ import (
 	"github.com/argusmcp/argus/host/startup"
 	"github.com/argusmcp/argus/host/transport"
 	"github.com/argusmcp/argus/host/transport/listener"
+	"github.com/argusmcp/argus/internal/proctune"
 )
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -54,7 +58,14 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return errUser{err}
 	}
 	logging.RouteGlobal(log)
-	log.Info("starting argus", "version", version, "config", cfg.Filename, "backends", len(cfg.Backends))
+	// The threads running Go code, fitted to the CPU used (see proctune)
+	// unless GOMAXPROCS is set; every change is logged at debug level.
+	procs := proctune.Adapt(os.Getenv)
+	proctune.OnChange(func(from, to int, cores float64) {
+		log.Debug("GOMAXPROCS changed", "from", from, "to", to, "cores_used", strconv.FormatFloat(cores, 'f', 2, 64))
+	})
+	log.Info("starting argus", "version", version, "config", cfg.Filename, "backends", len(cfg.Backends),
+		"gomaxprocs", runtime.GOMAXPROCS(0), "gomaxprocs_mode", procs.String())
 	// The last line, once every shutdown step below (deferred after this)
 	// has run: audit drained, telemetry flushed, plugins stopped.
 	defer log.Info("stopped")
