@@ -388,7 +388,7 @@ telemetry {
 
 	// The table.
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\nBenchmarkHop: tools/call echo, %v per cell in %d interleaved rounds (calls/s: median of rounds), GOMAXPROCS=%d, NumCPU=%d\n\n",
+	fmt.Fprintf(&sb, "\nBenchmarkHop: tools/call echo, %v per cell in %d interleaved rounds (calls/s: median of rounds), client GOMAXPROCS=%d (argus and the floor fit theirs to their load), NumCPU=%d\n\n",
 		perCell, rounds, runtime.GOMAXPROCS(0), runtime.NumCPU())
 	fmt.Fprintf(&sb, "| target | conc | calls/s | rounds min..max | x direct | p50 µs | p99 µs | max µs | p50 +µs vs direct | CPU µs/call |\n")
 	fmt.Fprintf(&sb, "|---|---|---|---|---|---|---|---|---|---|\n")

@@ -28,7 +28,6 @@
 package proctune
 
 import (
-	"fmt"
 	"math"
 	"runtime"
 	"runtime/metrics"
@@ -132,7 +131,7 @@ func OnChange(f func(from, to int, cores float64)) {
 }
 
 func start(getenv func(string) string) Mode {
-	if _, err := parseOperator(getenv("GOMAXPROCS")); err == nil {
+	if operatorSet(getenv("GOMAXPROCS")) {
 		return OperatorSet
 	}
 	if runtime.GOMAXPROCS(0) <= 1 {
@@ -160,14 +159,11 @@ func start(getenv func(string) string) Mode {
 	return Fitted
 }
 
-// parseOperator reads a GOMAXPROCS value as the runtime does: a positive
+// operatorSet reads a GOMAXPROCS value as the runtime does: a positive
 // integer is the operator's choice; anything else the runtime ignores.
-func parseOperator(v string) (int, error) {
+func operatorSet(v string) bool {
 	n, err := strconv.ParseInt(v, 10, 32)
-	if err == nil && n <= 0 {
-		err = fmt.Errorf("GOMAXPROCS=%s: not a positive number", v)
-	}
-	return int(n), err
+	return err == nil && n > 0
 }
 
 // procsRuntime is the runtime's GOMAXPROCS, behind an interface for the

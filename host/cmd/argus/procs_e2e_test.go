@@ -12,7 +12,7 @@ import (
 // TestE2EGOMAXPROCSFitted: `argus serve` says at start-up how its
 // GOMAXPROCS is chosen, fits it to an idle gateway's one core and logs the
 // change at debug level; a GOMAXPROCS the runtime accepts is the
-// operator's, and one it ignores is ignored.
+// operator's, and one it ignores is ignored, with a warning.
 func TestE2EGOMAXPROCSFitted(t *testing.T) {
 	cases := []struct {
 		env, mode string
@@ -53,6 +53,9 @@ log { level = "debug" }
 				i := strings.Index(log, "starting argus")
 				return i >= 0 && strings.Contains(log[i:strings.IndexByte(log[i:], '\n')+i+1], want)
 			})
+			if ignored := strings.Contains(out.String(), `GOMAXPROCS ignored: not a positive integer: value=abc`); ignored != (c.env == "GOMAXPROCS=abc") {
+				t.Fatalf("warning that GOMAXPROCS=abc is ignored: logged %v, want %v", ignored, !ignored)
+			}
 			if !c.fits {
 				if !strings.Contains(out.String(), "gomaxprocs=1") {
 					t.Fatal("the start-up line does not show the operator's GOMAXPROCS=1")

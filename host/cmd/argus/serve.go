@@ -66,6 +66,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	})
 	log.Info("starting argus", "version", version, "config", cfg.Filename, "backends", len(cfg.Backends),
 		"gomaxprocs", runtime.GOMAXPROCS(0), "gomaxprocs_mode", procs.String())
+	if v := os.Getenv("GOMAXPROCS"); v != "" && procs != proctune.OperatorSet {
+		// The runtime ignores it too; say so rather than let it look obeyed.
+		log.Warn("GOMAXPROCS ignored: not a positive integer", "value", v)
+	}
 	// The last line, once every shutdown step below (deferred after this)
 	// has run: audit drained, telemetry flushed, plugins stopped.
 	defer log.Info("stopped")
