@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
 	"sync/atomic"
@@ -245,58 +244,6 @@ func transport(cfg config.Backend, log hclog.Logger, negotiated *atomic.Pointer[
 		return &mcp.SSEClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(cfg.Headers, negotiated)}, nil
 	}
 	return nil, fmt.Errorf("backend %q: unsupported type %q", cfg.Name, cfg.Type)
-}
-
-func httpClient(headers map[string]string, negotiated *atomic.Pointer[string]) *http.Client {
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	// Many client sessions share this connection to the backend; the
-	// default of 2 idle connections per host would make concurrent calls
-	// open and close a connection each.
-	base.MaxIdleConnsPerHost = 64
-	var rt http.RoundTripper = base
-	if len(headers) > 0 {
-		rt = headerTransport{base: rt, headers: headers}
-	}
-	return &http.Client{Transport: versionTransport{base: rt, negotiated: negotiated}}
-}
-
-// protocolVersionHeader is the HTTP header naming the MCP revision of a
-// request (streamable HTTP transport).
-const protocolVersionHeader = "Mcp-Protocol-Version"
-
-// versionTransport sends the session's negotiated revision as
-// MCP-Protocol-Version on every request that does not carry one, as the
-// streamable HTTP transport requires after initialization. The SDK's own
-// transport learns the revision through a hook that observedTransport's
-// wrapper hides from it (the hook is unexported), so without this a
-// backend would receive requests without the header and assume 2025-03-26.
-// Requests made before the session is established (initialize,
-// server/discover) are left as the SDK makes them.
-type versionTransport struct {
-	base       http.RoundTripper
-	negotiated *atomic.Pointer[string]
-}
-
-func (t versionTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if v := t.negotiated.Load(); v != nil && r.Header.Get(protocolVersionHeader) == "" {
-		r = r.Clone(r.Context())
-		r.Header.Set(protocolVersionHeader, *v)
-	}
-	return t.base.RoundTrip(r)
-}
-
-// headerTransport adds the configured headers to every request.
-type headerTransport struct {
-	base    http.RoundTripper
-	headers map[string]string
-}
-
-func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	for k, v := range t.headers {
-		r.Header.Set(k, v)
-	}
-	return t.base.RoundTrip(r)
 }
 
 // observedTransport shows every message read to a callback (if any)
