@@ -32,8 +32,9 @@ const (
 	// "audit,telemetry" measures the on/off ratios alone.
 	envHopTargets = "ARGUS_BENCH_TARGETS"
 	// envHopBaseline, if set, is another argus binary (say, a build of the
-	// previous commit) measured side by side as two more targets,
-	// bare-baseline and full-baseline: a change's effect in one run.
+	// previous commit) measured side by side as more targets,
+	// bare-baseline and full-baseline (and http-full-baseline beside
+	// http-full): a change's effect in one run.
 	envHopBaseline = "ARGUS_BENCH_BASELINE"
 
 	defaultHopDuration = 3 * time.Second
@@ -183,7 +184,10 @@ telemetry {
 `, col.GRPCEndpoint())
 	const common = "\nlog {\n  level = \"warn\"\n}\n\nconflict_resolution {\n  strategy = \"first-wins\"\n}\n"
 	stdio := func(obs string) string { return common + demoStdio(b, "demo") + obs }
-	httpBackend := fmt.Sprintf("\nbackend \"demo\" {\n  type = \"streamable-http\"\n  url  = %q\n}\n", backendURL)
+	httpBackendAt := func(url string) string {
+		return fmt.Sprintf("\nbackend \"demo\" {\n  type = \"streamable-http\"\n  url  = %q\n}\n", url)
+	}
+	httpBackend := httpBackendAt(backendURL)
 	type sut struct {
 		url  string
 		pids []int
@@ -235,12 +239,17 @@ telemetry {
 		}{
 			{"bare-baseline", "baseline bare (" + envHopBaseline + ")", func() sut { return argusBin(baseline, stdio(auditOff)) }},
 			{"full-baseline", "baseline full (" + envHopBaseline + ")", func() sut { return argusBin(baseline, stdio(auditOn("full-baseline")+telemetryOn)) }},
+			{"http-full-baseline", "baseline full, streamable-HTTP backend (" + envHopBaseline + ")", func() sut {
+				url, proc := startDemoHTTPProc(b, "hop-http-baseline-backend")
+				return argusBin(baseline, common+httpBackendAt(url)+auditOn("http-baseline")+telemetryOn, proc)
+			}},
 		}...)
 	}
 	want := map[string]bool{"direct": true, "floor": true, "bare": true, "bare-baseline": true, "full-baseline": true}
 	for k := range strings.SplitSeq(os.Getenv(envHopTargets), ",") {
 		want[strings.TrimSpace(k)] = true
 	}
+	want["http-full-baseline"] = want["http-full"] // only beside what it is the baseline of
 	type started struct {
 		key, label string
 		sut
@@ -356,6 +365,7 @@ telemetry {
 		{"http-full/floor-http", "http-full", "floor-http"},
 		{"bare this/baseline", "bare", "bare-baseline"},
 		{"full this/baseline", "full", "full-baseline"},
+		{"http-full this/baseline", "http-full", "http-full-baseline"},
 	} {
 		if byKey(o.on) != nil && byKey(o.off) != nil {
 			onOff = append(onOff, o)
