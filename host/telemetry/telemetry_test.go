@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -230,6 +231,7 @@ func TestRequestMetrics(t *testing.T) {
 // compare allocs/op of "disabled" with "bare".
 func BenchmarkChain(b *testing.B) {
 	terminal := func(ctx context.Context, c *request.Call) (mcp.Result, error) {
+		c.Backend = "demo" // as the router sets it
 		if c.BackendHook != nil {
 			_, done := c.BackendHook(ctx, c, request.Backend{Name: "demo", Type: "stdio", Command: "demo"}, &mcp.CallToolParams{Name: "search"})
 			done(&mcp.CallToolResult{}, nil)
@@ -253,7 +255,7 @@ func BenchmarkChain(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				chain.Run(context.Background(), &request.Call{Method: "tools/call", Capability: "demo_search", Params: &mcp.CallToolParamsRaw{Name: "demo_search"}})
+				chain.Run(context.Background(), toolCall(nil, nil))
 			}
 		})
 	}
@@ -351,5 +353,55 @@ func TestRoundEvents(t *testing.T) {
 	}
 	if want := []string{"input_required", "complete", "unclaimed"}; len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Errorf("round events %v, want %v", got, want)
+	}
+}
+
+// TestSpanAttributesOutliveTheirBuffer: the slices span attributes are
+// built in are used again by the next call (attrBufs); the spans already
+// ended keep their own, complete and unchanged, attributes.
+func TestSpanAttributesOutliveTheirBuffer(t *testing.T) {
+	f := newFixture(t)
+	for i, user := range []string{"alice", "bob", "carol"} {
+		c := toolCall(nil, nil)
+		c.UserID, c.ID = user, fmt.Sprint("req-", i)
+		f.run(t, c, nil, &mcp.CallToolResult{}, nil)
+	}
+	spans := f.spans.GetSpans().Snapshots()
+	if len(spans) != 6 {
+		t.Fatalf("%d spans, want 6", len(spans))
+	}
+	for i, user := range []string{"alice", "bob", "carol"} {
+		client, server := attrs(spans[2*i]), attrs(spans[2*i+1])
+		if server["enduser.id"].AsString() != user || server["mcp.request_id"].AsString() != fmt.Sprint("req-", i) ||
+			server["mcp.backend"].AsString() != "demo" || len(spans[2*i+1].Attributes()) != 12 {
+			t.Errorf("call %d: server span attributes %v", i, spans[2*i+1].Attributes())
+		}
+		if client["mcp.backend"].AsString() != "demo" || client["server.port"].AsInt64() != 3001 || len(spans[2*i].Attributes()) != 6 {
+			t.Errorf("call %d: client span attributes %v", i, spans[2*i].Attributes())
+		}
+	}
+}
+
+// TestServerAddress: an HTTP backend's server.address and server.port,
+// with the scheme's port when the URL names none.
+func TestServerAddress(t *testing.T) {
+	for _, tc := range []struct {
+		url, host string
+		port      int64
+	}{
+		{"http://127.0.0.1:3001/mcp", "127.0.0.1", 3001},
+		{"https://mcp.example.com/mcp", "mcp.example.com", 443},
+		{"http://backend/mcp", "backend", 80},
+		{"http://[::1]:8080/", "::1", 8080},
+	} {
+		for range 2 { // the second answer comes from the cache
+			got := serverAddress(tc.url)
+			if len(got) != 2 || got[0].Value.AsString() != tc.host || got[1].Value.AsInt64() != tc.port {
+				t.Errorf("%s: %v, want %s and %d", tc.url, got, tc.host, tc.port)
+			}
+		}
+	}
+	if got := serverAddress("http://%zz"); len(got) != 0 {
+		t.Errorf("an unparsable URL: %v, want no attributes", got)
 	}
 }
