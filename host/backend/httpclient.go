@@ -9,9 +9,12 @@ import (
 	"time"
 )
 
-// drainGrace is how long a streamed answer's HTTP response may go on being
-// read after the call that asked for it has ended (lingerTransport).
-const drainGrace = time.Second
+// drainGrace is how long the rest of a POST's response may be read, out
+// of the SDK's sight, after the call that made it has ended
+// (lingerTransport): ample for the last chunk of a stream that ends right
+// after its answer, short enough that a stream that goes on holds its
+// connection only briefly.
+const drainGrace = 250 * time.Millisecond
 
 // httpClient is the HTTP client of one streamable-HTTP or SSE backend:
 // one keep-alive pool shared by every session to that backend, the
@@ -38,12 +41,15 @@ func httpClient(headers map[string]string, negotiated *atomic.Pointer[string]) *
 // answer, often before the stream's last chunk is read; net/http then
 // closes the connection instead of returning it to the pool, and a later
 // call opens a new one (measured: one call in a hundred at 16 concurrent
-// clients, 6.5 % of the host's CPU in connect). So a POST here runs under
-// a context of its own: it ends with the caller's while the response's
-// headers are awaited, grace after the caller's once the body is being
-// read, and at once when the body is closed. A backend that goes on
-// streaming after a cancelled call is cut off after grace, as before
-// without it.
+// clients). So a POST here runs under a context of its own:
+//
+//   - while the response's headers are awaited, it ends with the caller's;
+//   - once the body is being read and the caller's ends, the body is
+//     detached: the SDK's reads fail at once, as they would have, so
+//     nothing more of the stream (a cancelled call's log messages or
+//     requests) reaches the SDK, and on Close the rest is read away in
+//     the background for at most grace, then the request is ended;
+//   - when the body is closed before that, at once.
 type lingerTransport struct {
 	base  http.RoundTripper
 	grace time.Duration
@@ -55,41 +61,95 @@ func (t lingerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return t.base.RoundTrip(r)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
-	var reading atomic.Bool
-	stop := context.AfterFunc(parent, func() {
-		if reading.Load() {
-			time.AfterFunc(t.grace, cancel)
-			return
-		}
-		cancel()
-	})
+	b := &lingerBody{cancel: cancel, grace: t.grace}
+	b.stop = context.AfterFunc(parent, b.detach)
 	resp, err := t.base.RoundTrip(r.WithContext(ctx))
 	if err != nil {
-		stop()
+		b.stop()
 		cancel()
 		return nil, err
 	}
-	reading.Store(true)
-	if parent.Err() != nil && stop() {
+	b.rc = resp.Body
+	b.reading.Store(true)
+	if parent.Err() != nil && b.stop() {
 		// The caller ended while the headers were awaited and its
-		// AfterFunc had not run yet: from now on, grace applies.
-		time.AfterFunc(t.grace, cancel)
+		// AfterFunc had not run yet.
+		b.detach()
 	}
-	resp.Body = &lingerBody{ReadCloser: resp.Body, release: func() { stop(); cancel() }}
+	resp.Body = b
 	return resp, nil
 }
 
-// lingerBody releases its request's context once closed.
+// lingerBody is a POST's response body under lingerTransport.
 type lingerBody struct {
-	io.ReadCloser
-	once    sync.Once
-	release func()
+	rc     io.ReadCloser
+	cancel context.CancelFunc // ends the request
+	stop   func() bool        // stops detach from running
+	grace  time.Duration
+
+	reading  atomic.Bool // the headers are in: rc is set
+	detached atomic.Bool // the caller has ended: reads fail
+	closed   atomic.Bool
+	once     sync.Once
+	mu       sync.Mutex
+	timer    *time.Timer // ends the request grace after detach
+}
+
+// detach runs when the caller's context ends before the body is closed.
+func (b *lingerBody) detach() {
+	if !b.reading.Load() {
+		b.cancel() // no response yet: the request ends with its caller
+		return
+	}
+	if b.closed.Load() {
+		return
+	}
+	b.detached.Store(true)
+	b.mu.Lock()
+	b.timer = time.AfterFunc(b.grace, b.cancel)
+	b.mu.Unlock()
+}
+
+func (b *lingerBody) Read(p []byte) (int, error) {
+	if b.detached.Load() {
+		return 0, context.Canceled
+	}
+	n, err := b.rc.Read(p)
+	if b.detached.Load() {
+		return 0, context.Canceled // what came with the caller gone is dropped
+	}
+	return n, err
 }
 
 func (b *lingerBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.once.Do(b.release)
+	var err error
+	b.once.Do(func() {
+		b.closed.Store(true)
+		if b.detached.Load() {
+			// Read the rest away from the SDK, for at most grace (the
+			// timer ends the request), so the connection can be reused.
+			go func() {
+				_, _ = io.Copy(io.Discard, b.rc)
+				b.rc.Close()
+				b.release()
+			}()
+			return
+		}
+		err = b.rc.Close()
+		b.release()
+	})
 	return err
+}
+
+// release ends the request and everything that would end it later.
+func (b *lingerBody) release() {
+	b.stop()
+	b.mu.Lock()
+	if b.timer != nil {
+		b.timer.Stop()
+	}
+	b.mu.Unlock()
+	b.cancel()
 }
 
 // protocolVersionHeader is the HTTP header naming the MCP revision of a

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -53,6 +54,29 @@ func (o observer) Begin(ctx context.Context, c *request.Call) context.Context {
 	ctx, _ = t.tracer.Start(ctx, SpanName(c), trace.WithSpanKind(trace.SpanKindServer))
 	c.BackendHook = o.backendCall
 	return ctx
+}
+
+// setSpanAttrs sets all of the SERVER span's attributes, at its end.
+func setSpanAttrs(span trace.Span, c *request.Call, errType string) {
+	if !span.IsRecording() {
+		return
+	}
+	buf := getAttrs()
+	defer putAttrs(buf)
+	attrs := appendSpanAttrs(*buf, c)
+	if c.Round > 0 {
+		// One span per round of a multi-round-trip call (SEP-2322), tied
+		// together by the request ID of the round that began it.
+		attrs = append(attrs, attribute.Int("mcp.argus.round", c.Round), attribute.String("mcp.argus.logical_request_id", c.LogicalID))
+	}
+	if c.Backend != "" {
+		attrs = append(attrs, attribute.String("mcp.backend", c.Backend))
+	}
+	if errType != "" {
+		attrs = append(attrs, attribute.String("error.type", errType))
+	}
+	span.SetAttributes(attrs...)
+	*buf = attrs
 }
 
 // appendSpanAttrs appends the SERVER span's attributes of what the call
@@ -109,13 +133,8 @@ func targetAttr(method, capability string) []attribute.KeyValue {
 func (o observer) End(ctx context.Context, c *request.Call) {
 	span := trace.SpanFromContext(ctx)
 	errType := ErrorType(c.Outcome, c.Err)
-	buf := getAttrs()
-	defer putAttrs(buf)
-	attrs := appendSpanAttrs(*buf, c)
+	setSpanAttrs(span, c, errType)
 	if c.Round > 0 {
-		// One span per round of a multi-round-trip call (SEP-2322), tied
-		// together by the request ID of the round that began it.
-		attrs = append(attrs, attribute.Int("mcp.argus.round", c.Round), attribute.String("mcp.argus.logical_request_id", c.LogicalID))
 		switch {
 		case c.InputRequired:
 			span.AddEvent("input_required", trace.WithAttributes(attribute.Int("mcp.argus.round", c.Round)))
@@ -127,14 +146,6 @@ func (o observer) End(ctx context.Context, c *request.Call) {
 			span.AddEvent("complete", trace.WithAttributes(attribute.Int("mcp.argus.rounds", c.Rounds)))
 		}
 	}
-	if c.Backend != "" {
-		attrs = append(attrs, attribute.String("mcp.backend", c.Backend))
-	}
-	if errType != "" {
-		attrs = append(attrs, attribute.String("error.type", errType))
-	}
-	span.SetAttributes(attrs...)
-	*buf = attrs
 	if errType != "" {
 		msg := errType
 		if c.Err != nil {
@@ -297,9 +308,14 @@ func putAttrs(p *[]attribute.KeyValue) {
 	attrBufs.Put(p)
 }
 
-// serverAddresses caches serverAddress's answer per backend URL (a
-// handful, from the configuration).
-var serverAddresses sync.Map // string -> []attribute.KeyValue
+// serverAddresses caches serverAddress's answer per backend URL: a
+// handful, from the configuration; past maxServerAddresses (many reloads
+// with changing URLs) answers are no longer kept.
+var (
+	serverAddresses    sync.Map // string -> []attribute.KeyValue
+	serverAddressesN   atomic.Int64
+	maxServerAddresses int64 = 256
+)
 
 // serverAddress is an HTTP backend's server.address and server.port.
 func serverAddress(rawURL string) []attribute.KeyValue {
@@ -320,7 +336,9 @@ func serverAddress(rawURL string) []attribute.KeyValue {
 			attrs = append(attrs, attribute.Int("server.port", p))
 		}
 	}
-	serverAddresses.Store(rawURL, attrs)
+	if serverAddressesN.Add(1) <= maxServerAddresses {
+		serverAddresses.Store(rawURL, attrs)
+	}
 	return attrs
 }
 

@@ -405,3 +405,18 @@ func TestServerAddress(t *testing.T) {
 		t.Errorf("an unparsable URL: %v, want no attributes", got)
 	}
 }
+
+// TestServerAddressCacheIsBounded: past maxServerAddresses URLs the
+// answers are still right, and no longer kept.
+func TestServerAddressCacheIsBounded(t *testing.T) {
+	old := maxServerAddresses
+	t.Cleanup(func() { maxServerAddresses = old })
+	maxServerAddresses = serverAddressesN.Load() // full
+	const u = "http://not-cached.example:9/mcp"
+	if got := serverAddress(u); len(got) != 2 || got[0].Value.AsString() != "not-cached.example" || got[1].Value.AsInt64() != 9 {
+		t.Errorf("past the bound: %v", got)
+	}
+	if _, ok := serverAddresses.Load(u); ok {
+		t.Error("an answer past the bound was kept")
+	}
+}
