@@ -6,6 +6,8 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -334,4 +336,55 @@ func TestE2ESessionIsolation(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestE2ECancelledCallsMessagesStayWithIt: a client cancels a call whose
+// HTTP backend goes on logging (its tool ignores the cancellation); the
+// messages the backend writes afterwards on that call's stream reach no
+// other client. Argus keeps the call's connection to drain the stream's
+// end, and nothing read while draining may be dispatched: the relay would
+// hand a message of the link to whichever client is there.
+func TestE2ECancelledCallsMessagesStayWithIt(t *testing.T) {
+	server := mcp.NewServer(&mcp.Implementation{Name: "chatty", Version: "0"}, nil)
+	mcp.AddTool(server, &mcp.Tool{Name: "talk"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		ctx = context.WithoutCancel(ctx)
+		for i := range 50 {
+			req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Data: fmt.Sprint("A's secret ", i)})
+			time.Sleep(10 * time.Millisecond)
+		}
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
+	})
+	backend := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil))
+	t.Cleanup(backend.Close)
+	url, _ := startArgus(t, fmt.Sprintf(`
+backend "chatty" {
+  type = "streamable-http"
+  url  = %q
+}
+`, backend.URL))
+
+	var mu sync.Mutex
+	var toB []string
+	a := relayClient(t, url, nil)
+	b := relayClient(t, url, &mcp.ClientOptions{LoggingMessageHandler: func(_ context.Context, r *mcp.LoggingMessageRequest) {
+		mu.Lock()
+		toB = append(toB, fmt.Sprint(r.Params.Data))
+		mu.Unlock()
+	}})
+	for _, s := range []*mcp.ClientSession{a, b} {
+		if err := s.SetLoggingLevel(context.Background(), &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	if _, err := a.CallTool(ctx, &mcp.CallToolParams{Name: "chatty_talk", Arguments: map[string]any{}}); err == nil {
+		t.Fatal("the call ended before its deadline")
+	}
+	time.Sleep(time.Second) // the tool goes on logging for about 350 ms more
+	mu.Lock()
+	defer mu.Unlock()
+	if len(toB) > 0 {
+		t.Errorf("client B received %d of client A's messages: %q", len(toB), toB)
+	}
 }
