@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -260,7 +259,7 @@ func (o observer) backendCall(ctx context.Context, c *request.Call, b request.Ba
 		attrs = append(attrs, attribute.String("network.transport", "pipe"), attribute.String("process.command", b.Command))
 	default:
 		attrs = append(attrs, attribute.String("network.transport", "tcp"))
-		attrs = append(attrs, serverAddress(b.URL)...)
+		attrs = appendServerAddress(attrs, b.URL)
 	}
 	// Set after Start rather than with it: the SDK copies them either way,
 	// WithAttributes once more; no sampler Argus configures reads them.
@@ -308,36 +307,23 @@ func putAttrs(p *[]attribute.KeyValue) {
 	attrBufs.Put(p)
 }
 
-// serverAddresses caches serverAddress's answer per backend URL: a
-// handful, from the configuration; past maxServerAddresses (many reloads
-// with changing URLs) answers are no longer kept.
-var (
-	serverAddresses    sync.Map // string -> []attribute.KeyValue
-	serverAddressesN   atomic.Int64
-	maxServerAddresses int64 = 256
-)
-
-// serverAddress is an HTTP backend's server.address and server.port.
-func serverAddress(rawURL string) []attribute.KeyValue {
-	if v, ok := serverAddresses.Load(rawURL); ok {
-		return v.([]attribute.KeyValue)
+// appendServerAddress appends an HTTP backend's server.address and
+// server.port, with the scheme's port when the URL names none.
+func appendServerAddress(attrs []attribute.KeyValue, rawURL string) []attribute.KeyValue {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return attrs
 	}
-	var attrs []attribute.KeyValue
-	if u, err := url.Parse(rawURL); err == nil {
-		host, port, err := net.SplitHostPort(u.Host)
-		if err != nil {
-			host, port = u.Host, map[string]string{"https": "443"}[u.Scheme]
-			if port == "" {
-				port = "80"
-			}
-		}
-		attrs = append(attrs, attribute.String("server.address", host))
-		if p, err := strconv.Atoi(port); err == nil {
-			attrs = append(attrs, attribute.Int("server.port", p))
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		host, port = u.Host, "80"
+		if u.Scheme == "https" {
+			port = "443"
 		}
 	}
-	if serverAddressesN.Add(1) <= maxServerAddresses {
-		serverAddresses.Store(rawURL, attrs)
+	attrs = append(attrs, attribute.String("server.address", host))
+	if p, err := strconv.Atoi(port); err == nil {
+		attrs = append(attrs, attribute.Int("server.port", p))
 	}
 	return attrs
 }

@@ -394,29 +394,12 @@ func TestServerAddress(t *testing.T) {
 		{"http://backend/mcp", "backend", 80},
 		{"http://[::1]:8080/", "::1", 8080},
 	} {
-		for range 2 { // the second answer comes from the cache
-			got := serverAddress(tc.url)
-			if len(got) != 2 || got[0].Value.AsString() != tc.host || got[1].Value.AsInt64() != tc.port {
-				t.Errorf("%s: %v, want %s and %d", tc.url, got, tc.host, tc.port)
-			}
+		got := appendServerAddress(nil, tc.url)
+		if len(got) != 2 || got[0].Value.AsString() != tc.host || got[1].Value.AsInt64() != tc.port {
+			t.Errorf("%s: %v, want %s and %d", tc.url, got, tc.host, tc.port)
 		}
 	}
-	if got := serverAddress("http://%zz"); len(got) != 0 {
+	if got := appendServerAddress(nil, "http://%zz"); len(got) != 0 {
 		t.Errorf("an unparsable URL: %v, want no attributes", got)
-	}
-}
-
-// TestServerAddressCacheIsBounded: past maxServerAddresses URLs the
-// answers are still right, and no longer kept.
-func TestServerAddressCacheIsBounded(t *testing.T) {
-	old := maxServerAddresses
-	t.Cleanup(func() { maxServerAddresses = old })
-	maxServerAddresses = serverAddressesN.Load() // full
-	const u = "http://not-cached.example:9/mcp"
-	if got := serverAddress(u); len(got) != 2 || got[0].Value.AsString() != "not-cached.example" || got[1].Value.AsInt64() != 9 {
-		t.Errorf("past the bound: %v", got)
-	}
-	if _, ok := serverAddresses.Load(u); ok {
-		t.Error("an answer past the bound was kept")
 	}
 }
