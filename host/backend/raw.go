@@ -147,6 +147,10 @@ type RawToolResult struct {
 // MarshalJSON implements json.Marshaler: the backend's result, unchanged.
 func (r *RawToolResult) MarshalJSON() ([]byte, error) { return r.Raw, nil }
 
+// RawJSON is the backend's result (session.RawResult), which the
+// transport writes without encoding it again.
+func (r *RawToolResult) RawJSON() json.RawMessage { return r.Raw }
+
 // CallTool forwards a tools/call to a backend of a revision before
 // 2026-07-28 with Call, skipping the SDK client's decoding and the SDK
 // server's encoding of the result. A result with nothing but text

@@ -36,6 +36,9 @@ const (
 	// bare-baseline and full-baseline (and http-full-baseline beside
 	// http-full): a change's effect in one run.
 	envHopBaseline = "ARGUS_BENCH_BASELINE"
+	// envHopConc, if set, replaces the measured concurrencies with this
+	// comma-separated list ("1" profiles the serial path alone).
+	envHopConc = "ARGUS_BENCH_CONC"
 
 	defaultHopDuration = 3 * time.Second
 	defaultHopRounds   = 3
@@ -162,6 +165,16 @@ func BenchmarkHop(b *testing.B) {
 		rounds = n
 	}
 	slice := perCell / time.Duration(rounds)
+	if s := os.Getenv(envHopConc); s != "" {
+		hopConcurrency = nil
+		for f := range strings.SplitSeq(s, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				b.Fatalf("%s=%q: want a comma-separated list of positive integers such as 1,16", envHopConc, s)
+			}
+			hopConcurrency = append(hopConcurrency, n)
+		}
+	}
 
 	// Processes: a separate demo-server for each target, so no two targets
 	// share backend state.

@@ -353,8 +353,20 @@ func (s *Stream) Call(ctx context.Context, method string, params any) (json.RawM
 	}
 }
 
-// finish writes the call's JSON-RPC response.
+// RawResult is a result that holds its JSON as it came from the backend
+// (backend.RawToolResult): valid JSON, already checked by whoever built
+// it, which Finish writes as it is.
+type RawResult interface {
+	mcp.Result
+	RawJSON() json.RawMessage
+}
+
+// Finish writes the call's JSON-RPC response.
 func (s *Stream) Finish(id json.RawMessage, res mcp.Result, err error) {
+	if b, ok := rawResponse(id, res, err); ok {
+		_ = s.write(b, true)
+		return
+	}
 	out := struct {
 		JSONRPC string          `json:"jsonrpc"`
 		ID      json.RawMessage `json:"id"`
@@ -376,4 +388,27 @@ func (s *Stream) Finish(id json.RawMessage, res mcp.Result, err error) {
 		b, _ = json.Marshal(out)
 	}
 	_ = s.write(b, true)
+}
+
+// rawResponse is the response to a call answered with a RawResult, put
+// together without encoding/json, which would scan the result once more
+// (it checks and compacts what a json.Marshaler returns); false for any
+// other answer, and for a result or id spread over lines, which an SSE
+// data field could not carry and encoding/json would compact.
+func rawResponse(id json.RawMessage, res mcp.Result, err error) ([]byte, bool) {
+	r, ok := res.(RawResult)
+	if !ok || err != nil || request.IsNil(res) {
+		return nil, false
+	}
+	raw := r.RawJSON()
+	if len(raw) == 0 || len(id) == 0 || bytes.ContainsAny(raw, "\r\n") || bytes.ContainsAny(id, "\r\n") {
+		return nil, false
+	}
+	const head, mid = `{"jsonrpc":"2.0","id":`, `,"result":`
+	b := make([]byte, 0, len(head)+len(id)+len(mid)+len(raw)+1)
+	b = append(b, head...)
+	b = append(b, id...)
+	b = append(b, mid...)
+	b = append(b, raw...)
+	return append(b, '}'), true
 }

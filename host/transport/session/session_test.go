@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 func newEntry() *Entry {
@@ -127,5 +129,116 @@ func TestCallKey(t *testing.T) {
 		if k, ok := CallKey(json.RawMessage(raw)); ok {
 			t.Errorf("CallKey(%s) = %q, want none", raw, k)
 		}
+	}
+}
+
+// rawRes is a RawResult for the tests.
+type rawRes struct {
+	*mcp.CallToolResult
+	raw json.RawMessage
+}
+
+func (r *rawRes) MarshalJSON() ([]byte, error) { return r.raw, nil }
+func (r *rawRes) RawJSON() json.RawMessage     { return r.raw }
+
+// TestFinishRawResult: a RawResult is written as it came, in the response
+// encoding/json would write (the same JSON value), as JSON or as the SSE
+// stream's last event; a result or id spread over lines, which an SSE data
+// field cannot carry, an error and a nil result take encoding/json's way.
+func TestFinishRawResult(t *testing.T) {
+	text := `{"content":[{"type":"text","text":"a<b & \u2028 \"c\""}],"structuredContent":{"k":[1,2.5,null]}}`
+	same := func(t *testing.T, got string, id json.RawMessage, res any) {
+		t.Helper()
+		want, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "result": res})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g, w any
+		if err := json.Unmarshal([]byte(got), &g); err != nil {
+			t.Fatalf("response %q: %v", got, err)
+		}
+		if err := json.Unmarshal(want, &w); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(g, w) {
+			t.Fatalf("response %s\nwant the same value as %s", got, want)
+		}
+	}
+	for _, id := range []string{`7`, `"x-1"`, `-2.5e3`} {
+		rec := httptest.NewRecorder()
+		NewStream(rec, newEntry()).Finish(json.RawMessage(id), &rawRes{&mcp.CallToolResult{}, json.RawMessage(text)}, nil)
+		if want := `{"jsonrpc":"2.0","id":` + id + `,"result":` + text + `}`; rec.Body.String() != want {
+			t.Fatalf("id %s: body %s, want the backend's bytes in %s", id, rec.Body, want)
+		}
+		same(t, rec.Body.String(), json.RawMessage(id), json.RawMessage(text))
+		if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+			t.Fatalf("Content-Type %q", ct)
+		}
+	}
+
+	// On an SSE stream (a message went first), the last event.
+	rec := httptest.NewRecorder()
+	s := NewStream(rec, newEntry())
+	if err := s.Notify(context.Background(), "notifications/message", map[string]any{"level": "info"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Finish(json.RawMessage(`3`), &rawRes{&mcp.CallToolResult{}, json.RawMessage(text)}, nil)
+	if !strings.HasSuffix(rec.Body.String(), "data: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":"+text+"}\n\n") {
+		t.Fatalf("SSE body %q", rec.Body)
+	}
+
+	// Spread over lines: compacted by encoding/json, one data line.
+	spread := "{\n  \"content\": [\r\n {\"type\":\"text\",\"text\":\"x\"}]\n}"
+	for _, tc := range []struct {
+		id  string
+		raw string
+	}{{`1`, spread}, {"\n1", text}} {
+		rec = httptest.NewRecorder()
+		s = NewStream(rec, newEntry())
+		_ = s.Notify(context.Background(), "notifications/message", nil)
+		s.Finish(json.RawMessage(tc.id), &rawRes{&mcp.CallToolResult{}, json.RawMessage(tc.raw)}, nil)
+		events := strings.Split(strings.TrimSuffix(rec.Body.String(), "\n\n"), "\n\n")
+		last := events[len(events)-1]
+		if strings.Count(last, "\n") != 1 || !strings.HasPrefix(last, "event: message\ndata: {") {
+			t.Fatalf("id %q, result %q: last event %q, want one data line", tc.id, tc.raw, last)
+		}
+		same(t, strings.TrimPrefix(last, "event: message\ndata: "), json.RawMessage(strings.TrimSpace(tc.id)), json.RawMessage(tc.raw))
+	}
+
+	// An error wins over the result; a nil RawResult is an empty result.
+	rec = httptest.NewRecorder()
+	NewStream(rec, newEntry()).Finish(json.RawMessage(`4`), &rawRes{&mcp.CallToolResult{}, json.RawMessage(text)}, &jsonrpc.Error{Code: -32000, Message: "no"})
+	if got := rec.Body.String(); got != `{"jsonrpc":"2.0","id":4,"error":{"code":-32000,"message":"no"}}` {
+		t.Fatalf("error response %s", got)
+	}
+	rec = httptest.NewRecorder()
+	var nilRaw *rawRes
+	NewStream(rec, newEntry()).Finish(json.RawMessage(`5`), nilRaw, nil)
+	if got := rec.Body.String(); got != `{"jsonrpc":"2.0","id":5,"result":{}}` {
+		t.Fatalf("nil result response %s", got)
+	}
+}
+
+// BenchmarkFinish: writing a tools/call answer the backend's bytes pass
+// through (raw) against one encoding/json encodes (typed).
+func BenchmarkFinish(b *testing.B) {
+	text := json.RawMessage(`{"content":[{"type":"text","text":"hop session 3"}],"structuredContent":{"message":"hop session 3"}}`)
+	var typed mcp.CallToolResult
+	if err := json.Unmarshal(text, &typed); err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		res  mcp.Result
+	}{{"raw", &rawRes{&mcp.CallToolResult{}, text}}, {"typed", &typed}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			rec := httptest.NewRecorder()
+			for b.Loop() {
+				rec.Body.Reset()
+				s := &Stream{w: rec, entry: nil}
+				s.Finish(json.RawMessage(`12`), bc.res, nil)
+			}
+		})
 	}
 }
