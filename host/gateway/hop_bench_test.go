@@ -300,6 +300,8 @@ telemetry {
 		}
 	}
 
+	watch := startPauseWatch(10*time.Millisecond, 250*time.Millisecond)
+	var stalls []hopStall
 	cells := make(map[string]*hopCell) // by cellKey
 	cellKey := func(t *hopTarget, conc int) string { return fmt.Sprintf("%s/%d", t.key, conc) }
 	for r := range rounds {
@@ -308,10 +310,16 @@ telemetry {
 				t := targets[(i+r)%len(targets)]
 				runtime.GC() // don't bill one cell's garbage to the next
 				cpu0, cpuOK := treeCPUByRole(t.pids...)
+				began := time.Now()
 				lat, elapsed, err := driveEcho(ctx, t.sessions[:conc], slice, 0)
 				cpu1, _ := treeCPUByRole(t.pids...)
 				if err != nil {
 					b.Fatalf("%s, concurrency %d, round %d: %v", t.label, conc, r+1, err)
+				}
+				if len(lat) > 0 {
+					if slowest := slices.Max(lat); slowest > hopStallOver {
+						stalls = append(stalls, hopStall{target: t.key, conc: conc, round: r + 1, slowest: slowest, paused: watch.during(began, time.Now())})
+					}
 				}
 				c := cells[cellKey(t, conc)]
 				if c == nil {
@@ -331,6 +339,7 @@ telemetry {
 			}
 		}
 	}
+	watch.Stop()
 	for _, c := range cells {
 		slices.Sort(c.latencies)
 	}
@@ -450,6 +459,8 @@ telemetry {
 	}
 	fmt.Fprintf(&sb, "\nGoals (README, Performance), this run; \"beyond the floor\": the floor, which does the least any proxy does, missed it too:\n\n%s",
 		goalTable(hopGoals(hopConcurrency, ratio, p50Added)))
+	pauses, paused := watch.count()
+	fmt.Fprintf(&sb, "\n%s", stallTable(stalls, pauses, paused))
 	fmt.Print(sb.String())
 }
 
