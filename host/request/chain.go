@@ -31,7 +31,8 @@ func NewChain(terminal Handler, observers []Observer, panics *Panics, mws ...Mid
 // and duration in c. It never panics: a panic anywhere in the chain or in
 // an observer's Begin becomes an OutcomeInternal error that every
 // observer's End sees; a panic in one observer's End does not keep the
-// others from theirs.
+// others from theirs. A LateObserver's End is deferred to the
+// AfterAnswer in ctx, if there is one (Defer).
 func (ch *Chain) Run(ctx context.Context, c *Call) (mcp.Result, error) {
 	return ch.run(ctx, c, ch.handler)
 }
@@ -65,6 +66,10 @@ func (ch *Chain) run(ctx context.Context, c *Call, h Handler) (mcp.Result, error
 	c.Outcome = Classify(c.Result, c.Err)
 	c.Duration = time.Since(c.Start)
 	for i := len(ch.observers) - 1; i >= 0; i-- {
+		if o, ok := ch.observers[i].(LateObserver); ok {
+			Defer(ctx, func() { ch.end(ctx, o, c) })
+			continue
+		}
 		ch.end(ctx, ch.observers[i], c)
 	}
 	return c.Result, c.Err

@@ -129,6 +129,11 @@ func targetAttr(method, capability string) []attribute.KeyValue {
 	return nil
 }
 
+// EndsLate makes the observer a request.LateObserver: on the lean path its
+// End runs once the client has its answer, ending the span at the time
+// the call ended (Call.Start plus Call.Duration), as it would have then.
+func (o observer) EndsLate() {}
+
 func (o observer) End(ctx context.Context, c *request.Call) {
 	span := trace.SpanFromContext(ctx)
 	errType := ErrorType(c.Outcome, c.Err)
@@ -153,7 +158,7 @@ func (o observer) End(ctx context.Context, c *request.Call) {
 		}
 		span.SetStatus(codes.Error, msg)
 	}
-	span.End()
+	span.End(trace.WithTimestamp(c.Start.Add(c.Duration)))
 
 	secs := c.Duration.Seconds()
 	m := o.t.requests
@@ -275,19 +280,24 @@ func (o observer) backendCall(ctx context.Context, c *request.Call, b request.Ba
 	params.SetMeta(meta)
 	start := time.Now()
 	return ctx, func(res mcp.Result, err error) {
+		// Timed now, recorded once the client has its answer where the
+		// transport allows it (request.Defer).
+		end := time.Now()
 		outcome := request.Classify(res, err)
-		errType := ErrorType(outcome, err)
-		if errType != "" {
-			span.SetAttributes(attribute.String("error.type", errType))
-			if err != nil {
-				span.RecordError(err)
-				span.SetStatus(codes.Error, err.Error())
-			} else {
-				span.SetStatus(codes.Error, errType)
+		request.Defer(ctx, func() {
+			errType := ErrorType(outcome, err)
+			if errType != "" {
+				span.SetAttributes(attribute.String("error.type", errType))
+				if err != nil {
+					span.RecordError(err)
+					span.SetStatus(codes.Error, err.Error())
+				} else {
+					span.SetStatus(codes.Error, errType)
+				}
 			}
-		}
-		span.End()
-		t.requests.clientOp.Record(ctx, time.Since(start).Seconds(), t.attrs.client(c.Method, c.OriginalName, errType))
+			span.End(trace.WithTimestamp(end))
+			t.requests.clientOp.Record(ctx, end.Sub(start).Seconds(), t.attrs.client(c.Method, c.OriginalName, errType))
+		})
 	}
 }
 

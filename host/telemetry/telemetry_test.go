@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -402,4 +404,79 @@ func TestServerAddress(t *testing.T) {
 	if got := appendServerAddress(nil, "http://%zz"); len(got) != 0 {
 		t.Errorf("an unparsable URL: %v, want no attributes", got)
 	}
+}
+
+// TestSpansEndWhenTheCallDid: on the lean path the spans are ended and the
+// metrics recorded only once the client has its answer (request.AfterAnswer
+// runs); nothing is exported before, and the spans still end when the
+// backend request and the call ended, not when that work ran. An error
+// of the backend request still reaches its span.
+func TestSpansEndWhenTheCallDid(t *testing.T) {
+	f := newFixture(t)
+	const late = 150 * time.Millisecond
+	var backendEnd, handlerEnd time.Time
+	chain := request.NewChain(func(ctx context.Context, c *request.Call) (mcp.Result, error) {
+		c.Backend, c.OriginalName = "demo", "search"
+		_, done := c.BackendHook(ctx, c, request.Backend{Name: "demo", Type: "stdio", Command: "demo"}, &mcp.CallToolParams{Name: "search"})
+		time.Sleep(20 * time.Millisecond) // the backend's work
+		backendEnd = time.Now()
+		done(nil, &jsonrpc.Error{Code: -32001, Message: "busy"})
+		time.Sleep(20 * time.Millisecond) // the router's own
+		handlerEnd = time.Now()
+		return nil, &jsonrpc.Error{Code: -32001, Message: "busy"}
+	}, []request.Observer{f.tel.Observer()}, nil)
+
+	a := &request.AfterAnswer{}
+	c := toolCall(nil, nil)
+	chain.Run(request.WithAfterAnswer(context.Background(), a), c)
+	if err := f.tel.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.spans.GetSpans()); n != 0 || !a.Pending() {
+		t.Fatalf("before the answer: %d spans exported, pending %v", n, a.Pending())
+	}
+	time.Sleep(late) // the answer being written
+	ranAt := time.Now()
+	a.Run()
+	if err := f.tel.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	spans := f.spans.GetSpans().Snapshots()
+	if len(spans) != 2 {
+		t.Fatalf("%d spans after the answer", len(spans))
+	}
+	client, server := spans[0], spans[1]
+	near := func(name string, got, want time.Time) {
+		t.Helper()
+		if d := got.Sub(want); d < -5*time.Millisecond || d > 5*time.Millisecond {
+			t.Errorf("%s span ended at %v, %v from when it should have (%v); the late work ran at %v", name, got.Format("15:04:05.000"), d, want.Format("15:04:05.000"), ranAt.Format("15:04:05.000"))
+		}
+	}
+	near("client", client.EndTime(), backendEnd)
+	near("server", server.EndTime(), handlerEnd)
+	if got := server.EndTime().Sub(server.StartTime()); got > c.Duration || got < c.Duration-5*time.Millisecond {
+		t.Errorf("server span lasted %v, the call %v", got, c.Duration)
+	}
+	if attrs(client)["error.type"].AsString() != "-32001" || client.Status().Code != codes.Error {
+		t.Errorf("client span: error.type %q status %v", attrs(client)["error.type"].AsString(), client.Status())
+	}
+
+	// The client operation's duration is the backend request's, not until the late work.
+	var rm metricdata.ResourceMetrics
+	if err := f.reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "mcp.client.operation.duration" {
+				continue
+			}
+			h := m.Data.(metricdata.Histogram[float64])
+			if len(h.DataPoints) != 1 || h.DataPoints[0].Sum > (late/2).Seconds() {
+				t.Errorf("client duration: %+v, want one call of about 20ms", h.DataPoints)
+			}
+			return
+		}
+	}
+	t.Error("no mcp.client.operation.duration recorded")
 }

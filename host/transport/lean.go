@@ -66,12 +66,24 @@ func (h *mcpHandler) serveLean(w http.ResponseWriter, r *http.Request, e *sessio
 	}
 	defer e.EndCall(id)
 	st := session.NewStream(w, e)
-	ctx = request.WithStream(request.WithFacts(ctx, facts), st)
+	// What may wait until the client has its answer (spans, metrics:
+	// request.LateObserver) runs after it is sent; it ran, or runs, before
+	// the handler returns in any case.
+	late := &request.AfterAnswer{}
+	defer late.Run()
+	ctx = request.WithAfterAnswer(request.WithStream(request.WithFacts(ctx, facts), st), late)
 	res, err, ok := h.opts.Lean(ctx, e.Session(), msg.Method, msg.Params, r.Header)
 	if !ok {
 		return false
 	}
 	st.Finish(msg.ID, res, err)
+	if late.Pending() {
+		// The id is free before the client can see the answer and use it
+		// again; then the answer goes out, then the rest of the work.
+		e.EndCall(id)
+		st.Flush()
+		late.Run()
+	}
 	return true
 }
 

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -341,5 +343,92 @@ func TestLeanCallAndSessionEnd(t *testing.T) {
 	}
 	if m := nextMessage(t, call); m["error"] == nil {
 		t.Fatalf("the call on the deleted session answered %v", m)
+	}
+}
+
+// TestLeanAnswerBeforeLateWork: what a call defers until its answer
+// (request.Defer: spans, metrics) runs after the client has the whole
+// answer, with its length declared rather than chunked; while it runs the
+// call's id is already free for the client to use again; and it has run
+// by the time the handler returns.
+func TestLeanAnswerBeforeLateWork(t *testing.T) {
+	release := make(chan struct{})
+	var ran atomic.Int64
+	srv := mcpServer(t, HTTPOptions{Lean: func(ctx context.Context, _ *mcp.ServerSession, _ string, _ json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
+		request.Defer(ctx, func() {
+			<-release
+			ran.Add(1)
+		})
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "early"}}}, nil, true
+	}})
+	// On failure, the handlers must end before the server closes.
+	free := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(free)
+	sid := openSession(t, srv.URL, nil)
+
+	type answer struct {
+		resp *http.Response
+		body string
+		err  error
+	}
+	// Each call on a connection of its own: on one connection the next
+	// request waits for the handler anyway (HTTP/1.1 serves a connection's
+	// requests in turn), which is no later than before.
+	call := func() chan answer {
+		ch := make(chan answer, 1)
+		client := &http.Client{Transport: &http.Transport{}}
+		go func() {
+			req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(leanCallBody))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Mcp-Session-Id", sid)
+			req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+			resp, err := client.Do(req)
+			if err != nil {
+				ch <- answer{err: err}
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			ch <- answer{resp, string(b), err}
+		}()
+		return ch
+	}
+	wait := func(ch chan answer) answer {
+		t.Helper()
+		select {
+		case a := <-ch:
+			if a.err != nil {
+				t.Fatal(a.err)
+			}
+			return a
+		case <-time.After(10 * time.Second):
+			t.Fatal("no answer while the call's late work was pending")
+		}
+		return answer{}
+	}
+
+	first := wait(call())
+	if first.resp.StatusCode != 200 || !strings.Contains(first.body, `"early"`) {
+		t.Fatalf("answer %d %s", first.resp.StatusCode, first.body)
+	}
+	if first.resp.ContentLength != int64(len(first.body)) || len(first.resp.TransferEncoding) > 0 {
+		t.Errorf("Content-Length %d for %d bytes, Transfer-Encoding %v: want the length declared", first.resp.ContentLength, len(first.body), first.resp.TransferEncoding)
+	}
+	// The same id again, while the first call's late work still waits.
+	second := wait(call())
+	if second.resp.StatusCode != 200 || !strings.Contains(second.body, `"early"`) {
+		t.Fatalf("the same id while the first call's late work ran: %d %s", second.resp.StatusCode, second.body)
+	}
+	if ran.Load() != 0 {
+		t.Fatal("late work ran before it was released")
+	}
+	free()
+	deadline := time.Now().Add(5 * time.Second)
+	for ran.Load() != 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if ran.Load() != 2 {
+		t.Fatalf("late work ran %d times, want 2", ran.Load())
 	}
 }

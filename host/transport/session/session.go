@@ -287,6 +287,9 @@ func (s *Stream) write(msg []byte, final bool) error {
 	if final && !s.sse {
 		s.done = true
 		h.Set("Content-Type", "application/json")
+		// Declared, so that a Flush before the handler returns (Stream.Flush)
+		// sends the body as it is rather than chunked.
+		h.Set("Content-Length", strconv.Itoa(len(msg)))
 		s.w.WriteHeader(http.StatusOK)
 		_, err := s.w.Write(msg)
 		return err
@@ -302,6 +305,14 @@ func (s *Stream) write(msg []byte, final bool) error {
 		return err
 	}
 	return http.NewResponseController(s.w).Flush()
+}
+
+// Flush sends what is written so far to the client now, rather than when
+// the handler returns.
+func (s *Stream) Flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = http.NewResponseController(s.w).Flush()
 }
 
 // Notify implements request.Stream.
