@@ -13,6 +13,10 @@ import (
 // without one in the context (the SDK's path) Defer runs the work at once,
 // as before.
 type AfterAnswer struct {
+	// Panics records a panic of the queued work, recovered so that the
+	// rest still runs (nil: recovered without recording).
+	Panics *Panics
+
 	mu    sync.Mutex
 	funcs []func()
 	ran   bool
@@ -52,16 +56,25 @@ func (a *AfterAnswer) Pending() bool {
 }
 
 // Run runs the queued work in the order it was queued, once; what is
-// deferred afterwards runs at once. The work recovers its own panics
-// (Chain wraps what it defers).
+// deferred afterwards runs at once. A panic in one piece of work is
+// recovered (and recorded in Panics) and the rest still runs.
 func (a *AfterAnswer) Run() {
 	a.mu.Lock()
 	funcs := a.funcs
 	a.funcs, a.ran = nil, true
 	a.mu.Unlock()
 	for _, f := range funcs {
-		f()
+		a.run(f)
 	}
+}
+
+func (a *AfterAnswer) run(f func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			a.Panics.Recovered(v, "after answer")
+		}
+	}()
+	f()
 }
 
 // A LateObserver's End may run after the client has its answer, when the

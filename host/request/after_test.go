@@ -87,3 +87,39 @@ type orderLate struct {
 func (o *orderLate) Begin(ctx context.Context, _ *Call) context.Context { return ctx }
 func (o *orderLate) End(context.Context, *Call)                         { *o.order = append(*o.order, o.name) }
 func (o *orderLate) EndsLate()                                          {}
+
+// TestAfterAnswerRecoversPanics: a panic in work the backend hook defers
+// (which the chain does not wrap) is recovered by Run, as the chain
+// recovers it without an AfterAnswer, and the late observers' End still
+// runs after it.
+func TestAfterAnswerRecoversPanics(t *testing.T) {
+	late := &lateRecorder{}
+	panics := NewPanics(hclog.NewNullLogger())
+	ch := NewChain(func(ctx context.Context, c *Call) (mcp.Result, error) {
+		Defer(ctx, func() { panic("hook's late work") })
+		return &mcp.CallToolResult{}, nil
+	}, []Observer{late}, panics)
+
+	// Before: no AfterAnswer, the chain recovers it.
+	c := &Call{Method: "tools/call"}
+	_, err := ch.Run(context.Background(), c)
+	t.Logf("no AfterAnswer: err %v, panics %d, late ended %d", err, panics.Count(), len(late.ended))
+
+	late.ended = nil
+	a := &AfterAnswer{Panics: panics}
+	before := panics.Count()
+	c = &Call{Method: "tools/call"}
+	ch.Run(WithAfterAnswer(context.Background(), a), c)
+	var escaped any
+	func() {
+		defer func() { escaped = recover() }()
+		a.Run()
+	}()
+	t.Logf("AfterAnswer: escaped %v, panics %d, late ended %d", escaped, panics.Count(), len(late.ended))
+	if panics.Count() != before+1 {
+		t.Errorf("the deferred panic was recorded %d times, want once", panics.Count()-before)
+	}
+	if escaped != nil || len(late.ended) != 1 {
+		t.Errorf("a panic in deferred hook work escaped Run (%v) and the late End ran %d times, want 1", escaped, len(late.ended))
+	}
+}

@@ -138,27 +138,28 @@ func (o observer) End(ctx context.Context, c *request.Call) {
 	span := trace.SpanFromContext(ctx)
 	errType := ErrorType(c.Outcome, c.Err)
 	setSpanAttrs(span, c, errType)
+	at := trace.WithTimestamp(c.Start.Add(c.Duration))
 	if c.Round > 0 {
 		switch {
 		case c.InputRequired:
-			span.AddEvent("input_required", trace.WithAttributes(attribute.Int("mcp.argus.round", c.Round)))
+			span.AddEvent("input_required", at, trace.WithAttributes(attribute.Int("mcp.argus.round", c.Round)))
 		case c.Unclaimed:
 			// The client never retried: this span stands for the round
 			// that never came.
-			span.AddEvent("unclaimed", trace.WithAttributes(attribute.Int("mcp.argus.rounds", c.Rounds)))
+			span.AddEvent("unclaimed", at, trace.WithAttributes(attribute.Int("mcp.argus.rounds", c.Rounds)))
 		default:
-			span.AddEvent("complete", trace.WithAttributes(attribute.Int("mcp.argus.rounds", c.Rounds)))
+			span.AddEvent("complete", at, trace.WithAttributes(attribute.Int("mcp.argus.rounds", c.Rounds)))
 		}
 	}
 	if errType != "" {
 		msg := errType
 		if c.Err != nil {
 			msg = c.Err.Error()
-			span.RecordError(c.Err)
+			span.RecordError(c.Err, at)
 		}
 		span.SetStatus(codes.Error, msg)
 	}
-	span.End(trace.WithTimestamp(c.Start.Add(c.Duration)))
+	span.End(at)
 
 	secs := c.Duration.Seconds()
 	m := o.t.requests
@@ -282,14 +283,16 @@ func (o observer) backendCall(ctx context.Context, c *request.Call, b request.Ba
 	return ctx, func(res mcp.Result, err error) {
 		// Timed now, recorded once the client has its answer where the
 		// transport allows it (request.Defer).
-		end := time.Now()
+		// From start by the monotonic clock, as the SDK ends a span: a
+		// step of the wall clock meanwhile does not move the end.
+		end := start.Add(time.Since(start))
 		outcome := request.Classify(res, err)
 		request.Defer(ctx, func() {
 			errType := ErrorType(outcome, err)
 			if errType != "" {
 				span.SetAttributes(attribute.String("error.type", errType))
 				if err != nil {
-					span.RecordError(err)
+					span.RecordError(err, trace.WithTimestamp(end))
 					span.SetStatus(codes.Error, err.Error())
 				} else {
 					span.SetStatus(codes.Error, errType)

@@ -480,3 +480,37 @@ func TestSpansEndWhenTheCallDid(t *testing.T) {
 	}
 	t.Error("no mcp.client.operation.duration recorded")
 }
+
+// TestSpanEventsWithinTheSpan: recorded after the answer, the errors
+// (exception events) of both spans still fall within them.
+func TestSpanEventsWithinTheSpan(t *testing.T) {
+	f := newFixture(t)
+	chain := request.NewChain(func(ctx context.Context, c *request.Call) (mcp.Result, error) {
+		c.Backend, c.OriginalName = "demo", "search"
+		_, done := c.BackendHook(ctx, c, request.Backend{Name: "demo", Type: "stdio", Command: "demo"}, &mcp.CallToolParams{Name: "search"})
+		done(nil, &jsonrpc.Error{Code: -32001, Message: "busy"})
+		return nil, &request.Error{Outcome: request.OutcomeTransport, Err: context.DeadlineExceeded, Wire: &jsonrpc.Error{Code: -32001, Message: "busy"}}
+	}, []request.Observer{f.tel.Observer()}, nil)
+	a := &request.AfterAnswer{}
+	c := toolCall(nil, nil)
+	chain.Run(request.WithAfterAnswer(context.Background(), a), c)
+	time.Sleep(50 * time.Millisecond) // the answer being written
+	a.Run()
+	if err := f.tel.ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	spans := f.spans.GetSpans().Snapshots()
+	events := 0
+	for _, s := range spans {
+		events += len(s.Events())
+		for _, ev := range s.Events() {
+			t.Logf("%s span %v..%v, event %q at %v", s.SpanKind(), s.StartTime().Format("15:04:05.000"), s.EndTime().Format("15:04:05.000"), ev.Name, ev.Time.Format("15:04:05.000"))
+			if ev.Time.After(s.EndTime()) {
+				t.Errorf("%s span: event %q at %v, %v after the span's end", s.SpanKind(), ev.Name, ev.Time.Format("15:04:05.000"), ev.Time.Sub(s.EndTime()))
+			}
+		}
+	}
+	if len(spans) != 2 || events != 2 {
+		t.Errorf("%d spans with %d events, want 2 spans with an exception event each", len(spans), events)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -64,12 +65,13 @@ func (h *mcpHandler) serveLean(w http.ResponseWriter, r *http.Request, e *sessio
 	case err != nil:
 		return false
 	}
-	defer e.EndCall(id)
+	endCall := sync.OnceFunc(func() { e.EndCall(id) })
+	defer endCall()
 	st := session.NewStream(w, e)
 	// What may wait until the client has its answer (spans, metrics:
 	// request.LateObserver) runs after it is sent; it ran, or runs, before
 	// the handler returns in any case.
-	late := &request.AfterAnswer{}
+	late := &request.AfterAnswer{Panics: h.opts.Panics}
 	defer late.Run()
 	ctx = request.WithAfterAnswer(request.WithStream(request.WithFacts(ctx, facts), st), late)
 	res, err, ok := h.opts.Lean(ctx, e.Session(), msg.Method, msg.Params, r.Header)
@@ -80,7 +82,7 @@ func (h *mcpHandler) serveLean(w http.ResponseWriter, r *http.Request, e *sessio
 	if late.Pending() {
 		// The id is free before the client can see the answer and use it
 		// again; then the answer goes out, then the rest of the work.
-		e.EndCall(id)
+		endCall()
 		st.Flush()
 		late.Run()
 	}

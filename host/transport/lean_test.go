@@ -432,3 +432,93 @@ func TestLeanAnswerBeforeLateWork(t *testing.T) {
 		t.Fatalf("late work ran %d times, want 2", ran.Load())
 	}
 }
+
+// TestLeanReusedIDOutlivesTheFirstCall: the first call's handler frees its
+// id before its late work and the client uses the id again; when the
+// first handler returns it must not free the second call's id, which
+// stays refused as a duplicate and reachable by notifications/cancelled.
+func TestLeanReusedIDOutlivesTheFirstCall(t *testing.T) {
+	release := make(chan struct{})
+	lateDone := make(chan struct{})
+	started2 := make(chan struct{})
+	cancelled2 := make(chan struct{})
+	var n, served3 atomic.Int64
+	srv := mcpServer(t, HTTPOptions{Lean: func(ctx context.Context, _ *mcp.ServerSession, _ string, _ json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
+		switch n.Add(1) {
+		case 1:
+			request.Defer(ctx, func() { <-release; close(lateDone) })
+		case 2:
+			close(started2)
+			select {
+			case <-ctx.Done():
+				close(cancelled2)
+			case <-time.After(5 * time.Second):
+			}
+		default:
+			served3.Add(1)
+		}
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil, true
+	}})
+	sid := openSession(t, srv.URL, nil)
+	hdr := map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"}
+	post := func(body string) (int, string) {
+		req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if s, b := post(leanCallBody); s != 200 {
+		t.Fatalf("first: %d %s", s, b)
+	}
+	second := make(chan string, 1)
+	go func() { _, b := post(leanCallBody); second <- b }()
+	<-started2
+	close(release)
+	<-lateDone
+	time.Sleep(200 * time.Millisecond) // the first handler returns, running its deferred EndCall(id)
+
+	// The same id while the second call is in flight: a duplicate.
+	s, b := post(leanCallBody)
+	t.Logf("third call with the in-flight id: %d %s (served on the lean path: %d)", s, b, served3.Load())
+	if s != http.StatusBadRequest {
+		t.Errorf("a third call with id 9, in flight in call 2, was not refused as a duplicate: %d", s)
+	}
+	s, b = post(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9}}`)
+	t.Logf("cancel: %d %s", s, b)
+	select {
+	case <-cancelled2:
+	case <-time.After(2 * time.Second):
+		t.Errorf("notifications/cancelled for id 9 did not cancel the call in flight with that id")
+	}
+	<-second
+}
+
+// TestLeanLatePanic: a panic in late work, after the answer, is recorded;
+// the rest of the work still runs and the client has its answer.
+func TestLeanLatePanic(t *testing.T) {
+	var after atomic.Int64
+	panics := request.NewPanics(nil)
+	srv := mcpServer(t, HTTPOptions{Panics: panics, Lean: func(ctx context.Context, _ *mcp.ServerSession, _ string, _ json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
+		request.Defer(ctx, func() { panic("late") })
+		request.Defer(ctx, func() { after.Add(1) })
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil, true
+	}})
+	sid := openSession(t, srv.URL, nil)
+	a := do(t, "POST", srv.URL, leanCallBody, map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"})
+	// The work runs after the answer: wait for the handler to get there.
+	for deadline := time.Now().Add(5 * time.Second); after.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if a.status != 200 || !strings.Contains(a.raw, `"ok"`) || panics.Count() != 1 || after.Load() != 1 {
+		t.Errorf("answer %d %s, %d panics recorded (want 1), work after the panic ran %d times (want 1)", a.status, a.raw, panics.Count(), after.Load())
+	}
+}
