@@ -65,6 +65,9 @@ func (h *mcpHandler) serveLean(w http.ResponseWriter, r *http.Request, e *sessio
 	case err != nil:
 		return false
 	}
+	// The id is freed once: when the call has its result, before the
+	// answer is written (a client may use it again as soon as it reads
+	// the answer), or on the way out if it never got that far.
 	endCall := sync.OnceFunc(func() { e.EndCall(id) })
 	defer endCall()
 	st := session.NewStream(w, e)
@@ -78,11 +81,10 @@ func (h *mcpHandler) serveLean(w http.ResponseWriter, r *http.Request, e *sessio
 	if !ok {
 		return false
 	}
+	endCall()
 	st.Finish(msg.ID, res, err)
 	if late.Pending() {
-		// The id is free before the client can see the answer and use it
-		// again; then the answer goes out, then the rest of the work.
-		endCall()
+		// The answer goes out now, then the rest of the work.
 		st.Flush()
 		late.Run()
 	}

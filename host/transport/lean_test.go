@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -366,35 +367,15 @@ func TestLeanAnswerBeforeLateWork(t *testing.T) {
 	t.Cleanup(free)
 	sid := openSession(t, srv.URL, nil)
 
-	type answer struct {
-		resp *http.Response
-		body string
-		err  error
-	}
 	// Each call on a connection of its own: on one connection the next
 	// request waits for the handler anyway (HTTP/1.1 serves a connection's
 	// requests in turn), which is no later than before.
-	call := func() chan answer {
-		ch := make(chan answer, 1)
-		client := &http.Client{Transport: &http.Transport{}}
-		go func() {
-			req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(leanCallBody))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json, text/event-stream")
-			req.Header.Set("Mcp-Session-Id", sid)
-			req.Header.Set("MCP-Protocol-Version", "2025-11-25")
-			resp, err := client.Do(req)
-			if err != nil {
-				ch <- answer{err: err}
-				return
-			}
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			ch <- answer{resp, string(b), err}
-		}()
+	call := func() chan ownAnswer {
+		ch := make(chan ownAnswer, 1)
+		go func() { ch <- postOwn(srv.URL, sid, leanCallBody) }()
 		return ch
 	}
-	wait := func(ch chan answer) answer {
+	wait := func(ch chan ownAnswer) ownAnswer {
 		t.Helper()
 		select {
 		case a := <-ch:
@@ -405,20 +386,20 @@ func TestLeanAnswerBeforeLateWork(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("no answer while the call's late work was pending")
 		}
-		return answer{}
+		return ownAnswer{}
 	}
 
 	first := wait(call())
-	if first.resp.StatusCode != 200 || !strings.Contains(first.body, `"early"`) {
-		t.Fatalf("answer %d %s", first.resp.StatusCode, first.body)
+	if first.status != 200 || !strings.Contains(first.body, `"early"`) {
+		t.Fatalf("answer %d %s", first.status, first.body)
 	}
-	if first.resp.ContentLength != int64(len(first.body)) || len(first.resp.TransferEncoding) > 0 {
-		t.Errorf("Content-Length %d for %d bytes, Transfer-Encoding %v: want the length declared", first.resp.ContentLength, len(first.body), first.resp.TransferEncoding)
+	if first.contentLength != int64(len(first.body)) || len(first.transferEncoding) > 0 {
+		t.Errorf("Content-Length %d for %d bytes, Transfer-Encoding %v: want the length declared", first.contentLength, len(first.body), first.transferEncoding)
 	}
 	// The same id again, while the first call's late work still waits.
 	second := wait(call())
-	if second.resp.StatusCode != 200 || !strings.Contains(second.body, `"early"`) {
-		t.Fatalf("the same id while the first call's late work ran: %d %s", second.resp.StatusCode, second.body)
+	if second.status != 200 || !strings.Contains(second.body, `"early"`) {
+		t.Fatalf("the same id while the first call's late work ran: %d %s", second.status, second.body)
 	}
 	if ran.Load() != 0 {
 		t.Fatal("late work ran before it was released")
@@ -460,21 +441,12 @@ func TestLeanReusedIDOutlivesTheFirstCall(t *testing.T) {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil, true
 	}})
 	sid := openSession(t, srv.URL, nil)
-	hdr := map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"}
 	post := func(body string) (int, string) {
-		req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		for k, v := range hdr {
-			req.Header.Set(k, v)
+		a := postOwn(srv.URL, sid, body)
+		if a.err != nil {
+			return 0, a.err.Error()
 		}
-		resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return a.status, a.body
 	}
 	if s, b := post(leanCallBody); s != 200 {
 		t.Fatalf("first: %d %s", s, b)
@@ -520,5 +492,110 @@ func TestLeanLatePanic(t *testing.T) {
 	}
 	if a.status != 200 || !strings.Contains(a.raw, `"ok"`) || panics.Count() != 1 || after.Load() != 1 {
 		t.Errorf("answer %d %s, %d panics recorded (want 1), work after the panic ran %d times (want 1)", a.status, a.raw, panics.Count(), after.Load())
+	}
+}
+
+// ownAnswer is what postOwn got.
+type ownAnswer struct {
+	status           int
+	contentLength    int64
+	transferEncoding []string
+	body             string
+	err              error
+}
+
+// postOwn posts body to url for the session sid on a connection of its
+// own, as a client with several connections would; it reports failures
+// in the answer, so any goroutine may call it.
+func postOwn(url, sid, body string) ownAnswer {
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err != nil {
+		return ownAnswer{err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+	if err != nil {
+		return ownAnswer{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return ownAnswer{status: resp.StatusCode, contentLength: resp.ContentLength, transferEncoding: resp.TransferEncoding, body: string(b), err: err}
+}
+
+// idProbe watches the answers to lean calls of one session: when one is
+// written it tries to begin a call with the same id, as a client that has
+// read the answer and reuses its id would.
+type idProbe struct {
+	h       *mcpHandler
+	sid     atomic.Pointer[string]
+	inUse   atomic.Int64 // answers written while their id was still in flight
+	written atomic.Int64 // answers written
+}
+
+// probeWriter is one response, watched by its idProbe.
+type probeWriter struct {
+	http.ResponseWriter
+	p *idProbe
+}
+
+func (w probeWriter) Write(b []byte) (int, error) {
+	if sid := w.p.sid.Load(); sid != nil && strings.Contains(string(b), `"result"`) { // not initialize's
+		w.p.written.Add(1)
+		if e := w.p.h.sessions.Get(*sid); e != nil {
+			key, _ := session.CallKey(json.RawMessage(`9`))
+			if e.BeginCall(key, func() {}) == session.ErrDuplicateID {
+				w.p.inUse.Add(1)
+			} else {
+				e.EndCall(key)
+			}
+		}
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w probeWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+
+func (w probeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// TestLeanIDFreeWhenAnswered: a lean call's id is free by the time its
+// answer is written, as JSON or as the last event of an SSE stream (a
+// call that sent a message first), with late work pending or not: a
+// client that reuses the id as soon as it reads the answer is not refused
+// as a duplicate.
+func TestLeanIDFreeWhenAnswered(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		sse, late bool
+	}{{"json", false, false}, {"json, late work", false, true}, {"sse", true, false}, {"sse, late work", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := NewMCPHandler(HTTPOptions{Server: mcp.NewServer(&mcp.Implementation{Name: "test", Version: "1"}, nil),
+				Lean: func(ctx context.Context, _ *mcp.ServerSession, _ string, _ json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
+					if tc.sse {
+						st, _ := request.StreamFrom(ctx)
+						_ = st.Notify(ctx, "notifications/message", map[string]any{"level": "info", "data": "first"})
+					}
+					if tc.late {
+						request.Defer(ctx, func() {})
+					}
+					return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil, true
+				}}).(*mcpHandler)
+			probe := &idProbe{h: h}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				h.ServeHTTP(probeWriter{w, probe}, r)
+			}))
+			t.Cleanup(srv.Close)
+			sid := openSession(t, srv.URL, nil)
+			probe.sid.Store(&sid)
+			a := postOwn(srv.URL, sid, leanCallBody)
+			if a.err != nil || a.status != 200 || !strings.Contains(a.body, `"ok"`) {
+				t.Fatalf("answer %d %s %v", a.status, a.body, a.err)
+			}
+			if probe.written.Load() != 1 || probe.inUse.Load() != 0 {
+				t.Fatalf("%d answers written, %d of them while their id was still in flight", probe.written.Load(), probe.inUse.Load())
+			}
+		})
 	}
 }
