@@ -6,9 +6,11 @@ package backend
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -239,7 +241,10 @@ func transport(cfg config.Backend, log hclog.Logger, negotiated *atomic.Pointer[
 		cmd.SysProcAttr = childProcAttr()
 		return &stdioTransport{cmd: cmd, terminate: 2 * time.Second, raw: raw}, nil
 	case config.TypeStreamableHTTP:
-		return &mcp.StreamableClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(cfg.Headers, negotiated), MaxRetries: 2}, nil
+		const retries = 2
+		client := httpClient(cfg.Headers, negotiated)
+		raw.http = newHTTPCalls(client, cfg.URL, retries)
+		return &mcp.StreamableClientTransport{Endpoint: cfg.URL, HTTPClient: client, MaxRetries: retries}, nil
 	case config.TypeSSE:
 		return &mcp.SSEClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(cfg.Headers, negotiated)}, nil
 	}
@@ -263,23 +268,35 @@ func (t observedTransport) Connect(ctx context.Context) (mcp.Connection, error) 
 	t.raw.mu.Lock()
 	t.raw.conn = c
 	t.raw.mu.Unlock()
-	return observedConn{c, t.onRead, t.raw}, nil
+	oc := &observedConn{Connection: c, onRead: t.onRead, raw: t.raw}
+	if h := t.raw.http; h != nil {
+		// Messages come from the SDK's transport and from Call's own
+		// requests (httpCalls): one goroutine reads the former so Read
+		// can wait for both.
+		oc.pumped = make(chan readItem)
+		go oc.pump(h.stop)
+	}
+	return oc, nil
 }
 
 type observedConn struct {
 	mcp.Connection
 	onRead func(jsonrpc.Message)
 	raw    *rawCalls
+	pumped chan readItem // with raw.http: what the SDK's transport read
+	// pumpErr ends the SDK transport's messages: set before pumped closes.
+	pumpErr error
+	once    sync.Once
 }
 
-func (c observedConn) Read(ctx context.Context) (jsonrpc.Message, error) {
+func (c *observedConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 	r := c.raw
 	// Asked for another message, the SDK's session is done with every one
 	// it took: an answer written after them may go straight to its caller
 	// (answerFilter), as it would have from here.
 	r.read.Store(r.taken.Load())
 	for {
-		msg, err := c.Connection.Read(ctx)
+		msg, err := c.next(ctx)
 		if err != nil {
 			return msg, err
 		}
@@ -293,6 +310,53 @@ func (c observedConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 		}
 		return msg, nil
 	}
+}
+
+// next is the next message of the SDK's transport or of Call's requests.
+func (c *observedConn) next(ctx context.Context) (jsonrpc.Message, error) {
+	if c.pumped == nil {
+		return c.Connection.Read(ctx)
+	}
+	var it readItem
+	select {
+	case m, ok := <-c.pumped:
+		if !ok {
+			return nil, c.pumpErr
+		}
+		it = m
+	case it = <-c.raw.http.inject:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return it.msg, it.err
+}
+
+// pump reads the SDK transport's messages for next until the connection
+// fails or closes; then it closes pumped.
+func (c *observedConn) pump(stop <-chan struct{}) {
+	for {
+		msg, err := c.Connection.Read(context.Background())
+		if err == nil {
+			select {
+			case c.pumped <- readItem{msg: msg}:
+				continue
+			case <-stop: // closed: what came with it is dropped
+				err = io.EOF
+			}
+		}
+		c.pumpErr = err
+		close(c.pumped)
+		return
+	}
+}
+
+// Close closes the connection and stops what reads it for Read.
+func (c *observedConn) Close() error {
+	err := c.Connection.Close()
+	if h := c.raw.http; h != nil {
+		c.once.Do(func() { close(h.stop) })
+	}
+	return err
 }
 
 // statelessRevision is the first MCP revision without ping.

@@ -33,6 +33,8 @@ type rawCalls struct {
 	// taken counts the messages read from the connection (observedConn),
 	// read those the SDK's session is done with, for answerFilter's order.
 	taken, read atomic.Uint64
+	// http, for a streamable-HTTP backend, sends Call's requests itself.
+	http *httpCalls
 }
 
 // deliver hands resp to the Call waiting for it; false if it is not the
@@ -106,8 +108,15 @@ func (c *Conn) Call(ctx context.Context, method string, params json.RawMessage) 
 		p, _ := json.Marshal(map[string]any{"requestId": id, "reason": ctx.Err().Error()})
 		_ = conn.Write(context.WithoutCancel(ctx), &jsonrpc.Request{Method: "notifications/cancelled", Params: p})
 	}
-	// Over streamable HTTP, Write may last until the answer has come.
-	if err := conn.Write(ctx, &jsonrpc.Request{ID: jid, Method: method, Params: params}); err != nil {
+	var resp *jsonrpc.Response
+	var err error
+	if r.http != nil {
+		resp, err = r.http.post(ctx, conn.SessionID(), id, method, params)
+	} else {
+		// Over streamable HTTP, Write may last until the answer has come.
+		err = conn.Write(ctx, &jsonrpc.Request{ID: jid, Method: method, Params: params})
+	}
+	if err != nil {
 		forget()
 		if ctx.Err() != nil {
 			cancelled()
@@ -115,16 +124,17 @@ func (c *Conn) Call(ctx context.Context, method string, params json.RawMessage) 
 		}
 		return nil, err
 	}
+	if resp != nil {
+		forget() // answered on the POST's response, not through deliver
+		return answer(resp)
+	}
 	select {
 	case resp, ok := <-ch:
 		if !ok {
 			<-c.done // closes right after
 			return nil, c.closed()
 		}
-		if resp.Error != nil {
-			return nil, resp.Error
-		}
-		return resp.Result, nil
+		return answer(resp)
 	case <-c.done:
 		forget()
 		return nil, c.closed()
@@ -133,6 +143,14 @@ func (c *Conn) Call(ctx context.Context, method string, params json.RawMessage) 
 		cancelled()
 		return nil, ctx.Err()
 	}
+}
+
+// answer is Call's outcome for the backend's answer.
+func answer(resp *jsonrpc.Response) (json.RawMessage, error) {
+	if resp.Error != nil {
+		return nil, resp.Error
+	}
+	return resp.Result, nil
 }
 
 // RawToolResult is a tools/call result passed on as the backend wrote it

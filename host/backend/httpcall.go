@@ -1,0 +1,417 @@
+package backend
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// httpCalls sends Conn.Call's requests to a streamable-HTTP backend as
+// POSTs of its own, on the http.Client the SDK's transport uses (the same
+// connection pool, configured headers and MCP-Protocol-Version), under the
+// session the SDK's client established. It reads the answer off the POST's
+// response itself, where the SDK's transport would decode each message
+// twice more with a fresh 32 KiB decoder (the request's _meta for its
+// protocol header, each event of the response) and hand the answer through
+// three goroutines.
+//
+// What is not the plain answer to the call (a progress notification, a log
+// message, a request to the client, an answer of another shape) is handed
+// to the SDK's session through observedConn, in order, and the answer then
+// follows the same way, so the session sees a call's stream as it would
+// have. Status codes, content types, session IDs and a stream that ends
+// before its answer are treated as the SDK's transport treats them (see
+// post and stream).
+type httpCalls struct {
+	client     *http.Client
+	url        string
+	maxRetries int
+	// inject carries messages (or, to end the session, an error) to the
+	// SDK's session: observedConn.Read returns them beside the SDK
+	// transport's own.
+	inject chan readItem
+	stop   chan struct{} // closed when the connection closes
+	// direct counts the answers read plain off their POST's response,
+	// handed those that went through the session.
+	direct, handed atomic.Uint64
+}
+
+type readItem struct {
+	msg jsonrpc.Message
+	err error
+}
+
+func newHTTPCalls(client *http.Client, url string, maxRetries int) *httpCalls {
+	return &httpCalls{client: client, url: url, maxRetries: maxRetries, inject: make(chan readItem), stop: make(chan struct{})}
+}
+
+// maxAnswerBytes bounds one JSON answer or one event of a call's stream,
+// as the SDK's client bounds an event (mcp.DefaultMaxEventSize).
+const maxAnswerBytes = mcp.DefaultMaxEventSize
+
+// Headers of the streamable HTTP transport.
+const (
+	sessionIDHeader   = "Mcp-Session-Id"
+	lastEventIDHeader = "Last-Event-ID"
+)
+
+// errNoAnswer is a call's error when its stream ends, with nothing to
+// resume it from, before its answer (the SDK's client reports the same).
+var errNoAnswer = errors.New("request terminated without response")
+
+// post sends one request and reads its answer: resp when it came plain
+// and first on the response, nil when it was handed to the session (and
+// so reaches the caller through rawCalls.deliver).
+func (h *httpCalls) post(ctx context.Context, sessionID, id, method string, params json.RawMessage) (*jsonrpc.Response, error) {
+	body, err := encodeCall(id, method, params)
+	if err != nil {
+		return nil, err
+	}
+	what := fmt.Sprintf("sending %q", method)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if sessionID != "" {
+		req.Header.Set(sessionIDHeader, sessionID)
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if fatal, err := statusError(resp, what, sessionID); fatal {
+		return nil, h.fail(err)
+	} else if err != nil {
+		return nil, err
+	}
+	if got := resp.Header.Get(sessionIDHeader); got != "" && sessionID != "" && got != sessionID {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: mismatching session IDs %q and %q", what, sessionID, got)
+	}
+	switch ct, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";"); strings.ToLower(strings.TrimSpace(ct)) {
+	case "application/json":
+		defer resp.Body.Close()
+		data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%s: reading the answer: %w", what, err)
+		case len(data) > maxAnswerBytes:
+			return nil, fmt.Errorf("%s: answer larger than %d MiB", what, maxAnswerBytes>>20)
+		}
+		resp, answered, err := h.take(ctx, what, id, data, false)
+		if err == nil && !answered {
+			err = fmt.Errorf("%s: %w", what, errNoAnswer) // a JSON body is the whole response
+		}
+		return resp, err
+	case "text/event-stream":
+		return h.stream(ctx, what, sessionID, id, resp)
+	default:
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: unsupported content type %q", what, ct)
+	}
+}
+
+// take handles one message of a call's response: the answer, returned
+// when it is plain and nothing of the response went to the session before
+// it; anything else handed to the session. answered: the message was the
+// call's answer (returned or handed).
+func (h *httpCalls) take(ctx context.Context, what, id string, data []byte, handed bool) (resp *jsonrpc.Response, answered bool, err error) {
+	if !handed {
+		if resp, ok := plainAnswer(data); ok && resp.ID.Raw() == id {
+			h.direct.Add(1)
+			return resp, true, nil
+		}
+	}
+	msg, err := jsonrpc.DecodeMessage(data)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: decoding the answer: %w", what, err)
+	}
+	if err := h.hand(ctx, readItem{msg: msg}); err != nil {
+		return nil, false, err
+	}
+	if r, ok := msg.(*jsonrpc.Response); ok && r.ID.Raw() == id {
+		h.handed.Add(1)
+		return nil, true, nil
+	}
+	return nil, false, nil
+}
+
+// hand gives the session a message (or ends it with an error). A call
+// whose context has ended hands nothing more: what its stream still
+// carries is dropped, as the SDK's client drops it.
+func (h *httpCalls) hand(ctx context.Context, it readItem) error {
+	if err := ctx.Err(); err != nil {
+		return err // before a ready session could be chosen below
+	}
+	select {
+	case h.inject <- it:
+		return nil
+	case <-h.stop:
+		return errConnClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// fail ends the session with err, as the SDK's transport ends it on an
+// answer that means the session is gone or broken; the call gets err.
+func (h *httpCalls) fail(err error) error {
+	go func() {
+		select {
+		case h.inject <- readItem{err: err}:
+		case <-h.stop:
+		}
+	}()
+	return err
+}
+
+// statusError is the call's error for a response that is not 2xx, whose
+// body it closes then; fatal: the session is gone or broken and ends. As
+// in the SDK's transport: 429, 502, 503 and 504 fail the call only; so
+// does a JSON-RPC error in the body, which is the call's error; 404 on a
+// session means the backend ended it; any other status is fatal.
+func statusError(resp *http.Response, what, sessionID string) (fatal bool, err error) {
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return false, nil
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return false, fmt.Errorf("%s: %s", what, http.StatusText(resp.StatusCode))
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	if msg, err := jsonrpc.DecodeMessage(body); err == nil {
+		if r, ok := msg.(*jsonrpc.Response); ok && r.Error != nil {
+			return false, fmt.Errorf("%s: %w: %s", what, r.Error, http.StatusText(resp.StatusCode))
+		}
+	}
+	if resp.StatusCode == http.StatusNotFound && sessionID != "" {
+		return true, fmt.Errorf("%s: failed to connect (session ID: %v): %w", what, sessionID, mcp.ErrSessionMissing)
+	}
+	return true, fmt.Errorf("%s: %s", what, http.StatusText(resp.StatusCode))
+}
+
+// stream reads a call's SSE response until its answer. A stream that ends
+// or breaks before it is resumed from its last event ID with GET requests,
+// as the SDK's client resumes it: at most maxRetries attempts without an
+// event in between, after the delay the server asked for (retry) or a
+// growing one; a stream without event IDs cannot be resumed, and the call
+// fails. A resumption that cannot connect ends the session.
+func (h *httpCalls) stream(ctx context.Context, what, sessionID, id string, resp *http.Response) (*jsonrpc.Response, error) {
+	var lastID, progressID string
+	handed := false
+	noProgress := 0
+	for {
+		answer, done, last, delay, err := h.events(ctx, what, id, resp, &handed)
+		if last != "" {
+			lastID = last
+		}
+		if done || err != nil {
+			return answer, err
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if lastID == "" {
+			return nil, fmt.Errorf("%s: %w", what, errNoAnswer)
+		}
+		if lastID != progressID {
+			progressID, noProgress = lastID, 0
+		} else if noProgress++; noProgress > h.maxRetries {
+			return nil, h.fail(fmt.Errorf("%s: exceeded %d retries without progress (session ID: %v)", what, h.maxRetries, sessionID))
+		}
+		if resp, err = h.resume(ctx, sessionID, lastID, delay); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, h.fail(fmt.Errorf("%s: failed to reconnect (session ID: %v): %w", what, sessionID, err))
+		}
+		if _, err := statusError(resp, what, sessionID); err != nil {
+			return nil, h.fail(err)
+		}
+	}
+}
+
+// events reads one response's events. done: the answer came (answer is
+// nil when it was handed to the session) or the call failed (err); else
+// the stream ended or broke before it, and last and delay say how to
+// resume it.
+func (h *httpCalls) events(ctx context.Context, what, id string, resp *http.Response, handed *bool) (answer *jsonrpc.Response, done bool, last string, delay time.Duration, err error) {
+	finished := false
+	defer func() {
+		if finished {
+			// Read the stream's end in the background, so its connection
+			// can be reused (lingerTransport bounds how long).
+			go func() { _, _ = io.Copy(io.Discard, resp.Body); resp.Body.Close() }()
+			return
+		}
+		resp.Body.Close()
+	}()
+	r := bufio.NewReader(resp.Body)
+	for {
+		ev, err := readEvent(r, maxAnswerBytes)
+		if ev.id != "" {
+			last = ev.id
+		}
+		if n, perr := strconv.ParseInt(ev.retry, 10, 64); perr == nil {
+			delay = time.Duration(n) * time.Millisecond
+		}
+		if len(ev.data) > 0 && (ev.name == "" || ev.name == "message") {
+			a, answered, terr := h.take(ctx, what, id, ev.data, *handed)
+			if terr != nil {
+				return nil, true, last, 0, terr
+			}
+			if answered {
+				finished = true
+				return a, true, last, 0, nil
+			}
+			*handed = true
+		}
+		switch {
+		case errors.Is(err, errMalformedEvent):
+			return nil, true, last, 0, fmt.Errorf("%s: %w", what, err)
+		case err != nil && ctx.Err() != nil:
+			return nil, true, last, 0, ctx.Err()
+		case err != nil:
+			return nil, false, last, delay, nil // ended or broke: resume
+		}
+	}
+}
+
+// resume reconnects to a call's stream after lastID.
+func (h *httpCalls) resume(ctx context.Context, sessionID, lastID string, delay time.Duration) (*http.Response, error) {
+	var err error
+	for attempt := 1; attempt <= max(h.maxRetries, 1); attempt++ {
+		if delay <= 0 || attempt > 1 {
+			delay = reconnectDelay(attempt)
+		}
+		select {
+		case <-h.stop:
+			return nil, errConnClosed
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		var req *http.Request
+		if req, err = http.NewRequestWithContext(ctx, http.MethodGet, h.url, nil); err != nil {
+			return nil, err
+		}
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set(lastEventIDHeader, lastID)
+		if sessionID != "" {
+			req.Header.Set(sessionIDHeader, sessionID)
+		}
+		var resp *http.Response
+		if resp, err = h.client.Do(req); err == nil {
+			return resp, nil
+		}
+	}
+	return nil, fmt.Errorf("connection failed after %d attempts: %w", h.maxRetries, err)
+}
+
+// reconnectDelay is the SDK client's backoff: 1s growing by half each
+// attempt, capped at 30s, plus up to as much again of jitter.
+func reconnectDelay(attempt int) time.Duration {
+	d := time.Second
+	for range attempt - 1 {
+		d = d * 3 / 2
+	}
+	d = min(d, 30*time.Second)
+	return d + rand.N(d)
+}
+
+// encodeCall is the JSON-RPC request of one call.
+func encodeCall(id, method string, params json.RawMessage) ([]byte, error) {
+	m, err := json.Marshal(method)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 64+len(id)+len(m)+len(params))
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = strconv.AppendQuote(b, id) // ids Call makes are plain ASCII
+	b = append(b, `,"method":`...)
+	b = append(b, m...)
+	if len(params) > 0 {
+		b = append(b, `,"params":`...)
+		b = append(b, params...)
+	}
+	return append(b, '}'), nil
+}
+
+// errMalformedEvent is a stream that is not SSE as the SDK's client reads
+// it, or an event over the size bound.
+var errMalformedEvent = errors.New("malformed event")
+
+// sseEvent is one server-sent event.
+type sseEvent struct {
+	name, id, retry string
+	data            []byte
+}
+
+// readEvent reads the next event, with the SDK client's rules: "field:
+// value" lines, values trimmed of spaces, data lines joined with "\n", a
+// line without a colon (other than the blank line ending an event) is
+// malformed, and an event cut off by the stream's end still counts. err
+// is io.EOF (or the read error) once nothing more can be read; an event
+// may come with it.
+func readEvent(r *bufio.Reader, limit int) (ev sseEvent, err error) {
+	size, lines, dataLines := 0, 0, 0
+	for {
+		var line []byte
+		line, err = r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long := append([]byte(nil), line...) // line is the reader's buffer
+			for errors.Is(err, bufio.ErrBufferFull) && size+len(long) <= limit {
+				line, err = r.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if size += len(line); size > limit {
+			return sseEvent{}, fmt.Errorf("%w: an event exceeded %d bytes", errMalformedEvent, limit)
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			if lines > 0 || err != nil {
+				return ev, err
+			}
+			continue // blank lines between events
+		}
+		field, value, ok := bytes.Cut(line, []byte{':'})
+		if !ok {
+			return sseEvent{}, fmt.Errorf("%w: a line without a field: %q", errMalformedEvent, line)
+		}
+		lines++
+		switch string(field) {
+		case "event":
+			ev.name = string(bytes.TrimSpace(value))
+		case "id":
+			ev.id = string(bytes.TrimSpace(value))
+		case "retry":
+			ev.retry = string(bytes.TrimSpace(value))
+		case "data":
+			if dataLines++; dataLines > 1 {
+				ev.data = append(ev.data, '\n')
+			}
+			ev.data = append(ev.data, bytes.TrimSpace(value)...)
+		}
+		if err != nil {
+			return ev, err
+		}
+	}
+}
