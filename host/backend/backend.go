@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -274,7 +273,7 @@ func (t observedTransport) Connect(ctx context.Context) (mcp.Connection, error) 
 		// requests (httpCalls): one goroutine reads the former so Read
 		// can wait for both.
 		oc.pumped = make(chan readItem)
-		go oc.pump(h.stop)
+		go oc.pump(h.closed.Done())
 	}
 	return oc, nil
 }
@@ -286,7 +285,6 @@ type observedConn struct {
 	pumped chan readItem // with raw.http: what the SDK's transport read
 	// pumpErr ends the SDK transport's messages: set before pumped closes.
 	pumpErr error
-	once    sync.Once
 }
 
 func (c *observedConn) Read(ctx context.Context) (jsonrpc.Message, error) {
@@ -354,7 +352,7 @@ func (c *observedConn) pump(stop <-chan struct{}) {
 func (c *observedConn) Close() error {
 	err := c.Connection.Close()
 	if h := c.raw.http; h != nil {
-		c.once.Do(func() { close(h.stop) })
+		h.close()
 	}
 	return err
 }

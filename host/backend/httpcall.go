@@ -43,7 +43,9 @@ type httpCalls struct {
 	// SDK's session: observedConn.Read returns them beside the SDK
 	// transport's own.
 	inject chan readItem
-	stop   chan struct{} // closed when the connection closes
+	// closed ends when the connection closes: every call's request with it.
+	closed context.Context
+	close  context.CancelFunc
 	// direct counts the answers read plain off their POST's response,
 	// handed those that went through the session.
 	direct, handed atomic.Uint64
@@ -55,7 +57,8 @@ type readItem struct {
 }
 
 func newHTTPCalls(client *http.Client, url string, maxRetries int) *httpCalls {
-	return &httpCalls{client: client, url: url, maxRetries: maxRetries, inject: make(chan readItem), stop: make(chan struct{})}
+	closed, close := context.WithCancel(context.Background())
+	return &httpCalls{client: client, url: url, maxRetries: maxRetries, inject: make(chan readItem), closed: closed, close: close}
 }
 
 // maxAnswerBytes bounds one JSON answer or one event of a call's stream,
@@ -74,8 +77,12 @@ var errNoAnswer = errors.New("request terminated without response")
 
 // post sends one request and reads its answer: resp when it came plain
 // and first on the response, nil when it was handed to the session (and
-// so reaches the caller through rawCalls.deliver).
+// so reaches the caller through rawCalls.deliver). The request ends with
+// ctx, with the connection, and when post returns.
 func (h *httpCalls) post(ctx context.Context, sessionID, id, method string, params json.RawMessage) (*jsonrpc.Response, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(h.closed, cancel)()
 	body, err := encodeCall(id, method, params)
 	if err != nil {
 		return nil, err
@@ -161,7 +168,7 @@ func (h *httpCalls) hand(ctx context.Context, it readItem) error {
 	select {
 	case h.inject <- it:
 		return nil
-	case <-h.stop:
+	case <-h.closed.Done():
 		return errConnClosed
 	case <-ctx.Done():
 		return ctx.Err()
@@ -174,7 +181,7 @@ func (h *httpCalls) fail(err error) error {
 	go func() {
 		select {
 		case h.inject <- readItem{err: err}:
-		case <-h.stop:
+		case <-h.closed.Done():
 		}
 	}()
 	return err
@@ -213,29 +220,26 @@ func statusError(resp *http.Response, what, sessionID string) (fatal bool, err e
 // growing one; a stream without event IDs cannot be resumed, and the call
 // fails. A resumption that cannot connect ends the session.
 func (h *httpCalls) stream(ctx context.Context, what, sessionID, id string, resp *http.Response) (*jsonrpc.Response, error) {
-	var lastID, progressID string
+	var progressID string
 	handed := false
 	noProgress := 0
 	for {
 		answer, done, last, delay, err := h.events(ctx, what, id, resp, &handed)
-		if last != "" {
-			lastID = last
-		}
 		if done || err != nil {
 			return answer, err
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if lastID == "" {
+		if last == "" { // this response had no event ID to resume from
 			return nil, fmt.Errorf("%s: %w", what, errNoAnswer)
 		}
-		if lastID != progressID {
-			progressID, noProgress = lastID, 0
+		if last != progressID {
+			progressID, noProgress = last, 0
 		} else if noProgress++; noProgress > h.maxRetries {
 			return nil, h.fail(fmt.Errorf("%s: exceeded %d retries without progress (session ID: %v)", what, h.maxRetries, sessionID))
 		}
-		if resp, err = h.resume(ctx, sessionID, lastID, delay); err != nil {
+		if resp, err = h.resume(ctx, sessionID, last, delay); err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -301,7 +305,7 @@ func (h *httpCalls) resume(ctx context.Context, sessionID, lastID string, delay 
 			delay = reconnectDelay(attempt)
 		}
 		select {
-		case <-h.stop:
+		case <-h.closed.Done():
 			return nil, errConnClosed
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -366,9 +370,10 @@ type sseEvent struct {
 // readEvent reads the next event, with the SDK client's rules: "field:
 // value" lines, values trimmed of spaces, data lines joined with "\n", a
 // line without a colon (other than the blank line ending an event) is
-// malformed, and an event cut off by the stream's end still counts. err
-// is io.EOF (or the read error) once nothing more can be read; an event
-// may come with it.
+// malformed, and an event cut off by the stream's clean end still counts,
+// while one broken off (any other read error) is dropped. err is io.EOF
+// (or the read error) once nothing more can be read; an event may come
+// with io.EOF.
 func readEvent(r *bufio.Reader, limit int) (ev sseEvent, err error) {
 	size, lines, dataLines := 0, 0, 0
 	for {
@@ -385,11 +390,15 @@ func readEvent(r *bufio.Reader, limit int) (ev sseEvent, err error) {
 		if size += len(line); size > limit {
 			return sseEvent{}, fmt.Errorf("%w: an event exceeded %d bytes", errMalformedEvent, limit)
 		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return sseEvent{}, err // broken off: what it cut is dropped, as the SDK's client drops it
+		}
 		line = bytes.TrimRight(line, "\r\n")
 		if len(line) == 0 {
 			if lines > 0 || err != nil {
 				return ev, err
 			}
+			size = 0
 			continue // blank lines between events
 		}
 		field, value, ok := bytes.Cut(line, []byte{':'})

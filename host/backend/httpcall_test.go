@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -99,6 +100,11 @@ func realServer() *mcp.Server {
 		return &mcp.CallToolResult{Content: text("done")}, nil, nil
 	})
 	mcp.AddTool(server, &mcp.Tool{Name: "roots"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		// Bounded: a call cancelled at once may have its cancellation
+		// reach this server before the call itself (two POSTs), and the
+		// request to the client then goes unanswered.
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
 		res, err := req.Session.ListRoots(ctx, nil)
 		if err != nil {
 			return nil, nil, err
@@ -229,7 +235,8 @@ func TestHTTPCallResumes(t *testing.T) {
 			},
 			"stuck": func(w http.ResponseWriter, id string) {
 				lastID.Store(id)
-				resumeWith.Store(func(w http.ResponseWriter, _ string) { sse(w, "retry: 10\ndata:\n\n") })
+				// Resumed, it says the same event again and ends: no progress.
+				resumeWith.Store(func(w http.ResponseWriter, _ string) { sse(w, "id: s1\nretry: 10\ndata:\n\n") })
 				sse(w, "id: s1\nretry: 10\ndata:\n\n")
 			},
 			"gone": func(w http.ResponseWriter, id string) {
@@ -346,6 +353,7 @@ func TestReadEvent(t *testing.T) {
 		{"\n\nid: 1\r\nevent: message\r\ndata: a\r\ndata: b\r\n\r\n", []ev{{"message", "1", "", "a\nb"}}, ""},
 		{": comment\ndata:x\n\ndata: y", []ev{{Data: "x"}, {Data: "y"}}, ""}, // the last cut off by the end
 		{"retry: 10\ndata:\n\n", []ev{{Retry: "10"}}, ""},
+		{strings.Repeat("\n", 100) + "data: a\n\n", []ev{{Data: "a"}}, ""}, // blank lines count toward no event's size
 		{"data: a\nnot a field\n\n", nil, "a line without a field"},
 		{"data: " + strings.Repeat("x", 100) + "\n\n", nil, "exceeded 64 bytes"},
 		{"data: " + strings.Repeat("x", 30) + "\ndata: " + strings.Repeat("y", 30) + "\n\n", nil, "exceeded 64 bytes"},
@@ -372,5 +380,15 @@ func TestReadEvent(t *testing.T) {
 		if err != io.EOF || fmt.Sprint(got) != fmt.Sprint(tc.want) {
 			t.Errorf("%q: %+v (%v), want %+v", tc.in, got, err, tc.want)
 		}
+	}
+
+	// A stream broken off mid-event: the events before it count, the cut
+	// one does not.
+	r := bufio.NewReader(io.MultiReader(strings.NewReader("data: a\n\nid: 2\ndata: {\"cut"), iotest.ErrReader(io.ErrUnexpectedEOF)))
+	if e, err := readEvent(r, 64); err != nil || string(e.data) != "a" {
+		t.Fatalf("before the break: %q %v", e.data, err)
+	}
+	if e, err := readEvent(r, 64); !errors.Is(err, io.ErrUnexpectedEOF) || e.id != "" || e.data != nil {
+		t.Fatalf("the cut event: %+v %v, want nothing and the break", e, err)
 	}
 }

@@ -122,6 +122,10 @@ func (c *Conn) Call(ctx context.Context, method string, params json.RawMessage) 
 			cancelled()
 			return nil, ctx.Err()
 		}
+		if r.http != nil && r.http.closed.Err() != nil {
+			<-c.done // the session ends right after its connection closed
+			return nil, c.closed()
+		}
 		return nil, err
 	}
 	if resp != nil {
