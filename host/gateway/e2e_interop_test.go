@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,11 +48,15 @@ func everythingServer(t *testing.T) string {
 }
 
 // TestE2EInteropTypeScriptServer fronts the TypeScript reference server as
-// a stdio backend. It sends tools/list_changed before answering initialize
-// and answers requests out of order; both must work.
+// a stdio backend and as a streamable-HTTP one. Over stdio it sends
+// tools/list_changed before answering initialize and answers requests out
+// of order; over HTTP it answers each call on an SSE stream with event
+// ids (its event store), with the progress of a long operation before the
+// answer on the same stream. All of it must work.
 func TestE2EInteropTypeScriptServer(t *testing.T) {
 	bin := everythingServer(t)
-	url, _ := startArgus(t, `
+	t.Run("stdio", func(t *testing.T) {
+		url, _ := startArgus(t, `
 backend "everything" {
   type    = "stdio"
   command = `+hclString(bin)+`
@@ -59,6 +64,29 @@ backend "everything" {
 }
 conflict_resolution { strategy = "first-wins" }
 `)
+		interopTypeScript(t, url)
+	})
+	t.Run("streamable-http", func(t *testing.T) {
+		addr := fmt.Sprintf("127.0.0.1:%d", testbin.FreePort(t))
+		_, port, _ := strings.Cut(addr, ":")
+		proc := startProc(t, "server-everything[http]", "/usr/bin/env", "PORT="+port, bin, "streamableHttp")
+		if err := waitListening(proc, addr, startTimeout); err != nil {
+			t.Fatal(err)
+		}
+		url, _ := startArgus(t, `
+backend "everything" {
+  type = "streamable-http"
+  url  = "http://`+addr+`/mcp"
+}
+conflict_resolution { strategy = "first-wins" }
+`)
+		interopTypeScript(t, url)
+	})
+}
+
+// interopTypeScript runs calls of every kind through Argus at url, in
+// front of the TypeScript reference server.
+func interopTypeScript(t *testing.T, url string) {
 	ctx := context.Background()
 	var mu sync.Mutex
 	var progress []*mcp.ProgressNotificationParams
