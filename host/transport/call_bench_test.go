@@ -1,12 +1,16 @@
 package transport_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,37 +31,45 @@ func TestMain(m *testing.M) {
 }
 
 // Allocation budget of one proxied tools/call in the process that runs
-// the gateway (the /mcp handler, the chain, the router, the stdio backend
-// link) and the go-sdk client that calls it. The backend is another
-// process and does not count. Held by TestProxiedCallAllocBudget; the
-// README's Performance section explains where they go.
-const (
-	proxiedCallAllocsBudget = 232
-	proxiedCallBytesBudget  = 176 << 10
-)
+// the gateway (the /mcp handler, the chain, the router, the backend link)
+// and the go-sdk client that calls it, by backend transport. The backend
+// is another process and does not count. Held by
+// TestProxiedCallAllocBudget; the README's Performance section explains
+// where they go.
+var proxiedCallBudgets = []struct {
+	backend       string
+	allocs, bytes float64
+}{
+	{"stdio", 232, 176 << 10},
+	{"http", 330, 192 << 10},
+}
 
 // proxiedCall starts an in-process gateway (audit and telemetry off)
-// fronting the demo server over stdio, serves its /mcp handler on a
-// loopback httptest server, and returns a function that makes one
-// tools/call echo through it and checks the answer.
-func proxiedCall(tb testing.TB) func() {
+// fronting the demo server over stdio or (backend "http") streamable
+// HTTP, serves its /mcp handler on a loopback httptest server, and
+// returns a function that makes one tools/call echo through it and checks
+// the answer.
+func proxiedCall(tb testing.TB, backend string) func() {
 	tb.Helper()
 	demo, err := testbin.Path(testbin.DemoServer)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	block := fmt.Sprintf("type    = \"stdio\"\n  command = %s", strconv.Quote(demo))
+	if backend == "http" {
+		block = fmt.Sprintf("type = \"streamable-http\"\n  url  = %q", demoHTTP(tb, demo))
 	}
 	src := fmt.Sprintf(`
 audit {
   enabled = false
 }
 backend "demo" {
-  type    = "stdio"
-  command = %s
+  %s
 }
 conflict_resolution {
   strategy = "first-wins"
 }
-`, strconv.Quote(demo))
+`, block)
 	cfg, diags := configload.NewParser().Load([]byte(src), "bench.hcl")
 	if diags.HasErrors() {
 		tb.Fatal(diags)
@@ -105,18 +117,58 @@ conflict_resolution {
 	}
 }
 
-// BenchmarkProxiedCall is one tools/call echo through an in-process
-// gateway to a stdio backend, with the allocations of gateway and client
-// (run with -benchmem). `make bench` runs it; TestProxiedCallAllocBudget
-// holds its allocation budget.
-func BenchmarkProxiedCall(b *testing.B) {
-	call := proxiedCall(b)
-	for range 50 { // warm up: connections, the router's state
-		call()
+// demoHTTP starts the demo server serving streamable HTTP on a free
+// loopback port and returns its /mcp URL; it is stopped when tb ends.
+func demoHTTP(tb testing.TB, demo string) string {
+	tb.Helper()
+	cmd := exec.Command(demo, "-http", "127.0.0.1:0", "-name", "bench")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		tb.Fatal(err)
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		call()
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if _, url, ok := strings.Cut(sc.Text(), "listening on "); ok {
+				found <- url
+				break
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case url := <-found:
+		return url
+	case <-time.After(30 * time.Second):
+		tb.Fatal("the demo server did not say where it listens within 30s")
+		return ""
+	}
+}
+
+// BenchmarkProxiedCall is one tools/call echo through an in-process
+// gateway to a stdio and to a streamable-HTTP backend, with the
+// allocations of gateway and client (run with -benchmem). `make bench`
+// runs it; TestProxiedCallAllocBudget holds its allocation budgets.
+func BenchmarkProxiedCall(b *testing.B) {
+	for _, backend := range []string{"stdio", "http"} {
+		b.Run("backend="+backend, func(b *testing.B) {
+			call := proxiedCall(b, backend)
+			for range 50 { // warm up: connections, the router's state
+				call()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				call()
+			}
+		})
 	}
 }
