@@ -242,7 +242,7 @@ func transport(cfg config.Backend, log hclog.Logger, negotiated *atomic.Pointer[
 	case config.TypeStreamableHTTP:
 		const retries = 2
 		client := httpClient(cfg.Headers, negotiated)
-		raw.http = newHTTPCalls(client, cfg.URL, retries)
+		raw.http = newHTTPCalls(client, cfg.URL, retries, negotiated)
 		return &mcp.StreamableClientTransport{Endpoint: cfg.URL, HTTPClient: client, MaxRetries: retries}, nil
 	case config.TypeSSE:
 		return &mcp.SSEClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(cfg.Headers, negotiated)}, nil

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +40,7 @@ type httpCalls struct {
 	client     *http.Client
 	url        string
 	maxRetries int
+	negotiated *atomic.Pointer[string] // the session's revision (versionTransport)
 	// inject carries messages (or, to end the session, an error) to the
 	// SDK's session: observedConn.Read returns them beside the SDK
 	// transport's own.
@@ -56,9 +58,10 @@ type readItem struct {
 	err error
 }
 
-func newHTTPCalls(client *http.Client, url string, maxRetries int) *httpCalls {
+func newHTTPCalls(client *http.Client, url string, maxRetries int, negotiated *atomic.Pointer[string]) *httpCalls {
 	closed, close := context.WithCancel(context.Background())
-	return &httpCalls{client: client, url: url, maxRetries: maxRetries, inject: make(chan readItem), closed: closed, close: close}
+	return &httpCalls{client: client, url: url, maxRetries: maxRetries, negotiated: negotiated,
+		inject: make(chan readItem), closed: closed, close: close}
 }
 
 // maxAnswerBytes bounds one JSON answer or one event of a call's stream,
@@ -96,6 +99,9 @@ func (h *httpCalls) post(ctx context.Context, sessionID, id, method string, para
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	if sessionID != "" {
 		req.Header.Set(sessionIDHeader, sessionID)
+	}
+	if v := h.negotiated.Load(); v != nil {
+		req.Header.Set(protocolVersionHeader, *v) // so versionTransport need not copy the request
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
@@ -266,7 +272,9 @@ func (h *httpCalls) events(ctx context.Context, what, id string, resp *http.Resp
 		}
 		resp.Body.Close()
 	}()
-	r := bufio.NewReader(resp.Body)
+	r := readers.Get().(*bufio.Reader)
+	r.Reset(resp.Body)
+	defer func() { r.Reset(nil); readers.Put(r) }()
 	for {
 		ev, err := readEvent(r, maxAnswerBytes)
 		if ev.id != "" {
@@ -356,6 +364,9 @@ func encodeCall(id, method string, params json.RawMessage) ([]byte, error) {
 	}
 	return append(b, '}'), nil
 }
+
+// readers are the buffers events reads streams through.
+var readers = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
 
 // errMalformedEvent is a stream that is not SSE as the SDK's client reads
 // it, or an event over the size bound.

@@ -41,7 +41,7 @@ var proxiedCallBudgets = []struct {
 	allocs, bytes float64
 }{
 	{"stdio", 232, 176 << 10},
-	{"http", 330, 192 << 10},
+	{"http", 324, 176 << 10},
 }
 
 // proxiedCall starts an in-process gateway (audit and telemetry off)
