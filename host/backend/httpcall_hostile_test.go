@@ -1,12 +1,10 @@
 package backend
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -18,49 +16,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// anyScripted is scripted for any call: the SDK's own (numeric ids) as
-// well as Call's, so the same backend can be put to both transports.
-type anyScripted struct {
-	next   http.Handler
-	script map[string]func(w http.ResponseWriter, r *http.Request, id json.RawMessage)
-	resume func(w http.ResponseWriter, r *http.Request, id json.RawMessage)
-	mu     sync.Mutex
-	lastID json.RawMessage
-}
-
-func (s *anyScripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet && r.Header.Get(lastEventIDHeader) != "" && s.resume != nil {
-		s.mu.Lock()
-		id := s.lastID
-		s.mu.Unlock()
-		s.resume(w, r, id)
-		return
-	}
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	var m struct {
-		ID     json.RawMessage `json:"id"`
-		Method string          `json:"method"`
-		Params struct {
-			Name string `json:"name"`
-		} `json:"params"`
-	}
-	if json.Unmarshal(body, &m) == nil && m.Method == "tools/call" {
-		if f := s.script[m.Params.Name]; f != nil {
-			s.mu.Lock()
-			s.lastID = m.ID
-			s.mu.Unlock()
-			f(w, r, m.ID)
-			return
-		}
-	}
-	s.next.ServeHTTP(w, r)
-}
-
-func answerFor(id json.RawMessage, text string) string {
-	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":%q}]}}`, id, text)
-}
-
 // TestHTTPCallCloseDuringIdleStream: a call whose SSE stream is open but
 // quiet ends when the connection closes, by Close or because the session
 // failed, with the connection's error, not only when its context ends.
@@ -70,7 +25,7 @@ func TestHTTPCallCloseDuringIdleStream(t *testing.T) {
 	for _, how := range []string{"Close", "session-fails"} {
 		t.Run(how, func(t *testing.T) {
 			release := make(chan struct{})
-			s := &anyScripted{next: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return realServer() }, nil),
+			s := &scripted{next: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return realServer() }, nil),
 				script: map[string]func(http.ResponseWriter, *http.Request, json.RawMessage){
 					"idle": func(w http.ResponseWriter, r *http.Request, _ json.RawMessage) {
 						sse(w, "id: i1\ndata:\n\n")
@@ -122,7 +77,7 @@ func TestHTTPCallCloseDuringIdleStream(t *testing.T) {
 // event (the connection drops) is resumed from the last complete event's
 // ID, and the cut-off event dropped, as the SDK's client does.
 func TestHTTPCallBrokenStreamResumes(t *testing.T) {
-	s := &anyScripted{next: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return realServer() }, nil),
+	s := &scripted{next: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return realServer() }, nil),
 		script: map[string]func(http.ResponseWriter, *http.Request, json.RawMessage){
 			"broken": func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
 				sse(w, "id: e1\nretry: 10\ndata:\n\n", `id: e2`+"\n"+`data: {"jsonrpc":"2.0","id":`)
@@ -155,7 +110,7 @@ func TestHTTPCallBrokenStreamResumes(t *testing.T) {
 // event ID fails the call (request terminated without response) and the
 // session goes on, as with the SDK's transport.
 func TestHTTPCallResumedStreamWithoutID(t *testing.T) {
-	s := &anyScripted{next: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return realServer() }, nil),
+	s := &scripted{next: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return realServer() }, nil),
 		script: map[string]func(http.ResponseWriter, *http.Request, json.RawMessage){
 			"stuck": func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) {
 				sse(w, "id: s1\nretry: 10\ndata:\n\n")
@@ -191,7 +146,7 @@ func TestHTTPCallResumedStreamWithoutID(t *testing.T) {
 // TestHTTPCallNoLeaks: after Close, nothing of httpCalls or observedConn is
 // left running (pump, fail's goroutines, drains).
 func TestHTTPCallNoLeaks(t *testing.T) {
-	s := &anyScripted{next: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return realServer() }, nil),
+	s := &scripted{next: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return realServer() }, nil),
 		script: map[string]func(http.ResponseWriter, *http.Request, json.RawMessage){
 			"crash": func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) {
 				http.Error(w, "boom", http.StatusInternalServerError)
@@ -260,7 +215,7 @@ func TestHTTPCallCancelledCallIsSilent(t *testing.T) {
 				fmt.Fprint(w, "data: "+answerFor(id, "late")+"\n\n")
 				w.(http.Flusher).Flush()
 			}
-			s := &anyScripted{next: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return realServer() }, nil),
+			s := &scripted{next: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return realServer() }, nil),
 				script: map[string]func(http.ResponseWriter, *http.Request, json.RawMessage){
 					"slow": func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
 						if resumed {
@@ -326,7 +281,7 @@ func TestHTTPCallCancelledCallIsSilent(t *testing.T) {
 // TestHTTPCallConcurrentCancels: many concurrent calls, some cancelled at
 // random points, none hangs and the session goes on.
 func TestHTTPCallConcurrentCancels(t *testing.T) {
-	s := &anyScripted{next: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return realServer() }, nil),
+	s := &scripted{next: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return realServer() }, nil),
 		script: map[string]func(http.ResponseWriter, *http.Request, json.RawMessage){
 			"jitter": func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
 				w.Header().Set("Content-Type", "text/event-stream")

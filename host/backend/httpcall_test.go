@@ -24,15 +24,18 @@ import (
 	"github.com/argusmcp/argus/host/config"
 )
 
-// scripted answers the raw calls (Conn.Call) of the tools in its script
-// itself, and passes everything else to a real go-sdk server: so a
+// scripted answers the tools/call requests for the tools in its script
+// itself, whoever sends them (Conn.Call, or the SDK's own session to
+// compare with), and passes everything else to a real go-sdk server: so a
 // session is established as usual, and a call's answer can be any HTTP
-// response a backend might send.
+// response a backend might send. resume, if set, answers a GET with
+// Last-Event-ID (a resumed stream), given the last scripted call's id.
 type scripted struct {
 	next   http.Handler
-	script map[string]func(w http.ResponseWriter, id string)
-	resume func(w http.ResponseWriter, r *http.Request) // GET with Last-Event-ID
+	script map[string]func(w http.ResponseWriter, r *http.Request, id json.RawMessage)
+	resume func(w http.ResponseWriter, r *http.Request, id json.RawMessage)
 	mu     sync.Mutex
+	lastID json.RawMessage
 	gets   []string // Last-Event-ID of each resumption
 }
 
@@ -40,24 +43,27 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet && r.Header.Get(lastEventIDHeader) != "" && s.resume != nil {
 		s.mu.Lock()
 		s.gets = append(s.gets, r.Header.Get(lastEventIDHeader))
+		id := s.lastID
 		s.mu.Unlock()
-		s.resume(w, r)
+		s.resume(w, r, id)
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	var m struct {
-		ID     any `json:"id"`
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
 		Params struct {
 			Name string `json:"name"`
 		} `json:"params"`
 	}
-	if json.Unmarshal(body, &m) == nil {
-		if id, ok := m.ID.(string); ok && strings.HasPrefix(id, rawIDPrefix) {
-			if f := s.script[m.Params.Name]; f != nil {
-				f(w, id)
-				return
-			}
+	if json.Unmarshal(body, &m) == nil && m.Method == "tools/call" {
+		if f := s.script[m.Params.Name]; f != nil {
+			s.mu.Lock()
+			s.lastID = m.ID
+			s.mu.Unlock()
+			f(w, r, m.ID)
+			return
 		}
 	}
 	s.next.ServeHTTP(w, r)
@@ -79,8 +85,9 @@ func sse(w http.ResponseWriter, events ...string) {
 	}
 }
 
-func okAnswer(id, text string) string {
-	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%q,"result":{"content":[{"type":"text","text":%q}]}}`, id, text)
+// answerFor is a plain tools/call answer with one text block.
+func answerFor(id json.RawMessage, text string) string {
+	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":%q}]}}`, id, text)
 }
 
 // realServer is a go-sdk streamable HTTP server whose tools talk to the
@@ -153,15 +160,15 @@ func textOf(t *testing.T, raw json.RawMessage) string {
 // caller.
 func TestHTTPCallTalksToTheSession(t *testing.T) {
 	s := &scripted{next: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return realServer() }, nil),
-		script: map[string]func(http.ResponseWriter, string){
-			"json": func(w http.ResponseWriter, id string) {
+		script: map[string]func(http.ResponseWriter, *http.Request, json.RawMessage){
+			"json": func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
 				w.Header().Set("Content-Type", "application/json; charset=utf-8")
-				fmt.Fprint(w, okAnswer(id, "from json"))
+				fmt.Fprint(w, answerFor(id, "from json"))
 			},
-			"multiline": func(w http.ResponseWriter, id string) {
+			"multiline": func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
 				// An answer spread over data lines, after a comment and
 				// an event of another name.
-				a := strings.Replace(okAnswer(id, "joined"), `,"result"`, "\ndata: ,\"result\"", 1)
+				a := strings.Replace(answerFor(id, "joined"), `,"result"`, "\ndata: ,\"result\"", 1)
 				sse(w, ": hello\n\n", "event: other\ndata: {}\n\n", "event: message\ndata: "+a+"\n\n")
 			},
 		}}
@@ -222,29 +229,28 @@ func TestHTTPCallTalksToTheSession(t *testing.T) {
 // server asked for; one without an ID cannot be, and the call fails; one
 // that never makes progress ends the session after the retries.
 func TestHTTPCallResumes(t *testing.T) {
-	var resumeWith atomic.Value // func(w, id)
-	var lastID atomic.Value
+	var resumeWith atomic.Value // what the next resumption answers
 	s := &scripted{next: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return realServer() }, nil),
-		script: map[string]func(http.ResponseWriter, string){
-			"cut": func(w http.ResponseWriter, id string) {
-				lastID.Store(id)
-				resumeWith.Store(func(w http.ResponseWriter, id string) {
-					sse(w, "id: e2\ndata: "+okAnswer(id, "resumed")+"\n\n")
+		script: map[string]func(http.ResponseWriter, *http.Request, json.RawMessage){
+			"cut": func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
+				resumeWith.Store(func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
+					sse(w, "id: e2\ndata: "+answerFor(id, "resumed")+"\n\n")
 				})
 				sse(w, "id: e1\nretry: 10\ndata:\n\n")
 			},
-			"stuck": func(w http.ResponseWriter, id string) {
-				lastID.Store(id)
+			"stuck": func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) {
 				// Resumed, it says the same event again and ends: no progress.
-				resumeWith.Store(func(w http.ResponseWriter, _ string) { sse(w, "id: s1\nretry: 10\ndata:\n\n") })
+				resumeWith.Store(func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) {
+					sse(w, "id: s1\nretry: 10\ndata:\n\n")
+				})
 				sse(w, "id: s1\nretry: 10\ndata:\n\n")
 			},
-			"gone": func(w http.ResponseWriter, id string) {
+			"gone": func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) {
 				sse(w, "data: "+`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}`+"\n\n")
 			},
 		}}
-	s.resume = func(w http.ResponseWriter, r *http.Request) {
-		resumeWith.Load().(func(http.ResponseWriter, string))(w, lastID.Load().(string))
+	s.resume = func(w http.ResponseWriter, r *http.Request, id json.RawMessage) {
+		resumeWith.Load().(func(http.ResponseWriter, *http.Request, json.RawMessage))(w, r, id)
 	}
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
@@ -289,40 +295,44 @@ func waitDone(t *testing.T, c *Conn, why string) {
 func TestHTTPCallStatus(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		answer func(w http.ResponseWriter, id string)
+		answer func(w http.ResponseWriter, r *http.Request, id json.RawMessage)
 		want   string
 		ends   bool
 	}{
-		{"busy", func(w http.ResponseWriter, _ string) { w.WriteHeader(http.StatusServiceUnavailable) }, "Service Unavailable", false},
-		{"rpc-error", func(w http.ResponseWriter, id string) {
+		{"busy", func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}, "Service Unavailable", false},
+		{"rpc-error", func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
-			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%q,"error":{"code":-32602,"message":"bad arguments here"}}`, id)
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":-32602,"message":"bad arguments here"}}`, id)
 		}, "bad arguments here", false},
-		{"other-session", func(w http.ResponseWriter, id string) {
+		{"other-session", func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
 			w.Header().Set(sessionIDHeader, "someone-else")
 			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprint(w, okAnswer(id, "x"))
+			fmt.Fprint(w, answerFor(id, "x"))
 		}, "mismatching session IDs", false},
-		{"text", func(w http.ResponseWriter, _ string) {
+		{"text", func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) {
 			w.Header().Set("Content-Type", "text/plain")
 			fmt.Fprint(w, "hello")
 		}, `unsupported content type "text/plain"`, false},
-		{"not-json", func(w http.ResponseWriter, _ string) {
+		{"not-json", func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprint(w, "{nope")
 		}, "decoding the answer", false},
-		{"json-without-answer", func(w http.ResponseWriter, _ string) {
+		{"json-without-answer", func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprint(w, `{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}`)
 		}, errNoAnswer.Error(), false},
-		{"malformed-sse", func(w http.ResponseWriter, _ string) { sse(w, "this is no field\n\n") }, "a line without a field", false},
-		{"crash", func(w http.ResponseWriter, _ string) { http.Error(w, "boom", http.StatusInternalServerError) }, "Internal Server Error", true},
-		{"gone", func(w http.ResponseWriter, _ string) { http.NotFound(w, nil) }, mcp.ErrSessionMissing.Error(), true},
+		{"malformed-sse", func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) { sse(w, "this is no field\n\n") }, "a line without a field", false},
+		{"crash", func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) {
+			http.Error(w, "boom", http.StatusInternalServerError)
+		}, "Internal Server Error", true},
+		{"gone", func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) { http.NotFound(w, nil) }, mcp.ErrSessionMissing.Error(), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &scripted{next: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return realServer() }, nil),
-				script: map[string]func(http.ResponseWriter, string){"x": tc.answer}}
+				script: map[string]func(http.ResponseWriter, *http.Request, json.RawMessage){"x": tc.answer}}
 			ts := httptest.NewServer(s)
 			t.Cleanup(ts.Close)
 			c := dialHTTP(t, ts.URL, func(*mcp.ProgressNotificationClientRequest) {})
