@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -232,13 +233,8 @@ func TestHTTPCallCancelledCallIsSilent(t *testing.T) {
 			}
 			ts := httptest.NewServer(s)
 			t.Cleanup(ts.Close)
-			var mu sync.Mutex
-			var seen []float64
-			c := dialHTTP(t, ts.URL, func(r *mcp.ProgressNotificationClientRequest) {
-				mu.Lock()
-				seen = append(seen, r.Params.Progress)
-				mu.Unlock()
-			})
+			progress := &progressLog{}
+			c := dialHTTP(t, ts.URL, progress.record)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() {
@@ -249,31 +245,16 @@ func TestHTTPCallCancelledCallIsSilent(t *testing.T) {
 			if resumed {
 				want = 5
 			}
-			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-				mu.Lock()
-				n := len(seen) > 0 && seen[len(seen)-1] == want
-				mu.Unlock()
-				if n {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("no progress")
-				}
-			}
+			progress.waitFor(t, fmt.Sprint("progress ", want), func(seen []float64) bool { return len(seen) > 0 && seen[len(seen)-1] == want })
 			cancel()
 			close(cancelled)
 			if err := <-done; !errors.Is(err, context.Canceled) {
 				t.Fatalf("call: %v", err)
 			}
 			time.Sleep(300 * time.Millisecond)
-			mu.Lock()
-			defer mu.Unlock()
-			for _, p := range seen {
-				if p == 2 {
-					t.Fatalf("a cancelled call's later progress reached the session: %v", seen)
-				}
+			if seen := progress.list(); slices.Contains(seen, 2) {
+				t.Fatalf("a cancelled call's later progress reached the session: %v", seen)
 			}
-			t.Logf("seen %v", seen)
 		})
 	}
 }

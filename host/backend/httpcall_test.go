@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -142,6 +143,34 @@ func dialHTTP(t *testing.T, url string, progress func(*mcp.ProgressNotificationC
 	return c
 }
 
+// progressLog records the progress notifications a client is sent.
+type progressLog struct {
+	mu   sync.Mutex
+	seen []float64
+}
+
+func (p *progressLog) record(r *mcp.ProgressNotificationClientRequest) {
+	p.mu.Lock()
+	p.seen = append(p.seen, r.Params.Progress)
+	p.mu.Unlock()
+}
+
+func (p *progressLog) list() []float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.seen)
+}
+
+// waitFor waits up to 10s for cond to hold on the progress seen so far.
+func (p *progressLog) waitFor(t *testing.T, what string, cond func([]float64) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(p.list()); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: the client saw progress %v", what, p.list())
+		}
+	}
+}
+
 func textOf(t *testing.T, raw json.RawMessage) string {
 	t.Helper()
 	var res mcp.CallToolResult
@@ -174,13 +203,8 @@ func TestHTTPCallTalksToTheSession(t *testing.T) {
 		}}
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
-	var mu sync.Mutex
-	var seen []float64
-	c := dialHTTP(t, ts.URL, func(r *mcp.ProgressNotificationClientRequest) {
-		mu.Lock()
-		seen = append(seen, r.Params.Progress)
-		mu.Unlock()
-	})
+	progress := &progressLog{}
+	c := dialHTTP(t, ts.URL, progress.record)
 	ctx := context.Background()
 
 	h := c.raw.http
@@ -191,17 +215,7 @@ func TestHTTPCallTalksToTheSession(t *testing.T) {
 	// The SDK's session handles notifications on a goroutine of their own,
 	// so they may still be on their way when the call returns (its own
 	// calls are no different).
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		mu.Lock()
-		got := fmt.Sprint(seen)
-		mu.Unlock()
-		if got == "[1 2 3]" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the client saw progress %s, want [1 2 3]", got)
-		}
-	}
+	progress.waitFor(t, "progress [1 2 3]", func(seen []float64) bool { return fmt.Sprint(seen) == "[1 2 3]" })
 
 	raw, err = c.Call(ctx, "tools/call", json.RawMessage(`{"name":"roots","arguments":{}}`))
 	if err != nil || textOf(t, raw) != "1 roots, first file:///work" {
