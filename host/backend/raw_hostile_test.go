@@ -124,8 +124,16 @@ func TestRawCallsHostileBackend(t *testing.T) {
 	}
 	// A plain answer goes to its caller without the SDK's reader (the
 	// answerFilter takes it); one with a member too many goes through the
-	// SDK's reader and reaches its caller from there.
+	// SDK's reader and reaches its caller from there. The filter takes an
+	// answer only once the SDK's session has read every message before it
+	// (here: the second answer of "twice"), so each call waits for that
+	// first; under load the session could still be on it.
 	for name, viaSDK := range map[string]uint64{"echo": 0, "extra": 1} {
+		for deadline := time.Now().Add(10 * time.Second); c.raw.read.Load() != c.raw.taken.Load(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the SDK's session did not come back for the next message (%d taken, %d read)", c.raw.taken.Load(), c.raw.read.Load())
+			}
+		}
 		before := c.raw.taken.Load()
 		res, err := call(c, name, 20*time.Second)
 		if b, _ := json.Marshal(res); err != nil || !strings.Contains(string(b), `"text":"`+name+`"`) {
