@@ -51,13 +51,7 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	var m struct {
-		ID     json.RawMessage `json:"id"`
-		Method string          `json:"method"`
-		Params struct {
-			Name string `json:"name"`
-		} `json:"params"`
-	}
+	var m toolCall
 	if json.Unmarshal(body, &m) == nil && m.Method == "tools/call" {
 		if f := s.script[m.Params.Name]; f != nil {
 			s.mu.Lock()

@@ -38,13 +38,7 @@ func TestHostileRawBackend(t *testing.T) {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		fmt.Fprintln(log, sc.Text())
-		var m struct {
-			ID     json.RawMessage `json:"id"`
-			Method string          `json:"method"`
-			Params struct {
-				Name string `json:"name"`
-			} `json:"params"`
-		}
+		var m toolCall
 		json.Unmarshal(sc.Bytes(), &m)
 		id := string(m.ID)
 		result := `{"jsonrpc":"2.0","id":` + id + `,"result":{"content":[{"type":"text","text":"` + m.Params.Name + `"}]}}`
@@ -75,6 +69,16 @@ func TestHostileRawBackend(t *testing.T) {
 		}
 	}
 	os.Exit(0)
+}
+
+// toolCall is what the test backends read of a request: its id, method
+// and, for tools/call, the tool's name.
+type toolCall struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params struct {
+		Name string `json:"name"`
+	} `json:"params"`
 }
 
 // TestRawCallsHostileBackend: whatever a stdio backend makes of a raw
