@@ -272,7 +272,7 @@ func (t observedTransport) Connect(ctx context.Context) (mcp.Connection, error) 
 		// Messages come from the SDK's transport and from Call's own
 		// requests (httpCalls): one goroutine reads the former so Read
 		// can wait for both.
-		oc.pumped = make(chan readItem)
+		oc.pumped = make(chan jsonrpc.Message)
 		go oc.pump(h.closed.Done())
 	}
 	return oc, nil
@@ -282,7 +282,7 @@ type observedConn struct {
 	mcp.Connection
 	onRead func(jsonrpc.Message)
 	raw    *rawCalls
-	pumped chan readItem // with raw.http: what the SDK's transport read
+	pumped chan jsonrpc.Message // with raw.http: what the SDK's transport read
 	// pumpErr ends the SDK transport's messages: set before pumped closes.
 	pumpErr error
 }
@@ -315,18 +315,17 @@ func (c *observedConn) next(ctx context.Context) (jsonrpc.Message, error) {
 	if c.pumped == nil {
 		return c.Connection.Read(ctx)
 	}
-	var it readItem
 	select {
 	case m, ok := <-c.pumped:
 		if !ok {
 			return nil, c.pumpErr
 		}
-		it = m
-	case it = <-c.raw.http.inject:
+		return m, nil
+	case it := <-c.raw.http.inject:
+		return it.msg, it.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	return it.msg, it.err
 }
 
 // pump reads the SDK transport's messages for next until the connection
@@ -336,7 +335,7 @@ func (c *observedConn) pump(stop <-chan struct{}) {
 		msg, err := c.Connection.Read(context.Background())
 		if err == nil {
 			select {
-			case c.pumped <- readItem{msg: msg}:
+			case c.pumped <- msg:
 				continue
 			case <-stop: // closed: what came with it is dropped
 				err = io.EOF

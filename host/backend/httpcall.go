@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -78,43 +77,66 @@ const (
 // resume it from, before its answer (the SDK's client reports the same).
 var errNoAnswer = errors.New("request terminated without response")
 
+// sending names a call in its errors ("sending \"tools/call\""), put
+// together only when an error is (fmt calls String).
+type sending string
+
+func (m sending) String() string { return fmt.Sprintf("sending %q", string(m)) }
+
+// httpCall is one request of Call and the reading of its answer.
+type httpCall struct {
+	*httpCalls
+	ctx       context.Context
+	what      sending
+	sessionID string
+	id        string
+	// handed: something of the response went to the session, so the
+	// answer follows it there.
+	handed bool
+	// last and delay are the response's last event ID and the delay the
+	// server asked for before a resumption (retry).
+	last  string
+	delay time.Duration
+}
+
 // post sends one request and reads its answer: resp when it came plain
 // and first on the response, nil when it was handed to the session (and
 // so reaches the caller through rawCalls.deliver). The request ends with
 // ctx, with the connection, and when post returns.
-func (h *httpCalls) post(ctx context.Context, sessionID, id, method string, params json.RawMessage) (*jsonrpc.Response, error) {
+func (h *httpCalls) post(ctx context.Context, sessionID string, req *jsonrpc.Request) (*jsonrpc.Response, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(h.closed, cancel)()
-	body, err := encodeCall(id, method, params)
+	id, _ := req.ID.Raw().(string)
+	c := &httpCall{httpCalls: h, ctx: ctx, what: sending(req.Method), sessionID: sessionID, id: id}
+	body, err := jsonrpc.EncodeMessage(req)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", c.what, err)
 	}
-	what := fmt.Sprintf("sending %q", method)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return nil, fmt.Errorf("%s: %w", c.what, err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Accept", "application/json, text/event-stream")
 	if sessionID != "" {
-		req.Header.Set(sessionIDHeader, sessionID)
+		hr.Header.Set(sessionIDHeader, sessionID)
 	}
 	if v := h.negotiated.Load(); v != nil {
-		req.Header.Set(protocolVersionHeader, *v) // so versionTransport need not copy the request
+		hr.Header.Set(protocolVersionHeader, *v) // so versionTransport need not copy the request
 	}
-	resp, err := h.client.Do(req)
+	resp, err := h.client.Do(hr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return nil, fmt.Errorf("%s: %w", c.what, err)
 	}
-	if fatal, err := statusError(resp, what, sessionID); fatal {
+	if fatal, err := c.statusError(resp); fatal {
 		return nil, h.fail(err)
 	} else if err != nil {
 		return nil, err
 	}
 	if got := resp.Header.Get(sessionIDHeader); got != "" && sessionID != "" && got != sessionID {
 		resp.Body.Close()
-		return nil, fmt.Errorf("%s: mismatching session IDs %q and %q", what, sessionID, got)
+		return nil, fmt.Errorf("%s: mismatching session IDs %q and %q", c.what, sessionID, got)
 	}
 	switch ct, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";"); strings.ToLower(strings.TrimSpace(ct)) {
 	case "application/json":
@@ -122,43 +144,44 @@ func (h *httpCalls) post(ctx context.Context, sessionID, id, method string, para
 		data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
 		switch {
 		case err != nil:
-			return nil, fmt.Errorf("%s: reading the answer: %w", what, err)
+			return nil, fmt.Errorf("%s: reading the answer: %w", c.what, err)
 		case len(data) > maxAnswerBytes:
-			return nil, fmt.Errorf("%s: answer larger than %d MiB", what, maxAnswerBytes>>20)
+			return nil, fmt.Errorf("%s: answer larger than %d MiB", c.what, maxAnswerBytes>>20)
 		}
-		resp, answered, err := h.take(ctx, what, id, data, false)
+		resp, answered, err := c.take(data)
 		if err == nil && !answered {
-			err = fmt.Errorf("%s: %w", what, errNoAnswer) // a JSON body is the whole response
+			err = fmt.Errorf("%s: %w", c.what, errNoAnswer) // a JSON body is the whole response
 		}
 		return resp, err
 	case "text/event-stream":
-		return h.stream(ctx, what, sessionID, id, resp)
+		return c.stream(resp)
 	default:
 		resp.Body.Close()
-		return nil, fmt.Errorf("%s: unsupported content type %q", what, ct)
+		return nil, fmt.Errorf("%s: unsupported content type %q", c.what, ct)
 	}
 }
 
-// take handles one message of a call's response: the answer, returned
+// take handles one message of the call's response: the answer, returned
 // when it is plain and nothing of the response went to the session before
 // it; anything else handed to the session. answered: the message was the
 // call's answer (returned or handed).
-func (h *httpCalls) take(ctx context.Context, what, id string, data []byte, handed bool) (resp *jsonrpc.Response, answered bool, err error) {
-	if !handed {
-		if resp, ok := plainAnswer(data); ok && resp.ID.Raw() == id {
-			h.direct.Add(1)
+func (c *httpCall) take(data []byte) (resp *jsonrpc.Response, answered bool, err error) {
+	if !c.handed {
+		if resp, ok := plainAnswer(data); ok && resp.ID.Raw() == c.id {
+			c.direct.Add(1)
 			return resp, true, nil
 		}
 	}
 	msg, err := jsonrpc.DecodeMessage(data)
 	if err != nil {
-		return nil, false, fmt.Errorf("%s: decoding the answer: %w", what, err)
+		return nil, false, fmt.Errorf("%s: decoding the answer: %w", c.what, err)
 	}
-	if err := h.hand(ctx, readItem{msg: msg}); err != nil {
+	if err := c.hand(c.ctx, readItem{msg: msg}); err != nil {
 		return nil, false, err
 	}
-	if r, ok := msg.(*jsonrpc.Response); ok && r.ID.Raw() == id {
-		h.handed.Add(1)
+	c.handed = true
+	if r, ok := msg.(*jsonrpc.Response); ok && r.ID.Raw() == c.id {
+		c.httpCalls.handed.Add(1)
 		return nil, true, nil
 	}
 	return nil, false, nil
@@ -198,73 +221,72 @@ func (h *httpCalls) fail(err error) error {
 // in the SDK's transport: 429, 502, 503 and 504 fail the call only; so
 // does a JSON-RPC error in the body, which is the call's error; 404 on a
 // session means the backend ended it; any other status is fatal.
-func statusError(resp *http.Response, what, sessionID string) (fatal bool, err error) {
+func (c *httpCall) statusError(resp *http.Response) (fatal bool, err error) {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return false, nil
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return false, fmt.Errorf("%s: %s", what, http.StatusText(resp.StatusCode))
+		return false, fmt.Errorf("%s: %s", c.what, http.StatusText(resp.StatusCode))
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 	if msg, err := jsonrpc.DecodeMessage(body); err == nil {
 		if r, ok := msg.(*jsonrpc.Response); ok && r.Error != nil {
-			return false, fmt.Errorf("%s: %w: %s", what, r.Error, http.StatusText(resp.StatusCode))
+			return false, fmt.Errorf("%s: %w: %s", c.what, r.Error, http.StatusText(resp.StatusCode))
 		}
 	}
-	if resp.StatusCode == http.StatusNotFound && sessionID != "" {
-		return true, fmt.Errorf("%s: failed to connect (session ID: %v): %w", what, sessionID, mcp.ErrSessionMissing)
+	if resp.StatusCode == http.StatusNotFound && c.sessionID != "" {
+		return true, fmt.Errorf("%s: failed to connect (session ID: %v): %w", c.what, c.sessionID, mcp.ErrSessionMissing)
 	}
-	return true, fmt.Errorf("%s: %s", what, http.StatusText(resp.StatusCode))
+	return true, fmt.Errorf("%s: %s", c.what, http.StatusText(resp.StatusCode))
 }
 
-// stream reads a call's SSE response until its answer. A stream that ends
-// or breaks before it is resumed from its last event ID with GET requests,
-// as the SDK's client resumes it: at most maxRetries attempts without an
-// event in between, after the delay the server asked for (retry) or a
-// growing one; a stream without event IDs cannot be resumed, and the call
-// fails. A resumption that cannot connect ends the session.
-func (h *httpCalls) stream(ctx context.Context, what, sessionID, id string, resp *http.Response) (*jsonrpc.Response, error) {
+// stream reads the call's SSE response until its answer. A stream that
+// ends or breaks before it is resumed from its last event ID with GET
+// requests, as the SDK's client resumes it: at most maxRetries attempts
+// without an event in between, after the delay the server asked for
+// (retry) or a growing one; a stream without event IDs cannot be resumed,
+// and the call fails. A resumption that cannot connect ends the session.
+func (c *httpCall) stream(resp *http.Response) (*jsonrpc.Response, error) {
 	var progressID string
-	handed := false
 	noProgress := 0
 	for {
-		answer, done, last, delay, err := h.events(ctx, what, id, resp, &handed)
-		if done || err != nil {
+		answer, answered, err := c.events(resp)
+		if answered || err != nil {
 			return answer, err
 		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if c.ctx.Err() != nil {
+			return nil, c.ctx.Err()
 		}
-		if last == "" { // this response had no event ID to resume from
-			return nil, fmt.Errorf("%s: %w", what, errNoAnswer)
+		if c.last == "" { // this response had no event ID to resume from
+			return nil, fmt.Errorf("%s: %w", c.what, errNoAnswer)
 		}
-		if last != progressID {
-			progressID, noProgress = last, 0
-		} else if noProgress++; noProgress > h.maxRetries {
-			return nil, h.fail(fmt.Errorf("%s: exceeded %d retries without progress (session ID: %v)", what, h.maxRetries, sessionID))
+		if c.last != progressID {
+			progressID, noProgress = c.last, 0
+		} else if noProgress++; noProgress > c.maxRetries {
+			return nil, c.fail(fmt.Errorf("%s: exceeded %d retries without progress (session ID: %v)", c.what, c.maxRetries, c.sessionID))
 		}
-		if resp, err = h.resume(ctx, sessionID, last, delay); err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
+		if resp, err = c.resume(); err != nil {
+			if c.ctx.Err() != nil {
+				return nil, c.ctx.Err()
 			}
-			return nil, h.fail(fmt.Errorf("%s: failed to reconnect (session ID: %v): %w", what, sessionID, err))
+			return nil, c.fail(fmt.Errorf("%s: failed to reconnect (session ID: %v): %w", c.what, c.sessionID, err))
 		}
-		if _, err := statusError(resp, what, sessionID); err != nil {
-			return nil, h.fail(err)
+		if _, err := c.statusError(resp); err != nil {
+			return nil, c.fail(err)
 		}
 	}
 }
 
-// events reads one response's events. done: the answer came (answer is
-// nil when it was handed to the session) or the call failed (err); else
-// the stream ended or broke before it, and last and delay say how to
+// events reads one response's events until the call's answer (answered;
+// answer is nil when it was handed to the session) or an error; else the
+// stream ended or broke before it, and c.last and c.delay say how to
 // resume it.
-func (h *httpCalls) events(ctx context.Context, what, id string, resp *http.Response, handed *bool) (answer *jsonrpc.Response, done bool, last string, delay time.Duration, err error) {
-	finished := false
+func (c *httpCall) events(resp *http.Response) (answer *jsonrpc.Response, answered bool, err error) {
+	c.last, c.delay = "", 0
 	defer func() {
-		if finished {
+		if answered {
 			// Read the stream's end in the background, so its connection
 			// can be reused (lingerTransport bounds how long).
 			go func() { _, _ = io.Copy(io.Discard, resp.Body); resp.Body.Close() }()
@@ -278,62 +300,57 @@ func (h *httpCalls) events(ctx context.Context, what, id string, resp *http.Resp
 	for {
 		ev, err := readEvent(r, maxAnswerBytes)
 		if ev.id != "" {
-			last = ev.id
+			c.last = ev.id
 		}
 		if n, perr := strconv.ParseInt(ev.retry, 10, 64); perr == nil {
-			delay = time.Duration(n) * time.Millisecond
+			c.delay = time.Duration(n) * time.Millisecond
 		}
 		if len(ev.data) > 0 && (ev.name == "" || ev.name == "message") {
-			a, answered, terr := h.take(ctx, what, id, ev.data, *handed)
-			if terr != nil {
-				return nil, true, last, 0, terr
+			if a, answered, err := c.take(ev.data); err != nil || answered {
+				return a, answered, err
 			}
-			if answered {
-				finished = true
-				return a, true, last, 0, nil
-			}
-			*handed = true
 		}
 		switch {
 		case errors.Is(err, errMalformedEvent):
-			return nil, true, last, 0, fmt.Errorf("%s: %w", what, err)
-		case err != nil && ctx.Err() != nil:
-			return nil, true, last, 0, ctx.Err()
+			return nil, false, fmt.Errorf("%s: %w", c.what, err)
+		case err != nil && c.ctx.Err() != nil:
+			return nil, false, c.ctx.Err()
 		case err != nil:
-			return nil, false, last, delay, nil // ended or broke: resume
+			return nil, false, nil // ended or broke: resume
 		}
 	}
 }
 
-// resume reconnects to a call's stream after lastID.
-func (h *httpCalls) resume(ctx context.Context, sessionID, lastID string, delay time.Duration) (*http.Response, error) {
+// resume reconnects to the call's stream after c.last.
+func (c *httpCall) resume() (*http.Response, error) {
 	var err error
-	for attempt := 1; attempt <= max(h.maxRetries, 1); attempt++ {
+	delay := c.delay
+	for attempt := 1; attempt <= max(c.maxRetries, 1); attempt++ {
 		if delay <= 0 || attempt > 1 {
 			delay = reconnectDelay(attempt)
 		}
 		select {
-		case <-h.closed.Done():
+		case <-c.closed.Done():
 			return nil, errConnClosed
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		case <-c.ctx.Done():
+			return nil, c.ctx.Err()
 		case <-time.After(delay):
 		}
 		var req *http.Request
-		if req, err = http.NewRequestWithContext(ctx, http.MethodGet, h.url, nil); err != nil {
+		if req, err = http.NewRequestWithContext(c.ctx, http.MethodGet, c.url, nil); err != nil {
 			return nil, err
 		}
 		req.Header.Set("Accept", "text/event-stream")
-		req.Header.Set(lastEventIDHeader, lastID)
-		if sessionID != "" {
-			req.Header.Set(sessionIDHeader, sessionID)
+		req.Header.Set(lastEventIDHeader, c.last)
+		if c.sessionID != "" {
+			req.Header.Set(sessionIDHeader, c.sessionID)
 		}
 		var resp *http.Response
-		if resp, err = h.client.Do(req); err == nil {
+		if resp, err = c.client.Do(req); err == nil {
 			return resp, nil
 		}
 	}
-	return nil, fmt.Errorf("connection failed after %d attempts: %w", h.maxRetries, err)
+	return nil, fmt.Errorf("connection failed after %d attempts: %w", c.maxRetries, err)
 }
 
 // reconnectDelay is the SDK client's backoff: 1s growing by half each
@@ -345,24 +362,6 @@ func reconnectDelay(attempt int) time.Duration {
 	}
 	d = min(d, 30*time.Second)
 	return d + rand.N(d)
-}
-
-// encodeCall is the JSON-RPC request of one call.
-func encodeCall(id, method string, params json.RawMessage) ([]byte, error) {
-	m, err := json.Marshal(method)
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, 0, 64+len(id)+len(m)+len(params))
-	b = append(b, `{"jsonrpc":"2.0","id":`...)
-	b = strconv.AppendQuote(b, id) // ids Call makes are plain ASCII
-	b = append(b, `,"method":`...)
-	b = append(b, m...)
-	if len(params) > 0 {
-		b = append(b, `,"params":`...)
-		b = append(b, params...)
-	}
-	return append(b, '}'), nil
 }
 
 // readers are the buffers events reads streams through.

@@ -110,11 +110,11 @@ func (c *Conn) Call(ctx context.Context, method string, params json.RawMessage) 
 	}
 	var resp *jsonrpc.Response
 	var err error
+	req := &jsonrpc.Request{ID: jid, Method: method, Params: params}
 	if r.http != nil {
-		resp, err = r.http.post(ctx, conn.SessionID(), id, method, params)
+		resp, err = r.http.post(ctx, conn.SessionID(), req)
 	} else {
-		// Over streamable HTTP, Write may last until the answer has come.
-		err = conn.Write(ctx, &jsonrpc.Request{ID: jid, Method: method, Params: params})
+		err = conn.Write(ctx, req)
 	}
 	if err != nil {
 		forget()
