@@ -49,6 +49,10 @@ const (
 	hopWarmupPerSession = 20
 )
 
+// hopTraceparent is the trace context the traced target's client sends: a
+// sampled W3C traceparent, as a traced client's SDK would.
+const hopTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
 // hopConcurrency lists the measured concurrencies: the number of client
 // sessions, each calling sequentially from its own goroutine.
 var hopConcurrency = []int{1, 16}
@@ -58,7 +62,8 @@ type hopTarget struct {
 	key      string // short sub-benchmark name
 	label    string // table label
 	sessions []*mcp.ClientSession
-	pids     []int // the system under test: these processes and their descendants
+	meta     mcp.Meta // sent in every call's params._meta
+	pids     []int    // the system under test: these processes and their descendants
 }
 
 // hopCell accumulates the measurements of one (target, concurrency) cell
@@ -116,6 +121,11 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 //	           backend: what the hop costs with an HTTP backend;
 //	audit      bare plus audit only;
 //	telemetry  bare plus telemetry only;
+//	traced     bare, with the client sending a W3C trace context in
+//	           params._meta (SEP-414), which Argus passes on: what carrying
+//	           a trace context to the backend costs with no telemetry at
+//	           all, the floor of the telemetry on/off ratio (telemetry
+//	           sends its CLIENT span's context to the backend the same way);
 //
 // each at concurrency 1 and 16 (separate client sessions, each calling
 // sequentially from its own goroutine).
@@ -244,6 +254,7 @@ telemetry {
 		}},
 		{"audit", "argus audit only (stdio)", func() sut { return argus(stdio(auditOn("audit"))) }},
 		{"telemetry", "argus telemetry only (stdio)", func() sut { return argus(stdio(auditOff + telemetryOn)) }},
+		{"traced", "argus bare, the client sends a trace context in _meta (stdio)", func() sut { return argus(stdio(auditOff)) }},
 	}
 	if baseline != "" {
 		all = append(all, []struct {
@@ -275,7 +286,11 @@ telemetry {
 	}
 	var targets []*hopTarget
 	for _, s := range spec {
-		targets = append(targets, &hopTarget{key: s.key, label: s.label, sessions: connectN(b, s.url, maxConc), pids: s.pids})
+		t := &hopTarget{key: s.key, label: s.label, sessions: connectN(b, s.url, maxConc), pids: s.pids}
+		if s.key == "traced" {
+			t.meta = mcp.Meta{"traceparent": hopTraceparent}
+		}
+		targets = append(targets, t)
 	}
 	byKey := func(key string) *hopTarget {
 		for _, t := range targets {
@@ -292,10 +307,10 @@ telemetry {
 	// Warm up: connections, the gateway's routing state, JIT-free but
 	// allocator- and scheduler-warm processes.
 	for _, t := range targets {
-		if _, _, err := driveEcho(ctx, t.sessions[:1], 0, hopWarmup); err != nil {
+		if _, _, err := driveEcho(ctx, t.sessions[:1], t.meta, 0, hopWarmup); err != nil {
 			b.Fatalf("%s: warm-up: %v", t.label, err)
 		}
-		if _, _, err := driveEcho(ctx, t.sessions, 0, hopWarmupPerSession); err != nil {
+		if _, _, err := driveEcho(ctx, t.sessions, t.meta, 0, hopWarmupPerSession); err != nil {
 			b.Fatalf("%s: warm-up: %v", t.label, err)
 		}
 	}
@@ -311,7 +326,7 @@ telemetry {
 				runtime.GC() // don't bill one cell's garbage to the next
 				cpu0, cpuOK := treeCPUByRole(t.pids...)
 				began := time.Now()
-				lat, elapsed, err := driveEcho(ctx, t.sessions[:conc], slice, 0)
+				lat, elapsed, err := driveEcho(ctx, t.sessions[:conc], t.meta, slice, 0)
 				cpu1, _ := treeCPUByRole(t.pids...)
 				if err != nil {
 					b.Fatalf("%s, concurrency %d, round %d: %v", t.label, conc, r+1, err)
@@ -381,6 +396,7 @@ telemetry {
 	for _, o := range []struct{ label, on, off string }{
 		{"audit on/off", "audit", "bare"},
 		{"telemetry on/off", "telemetry", "bare"},
+		{"traced/bare", "traced", "bare"},
 		{"all on/off", "full", "bare"},
 		{"bare/floor", "bare", "floor"},
 		{"full/floor", "full", "floor"},
@@ -457,7 +473,7 @@ telemetry {
 		}
 		return micros(percentile(c.latencies, 0.50) - percentile(d.latencies, 0.50)), true
 	}
-	fmt.Fprintf(&sb, "\nGoals (README, Performance), this run; \"beyond the floor\": the floor, which does the least any proxy does, missed it too:\n\n%s",
+	fmt.Fprintf(&sb, "\nGoals (README, Performance), this run; \"beyond the floor\": the floor, which does the least any proxy does, missed it too (telemetry's floor: traced, a client's trace context passed on to the backend):\n\n%s",
 		goalTable(hopGoals(hopConcurrency, ratio, p50Added)))
 	pauses, paused := watch.count()
 	fmt.Fprintf(&sb, "\n%s", stallTable(stalls, pauses, paused))
@@ -475,11 +491,12 @@ func connectN(tb testing.TB, url string, n int) []*mcp.ClientSession {
 }
 
 // driveEcho calls echo from one goroutine per session, each sequentially,
+// with meta (if any) as the params' _meta,
 // until d has passed (d > 0) or each session has made calls calls. It
 // returns every call's latency and the wall time from the common start
 // until the last goroutine finished. The first failing call (error, tool
 // error or wrong text) stops all goroutines and is returned.
-func driveEcho(ctx context.Context, sessions []*mcp.ClientSession, d time.Duration, calls int) ([]time.Duration, time.Duration, error) {
+func driveEcho(ctx context.Context, sessions []*mcp.ClientSession, meta mcp.Meta, d time.Duration, calls int) ([]time.Duration, time.Duration, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -508,7 +525,7 @@ func driveEcho(ctx context.Context, sessions []*mcp.ClientSession, d time.Durati
 					break
 				}
 				t0 := time.Now()
-				res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: args})
+				res, err := s.CallTool(ctx, &mcp.CallToolParams{Meta: meta, Name: "echo", Arguments: args})
 				lat = append(lat, time.Since(t0))
 				if err != nil {
 					// After another session's failure this is just the

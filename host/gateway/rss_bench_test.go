@@ -71,11 +71,11 @@ telemetry {
 	host := proc.Cmd.Process.Pid
 	sessions := connectN(b, url, 16)
 	ctx := context.Background()
-	if _, _, err := driveEcho(ctx, sessions[:1], 0, hopWarmup); err != nil {
+	if _, _, err := driveEcho(ctx, sessions[:1], nil, 0, hopWarmup); err != nil {
 		b.Fatal(err)
 	}
 	start := rssByRole(host)
-	if _, _, err := driveEcho(ctx, sessions, 5*time.Second, 0); err != nil {
+	if _, _, err := driveEcho(ctx, sessions, nil, 5*time.Second, 0); err != nil {
 		b.Fatal(err)
 	}
 	load := rssByRole(host)
