@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -733,8 +732,6 @@ func checkMessage(raw json.RawMessage) error {
 	return nil
 }
 
-var plainInteger = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
-
 // maxSafeID is the largest integer id the SDK answers with unchanged: it
 // decodes numeric ids through float64 (2^53-1, JavaScript's
 // Number.MAX_SAFE_INTEGER).
@@ -742,24 +739,33 @@ const maxSafeID = 1<<53 - 1
 
 // checkID accepts the ids the SDK answers with exactly as sent: strings,
 // integers written plainly from -(2^53-1) to 2^53-1, and null. A fraction
-// (1.5), an exponent (1e3), -0 or a larger integer (2^70) would come back
-// as another number, so they are refused.
+// (1.5), an exponent (1e3), a leading zero (01), -0 or a larger integer
+// (2^70) would come back as another number, so they are refused. (Every
+// request's id passes here: a loop, not a regular expression.)
 func checkID(id json.RawMessage) error {
 	switch {
 	case string(id) == "null", len(id) > 0 && id[0] == '"':
 		return nil
-	case plainInteger.Match(id) && string(id) != "-0":
-		digits := bytes.TrimPrefix(id, []byte("-"))
-		var n int64
-		for _, d := range digits {
-			if n > maxSafeID { // also keeps n*10 from overflowing
-				break
-			}
-			n = n*10 + int64(d-'0')
-		}
-		if n <= maxSafeID {
-			return nil
-		}
+	case plainSafeInteger(id):
+		return nil
 	}
 	return errors.New("id must be a string or an integer from -(2^53-1) to 2^53-1")
+}
+
+// plainSafeInteger reports whether b is an integer written plainly (an
+// optional minus, no leading zero, digits only) within ±maxSafeID, and
+// not -0.
+func plainSafeInteger(b []byte) bool {
+	digits := bytes.TrimPrefix(b, []byte("-"))
+	if len(digits) == 0 || len(digits) > 16 || (digits[0] == '0' && (len(digits) > 1 || len(digits) < len(b))) {
+		return false // empty, over 16 digits (> 2^53), leading zero or -0
+	}
+	var n int64
+	for _, d := range digits {
+		if d < '0' || d > '9' {
+			return false
+		}
+		n = n*10 + int64(d-'0')
+	}
+	return n <= maxSafeID
 }

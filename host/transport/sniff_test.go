@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strconv"
 	"testing"
 )
 
@@ -108,9 +110,35 @@ func TestCheckID(t *testing.T) {
 		`null`: true, `"x"`: true, `0`: true, `-1`: true, `9007199254740991`: true, `-9007199254740991`: true,
 		`9007199254740992`: false, `-9007199254740992`: false, `99999999999999999999999`: false,
 		`-0`: false, `1.5`: false, `1e3`: false, `01`: false, `true`: false, `{}`: false,
+		`1000000000000000`: true, `9999999999999999`: false, `-01`: false, `-`: false, ``: false,
+		`--1`: false, `+1`: false, `1-`: false, `0x1`: false, `-00`: false,
 	} {
 		if got := checkID(json.RawMessage(id)) == nil; got != want {
 			t.Errorf("checkID(%s) accepts %v, want %v", id, got, want)
 		}
 	}
+	// Every short string of the characters numbers are written with,
+	// against the rule stated plainly: the grammar, then the range.
+	plain := regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+	reference := func(id string) bool {
+		if !plain.MatchString(id) || id == "-0" {
+			return false
+		}
+		n, err := strconv.ParseInt(id, 10, 64)
+		return err == nil && n >= -(1<<53-1) && n <= 1<<53-1
+	}
+	const alphabet = "-019.e+"
+	var walk func(prefix string)
+	walk = func(prefix string) {
+		if got, want := plainSafeInteger([]byte(prefix)), reference(prefix); got != want {
+			t.Errorf("plainSafeInteger(%q) = %v, want %v", prefix, got, want)
+		}
+		if len(prefix) == 4 {
+			return
+		}
+		for _, c := range alphabet {
+			walk(prefix + string(c))
+		}
+	}
+	walk("")
 }
