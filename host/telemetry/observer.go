@@ -26,6 +26,13 @@ func (t *Telemetry) Observer() request.Observer { return observer{t} }
 
 type observer struct{ t *Telemetry }
 
+// The span kinds' start options, made once: each call would box them
+// anew.
+var (
+	serverKind = trace.WithSpanKind(trace.SpanKindServer)
+	clientKind = trace.WithSpanKind(trace.SpanKindClient)
+)
+
 // SpanName is the SERVER span's name: mcp.<method>.<capability> for the
 // three operations, the MCP method otherwise (semantic conventions).
 func SpanName(c *request.Call) string {
@@ -50,7 +57,7 @@ func (o observer) Begin(ctx context.Context, c *request.Call) context.Context {
 	// the outcome are only known then. Set at the start as well, they
 	// would be copied twice more, and the slice grown again at End, for
 	// every call (about 1.3 KB; no sampler Argus configures reads them).
-	ctx, _ = t.tracer.Start(ctx, SpanName(c), trace.WithSpanKind(trace.SpanKindServer))
+	ctx, _ = t.tracer.Start(ctx, SpanName(c), serverKind)
 	c.BackendHook = o.backendCall
 	return ctx
 }
@@ -90,7 +97,7 @@ func appendSpanAttrs(attrs []attribute.KeyValue, c *request.Call) []attribute.Ke
 	} else {
 		attrs = append(attrs, attribute.String("mcp.method", c.Method))
 	}
-	attrs = append(attrs, targetAttr(c.Method, c.Capability)...)
+	attrs = appendTargetAttr(attrs, c.Method, c.Capability)
 	if id := c.RPCIDText(); id != "" {
 		attrs = append(attrs, attribute.String("jsonrpc.request.id", id))
 	}
@@ -114,19 +121,21 @@ func appendSpanAttrs(attrs []attribute.KeyValue, c *request.Call) []attribute.Ke
 	return attrs
 }
 
-func targetAttr(method, capability string) []attribute.KeyValue {
+// appendTargetAttr appends the attribute naming what a tools/call,
+// prompts/get or resources/read targets, if it has a name.
+func appendTargetAttr(attrs []attribute.KeyValue, method, capability string) []attribute.KeyValue {
 	if capability == "" {
-		return nil
+		return attrs
 	}
 	switch method {
 	case "tools/call":
-		return []attribute.KeyValue{attribute.String("gen_ai.tool.name", capability)}
+		return append(attrs, attribute.String("gen_ai.tool.name", capability))
 	case "prompts/get":
-		return []attribute.KeyValue{attribute.String("gen_ai.prompt.name", capability)}
+		return append(attrs, attribute.String("gen_ai.prompt.name", capability))
 	case "resources/read":
-		return []attribute.KeyValue{attribute.String("mcp.resource.uri", capability)}
+		return append(attrs, attribute.String("mcp.resource.uri", capability))
 	}
-	return nil
+	return attrs
 }
 
 // EndsLate makes the observer a request.LateObserver: on the lean path its
@@ -202,7 +211,7 @@ func (ac *attrCache) server(method, capability, backend, errType string) *server
 		tool = method
 	}
 	semconv := []attribute.KeyValue{attribute.String("mcp.method.name", method)}
-	semconv = append(semconv, targetAttr(method, capability)...)
+	semconv = appendTargetAttr(semconv, method, capability)
 	if errType != "" {
 		semconv = append(semconv, attribute.String("error.type", errType))
 	}
@@ -221,7 +230,7 @@ func (ac *attrCache) client(method, name, errType string) metric.RecordOption {
 		return v.(metric.RecordOption)
 	}
 	semconv := []attribute.KeyValue{attribute.String("mcp.method.name", method)}
-	semconv = append(semconv, targetAttr(method, name)...)
+	semconv = appendTargetAttr(semconv, method, name)
 	if errType != "" {
 		semconv = append(semconv, attribute.String("error.type", errType))
 	}
@@ -259,7 +268,7 @@ func (o observer) backendCall(ctx context.Context, c *request.Call, b request.Ba
 	}
 	buf := getAttrs()
 	attrs := append(*buf, attribute.String("mcp.method.name", c.Method), attribute.String("mcp.backend", b.Name))
-	attrs = append(attrs, targetAttr(c.Method, c.OriginalName)...)
+	attrs = appendTargetAttr(attrs, c.Method, c.OriginalName)
 	switch b.Type {
 	case "stdio":
 		attrs = append(attrs, attribute.String("network.transport", "pipe"), attribute.String("process.command", b.Command))
@@ -269,7 +278,7 @@ func (o observer) backendCall(ctx context.Context, c *request.Call, b request.Ba
 	}
 	// Set after Start rather than with it: the SDK copies them either way,
 	// WithAttributes once more; no sampler Argus configures reads them.
-	ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := t.tracer.Start(ctx, name, clientKind)
 	span.SetAttributes(attrs...)
 	*buf = attrs
 	putAttrs(buf)
