@@ -99,20 +99,16 @@ type httpCall struct {
 	delay time.Duration
 }
 
-// post sends one request and reads its answer: resp when it came plain
-// and first on the response, nil when it was handed to the session (and
-// so reaches the caller through rawCalls.deliver). The request ends with
-// ctx, with the connection, and when post returns.
-func (h *httpCalls) post(ctx context.Context, sessionID string, req *jsonrpc.Request) (*jsonrpc.Response, error) {
+// post sends one request, body (appendRequest's) with id and method,
+// and reads its answer: resp when it came plain and first on the
+// response, nil when it was handed to the session (and so reaches the
+// caller through rawCalls.deliver). The request ends with ctx, with the
+// connection, and when post returns.
+func (h *httpCalls) post(ctx context.Context, sessionID, id, method string, body []byte) (*jsonrpc.Response, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(h.closed, cancel)()
-	id, _ := req.ID.Raw().(string)
-	c := &httpCall{httpCalls: h, ctx: ctx, what: sending(req.Method), sessionID: sessionID, id: id}
-	body, err := jsonrpc.EncodeMessage(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.what, err)
-	}
+	c := &httpCall{httpCalls: h, ctx: ctx, what: sending(method), sessionID: sessionID, id: id}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.what, err)

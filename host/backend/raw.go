@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +36,10 @@ type rawCalls struct {
 	taken, read atomic.Uint64
 	// http, for a streamable-HTTP backend, sends Call's requests itself.
 	http *httpCalls
+	// stdin, for a stdio backend, is where Call writes its requests:
+	// beside the SDK's connection, whose writes take the same file's
+	// write lock, so a request never interleaves with one of the SDK's.
+	stdin io.Writer
 }
 
 // deliver hands resp to the Call waiting for it; false if it is not the
@@ -80,8 +85,9 @@ func (c *Conn) closed() error {
 	return errConnClosed
 }
 
-// Call sends one request with already encoded params over the backend
-// connection, beside the SDK's client session, and returns the backend's
+// Call sends one request with already encoded params (one line of JSON,
+// as json.Marshal writes it) over the backend connection, beside the
+// SDK's client session, and returns the backend's
 // result as it came: no decoding into the SDK's types, which the router
 // needs only when it has to look inside. A JSON-RPC error from the backend
 // is returned as a *jsonrpc.Error; when ctx ends first, the backend is
@@ -89,14 +95,13 @@ func (c *Conn) closed() error {
 func (c *Conn) Call(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
 	r := c.raw
 	id := rawIDPrefix + strconv.FormatUint(rawIDs.Add(1), 10)
-	jid, _ := jsonrpc.MakeID(id)
 	ch := make(chan *jsonrpc.Response, 1)
 	r.mu.Lock()
 	if r.conn == nil || r.closed {
 		r.mu.Unlock()
 		return nil, c.closed()
 	}
-	conn := r.conn
+	conn, stdin := r.conn, r.stdin
 	r.waiting[id] = ch
 	r.mu.Unlock()
 	forget := func() {
@@ -110,11 +115,16 @@ func (c *Conn) Call(ctx context.Context, method string, params json.RawMessage) 
 	}
 	var resp *jsonrpc.Response
 	var err error
-	req := &jsonrpc.Request{ID: jid, Method: method, Params: params}
-	if r.http != nil {
-		resp, err = r.http.post(ctx, conn.SessionID(), req)
-	} else {
-		err = conn.Write(ctx, req)
+	switch {
+	case r.http != nil:
+		resp, err = r.http.post(ctx, conn.SessionID(), id, method, appendRequest(nil, id, method, params))
+	case stdin != nil:
+		if err = ctx.Err(); err == nil { // as the SDK's connection refuses a write
+			_, err = stdin.Write(append(appendRequest(make([]byte, 0, 64+len(params)), id, method, params), '\n'))
+		}
+	default:
+		jid, _ := jsonrpc.MakeID(id)
+		err = conn.Write(ctx, &jsonrpc.Request{ID: jid, Method: method, Params: params})
 	}
 	if err != nil {
 		forget()
@@ -181,12 +191,7 @@ func (r *RawToolResult) RawJSON() json.RawMessage { return r.Raw }
 // the client changes such a result; any other (an error result, _meta,
 // fields of a later revision) is decoded as the SDK's client would.
 func (c *Conn) CallTool(ctx context.Context, p *mcp.CallToolParams) (mcp.Result, error) {
-	if p.Arguments == nil {
-		q := *p
-		q.Arguments = map[string]any{} // as the SDK's client sends it
-		p = &q
-	}
-	params, err := json.Marshal(p)
+	params, err := toolCallParams(p)
 	if err != nil {
 		return nil, err
 	}

@@ -81,6 +81,25 @@ type toolCall struct {
 	} `json:"params"`
 }
 
+// dialHostileBackend connects to TestHostileRawBackend, which logs every
+// line it reads to logFile; onRead (may be nil) sees what the SDK's
+// session reads.
+func dialHostileBackend(t *testing.T, logFile string, onRead func(jsonrpc.Message)) *Conn {
+	t.Helper()
+	cfg := config.Backend{Name: "hostile", Type: config.TypeStdio, Command: os.Args[0],
+		Args: []string{"-test.run=^TestHostileRawBackend$"}, Env: map[string]string{"ARGUS_HOSTILE_BACKEND": logFile},
+		ProtocolVersion: "2025-11-25", ConnectTimeout: 30 * time.Second, CallTimeout: 30 * time.Second}
+	c, err := Dial(context.Background(), cfg, Options{Logger: hclog.NewNullLogger(),
+		Client: &mcp.Implementation{Name: "argus", Version: "test"}, OnRead: onRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.RawCalls() {
+		t.Fatal("RawCalls false")
+	}
+	return c
+}
+
 // TestRawCallsHostileBackend: whatever a stdio backend makes of a raw
 // tools/call (answering twice, under another id, never, with garbage,
 // dying mid-call), the caller gets an answer or an error in bounded time,
@@ -92,22 +111,11 @@ func TestRawCallsHostileBackend(t *testing.T) {
 	var notified atomic.Int32 // notifications the SDK's session read
 	dialHostile := func() *Conn {
 		t.Helper()
-		cfg := config.Backend{Name: "hostile", Type: config.TypeStdio, Command: os.Args[0],
-			Args: []string{"-test.run=^TestHostileRawBackend$"}, Env: map[string]string{"ARGUS_HOSTILE_BACKEND": logFile},
-			ProtocolVersion: "2025-11-25", ConnectTimeout: 30 * time.Second, CallTimeout: 30 * time.Second}
-		c, err := Dial(context.Background(), cfg, Options{Logger: hclog.NewNullLogger(),
-			Client: &mcp.Implementation{Name: "argus", Version: "test"}, OnRead: func(m jsonrpc.Message) {
-				if r, ok := m.(*jsonrpc.Request); ok && r.Method == "notifications/message" {
-					notified.Add(1)
-				}
-			}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !c.RawCalls() {
-			t.Fatal("RawCalls false")
-		}
-		return c
+		return dialHostileBackend(t, logFile, func(m jsonrpc.Message) {
+			if r, ok := m.(*jsonrpc.Request); ok && r.Method == "notifications/message" {
+				notified.Add(1)
+			}
+		})
 	}
 	registered := func(c *Conn) int {
 		c.raw.mu.Lock()

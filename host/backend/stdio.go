@@ -46,6 +46,9 @@ func (t *stdioTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 		return nil, err
 	}
 	f := &answerFilter{r: bufio.NewReaderSize(stdout, answerLineMax), raw: t.raw}
+	t.raw.mu.Lock()
+	t.raw.stdin = stdin // an *os.File's: one write lock for Conn.Call's and the SDK's writes
+	t.raw.mu.Unlock()
 	// The connection is closed by closing stdin, not stdout (as the SDK's).
 	tr := &mcp.IOTransport{Reader: io.NopCloser(f), Writer: &childStdin{t.cmd, stdin, t.terminate}}
 	return tr.Connect(ctx)

@@ -1,0 +1,208 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// marshalled is what Conn.CallTool sent before toolCallParams: the
+// params as encoding/json writes them, arguments {} when there are none.
+func marshalled(p *mcp.CallToolParams) ([]byte, error) {
+	q := *p
+	if q.Arguments == nil {
+		q.Arguments = map[string]any{}
+	}
+	return json.Marshal(&q)
+}
+
+// TestToolCallParams: what toolCallParams writes is one line, the JSON
+// value encoding/json writes for the same params, and byte for byte the
+// same where the arguments were compact without HTML characters (which
+// encoding/json escapes in a json.RawMessage too); what encoding/json
+// refuses it refuses.
+func TestToolCallParams(t *testing.T) {
+	traceCtx := mcp.Meta{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tracestate": "k=v"}
+	for _, tc := range []struct {
+		name  string
+		p     mcp.CallToolParams
+		exact bool
+	}{
+		{"no arguments", mcp.CallToolParams{Name: "echo"}, true},
+		{"compact arguments", mcp.CallToolParams{Name: "echo", Arguments: json.RawMessage(`{"message":"hi","n":[1,2.5,null,true]}`)}, true},
+		{"arguments null", mcp.CallToolParams{Name: "echo", Arguments: json.RawMessage(`null`)}, true},
+		{"arguments not an object", mcp.CallToolParams{Name: "echo", Arguments: json.RawMessage(`[1,"two"]`)}, true},
+		{"pretty-printed arguments", mcp.CallToolParams{Name: "echo", Arguments: json.RawMessage("{\n  \"message\": \"a b\",\r\n  \"deep\": {\"x\": [ 1 ,\n 2 ]}\n}")}, false},
+		{"arguments with escapes", mcp.CallToolParams{Name: "echo", Arguments: json.RawMessage(`{"m":"line\nbreak \"q\" \u2028 \\ <b>&"}`)}, false},
+		{"odd name", mcp.CallToolParams{Name: "a\"b\\c\n\t\x01<>&\u2028\u2029é\xff", Arguments: json.RawMessage(`{}`)}, true},
+		{"empty name", mcp.CallToolParams{}, true},
+		{"trace context", mcp.CallToolParams{Meta: traceCtx, Name: "echo", Arguments: json.RawMessage(`{"message":"hi"}`)}, true},
+		{"odd meta strings", mcp.CallToolParams{Meta: mcp.Meta{"z": "1", "a": "<x>\n\xfe", "é": "", "": "empty key"}, Name: "echo"}, true},
+		{"meta with a number", mcp.CallToolParams{Meta: mcp.Meta{"progressToken": 7.0, "traceparent": "00-x"}, Name: "echo"}, true},
+		{"meta with an object", mcp.CallToolParams{Meta: mcp.Meta{"k": map[string]any{"b": 1.0, "a": []any{"x"}}}, Name: "echo"}, true},
+		{"empty meta", mcp.CallToolParams{Meta: mcp.Meta{}, Name: "echo"}, true},
+		{"arguments a map", mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "sdk"}}, true},
+		{"request state", mcp.CallToolParams{Name: "echo", RequestState: "s", Arguments: json.RawMessage(`{}`)}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := toolCallParams(&tc.p)
+			want, werr := marshalled(&tc.p)
+			if err != nil || werr != nil {
+				t.Fatalf("toolCallParams: %v; json.Marshal: %v", err, werr)
+			}
+			if bytes.ContainsAny(got, "\r\n") {
+				t.Fatalf("not one line: %q", got)
+			}
+			if tc.exact && !bytes.Equal(got, want) {
+				t.Fatalf("got  %s\nwant %s", got, want)
+			}
+			var g, w any
+			if err := json.Unmarshal(got, &g); err != nil {
+				t.Fatalf("%s: %v", got, err)
+			}
+			json.Unmarshal(want, &w)
+			if !reflect.DeepEqual(g, w) {
+				t.Fatalf("got  %s\nwant %s (as values)", got, want)
+			}
+		})
+	}
+	// Arguments that are no JSON are refused where they would have to be
+	// rewritten, as encoding/json refuses them.
+	bad := mcp.CallToolParams{Name: "echo", Arguments: json.RawMessage("{\n\"a\": }")}
+	if b, err := toolCallParams(&bad); err == nil {
+		t.Fatalf("broken arguments written as %s", b)
+	}
+	if _, err := marshalled(&bad); err == nil {
+		t.Fatal("encoding/json took the broken arguments")
+	}
+}
+
+func TestAppendRequest(t *testing.T) {
+	got := appendRequest(nil, "argus-raw-7", "tools/call", json.RawMessage(`{"name":"echo"}`))
+	if want := `{"jsonrpc":"2.0","id":"argus-raw-7","method":"tools/call","params":{"name":"echo"}}`; string(got) != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	if got := appendRequest(nil, `a"b`, "m", nil); string(got) != `{"jsonrpc":"2.0","id":"a\"b","method":"m"}` {
+		t.Fatalf("no params: %s", got)
+	}
+}
+
+// TestRawCallsShareStdin: Call writes to a stdio backend's stdin beside
+// the SDK's session; with both writing at once, requests larger than a
+// pipe's buffer (so written in parts) and pretty-printed arguments, every
+// line the backend reads is one whole request, and every call gets its
+// own answer.
+func TestRawCallsShareStdin(t *testing.T) {
+	logFile := t.TempDir() + "/read.log"
+	c := dialHostileBackend(t, logFile, nil)
+	defer c.Close()
+	big := strings.Repeat("x", 200<<10)
+	args := json.RawMessage("{\n  \"message\": \"" + big + "\"\n}")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 10 {
+		name := fmt.Sprint("raw-", i)
+		wg.Go(func() {
+			for range 2 {
+				res, err := c.CallTool(ctx, &mcp.CallToolParams{Meta: mcp.Meta{"traceparent": "00-" + name}, Name: name, Arguments: args})
+				if b, _ := json.Marshal(res); err != nil || !strings.Contains(string(b), `"text":"`+name+`"`) {
+					errs <- fmt.Errorf("%s: %s %v", name, b, err)
+				}
+			}
+		})
+		sdkName := fmt.Sprint("sdk-", i)
+		wg.Go(func() {
+			for range 2 {
+				res, err := c.Session().CallTool(ctx, &mcp.CallToolParams{Name: sdkName, Arguments: map[string]any{"message": big}})
+				if err != nil || res.Content[0].(*mcp.TextContent).Text != sdkName {
+					errs <- fmt.Errorf("%s: %+v %v", sdkName, res, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	for line := range strings.Lines(string(b)) {
+		var m struct {
+			Method string `json:"method"`
+			Params struct {
+				Meta      map[string]string `json:"_meta"`
+				Name      string            `json:"name"`
+				Arguments struct {
+					Message string `json:"message"`
+				} `json:"arguments"`
+			} `json:"params"`
+		}
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("the backend read a line that is no request (%v): %.200s", err, line)
+		}
+		if m.Method != "tools/call" {
+			continue
+		}
+		calls++
+		if m.Params.Arguments.Message != big {
+			t.Errorf("%s: the backend read a message of %d bytes, want %d", m.Params.Name, len(m.Params.Arguments.Message), len(big))
+		}
+		if raw := strings.HasPrefix(m.Params.Name, "raw-"); raw && m.Params.Meta["traceparent"] != "00-"+m.Params.Name || !raw && m.Params.Meta != nil {
+			t.Errorf("%s: _meta %v", m.Params.Name, m.Params.Meta)
+		}
+	}
+	if calls != 40 {
+		t.Fatalf("the backend read %d tools/call requests, want 40", calls)
+	}
+}
+
+// BenchmarkToolCallRequest: a traced tools/call's request line as Call
+// writes it, against the way it was written before (encoding/json for
+// the params, then the SDK's encoding of the JSON-RPC envelope).
+func BenchmarkToolCallRequest(b *testing.B) {
+	p := &mcp.CallToolParams{
+		Meta:      mcp.Meta{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		Name:      "echo",
+		Arguments: json.RawMessage(`{"message":"hello from the benchmark"}`),
+	}
+	id := rawIDPrefix + "12345"
+	b.Run("encoding/json", func(b *testing.B) {
+		b.ReportAllocs()
+		jid, _ := jsonrpc.MakeID(id)
+		for b.Loop() {
+			params, err := marshalled(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := jsonrpc.EncodeMessage(&jsonrpc.Request{ID: jid, Method: "tools/call", Params: params}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("appendRequest", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			params, err := toolCallParams(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = append(appendRequest(make([]byte, 0, 64+len(params)), id, "tools/call", params), '\n')
+		}
+	})
+}
