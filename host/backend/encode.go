@@ -73,7 +73,7 @@ func toolCallParams(p *mcp.CallToolParams) (json.RawMessage, error) {
 	b = segjson.AppendEscape(b, p.Name, escapeAsMarshal)
 	b = append(b, `,"arguments":`...)
 	switch {
-	case args == nil:
+	case len(args) == 0: // none, or an empty json.RawMessage, which no decoder makes
 		b = append(b, "{}"...)
 	case bytes.ContainsAny(args, "\r\n"):
 		// Outside strings, where JSON allows no raw line break: a client's

@@ -76,6 +76,11 @@ func TestToolCallParams(t *testing.T) {
 			}
 		})
 	}
+	// Empty raw arguments (no decoder makes them; encoding/json would
+	// refuse them) are sent as none.
+	if b, err := toolCallParams(&mcp.CallToolParams{Name: "echo", Arguments: json.RawMessage{}}); err != nil || string(b) != `{"name":"echo","arguments":{}}` {
+		t.Fatalf("empty raw arguments: %s %v", b, err)
+	}
 	// Arguments that are no JSON are refused where they would have to be
 	// rewritten, as encoding/json refuses them.
 	bad := mcp.CallToolParams{Name: "echo", Arguments: json.RawMessage("{\n\"a\": }")}
