@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"strings"
@@ -111,13 +112,25 @@ func TestRawCallsShareStdin(t *testing.T) {
 	logFile := t.TempDir() + "/read.log"
 	c := dialHostileBackend(t, logFile, nil)
 	defer c.Close()
-	big := strings.Repeat("x", 200<<10)
+	rec := &writeRecorder{w: c.raw.stdin}
+	c.raw.mu.Lock()
+	c.raw.stdin = rec
+	c.raw.mu.Unlock()
+	// Each request fills the pipe's buffer (64 KiB) several times over, so
+	// that it is written in parts, and sixteen writers of each kind
+	// contend for it. Whether a request written in more than one Write
+	// interleaves with another depends on the scheduler (a writer that
+	// lets go of the file's lock mostly takes it again first), so that
+	// each request is one Write is checked apart, every time: recorded
+	// below, on its way to the real stdin.
+	big := strings.Repeat("x", 400<<10)
 	args := json.RawMessage("{\n  \"message\": \"" + big + "\"\n}")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	const writers = 16
 	var wg sync.WaitGroup
-	errs := make(chan error, 40)
-	for i := range 10 {
+	errs := make(chan error, 4*writers)
+	for i := range writers {
 		name := fmt.Sprint("raw-", i)
 		wg.Go(func() {
 			for range 2 {
@@ -139,6 +152,16 @@ func TestRawCallsShareStdin(t *testing.T) {
 	}
 	wg.Wait()
 	close(errs)
+	rec.mu.Lock()
+	if len(rec.writes) != 2*writers {
+		t.Errorf("Call wrote %d times for %d requests", len(rec.writes), 2*writers)
+	}
+	for _, w := range rec.writes {
+		if !strings.HasPrefix(w, `{"jsonrpc":"2.0","id":"argus-raw-`) || strings.Count(w, "\n") != 1 || !strings.HasSuffix(w, "}\n") {
+			t.Errorf("a Write of Call's was not one whole request: %.80q ... %.40q", w, w[max(0, len(w)-40):])
+		}
+	}
+	rec.mu.Unlock()
 	for err := range errs {
 		t.Error(err)
 	}
@@ -172,8 +195,8 @@ func TestRawCallsShareStdin(t *testing.T) {
 			t.Errorf("%s: _meta %v", m.Params.Name, m.Params.Meta)
 		}
 	}
-	if calls != 40 {
-		t.Fatalf("the backend read %d tools/call requests, want 40", calls)
+	if calls != 4*writers {
+		t.Fatalf("the backend read %d tools/call requests, want %d", calls, 4*writers)
 	}
 }
 
@@ -210,4 +233,18 @@ func BenchmarkToolCallRequest(b *testing.B) {
 			_ = append(appendRequest(make([]byte, 0, 64+len(params)), id, "tools/call", params), '\n')
 		}
 	})
+}
+
+// writeRecorder passes writes on to w and keeps a copy of each.
+type writeRecorder struct {
+	w      io.Writer
+	mu     sync.Mutex
+	writes []string
+}
+
+func (r *writeRecorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	r.writes = append(r.writes, string(p))
+	r.mu.Unlock()
+	return r.w.Write(p)
 }
