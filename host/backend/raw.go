@@ -249,3 +249,33 @@ func (c *Conn) RawCalls() bool {
 	v := c.ProtocolVersion()
 	return v != "" && v < statelessRevision
 }
+
+// GetPrompt is the SDK client's GetPrompt for a backend of a revision
+// before 2026-07-28 (RawCalls), sent with Call: the answer is taken off
+// the wire by id and decoded once, not read by the SDK's client.
+func (c *Conn) GetPrompt(ctx context.Context, p *mcp.GetPromptParams) (*mcp.GetPromptResult, error) {
+	return callDecoded[mcp.GetPromptResult](ctx, c, "prompts/get", p)
+}
+
+// ReadResource is GetPrompt for resources/read.
+func (c *Conn) ReadResource(ctx context.Context, p *mcp.ReadResourceParams) (*mcp.ReadResourceResult, error) {
+	return callDecoded[mcp.ReadResourceResult](ctx, c, "resources/read", p)
+}
+
+// callDecoded sends method with params p over Call and decodes the
+// result into an R as the SDK's client would.
+func callDecoded[R any](ctx context.Context, c *Conn, method string, p mcp.Params) (*R, error) {
+	params, err := json.Marshal(p) // one line: encoding/json writes no line break
+	if err != nil {
+		return nil, err
+	}
+	raw, err := c.Call(ctx, method, params)
+	if err != nil {
+		return nil, err
+	}
+	var res R
+	if err := request.Decode(raw, &res); err != nil {
+		return nil, fmt.Errorf("decoding the backend's %s result: %w", method, err)
+	}
+	return &res, nil
+}

@@ -30,6 +30,18 @@ func rawServer(t *testing.T) (url string, cancelled chan struct{}) {
 	mcp.AddTool(server, &mcp.Tool{Name: "meta"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
 		return &mcp.CallToolResult{Meta: mcp.Meta{"k": "v"}, Content: text("with meta")}, nil, nil
 	})
+	server.AddPrompt(&mcp.Prompt{Name: "greet", Arguments: []*mcp.PromptArgument{{Name: "who"}}}, func(_ context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		return &mcp.GetPromptResult{Description: "a greeting", Messages: []*mcp.PromptMessage{
+			{Role: "user", Content: &mcp.TextContent{Text: "hello " + req.Params.Arguments["who"]}},
+			{Role: "assistant", Content: &mcp.ImageContent{Data: []byte{1, 2, 3}, MIMEType: "image/png"}},
+		}}, nil
+	})
+	server.AddResource(&mcp.Resource{URI: "test://doc", Name: "doc"}, func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{
+			{URI: "test://doc", MIMEType: "text/plain", Text: "line 1\nline 2"},
+			{URI: "test://doc#bin", Blob: []byte{0, 255}},
+		}}, nil
+	})
 	cancelled = make(chan struct{})
 	mcp.AddTool(server, &mcp.Tool{Name: "wait"}, func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 		select {
@@ -127,5 +139,62 @@ func TestPassThrough(t *testing.T) {
 		if got := passThrough(json.RawMessage(raw)); got != want {
 			t.Errorf("passThrough(%s) = %v, want %v", raw, got, want)
 		}
+	}
+}
+
+// TestRawPromptAndResource: prompts/get and resources/read sent with Call
+// give the results and errors the SDK's client gives for the same
+// requests, and their answers come off the POST's response, not through
+// the SDK's session.
+func TestRawPromptAndResource(t *testing.T) {
+	url, _ := rawServer(t)
+	c := dial(t, url, "2025-11-25")
+	ctx := context.Background()
+	same := func(what string, raw, sdk any, rawErr, sdkErr error) {
+		t.Helper()
+		if rawErr != nil || sdkErr != nil {
+			t.Fatalf("%s: raw %v, SDK %v", what, rawErr, sdkErr)
+		}
+		a, _ := json.Marshal(raw)
+		b, _ := json.Marshal(sdk)
+		if string(a) != string(b) {
+			t.Fatalf("%s:\nraw %s\nSDK %s", what, a, b)
+		}
+	}
+	prompt := &mcp.GetPromptParams{Name: "greet", Arguments: map[string]string{"who": "<world>"}}
+	rp, err := c.GetPrompt(ctx, prompt)
+	sp, serr := c.Session().GetPrompt(ctx, prompt)
+	same("prompts/get", rp, sp, err, serr)
+	if rp.Messages[0].Content.(*mcp.TextContent).Text != "hello <world>" {
+		t.Fatalf("prompts/get: %+v", rp.Messages[0].Content)
+	}
+	read := &mcp.ReadResourceParams{URI: "test://doc"}
+	rr, err := c.ReadResource(ctx, read)
+	sr, serr := c.Session().ReadResource(ctx, read)
+	same("resources/read", rr, sr, err, serr)
+	if len(rr.Contents) != 2 || rr.Contents[1].Blob[1] != 255 {
+		t.Fatalf("resources/read: %+v", rr.Contents)
+	}
+	for what, call := range map[string]func() (error, error){
+		"unknown prompt": func() (error, error) {
+			_, a := c.GetPrompt(ctx, &mcp.GetPromptParams{Name: "nope"})
+			_, b := c.Session().GetPrompt(ctx, &mcp.GetPromptParams{Name: "nope"})
+			return a, b
+		},
+		"unknown resource": func() (error, error) {
+			_, a := c.ReadResource(ctx, &mcp.ReadResourceParams{URI: "test://nope"})
+			_, b := c.Session().ReadResource(ctx, &mcp.ReadResourceParams{URI: "test://nope"})
+			return a, b
+		},
+	} {
+		rawErr, sdkErr := call()
+		var rw, sw *jsonrpc.Error
+		if !errors.As(rawErr, &rw) || !errors.As(sdkErr, &sw) || rw.Code != sw.Code || rw.Message != sw.Message {
+			t.Fatalf("%s: raw %v, SDK %v; want the same JSON-RPC error", what, rawErr, sdkErr)
+		}
+	}
+	// Two results and two errors, each read plain off its POST's response.
+	if d, h := c.raw.http.direct.Load(), c.raw.http.handed.Load(); d != 4 || h != 0 {
+		t.Fatalf("%d answers read off their response, %d handed to the session; want 4 and 0", d, h)
 	}
 }

@@ -201,7 +201,11 @@ func (g *Gateway) route(ctx context.Context, c *request.Call) (mcp.Result, error
 		}
 		fwd := *p
 		fwd.Name = r.Name
+		raw := !revision.IsStateless(c.ProtocolVersion)
 		return forward(ctx, g, c, r.Backend, r.Name, &fwd, func(ctx context.Context, conn *backend.Conn) (*mcp.GetPromptResult, error) {
+			if raw && conn.RawCalls() {
+				return conn.GetPrompt(ctx, &fwd)
+			}
 			return conn.Session().GetPrompt(ctx, &fwd)
 		})
 	case "resources/read":
@@ -216,7 +220,11 @@ func (g *Gateway) route(ctx context.Context, c *request.Call) (mcp.Result, error
 			return nil, e
 		}
 		fwd := *p
+		raw := !revision.IsStateless(c.ProtocolVersion)
 		return forward(ctx, g, c, r.Backend, r.Name, &fwd, func(ctx context.Context, conn *backend.Conn) (*mcp.ReadResourceResult, error) {
+			if raw && conn.RawCalls() {
+				return conn.ReadResource(ctx, &fwd)
+			}
 			return conn.Session().ReadResource(ctx, &fwd)
 		})
 	case "completion/complete":

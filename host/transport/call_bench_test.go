@@ -51,6 +51,23 @@ var proxiedCallBudgets = []struct {
 // the answer.
 func proxiedCall(tb testing.TB, backend string) func() {
 	tb.Helper()
+	ctx, session := proxiedSession(tb, backend)
+	params := &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "hello"}}
+	return func() {
+		res, err := session.CallTool(ctx, params)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if tc, ok := res.Content[0].(*mcp.TextContent); res.IsError || !ok || tc.Text != "hello" {
+			tb.Fatalf("echo answered %+v", res)
+		}
+	}
+}
+
+// proxiedSession is proxiedCall's gateway and a go-sdk client session
+// connected to it, with the context to call it under.
+func proxiedSession(tb testing.TB, backend string) (context.Context, *mcp.ClientSession) {
+	tb.Helper()
 	demo, err := testbin.Path(testbin.DemoServer)
 	if err != nil {
 		tb.Fatal(err)
@@ -105,16 +122,7 @@ conflict_resolution {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { session.Close() })
-	params := &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "hello"}}
-	return func() {
-		res, err := session.CallTool(ctx, params)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if tc, ok := res.Content[0].(*mcp.TextContent); res.IsError || !ok || tc.Text != "hello" {
-			tb.Fatalf("echo answered %+v", res)
-		}
-	}
+	return ctx, session
 }
 
 // demoHTTP starts the demo server serving streamable HTTP on a free
@@ -170,5 +178,51 @@ func BenchmarkProxiedCall(b *testing.B) {
 				call()
 			}
 		})
+	}
+}
+
+// BenchmarkProxiedReadAndPrompt is BenchmarkProxiedCall for the other two
+// methods the lean path serves: resources/read of the demo server's
+// readme and prompts/get of its greet prompt.
+func BenchmarkProxiedReadAndPrompt(b *testing.B) {
+	for _, backend := range []string{"stdio", "http"} {
+		ctx, session := proxiedSession(b, backend)
+		uri := "demo://demo/readme" // the demo server's name: "demo" over stdio, "bench" over HTTP
+		if backend == "http" {
+			uri = "demo://bench/readme"
+		}
+		read := func() {
+			res, err := session.ReadResource(ctx, &mcp.ReadResourceParams{URI: uri})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(res.Contents) != 1 || res.Contents[0].Text == "" {
+				b.Fatalf("resources/read answered %+v", res)
+			}
+		}
+		prompt := func() {
+			res, err := session.GetPrompt(ctx, &mcp.GetPromptParams{Name: "greet", Arguments: map[string]string{"name": "bench"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(res.Messages) != 1 {
+				b.Fatalf("prompts/get answered %+v", res)
+			}
+		}
+		for _, m := range []struct {
+			name string
+			call func()
+		}{{"resources_read", read}, {"prompts_get", prompt}} {
+			b.Run("backend="+backend+"/method="+m.name, func(b *testing.B) {
+				for range 50 {
+					m.call()
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					m.call()
+				}
+			})
+		}
 	}
 }
