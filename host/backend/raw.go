@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -85,6 +86,10 @@ func (c *Conn) closed() error {
 	return errConnClosed
 }
 
+// cancelNotifyTimeout bounds the sending of notifications/cancelled for a
+// Call whose context ended: the SDK client's own bound.
+const cancelNotifyTimeout = 5 * time.Second
+
 // Call sends one request with already encoded params (one line of JSON,
 // as json.Marshal writes it) over the backend connection, beside the
 // SDK's client session, and returns the backend's
@@ -109,9 +114,18 @@ func (c *Conn) Call(ctx context.Context, method string, params json.RawMessage) 
 		delete(r.waiting, id)
 		r.mu.Unlock()
 	}
+	// As the SDK's client does, the notification is best effort, sent off
+	// the caller's path and given up after cancelNotifyTimeout: a backend
+	// that does not take it (an HTTP server that never answers its POST, a
+	// child that stopped reading its stdin) cannot keep the caller from
+	// its answer.
 	cancelled := func() {
 		p, _ := json.Marshal(map[string]any{"requestId": id, "reason": ctx.Err().Error()})
-		_ = conn.Write(context.WithoutCancel(ctx), &jsonrpc.Request{Method: "notifications/cancelled", Params: p})
+		go func() {
+			nctx, stop := context.WithTimeout(context.WithoutCancel(ctx), cancelNotifyTimeout)
+			defer stop()
+			_ = conn.Write(nctx, &jsonrpc.Request{Method: "notifications/cancelled", Params: p})
+		}()
 	}
 	var resp *jsonrpc.Response
 	var err error

@@ -1,9 +1,11 @@
 package backend
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -196,5 +198,64 @@ func TestRawPromptAndResource(t *testing.T) {
 	// Two results and two errors, each read plain off its POST's response.
 	if d, h := c.raw.http.direct.Load(), c.raw.http.handed.Load(); d != 4 || h != 0 {
 		t.Fatalf("%d answers read off their response, %d handed to the session; want 4 and 0", d, h)
+	}
+}
+
+// TestRawCancelDoesNotWaitForTheBackend: a call whose context ends returns
+// at once, as the SDK's does, even when the backend never takes the
+// notifications/cancelled sent for it (here an HTTP server that holds
+// that POST); the notification is still sent.
+func TestRawCancelDoesNotWaitForTheBackend(t *testing.T) {
+	server := mcp.NewServer(&mcp.Implementation{Name: "stall", Version: "0"}, nil)
+	server.AddPrompt(&mcp.Prompt{Name: "slow"}, func(ctx context.Context, _ *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+	release := make(chan struct{})
+	held := make(chan struct{}, 8)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(`"notifications/cancelled"`)) {
+			held <- struct{}{}
+			<-release // never answered while the test runs
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	c := dial(t, ts.URL, "2025-11-25")
+	t.Cleanup(func() { close(release) }) // before c's Close, which the held POST would keep waiting
+	calls := map[string]func(context.Context) error{
+		"prompts/get": func(ctx context.Context) error {
+			_, err := c.GetPrompt(ctx, &mcp.GetPromptParams{Name: "slow"})
+			return err
+		},
+		"resources/read": func(ctx context.Context) error {
+			_, err := c.ReadResource(ctx, &mcp.ReadResourceParams{URI: "test://none"})
+			return err
+		},
+	}
+	for name, call := range calls {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- call(ctx) }()
+		if name == "prompts/get" {
+			time.Sleep(100 * time.Millisecond) // the request is with the backend
+		}
+		cancel()
+		select {
+		case err := <-done:
+			if name == "prompts/get" && !errors.Is(err, context.Canceled) {
+				t.Fatalf("%s: %v, want context.Canceled", name, err)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatalf("%s: still waiting 3s after its context ended", name)
+		}
+	}
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the backend was not sent notifications/cancelled")
 	}
 }
