@@ -28,6 +28,26 @@ func TestE2ELeanAnswersAsTheSDK(t *testing.T) {
 `, file)+demoStdio(t, "alpha"))
 	c := openLeanSession(t, url, `{}`)
 	deep := strings.Repeat(`{"a":`, 1100) + `1` + strings.Repeat(`}`, 1100)
+	// A `_meta` member nested so that the whole message is d deep (the
+	// envelope, params and _meta are three levels): 1000 is the most the
+	// SDK takes, and the most a backend's SDK takes of what Argus sends on.
+	metaDeep := func(d int) string {
+		return `"_meta":{"k":` + strings.Repeat(`[`, d-3) + strings.Repeat(`]`, d-3) + `}`
+	}
+	// The backend's process: a message it cannot take would end it.
+	pid := func() string {
+		t.Helper()
+		resp := c.post(`{"jsonrpc":"2.0","id":"pid","method":"tools/call","params":{"name":"alpha_pid","arguments":{}}}`, nil)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := rpcMessage(t, string(b))
+		r, _ := json.Marshal(m["result"])
+		if m["result"] == nil {
+			t.Fatalf("alpha_pid: %s", b)
+		}
+		return string(r)
+	}
+	backendPID := pid()
 	cases := map[string]string{
 		"no params":          ``,
 		"null params":        `,"params":null`,
@@ -49,6 +69,10 @@ func TestE2ELeanAnswersAsTheSDK(t *testing.T) {
 		"duplicate members":  `,"params":{"name":"nope","name":"alpha_echo","arguments":{"message":"m"}}`,
 		"progress token obj": `,"params":{"name":"alpha_echo","arguments":{"message":"m"},"_meta":{"progressToken":{}}}`,
 		"unknown tool":       `,"params":{"name":"alpha_nope","arguments":{}}`,
+		"meta depth 1000":    `,"params":{"name":"alpha_echo","arguments":{"message":"m"},` + metaDeep(1000) + `}`,
+		"meta depth 1001":    `,"params":{"name":"alpha_echo","arguments":{"message":"m"},` + metaDeep(1001) + `}`,
+		"arguments depth 1001": `,"params":{"name":"alpha_echo","arguments":{"message":"m","x":` +
+			strings.Repeat(`[`, 998) + strings.Repeat(`]`, 998) + `}}`,
 	}
 	readCases := map[string]string{
 		"no params":       ``,
@@ -65,6 +89,8 @@ func TestE2ELeanAnswersAsTheSDK(t *testing.T) {
 		"other member":    `,"params":{"uri":"demo://alpha/readme","x":1}`,
 		"meta not object": `,"params":{"uri":"demo://alpha/readme","_meta":[]}`,
 		"deep meta":       `,"params":{"uri":"demo://alpha/readme","_meta":` + deep + `}`,
+		"meta depth 1000": `,"params":{"uri":"demo://alpha/readme",` + metaDeep(1000) + `}`,
+		"meta depth 1001": `,"params":{"uri":"demo://alpha/readme",` + metaDeep(1001) + `}`,
 	}
 	promptCases := map[string]string{
 		"no params":         ``,
@@ -80,9 +106,12 @@ func TestE2ELeanAnswersAsTheSDK(t *testing.T) {
 		"case of members":   `,"params":{"Name":"alpha_greet"}`,
 		"duplicate members": `,"params":{"name":"nope","name":"alpha_greet"}`,
 		"deep meta":         `,"params":{"name":"alpha_greet","_meta":` + deep + `}`,
+		"meta depth 1000":   `,"params":{"name":"alpha_greet","arguments":{"name":"Ada"},` + metaDeep(1000) + `}`,
+		"meta depth 1001":   `,"params":{"name":"alpha_greet","arguments":{"name":"Ada"},` + metaDeep(1001) + `}`,
 	}
 	served := map[string]bool{"tools/call escaped name": true, "resources/read readme": true, "resources/read template": true,
-		"prompts/get greet Ada": true, "prompts/get unknown prompt": true}
+		"prompts/get greet Ada": true, "prompts/get unknown prompt": true,
+		"tools/call meta depth 1000": true, "resources/read meta depth 1000": true, "prompts/get meta depth 1000": true}
 	n := 0
 	for _, m := range []struct {
 		method string
@@ -132,6 +161,9 @@ func TestE2ELeanAnswersAsTheSDK(t *testing.T) {
 		if !reflect.DeepEqual(answers[0], answers[1]) || answers[0]["id"] != want {
 			t.Errorf("id %s: lean form %v, SDK form %v", id, answers[0], answers[1])
 		}
+	}
+	if now := pid(); now != backendPID {
+		t.Errorf("the backend's process changed from %s to %s: a request ended it", backendPID, now)
 	}
 	// Every call that reached the chain is audited, in both forms alike.
 	// The records are written in order: once a last call's is there, all

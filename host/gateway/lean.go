@@ -14,13 +14,18 @@ import (
 // ServeLean serves a tools/call, resources/read or prompts/get the
 // transport took off the SDK's path (transport.Lean): it decodes the
 // parameters as the SDK would (case-sensitive member names, at most
-// request.MaxDepth levels of nesting) and runs the request through
+// request.MaxDepth levels of nesting in the whole message, of which the
+// envelope around the parameters is one) and runs the request through
 // intercept, the same chain the SDK would have called, with the same
 // session. ok is false, and nothing done, for another method and for
 // parameters the SDK should judge: absent or null, undecodable, too deep,
 // or carrying the stateless revision's per-request protocol version.
 func (g *Gateway) ServeLean(ctx context.Context, ss *mcp.ServerSession, method string, params json.RawMessage, header http.Header) (mcp.Result, error, bool) {
-	if len(params) == 0 || string(params) == "null" || request.TooDeep(params, request.MaxDepth) {
+	// The SDK counts the depth of the whole message: params nest one
+	// level inside it. One level more would reach a backend as a message
+	// deeper than its SDK takes, which ends its session (a stdio child
+	// exits, an HTTP server answers 400).
+	if len(params) == 0 || string(params) == "null" || request.TooDeep(params, request.MaxDepth-1) {
 		return nil, nil, false
 	}
 	decoded := func(p mcp.Params) bool {

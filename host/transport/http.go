@@ -251,12 +251,22 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e := h.sessions.Get(sid); r.Method == http.MethodPost && e != nil && e.User() == facts.UserID {
 		e.StartPOST()
 		defer e.EndPOST()
-		if plain && h.opts.Lean != nil && LeanMethods[msg.Method] && len(msg.ID) > 0 && string(msg.ID) != "null" &&
+		isRequest := msg.Method != "" && len(msg.ID) > 0 && string(msg.ID) != "null"
+		if plain && h.opts.Lean != nil && LeanMethods[msg.Method] && isRequest && msg.version2() &&
 			h.serveLean(w, r, e, &msg, facts) {
 			return
 		}
 		if interceptLean(w, e, &msg, plain, body) {
 			return
+		}
+		// A request the SDK serves holds its id against the lean path
+		// until answered, and is refused while a lean call holds it.
+		if key, ok := session.CallKey(msg.ID); isRequest && ok {
+			if err := e.BeginSDK(key); err != nil {
+				writeRPCError(w, http.StatusBadRequest, msg.ID, request.CodeInvalidRequest, err.Error()+" "+key[1:])
+				return
+			}
+			defer e.EndSDK(key)
 		}
 	}
 	// A POST without a session id makes the SDK open a session.
@@ -355,9 +365,16 @@ type sniffed struct {
 	Method string          `json:"method"`
 	Params json.RawMessage `json:"params"`
 
-	// Set by sniffPlain only: the members the message has.
+	// Set by sniffPlain only: the members the message has, and the
+	// jsonrpc member's value as written.
 	hasJSONRPC, hasID, hasMethod, hasParams, hasResult, hasError bool
+	jsonrpc                                                      []byte
 }
+
+// version2 reports whether sniffPlain read the jsonrpc member as "2.0",
+// the only version tag the SDK accepts: a message with another, or
+// none, takes the SDK's path and its refusal.
+func (m *sniffed) version2() bool { return string(m.jsonrpc) == `"2.0"` }
 
 // sniffPlain reads a POST body, valid JSON, without allocating, when it
 // is a plain JSON-RPC message: one object whose members are all among
@@ -404,7 +421,7 @@ func sniffPlain(body []byte, msg *sniffed) (ok, plain bool) {
 		var seen *bool
 		switch string(key) {
 		case "jsonrpc":
-			seen = &m.hasJSONRPC
+			seen, m.jsonrpc = &m.hasJSONRPC, val
 		case "id":
 			seen, m.ID = &m.hasID, val
 		case "method":

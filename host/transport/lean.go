@@ -99,16 +99,20 @@ func (h *mcpHandler) serveLean(w http.ResponseWriter, r *http.Request, e *sessio
 // reads it, since the SDK accepts it all the same.
 func interceptLean(w http.ResponseWriter, e *session.Entry, msg *sniffed, plain bool, body []byte) bool {
 	type message struct {
-		ID     json.RawMessage `json:"id"`
-		Method *string         `json:"method"`
-		Params json.RawMessage `json:"params"`
-		Result json.RawMessage `json:"result"`
-		Error  *jsonrpc.Error  `json:"error"`
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Method  *string         `json:"method"`
+		Params  json.RawMessage `json:"params"`
+		Result  json.RawMessage `json:"result"`
+		Error   *jsonrpc.Error  `json:"error"`
 	}
 	isCall, method, rawID, params := msg.hasMethod, msg.Method, msg.ID, msg.Params
+	if plain && !msg.version2() {
+		return false // the SDK refuses it
+	}
 	if !plain {
 		m := new(message)
-		if request.Decode(body, m) != nil { // a batch
+		if request.Decode(body, m) != nil || m.JSONRPC != "2.0" { // a batch, or refused by the SDK
 			return false
 		}
 		isCall, rawID, params = m.Method != nil, m.ID, m.Params

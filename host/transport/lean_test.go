@@ -599,3 +599,123 @@ func TestLeanIDFreeWhenAnswered(t *testing.T) {
 		})
 	}
 }
+
+// TestLeanAndSDKShareIDs: an id in flight on one path is in flight for
+// the other too, as it would be were the SDK serving both. A request for
+// the SDK with the id of a lean call in flight is refused as the SDK
+// refuses a duplicate, and a lean call with the id of a request the SDK
+// is serving goes to the SDK, which refuses it; notifications/cancelled
+// then names one request.
+func TestLeanAndSDKShareIDs(t *testing.T) {
+	server := mcp.NewServer(&mcp.Implementation{Name: "test", Version: "1"}, nil)
+	holding := make(chan struct{}, 1)
+	mcp.AddTool(server, &mcp.Tool{Name: "hold"}, func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		holding <- struct{}{}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(10 * time.Second):
+			return nil, nil, errors.New("not cancelled within 10s")
+		}
+	})
+	url, started := probeLean(t, HTTPOptions{Server: server})
+	sid := openSession(t, url, nil)
+	hdr := map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"}
+	cancel := func(id string) {
+		t.Helper()
+		if a := do(t, "POST", url, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":`+id+`}}`, hdr); a.status != http.StatusAccepted {
+			t.Fatalf("cancel %s: %d %s", id, a.status, a.raw)
+		}
+	}
+
+	// A lean call holds id 81: tools/list 81 is a duplicate, 82 is not.
+	call := leanCall(t, url, sid, `81`, "block")
+	<-started
+	if a := do(t, "POST", url, `{"jsonrpc":"2.0","id":81,"method":"tools/list"}`, hdr); a.status != http.StatusBadRequest ||
+		a.code != -32600 || a.message != "duplicate in-flight request ID 81" {
+		t.Fatalf("tools/list with a lean call's id: %d %s", a.status, a.raw)
+	}
+	if a := do(t, "POST", url, `{"jsonrpc":"2.0","id":82,"method":"tools/list"}`, hdr); a.status != http.StatusOK {
+		t.Fatalf("tools/list 82: %d %s", a.status, a.raw)
+	}
+	cancel(`81`)
+	if m := nextMessage(t, call); m["error"] == nil {
+		t.Fatalf("the lean call 81 after its cancel: %v", m)
+	}
+
+	// The SDK serves id 90 (a member the lean path does not read sends
+	// it there): a plain call 90 is not served on the lean path.
+	sdkCall := make(chan rpcAnswer, 1)
+	go func() {
+		sdkCall <- do(t, "POST", url, `{"jsonrpc":"2.0","id":90,"method":"tools/call","params":{"name":"hold","arguments":{}},"x-odd":1}`, hdr)
+	}()
+	select {
+	case <-holding:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the SDK's call 90 did not start")
+	}
+	dup := leanCall(t, url, sid, `90`, "block")
+	select {
+	case name := <-started:
+		t.Fatalf("a lean call was served with the id of the SDK's request in flight (%s)", name)
+	case m := <-dup:
+		if e, _ := m["error"].(map[string]any); e == nil || e["message"] != "duplicate in-flight request ID 90" {
+			t.Fatalf("a lean call with the SDK's request's id: %v", m)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no answer to the call with the SDK's request's id")
+	}
+	cancel(`90`) // the SDK's request, the only one of that id
+	select {
+	case a := <-sdkCall:
+		if strings.Contains(a.raw, "not cancelled") {
+			t.Fatalf("the SDK's call 90 was not cancelled: %s", a.raw)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the SDK's call 90 did not end after its cancel")
+	}
+	// Its id is free again, for either path.
+	call = leanCall(t, url, sid, `90`, "ok")
+	if name := <-started; name != "ok" {
+		t.Fatalf("started %q", name)
+	}
+	if m := nextMessage(t, call); m["result"] == nil {
+		t.Fatalf("lean call 90 after the SDK's ended: %v", m)
+	}
+}
+
+// TestLeanOnlyWhatTheSDKAccepts: a request the SDK would refuse on its
+// envelope or its headers is not served on the lean path but refused as
+// the SDK refuses it: a jsonrpc version other than "2.0" (or none), and,
+// on a loopback listener, a Host that is not loopback (the SDK's DNS
+// rebinding protection).
+func TestLeanOnlyWhatTheSDKAccepts(t *testing.T) {
+	url, served := leanServer(t, HTTPOptions{})
+	sid := openSession(t, url, nil)
+	hdr := map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"}
+	for _, v := range []string{`"jsonrpc":"1.0",`, `"jsonrpc":2.0,`, `"jsonrpc":null,`, ``} {
+		a := do(t, "POST", url, `{`+v+`"id":9,"method":"tools/call","params":{"name":"t","arguments":{}}}`, hdr)
+		if a.status != http.StatusBadRequest || served.Load() != 0 {
+			t.Fatalf("version %q: %d %s, served %d", v, a.status, a.raw, served.Load())
+		}
+		a = do(t, "POST", url, `{`+v+`"method":"notifications/cancelled","params":{"requestId":9}}`, hdr)
+		if a.status != http.StatusBadRequest {
+			t.Fatalf("notifications/cancelled of version %q: %d %s", v, a.status, a.raw)
+		}
+	}
+	for _, host := range []string{"evil.example", "evil.example:80"} {
+		req, _ := http.NewRequest("POST", url, strings.NewReader(leanCallBody))
+		req.Host = host
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		if a := send(t, req); a.status != http.StatusForbidden || served.Load() != 0 {
+			t.Fatalf("Host %s: %d %s, served %d", host, a.status, a.raw, served.Load())
+		}
+	}
+	if a := do(t, "POST", url, leanCallBody, hdr); a.status != http.StatusOK || served.Load() != 1 {
+		t.Fatalf("a plain call: %d %s, served %d", a.status, a.raw, served.Load())
+	}
+}

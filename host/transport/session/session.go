@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +57,7 @@ type Entry struct {
 	refs    int // POSTs in progress
 	timer   *time.Timer
 	calls   map[string]context.CancelFunc // lean calls in flight, by CallKey
+	sdk     map[string]int                // requests handed to the SDK and not yet answered, by CallKey
 	waiting map[string]chan Reply         // requests sent on lean streams, by id
 }
 
@@ -74,7 +77,7 @@ func NewTable(timeout time.Duration) *Table {
 // closes; its idle clock starts now.
 func (t *Table) Add(ss *mcp.ServerSession, user string) {
 	id := ss.ID()
-	e := &Entry{ss: ss, user: user, timeout: t.timeout, calls: map[string]context.CancelFunc{}, waiting: map[string]chan Reply{}}
+	e := &Entry{ss: ss, user: user, timeout: t.timeout, calls: map[string]context.CancelFunc{}, sdk: map[string]int{}, waiting: map[string]chan Reply{}}
 	if t.timeout > 0 {
 		e.timer = time.AfterFunc(t.timeout, func() { ss.Close() })
 	}
@@ -151,9 +154,14 @@ var ErrDuplicateID = errors.New("duplicate in-flight request ID")
 // ErrClosed is BeginCall's error once the session has closed.
 var ErrClosed = errors.New("the client session closed")
 
+// ErrSDKCall is BeginCall's error for an id the SDK is serving a request
+// of: the SDK judges the new one (and refuses it as a duplicate).
+var ErrSDKCall = errors.New("a request of this id is with the SDK")
+
 // BeginCall registers a lean call by its key (CallKey): ErrDuplicateID if
-// a lean call with that id is in flight already, ErrClosed if the session
-// has closed.
+// a lean call with that id is in flight already, ErrSDKCall if a request
+// with that id is with the SDK (BeginSDK), ErrClosed if the session has
+// closed.
 func (e *Entry) BeginCall(id string, cancel context.CancelFunc) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -163,8 +171,37 @@ func (e *Entry) BeginCall(id string, cancel context.CancelFunc) error {
 	if _, dup := e.calls[id]; dup {
 		return ErrDuplicateID
 	}
+	if e.sdk[id] > 0 {
+		return ErrSDKCall
+	}
 	e.calls[id] = cancel
 	return nil
+}
+
+// BeginSDK registers a request of the session, by its key (CallKey), that
+// goes to the SDK, until EndSDK: ErrDuplicateID if a lean call with that
+// id is in flight. The SDK and the lean path keep a table of ids each;
+// with both consulted under one lock, an id is in flight on one path at
+// most, as it would be were the SDK serving both, and
+// notifications/cancelled names one request.
+func (e *Entry) BeginSDK(id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, dup := e.calls[id]; dup {
+		return ErrDuplicateID
+	}
+	e.sdk[id]++
+	return nil
+}
+
+// EndSDK is the end of a request BeginSDK registered: the SDK has
+// answered it (or refused it).
+func (e *Entry) EndSDK(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sdk[id]--; e.sdk[id] <= 0 {
+		delete(e.sdk, id)
+	}
 }
 
 func (e *Entry) EndCall(id string) {
@@ -231,6 +268,12 @@ func (e *Entry) Deliver(id string, r Reply) bool {
 // would accept for a POST to an existing session, in the form the lean
 // path serves: anything else is left to the SDK to judge.
 func Eligible(r *http.Request, ss *mcp.ServerSession) bool {
+	// The SDK's DNS rebinding protection: on a loopback listener, a Host
+	// that is not loopback is refused (403).
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && la != nil &&
+		loopback(la.String()) && !loopback(r.Host) {
+		return false
+	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return false
 	}
@@ -256,6 +299,20 @@ func Eligible(r *http.Request, ss *mcp.ServerSession) bool {
 	}
 	ip := ss.InitializeParams()
 	return ip != nil && r.Header.Get("MCP-Protocol-Version") == ip.ProtocolVersion
+}
+
+// loopback reports whether addr (a host, or host:port) is localhost or a
+// loopback address, as the SDK's DNS rebinding protection decides it.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = strings.Trim(addr, "[]")
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // Stream is a lean call's response (request.Stream): a JSON body, or
