@@ -141,11 +141,22 @@ func (s *Snapshot) Tool(name string) (Route, bool) { r, ok := s.toolRoutes[name]
 // Prompt routes an exposed prompt name.
 func (s *Snapshot) Prompt(name string) (Route, bool) { r, ok := s.promptRoutes[name]; return r, ok }
 
+// MaxTemplateURI is the longest URI matched against resource templates.
+// The template library matches at about 2 µs of CPU a byte (17 ms for
+// 8 KiB, 6 s for the 4 MB a request body may hold), so a longer URI,
+// which no template of a real server is meant to match, is routed only to
+// a resource listed under exactly that URI.
+const MaxTemplateURI = 8 << 10
+
 // Resource routes a URI: an exact resource first, then the first template
-// (in catalogue order) that matches it.
+// (in catalogue order) that matches it, for a URI of at most
+// MaxTemplateURI bytes.
 func (s *Snapshot) Resource(uri string) (Route, bool) {
 	if r, ok := s.resourceRoutes[uri]; ok {
 		return r, true
+	}
+	if len(uri) > MaxTemplateURI {
+		return Route{}, false
 	}
 	for _, t := range s.templateRoutes {
 		if t.tmpl.Match(uri) != nil {

@@ -199,6 +199,31 @@ func TestResourcesRouteByURIAndTemplate(t *testing.T) {
 	}
 }
 
+// TestLongURIsAndTemplates: a URI up to MaxTemplateURI bytes is matched
+// against templates; a longer one only against the resources listed, since
+// matching it would cost about 2 µs of CPU a byte.
+func TestLongURIsAndTemplates(t *testing.T) {
+	long := "demo://a/items/" + strings.Repeat("x", MaxTemplateURI)
+	a := &Inventory{Backend: "a",
+		Resources: []*mcp.Resource{{URI: long, Name: "long"}},
+		Templates: []*mcp.ResourceTemplate{{URITemplate: "demo://a/items/{id}", Name: "item"}},
+	}
+	s, _, err := Build(Policy{Strategy: config.StrategyPrefix, Separator: "_", Backends: []string{"a"}}, map[string]*Inventory{"a": a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	atMost := long[:MaxTemplateURI]
+	if r, ok := s.Resource(atMost); !ok || r.Backend != "a" {
+		t.Errorf("a URI of %d bytes: %+v %v, want the template's route", len(atMost), r, ok)
+	}
+	if r, ok := s.Resource(long); !ok || r.Name != long {
+		t.Errorf("a listed resource's URI of %d bytes: %+v %v, want its route", len(long), r.Backend, ok)
+	}
+	if r, ok := s.Resource(long + "y"); ok {
+		t.Errorf("a URI of %d bytes was matched against templates: %+v", len(long)+1, r.Backend)
+	}
+}
+
 func TestCatalogSetRemoveChange(t *testing.T) {
 	c := New(Policy{Strategy: config.StrategyPrefix, Separator: "_", Backends: []string{"a", "b"}})
 	if len(c.Snapshot().Tools()) != 0 {

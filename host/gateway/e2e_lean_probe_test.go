@@ -89,6 +89,7 @@ func TestE2ELeanAnswersAsTheSDK(t *testing.T) {
 		"other member":    `,"params":{"uri":"demo://alpha/readme","x":1}`,
 		"meta not object": `,"params":{"uri":"demo://alpha/readme","_meta":[]}`,
 		"deep meta":       `,"params":{"uri":"demo://alpha/readme","_meta":` + deep + `}`,
+		"long uri":        `,"params":{"uri":"demo://alpha/items/` + strings.Repeat("x", 9000) + `"}`,
 		"meta depth 1000": `,"params":{"uri":"demo://alpha/readme",` + metaDeep(1000) + `}`,
 		"meta depth 1001": `,"params":{"uri":"demo://alpha/readme",` + metaDeep(1001) + `}`,
 	}
@@ -162,13 +163,20 @@ func TestE2ELeanAnswersAsTheSDK(t *testing.T) {
 			t.Errorf("id %s: lean form %v, SDK form %v", id, answers[0], answers[1])
 		}
 	}
+	resp := c.post(`{"jsonrpc":"2.0","id":"long","method":"resources/read","params":{"uri":"demo://alpha/items/`+strings.Repeat("x", 9000)+`"}}`, nil)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if e, _ := rpcMessage(t, string(b))["error"].(map[string]any); e == nil || e["code"] != float64(-32002) ||
+		!strings.Contains(fmt.Sprint(e["message"]), "not against templates (at most 8192 bytes)") {
+		t.Errorf("resources/read of a 9,015-byte URI: %.300s", b)
+	}
 	if now := pid(); now != backendPID {
 		t.Errorf("the backend's process changed from %s to %s: a request ended it", backendPID, now)
 	}
 	// Every call that reached the chain is audited, in both forms alike.
 	// The records are written in order: once a last call's is there, all
 	// are.
-	resp := c.post(`{"jsonrpc":"2.0","id":"end","method":"tools/call","params":{"name":"alpha_echo","arguments":{"message":"end"}}}`, nil)
+	resp = c.post(`{"jsonrpc":"2.0","id":"end","method":"tools/call","params":{"name":"alpha_echo","arguments":{"message":"end"}}}`, nil)
 	resp.Body.Close()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
