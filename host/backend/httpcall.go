@@ -216,14 +216,19 @@ func (h *httpCalls) fail(err error) error {
 // body it closes then; fatal: the session is gone or broken and ends. As
 // in the SDK's transport: 429, 502, 503 and 504 fail the call only; so
 // does a JSON-RPC error in the body, which is the call's error; 404 on a
-// session means the backend ended it; any other status is fatal.
+// session means the backend ended it; any other status is fatal. Unlike
+// the SDK's, 413 fails the call only: the backend refused this request
+// for its size (a go-sdk server takes at most 4 MiB, and a client's body
+// of up to 4 MiB grows by the id and trace context Argus sends with it),
+// which says nothing of the session other clients share.
 func (c *httpCall) statusError(resp *http.Response) (fatal bool, err error) {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return false, nil
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
+		http.StatusRequestEntityTooLarge:
 		return false, fmt.Errorf("%s: %s", c.what, http.StatusText(resp.StatusCode))
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))

@@ -298,8 +298,9 @@ func waitDone(t *testing.T, c *Conn, why string) {
 // TestHTTPCallStatus: an answer that is not 2xx, of the wrong type, or of
 // another session is the call's error with what the backend said; as in
 // the SDK's transport, 429/502/503/504 and a JSON-RPC error in the body
-// leave the session as it is, 404 (the session is gone) and any other
-// status end it.
+// leave the session as it is, and so does 413 (unlike the SDK's: the
+// backend refused one request for its size); 404 (the session is gone)
+// and any other status end it.
 func TestHTTPCallStatus(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -333,6 +334,9 @@ func TestHTTPCallStatus(t *testing.T) {
 			fmt.Fprint(w, `{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}`)
 		}, errNoAnswer.Error(), false},
 		{"malformed-sse", func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) { sse(w, "this is no field\n\n") }, "a line without a field", false},
+		{"too-large", func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) {
+			http.Error(w, "request body exceeds 4194304 bytes", http.StatusRequestEntityTooLarge)
+		}, "Request Entity Too Large", false},
 		{"crash", func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) {
 			http.Error(w, "boom", http.StatusInternalServerError)
 		}, "Internal Server Error", true},
@@ -408,5 +412,21 @@ func TestReadEvent(t *testing.T) {
 	}
 	if e, err := readEvent(r, 64); !errors.Is(err, io.ErrUnexpectedEOF) || e.id != "" || e.data != nil {
 		t.Fatalf("the cut event: %+v %v, want nothing and the break", e, err)
+	}
+}
+
+// TestHTTPCallTooLargeForTheBackend: a request larger than a go-sdk
+// server takes (4 MiB) fails with its 413, and the session, shared by
+// every client of the backend, goes on.
+func TestHTTPCallTooLargeForTheBackend(t *testing.T) {
+	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return realServer() }, nil))
+	t.Cleanup(ts.Close)
+	c := dialHTTP(t, ts.URL, func(*mcp.ProgressNotificationClientRequest) {})
+	big := json.RawMessage(`{"name":"echo","arguments":{"text":"` + strings.Repeat("x", mcp.DefaultMaxRequestBodyBytes) + `"}}`)
+	if _, err := c.Call(context.Background(), "tools/call", big); err == nil || !strings.Contains(err.Error(), "Request Entity Too Large") {
+		t.Fatalf("a request of %d bytes: %v, want the backend's 413", len(big), err)
+	}
+	if _, err := c.Call(context.Background(), "tools/call", json.RawMessage(`{"name":"echo","arguments":{}}`)); err != nil {
+		t.Fatalf("the session after it: %v", err)
 	}
 }
