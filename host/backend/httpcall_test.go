@@ -429,4 +429,17 @@ func TestHTTPCallTooLargeForTheBackend(t *testing.T) {
 	if _, err := c.Call(context.Background(), "tools/call", json.RawMessage(`{"name":"echo","arguments":{}}`)); err != nil {
 		t.Fatalf("the session after it: %v", err)
 	}
+	// The SDK's client, which takes the calls of the stateless revision
+	// and every other method, ends its session on a 413 unless the body
+	// is a JSON-RPC error: tooLargeTransport makes it one.
+	args := map[string]any{"text": strings.Repeat("x", mcp.DefaultMaxRequestBodyBytes)}
+	_, err := c.Session().CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: args})
+	var rpcErr *jsonrpc.Error
+	if !errors.As(err, &rpcErr) || rpcErr.Code != jsonrpc.CodeInvalidRequest ||
+		!strings.Contains(rpcErr.Message, "the backend refused the request for its size: 413 request body exceeds") {
+		t.Fatalf("the SDK's call too large: %v, want the backend's 413 as a JSON-RPC error", err)
+	}
+	if _, err := c.Session().CallTool(context.Background(), &mcp.CallToolParams{Name: "echo"}); err != nil {
+		t.Fatalf("the SDK's session after it: %v", err)
+	}
 }

@@ -1,12 +1,17 @@
 package backend
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
 // drainGrace is how long the rest of a POST's response may be read, out
@@ -30,7 +35,47 @@ func httpClient(headers map[string]string, negotiated *atomic.Pointer[string]) *
 	if len(headers) > 0 {
 		rt = headerTransport{base: rt, headers: headers}
 	}
-	return &http.Client{Transport: versionTransport{base: rt, negotiated: negotiated}}
+	return &http.Client{Transport: tooLargeTransport{versionTransport{base: rt, negotiated: negotiated}}}
+}
+
+// tooLargeTransport turns a backend's 413 to a POST of a request into a
+// JSON-RPC error answer to that request. The SDK's streamable client ends
+// the session on any status but a few, unless the body carries a JSON-RPC
+// error; a 413 refuses one request for its size (a go-sdk server takes at
+// most 4 MiB, and what Argus forwards grows by its id and trace context),
+// so one client's large request would otherwise end the session every
+// client of the backend shares, on every path to it, the SDK's included.
+type tooLargeTransport struct{ base http.RoundTripper }
+
+func (t tooLargeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(r)
+	if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge || r.Method != http.MethodPost || r.GetBody == nil {
+		return resp, err
+	}
+	body, gerr := r.GetBody()
+	if gerr != nil {
+		return resp, nil
+	}
+	var req struct {
+		ID json.RawMessage `json:"id"`
+	}
+	derr := json.NewDecoder(body).Decode(&req)
+	body.Close()
+	if derr != nil || len(req.ID) == 0 || string(req.ID) == "null" {
+		return resp, nil // a batch or a notification: as it came
+	}
+	said, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	resp.Body.Close()
+	answer, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": req.ID, "error": map[string]any{
+		"code":    jsonrpc.CodeInvalidRequest,
+		"message": "the backend refused the request for its size: 413 " + strings.TrimSpace(string(said)),
+	}})
+	resp.Header = resp.Header.Clone()
+	resp.Header.Set("Content-Type", "application/json")
+	resp.Header.Del("Content-Length")
+	resp.Body = io.NopCloser(bytes.NewReader(answer))
+	resp.ContentLength = int64(len(answer))
+	return resp, nil
 }
 
 // lingerTransport keeps a POST's connection alive past the end of the call
