@@ -270,9 +270,10 @@ func (e *Entry) Deliver(id string, r Reply) bool {
 func Eligible(r *http.Request, ss *mcp.ServerSession) bool {
 	// The SDK's DNS rebinding protection: on a loopback listener, a Host
 	// that is not loopback is refused (403).
-	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && la != nil &&
-		loopback(la.String()) && !loopback(r.Host) {
-		return false
+	if !loopback(r.Host) {
+		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok && la != nil && loopbackAddr(la) {
+			return false
+		}
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return false
@@ -313,6 +314,15 @@ func loopback(addr string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
+}
+
+// loopbackAddr is loopback for a listener's address, without formatting
+// a TCP one.
+func loopbackAddr(a net.Addr) bool {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.IsLoopback()
+	}
+	return loopback(a.String())
 }
 
 // Stream is a lean call's response (request.Stream): a JSON body, or
