@@ -38,8 +38,9 @@ func httpClient(headers map[string]string, negotiated *atomic.Pointer[string]) *
 	return &http.Client{Transport: tooLargeTransport{versionTransport{base: rt, negotiated: negotiated}}}
 }
 
-// tooLargeTransport turns a backend's 413 to a POST of a request into a
-// JSON-RPC error answer to that request. The SDK's streamable client ends
+// tooLargeTransport turns a backend's 413 to a POST of a message with an
+// id (a request, or the client's answer to the backend's request) into a
+// JSON-RPC error under that id. The SDK's streamable client ends
 // the session on any status but a few, unless the body carries a JSON-RPC
 // error; a 413 refuses one request for its size (a go-sdk server takes at
 // most 4 MiB, and what Argus forwards grows by its id and trace context),
