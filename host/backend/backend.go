@@ -120,6 +120,15 @@ func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) 
 	if v := c.ProtocolVersion(); v != "" {
 		negotiated.Store(&v)
 	}
+	if raw.http != nil && c.RawCalls() {
+		// The SDK's client would open the standalone SSE stream here, had
+		// it seen its own connection (see httpCalls.listen).
+		logf := hclog.NewNullLogger().Warn
+		if opts.Logger != nil {
+			logf = opts.Logger.Warn
+		}
+		go raw.http.listen(d.s.ID(), logf)
+	}
 	go func() {
 		c.err = d.s.Wait()
 		raw.close()

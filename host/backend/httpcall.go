@@ -342,7 +342,9 @@ func (c *httpCall) resume() (*http.Response, error) {
 			return nil, err
 		}
 		req.Header.Set("Accept", "text/event-stream")
-		req.Header.Set(lastEventIDHeader, c.last)
+		if c.last != "" { // a call's stream always has one; the standalone stream may not
+			req.Header.Set(lastEventIDHeader, c.last)
+		}
 		if c.sessionID != "" {
 			req.Header.Set(sessionIDHeader, c.sessionID)
 		}

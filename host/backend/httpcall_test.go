@@ -443,3 +443,44 @@ func TestHTTPCallTooLargeForTheBackend(t *testing.T) {
 		t.Fatalf("the SDK's session after it: %v", err)
 	}
 }
+
+// TestHTTPStandaloneStream: what a streamable-HTTP backend sends outside
+// any call (here tools/list_changed, on the stream a client opens with GET
+// once initialized) reaches the session. The SDK's client opens that
+// stream only when it sees its own connection, so through Argus's
+// observing wrapper no such message arrived.
+func TestHTTPStandaloneStream(t *testing.T) {
+	server := realServer()
+	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil))
+	t.Cleanup(ts.Close)
+	changed := make(chan struct{}, 4)
+	cfg := config.Backend{Name: "b", Type: config.TypeStreamableHTTP, URL: ts.URL, ProtocolVersion: "2025-11-25",
+		ConnectTimeout: 30 * time.Second, CallTimeout: 30 * time.Second}
+	c, err := Dial(context.Background(), cfg, Options{Logger: hclog.NewNullLogger(),
+		Client: &mcp.Implementation{Name: "argus", Version: "test"},
+		ClientOptions: &mcp.ClientOptions{ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
+			changed <- struct{}{}
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	// The stream opens beside the first calls; a change made before it is
+	// open reaches no one, so keep making them until one arrives.
+	deadline := time.After(20 * time.Second)
+	for i := 0; ; i++ {
+		mcp.AddTool(server, &mcp.Tool{Name: fmt.Sprintf("added-%d", i)}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{}, nil, nil
+		})
+		select {
+		case <-changed:
+			if _, err := c.Call(context.Background(), "tools/call", json.RawMessage(`{"name":"echo","arguments":{}}`)); err != nil {
+				t.Fatalf("a call after the notification: %v", err)
+			}
+			return
+		case <-time.After(200 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no tools/list_changed reached the session within 20s")
+		}
+	}
+}

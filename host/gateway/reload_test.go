@@ -39,7 +39,12 @@ func slowBackend(t *testing.T, name string, delay time.Duration) string {
 		}
 	})
 	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		// The gateway, closed after this, holds each session's standalone
+		// SSE stream open; Close alone would wait for it.
+		srv.CloseClientConnections()
+		srv.Close()
+	})
 	return srv.URL
 }
 
