@@ -203,8 +203,25 @@ func TestE2ERelay(t *testing.T) {
 			t.Errorf("non-subscriber got an update for %s", uri)
 		case <-time.After(200 * time.Millisecond):
 		}
+		// Another client's unsubscribe, which never subscribed, changes
+		// nothing for the subscriber.
+		if err := other.Unsubscribe(context.Background(), &mcp.UnsubscribeParams{URI: "demo://beta/readme"}); err != nil {
+			t.Errorf("a non-subscriber's unsubscribe: %v", err)
+		}
+		call(t, other, "beta_touch", nil)
+		select {
+		case <-updates:
+		case <-time.After(5 * time.Second):
+			t.Fatal("another client's unsubscribe ended the subscriber's updates")
+		}
 		if err := sub.Unsubscribe(context.Background(), &mcp.UnsubscribeParams{URI: "demo://beta/readme"}); err != nil {
 			t.Errorf("unsubscribe: %v", err)
+		}
+		call(t, other, "beta_touch", nil)
+		select {
+		case uri := <-updates:
+			t.Errorf("an update for %s after the subscriber's unsubscribe", uri)
+		case <-time.After(300 * time.Millisecond):
 		}
 	})
 

@@ -80,7 +80,7 @@ type Gateway struct {
 	users sessionUsers // who each client session belongs to
 
 	subMu  sync.Mutex
-	subs   map[string]int                          // shared-link subscriptions per URI
+	subs   map[string]*subscription                // resources/subscribe, by URI
 	levels map[*mcp.ServerSession]mcp.LoggingLevel // clients' logging/setLevel
 }
 
@@ -90,7 +90,7 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 		log:     log,
 		version: opts.Version,
 		catalog: catalog.New(catalog.PolicyFromConfig(cfg)),
-		subs:    map[string]int{},
+		subs:    map[string]*subscription{},
 		levels:  map[*mcp.ServerSession]mcp.LoggingLevel{},
 	}
 	g.panics = opts.Panics

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -10,30 +11,53 @@ import (
 	"github.com/argusmcp/argus/host/request"
 )
 
+// subscription is a URI's subscribers: the client sessions subscribed,
+// and the link the shared subscription went through.
+type subscription struct {
+	uri      string
+	link     *relay.Link
+	sessions map[*mcp.ServerSession]bool
+}
+
 // subscribe routes resources/subscribe to the backend owning the URI. The
 // SDK records which client sessions subscribed, and relayResourceUpdated
-// hands backend updates to it; a shared link is subscribed once per URI,
-// however many clients subscribe.
+// hands backend updates to it. Argus records them too, per URI: a shared
+// link is subscribed when the first client session subscribes and
+// unsubscribed when the last one unsubscribes or has ended; a per-client
+// link once for its session. A session that subscribes again changes
+// nothing.
 func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error {
 	l, err := g.resourceLink(ctx, req.Session, req.Params.URI)
 	if err != nil {
 		return err
 	}
-	if l.Owner() == nil {
-		g.subMu.Lock()
-		n := g.subs[req.Params.URI]
-		g.subs[req.Params.URI] = n + 1
-		g.subMu.Unlock()
-		if n > 0 {
-			return nil
-		}
+	uri := req.Params.URI
+	g.subMu.Lock()
+	stale := g.pruneSubs()
+	held := false // the shared subscription of sessions that have ended stands
+	if i := slices.IndexFunc(stale, func(s *subscription) bool { return s.uri == uri }); i >= 0 {
+		stale = slices.Delete(stale, i, i+1)
+		held = true
+	}
+	sub := g.subs[uri]
+	if sub == nil {
+		sub = &subscription{uri: uri, link: l, sessions: map[*mcp.ServerSession]bool{}}
+		g.subs[uri] = sub
+	}
+	first, again := len(sub.sessions) == 0 && !held, sub.sessions[req.Session]
+	sub.sessions[req.Session] = true
+	g.subMu.Unlock()
+	g.unsubscribeStale(ctx, stale)
+	if again || (l.Owner() == nil && !first) {
+		return nil
 	}
 	if err := l.Conn().Session().Subscribe(ctx, req.Params); err != nil {
-		if l.Owner() == nil {
-			g.subMu.Lock()
-			g.subs[req.Params.URI]--
-			g.subMu.Unlock()
+		g.subMu.Lock()
+		delete(sub.sessions, req.Session)
+		if len(sub.sessions) == 0 && g.subs[uri] == sub {
+			delete(g.subs, uri)
 		}
+		g.subMu.Unlock()
 		return request.Wire(err)
 	}
 	if l.Owner() != nil {
@@ -42,25 +66,66 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 	return nil
 }
 
+// unsubscribe undoes a session's subscribe. A session that did not
+// subscribe to the URI changes nothing: one client cannot end another's
+// subscription.
 func (g *Gateway) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) error {
 	l, err := g.resourceLink(ctx, req.Session, req.Params.URI)
 	if err != nil {
 		return err
 	}
-	if l.Owner() == nil {
-		g.subMu.Lock()
-		n := g.subs[req.Params.URI]
-		if n > 1 {
-			g.subs[req.Params.URI] = n - 1
-			g.subMu.Unlock()
-			return nil
+	uri := req.Params.URI
+	g.subMu.Lock()
+	stale := g.pruneSubs()
+	was, last := false, false
+	if sub := g.subs[uri]; sub != nil {
+		was = sub.sessions[req.Session]
+		delete(sub.sessions, req.Session)
+		if last = was && len(sub.sessions) == 0; last {
+			delete(g.subs, uri)
 		}
-		delete(g.subs, req.Params.URI)
-		g.subMu.Unlock()
-	} else {
+	}
+	g.subMu.Unlock()
+	g.unsubscribeStale(ctx, stale)
+	if !was || (l.Owner() == nil && !last) {
+		return nil
+	}
+	if l.Owner() != nil {
 		l.Subscribed(-1)
 	}
 	return request.Wire(l.Conn().Session().Unsubscribe(ctx, req.Params))
+}
+
+// pruneSubs forgets the subscribers that have ended and returns the
+// subscriptions none is left of, which unsubscribeStale ends. Called with
+// subMu held.
+func (g *Gateway) pruneSubs() (stale []*subscription) {
+	live := map[*mcp.ServerSession]bool{}
+	for s := range g.server.Sessions() {
+		live[s] = true
+	}
+	for uri, sub := range g.subs {
+		for s := range sub.sessions {
+			if !live[s] {
+				delete(sub.sessions, s)
+			}
+		}
+		if len(sub.sessions) == 0 {
+			delete(g.subs, uri)
+			stale = append(stale, sub)
+		}
+	}
+	return stale
+}
+
+// unsubscribeStale ends the shared subscriptions pruneSubs found no
+// client session left for (a per-client link ends with its session).
+func (g *Gateway) unsubscribeStale(ctx context.Context, subs []*subscription) {
+	for _, sub := range subs {
+		if c := sub.link.Conn(); c != nil && sub.link.Owner() == nil {
+			_ = c.Session().Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: sub.uri})
+		}
+	}
 }
 
 func (g *Gateway) resourceLink(ctx context.Context, ss *mcp.ServerSession, uri string) (*relay.Link, error) {
