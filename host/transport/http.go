@@ -689,14 +689,15 @@ func (w *rpcErrorWriter) finish() {
 	if status == 0 {
 		return
 	}
+	// A body the SDK calls malformed (a jsonrpc other than "2.0", a member
+	// of the wrong type) is valid JSON by then (ServeHTTP refuses any other
+	// with a parse error first): an invalid request.
 	code, id := request.CodeInvalidRequest, json.RawMessage(nil)
 	if status == http.StatusBadRequest {
 		id = w.id
 		switch {
 		case strings.Contains(msg, "not handled") || strings.Contains(msg, "unsupported"):
 			code = request.CodeMethodNotFound
-		case strings.Contains(msg, "malformed") || strings.Contains(msg, "unmarshal"):
-			code = request.CodeParseError
 		case strings.Contains(msg, "invalid params"):
 			code = request.CodeInvalidParams
 		}

@@ -695,7 +695,7 @@ func TestLeanOnlyWhatTheSDKAccepts(t *testing.T) {
 	hdr := map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"}
 	for _, v := range []string{`"jsonrpc":"1.0",`, `"jsonrpc":2.0,`, `"jsonrpc":null,`, ``} {
 		a := do(t, "POST", url, `{`+v+`"id":9,"method":"tools/call","params":{"name":"t","arguments":{}}}`, hdr)
-		if a.status != http.StatusBadRequest || served.Load() != 0 {
+		if a.status != http.StatusBadRequest || a.code != request.CodeInvalidRequest || served.Load() != 0 {
 			t.Fatalf("version %q: %d %s, served %d", v, a.status, a.raw, served.Load())
 		}
 		a = do(t, "POST", url, `{`+v+`"method":"notifications/cancelled","params":{"requestId":9}}`, hdr)
