@@ -123,11 +123,7 @@ func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) 
 	if raw.http != nil && c.RawCalls() {
 		// The SDK's client would open the standalone SSE stream here, had
 		// it seen its own connection (see httpCalls.listen).
-		logf := hclog.NewNullLogger().Warn
-		if opts.Logger != nil {
-			logf = opts.Logger.Warn
-		}
-		go raw.http.listen(d.s.ID(), logf)
+		go raw.http.listen(d.s.ID(), opts.Logger.Warn)
 	}
 	go func() {
 		c.err = d.s.Wait()

@@ -134,7 +134,7 @@ func (h *httpCalls) post(ctx context.Context, sessionID, id, method string, body
 		resp.Body.Close()
 		return nil, fmt.Errorf("%s: mismatching session IDs %q and %q", c.what, sessionID, got)
 	}
-	switch ct, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";"); strings.ToLower(strings.TrimSpace(ct)) {
+	switch ct := mediaType(resp); ct {
 	case "application/json":
 		defer resp.Body.Close()
 		data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
@@ -216,19 +216,15 @@ func (h *httpCalls) fail(err error) error {
 // body it closes then; fatal: the session is gone or broken and ends. As
 // in the SDK's transport: 429, 502, 503 and 504 fail the call only; so
 // does a JSON-RPC error in the body, which is the call's error; 404 on a
-// session means the backend ended it; any other status is fatal. Unlike
-// the SDK's, 413 fails the call only: the backend refused this request
-// for its size (a go-sdk server takes at most 4 MiB, and a client's body
-// of up to 4 MiB grows by the id and trace context Argus sends with it),
-// which says nothing of the session other clients share.
+// session means the backend ended it; any other status is fatal. (A 413
+// comes here as a JSON-RPC error already: tooLargeTransport.)
 func (c *httpCall) statusError(resp *http.Response) (fatal bool, err error) {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return false, nil
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
-		http.StatusRequestEntityTooLarge:
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return false, fmt.Errorf("%s: %s", c.what, http.StatusText(resp.StatusCode))
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
@@ -337,23 +333,35 @@ func (c *httpCall) resume() (*http.Response, error) {
 			return nil, c.ctx.Err()
 		case <-time.After(delay):
 		}
-		var req *http.Request
-		if req, err = http.NewRequestWithContext(c.ctx, http.MethodGet, c.url, nil); err != nil {
-			return nil, err
-		}
-		req.Header.Set("Accept", "text/event-stream")
-		if c.last != "" { // a call's stream always has one; the standalone stream may not
-			req.Header.Set(lastEventIDHeader, c.last)
-		}
-		if c.sessionID != "" {
-			req.Header.Set(sessionIDHeader, c.sessionID)
-		}
 		var resp *http.Response
-		if resp, err = c.client.Do(req); err == nil {
+		if resp, err = c.get(); err == nil {
 			return resp, nil
 		}
 	}
 	return nil, fmt.Errorf("connection failed after %d attempts: %w", c.maxRetries, err)
+}
+
+// get opens the session's event stream with GET: after c.last if set (a
+// call's stream always has one; the standalone stream may not).
+func (c *httpCall) get() (*http.Response, error) {
+	req, err := http.NewRequestWithContext(c.ctx, http.MethodGet, c.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if c.last != "" {
+		req.Header.Set(lastEventIDHeader, c.last)
+	}
+	if c.sessionID != "" {
+		req.Header.Set(sessionIDHeader, c.sessionID)
+	}
+	return c.client.Do(req)
+}
+
+// mediaType is a response's Content-Type without parameters, lower case.
+func mediaType(resp *http.Response) string {
+	ct, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
+	return strings.ToLower(strings.TrimSpace(ct))
 }
 
 // reconnectDelay is the SDK client's backoff: 1s growing by half each

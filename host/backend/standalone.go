@@ -3,7 +3,6 @@ package backend
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -31,21 +30,14 @@ const standaloneID = "\x00standalone"
 // minutes.
 func (h *httpCalls) listen(sessionID string, logf func(msg string, args ...any)) {
 	c := &httpCall{httpCalls: h, ctx: h.closed, what: sending("standalone SSE stream"), sessionID: sessionID, id: standaloneID}
-	req, err := http.NewRequestWithContext(c.ctx, http.MethodGet, c.url, nil)
-	var resp *http.Response
-	if err == nil {
-		req.Header.Set("Accept", "text/event-stream")
-		req.Header.Set(sessionIDHeader, sessionID)
-		resp, err = c.client.Do(req)
-	}
+	resp, err := c.get()
 	if err != nil {
 		if h.closed.Err() == nil {
 			h.fail(fmt.Errorf("standalone SSE stream: %w (session ID: %v)", err, sessionID))
 		}
 		return
 	}
-	ct, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
-	switch {
+	switch ct := mediaType(resp); {
 	case resp.StatusCode == http.StatusMethodNotAllowed:
 		resp.Body.Close()
 		return
@@ -53,7 +45,7 @@ func (h *httpCalls) listen(sessionID string, logf func(msg string, args ...any))
 		resp.Body.Close()
 		logf("the backend answered its standalone SSE stream with a status other than 405; reading none", "status", resp.StatusCode)
 		return
-	case resp.StatusCode < 300 && strings.ToLower(strings.TrimSpace(ct)) != "text/event-stream":
+	case resp.StatusCode < 300 && ct != "text/event-stream":
 		resp.Body.Close()
 		logf("the backend answered its standalone SSE stream with another content type; reading none", "content_type", ct)
 		return
@@ -68,10 +60,9 @@ func (h *httpCalls) listen(sessionID string, logf func(msg string, args ...any))
 			if _, _, err := c.events(resp); err != nil && h.closed.Err() == nil {
 				logf("the backend's standalone SSE stream broke", "error", err)
 			}
-			if c.last == "" {
-				c.last = last // events forgets the ID a stream without one resumes from
+			if c.last != "" {
+				last = c.last
 			}
-			last = c.last
 		}
 		if h.closed.Err() != nil {
 			return
@@ -82,6 +73,7 @@ func (h *httpCalls) listen(sessionID string, logf func(msg string, args ...any))
 			h.fail(fmt.Errorf("%s: exceeded %d retries without progress (session ID: %v)", c.what, c.maxRetries, sessionID))
 			return
 		}
+		c.last = last // events starts each stream without one
 		if resp, err = c.resume(); err != nil {
 			if h.closed.Err() == nil {
 				h.fail(fmt.Errorf("%s: failed to reconnect (session ID: %v): %w", c.what, sessionID, err))

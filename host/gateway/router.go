@@ -215,14 +215,7 @@ func (g *Gateway) route(ctx context.Context, c *request.Call) (mcp.Result, error
 		}
 		r, ok := snap.Resource(p.URI)
 		if !ok {
-			msg := "resource not found"
-			if len(p.URI) > catalog.MaxTemplateURI {
-				msg = fmt.Sprintf("resource not found: a URI of %d bytes is matched only against the resources listed, not against templates (at most %d bytes)",
-					len(p.URI), catalog.MaxTemplateURI)
-			}
-			e := request.Errorf(request.OutcomeNotFound, request.CodeResourceNotFound, "%s", msg)
-			e.Wire.Data = mustJSON(map[string]string{"uri": p.URI})
-			return nil, e
+			return nil, resourceNotFound(p.URI)
 		}
 		fwd := *p
 		raw := !revision.IsStateless(c.ProtocolVersion)

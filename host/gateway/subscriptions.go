@@ -3,10 +3,11 @@ package gateway
 import (
 	"context"
 	"errors"
-	"slices"
+	"fmt"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/argusmcp/argus/host/catalog"
 	"github.com/argusmcp/argus/host/relay"
 	"github.com/argusmcp/argus/host/request"
 )
@@ -33,18 +34,13 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 	}
 	uri := req.Params.URI
 	g.subMu.Lock()
-	stale := g.pruneSubs()
-	held := false // the shared subscription of sessions that have ended stands
-	if i := slices.IndexFunc(stale, func(s *subscription) bool { return s.uri == uri }); i >= 0 {
-		stale = slices.Delete(stale, i, i+1)
-		held = true
-	}
+	stale := g.pruneSubs() // may hold uri's own: unsubscribed, then subscribed again below
 	sub := g.subs[uri]
 	if sub == nil {
 		sub = &subscription{uri: uri, link: l, sessions: map[*mcp.ServerSession]bool{}}
 		g.subs[uri] = sub
 	}
-	first, again := len(sub.sessions) == 0 && !held, sub.sessions[req.Session]
+	first, again := len(sub.sessions) == 0, sub.sessions[req.Session]
 	sub.sessions[req.Session] = true
 	g.subMu.Unlock()
 	g.unsubscribeStale(ctx, stale)
@@ -131,7 +127,7 @@ func (g *Gateway) unsubscribeStale(ctx context.Context, subs []*subscription) {
 func (g *Gateway) resourceLink(ctx context.Context, ss *mcp.ServerSession, uri string) (*relay.Link, error) {
 	r, ok := g.catalog.Snapshot().Resource(uri)
 	if !ok {
-		return nil, request.Errorf(request.OutcomeNotFound, request.CodeResourceNotFound, "resource not found").Wire
+		return nil, resourceNotFound(uri).Wire
 	}
 	l, err := g.Link(ctx, ss, r.Backend)
 	if err != nil {
@@ -191,4 +187,17 @@ func (g *Gateway) setClientLevel(ctx context.Context, ss *mcp.ServerSession, lev
 		}
 		l.SetLevel(ctx, lvl)
 	}
+}
+
+// resourceNotFound is the error for a URI no backend owns, saying why
+// when the URI was too long to be matched against templates.
+func resourceNotFound(uri string) *request.Error {
+	msg := "resource not found"
+	if len(uri) > catalog.MaxTemplateURI {
+		msg = fmt.Sprintf("resource not found: a URI of %d bytes is matched only against the resources listed, not against templates (at most %d bytes)",
+			len(uri), catalog.MaxTemplateURI)
+	}
+	e := request.Errorf(request.OutcomeNotFound, request.CodeResourceNotFound, "%s", msg)
+	e.Wire.Data = mustJSON(map[string]string{"uri": uri})
+	return e
 }
