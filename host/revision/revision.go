@@ -100,8 +100,11 @@ func (s *Shaper) Result(version, method string, res mcp.Result) mcp.Result {
 		}
 		// The backend knows how long its content stays fresh; without its
 		// word, Argus promises nothing and keeps the content to the caller,
-		// as the backend's answer may depend on who asked.
-		if r.CacheScope == "" {
+		// as the backend's answer may depend on who asked. Behind
+		// authentication nothing is public, whatever the backend says: a
+		// backend that cannot see who asked would otherwise let a shared
+		// cache hand an authenticated user's answer to anyone.
+		if r.CacheScope == "" || s.Private {
 			r.CacheScope = ScopePrivate
 		}
 		if r.TTLMs < 0 {

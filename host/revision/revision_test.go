@@ -69,6 +69,30 @@ func TestShapeModern(t *testing.T) {
 	}
 }
 
+// Behind authentication a backend's public read is passed on as private;
+// its ttlMs stays.
+func TestShapePrivateReadStaysPrivate(t *testing.T) {
+	for _, tc := range []struct {
+		private bool
+		scope   string
+		want    string
+	}{
+		{false, "public", "public"},
+		{false, "private", "private"},
+		{false, "", "private"},
+		{true, "public", "private"},
+		{true, "private", "private"},
+		{true, "", "private"},
+	} {
+		s := &Shaper{Server: argus, Private: tc.private}
+		got := wire(t, s.Result(Stateless, "resources/read",
+			&mcp.ReadResourceResult{Cacheable: mcp.Cacheable{TTLMs: 500, CacheScope: tc.scope}}))
+		if got["cacheScope"] != tc.want || got["ttlMs"] != 500.0 {
+			t.Errorf("private=%v backend %q: cacheScope %v ttlMs %v, want %q 500", tc.private, tc.scope, got["cacheScope"], got["ttlMs"], tc.want)
+		}
+	}
+}
+
 func TestShapeKeepsContentAndOtherMeta(t *testing.T) {
 	s := &Shaper{Server: argus}
 	in := &mcp.CallToolResult{Meta: backendMeta(), Content: []mcp.Content{&mcp.TextContent{Text: "hi"}},
