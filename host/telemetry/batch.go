@@ -3,11 +3,13 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
@@ -31,6 +33,9 @@ type batcher struct {
 	dropped uint64 // spans dropped because the queue was full
 
 	exportMu sync.Mutex // one export at a time
+
+	failed   int       // failed exports not reported yet (under mu)
+	reported time.Time // when one was last reported (under mu)
 
 	full chan struct{} // a full batch waits (coalesced)
 	stop chan struct{}
@@ -116,9 +121,33 @@ func (b *batcher) run() {
 		case <-b.full:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), b.o.exportTimeout)
-		_ = b.export(ctx) // the exporter reports its own failures (otel.Handle)
+		if err := b.export(ctx); err != nil {
+			b.report(err)
+		}
 		cancel()
 	}
+}
+
+// reportEvery is how often at most a failing exporter is reported.
+const reportEvery = 30 * time.Second
+
+// report hands an export failure to the OpenTelemetry error handler (the
+// host logs it): the first at once, then at most one every reportEvery,
+// with how many failed meanwhile.
+func (b *batcher) report(err error) {
+	now := time.Now()
+	b.mu.Lock()
+	b.failed++
+	if !b.reported.IsZero() && now.Sub(b.reported) < reportEvery {
+		b.mu.Unlock()
+		return
+	}
+	if b.failed > 1 {
+		err = fmt.Errorf("%w (%d failed exports since the last report)", err, b.failed)
+	}
+	b.failed, b.reported = 0, now
+	b.mu.Unlock()
+	otel.Handle(err)
 }
 
 // export sends everything queued, in batches of at most maxBatch, and

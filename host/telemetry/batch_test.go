@@ -2,11 +2,15 @@ package telemetry
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
@@ -202,4 +206,60 @@ func processCPU(tb testing.TB) time.Duration {
 		tb.Skip("no getrusage:", err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// failingExporter fails every export.
+type failingExporter struct{ calls int }
+
+func (e *failingExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error {
+	e.calls++
+	return errors.New("plugin gone")
+}
+func (e *failingExporter) Shutdown(context.Context) error { return nil }
+
+// A failing exporter is reported to the OpenTelemetry error handler (the
+// host's log): the first failure at once, the next ones at most every
+// reportEvery, counted.
+func TestBatcherReportsFailures(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	prev := otel.GetErrorHandler()
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		mu.Lock()
+		got = append(got, err.Error())
+		mu.Unlock()
+	}))
+	t.Cleanup(func() { otel.SetErrorHandler(prev) })
+	reports := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+
+	exp := &failingExporter{}
+	b := newBatcher(exp, batchOptions{scheduleDelay: time.Hour, exportTimeout: time.Second, maxQueue: 8, maxBatch: 2})
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(b))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	endSpans(tp, 2)
+	pollUntil(t, "the first failure reported", func() bool { return len(reports()) == 1 })
+	if r := reports()[0]; !strings.Contains(r, "plugin gone") || strings.Contains(r, "since the last report") {
+		t.Errorf("first report %q", r)
+	}
+	for range 3 {
+		endSpans(tp, 2)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := reports(); len(r) != 1 {
+		t.Fatalf("failures within %v reported again: %q", reportEvery, r)
+	}
+	// Once reportEvery has passed, the next failure is reported with the
+	// ones kept back.
+	b.mu.Lock()
+	b.reported = b.reported.Add(-reportEvery)
+	b.mu.Unlock()
+	endSpans(tp, 2)
+	pollUntil(t, "the next failure reported", func() bool { return len(reports()) == 2 })
+	if r := reports()[1]; !strings.Contains(r, "plugin gone (4 failed exports since the last report)") {
+		t.Errorf("second report %q", r)
+	}
 }

@@ -8,17 +8,17 @@ package exporter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"sync"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 
 	"github.com/hashicorp/go-hclog"
@@ -26,10 +26,12 @@ import (
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/pluginhost"
 	"github.com/argusmcp/argus/host/telemetry"
+	"github.com/argusmcp/argus/host/telemetry/otlpwire"
 	"github.com/argusmcp/argus/shared"
+	"github.com/argusmcp/argus/shared/rawproto"
 )
 
-// generations keeps one OTLP exporter per process of an exporter plugin
+// generations keeps one OTLP metric exporter per process of an exporter plugin
 // instance: the current process's exporter, rebuilt over the new
 // connection after a restart (the SDK's exporter must not outlive the
 // connection it was built on; the runtime owns and closes connections).
@@ -75,28 +77,77 @@ func (g *generations[E]) shutdown(ctx context.Context) error {
 }
 
 // SpanExporter exports spans over an exporter plugin instance's
-// connection with the SDK's own OTLP exporter (no span conversion of
-// ours), following the instance across restarts.
+// connection as OTLP ExportTraceServiceRequests, following the instance
+// across restarts. The request is encoded by host/telemetry/otlpwire (what
+// the SDK's OTLP exporter would send, without building it as protobuf
+// structs first) and sent as its bytes (shared/rawproto): a plugin
+// receives exactly what the SDK's exporter sent it before.
 func SpanExporter(inst *pluginhost.Instance) sdktrace.SpanExporter {
-	return &spanExporter{generations[*otlptrace.Exporter]{inst: inst,
-		build: func(ctx context.Context, conn *grpc.ClientConn) (*otlptrace.Exporter, error) {
-			return otlptracegrpc.New(ctx, otlptracegrpc.WithGRPCConn(conn))
-		}}}
+	return &spanExporter{inst: inst, stop: make(chan struct{})}
 }
 
 type spanExporter struct {
-	g generations[*otlptrace.Exporter]
+	inst *pluginhost.Instance
+
+	mu    sync.Mutex
+	spare []byte // the last request's buffer, kept for the next
+
+	stopOnce sync.Once
+	stop     chan struct{}
 }
 
+// ExportSpans sends spans in one request. When the plugin's process ends
+// while the request is on its way, the request goes once more to the
+// process that replaces it; any other failure is the caller's (the
+// batcher drops the batch and reports it).
 func (e *spanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
-	exp, err := e.g.current(ctx)
-	if err != nil {
-		return err
+	select {
+	case <-e.stop:
+		return errSpanExporterShutdown
+	default:
 	}
-	return exp.ExportSpans(ctx, spans)
+	e.mu.Lock()
+	buf := e.spare
+	e.spare = nil
+	e.mu.Unlock()
+	req := &rawproto.Message{Bytes: otlpwire.AppendRequest(buf[:0], spans)}
+	if len(req.Bytes) == 0 {
+		return nil
+	}
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		var gen pluginhost.Generation
+		if gen, err = e.inst.Conn(ctx, shared.KindTelemetryExporter); err != nil {
+			break
+		}
+		var resp coltracepb.ExportTraceServiceResponse
+		err = gen.GRPC().Invoke(ctx, coltracepb.TraceService_Export_FullMethodName, req, &resp, grpc.ForceCodecV2(rawproto.Codec()))
+		if err == nil {
+			// gRPC has sent the bytes and the plugin has taken them: the
+			// buffer is free again. After a failure it may still hold
+			// them, and the buffer is left to the garbage collector.
+			e.mu.Lock()
+			e.spare = req.Bytes
+			e.mu.Unlock()
+			if ps := resp.GetPartialSuccess(); ps != nil && (ps.GetRejectedSpans() != 0 || ps.GetErrorMessage() != "") {
+				return fmt.Errorf("exporter %s: %d spans rejected: %s", e.inst.ID(), ps.GetRejectedSpans(), ps.GetErrorMessage())
+			}
+			return nil
+		}
+		if !closed(gen.Done()) || ctx.Err() != nil {
+			break
+		}
+	}
+	return fmt.Errorf("exporter %s: %d spans not exported: %w", e.inst.ID(), len(spans), err)
 }
 
-func (e *spanExporter) Shutdown(ctx context.Context) error { return e.g.shutdown(ctx) }
+var errSpanExporterShutdown = errors.New("span exporter is shut down")
+
+// Shutdown ends exporting; the runtime owns and closes the connection.
+func (e *spanExporter) Shutdown(context.Context) error {
+	e.stopOnce.Do(func() { close(e.stop) })
+	return nil
+}
 
 // MetricExporter is SpanExporter for metrics; wrap it in a
 // periodic reader.
