@@ -8,15 +8,17 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
 
 	"github.com/argusmcp/argus/host/pluginhost"
 	"github.com/argusmcp/argus/host/pluginhost/discovery"
+	"github.com/argusmcp/argus/host/pluginhost/exporter"
 	"github.com/argusmcp/argus/host/pluginhost/probe"
 	"github.com/argusmcp/argus/host/pluginhost/sink"
 	"github.com/argusmcp/argus/internal/leakcheck"
@@ -204,8 +206,9 @@ func TestE2EPluginLogs(t *testing.T) {
 	}
 }
 
-// TestE2EExporterConn: the host's OpenTelemetry SDK exports over the
-// plugin connection directly (otlptracegrpc.WithGRPCConn).
+// TestE2EExporterConn: the host's span exporter (exporter.SpanExporter)
+// sends spans over the plugin connection, and a request under which the
+// plugin's process dies goes to the process that replaces it.
 func TestE2EExporterConn(t *testing.T) {
 	leakcheck.Check(t)
 	e := newEnv(t, pluginDir(t, "recorder"), nil)
@@ -215,23 +218,53 @@ func TestE2EExporterConn(t *testing.T) {
 }`)); diags.HasErrors() {
 		t.Fatal(e.render(diags))
 	}
-	conn, err := e.rt.Instance("exporter.otel").Conn(context.Background(), shared.KindTelemetryExporter)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inst := e.rt.Instance("exporter.otel")
 	ctx := context.Background()
-	exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithGRPCConn(conn.GRPC()))
-	if err != nil {
-		t.Fatal(err)
+	exp := exporter.SpanExporter(inst)
+	rs := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rs))
+	span := func(name string) []sdktrace.ReadOnlySpan {
+		_, s := tp.Tracer("test").Start(ctx, name)
+		s.End()
+		ended := rs.Ended()
+		return ended[len(ended)-1:]
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	_, span := tp.Tracer("test").Start(ctx, "tools/call echo")
-	span.End()
-	if err := tp.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 5*time.Second, "the span to reach the plugin", func() bool {
+	arrived := func(name string) bool {
 		b, _ := os.ReadFile(rec)
-		return strings.Contains(string(b), `"span":"tools/call echo"`)
-	})
+		return strings.Contains(string(b), `"span":"`+name+`"`)
+	}
+	if err := exp.ExportSpans(ctx, span("tools/call echo")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the span to reach the plugin", func() bool { return arrived("tools/call echo") })
+
+	// The plugin stops answering, the export waits on it, the plugin dies.
+	pid := inst.Status().PID
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- exp.ExportSpans(ctx, span("after the kill")) }()
+	time.Sleep(200 * time.Millisecond)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the export under a dying plugin: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the export under a dying plugin did not end within 30s")
+	}
+	if st := inst.Status(); st.PID == pid || st.Generation != 2 {
+		t.Fatalf("status after the kill: %+v", st)
+	}
+	waitFor(t, 5*time.Second, "the span to reach the new process", func() bool { return arrived("after the kill") })
+	if err := exp.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.ExportSpans(ctx, span("after shutdown")); err == nil {
+		t.Error("an export after Shutdown succeeded")
+	}
 }

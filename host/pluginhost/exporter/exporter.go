@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -20,6 +21,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -89,12 +92,16 @@ func SpanExporter(inst *pluginhost.Instance) sdktrace.SpanExporter {
 type spanExporter struct {
 	inst *pluginhost.Instance
 
-	mu    sync.Mutex
-	spare []byte // the last request's buffer, kept for the next
-
 	stopOnce sync.Once
 	stop     chan struct{}
 }
+
+// requestBufs are the buffers requests are encoded in: a batch's is about
+// 600 bytes a span. In a pool rather than kept, so that an idle host
+// gives the memory back; one over maxKeptRequest is not kept at all.
+var requestBufs sync.Pool
+
+const maxKeptRequest = 1 << 20
 
 // ExportSpans sends spans in one request. When the plugin's process ends
 // while the request is on its way, the request goes once more to the
@@ -106,18 +113,19 @@ func (e *spanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnl
 		return errSpanExporterShutdown
 	default:
 	}
-	e.mu.Lock()
-	buf := e.spare
-	e.spare = nil
-	e.mu.Unlock()
+	var buf []byte
+	if p, ok := requestBufs.Get().(*[]byte); ok {
+		buf = *p
+	}
 	req := &rawproto.Message{Bytes: otlpwire.AppendRequest(buf[:0], spans)}
 	if len(req.Bytes) == 0 {
 		return nil
 	}
 	var err error
+	var dead uint64 // the generation that died under the last attempt
 	for attempt := 0; attempt < 2; attempt++ {
 		var gen pluginhost.Generation
-		if gen, err = e.inst.Conn(ctx, shared.KindTelemetryExporter); err != nil {
+		if gen, err = e.conn(ctx, dead); err != nil {
 			break
 		}
 		var resp coltracepb.ExportTraceServiceResponse
@@ -126,19 +134,54 @@ func (e *spanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnl
 			// gRPC has sent the bytes and the plugin has taken them: the
 			// buffer is free again. After a failure it may still hold
 			// them, and the buffer is left to the garbage collector.
-			e.mu.Lock()
-			e.spare = req.Bytes
-			e.mu.Unlock()
+			if cap(req.Bytes) <= maxKeptRequest {
+				requestBufs.Put(&req.Bytes)
+			}
 			if ps := resp.GetPartialSuccess(); ps != nil && (ps.GetRejectedSpans() != 0 || ps.GetErrorMessage() != "") {
 				return fmt.Errorf("exporter %s: %d spans rejected: %s", e.inst.ID(), ps.GetRejectedSpans(), ps.GetErrorMessage())
 			}
 			return nil
 		}
-		if !closed(gen.Done()) || ctx.Err() != nil {
+		if !diedUnder(ctx, gen, err) {
 			break
 		}
+		dead = gen.Number()
 	}
 	return fmt.Errorf("exporter %s: %d spans not exported: %w", e.inst.ID(), len(spans), err)
+}
+
+// conn is the instance's current generation, once it is not the dead
+// one: the runtime notices an exit a moment after the connection breaks.
+func (e *spanExporter) conn(ctx context.Context, dead uint64) (pluginhost.Generation, error) {
+	for {
+		gen, err := e.inst.Conn(ctx, shared.KindTelemetryExporter)
+		if err != nil || gen.Number() != dead {
+			return gen, err
+		}
+		select {
+		case <-ctx.Done():
+			return gen, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// diedUnder tells whether a call that failed with err failed because the
+// generation's process ended: the connection broke (Unavailable) and the
+// process is seen to exit within a second.
+func diedUnder(ctx context.Context, gen pluginhost.Generation, err error) bool {
+	if status.Code(err) != codes.Unavailable {
+		return false
+	}
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-gen.Done():
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 var errSpanExporterShutdown = errors.New("span exporter is shut down")
