@@ -13,6 +13,8 @@ package otlpwire
 
 import (
 	"math"
+	"strings"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -197,14 +199,14 @@ func appendSpan(b []byte, s sdktrace.ReadOnlySpan) []byte {
 	b, m := open(b, scopeSpansSpans)
 	sc := s.SpanContext()
 	tid, sid := sc.TraceID(), sc.SpanID()
-	b = appendString(b, spanTraceID, tid[:])
-	b = appendString(b, spanSpanID, sid[:])
+	b = appendRaw(b, spanTraceID, tid[:])
+	b = appendRaw(b, spanSpanID, sid[:])
 	if ts := sc.TraceState(); ts.Len() > 0 {
 		b = appendString(b, spanTraceState, ts.String())
 	}
 	parent := s.Parent()
 	if psid := parent.SpanID(); psid.IsValid() {
-		b = appendString(b, spanParentSpanID, psid[:])
+		b = appendRaw(b, spanParentSpanID, psid[:])
 	}
 	b = appendString(b, spanName, s.Name())
 	b = appendVarint(b, spanKind, uint64(kindOf(s.SpanKind())))
@@ -230,8 +232,8 @@ func appendSpan(b []byte, s sdktrace.ReadOnlySpan) []byte {
 		var lm int
 		b, lm = open(b, spanLinks)
 		ltid, lsid := l.SpanContext.TraceID(), l.SpanContext.SpanID()
-		b = appendString(b, linkTraceID, ltid[:])
-		b = appendString(b, linkSpanID, lsid[:])
+		b = appendRaw(b, linkTraceID, ltid[:])
+		b = appendRaw(b, linkSpanID, lsid[:])
 		for _, kv := range l.Attributes {
 			b = appendKeyValue(b, linkAttributes, kv)
 		}
@@ -273,7 +275,7 @@ func appendAnyValue(b []byte, f protowire.Number, v attribute.Value) []byte {
 		b = protowire.AppendFixed64(b, math.Float64bits(v.AsFloat64()))
 	case attribute.STRING:
 		b = protowire.AppendTag(b, anyString, protowire.BytesType)
-		b = protowire.AppendString(b, v.AsString())
+		b = protowire.AppendString(b, valid(v.AsString()))
 	case attribute.BYTESLICE:
 		b = protowire.AppendTag(b, anyBytes, protowire.BytesType)
 		b = protowire.AppendBytes(b, v.AsByteSlice())
@@ -338,8 +340,24 @@ func closeMsg(b []byte, start int) []byte {
 
 // The scalar fields: proto3 leaves a field at its zero value out.
 
-// appendString writes a string or bytes field.
-func appendString[S ~string | ~[]byte](b []byte, f protowire.Number, v S) []byte {
+// appendString writes a string field, made valid UTF-8.
+func appendString(b []byte, f protowire.Number, s string) []byte {
+	return appendRaw(b, f, valid(s))
+}
+
+// valid is s with every invalid UTF-8 sequence replaced by U+FFFD.
+// Protobuf strings are UTF-8; one that is not (a client's request id, a
+// backend's error message) would have failed the whole batch in the
+// SDK's exporter, and a collector refuses the request that carries it.
+func valid(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// appendRaw writes a string or bytes field as it is.
+func appendRaw[S ~string | ~[]byte](b []byte, f protowire.Number, v S) []byte {
 	if len(v) == 0 {
 		return b
 	}

@@ -242,3 +242,41 @@ func BenchmarkEncode(b *testing.B) {
 		}
 	})
 }
+
+// A string that is not UTF-8, wherever it is in a span, is sent with
+// U+FFFD in place of the bad bytes: protobuf strings are UTF-8, the SDK's
+// exporter fails the whole batch over one such string, and a collector
+// refuses the request. Everything else is encoded as the SDK encodes it.
+func TestInvalidUTF8IsReplaced(t *testing.T) {
+	const bad, fixed = "id-\xff\xfe-\xc3", "id-\uFFFD-\uFFFD"
+	spans := record(resource.NewSchemaless(attribute.String("service.name", "argus")), sdktrace.NewSpanLimits(), func(tp trace.TracerProvider) {
+		_, s := tp.Tracer("t").Start(context.Background(), "name "+bad)
+		s.SetAttributes(attribute.String("jsonrpc.request.id", bad), attribute.String("key "+bad, "v"),
+			attribute.StringSlice("list", []string{"ok", bad}))
+		s.AddEvent("event "+bad)
+		s.SetStatus(codes.Error, "message "+bad)
+		s.End()
+	})
+	if _, err := proto.Marshal(sdkRequest(t, spans)); err == nil {
+		t.Error("the SDK's encoding accepted invalid UTF-8: this test's premise is gone")
+	}
+	got := ours(t, spans) // proto.Unmarshal checks UTF-8
+	sp := got.ResourceSpans[0].ScopeSpans[0].Spans[0]
+	if sp.Name != "name "+fixed || sp.Status.Message != "message "+fixed || sp.Events[0].Name != "event "+fixed {
+		t.Errorf("name %q, status %q, event %q", sp.Name, sp.Status.Message, sp.Events[0].Name)
+	}
+	want := map[string]string{"jsonrpc.request.id": fixed, "key " + fixed: "v", "list": fixed}
+	for _, kv := range sp.Attributes {
+		v := kv.Value.GetStringValue()
+		if arr := kv.Value.GetArrayValue(); arr != nil {
+			v = arr.Values[1].GetStringValue()
+		}
+		if want[kv.Key] != v {
+			t.Errorf("attribute %q = %q, want %q", kv.Key, v, want[kv.Key])
+		}
+		delete(want, kv.Key)
+	}
+	if len(want) > 0 {
+		t.Errorf("attributes missing: %v", want)
+	}
+}
