@@ -253,7 +253,7 @@ func TestInvalidUTF8IsReplaced(t *testing.T) {
 		_, s := tp.Tracer("t").Start(context.Background(), "name "+bad)
 		s.SetAttributes(attribute.String("jsonrpc.request.id", bad), attribute.String("key "+bad, "v"),
 			attribute.StringSlice("list", []string{"ok", bad}))
-		s.AddEvent("event "+bad)
+		s.AddEvent("event " + bad)
 		s.SetStatus(codes.Error, "message "+bad)
 		s.End()
 	})
