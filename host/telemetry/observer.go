@@ -274,7 +274,7 @@ func (o observer) backendCall(ctx context.Context, c *request.Call, b request.Ba
 		attrs = append(attrs, attribute.String("network.transport", "pipe"), attribute.String("process.command", b.Command))
 	default:
 		attrs = append(attrs, attribute.String("network.transport", "tcp"))
-		attrs = appendServerAddress(attrs, b.URL)
+		attrs = append(attrs, t.serverAddress(b.URL)...)
 	}
 	// Set after Start rather than with it: the SDK copies them either way,
 	// WithAttributes once more; no sampler Argus configures reads them.
@@ -327,6 +327,16 @@ func putAttrs(p *[]attribute.KeyValue) {
 	clear(*p) // drop the strings they point to
 	*p = (*p)[:0]
 	attrBufs.Put(p)
+}
+
+// serverAddress is appendServerAddress of an HTTP backend's URL, parsed
+// once per URL (the URLs are the configuration's).
+func (t *Telemetry) serverAddress(rawURL string) []attribute.KeyValue {
+	if v, ok := t.servers.Load(rawURL); ok {
+		return v.([]attribute.KeyValue)
+	}
+	v, _ := t.servers.LoadOrStore(rawURL, appendServerAddress(nil, rawURL))
+	return v.([]attribute.KeyValue)
 }
 
 // appendServerAddress appends an HTTP backend's server.address and

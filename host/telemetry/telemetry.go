@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,6 +63,7 @@ type Telemetry struct {
 
 	requests *metricSet
 	attrs    attrCache
+	servers  sync.Map // backend URL → its server.address and server.port
 }
 
 // Buckets for the semantic-convention MCP operation histograms (seconds).

@@ -396,12 +396,15 @@ func TestServerAddress(t *testing.T) {
 		{"http://backend/mcp", "backend", 80},
 		{"http://[::1]:8080/", "::1", 8080},
 	} {
-		got := appendServerAddress(nil, tc.url)
-		if len(got) != 2 || got[0].Value.AsString() != tc.host || got[1].Value.AsInt64() != tc.port {
-			t.Errorf("%s: %v, want %s and %d", tc.url, got, tc.host, tc.port)
+		tel := &Telemetry{}
+		for range 2 { // parsed, then from the cache
+			got := tel.serverAddress(tc.url)
+			if len(got) != 2 || got[0].Value.AsString() != tc.host || got[1].Value.AsInt64() != tc.port {
+				t.Errorf("%s: %v, want %s and %d", tc.url, got, tc.host, tc.port)
+			}
 		}
 	}
-	if got := appendServerAddress(nil, "http://%zz"); len(got) != 0 {
+	if got := (&Telemetry{}).serverAddress("http://%zz"); len(got) != 0 {
 		t.Errorf("an unparsable URL: %v, want no attributes", got)
 	}
 }
