@@ -243,6 +243,20 @@ func TestE2EExporterConn(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// SIGSTOP takes effect a moment later: until then the plugin may still
+	// answer the export below.
+	stopT := time.Now()
+	for {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		f := strings.Fields(string(b))
+		if len(f) > 2 && f[2] == "T" {
+			break
+		}
+		if time.Since(stopT) > time.Second {
+			t.Fatalf("not stopped after 1s: %s", b)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	done := make(chan error, 1)
 	go func() { done <- exp.ExportSpans(ctx, span("after the kill")) }()
 	time.Sleep(200 * time.Millisecond)
