@@ -263,3 +263,36 @@ func TestBatcherReportsFailures(t *testing.T) {
 		t.Errorf("second report %q", r)
 	}
 }
+
+// ctxExporter waits in every export until its context ends, as an
+// exporter does whose plugin does not answer.
+type ctxExporter struct{ started chan struct{} }
+
+func (e *ctxExporter) ExportSpans(ctx context.Context, _ []sdktrace.ReadOnlySpan) error {
+	select {
+	case e.started <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (e *ctxExporter) Shutdown(context.Context) error { return nil }
+
+// Shutdown returns when its context ends (the SDK's BatchSpanProcessor
+// does), even while the background export waits on a plugin that does not
+// answer: that export has its own exportTimeout context, which Shutdown
+// neither cancels nor stops waiting for (<-b.done).
+func TestBatcherShutdownHonoursContext(t *testing.T) {
+	exp := &ctxExporter{started: make(chan struct{}, 1)}
+	b := newBatcher(exp, batchOptions{scheduleDelay: time.Hour, exportTimeout: 3 * time.Second, maxQueue: 8, maxBatch: 1})
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(b))
+	endSpans(tp, 1) // a full batch: the background export starts
+	<-exp.started
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	tp.Shutdown(ctx)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Shutdown with a 100ms context took %v", d.Round(time.Millisecond))
+	}
+}
