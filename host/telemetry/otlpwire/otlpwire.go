@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -108,20 +109,29 @@ func AppendRequest(b []byte, spans []sdktrace.ReadOnlySpan) []byte {
 	// Almost always one resource and one scope: a short list beats a map.
 	var groups [4]group
 	keys := groups[:0]
+	// Each span's group, found once: a scope need not equal itself (a NaN
+	// in a float64 slice attribute), and such a span has a group of its
+	// own, as in the SDK's transform, whose map lookup misses too.
+	var inArr [512]int32 // a full batch, by default
+	in := inArr[:0]
+	if len(spans) > len(inArr) {
+		in = make([]int32, 0, len(spans))
+	}
 	for _, s := range spans {
-		if s == nil {
-			continue
+		j := -1
+		if s != nil {
+			g := group{s.Resource().Equivalent(), s.InstrumentationScope()}
+			if j = indexOf(keys, g); j < 0 {
+				j, keys = len(keys), append(keys, g)
+			}
 		}
-		g := group{s.Resource().Equivalent(), s.InstrumentationScope()}
-		if indexOf(keys, g) < 0 {
-			keys = append(keys, g)
-		}
+		in = append(in, int32(j))
 	}
 	for i, k := range keys {
 		if indexOfRes(keys[:i], k.res) >= 0 {
 			continue // written with the first group of its resource
 		}
-		b = appendResourceSpans(b, spans, keys[i:], k.res)
+		b = appendResourceSpans(b, spans, in, keys, i)
 	}
 	return b
 }
@@ -144,18 +154,19 @@ func indexOfRes(keys []group, res attribute.Distinct) int {
 	return -1
 }
 
-// appendResourceSpans writes the ResourceSpans of resource res: one
-// ScopeSpans for each group of keys under res.
-func appendResourceSpans(b []byte, spans []sdktrace.ReadOnlySpan, keys []group, res attribute.Distinct) []byte {
+// appendResourceSpans writes the ResourceSpans of the resource of group
+// first: one ScopeSpans for it and each later group of that resource,
+// holding the spans filed under it (in).
+func appendResourceSpans(b []byte, spans []sdktrace.ReadOnlySpan, in []int32, keys []group, first int) []byte {
+	res := keys[first].res
 	b, rs := open(b, requestResourceSpans)
-	var first sdktrace.ReadOnlySpan
-	for _, s := range spans {
-		if s != nil && s.Resource().Equivalent() == res {
-			first = s
+	var r *resource.Resource
+	for i, s := range spans {
+		if in[i] == int32(first) {
+			r = s.Resource()
 			break
 		}
 	}
-	r := first.Resource()
 	if r != nil { // the SDK's transform sends it even when it is empty
 		var m int
 		b, m = open(b, resourceSpansResource)
@@ -164,7 +175,8 @@ func appendResourceSpans(b []byte, spans []sdktrace.ReadOnlySpan, keys []group, 
 		}
 		b = closeMsg(b, m)
 	}
-	for _, k := range keys {
+	for j := first; j < len(keys); j++ {
+		k := keys[j]
 		if k.res != res {
 			continue
 		}
@@ -180,8 +192,8 @@ func appendResourceSpans(b []byte, spans []sdktrace.ReadOnlySpan, keys []group, 
 			}
 			b = closeMsg(b, sc)
 		}
-		for _, s := range spans {
-			if s != nil && s.Resource().Equivalent() == res && s.InstrumentationScope() == k.scope {
+		for i, s := range spans {
+			if in[i] == int32(j) {
 				b = appendSpan(b, s)
 			}
 		}
