@@ -167,10 +167,17 @@ func (e *spanExporter) conn(ctx context.Context, dead uint64) (pluginhost.Genera
 }
 
 // diedUnder tells whether a call that failed with err failed because the
-// generation's process ended: the connection broke (Unavailable) and the
-// process is seen to exit within a second.
+// generation's process ended: the connection broke (Unavailable) or was
+// closed by the runtime stopping the process (Canceled while ctx is not),
+// and the process is seen to exit within a second.
 func diedUnder(ctx context.Context, gen pluginhost.Generation, err error) bool {
-	if status.Code(err) != codes.Unavailable {
+	switch status.Code(err) {
+	case codes.Unavailable:
+	case codes.Canceled:
+		if ctx.Err() != nil {
+			return false
+		}
+	default:
 		return false
 	}
 	t := time.NewTimer(time.Second)
