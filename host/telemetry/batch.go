@@ -40,6 +40,10 @@ type batcher struct {
 	full chan struct{} // a full batch waits (coalesced)
 	stop chan struct{}
 	done chan struct{}
+	// abort ends the background export under way: Shutdown's context
+	// ended before it did.
+	aborted context.Context
+	abort   context.CancelFunc
 }
 
 // batchOptions are the BatchSpanProcessor's settings.
@@ -77,6 +81,7 @@ var _ sdktrace.SpanProcessor = (*batcher)(nil)
 // newBatcher starts exporting to exp; Shutdown stops it.
 func newBatcher(exp sdktrace.SpanExporter, o batchOptions) *batcher {
 	b := &batcher{exp: exp, o: o, full: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	b.aborted, b.abort = context.WithCancel(context.Background())
 	go b.run()
 	return b
 }
@@ -120,7 +125,7 @@ func (b *batcher) run() {
 		case <-t.C:
 		case <-b.full:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), b.o.exportTimeout)
+		ctx, cancel := context.WithTimeout(b.aborted, b.o.exportTimeout)
 		if err := b.export(ctx); err != nil {
 			b.report(err)
 		}
@@ -191,7 +196,16 @@ func (b *batcher) Shutdown(ctx context.Context) error {
 	b.stopped = true
 	b.mu.Unlock()
 	close(b.stop)
-	<-b.done
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+		// An export under way outlasts ctx (a plugin that does not
+		// answer): it is ended, and what is queued is dropped, as the
+		// SDK's BatchSpanProcessor does when its Shutdown's context ends.
+		b.abort()
+		return errors.Join(ctx.Err(), b.exp.Shutdown(ctx))
+	}
+	defer b.abort()
 	return errors.Join(b.export(ctx), b.exp.Shutdown(ctx))
 }
 

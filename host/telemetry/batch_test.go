@@ -280,8 +280,7 @@ func (e *ctxExporter) Shutdown(context.Context) error { return nil }
 
 // Shutdown returns when its context ends (the SDK's BatchSpanProcessor
 // does), even while the background export waits on a plugin that does not
-// answer: that export has its own exportTimeout context, which Shutdown
-// neither cancels nor stops waiting for (<-b.done).
+// answer, and that export is ended with it.
 func TestBatcherShutdownHonoursContext(t *testing.T) {
 	exp := &ctxExporter{started: make(chan struct{}, 1)}
 	b := newBatcher(exp, batchOptions{scheduleDelay: time.Hour, exportTimeout: 3 * time.Second, maxQueue: 8, maxBatch: 1})
@@ -294,5 +293,10 @@ func TestBatcherShutdownHonoursContext(t *testing.T) {
 	tp.Shutdown(ctx)
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("Shutdown with a 100ms context took %v", d.Round(time.Millisecond))
+	}
+	select { // the export it ended does not linger either
+	case <-b.done:
+	case <-time.After(time.Second):
+		t.Error("the background export still runs 1s after Shutdown returned")
 	}
 }
