@@ -119,6 +119,7 @@ func (e *spanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnl
 	}
 	req := &rawproto.Message{Bytes: otlpwire.AppendRequest(buf[:0], spans)}
 	if len(req.Bytes) == 0 {
+		requestBufs.Put(&req.Bytes)
 		return nil
 	}
 	var err error
