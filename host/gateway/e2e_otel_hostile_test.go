@@ -481,6 +481,62 @@ func TestE2EOtelHostileBackendInvalidUTF8(t *testing.T) {
 	})
 }
 
+// TestE2EOtelHostileSecrets: nothing secret reaches the collector: not
+// the credentials in an HTTP backend's URL (user info, an API key in the
+// query) or its headers when the backend fails, nor a client's bearer
+// token, right or wrong.
+func TestE2EOtelHostileSecrets(t *testing.T) {
+	needOtel(t)
+	col := otelcoltest.Start(t, otelcoltest.Options{})
+	backendURL, backend := startDemoHTTPProc(t, "web")
+	u := strings.Replace(backendURL, "http://", "http://user:URLPASS-4711@", 1) + "?api_key=QUERYKEY-4711"
+	cfg := authOtelConfig(t, col.GRPCEndpoint()) + fmt.Sprintf(`
+backend "web" {
+  type    = "streamable-http"
+  url     = %q
+  headers = { Authorization = "Bearer HDRSECRET-4711", X-Api-Key = "HDRKEY-4711" }
+}
+`, u)
+	url, proc := startArgus(t, cfg)
+	s := connectWithToken(t, url, "alice-token-0123456789")
+	if _, err := s.CallTool(context.Background(), &mcp.CallToolParams{Name: "web_echo", Arguments: map[string]any{"message": "up"}}); err != nil {
+		t.Fatalf("call through the HTTP backend: %v", err)
+	}
+	// Wrong tokens, from anonymous clients.
+	for _, auth := range []string{"Bearer WRONGTOKEN-4711", "Basic " + "V1JPTkdCQVNJQy00NzExOng="} {
+		rawPost(t, url, "", http.Header{"Authorization": {auth}}, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"web_echo","arguments":{}}}`)
+	}
+	backend.Stop()
+	for range 3 {
+		_, err := s.CallTool(context.Background(), &mcp.CallToolParams{Name: "web_echo", Arguments: map[string]any{"message": "down"}})
+		t.Logf("call with the backend down: %v", err)
+	}
+	waitFor(t, 20*time.Second, "a failed call's span", func() bool {
+		spans, _ := col.Spans()
+		for _, sp := range spans {
+			if sp.Kind == "SERVER" && sp.Status.Code == "ERROR" && sp.Attributes["mcp.backend"] == "web" {
+				return true
+			}
+		}
+		return false
+	})
+	col.WaitMetric(t, "argus.requests", 10*time.Second)
+	time.Sleep(time.Second)
+	for _, f := range []string{col.TracesFile(), col.MetricsFile(), col.LogsFile()} {
+		data, _ := os.ReadFile(f)
+		for _, secret := range []string{"URLPASS-4711", "QUERYKEY-4711", "HDRSECRET-4711", "HDRKEY-4711", "alice-token-0123456789", "WRONGTOKEN-4711", "V1JPTkdCQVNJQy00NzExOng="} {
+			if i := strings.Index(string(data), secret); i >= 0 {
+				t.Errorf("%s reached the collector (%s): ...%s...", secret, filepath.Base(f), data[max(0, i-200):min(len(data), i+100)])
+			}
+		}
+	}
+	for _, secret := range []string{"URLPASS-4711", "QUERYKEY-4711", "HDRSECRET-4711", "HDRKEY-4711", "alice-token-0123456789", "WRONGTOKEN-4711"} {
+		if strings.Contains(proc.Stderr.String(), secret) {
+			t.Errorf("%s is in argus's log", secret)
+		}
+	}
+}
+
 // Silence unused imports while the file grows.
 var _ = json.Valid
 var _ = os.Getenv
