@@ -8,7 +8,6 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -536,8 +535,3 @@ backend "web" {
 		}
 	}
 }
-
-// Silence unused imports while the file grows.
-var _ = json.Valid
-var _ = os.Getenv
-var _ = filepath.Join
