@@ -291,7 +291,7 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 		case errors.As(err, &limit):
 			return nil, limit
 		}
-		return nil, &request.Error{Outcome: request.OutcomeTransport, Err: err,
+		return nil, &request.Error{Outcome: request.OutcomeTransport, Err: backend.RedactURL(err),
 			Wire: &jsonrpc.Error{Code: request.CodeBackendUnavailable, Message: fmt.Sprintf("backend %q is unavailable", backendName)}}
 	}
 	conn := l.Conn()
@@ -528,6 +528,9 @@ func backendError(parent, ctx context.Context, name string, timeout time.Duratio
 	case errors.As(err, &wire):
 		return &request.Error{Outcome: request.OutcomeRPCError, Wire: wire, Err: nil}
 	}
+	// Its text goes to the client, the spans and the audit trail: a key
+	// in the backend's URL query does not.
+	err = backend.RedactURL(err)
 	return &request.Error{Outcome: request.OutcomeTransport, Err: err, Wire: &jsonrpc.Error{Code: request.CodeBackendUnavailable,
 		Message: fmt.Sprintf("backend %q failed: %v", name, err)}}
 }

@@ -271,6 +271,7 @@ func (p *Parser) Load(src []byte, filename string) (*config.Config, hcl.Diagnost
 		cfg.Secrets = append(cfg.Secrets, t)
 	}
 	for _, b := range cfg.Backends {
+		cfg.Secrets = append(cfg.Secrets, urlCredentials(b.URL)...)
 		for _, v := range b.Headers {
 			cfg.Secrets = append(cfg.Secrets, v)
 			// "Bearer <token>": the credential alone is a secret too.
@@ -695,4 +696,29 @@ func (p *Parser) LoadOrDefault(path string, explicit bool, def []byte, defName s
 		return p.Load(def, defName)
 	}
 	return p.LoadFile(path)
+}
+
+// minQueryCredential is the shortest URL query value taken for a
+// credential: "format=json" must not blank out every "json" in the logs.
+const minQueryCredential = 8
+
+// urlCredentials are the secrets a backend URL carries: its userinfo
+// password, and query values long enough to be keys (?api_key=…).
+func urlCredentials(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if p, ok := u.User.Password(); ok {
+		out = append(out, p)
+	}
+	for _, vs := range u.Query() {
+		for _, v := range vs {
+			if len(v) >= minQueryCredential {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }

@@ -196,3 +196,25 @@ func TestHeaderCredentialIsSecret(t *testing.T) {
 		t.Errorf("credential not a secret: %q", cfg.Secrets)
 	}
 }
+
+// A backend URL's password and its key-like query values are secrets; a
+// short value such as format=json is not, or every "json" in the logs
+// would be blanked out.
+func TestURLCredentialsAreSecrets(t *testing.T) {
+	p := NewParser()
+	cfg, diags := p.Load([]byte(`backend "r" {
+  type = "streamable-http"
+  url  = "http://user:url-pass-Qw7@127.0.0.1:1/mcp?api_key=QUERYKEY-4711&format=json"
+}`), "x.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	for _, s := range []string{"url-pass-Qw7", "QUERYKEY-4711"} {
+		if !slices.Contains(cfg.Secrets, s) || p.Secrets().RedactString(s) != "[REDACTED]" {
+			t.Errorf("%s not a secret: %q", s, cfg.Secrets)
+		}
+	}
+	if slices.Contains(cfg.Secrets, "json") {
+		t.Errorf("a short query value taken for a secret: %q", cfg.Secrets)
+	}
+}
