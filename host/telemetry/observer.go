@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -37,9 +38,35 @@ var (
 // three operations, the MCP method otherwise (semantic conventions).
 func SpanName(c *request.Call) string {
 	if m, ok := request.AuditedName(c.Method); ok && c.Capability != "" {
-		return "mcp." + m + "." + c.Capability
+		return request.Clip("mcp."+m+"."+c.Capability, maxNameLength)
 	}
-	return c.Method
+	return request.Clip(c.Method, maxNameLength)
+}
+
+// maxNameLength bounds a span's name (bytes): it holds a client's text.
+const maxNameLength = 256
+
+// recordError records err on span as the SDK's RecordError does, with
+// its message cut to MaxAttributeLength: the SDK bounds span attributes
+// but not an event's, and an error's text may hold a client's.
+func recordError(span trace.Span, err error, at trace.EventOption) {
+	msg := err.Error()
+	if len(msg) <= MaxAttributeLength {
+		span.RecordError(err, at)
+		return
+	}
+	span.AddEvent("exception", at, trace.WithAttributes(
+		attribute.String("exception.type", errorType(err)),
+		attribute.String("exception.message", request.Clip(msg, MaxAttributeLength))))
+}
+
+// errorType names err's type as the SDK's RecordError does.
+func errorType(err error) string {
+	t := reflect.TypeOf(err)
+	if t.PkgPath() == "" && t.Name() == "" {
+		return t.String()
+	}
+	return t.PkgPath() + "." + t.Name()
 }
 
 func (o observer) Begin(ctx context.Context, c *request.Call) context.Context {
@@ -163,8 +190,8 @@ func (o observer) End(ctx context.Context, c *request.Call) {
 	if errType != "" {
 		msg := errType
 		if c.Err != nil {
-			msg = c.Err.Error()
-			span.RecordError(c.Err, at)
+			msg = request.Clip(c.Err.Error(), MaxAttributeLength)
+			recordError(span, c.Err, at)
 		}
 		span.SetStatus(codes.Error, msg)
 	}
@@ -178,7 +205,7 @@ func (o observer) End(ctx context.Context, c *request.Call) {
 	if c.Backend == "" && capability != "" {
 		capability = unrouted
 	}
-	a := o.t.attrs.server(c.Method, capability, c.Backend, errType)
+	a := o.t.attrs.server(metricMethod(c.Method), capability, c.Backend, errType)
 	m.requests.Add(ctx, 1, a.requests)
 	m.duration.Record(ctx, secs, a.duration)
 	m.serverOp.Record(ctx, secs, a.semconv)
@@ -186,6 +213,32 @@ func (o observer) End(ctx context.Context, c *request.Call) {
 
 // unrouted stands for capability names no backend owns, in metrics.
 const unrouted = "_unrouted"
+
+// otherMethod stands for method names MCP does not define, in metrics:
+// a request refused before it is served (no credentials) is still
+// measured, and its method is whatever the client wrote.
+const otherMethod = "_other"
+
+// mcpMethods are the request and notification methods of MCP's
+// revisions a client sends; any other is counted as otherMethod.
+var mcpMethods = map[string]bool{
+	"initialize": true, "ping": true, "server/discover": true, "subscriptions/listen": true,
+	"tools/list": true, "tools/call": true,
+	"resources/list": true, "resources/templates/list": true, "resources/read": true,
+	"resources/subscribe": true, "resources/unsubscribe": true,
+	"prompts/list": true, "prompts/get": true, "completion/complete": true, "logging/setLevel": true,
+	"tasks/get": true, "tasks/list": true, "tasks/cancel": true, "tasks/result": true, "tasks/update": true,
+	"notifications/initialized": true, "notifications/cancelled": true, "notifications/progress": true,
+	"notifications/roots/list_changed": true,
+}
+
+// metricMethod is method as a metric label: itself if MCP defines it.
+func metricMethod(method string) string {
+	if mcpMethods[method] {
+		return method
+	}
+	return otherMethod
+}
 
 // attrCache keeps the metric attribute sets of each (method, capability,
 // backend, error type) seen: building a set sorts and allocates, and the
@@ -301,8 +354,8 @@ func (o observer) backendCall(ctx context.Context, c *request.Call, b request.Ba
 			if errType != "" {
 				span.SetAttributes(attribute.String("error.type", errType))
 				if err != nil {
-					span.RecordError(err, trace.WithTimestamp(end))
-					span.SetStatus(codes.Error, err.Error())
+					recordError(span, err, trace.WithTimestamp(end))
+					span.SetStatus(codes.Error, request.Clip(err.Error(), MaxAttributeLength))
 				} else {
 					span.SetStatus(codes.Error, errType)
 				}

@@ -86,7 +86,7 @@ func New(o Options) (*Telemetry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: resource: %w", err)
 	}
-	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithRawSpanLimits(spanLimits())}
 	for _, e := range o.SpanExporters {
 		topts = append(topts, sdktrace.WithSpanProcessor(processorFor(e)))
 	}
@@ -105,6 +105,25 @@ func New(o Options) (*Telemetry, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// MaxAttributeLength bounds a span attribute's value (in characters, as
+// the SDK counts; an error's text in bytes) unless
+// OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT sets another bound. The SDK's
+// default is none, and an attribute is a client's text (a tool name, a
+// URI, a request id of up to a request's 4 MiB): a few such spans made
+// an export larger than a collector takes (4 MiB by default), and the
+// whole batch, other clients' spans with it, was refused.
+const MaxAttributeLength = 4096
+
+// spanLimits are the SDK's limits (OTEL_SPAN_* honoured) with
+// MaxAttributeLength when no length limit is set.
+func spanLimits() sdktrace.SpanLimits {
+	l := sdktrace.NewSpanLimits()
+	if l.AttributeValueLengthLimit < 0 {
+		l.AttributeValueLengthLimit = MaxAttributeLength
+	}
+	return l
 }
 
 // Meter is the meter other parts of the host register instruments on

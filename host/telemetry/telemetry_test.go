@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -515,5 +517,57 @@ func TestSpanEventsWithinTheSpan(t *testing.T) {
 	}
 	if len(spans) != 2 || events != 2 {
 		t.Errorf("%d spans with %d events, want 2 spans with an exception event each", len(spans), events)
+	}
+}
+
+// A client's text is bounded in every span it reaches (name, attributes,
+// status, the exception event, on both spans), and a method MCP does not
+// define is one metric label however many a client makes up.
+func TestClientTextIsBounded(t *testing.T) {
+	f := newFixture(t)
+	huge := strings.Repeat("é", 1<<20) // 2 MiB, two bytes a rune
+	c := toolCall(nil, nil)
+	c.Capability, c.JSONRPCID = huge, huge
+	f.run(t, c, nil, nil, errors.New("backend said: "+huge))
+	for i := range 3 {
+		f.run(t, &request.Call{ID: "r", Method: fmt.Sprintf("made/up/%d", i)}, nil, nil, nil)
+	}
+	for _, s := range f.spans.GetSpans().Snapshots() {
+		if len(s.Name()) > maxNameLength || !utf8.ValidString(s.Name()) {
+			t.Errorf("span name of %d bytes (valid UTF-8: %v)", len(s.Name()), utf8.ValidString(s.Name()))
+		}
+		if len(s.Status().Description) > MaxAttributeLength {
+			t.Errorf("%s: status of %d bytes", s.Name(), len(s.Status().Description))
+		}
+		check := func(kvs []attribute.KeyValue) {
+			for _, kv := range kvs {
+				if v := kv.Value.Emit(); utf8.RuneCountInString(v) > MaxAttributeLength || !utf8.ValidString(v) {
+					t.Errorf("%s: %s of %d characters", s.Name(), kv.Key, utf8.RuneCountInString(v))
+				}
+			}
+		}
+		check(s.Attributes())
+		for _, e := range s.Events() {
+			check(e.Attributes)
+		}
+	}
+	var rm metricdata.ResourceMetrics
+	if err := f.reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	methods := map[string]bool{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "argus.requests" {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				v, _ := dp.Attributes.Value("tool_name")
+				methods[v.AsString()] = true
+			}
+		}
+	}
+	if !methods[otherMethod] || len(methods) != 2 {
+		t.Errorf("argus.requests tool_name labels: %v, want the unrouted call's and %q", methods, otherMethod)
 	}
 }

@@ -334,10 +334,11 @@ const sdkUserMismatch = "session user mismatch"
 func (h *mcpHandler) refuse(r *http.Request, f request.Facts, msg *sniffed, err error) {
 	ip, user := f.ClientIP, f.UserID
 	if h.opts.Logger != nil {
+		method := request.Clip(msg.Method, 256) // whatever the client wrote
 		if user == "" {
-			h.opts.Logger.Info("refused unauthenticated request", "client_ip", ip, "method", msg.Method, "reason", err)
+			h.opts.Logger.Info("refused unauthenticated request", "client_ip", ip, "method", method, "reason", err)
 		} else {
-			h.opts.Logger.Warn("refused request", "client_ip", ip, "user", user, "http_method", r.Method, "method", msg.Method, "reason", err)
+			h.opts.Logger.Warn("refused request", "client_ip", ip, "user", user, "http_method", r.Method, "method", method, "reason", err)
 		}
 	}
 	if h.opts.Refuser == nil || msg.Method == "" || len(msg.ID) == 0 {

@@ -49,6 +49,7 @@ import (
 
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
@@ -460,8 +461,14 @@ func retryable(err error) bool {
 	}
 	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
 		switch s.Code() {
-		case codes.Unavailable, codes.ResourceExhausted, codes.DeadlineExceeded, codes.Aborted:
+		case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted:
 			return true
+		case codes.ResourceExhausted:
+			// Only when the server says when to come back (OTLP/gRPC):
+			// otherwise it is a request over the receiver's size limit,
+			// which no retry will get through, and retrying it held
+			// every later batch for the whole export timeout.
+			return hasRetryInfo(s)
 		}
 		return false
 	}
@@ -498,4 +505,14 @@ func (e *client) Close(context.Context) error {
 		errs = append(errs, c.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// hasRetryInfo tells whether a gRPC status carries a RetryInfo detail.
+func hasRetryInfo(s *status.Status) bool {
+	for _, d := range s.Details() {
+		if _, ok := d.(*errdetails.RetryInfo); ok {
+			return true
+		}
+	}
+	return false
 }

@@ -20,6 +20,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/argusmcp/argus/sdk/sdktest"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // fakeAttrs stands in for sdk.Config in unit tests of settingsFrom.
@@ -254,5 +256,24 @@ func TestParseHeadersErrorsHideValues(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "sekretValue77") {
 			t.Errorf("parseHeaders(%q) = %v", raw, err)
 		}
+	}
+}
+
+// ResourceExhausted is retried only with a RetryInfo (OTLP/gRPC): without
+// one it is a request over the receiver's size limit.
+func TestRetryableResourceExhausted(t *testing.T) {
+	tooLarge := status.Error(codes.ResourceExhausted, "grpc: received message larger than max (7683053 vs. 4194304)")
+	if retryable(tooLarge) {
+		t.Error("a message over the receiver's limit is retried")
+	}
+	st, err := status.New(codes.ResourceExhausted, "slow down").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !retryable(st.Err()) {
+		t.Error("ResourceExhausted with RetryInfo is not retried")
+	}
+	if !retryable(status.Error(codes.Unavailable, "down")) || retryable(status.Error(codes.InvalidArgument, "bad")) {
+		t.Error("Unavailable and InvalidArgument misjudged")
 	}
 }
