@@ -32,7 +32,7 @@ type batcher struct {
 	stopped bool
 	dropped uint64 // spans dropped because the queue was full
 
-	exportMu sync.Mutex // one export at a time
+	exporting chan struct{} // holds a token while an export runs: one at a time
 
 	failed   int       // failed exports not reported yet (under mu)
 	reported time.Time // when one was last reported (under mu)
@@ -80,7 +80,7 @@ var _ sdktrace.SpanProcessor = (*batcher)(nil)
 
 // newBatcher starts exporting to exp; Shutdown stops it.
 func newBatcher(exp sdktrace.SpanExporter, o batchOptions) *batcher {
-	b := &batcher{exp: exp, o: o, full: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	b := &batcher{exp: exp, o: o, full: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), exporting: make(chan struct{}, 1)}
 	b.aborted, b.abort = context.WithCancel(context.Background())
 	go b.run()
 	return b
@@ -158,8 +158,15 @@ func (b *batcher) report(err error) {
 // export sends everything queued, in batches of at most maxBatch, and
 // stops at the first failure (those spans are dropped, as the SDK does).
 func (b *batcher) export(ctx context.Context) error {
-	b.exportMu.Lock()
-	defer b.exportMu.Unlock()
+	// Waiting for an export under way ends with ctx: a ForceFlush or the
+	// final export of Shutdown is not held past its deadline by one that
+	// waits on a plugin that does not answer.
+	select {
+	case b.exporting <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-b.exporting }()
 	b.mu.Lock()
 	spans := b.queue
 	b.queue, b.spare = b.spare[:0], nil

@@ -300,3 +300,27 @@ func TestBatcherShutdownHonoursContext(t *testing.T) {
 		t.Error("the background export still runs 1s after Shutdown returned")
 	}
 }
+
+// ForceFlush returns when its context ends, even while a background
+// export waits on a plugin that does not answer.
+func TestBatcherForceFlushHonoursContext(t *testing.T) {
+	exp := &ctxExporter{started: make(chan struct{}, 1)}
+	b := newBatcher(exp, batchOptions{scheduleDelay: time.Hour, exportTimeout: 3 * time.Second, maxQueue: 8, maxBatch: 1})
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(b))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		tp.Shutdown(ctx)
+	})
+	endSpans(tp, 1) // a full batch: the background export starts and hangs
+	<-exp.started
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := b.ForceFlush(ctx); err == nil {
+		t.Error("ForceFlush behind a hung export succeeded")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("ForceFlush with a 100ms context took %v", d.Round(time.Millisecond))
+	}
+}
