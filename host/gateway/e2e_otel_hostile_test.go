@@ -93,6 +93,15 @@ func waitTraces(t *testing.T, col *otelcoltest.Collector, ids []string, timeout 
 // status and body.
 func rawPost(t *testing.T, url, sid string, header http.Header, body string) (int, string) {
 	t.Helper()
+	resp, b := postRaw(t, url, sid, header, body)
+	return resp.StatusCode, b
+}
+
+// postRaw posts one JSON-RPC body to url as a 2025-06-18 client of session
+// sid (none if ""), with header added, and returns the response and its
+// body.
+func postRaw(t *testing.T, url, sid string, header http.Header, body string) (*http.Response, string) {
+	t.Helper()
 	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
@@ -109,7 +118,7 @@ func rawPost(t *testing.T, url, sid string, header http.Header, body string) (in
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp, string(b)
 }
 
 // hostile sends each body in a raw session between well-formed calls of
