@@ -47,17 +47,20 @@ func SpanName(c *request.Call) string {
 const maxNameLength = 256
 
 // recordError records err on span as the SDK's RecordError does, with
-// its message cut to MaxAttributeLength: the SDK bounds span attributes
-// but not an event's, and an error's text may hold a client's.
-func recordError(span trace.Span, err error, at trace.EventOption) {
+// its message cut to MaxAttributeLength (the SDK bounds span attributes
+// but not an event's, and an error's text may hold a client's), and
+// returns that message for the span's status.
+func recordError(span trace.Span, err error, at trace.EventOption) string {
 	msg := err.Error()
 	if len(msg) <= MaxAttributeLength {
 		span.RecordError(err, at)
-		return
+		return msg
 	}
+	msg = request.Clip(msg, MaxAttributeLength)
 	span.AddEvent("exception", at, trace.WithAttributes(
 		attribute.String("exception.type", errorType(err)),
-		attribute.String("exception.message", request.Clip(msg, MaxAttributeLength))))
+		attribute.String("exception.message", msg)))
+	return msg
 }
 
 // errorType names err's type as the SDK's RecordError does.
@@ -190,8 +193,7 @@ func (o observer) End(ctx context.Context, c *request.Call) {
 	if errType != "" {
 		msg := errType
 		if c.Err != nil {
-			msg = request.Clip(c.Err.Error(), MaxAttributeLength)
-			recordError(span, c.Err, at)
+			msg = recordError(span, c.Err, at)
 		}
 		span.SetStatus(codes.Error, msg)
 	}
@@ -354,8 +356,7 @@ func (o observer) backendCall(ctx context.Context, c *request.Call, b request.Ba
 			if errType != "" {
 				span.SetAttributes(attribute.String("error.type", errType))
 				if err != nil {
-					recordError(span, err, trace.WithTimestamp(end))
-					span.SetStatus(codes.Error, request.Clip(err.Error(), MaxAttributeLength))
+					span.SetStatus(codes.Error, recordError(span, err, trace.WithTimestamp(end)))
 				} else {
 					span.SetStatus(codes.Error, errType)
 				}
