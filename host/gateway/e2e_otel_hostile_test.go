@@ -288,24 +288,6 @@ func TestE2EOtelHostileHugeIDs(t *testing.T) {
 	checkNoExportErrors(t, proc)
 }
 
-// otelConfigDefaults is otelConfig with the exporter's own timeout and
-// max_elapsed (10s, 1m) and extra blocks.
-func otelConfigDefaults(t *testing.T, endpoint, extra string) string {
-	return mgmtBlock + fmt.Sprintf(`
-server {
-  shutdown_timeout = "3s"
-}
-telemetry {
-  enabled      = true
-  service_name = "argus-e2e"
-  exporter "otlp" "collector" {
-    endpoint = %q
-    insecure = true
-  }
-}
-`, endpoint) + extra + demoStdio(t, "demo")
-}
-
 // TestE2EOtelHostileStall: with the exporter's default retry settings, one
 // request whose span the collector refuses as too large (ResourceExhausted,
 // which the plugin retries) holds span export up for the whole export
@@ -315,7 +297,8 @@ telemetry {
 func TestE2EOtelHostileStall(t *testing.T) {
 	needOtel(t)
 	col := otelcoltest.Start(t, otelcoltest.Options{})
-	url, _ := startArgus(t, otelConfigDefaults(t, col.GRPCEndpoint(), ""))
+	// The exporter's own timeout and max_elapsed (10s, 1m).
+	url, _ := startArgus(t, otelConfigExporter(t, col.GRPCEndpoint(), ""))
 	s := connect(t, url)
 	do := rawSession(t, url, nil)
 	waitTraces(t, col, neighbours(t, s, 0, 1), 10*time.Second)

@@ -30,7 +30,15 @@ func needOtel(t *testing.T) {
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "200")     // ms, span batches
 }
 
+// otelConfig exports to the collector at endpoint with short exporter
+// timeouts, so that tests of failures end quickly.
 func otelConfig(t *testing.T, endpoint string) string {
+	return otelConfigExporter(t, endpoint, "timeout = \"2s\"\n    max_elapsed = \"3s\"")
+}
+
+// otelConfigExporter is a demo backend and telemetry exported to the
+// collector at endpoint, with settings added to the exporter block.
+func otelConfigExporter(t *testing.T, endpoint, settings string) string {
 	return mgmtBlock + fmt.Sprintf(`
 server {
   shutdown_timeout = "3s"
@@ -39,13 +47,12 @@ telemetry {
   enabled      = true
   service_name = "argus-e2e"
   exporter "otlp" "collector" {
-    endpoint    = %q
-    insecure    = true
-    timeout     = "2s"
-    max_elapsed = "3s"
+    endpoint = %q
+    insecure = true
+    %s
   }
 }
-`, endpoint) + demoStdio(t, "demo")
+`, endpoint, settings) + demoStdio(t, "demo")
 }
 
 // traceparentFor makes a distinct client trace context per call.
