@@ -2,6 +2,7 @@ package pluginhost_test
 
 import (
 	"context"
+	"github.com/argusmcp/argus/host/pluginhost"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,28 +23,13 @@ import (
 // what is left of its process group (pc.Stop: go-plugin's Kill has closed
 // the connection, StopGroup waits up to 2 s for the group), is given the
 // dead generation by Instance.Conn. gRPC answers Canceled ("the client
-// connection is closing"), not Unavailable, so diedUnder says no and the
-// batch is dropped instead of going to the process that replaces it.
+// connection is closing"), not Unavailable; the export must still go to
+// the process that replaces it (it was dropped before diedUnder took
+// Canceled for a death).
 func TestE2EExporterAfterDeathBeforeRestart(t *testing.T) {
-	e := newEnv(t, pluginDir(t, "recorder"), nil)
-	rec := filepath.Join(t.TempDir(), "rec.jsonl")
-	if diags := e.rt.Start(context.Background(), e.specs(t, `telemetry {
-  exporter "recorder" "otel" { file = "`+rec+`" }
-}`)); diags.HasErrors() {
-		t.Fatal(e.render(diags))
-	}
-	inst := e.rt.Instance("exporter.otel")
+	inst, exp, span, arrived := recorderExporter(t)
 	ctx := context.Background()
-	exp := exporter.SpanExporter(inst)
 	t.Cleanup(func() { exp.Shutdown(ctx) })
-	rs := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rs))
-	span := func(name string) []sdktrace.ReadOnlySpan {
-		_, s := tp.Tracer("test").Start(ctx, name)
-		s.End()
-		ended := rs.Ended()
-		return ended[len(ended)-1:]
-	}
 	if err := exp.ExportSpans(ctx, span("first")); err != nil {
 		t.Fatal(err)
 	}
@@ -72,8 +58,34 @@ func TestE2EExporterAfterDeathBeforeRestart(t *testing.T) {
 	if err := exp.ExportSpans(ectx, span("after the death")); err != nil {
 		t.Fatalf("an export after the plugin died, before its restart: %v", err)
 	}
-	waitFor(t, 5*time.Second, "the span to reach the new process", func() bool {
+	waitFor(t, 5*time.Second, "the span to reach the new process", func() bool { return arrived("after the death") })
+}
+
+// recorderExporter starts the recorder plugin as exporter instance
+// "exporter.otel" and returns it, the host's span exporter over it, a
+// function that ends a span of the given name and returns it for export,
+// and one that tells whether a span of that name reached the plugin.
+func recorderExporter(t *testing.T) (*pluginhost.Instance, sdktrace.SpanExporter, func(string) []sdktrace.ReadOnlySpan, func(string) bool) {
+	t.Helper()
+	e := newEnv(t, pluginDir(t, "recorder"), nil)
+	rec := filepath.Join(t.TempDir(), "rec.jsonl")
+	if diags := e.rt.Start(context.Background(), e.specs(t, `telemetry {
+  exporter "recorder" "otel" { file = "`+rec+`" }
+}`)); diags.HasErrors() {
+		t.Fatal(e.render(diags))
+	}
+	inst := e.rt.Instance("exporter.otel")
+	rs := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rs))
+	span := func(name string) []sdktrace.ReadOnlySpan {
+		_, s := tp.Tracer("test").Start(context.Background(), name)
+		s.End()
+		ended := rs.Ended()
+		return ended[len(ended)-1:]
+	}
+	arrived := func(name string) bool {
 		b, _ := os.ReadFile(rec)
-		return strings.Contains(string(b), `"span":"after the death"`)
-	})
+		return strings.Contains(string(b), `"span":"`+name+`"`)
+	}
+	return inst, exporter.SpanExporter(inst), span, arrived
 }

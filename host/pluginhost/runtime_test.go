@@ -12,13 +12,10 @@ import (
 	"testing"
 	"time"
 
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/grpc"
 
 	"github.com/argusmcp/argus/host/pluginhost"
 	"github.com/argusmcp/argus/host/pluginhost/discovery"
-	"github.com/argusmcp/argus/host/pluginhost/exporter"
 	"github.com/argusmcp/argus/host/pluginhost/probe"
 	"github.com/argusmcp/argus/host/pluginhost/sink"
 	"github.com/argusmcp/argus/internal/leakcheck"
@@ -211,28 +208,8 @@ func TestE2EPluginLogs(t *testing.T) {
 // plugin's process dies goes to the process that replaces it.
 func TestE2EExporterConn(t *testing.T) {
 	leakcheck.Check(t)
-	e := newEnv(t, pluginDir(t, "recorder"), nil)
-	rec := filepath.Join(t.TempDir(), "rec.jsonl")
-	if diags := e.rt.Start(context.Background(), e.specs(t, `telemetry {
-  exporter "recorder" "otel" { file = "`+rec+`" }
-}`)); diags.HasErrors() {
-		t.Fatal(e.render(diags))
-	}
-	inst := e.rt.Instance("exporter.otel")
+	inst, exp, span, arrived := recorderExporter(t)
 	ctx := context.Background()
-	exp := exporter.SpanExporter(inst)
-	rs := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rs))
-	span := func(name string) []sdktrace.ReadOnlySpan {
-		_, s := tp.Tracer("test").Start(ctx, name)
-		s.End()
-		ended := rs.Ended()
-		return ended[len(ended)-1:]
-	}
-	arrived := func(name string) bool {
-		b, _ := os.ReadFile(rec)
-		return strings.Contains(string(b), `"span":"`+name+`"`)
-	}
 	if err := exp.ExportSpans(ctx, span("tools/call echo")); err != nil {
 		t.Fatal(err)
 	}
