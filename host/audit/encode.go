@@ -1,11 +1,16 @@
 package audit
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"math"
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/argusmcp/argus/host/request"
 )
 
 // appendEvent appends e's JSON to dst without reflection: the bytes
@@ -177,4 +182,124 @@ func appendJSONString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendOperation appends the mcp_operation event of a finished call to
+// dst: the bytes FromCall(c, eventID).Marshal() gives once End has added
+// the span's ids (when sc is valid) and the JSON-RPC error code (when
+// code is not 0), without building the Event, its pointers and its
+// metadata map, and without sorting the map's keys (written here in
+// their sorted order). It is what End encodes on every audited call,
+// before the client has its answer (TestAppendOperationMatchesEvent holds
+// the two to the same bytes). ok is false if a value cannot be encoded;
+// the caller then falls back to the Event.
+func appendOperation(dst []byte, c *request.Call, eventID string, sc trace.SpanContext, code int64) (_ []byte, ok bool) {
+	end := c.Start.Add(c.Duration).UTC()
+	dst = append(dst, `{"timestamp":"`...)
+	dst = end.AppendFormat(dst, "2006-01-02T15:04:05.000000")
+	dst = append(dst, `+00:00","event_type":"`+TypeOperation+`","event_id":`...)
+	dst = appendJSONString(dst, eventID)
+	dst = append(dst, `,"source":{"session_id":`...)
+	dst = appendOptional(dst, c.SessionID)
+	dst = append(dst, `,"client_ip":`...)
+	dst = appendOptional(dst, c.ClientIP)
+	dst = append(dst, `,"user_id":`...)
+	dst = appendOptional(dst, c.UserID)
+	dst = append(dst, `},"target":{"backend":`...)
+	dst = appendOptional(dst, c.Backend)
+	dst = append(dst, `,"method":`...)
+	method := targetMethod(c.Method)
+	if method == "" {
+		method = c.Method
+	}
+	dst = appendJSONString(dst, method)
+	dst = append(dst, `,"capability_name":`...)
+	dst = appendJSONString(dst, c.Capability)
+	dst = append(dst, `,"original_name":`...)
+	dst = appendOptional(dst, c.OriginalName)
+	dst = append(dst, `},"outcome":{"status":`...)
+	if c.Outcome == request.OutcomeSuccess {
+		dst = append(dst, `"success","latency_ms":`...)
+	} else {
+		dst = append(dst, `"error","latency_ms":`...)
+	}
+	if dst, ok = appendJSONFloat(dst, float64(c.Duration.Microseconds())/1000); !ok {
+		return dst, false
+	}
+	dst = append(dst, `,"error":`...)
+	if c.Outcome == request.OutcomeSuccess {
+		dst = append(dst, `null,"error_type":null`...)
+	} else {
+		dst = appendOptional(dst, errorMessage(c))
+		dst = append(dst, `,"error_type":`...)
+		dst = appendOptional(dst, c.Outcome.String())
+	}
+	// The metadata, its keys in sorted order as encoding/json writes a
+	// map's: groups, issuer, jsonrpc_error_code, jsonrpc_id,
+	// logical_request_id, policy, protocol_version, request_id, rounds,
+	// span_id, trace_id, transport.
+	dst = append(dst, `},"metadata":{`...)
+	if len(c.Groups) > 0 {
+		dst = append(dst, `"groups":[`...)
+		for i, g := range c.Groups {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, g)
+		}
+		dst = append(dst, "],"...)
+	}
+	if c.Issuer != "" {
+		dst = append(dst, `"issuer":`...)
+		dst = append(appendJSONString(dst, c.Issuer), ',')
+	}
+	if code != 0 {
+		dst = append(dst, `"jsonrpc_error_code":`...)
+		dst = append(strconv.AppendInt(dst, code, 10), ',')
+	}
+	if id, has := c.RPCID(); has {
+		dst = append(dst, `"jsonrpc_id":`...)
+		if dst, ok = appendJSONValue(dst, id); !ok {
+			return dst, false
+		}
+		dst = append(dst, ',')
+	}
+	if c.Rounds > 0 {
+		dst = append(dst, `"logical_request_id":`...)
+		dst = append(appendJSONString(dst, c.LogicalID), ',')
+	}
+	if c.Policy != "" {
+		dst = append(dst, `"policy":`...)
+		dst = append(appendJSONString(dst, c.Policy), ',')
+	}
+	if c.ProtocolVersion != "" {
+		dst = append(dst, `"protocol_version":`...)
+		dst = append(appendJSONString(dst, c.ProtocolVersion), ',')
+	}
+	dst = append(dst, `"request_id":`...)
+	dst = appendJSONString(dst, c.ID)
+	if c.Rounds > 0 {
+		dst = append(dst, `,"rounds":`...)
+		dst = strconv.AppendInt(dst, int64(c.Rounds), 10)
+	}
+	if sc.IsValid() {
+		span, trace := sc.SpanID(), sc.TraceID()
+		dst = append(dst, `,"span_id":"`...)
+		dst = hex.AppendEncode(dst, span[:])
+		dst = append(dst, `","trace_id":"`...)
+		dst = hex.AppendEncode(dst, trace[:])
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `,"transport":`...)
+	dst = appendJSONString(dst, c.Transport)
+	return append(dst, "}}"...), true
+}
+
+// appendOptional appends s as a JSON string, or null if it is empty (an
+// Event's *string fields, strPtr).
+func appendOptional(dst []byte, s string) []byte {
+	if s == "" {
+		return append(dst, "null"...)
+	}
+	return appendJSONString(dst, s)
 }

@@ -3,9 +3,18 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/argusmcp/argus/host/request"
 )
 
 // TestAppendEventMatchesEncodingJSON: the reflection-free encoder writes
@@ -88,4 +97,98 @@ func BenchmarkEventMarshal(b *testing.B) {
 	for b.Loop() {
 		e.Marshal()
 	}
+}
+
+// operationEventOld is what End encoded before appendOperation: the
+// Event, marshalled.
+func operationEventOld(c *request.Call, id string, sc trace.SpanContext, code int64) []byte {
+	return operationRecord(c, id, sc, code).Marshal()
+}
+
+// TestAppendOperationMatchesEvent: the fused encoder of the mcp_operation
+// event writes exactly the bytes of the Event it replaces, for edge-case
+// and random calls (every outcome, errors of each kind, ids of every JSON
+// type, identity, policy and rounds metadata, hostile strings).
+func TestAppendOperationMatchesEvent(t *testing.T) {
+	strs := []string{"", "plain", `quote " and \ backslash`, "<script>&amp;</script>", "tab\tnl\ncr", "\x00\x1f\x7f",
+		"line\u2028sep\u2029", "bad \xff utf8 \xc3", "émoji 🦀"}
+	ids := []string{"", "7", "0", "-12", "123456789012345678", "1e2", "1.5", `"abc"`, `"a\u00e9\n"`, `"<&>"`, "null", "true", "{}", `[1,"x"]`, "not json", `"unterminated`}
+	methods := []string{"tools/call", "resources/read", "prompts/get", "ping", "tools/list", "", "weird/method"}
+	durations := []time.Duration{0, time.Nanosecond, 999 * time.Nanosecond, 1500 * time.Microsecond, 42*time.Second + 1, -time.Millisecond, 1<<63 - 1}
+	starts := []time.Time{start, {}, time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 3600+1800))}
+	errs := []error{nil, errors.New("plain failure"),
+		&request.Error{Outcome: request.OutcomeRPCError, Wire: &jsonrpc.Error{Code: -32001, Message: "boom <b>"}},
+		&request.Error{Outcome: request.OutcomeTimeout, Wire: &jsonrpc.Error{Code: -32002, Message: "slow \x00"}, Err: errors.New("cause")},
+		fmt.Errorf("wrapped: %w", &jsonrpc.Error{Code: -32603, Message: "internal"})}
+	results := []mcp.Result{nil, &mcp.CallToolResult{IsError: true}, &mcp.CallToolResult{IsError: true, Content: []mcp.Content{
+		&mcp.TextContent{Text: "first"}, &mcp.ImageContent{MIMEType: "image/png"}, &mcp.TextContent{Text: "second \xff"}}}, &mcp.ListToolsResult{}}
+	valid := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1, 2, 3, 0xfe}, SpanID: trace.SpanID{0xab, 9}, TraceFlags: trace.FlagsSampled})
+	rng := rand.New(rand.NewPCG(3, 4))
+	pick := func(s []string) string { return s[rng.IntN(len(s))] }
+	for i := range 5000 {
+		c := &request.Call{
+			ID: pick(strs), SessionID: pick(strs), Method: pick(methods), Capability: pick(strs), OriginalName: pick(strs),
+			Backend: pick(strs), Policy: pick(strs), ProtocolVersion: pick(strs), LogicalID: pick(strs),
+			Facts: request.Facts{JSONRPCID: pick(ids), ClientIP: pick(strs), UserID: pick(strs), Transport: pick(strs), Issuer: pick(strs)},
+			Start: starts[rng.IntN(len(starts))], Duration: durations[rng.IntN(len(durations))],
+			Outcome: request.Outcome(rng.IntN(int(request.OutcomeRateLimited) + 1)), Result: results[rng.IntN(len(results))], Err: errs[rng.IntN(len(errs))],
+		}
+		if rng.IntN(3) == 0 {
+			c.Rounds = rng.IntN(4)
+		}
+		for range rng.IntN(3) {
+			c.Groups = append(c.Groups, pick(strs))
+		}
+		if rng.IntN(4) == 0 {
+			c.Groups = []string{} // empty, not absent: no "groups" either way
+		}
+		sc := trace.SpanContext{}
+		if rng.IntN(2) == 0 {
+			sc = valid
+		}
+		code := []int64{0, -32603, 7, -1 << 63}[rng.IntN(4)]
+		id := pick([]string{"6f1c1d7e-8a9b-4c3d-9e2f-0a1b2c3d4e5f", "<id>", "bad \xff"})
+		want := operationEventOld(c, id, sc, code)
+		got := operationEvent(c, id, sc, code)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("call %d (%+v):\nappendOperation = %s\nEvent           = %s", i, c, got, want)
+		}
+	}
+}
+
+// TestOperationEventNewID: without an mcp_request record's id the event
+// gets a fresh UUIDv4 of its own.
+func TestOperationEventNewID(t *testing.T) {
+	c := call(request.OutcomeSuccess, &mcp.CallToolResult{}, nil)
+	seen := map[string]bool{}
+	for range 3 {
+		var e Event
+		if err := json.Unmarshal(operationEvent(c, "", trace.SpanContext{}, 0), &e); err != nil {
+			t.Fatal(err)
+		}
+		if !uuidV4.MatchString(e.EventID) || seen[e.EventID] {
+			t.Fatalf("event_id %q (seen before: %v)", e.EventID, seen[e.EventID])
+		}
+		seen[e.EventID] = true
+	}
+}
+
+// BenchmarkOperationEvent: one tools/call's mcp_operation event as End
+// encodes it (fused), against building and marshalling the Event.
+func BenchmarkOperationEvent(b *testing.B) {
+	c := call(request.OutcomeSuccess, &mcp.CallToolResult{}, nil)
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled})
+	id := "6f1c1d7e-8a9b-4c3d-9e2f-0a1b2c3d4e5f"
+	b.Run("fused", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			operationEvent(c, id, sc, 0)
+		}
+	})
+	b.Run("event", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			operationEventOld(c, id, sc, 0)
+		}
+	})
 }

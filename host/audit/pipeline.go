@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -60,7 +61,7 @@ func NewPipeline(queues []*Queue, o Options) *Pipeline {
 // request abandoned while waiting for room under "block") are counted per
 // sink and returned joined.
 func (p *Pipeline) Record(ctx context.Context, e Event) error {
-	_, err := p.record(ctx, e, false)
+	_, err := p.record(ctx, e.Marshal(), false)
 	return err
 }
 
@@ -71,10 +72,9 @@ type pending struct {
 	seq uint64
 }
 
-// record is Record; with wait it also returns the queues (and sequence
-// numbers) with AckBeforeReply that took the event.
-func (p *Pipeline) record(ctx context.Context, e Event, wait bool) ([]pending, error) {
-	b := e.Marshal()
+// record is Record of an encoded event; with wait it also returns the
+// queues (and sequence numbers) with AckBeforeReply that took it.
+func (p *Pipeline) record(ctx context.Context, b []byte, wait bool) ([]pending, error) {
 	if p.redact != nil {
 		b = p.redact(b)
 	}
@@ -162,19 +162,12 @@ func (o observer) End(ctx context.Context, c *request.Call) {
 		return
 	}
 	id, _ := ctx.Value(eventIDKey{}).(string)
-	e := FromCall(c, id)
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		e.Metadata["trace_id"] = sc.TraceID().String()
-		e.Metadata["span_id"] = sc.SpanID().String()
-	}
-	if code := rpcCode(c.Err); code != 0 {
-		e.Metadata["jsonrpc_error_code"] = code
-	}
+	b := operationEvent(c, id, trace.SpanContextFromContext(ctx), rpcCode(c.Err))
 	// A request that waited for room is not abandoned half-way: the event
 	// is queued even if the client has gone.
-	waits, err := o.p.record(context.WithoutCancel(ctx), e, true)
+	waits, err := o.p.record(context.WithoutCancel(ctx), b, true)
 	if err != nil {
-		o.p.log.Warn("audit event not queued", "event_id", e.EventID, "error", err)
+		o.p.log.Warn("audit event not queued", "event_id", eventIDOf(b), "error", err)
 	}
 	// Sinks with ack_before_reply hold the answer (End runs before the
 	// client is answered) until the event is durable there, bounded by
@@ -183,10 +176,46 @@ func (o observer) End(ctx context.Context, c *request.Call) {
 	for _, w := range waits {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.q.o.CallTimeout)
 		if err := w.q.WaitAcked(wctx, w.seq); err != nil {
-			o.p.log.Error("answering an audited call before its event is durable", "event_id", e.EventID, "error", err)
+			o.p.log.Error("answering an audited call before its event is durable", "event_id", eventIDOf(b), "error", err)
 		}
 		cancel()
 	}
+}
+
+// operationEvent is the encoded mcp_operation event of a finished call,
+// with the span's ids (when sc is valid) and the JSON-RPC error code
+// (when code is not 0) in its metadata: appendOperation, or the Event
+// if that cannot encode a value.
+func operationEvent(c *request.Call, eventID string, sc trace.SpanContext, code int64) []byte {
+	if eventID == "" {
+		eventID = uuid.NewString() // one id for either encoding
+	}
+	if b, ok := appendOperation(make([]byte, 0, 640), c, eventID, sc, code); ok {
+		return b
+	}
+	return operationRecord(c, eventID, sc, code).Marshal()
+}
+
+// operationRecord is the Event operationEvent encodes.
+func operationRecord(c *request.Call, eventID string, sc trace.SpanContext, code int64) Event {
+	e := FromCall(c, eventID)
+	if sc.IsValid() {
+		e.Metadata["trace_id"] = sc.TraceID().String()
+		e.Metadata["span_id"] = sc.SpanID().String()
+	}
+	if code != 0 {
+		e.Metadata["jsonrpc_error_code"] = code
+	}
+	return e
+}
+
+// eventIDOf reads the event_id of an encoded event, for a log line.
+func eventIDOf(b []byte) string {
+	var e struct {
+		EventID string `json:"event_id"`
+	}
+	_ = json.Unmarshal(b, &e)
+	return e.EventID
 }
 
 func rpcCode(err error) int64 {
