@@ -263,6 +263,23 @@ func BenchmarkChain(b *testing.B) {
 			}
 		})
 	}
+	// As on the lean path: what runs before the client has its answer
+	// (answer-ns/op) and what waits until after (after-ns/op).
+	chain := request.NewChain(terminal, []request.Observer{tel.Observer()}, nil, request.Auth())
+	b.Run("enabled-lean", func(b *testing.B) {
+		b.ReportAllocs()
+		var answer, after time.Duration
+		for b.Loop() {
+			late := &request.AfterAnswer{}
+			t0 := time.Now()
+			chain.Run(request.WithAfterAnswer(context.Background(), late), toolCall(nil, nil))
+			t1 := time.Now()
+			late.Run()
+			answer, after = answer+t1.Sub(t0), after+time.Since(t1)
+		}
+		b.ReportMetric(float64(answer.Nanoseconds())/float64(b.N), "answer-ns/op")
+		b.ReportMetric(float64(after.Nanoseconds())/float64(b.N), "after-ns/op")
+	})
 }
 
 func TestUnroutedNamesShareOneSeries(t *testing.T) {
