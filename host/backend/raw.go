@@ -241,15 +241,19 @@ func passThrough(raw json.RawMessage) bool {
 	// base64, a resource link must name its URI ...) and refuses the
 	// result otherwise, and the client must get that refusal here too.
 	// Anything else is decoded, and so checked, as the SDK's client would.
+	// The text is kept raw and its type and the block's read in place (no
+	// copies): a JSON string is what the SDK's client takes as a text, and
+	// Parse has checked that it is well-formed (null, a number, an absent
+	// text do not pass).
 	var blocks []struct {
-		Type string  `json:"type"`
-		Text *string `json:"text"`
+		Type string          `json:"type"`
+		Text json.RawMessage `json:"text"`
 	}
-	if _, err := segjson.Parse(top.Content, &blocks, strict); err != nil {
+	if _, err := segjson.Parse(top.Content, &blocks, strict|segjson.ZeroCopy); err != nil {
 		return false
 	}
 	for _, b := range blocks {
-		if b.Type != "text" || b.Text == nil {
+		if b.Type != "text" || len(b.Text) == 0 || b.Text[0] != '"' {
 			return false
 		}
 	}

@@ -40,8 +40,8 @@ var proxiedCallBudgets = []struct {
 	backend       string
 	allocs, bytes float64
 }{
-	{"stdio", 228, 176 << 10},
-	{"http", 320, 176 << 10},
+	{"stdio", 220, 176 << 10},
+	{"http", 315, 176 << 10},
 }
 
 // proxiedCall starts an in-process gateway (audit and telemetry off)

@@ -195,8 +195,6 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeRPCError(w, http.StatusBadRequest, nil, request.CodeParseError, "cannot read request body")
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
 		if !json.Valid(body) {
 			writeRPCError(w, http.StatusBadRequest, nil, request.CodeParseError, "parse error: request body is not valid JSON")
 			return
@@ -294,6 +292,11 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				h.opts.Sessions.hold(slot, ss)
 			}
 		}()
+	}
+	if body != nil {
+		// The SDK reads the body again; the lean path had it as bytes.
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
 	}
 	h.next.ServeHTTP(w, r.WithContext(request.WithFacts(r.Context(), facts)))
 	// The SDK binds a session to the user who opened it and refuses it to

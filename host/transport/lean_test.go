@@ -719,3 +719,36 @@ func TestLeanOnlyWhatTheSDKAccepts(t *testing.T) {
 		t.Fatalf("a plain call: %d %s, served %d", a.status, a.raw, served.Load())
 	}
 }
+
+// TestLeanHeaderForms: the lean path takes the request headers' forms
+// the SDK accepts (a media type with parameters or in capitals, Accept
+// lists in any order, with wildcards, empty members and q-values) and
+// leaves the rest to the SDK.
+func TestLeanHeaderForms(t *testing.T) {
+	url, served := leanServer(t, HTTPOptions{})
+	sid := openSession(t, url, nil)
+	for _, tt := range []struct {
+		contentType, accept string
+		lean                bool
+	}{
+		{"application/json", "application/json, text/event-stream", true},
+		{"application/json; charset=utf-8", "application/json, text/event-stream", true},
+		{"Application/JSON", "text/event-stream,application/json", true},
+		{"application/json", "*/*", true},
+		{"application/json", "application/*;q=0.9, TEXT/Event-Stream", true},
+		{"application/json", ",application/json,,text/*,", true},
+		{"application/json", "application/json", false},
+		{"application/json", "text/event-stream", false},
+		{"application/json", "", false},
+		{"text/plain", "application/json, text/event-stream", false},
+		{"application/json;", "application/json, text/event-stream", true},
+		{"", "application/json, text/event-stream", false},
+	} {
+		before := served.Load()
+		a := do(t, "POST", url, leanCallBody, map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25",
+			"Content-Type": tt.contentType, "Accept": tt.accept})
+		if got := served.Load() - before; got != map[bool]int64{true: 1}[tt.lean] {
+			t.Errorf("Content-Type %q, Accept %q: served lean %d times (status %d %s), want lean %v", tt.contentType, tt.accept, got, a.status, a.raw, tt.lean)
+		}
+	}
+}

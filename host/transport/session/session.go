@@ -275,15 +275,21 @@ func Eligible(r *http.Request, ss *mcp.ServerSession) bool {
 			return false
 		}
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return false
+	// The media type as the SDK reads it; parsed only when it is not the
+	// plain one every client sends (parsing allocates).
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return false
+		}
 	}
 	if len(r.Header.Values("Last-Event-ID")) > 0 {
 		return false
 	}
 	jsonOK, streamOK := false, false
 	for _, v := range r.Header.Values("Accept") {
-		for _, tok := range strings.Split(v, ",") {
+		for more := true; more; {
+			var tok string
+			tok, v, more = strings.Cut(v, ",") // as strings.Split(v, ","), without the slice
 			base, _, _ := strings.Cut(tok, ";")
 			switch strings.ToLower(strings.TrimSpace(base)) {
 			case "application/json", "application/*":
