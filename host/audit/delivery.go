@@ -243,7 +243,15 @@ func (q *Queue) ack(seq uint64) {
 		i++
 	}
 	q.delivered.Add(uint64(i))
-	q.items = q.items[i:]
+	// The acknowledged records' events leave memory with them: resliced
+	// past, they stayed in the array's head, reachable (a gateway idle
+	// after load kept up to the array's capacity of events, megabytes).
+	clear(q.items[:i])
+	if i == len(q.items) {
+		q.items = q.items[:0] // fill the array from here again
+	} else {
+		q.items = q.items[i:]
+	}
 	if cap(q.items) > 4*q.o.Capacity && len(q.items) < q.o.Capacity {
 		q.items = append([]Record(nil), q.items...) // let the old array go
 	}
