@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"net"
+	"net/http"
 	"net/url"
 	"reflect"
 	"strconv"
@@ -77,7 +78,7 @@ func (o observer) Begin(ctx context.Context, c *request.Call) context.Context {
 	// The client's trace context: HTTP headers first, then params._meta,
 	// which wins (SEP-414).
 	if c.Header != nil {
-		ctx = t.propagator.Extract(ctx, propagation.HeaderCarrier(c.Header))
+		ctx = t.propagator.Extract(ctx, headerCarrier(c.Header))
 	}
 	if meta := request.Meta(c.Params); hasTraceContext(meta) {
 		ctx = t.propagator.Extract(ctx, metaCarrier(meta))
@@ -413,6 +414,25 @@ func appendServerAddress(attrs []attribute.KeyValue, rawURL string) []attribute.
 	}
 	return attrs
 }
+
+// headerCarrier is propagation.HeaderCarrier reading the W3C keys by
+// their canonical header names: the propagators ask for "traceparent",
+// "tracestate" and "baggage", which http.Header.Get canonicalises into a
+// new string every time (three allocations per request).
+type headerCarrier http.Header
+
+var canonicalKeys = map[string]string{"traceparent": "Traceparent", "tracestate": "Tracestate", "baggage": "Baggage"}
+
+func (h headerCarrier) Get(key string) string {
+	if k, ok := canonicalKeys[key]; ok {
+		key = k
+	}
+	return http.Header(h).Get(key)
+}
+
+func (h headerCarrier) Set(key, value string) { http.Header(h).Set(key, value) }
+
+func (h headerCarrier) Keys() []string { return propagation.HeaderCarrier(h).Keys() }
 
 // metaCarrier carries W3C trace context in MCP params._meta (SEP-414:
 // unprefixed traceparent, tracestate and baggage keys).
