@@ -126,6 +126,10 @@ func TestPassThrough(t *testing.T) {
 		`{"content":[{"type":"text","text":5}]}`:                                         false,
 		`{"content":[{"type":"text"}]}`:                                                  false,
 		`{"content":[{"type":"text","text":null}]}`:                                      false,
+		`{"content":[{"type":"text","text":"a\qb"}]}`:                                    false, // not a JSON string: refused as the SDK's client would
+		`{"content":[{"type":"text","text":"a\u12"}]}`:                                   false,
+		"{\"content\":[{\"type\":\"text\",\"text\":\"a\x01b\"}]}":                        false,
+		`{"content":[{"type":"text","text":"line\nbreak \u00e9"}]}`:                      true,
 		`{"content":[{"type":"text","text":"a","annotations":{"priority":"x"}}]}`:        false,
 		`{"content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}`:            true,
 		`{"content":[{"type":"text","text":"a"}],"isError":true}`:                        false,
