@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/trace"
@@ -194,10 +195,9 @@ func appendJSONString(dst []byte, s string) []byte {
 // the two to the same bytes). ok is false if a value cannot be encoded;
 // the caller then falls back to the Event.
 func appendOperation(dst []byte, c *request.Call, eventID string, sc trace.SpanContext, code int64) (_ []byte, ok bool) {
-	end := c.Start.Add(c.Duration).UTC()
 	dst = append(dst, `{"timestamp":"`...)
-	dst = end.AppendFormat(dst, "2006-01-02T15:04:05.000000")
-	dst = append(dst, `+00:00","event_type":"`+TypeOperation+`","event_id":`...)
+	dst = appendTimestamp(dst, c.Start.Add(c.Duration))
+	dst = append(dst, `","event_type":"`+TypeOperation+`","event_id":`...)
 	dst = appendJSONString(dst, eventID)
 	dst = append(dst, `,"source":{"session_id":`...)
 	dst = appendOptional(dst, c.SessionID)
@@ -302,4 +302,36 @@ func appendOptional(dst []byte, s string) []byte {
 		return append(dst, "null"...)
 	}
 	return appendJSONString(dst, s)
+}
+
+// appendTimestamp appends Timestamp(t) without parsing its layout each
+// time (time.Time.AppendFormat was a third of appendOperation's time in
+// the running gateway's profile); years outside 0-9999 take
+// AppendFormat.
+func appendTimestamp(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return append(t.AppendFormat(dst, "2006-01-02T15:04:05.000000"), "+00:00"...)
+	}
+	hour, minute, sec := t.Clock()
+	dst = appendDigits(dst, year, 4)
+	dst = appendDigits(append(dst, '-'), int(month), 2)
+	dst = appendDigits(append(dst, '-'), day, 2)
+	dst = appendDigits(append(dst, 'T'), hour, 2)
+	dst = appendDigits(append(dst, ':'), minute, 2)
+	dst = appendDigits(append(dst, ':'), sec, 2)
+	dst = appendDigits(append(dst, '.'), t.Nanosecond()/1000, 6)
+	return append(dst, "+00:00"...)
+}
+
+// appendDigits appends v (not negative) in exactly width decimal digits.
+func appendDigits(dst []byte, v, width int) []byte {
+	n := len(dst) + width
+	dst = append(dst, make([]byte, width)...)
+	for i := n - 1; i >= n-width; i-- {
+		dst[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return dst
 }

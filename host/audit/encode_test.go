@@ -192,3 +192,37 @@ func BenchmarkOperationEvent(b *testing.B) {
 		}
 	})
 }
+
+// TestAppendTimestamp: the timestamp written without AppendFormat is
+// Timestamp's, for times across the range a clock gives and beyond
+// (years outside 0-9999 take AppendFormat), in any zone.
+func TestAppendTimestamp(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	zones := []*time.Location{time.UTC, time.FixedZone("east", 13*3600+45*60), time.FixedZone("west", -11*3600)}
+	times := []time.Time{{}, time.Unix(0, 0), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 6, 1, 0, 0, 0, 0, time.UTC), start}
+	for range 10000 {
+		times = append(times, time.Unix(rng.Int64N(400<<30)-(100<<30), rng.Int64N(1e9)).In(zones[rng.IntN(len(zones))]))
+	}
+	for _, tm := range times {
+		if got, want := string(appendTimestamp([]byte("x"), tm)), "x"+Timestamp(tm); got != want {
+			t.Fatalf("appendTimestamp(%v) = %s, want %s", tm, got, want)
+		}
+	}
+}
+
+// BenchmarkTimestamp: an event's timestamp appended, against
+// time.Time.AppendFormat of the same layout.
+func BenchmarkTimestamp(b *testing.B) {
+	buf := make([]byte, 0, 64)
+	b.Run("append", func(b *testing.B) {
+		for b.Loop() {
+			buf = appendTimestamp(buf[:0], start)
+		}
+	})
+	b.Run("format", func(b *testing.B) {
+		for b.Loop() {
+			buf = append(start.UTC().AppendFormat(buf[:0], "2006-01-02T15:04:05.000000"), "+00:00"...)
+		}
+	})
+}
