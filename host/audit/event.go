@@ -124,6 +124,10 @@ func RequestRecord(c *request.Call, eventID string) Event {
 	}
 }
 
+// metadata is an event's metadata. The mcp_operation event of a call is
+// encoded by appendOperation, which writes these keys itself: a key added
+// here goes there too, in its sorted place, and into the calls
+// TestAppendOperationMatchesEvent generates.
 func metadata(c *request.Call) map[string]any {
 	m := map[string]any{"request_id": c.ID, "transport": c.Transport}
 	if id, ok := c.RPCID(); ok {
