@@ -226,3 +226,44 @@ func BenchmarkTimestamp(b *testing.B) {
 		}
 	})
 }
+
+// FuzzAppendOperation: for any call the fuzzer makes up (any strings,
+// ids, outcomes, durations and times), the fused encoder writes the
+// bytes of the Event it replaced, and valid JSON.
+func FuzzAppendOperation(f *testing.F) {
+	f.Add("tools/call", "demo_search", "7", "alice", "", int64(42500000), int64(1771850096789000000), 0, int64(0), 0, true)
+	f.Add("resources/read", "demo://x\u2028<&>", `"id \xff"`, "", "ops", int64(-1), int64(-1<<63), 2, int64(-32603), 3, false)
+	f.Add("ping", "", "1e400", "\x00", "g\"1", int64(1<<62), int64(1<<62), 11, int64(7), 1, true)
+	f.Fuzz(func(t *testing.T, method, capability, rpcID, user, group string, duration, startNanos int64, outcome int, code int64, rounds int, traced bool) {
+		c := &request.Call{
+			ID: capability + "-id", SessionID: user, Method: method, Capability: capability, OriginalName: group,
+			Backend: capability, Policy: group, ProtocolVersion: method, LogicalID: rpcID,
+			Facts: request.Facts{JSONRPCID: rpcID, ClientIP: group, UserID: user, Transport: method, Issuer: user},
+			Start: time.Unix(0, startNanos), Duration: time.Duration(duration),
+			Outcome: request.Outcome(uint(outcome) % uint(request.OutcomeRateLimited+1)), Rounds: rounds % 5,
+		}
+		if group != "" {
+			c.Groups = []string{group, user}
+		}
+		switch c.Outcome {
+		case request.OutcomeToolError:
+			c.Result = &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: user}}}
+		case request.OutcomeRPCError:
+			c.Err = &request.Error{Outcome: c.Outcome, Wire: &jsonrpc.Error{Code: code, Message: capability}}
+		case request.OutcomeSuccess:
+		default:
+			c.Err = errors.New(group)
+		}
+		sc := trace.SpanContext{}
+		if traced {
+			sc = trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{byte(code), 1}, SpanID: trace.SpanID{2}})
+		}
+		got, want := operationEvent(c, user+"-event", sc, code), operationEventOld(c, user+"-event", sc, code)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("appendOperation = %s\nEvent           = %s", got, want)
+		}
+		if !json.Valid(got) {
+			t.Fatalf("not JSON: %s", got)
+		}
+	})
+}
