@@ -70,10 +70,11 @@ type Outcome struct {
 }
 
 // Timestamp formats t like Python's datetime.isoformat() in UTC:
-// microseconds and an explicit +00:00 offset.
-func Timestamp(t time.Time) string {
-	return t.UTC().Format("2006-01-02T15:04:05.000000") + "+00:00"
-}
+// microseconds and an explicit +00:00 offset (timestampLayout).
+func Timestamp(t time.Time) string { return string(appendTimestamp(nil, t)) }
+
+// timestampLayout is Timestamp's format as a time layout.
+const timestampLayout = "2006-01-02T15:04:05.000000+00:00"
 
 func strPtr(s string) *string {
 	if s == "" {
