@@ -149,7 +149,7 @@ func TestAppendOperationMatchesEvent(t *testing.T) {
 		code := []int64{0, -32603, 7, -1 << 63}[rng.IntN(4)]
 		id := pick([]string{"6f1c1d7e-8a9b-4c3d-9e2f-0a1b2c3d4e5f", "<id>", "bad \xff"})
 		want := operationEventOld(c, id, sc, code)
-		got := operationEvent(c, id, sc, code)
+		got, _ := operationEvent(c, id, sc, code)
 		if !bytes.Equal(got, want) {
 			t.Fatalf("call %d (%+v):\nappendOperation = %s\nEvent           = %s", i, c, got, want)
 		}
@@ -163,11 +163,12 @@ func TestOperationEventNewID(t *testing.T) {
 	seen := map[string]bool{}
 	for range 3 {
 		var e Event
-		if err := json.Unmarshal(operationEvent(c, "", trace.SpanContext{}, 0), &e); err != nil {
+		b, id := operationEvent(c, "", trace.SpanContext{}, 0)
+		if err := json.Unmarshal(b, &e); err != nil {
 			t.Fatal(err)
 		}
-		if !uuidV4.MatchString(e.EventID) || seen[e.EventID] {
-			t.Fatalf("event_id %q (seen before: %v)", e.EventID, seen[e.EventID])
+		if !uuidV4.MatchString(e.EventID) || seen[e.EventID] || id != e.EventID {
+			t.Fatalf("event_id %q (seen before: %v), returned as %q", e.EventID, seen[e.EventID], id)
 		}
 		seen[e.EventID] = true
 	}
@@ -258,7 +259,8 @@ func FuzzAppendOperation(f *testing.F) {
 		if traced {
 			sc = trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{byte(code), 1}, SpanID: trace.SpanID{2}})
 		}
-		got, want := operationEvent(c, user+"-event", sc, code), operationEventOld(c, user+"-event", sc, code)
+		got, _ := operationEvent(c, user+"-event", sc, code)
+		want := operationEventOld(c, user+"-event", sc, code)
 		if !bytes.Equal(got, want) {
 			t.Fatalf("appendOperation = %s\nEvent           = %s", got, want)
 		}

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -162,12 +161,12 @@ func (o observer) End(ctx context.Context, c *request.Call) {
 		return
 	}
 	id, _ := ctx.Value(eventIDKey{}).(string)
-	b := operationEvent(c, id, trace.SpanContextFromContext(ctx), rpcCode(c.Err))
+	b, id := operationEvent(c, id, trace.SpanContextFromContext(ctx), rpcCode(c.Err))
 	// A request that waited for room is not abandoned half-way: the event
 	// is queued even if the client has gone.
 	waits, err := o.p.record(context.WithoutCancel(ctx), b, true)
 	if err != nil {
-		o.p.log.Warn("audit event not queued", "event_id", eventIDOf(b), "error", err)
+		o.p.log.Warn("audit event not queued", "event_id", id, "error", err)
 	}
 	// Sinks with ack_before_reply hold the answer (End runs before the
 	// client is answered) until the event is durable there, bounded by
@@ -176,7 +175,7 @@ func (o observer) End(ctx context.Context, c *request.Call) {
 	for _, w := range waits {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.q.o.CallTimeout)
 		if err := w.q.WaitAcked(wctx, w.seq); err != nil {
-			o.p.log.Error("answering an audited call before its event is durable", "event_id", eventIDOf(b), "error", err)
+			o.p.log.Error("answering an audited call before its event is durable", "event_id", id, "error", err)
 		}
 		cancel()
 	}
@@ -185,15 +184,16 @@ func (o observer) End(ctx context.Context, c *request.Call) {
 // operationEvent is the encoded mcp_operation event of a finished call,
 // with the span's ids (when sc is valid) and the JSON-RPC error code
 // (when code is not 0) in its metadata: appendOperation, or the Event
-// if that cannot encode a value.
-func operationEvent(c *request.Call, eventID string, sc trace.SpanContext, code int64) []byte {
+// if that cannot encode a value. It returns the event's id: eventID, or
+// a new one if that is "".
+func operationEvent(c *request.Call, eventID string, sc trace.SpanContext, code int64) ([]byte, string) {
 	if eventID == "" {
 		eventID = uuid.NewString() // one id for either encoding
 	}
 	if b, ok := appendOperation(make([]byte, 0, 640), c, eventID, sc, code); ok {
-		return b
+		return b, eventID
 	}
-	return operationRecord(c, eventID, sc, code).Marshal()
+	return operationRecord(c, eventID, sc, code).Marshal(), eventID
 }
 
 // operationRecord is the Event operationEvent encodes.
@@ -207,15 +207,6 @@ func operationRecord(c *request.Call, eventID string, sc trace.SpanContext, code
 		e.Metadata["jsonrpc_error_code"] = code
 	}
 	return e
-}
-
-// eventIDOf reads the event_id of an encoded event, for a log line.
-func eventIDOf(b []byte) string {
-	var e struct {
-		EventID string `json:"event_id"`
-	}
-	_ = json.Unmarshal(b, &e)
-	return e.EventID
 }
 
 func rpcCode(err error) int64 {

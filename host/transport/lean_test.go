@@ -747,7 +747,11 @@ func TestLeanHeaderForms(t *testing.T) {
 		before := served.Load()
 		a := do(t, "POST", url, leanCallBody, map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25",
 			"Content-Type": tt.contentType, "Accept": tt.accept})
-		if got := served.Load() - before; got != map[bool]int64{true: 1}[tt.lean] {
+		want := int64(0)
+		if tt.lean {
+			want = 1
+		}
+		if got := served.Load() - before; got != want {
 			t.Errorf("Content-Type %q, Accept %q: served lean %d times (status %d %s), want lean %v", tt.contentType, tt.accept, got, a.status, a.raw, tt.lean)
 		}
 	}
