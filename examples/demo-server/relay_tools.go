@@ -165,13 +165,24 @@ func (d *pingDelay) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 	}
 }
 
+// traceContext is what of a W3C trace context a request's _meta held.
+type traceContext struct {
+	Traceparent string `json:"traceparent,omitempty"`
+	Tracestate  string `json:"tracestate,omitempty"`
+	Baggage     string `json:"baggage,omitempty"`
+}
+
 func addTraceTool(server *mcp.Server) {
 	mcp.AddTool(server, &mcp.Tool{
 		Name:        "traceparent",
-		Description: "Return the W3C traceparent this request carried in params._meta (empty if none).",
-	}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
-		tp, _ := req.Params.GetMeta()["traceparent"].(string)
-		return textResult(tp), nil, nil
+		Description: "Return the W3C traceparent this request carried in params._meta (empty if none); structured: the traceparent, tracestate and baggage it carried.",
+	}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, traceContext, error) {
+		meta := req.Params.GetMeta()
+		var tc traceContext
+		tc.Traceparent, _ = meta["traceparent"].(string)
+		tc.Tracestate, _ = meta["tracestate"].(string)
+		tc.Baggage, _ = meta["baggage"].(string)
+		return textResult(tc.Traceparent), tc, nil
 	})
 }
 

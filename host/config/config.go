@@ -32,6 +32,22 @@ const (
 	SessionPerClient = "per-client"
 )
 
+// What of a trace context (params._meta's traceparent, tracestate and
+// baggage, SEP-414) a backend is sent (backend block, trace_propagation).
+const (
+	// PropagateAll: all three, Argus's CLIENT span's when telemetry is on,
+	// the client's otherwise.
+	PropagateAll = "all"
+	// PropagateTrace: traceparent and tracestate; no baggage, which holds
+	// what the application put there (OpenTelemetry's advice for third
+	// parties).
+	PropagateTrace = "trace"
+	// PropagateNone: no trace context at all; any the client sent is
+	// removed. For a backend outside the organisation, or one that reads
+	// none and would only pay for decoding it.
+	PropagateNone = "none"
+)
+
 // Conflict resolution strategies for capabilities that two backends expose
 // under the same name.
 const (
@@ -324,6 +340,9 @@ type Backend struct {
 	// ProtocolVersion is the MCP revision requested from the backend
 	// (default DefaultBackendProtocol); the backend may negotiate down.
 	ProtocolVersion string
+	// TracePropagation is PropagateAll (default), PropagateTrace or
+	// PropagateNone.
+	TracePropagation string
 
 	// ConnectTimeout bounds one connection attempt including initialize.
 	ConnectTimeout time.Duration

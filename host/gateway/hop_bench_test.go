@@ -126,6 +126,9 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 //	           a trace context to the backend costs with no telemetry at
 //	           all, the floor of the telemetry on/off ratio (telemetry
 //	           sends its CLIENT span's context to the backend the same way);
+//	telemetry-local  telemetry only, its backend configured with
+//	           trace_propagation = "none": telemetry's cost in Argus and its
+//	           exporter alone, the backend sent no trace context to decode;
 //
 // each at concurrency 1 and 16 (separate client sessions, each calling
 // sequentially from its own goroutine).
@@ -255,6 +258,9 @@ telemetry {
 		{"audit", "argus audit only (stdio)", func() sut { return argus(stdio(auditOn("audit"))) }},
 		{"telemetry", "argus telemetry only (stdio)", func() sut { return argus(stdio(auditOff + telemetryOn)) }},
 		{"traced", "argus bare, the client sends a trace context in _meta (stdio)", func() sut { return argus(stdio(auditOff)) }},
+		{"telemetry-local", "argus telemetry only, trace_propagation = \"none\" (stdio)", func() sut {
+			return argus(common + strings.Replace(demoStdio(b, "demo"), "\n}\n", "\n  trace_propagation = \"none\"\n}\n", 1) + auditOff + telemetryOn)
+		}},
 	}
 	if baseline != "" {
 		all = append(all, []struct {
@@ -397,6 +403,7 @@ telemetry {
 		{"audit on/off", "audit", "bare"},
 		{"telemetry on/off", "telemetry", "bare"},
 		{"traced/bare", "traced", "bare"},
+		{"telemetry-local on/off", "telemetry-local", "bare"},
 		{"all on/off", "full", "bare"},
 		{"bare/floor", "bare", "floor"},
 		{"full/floor", "full", "floor"},

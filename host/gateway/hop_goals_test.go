@@ -95,6 +95,10 @@ func hopGoals(concs []int, ratio func(a, b string, conc int) float64, p50Added f
 		add(fmt.Sprintf("telemetry on/off >= 0.95, conc %d", conc), true, 0.95, "%.2f", "",
 			func() (float64, bool) { return r("telemetry", "bare", conc) },
 			func() (float64, bool) { return r("traced", "bare", conc) })
+		// The same with nothing sent to the backend (trace_propagation =
+		// "none"): what telemetry costs in Argus and its exporter alone.
+		add(fmt.Sprintf("telemetry on/off >= 0.95, no trace context to the backend, conc %d", conc), true, 0.95, "%.2f", "",
+			func() (float64, bool) { return r("telemetry-local", "bare", conc) }, nil)
 		if conc == 1 {
 			add("full p50 added over direct <= 50 µs, conc 1", false, 50, "%+.0f", " µs",
 				func() (float64, bool) { return p50Added("full", 1) },
@@ -132,7 +136,7 @@ func TestHopGoalVerdicts(t *testing.T) {
 		"full/direct/1": 0.80, "floor/direct/1": 0.95, "bare/direct/1": 1.12,
 		"full/direct/16": 1.02, "floor/direct/16": 1.30, "bare/direct/16": 1.08,
 		"audit/bare/1": 0.96, "telemetry/bare/1": 0.90, "telemetry/bare/16": 0.88,
-		"traced/bare/16": 0.92,
+		"traced/bare/16": 0.92, "telemetry-local/bare/16": 0.97,
 	}
 	ratio := func(a, b string, conc int) float64 { return ratios[fmt.Sprintf("%s/%s/%d", a, b, conc)] }
 	added := map[string]float64{"full": 160, "floor": 60}
@@ -142,16 +146,18 @@ func TestHopGoalVerdicts(t *testing.T) {
 		got[g.label] = g.verdict()
 	}
 	want := map[string]string{
-		"full >= 1.00 x direct, conc 1":               goalBeyondFloor, // floor 0.95 < 1.00
-		"bare >= 1.10 x direct, conc 1":               goalMet,         // 1.12, though the floor did not
-		"full >= 1.05 x direct, conc 16":              goalNotMet,      // the floor reached 1.30
-		"bare >= 1.10 x direct, conc 16":              goalNotMet,
-		"http-full >= 0.75 x direct, conc 1":          goalUnmeasured,
-		"audit on/off >= 0.95, conc 1":                goalMet,
-		"telemetry on/off >= 0.95, conc 1":            goalNotMet,      // traced not measured: no floor
-		"telemetry on/off >= 0.95, conc 16":           goalBeyondFloor, // traced 0.92
-		"audit on/off >= 0.95, conc 16":               goalUnmeasured,
-		"full p50 added over direct <= 50 µs, conc 1": goalBeyondFloor, // floor +60
+		"full >= 1.00 x direct, conc 1":                                      goalBeyondFloor, // floor 0.95 < 1.00
+		"bare >= 1.10 x direct, conc 1":                                      goalMet,         // 1.12, though the floor did not
+		"full >= 1.05 x direct, conc 16":                                     goalNotMet,      // the floor reached 1.30
+		"bare >= 1.10 x direct, conc 16":                                     goalNotMet,
+		"http-full >= 0.75 x direct, conc 1":                                 goalUnmeasured,
+		"audit on/off >= 0.95, conc 1":                                       goalMet,
+		"telemetry on/off >= 0.95, conc 1":                                   goalNotMet,      // traced not measured: no floor
+		"telemetry on/off >= 0.95, conc 16":                                  goalBeyondFloor, // traced 0.92
+		"telemetry on/off >= 0.95, no trace context to the backend, conc 16": goalMet,
+		"telemetry on/off >= 0.95, no trace context to the backend, conc 1":  goalUnmeasured,
+		"audit on/off >= 0.95, conc 16":                                      goalUnmeasured,
+		"full p50 added over direct <= 50 µs, conc 1":                        goalBeyondFloor, // floor +60
 	}
 	for label, w := range want {
 		if got[label] != w {

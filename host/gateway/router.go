@@ -14,6 +14,7 @@ import (
 
 	"github.com/argusmcp/argus/host/backend"
 	"github.com/argusmcp/argus/host/catalog"
+	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/relay"
 	"github.com/argusmcp/argus/host/request"
 	"github.com/argusmcp/argus/host/revision"
@@ -257,6 +258,21 @@ func (g *Gateway) route(ctx context.Context, c *request.Call) (mcp.Result, error
 	return nil, request.Errorf(request.OutcomeInternal, request.CodeInternalError, "method %q is not routable", c.Method)
 }
 
+// limitTraceContext removes from params' _meta what of the client's trace
+// context a backend configured with propagation (trace_propagation) is
+// not to see. Telemetry's CLIENT span puts its own in afterwards, as much
+// as propagation allows.
+func limitTraceContext(params mcp.Params, propagation string) {
+	if propagation != config.PropagateTrace && propagation != config.PropagateNone {
+		return
+	}
+	if meta := params.GetMeta(); meta != nil {
+		if out := request.WithoutTraceContext(meta, propagation == config.PropagateTrace); out == nil || len(out) != len(meta) {
+			params.SetMeta(out)
+		}
+	}
+}
+
 func errMissingParams(method string) error {
 	return request.Errorf(request.OutcomeNotFound, request.CodeInvalidParams, "%s: missing params", method)
 }
@@ -305,13 +321,14 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 		}
 	}
 	cfg := conn.Config()
+	limitTraceContext(params, cfg.TracePropagation)
 	timeout := cfg.CallTimeout
 	// run makes the backend call under cctx; parent is the context whose
 	// end means the caller gave up.
 	run := func(parent, cctx context.Context, inf *relay.Inflight) (mcp.Result, error) {
 		var done func(mcp.Result, error)
 		if c.BackendHook != nil {
-			cctx, done = c.BackendHook(cctx, c, request.Backend{Name: cfg.Name, Type: cfg.Type, URL: cfg.URL, Command: cfg.Command}, params)
+			cctx, done = c.BackendHook(cctx, c, request.Backend{Name: cfg.Name, Type: cfg.Type, URL: cfg.URL, Command: cfg.Command, TracePropagation: cfg.TracePropagation}, params)
 		}
 		res, err := l.Exchange(cctx, inf, params, func(ctx context.Context) (mcp.Result, error) {
 			r, err := do(ctx, conn)

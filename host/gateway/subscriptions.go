@@ -47,7 +47,9 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 	if again || (l.Owner() == nil && !first) {
 		return nil
 	}
-	if err := l.Conn().Session().Subscribe(ctx, req.Params); err != nil {
+	params := *req.Params // the backend's copy: its _meta may be limited
+	limitTraceContext(&params, l.Conn().Config().TracePropagation)
+	if err := l.Conn().Session().Subscribe(ctx, &params); err != nil {
 		g.subMu.Lock()
 		delete(sub.sessions, req.Session)
 		if len(sub.sessions) == 0 && g.subs[uri] == sub {
@@ -89,7 +91,9 @@ func (g *Gateway) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) 
 	if l.Owner() != nil {
 		l.Subscribed(-1)
 	}
-	return request.Wire(l.Conn().Session().Unsubscribe(ctx, req.Params))
+	params := *req.Params
+	limitTraceContext(&params, l.Conn().Config().TracePropagation)
+	return request.Wire(l.Conn().Session().Unsubscribe(ctx, &params))
 }
 
 // pruneSubs forgets the subscribers that have ended and returns the

@@ -116,6 +116,9 @@ type Backend struct {
 	Type    string // stdio | streamable-http | sse
 	URL     string // HTTP types
 	Command string // stdio
+	// TracePropagation is what of a trace context the backend is sent:
+	// config.PropagateAll ("" too), PropagateTrace or PropagateNone.
+	TracePropagation string
 }
 
 // BackendHook runs around one backend request. It may derive ctx and

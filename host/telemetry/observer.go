@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/request"
 )
 
@@ -338,12 +339,16 @@ func (o observer) backendCall(ctx context.Context, c *request.Call, b request.Ba
 	span.SetAttributes(attrs...)
 	*buf = attrs
 	putAttrs(buf)
-	meta := maps.Clone(request.Meta(params))
-	if meta == nil {
-		meta = map[string]any{}
+	// What of the span's context the backend is sent (trace_propagation;
+	// the router has already taken out what it may not see of the
+	// client's).
+	switch b.TracePropagation {
+	case config.PropagateNone:
+	case config.PropagateTrace:
+		injectMeta(ctx, params, traceOnly)
+	default:
+		injectMeta(ctx, params, t.propagator)
 	}
-	t.propagator.Inject(ctx, metaCarrier(meta))
-	params.SetMeta(meta)
 	start := time.Now()
 	return ctx, func(res mcp.Result, err error) {
 		// Timed now, recorded once the client has its answer where the
@@ -366,6 +371,20 @@ func (o observer) backendCall(ctx context.Context, c *request.Call, b request.Ba
 			t.requests.clientOp.Record(ctx, end.Sub(start).Seconds(), t.attrs.client(c.Method, c.OriginalName, errType))
 		})
 	}
+}
+
+// traceOnly propagates a span's context without the baggage.
+var traceOnly propagation.TextMapPropagator = propagation.TraceContext{}
+
+// injectMeta puts ctx's trace context, as p writes it, into a copy of
+// params' _meta.
+func injectMeta(ctx context.Context, params mcp.Params, p propagation.TextMapPropagator) {
+	meta := maps.Clone(request.Meta(params))
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	p.Inject(ctx, metaCarrier(meta))
+	params.SetMeta(meta)
 }
 
 // attrBufs holds attribute slices to build a span's attributes in: the

@@ -168,6 +168,7 @@ type backendBlock struct {
 	RetryBackoff   *string           `hcl:"retry_backoff,optional"`
 	SessionMode    *string           `hcl:"session_mode,optional"`
 	Protocol       *string           `hcl:"protocol_version,optional"`
+	Propagation    *string           `hcl:"trace_propagation,optional"`
 	MaxClients     *int              `hcl:"max_clients,optional"`
 	IdleTimeout    *string           `hcl:"idle_timeout,optional"`
 	Body           hcl.Body          `hcl:",body"`
@@ -491,6 +492,7 @@ func (b *backendBlock) build() (config.Backend, hcl.Diagnostics) {
 		ConnectRetries: config.DefaultConnectRetries, RetryBackoff: config.DefaultRetryBackoff,
 		SessionMode: config.SessionShared, ProtocolVersion: config.DefaultBackendProtocol, DeclRange: b.DeclRange,
 		MaxClients: config.DefaultMaxClients, IdleTimeout: config.DefaultClientIdleTimeout,
+		TracePropagation: config.PropagateAll,
 	}
 	if b.Protocol != nil {
 		be.ProtocolVersion = *b.Protocol
@@ -501,6 +503,11 @@ func (b *backendBlock) build() (config.Backend, hcl.Diagnostics) {
 		be.SessionMode = *b.SessionMode
 		diags = append(diags, attr.OneOf(b.Body, "session_mode", *b.SessionMode, "session mode",
 			[]string{config.SessionShared, config.SessionPerClient})...)
+	}
+	if b.Propagation != nil {
+		be.TracePropagation = *b.Propagation
+		diags = append(diags, attr.OneOf(b.Body, "trace_propagation", *b.Propagation, "trace propagation",
+			[]string{config.PropagateAll, config.PropagateTrace, config.PropagateNone})...)
 	}
 	if !backendNameRE.MatchString(b.Name) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid backend name",

@@ -1,0 +1,5 @@
+backend "a" {
+  type              = "stdio"
+  command           = "demo"
+  trace_propagation = "baggage"
+}

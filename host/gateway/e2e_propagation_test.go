@@ -1,0 +1,107 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/argusmcp/argus/internal/testbin"
+)
+
+// TestE2ETracePropagation: what of a client's trace context each backend
+// receives in _meta, by its trace_propagation, with telemetry off (the
+// client's own, passed on) and on (Argus's CLIENT span's, in the client's
+// trace). The demo servers' traceparent tool answers with what its
+// request's _meta held.
+func TestE2ETracePropagation(t *testing.T) {
+	const (
+		clientTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+		clientSpan  = "00f067aa0ba902b7"
+		tracestate  = "vendor=1"
+		baggage     = "user=alice"
+	)
+	tp := "00-" + clientTrace + "-" + clientSpan + "-01"
+	backends := ""
+	for _, b := range []struct{ name, setting string }{
+		{"all", ""}, // the default
+		{"trace", `trace_propagation = "trace"`},
+		{"none", `trace_propagation = "none"`},
+	} {
+		backends += fmt.Sprintf("backend %q {\n  type = \"stdio\"\n  command = %s\n  args = [\"-name\", %q]\n  %s\n}\n",
+			b.name, hclString(binPath(t, testbin.DemoServer)), b.name, b.setting)
+	}
+	// Telemetry on exports to a port nothing listens on: spans are made
+	// and propagated whether or not an export succeeds.
+	const telemetryOn = `
+telemetry {
+  enabled = true
+  exporter "otlp" "nowhere" {
+    endpoint    = "127.0.0.1:9"
+    insecure    = true
+    timeout     = "1s"
+    max_elapsed = "1s"
+  }
+}
+`
+	for _, tel := range []struct {
+		name, cfg string
+	}{{"telemetry off", ""}, {"telemetry on", telemetryOn}} {
+		t.Run(tel.name, func(t *testing.T) {
+			url, _ := startArgus(t, "audit {\n  enabled = false\n}\n"+tel.cfg+backends)
+			s := connect(t, url)
+			seen := func(backend string) traceContextSeen {
+				t.Helper()
+				res, err := s.CallTool(context.Background(), &mcp.CallToolParams{Name: backend + "_traceparent",
+					Meta: mcp.Meta{"traceparent": tp, "tracestate": tracestate, "baggage": baggage, "progressToken": "p1"}})
+				if err != nil || res.IsError {
+					t.Fatalf("%s: %v %+v", backend, err, res)
+				}
+				raw, _ := json.Marshal(res.StructuredContent)
+				var got traceContextSeen
+				if err := json.Unmarshal(raw, &got); err != nil {
+					t.Fatalf("%s: structured content %s: %v", backend, raw, err)
+				}
+				return got
+			}
+			wantTrace := func(backend string, got traceContextSeen) {
+				t.Helper()
+				if tel.cfg == "" {
+					if got.Traceparent != tp {
+						t.Errorf("%s: traceparent %q, want the client's %q", backend, got.Traceparent, tp)
+					}
+				} else if !strings.HasPrefix(got.Traceparent, "00-"+clientTrace+"-") || strings.Contains(got.Traceparent, clientSpan) {
+					t.Errorf("%s: traceparent %q, want the client's trace with Argus's CLIENT span as parent", backend, got.Traceparent)
+				}
+				if got.Tracestate != tracestate {
+					t.Errorf("%s: tracestate %q, want %q", backend, got.Tracestate, tracestate)
+				}
+			}
+
+			all := seen("all")
+			wantTrace("all", all)
+			if all.Baggage != baggage {
+				t.Errorf("all: baggage %q, want %q", all.Baggage, baggage)
+			}
+			trace := seen("trace")
+			wantTrace("trace", trace)
+			if trace.Baggage != "" {
+				t.Errorf("trace: baggage %q reached the backend", trace.Baggage)
+			}
+			if none := seen("none"); none != (traceContextSeen{}) {
+				t.Errorf("none: the backend received %+v", none)
+			}
+		})
+	}
+}
+
+// traceContextSeen is the demo server's traceparent tool's structured
+// answer.
+type traceContextSeen struct {
+	Traceparent string `json:"traceparent"`
+	Tracestate  string `json:"tracestate"`
+	Baggage     string `json:"baggage"`
+}

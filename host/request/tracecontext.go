@@ -1,0 +1,42 @@
+package request
+
+import "github.com/modelcontextprotocol/go-sdk/mcp"
+
+// The keys of params._meta that carry a W3C trace context (SEP-414).
+const (
+	MetaTraceparent = "traceparent"
+	MetaTracestate  = "tracestate"
+	MetaBaggage     = "baggage"
+)
+
+// WithoutTraceContext is meta without its baggage and, unless keepTrace,
+// without its traceparent and tracestate: what a backend that is sent
+// less than all of a trace context may see of the client's. meta itself
+// is never changed: when it holds none of those keys it is returned as
+// it is, else a copy without them, nil if nothing is left (an empty
+// _meta would still be decoded by the backend).
+func WithoutTraceContext(meta mcp.Meta, keepTrace bool) mcp.Meta {
+	drop := func(k string) bool {
+		return k == MetaBaggage || (!keepTrace && (k == MetaTraceparent || k == MetaTracestate))
+	}
+	found := false
+	for k := range meta {
+		if drop(k) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return meta
+	}
+	out := make(mcp.Meta, len(meta))
+	for k, v := range meta {
+		if !drop(k) {
+			out[k] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
