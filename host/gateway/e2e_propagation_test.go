@@ -34,9 +34,15 @@ func TestE2ETracePropagation(t *testing.T) {
 		backends += fmt.Sprintf("backend %q {\n  type = \"stdio\"\n  command = %s\n  args = [\"-name\", %q]\n  %s\n}\n",
 			b.name, hclString(binPath(t, testbin.DemoServer)), b.name, b.setting)
 	}
+	// And over streamable HTTP, whose requests Argus writes on its own path.
+	httpURL, _ := startDemoHTTPProc(t, "httptrace")
+	backends += fmt.Sprintf("backend \"httptrace\" {\n  type = \"streamable-http\"\n  url = %q\n  trace_propagation = \"trace\"\n}\n", httpURL)
 	// Telemetry on exports to a port nothing listens on: spans are made
 	// and propagated whether or not an export succeeds.
 	const telemetryOn = `
+server {
+  shutdown_timeout = "2s"
+}
 telemetry {
   enabled = true
   exporter "otlp" "nowhere" {
@@ -90,6 +96,11 @@ telemetry {
 			wantTrace("trace", trace)
 			if trace.Baggage != "" {
 				t.Errorf("trace: baggage %q reached the backend", trace.Baggage)
+			}
+			httpTrace := seen("httptrace")
+			wantTrace("httptrace", httpTrace)
+			if httpTrace.Baggage != "" {
+				t.Errorf("httptrace: baggage %q reached the backend", httpTrace.Baggage)
 			}
 			if none := seen("none"); none != (traceContextSeen{}) {
 				t.Errorf("none: the backend received %+v", none)
