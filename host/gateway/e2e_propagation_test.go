@@ -57,7 +57,12 @@ telemetry {
 		name, cfg string
 	}{{"telemetry off", ""}, {"telemetry on", telemetryOn}} {
 		t.Run(tel.name, func(t *testing.T) {
-			url, _ := startArgus(t, "audit {\n  enabled = false\n}\n"+tel.cfg+backends)
+			url, _ := startArgus(t, mgmtBlock+"audit {\n  enabled = false\n}\n"+tel.cfg+backends)
+			for name, want := range map[string]string{"all": "all", "trace": "trace", "none": "none", "httptrace": "trace"} {
+				if got := backendStatus(t, url, name).TracePropagation; got != want {
+					t.Errorf("management API: backend %s trace_propagation %q, want %q", name, got, want)
+				}
+			}
 			s := connect(t, url)
 			seen := func(backend string) traceContextSeen {
 				t.Helper()

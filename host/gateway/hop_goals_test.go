@@ -108,6 +108,17 @@ func hopGoals(concs []int, ratio func(a, b string, conc int) float64, p50Added f
 	return goals
 }
 
+// figure is the measured figure as the table shows it: one more digit
+// when its rounding would read as the goal itself though it misses it
+// (a ratio of 1.096 against 1.10).
+func (g hopGoal) figure() string {
+	got := fmt.Sprintf(g.format, g.got)
+	if !g.meets(g.got) && got == fmt.Sprintf(g.format, g.want) && g.format == "%.2f" {
+		return fmt.Sprintf("%.3f", g.got)
+	}
+	return got
+}
+
 // goalTable renders goals as a markdown table, leaving out the ones not
 // measured.
 func goalTable(goals []hopGoal) string {
@@ -122,7 +133,7 @@ func goalTable(goals []hopGoal) string {
 		if g.flrOK {
 			floor = fmt.Sprintf(g.format, g.floor) + g.units
 		}
-		fmt.Fprintf(&sb, "| %s | %s%s | %s | %s |\n", g.label, fmt.Sprintf(g.format, g.got), g.units, floor, v)
+		fmt.Fprintf(&sb, "| %s | %s%s | %s | %s |\n", g.label, g.figure(), g.units, floor, v)
 	}
 	return sb.String()
 }
@@ -170,7 +181,11 @@ func TestHopGoalVerdicts(t *testing.T) {
 			t.Errorf("p50 with the floor at +40 µs: %q, want %q", g.verdict(), goalNotMet)
 		}
 	}
+	ratios["bare/direct/16"] = 1.096
 	table := goalTable(hopGoals([]int{1, 16}, ratio, p50Added))
+	if !strings.Contains(table, "| bare >= 1.10 x direct, conc 16 | 1.096 | 1.30 | not met |") {
+		t.Errorf("a figure that rounds to the goal it misses is shown with one more digit:\n%s", table)
+	}
 	if strings.Contains(table, "http-full") || !strings.Contains(table, "| full >= 1.00 x direct, conc 1 | 0.80 | 0.95 | not met, beyond the floor |") ||
 		!strings.Contains(table, "| telemetry on/off >= 0.95, conc 1 | 0.90 | - | not met |") ||
 		!strings.Contains(table, "| telemetry on/off >= 0.95, conc 16 | 0.88 | 0.92 | not met, beyond the floor |") ||

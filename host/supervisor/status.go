@@ -12,17 +12,20 @@ import (
 
 // BackendStatus is one backend as the management API shows it.
 type BackendStatus struct {
-	Name            string             `json:"name"`
-	Type            string             `json:"type"`
-	Phase           health.Phase       `json:"phase"`
-	State           string             `json:"state"` // "connected" or "disconnected"
-	Since           time.Time          `json:"since"` // when the phase was entered
-	Error           string             `json:"error"` // why it last failed; "" while Ready
-	ProtocolVersion string             `json:"protocol_version,omitempty"`
-	SessionMode     string             `json:"session_mode"`
-	Capabilities    CapabilityCounts   `json:"capabilities"`
-	Health          HealthStatus       `json:"health"`
-	Conditions      []health.Condition `json:"conditions"`
+	Name            string       `json:"name"`
+	Type            string       `json:"type"`
+	Phase           health.Phase `json:"phase"`
+	State           string       `json:"state"` // "connected" or "disconnected"
+	Since           time.Time    `json:"since"` // when the phase was entered
+	Error           string       `json:"error"` // why it last failed; "" while Ready
+	ProtocolVersion string       `json:"protocol_version,omitempty"`
+	SessionMode     string       `json:"session_mode"`
+	// TracePropagation is what of a trace context the backend is sent
+	// (trace_propagation).
+	TracePropagation string             `json:"trace_propagation"`
+	Capabilities     CapabilityCounts   `json:"capabilities"`
+	Health           HealthStatus       `json:"health"`
+	Conditions       []health.Condition `json:"conditions"`
 }
 
 // CapabilityCounts counts what a backend contributes to the catalogue.
@@ -82,7 +85,10 @@ func (sv *Supervisor) Backend(name string) (BackendStatus, bool) {
 }
 
 func (sv *Supervisor) backendStatus(lb *liveBackend, counts func(string) (int, int, int, int)) BackendStatus {
-	s := BackendStatus{Name: lb.cfg.Name, Type: lb.cfg.Type, SessionMode: lb.cfg.SessionMode, State: "disconnected"}
+	s := BackendStatus{Name: lb.cfg.Name, Type: lb.cfg.Type, SessionMode: lb.cfg.SessionMode, TracePropagation: lb.cfg.TracePropagation, State: "disconnected"}
+	if s.TracePropagation == "" {
+		s.TracePropagation = config.PropagateAll
+	}
 	if conn := lb.shared.Conn(); conn != nil {
 		s.State = "connected"
 		s.ProtocolVersion = conn.ProtocolVersion()
