@@ -108,13 +108,16 @@ func hopGoals(concs []int, ratio func(a, b string, conc int) float64, p50Added f
 	return goals
 }
 
-// figure is the measured figure as the table shows it: one more digit
-// when its rounding would read as the goal itself though it misses it
-// (a ratio of 1.096 against 1.10).
+// figure is the measured figure as the table shows it: with more digits
+// (up to six) while its rounding would read as the goal itself though it
+// misses it (a ratio of 1.096 against 1.10).
 func (g hopGoal) figure() string {
 	got := fmt.Sprintf(g.format, g.got)
-	if !g.meets(g.got) && got == fmt.Sprintf(g.format, g.want) && g.format == "%.2f" {
-		return fmt.Sprintf("%.3f", g.got)
+	if g.meets(g.got) || g.format != "%.2f" {
+		return got
+	}
+	for digits := 3; digits <= 6 && got == fmt.Sprintf("%.*f", digits-1, g.want); digits++ {
+		got = fmt.Sprintf("%.*f", digits, g.got)
 	}
 	return got
 }
@@ -182,9 +185,11 @@ func TestHopGoalVerdicts(t *testing.T) {
 		}
 	}
 	ratios["bare/direct/16"] = 1.096
+	ratios["bare/direct/1"] = 1.0996
 	table := goalTable(hopGoals([]int{1, 16}, ratio, p50Added))
-	if !strings.Contains(table, "| bare >= 1.10 x direct, conc 16 | 1.096 | 1.30 | not met |") {
-		t.Errorf("a figure that rounds to the goal it misses is shown with one more digit:\n%s", table)
+	if !strings.Contains(table, "| bare >= 1.10 x direct, conc 16 | 1.096 | 1.30 | not met |") ||
+		!strings.Contains(table, "| bare >= 1.10 x direct, conc 1 | 1.0996 | 0.95 | not met, beyond the floor |") {
+		t.Errorf("a figure that rounds to the goal it misses is shown with more digits:\n%s", table)
 	}
 	if strings.Contains(table, "http-full") || !strings.Contains(table, "| full >= 1.00 x direct, conc 1 | 0.80 | 0.95 | not met, beyond the floor |") ||
 		!strings.Contains(table, "| telemetry on/off >= 0.95, conc 1 | 0.90 | - | not met |") ||

@@ -1,6 +1,10 @@
 package request
 
-import "github.com/modelcontextprotocol/go-sdk/mcp"
+import (
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
 
 // The keys of params._meta that carry a W3C trace context (SEP-414).
 const (
@@ -11,13 +15,16 @@ const (
 
 // WithoutTraceContext is meta without its baggage and, unless keepTrace,
 // without its traceparent and tracestate: what a backend that is sent
-// less than all of a trace context may see of the client's. meta itself
-// is never changed: when it holds none of those keys it is returned as
-// it is, else a copy without them, nil if nothing is left (an empty
-// _meta would still be decoded by the backend).
+// less than all of a trace context may see of the client's. The keys are
+// matched whatever their case: SEP-414's are lower-case, but a backend
+// that turns _meta into HTTP headers would read "Baggage" as baggage.
+// meta itself is never changed: when it holds none of those keys it is
+// returned as it is, else a copy without them, nil if nothing is left (an
+// empty _meta would still be decoded by the backend).
 func WithoutTraceContext(meta mcp.Meta, keepTrace bool) mcp.Meta {
 	drop := func(k string) bool {
-		return k == MetaBaggage || (!keepTrace && (k == MetaTraceparent || k == MetaTracestate))
+		return strings.EqualFold(k, MetaBaggage) ||
+			(!keepTrace && (strings.EqualFold(k, MetaTraceparent) || strings.EqualFold(k, MetaTracestate)))
 	}
 	found := false
 	for k := range meta {
@@ -39,4 +46,10 @@ func WithoutTraceContext(meta mcp.Meta, keepTrace bool) mcp.Meta {
 		return nil
 	}
 	return out
+}
+
+// IsTraceContextKey reports whether k names part of a trace context in
+// _meta, whatever its case.
+func IsTraceContextKey(k string) bool {
+	return strings.EqualFold(k, MetaTraceparent) || strings.EqualFold(k, MetaTracestate) || strings.EqualFold(k, MetaBaggage)
 }

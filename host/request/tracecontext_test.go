@@ -22,6 +22,8 @@ func TestWithoutTraceContext(t *testing.T) {
 		{"trace, no baggage to drop", mcp.Meta{"traceparent": "x"}, true, mcp.Meta{"traceparent": "x"}},
 		{"only a trace context", mcp.Meta{"traceparent": "x", "baggage": "b"}, false, nil},
 		{"only baggage", mcp.Meta{"baggage": "b"}, true, nil},
+		{"any case, none", mcp.Meta{"Traceparent": "x", "TRACESTATE": "s", "BAGGAGE": "b", "Baggage": "c", "progressToken": "p"}, false, mcp.Meta{"progressToken": "p"}},
+		{"any case, trace", mcp.Meta{"Traceparent": "x", "BAGGAGE": "b"}, true, mcp.Meta{"Traceparent": "x"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := maps.Clone(tt.meta)

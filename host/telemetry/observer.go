@@ -377,12 +377,17 @@ func (o observer) backendCall(ctx context.Context, c *request.Call, b request.Ba
 var traceOnly propagation.TextMapPropagator = propagation.TraceContext{}
 
 // injectMeta puts ctx's trace context, as p writes it, into a copy of
-// params' _meta.
+// params' _meta, in place of the client's: what the propagator does not
+// write (a tracestate or baggage the span does not carry, because the
+// client's traceparent was invalid or its baggage too large) must not be
+// left beside a traceparent it does not belong to (W3C: a tracestate
+// goes with its traceparent).
 func injectMeta(ctx context.Context, params mcp.Params, p propagation.TextMapPropagator) {
 	meta := maps.Clone(request.Meta(params))
 	if meta == nil {
 		meta = map[string]any{}
 	}
+	maps.DeleteFunc(meta, func(k string, _ any) bool { return request.IsTraceContextKey(k) })
 	p.Inject(ctx, metaCarrier(meta))
 	params.SetMeta(meta)
 }

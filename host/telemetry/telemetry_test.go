@@ -588,3 +588,53 @@ func TestClientTextIsBounded(t *testing.T) {
 		t.Errorf("argus.requests tool_name labels: %v, want the unrouted call's and %q", methods, otherMethod)
 	}
 }
+
+// TestBackendGetsOnlyTheSpansContext: the backend's _meta carries the
+// CLIENT span's trace context in place of the client's. What the span
+// does not carry (a tracestate beside an invalid traceparent, baggage of
+// the wrong type, keys in another case) is not left in it; a valid
+// client's tracestate and baggage go on with the span's context.
+func TestBackendGetsOnlyTheSpansContext(t *testing.T) {
+	validParent := "00-" + clientTrace + "-" + clientParent + "-01"
+	for _, tt := range []struct {
+		name               string
+		meta               map[string]any
+		tracestate, bagage any
+	}{
+		{"invalid traceparent", map[string]any{"traceparent": "garbage", "tracestate": "v=1", "baggage": 7, "Traceparent": validParent, "BAGGAGE": "u=1", "progressToken": 3}, nil, nil},
+		{"valid", map[string]any{"traceparent": validParent, "tracestate": "v=1", "baggage": "user=alice", "progressToken": 3}, "v=1", "user=alice"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			var backendMeta map[string]any
+			f.run(t, toolCall(tt.meta, nil), &backendMeta, &mcp.CallToolResult{}, nil)
+			spans := f.spans.GetSpans().Snapshots()
+			if len(spans) != 2 {
+				t.Fatalf("%d spans", len(spans))
+			}
+			client := spans[0]
+			want := "00-" + client.SpanContext().TraceID().String() + "-" + client.SpanContext().SpanID().String() + "-01"
+			if backendMeta["traceparent"] != want {
+				t.Errorf("traceparent %v, want the CLIENT span's %s", backendMeta["traceparent"], want)
+			}
+			if backendMeta["tracestate"] != tt.tracestate || backendMeta["baggage"] != tt.bagage {
+				t.Errorf("tracestate %v baggage %v, want %v and %v", backendMeta["tracestate"], backendMeta["baggage"], tt.tracestate, tt.bagage)
+			}
+			for _, k := range []string{"Traceparent", "BAGGAGE"} {
+				if _, ok := backendMeta[k]; ok {
+					t.Errorf("%s reached the backend", k)
+				}
+			}
+			if backendMeta["progressToken"] != 3 || len(backendMeta) != 2+btoi(tt.tracestate != nil)+btoi(tt.bagage != nil) {
+				t.Errorf("backend _meta %v", backendMeta)
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
