@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -120,4 +121,57 @@ type traceContextSeen struct {
 	Traceparent string `json:"traceparent"`
 	Tracestate  string `json:"tracestate"`
 	Baggage     string `json:"baggage"`
+}
+
+// TestE2ETracePropagationReload: a reload that changes only a backend's
+// trace_propagation applies it to the running backend, from its next
+// request, without restarting it (same process, same session), and says
+// so under "updated".
+func TestE2ETracePropagationReload(t *testing.T) {
+	tp := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	block := func(setting string) string {
+		return fmt.Sprintf("backend \"r\" {\n  type = \"stdio\"\n  command = %s\n  args = [\"-name\", \"r\"]\n  trace_propagation = %q\n}\n",
+			hclString(binPath(t, testbin.DemoServer)), setting)
+	}
+	base := mgmtBlock + "audit {\n  enabled = false\n}\n"
+	url, proc := startArgus(t, base+block("none"))
+	path := proc.Cmd.Args[len(proc.Cmd.Args)-1]
+	src, _ := os.ReadFile(path) // with the listen address startArgus added
+	listen := string(src[:strings.Index(string(src), mgmtBlock)])
+	s := connect(t, url)
+	call := func(tool string) *mcp.CallToolResult {
+		t.Helper()
+		res, err := s.CallTool(context.Background(), &mcp.CallToolParams{Name: tool, Meta: mcp.Meta{"traceparent": tp}})
+		if err != nil || res.IsError {
+			t.Fatalf("%s: %v %+v", tool, err, res)
+		}
+		return res
+	}
+	if got := text(t, call("r_traceparent")); got != "" {
+		t.Fatalf("none: the backend received traceparent %q", got)
+	}
+	pid := text(t, call("r_pid"))
+
+	if err := os.WriteFile(path, []byte(listen+base+block("all")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Changed []string `json:"changed"`
+		Updated []string `json:"updated"`
+	}
+	if code := mgmt(t, url, "POST", "/reload", mgmtToken, &out); code != 200 {
+		t.Fatalf("reload: %d", code)
+	}
+	if len(out.Changed) != 0 || len(out.Updated) != 1 || out.Updated[0] != "r" {
+		t.Errorf("reload answered changed %v updated %v, want r updated", out.Changed, out.Updated)
+	}
+	if got := text(t, call("r_traceparent")); got != tp {
+		t.Errorf("all, after the reload: the backend received traceparent %q, want %q", got, tp)
+	}
+	if got := text(t, call("r_pid")); got != pid {
+		t.Errorf("the backend was restarted: pid %s, was %s", got, pid)
+	}
+	if got := backendStatus(t, url, "r").TracePropagation; got != "all" {
+		t.Errorf("management API: trace_propagation %q after the reload", got)
+	}
 }

@@ -321,14 +321,15 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 		}
 	}
 	cfg := conn.Config()
-	limitTraceContext(params, cfg.TracePropagation)
+	propagation := g.TracePropagation(backendName)
+	limitTraceContext(params, propagation)
 	timeout := cfg.CallTimeout
 	// run makes the backend call under cctx; parent is the context whose
 	// end means the caller gave up.
 	run := func(parent, cctx context.Context, inf *relay.Inflight) (mcp.Result, error) {
 		var done func(mcp.Result, error)
 		if c.BackendHook != nil {
-			cctx, done = c.BackendHook(cctx, c, request.Backend{Name: cfg.Name, Type: cfg.Type, URL: cfg.URL, Command: cfg.Command, TracePropagation: cfg.TracePropagation}, params)
+			cctx, done = c.BackendHook(cctx, c, request.Backend{Name: cfg.Name, Type: cfg.Type, URL: cfg.URL, Command: cfg.Command, TracePropagation: propagation}, params)
 		}
 		res, err := l.Exchange(cctx, inf, params, func(ctx context.Context) (mcp.Result, error) {
 			r, err := do(ctx, conn)

@@ -48,7 +48,7 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 		return nil
 	}
 	params := *req.Params // the backend's copy: its _meta may be limited
-	limitTraceContext(&params, l.Conn().Config().TracePropagation)
+	limitTraceContext(&params, g.TracePropagation(l.Conn().Config().Name))
 	if err := l.Conn().Session().Subscribe(ctx, &params); err != nil {
 		g.subMu.Lock()
 		delete(sub.sessions, req.Session)
@@ -92,7 +92,7 @@ func (g *Gateway) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) 
 		l.Subscribed(-1)
 	}
 	params := *req.Params
-	limitTraceContext(&params, l.Conn().Config().TracePropagation)
+	limitTraceContext(&params, g.TracePropagation(l.Conn().Config().Name))
 	return request.Wire(l.Conn().Session().Unsubscribe(ctx, &params))
 }
 

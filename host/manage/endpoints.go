@@ -326,6 +326,6 @@ func (a *API) reload(w http.ResponseWriter, r *http.Request) {
 	default:
 		a.o.Logger.Info("management: configuration reloaded", "client_ip", r.RemoteAddr)
 		writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "diagnostics": diags,
-			"added": sum.Added, "removed": sum.Removed, "changed": sum.Changed, "restart_required": sum.Restart})
+			"added": sum.Added, "removed": sum.Removed, "changed": sum.Changed, "updated": sum.Updated, "restart_required": sum.Restart})
 	}
 }

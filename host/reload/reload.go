@@ -140,7 +140,7 @@ func (r *File) Reload() (supervisor.ReloadSummary, string, error) {
 	if len(added)+len(removed) > 0 {
 		sum.Changed = append(sum.Changed, probeChanges(added, removed)...)
 	}
-	r.log.Info("configuration reloaded", "file", r.path, "added", sum.Added, "removed", sum.Removed, "changed", sum.Changed)
+	r.log.Info("configuration reloaded", "file", r.path, "added", sum.Added, "removed", sum.Removed, "changed", sum.Changed, "updated", sum.Updated)
 	if len(sum.Restart) > 0 {
 		r.log.Warn("configuration reloaded, but these settings changed and take effect only after a restart", "restart_required", sum.Restart)
 	}

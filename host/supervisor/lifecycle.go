@@ -216,6 +216,7 @@ func (sv *Supervisor) newLiveBackendWith(bc config.Backend, h config.Health) *li
 	lb.ctx, lb.cancel = context.WithCancel(sv.ctx)
 	lb.tracker.Rules = health.Rules{DegradedLatency: h.DegradedLatency, FailureThreshold: h.FailureThreshold}
 	lb.shared = relay.New(sv.relay, bc, nil)
+	lb.propagation.Store(&bc.TracePropagation)
 	return lb
 }
 

@@ -26,6 +26,9 @@ type ReloadSummary struct {
 	Added   []string `json:"added"`
 	Removed []string `json:"removed"`
 	Changed []string `json:"changed"`
+	// Updated lists backends whose changed settings were applied without
+	// restarting them (trace_propagation).
+	Updated []string `json:"updated"`
 	// Restart lists settings that changed but only take effect after a
 	// restart (the caller adds the sections it cannot apply itself).
 	Restart []string `json:"restart_required"`
@@ -57,6 +60,8 @@ func (sv *Supervisor) Apply(cfg *config.Config, restart ...string) (ReloadSummar
 			sum.Added = append(sum.Added, b.Name)
 		case !sameBackend(prev, b):
 			sum.Changed = append(sum.Changed, b.Name)
+		case prev.TracePropagation != b.TracePropagation:
+			sum.Updated = append(sum.Updated, b.Name)
 		}
 	}
 	for _, b := range old.Backends {
@@ -114,12 +119,17 @@ func (sv *Supervisor) Apply(cfg *config.Config, restart ...string) (ReloadSummar
 	sv.mu.Unlock()
 
 	// Health rules apply to the backends that keep running, from their
-	// next check on (interval and timeout are read at every check).
+	// next check on (interval and timeout are read at every check), and
+	// so does what of a trace context they are sent, from their next
+	// request.
 	rules := health.Rules{DegradedLatency: cfg.Health.DegradedLatency, FailureThreshold: cfg.Health.FailureThreshold}
 	for _, lb := range sv.liveBackends() {
 		lb.mu.Lock()
 		lb.tracker.Rules = rules
 		lb.mu.Unlock()
+		if b, ok := newBy[lb.cfg.Name]; ok {
+			lb.propagation.Store(&b.TracePropagation)
+		}
 	}
 	for _, lb := range stopped {
 		sv.stopBackend(lb)
@@ -139,8 +149,8 @@ func (sv *Supervisor) Apply(cfg *config.Config, restart ...string) (ReloadSummar
 			sv.run(lb, conn)
 		})
 	}
-	sv.events.Emit(events.Info, "reload", "config", fmt.Sprintf("configuration reloaded: %d added, %d removed, %d changed", len(sum.Added), len(sum.Removed), len(sum.Changed)),
-		map[string]any{"added": sum.Added, "removed": sum.Removed, "changed": sum.Changed, "restart_required": sum.Restart})
+	sv.events.Emit(events.Info, "reload", "config", fmt.Sprintf("configuration reloaded: %d added, %d removed, %d changed, %d updated", len(sum.Added), len(sum.Removed), len(sum.Changed), len(sum.Updated)),
+		map[string]any{"added": sum.Added, "removed": sum.Removed, "changed": sum.Changed, "updated": sum.Updated, "restart_required": sum.Restart})
 	if len(sum.Restart) > 0 {
 		sv.log.Warn("configuration reloaded; some settings take effect only after a restart", "settings", sum.Restart)
 	}
@@ -158,7 +168,11 @@ func (sv *Supervisor) stopBackend(lb *liveBackend) {
 	sv.onChange(change)
 }
 
+// sameBackend reports whether a and b need no restart between them: what
+// differs, if anything, applies to the running backend (where it is
+// declared, its trace_propagation).
 func sameBackend(a, b config.Backend) bool {
 	a.DeclRange, b.DeclRange = hcl.Range{}, hcl.Range{}
+	a.TracePropagation, b.TracePropagation = "", ""
 	return reflect.DeepEqual(a, b)
 }

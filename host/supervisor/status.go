@@ -85,10 +85,7 @@ func (sv *Supervisor) Backend(name string) (BackendStatus, bool) {
 }
 
 func (sv *Supervisor) backendStatus(lb *liveBackend, counts func(string) (int, int, int, int)) BackendStatus {
-	s := BackendStatus{Name: lb.cfg.Name, Type: lb.cfg.Type, SessionMode: lb.cfg.SessionMode, TracePropagation: lb.cfg.TracePropagation, State: "disconnected"}
-	if s.TracePropagation == "" {
-		s.TracePropagation = config.PropagateAll
-	}
+	s := BackendStatus{Name: lb.cfg.Name, Type: lb.cfg.Type, SessionMode: lb.cfg.SessionMode, TracePropagation: lb.tracePropagation(), State: "disconnected"}
 	if conn := lb.shared.Conn(); conn != nil {
 		s.State = "connected"
 		s.ProtocolVersion = conn.ProtocolVersion()

@@ -106,9 +106,12 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Supervisor {
 // catalogue, and for calls unless the backend is per-client) and the
 // per-client links of session_mode = "per-client".
 type liveBackend struct {
-	cfg     config.Backend
-	shared  *relay.Link
-	refresh chan struct{} // coalesced list_changed signals
+	cfg config.Backend
+	// propagation is cfg's trace_propagation as in force: a reload that
+	// changes only it applies it here, without restarting the backend.
+	propagation atomic.Pointer[string]
+	shared      *relay.Link
+	refresh     chan struct{} // coalesced list_changed signals
 
 	clientMu  sync.Mutex
 	clients   map[*mcp.ServerSession]*clientLink
@@ -269,6 +272,26 @@ func waitSession(ss *mcp.ServerSession) <-chan struct{} {
 }
 
 // Links returns every connected link, shared and per-client.
+// TracePropagation is what of a trace context backend name is sent
+// (config.PropagateAll, PropagateTrace or PropagateNone), as the latest
+// reload set it; PropagateAll for a backend not running.
+func (sv *Supervisor) TracePropagation(name string) string {
+	sv.mu.RLock()
+	lb := sv.backends[name]
+	sv.mu.RUnlock()
+	if lb == nil {
+		return config.PropagateAll
+	}
+	return lb.tracePropagation()
+}
+
+func (lb *liveBackend) tracePropagation() string {
+	if p := lb.propagation.Load(); p != nil && *p != "" {
+		return *p
+	}
+	return config.PropagateAll
+}
+
 func (sv *Supervisor) Links() []*relay.Link {
 	sv.mu.RLock()
 	defer sv.mu.RUnlock()

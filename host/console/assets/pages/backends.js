@@ -54,7 +54,7 @@ export async function render(root, { signal, setLive }) {
     result.replaceChildren(h('span', { class: 'muted' }, 'reloading…'));
     try {
       const r = await api('/reload', { method: 'POST', signal });
-      const changed = [...(r.added || []).map((x) => '+' + x), ...(r.removed || []).map((x) => '−' + x), ...(r.changed || []).map((x) => '~' + x)];
+      const changed = [...(r.added || []).map((x) => '+' + x), ...(r.removed || []).map((x) => '−' + x), ...(r.changed || []).map((x) => '~' + x), ...(r.updated || []).map((x) => x + ' (updated in place)')];
       result.replaceChildren(h('div', {},
         h('div', { class: 'ok' }, 'Applied' + (changed.length ? ': ' + changed.join(', ') : ': nothing changed')),
         (r.restart_required || []).length ? h('div', { class: 'warn' }, 'Restart required for: ' + r.restart_required.join(', ')) : null,
