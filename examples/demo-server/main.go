@@ -45,7 +45,8 @@
 //	add_tool   {name string}                    adds an echo tool by that name (tools/list_changed)
 //	slow_pings {ms int, flap bool}              delays ping answers (every other one with flap)
 //	traceparent {}                              the W3C traceparent the request carried in _meta;
-//	                                            structured {traceparent, tracestate, baggage}
+//	                                            structured {traceparent, tracestate, baggage}, and
+//	                                            header_* the same from HTTP headers
 //
 // Resources:
 //

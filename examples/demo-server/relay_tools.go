@@ -170,18 +170,26 @@ type traceContext struct {
 	Traceparent string `json:"traceparent,omitempty"`
 	Tracestate  string `json:"tracestate,omitempty"`
 	Baggage     string `json:"baggage,omitempty"`
+	// The same from the HTTP request's headers (streamable HTTP only).
+	HeaderTraceparent string `json:"header_traceparent,omitempty"`
+	HeaderTracestate  string `json:"header_tracestate,omitempty"`
+	HeaderBaggage     string `json:"header_baggage,omitempty"`
 }
 
 func addTraceTool(server *mcp.Server) {
 	mcp.AddTool(server, &mcp.Tool{
 		Name:        "traceparent",
-		Description: "Return the W3C traceparent this request carried in params._meta (empty if none); structured: the traceparent, tracestate and baggage it carried.",
+		Description: "Return the W3C traceparent this request carried in params._meta (empty if none); structured: the traceparent, tracestate and baggage it carried, in _meta and (over HTTP) in its headers.",
 	}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, traceContext, error) {
 		meta := req.Params.GetMeta()
 		var tc traceContext
 		tc.Traceparent, _ = meta["traceparent"].(string)
 		tc.Tracestate, _ = meta["tracestate"].(string)
 		tc.Baggage, _ = meta["baggage"].(string)
+		if req.Extra != nil && req.Extra.Header != nil {
+			h := req.Extra.Header
+			tc.HeaderTraceparent, tc.HeaderTracestate, tc.HeaderBaggage = h.Get("Traceparent"), h.Get("Tracestate"), h.Get("Baggage")
+		}
 		return textResult(tc.Traceparent), tc, nil
 	})
 }

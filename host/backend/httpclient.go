@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+
+	"github.com/argusmcp/argus/host/request"
 )
 
 // drainGrace is how long the rest of a POST's response may be read, out
@@ -35,7 +37,22 @@ func httpClient(headers map[string]string, negotiated *atomic.Pointer[string]) *
 	if len(headers) > 0 {
 		rt = headerTransport{base: rt, headers: headers}
 	}
-	return &http.Client{Transport: tooLargeTransport{versionTransport{base: rt, negotiated: negotiated}}}
+	return &http.Client{Transport: tooLargeTransport{versionTransport{base: traceTransport{base: rt}, negotiated: negotiated}}}
+}
+
+// traceTransport writes the trace context of the call a request belongs
+// to into its headers, when telemetry put an injector in the request's
+// context (request.WithHeaderInjector): the same context as the request's
+// _meta carries, for a backend instrumented at its HTTP layer. The
+// configured headers are written after it and win.
+type traceTransport struct{ base http.RoundTripper }
+
+func (t traceTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if inject := request.HeaderInjector(r.Context()); inject != nil {
+		r = r.Clone(r.Context())
+		inject(r.Header)
+	}
+	return t.base.RoundTrip(r)
 }
 
 // tooLargeTransport turns a backend's 413 to a POST of a message with an

@@ -35,9 +35,12 @@ func TestE2ETracePropagation(t *testing.T) {
 		backends += fmt.Sprintf("backend %q {\n  type = \"stdio\"\n  command = %s\n  args = [\"-name\", %q]\n  %s\n}\n",
 			b.name, hclString(binPath(t, testbin.DemoServer)), b.name, b.setting)
 	}
-	// And over streamable HTTP, whose requests Argus writes on its own path.
-	httpURL, _ := startDemoHTTPProc(t, "httptrace")
-	backends += fmt.Sprintf("backend \"httptrace\" {\n  type = \"streamable-http\"\n  url = %q\n  trace_propagation = \"trace\"\n}\n", httpURL)
+	// And over streamable HTTP, whose requests Argus writes on its own
+	// path, and whose headers carry the trace context too.
+	for _, b := range []struct{ name, setting string }{{"httpall", "all"}, {"httptrace", "trace"}} {
+		httpURL, _ := startDemoHTTPProc(t, b.name)
+		backends += fmt.Sprintf("backend %q {\n  type = \"streamable-http\"\n  url = %q\n  trace_propagation = %q\n}\n", b.name, httpURL, b.setting)
+	}
 	// Telemetry on exports to a port nothing listens on: spans are made
 	// and propagated whether or not an export succeeds.
 	const telemetryOn = `
@@ -105,8 +108,27 @@ telemetry {
 			}
 			httpTrace := seen("httptrace")
 			wantTrace("httptrace", httpTrace)
-			if httpTrace.Baggage != "" {
-				t.Errorf("httptrace: baggage %q reached the backend", httpTrace.Baggage)
+			if httpTrace.Baggage != "" || httpTrace.HeaderBaggage != "" {
+				t.Errorf("httptrace: baggage %q / header %q reached the backend", httpTrace.Baggage, httpTrace.HeaderBaggage)
+			}
+			httpAll := seen("httpall")
+			wantTrace("httpall", httpAll)
+			// The headers: with telemetry on, the CLIENT span's context as
+			// in _meta (the baggage only where it may go); with it off,
+			// none (Argus passes the client's _meta on, nothing more).
+			for _, h := range []struct {
+				name    string
+				got     traceContextSeen
+				baggage string
+			}{{"httpall", httpAll, baggage}, {"httptrace", httpTrace, ""}} {
+				want := traceContextSeen{}
+				if tel.cfg != "" {
+					want = traceContextSeen{HeaderTraceparent: h.got.Traceparent, HeaderTracestate: tracestate, HeaderBaggage: h.baggage}
+				}
+				got := traceContextSeen{HeaderTraceparent: h.got.HeaderTraceparent, HeaderTracestate: h.got.HeaderTracestate, HeaderBaggage: h.got.HeaderBaggage}
+				if got != want {
+					t.Errorf("%s: HTTP headers carried %+v, want %+v", h.name, got, want)
+				}
 			}
 			if none := seen("none"); none != (traceContextSeen{}) {
 				t.Errorf("none: the backend received %+v", none)
@@ -118,9 +140,12 @@ telemetry {
 // traceContextSeen is the demo server's traceparent tool's structured
 // answer.
 type traceContextSeen struct {
-	Traceparent string `json:"traceparent"`
-	Tracestate  string `json:"tracestate"`
-	Baggage     string `json:"baggage"`
+	Traceparent       string `json:"traceparent"`
+	Tracestate        string `json:"tracestate"`
+	Baggage           string `json:"baggage"`
+	HeaderTraceparent string `json:"header_traceparent"`
+	HeaderTracestate  string `json:"header_tracestate"`
+	HeaderBaggage     string `json:"header_baggage"`
 }
 
 // TestE2ETracePropagationReload: a reload that changes only a backend's

@@ -1,6 +1,8 @@
 package request
 
 import (
+	"context"
+	"net/http"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -52,4 +54,21 @@ func WithoutTraceContext(meta mcp.Meta, keepTrace bool) mcp.Meta {
 // _meta, whatever its case.
 func IsTraceContextKey(k string) bool {
 	return strings.EqualFold(k, MetaTraceparent) || strings.EqualFold(k, MetaTracestate) || strings.EqualFold(k, MetaBaggage)
+}
+
+type headerInjectorKey struct{}
+
+// WithHeaderInjector returns ctx carrying inject, which writes the trace
+// context of a backend request into its HTTP headers (telemetry's CLIENT
+// span's, as far as the backend's trace_propagation allows): an HTTP
+// backend instrumented at its HTTP layer continues the trace from them.
+func WithHeaderInjector(ctx context.Context, inject func(http.Header)) context.Context {
+	return context.WithValue(ctx, headerInjectorKey{}, inject)
+}
+
+// HeaderInjector is the function WithHeaderInjector put in ctx, nil if
+// none.
+func HeaderInjector(ctx context.Context) func(http.Header) {
+	f, _ := ctx.Value(headerInjectorKey{}).(func(http.Header))
+	return f
 }

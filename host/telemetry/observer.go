@@ -342,12 +342,22 @@ func (o observer) backendCall(ctx context.Context, c *request.Call, b request.Ba
 	// What of the span's context the backend is sent (trace_propagation;
 	// the router has already taken out what it may not see of the
 	// client's).
+	var p propagation.TextMapPropagator
 	switch b.TracePropagation {
 	case config.PropagateNone:
 	case config.PropagateTrace:
-		injectMeta(ctx, params, traceOnly)
+		p = traceOnly
 	default:
-		injectMeta(ctx, params, t.propagator)
+		p = t.propagator
+	}
+	if p != nil {
+		injectMeta(ctx, params, p)
+		if b.Type != config.TypeStdio {
+			// And into the HTTP request's headers, for a backend traced
+			// at its HTTP layer (backend's traceTransport).
+			spanCtx := ctx
+			ctx = request.WithHeaderInjector(ctx, func(h http.Header) { p.Inject(spanCtx, propagation.HeaderCarrier(h)) })
+		}
 	}
 	start := time.Now()
 	return ctx, func(res mcp.Result, err error) {
