@@ -37,14 +37,30 @@ func httpClient(headers map[string]string, negotiated *atomic.Pointer[string]) *
 	if len(headers) > 0 {
 		rt = headerTransport{base: rt, headers: headers}
 	}
-	return &http.Client{Transport: tooLargeTransport{versionTransport{base: traceTransport{base: rt}, negotiated: negotiated}}}
+	// Trace headers configured on the backend stand for the whole trace
+	// context: none is injected beside them (a tracestate or baggage
+	// next to a traceparent they do not belong to).
+	if !configuresTraceHeaders(headers) {
+		rt = traceTransport{base: rt}
+	}
+	return &http.Client{Transport: tooLargeTransport{versionTransport{base: rt, negotiated: negotiated}}}
+}
+
+// configuresTraceHeaders reports whether headers set any of the W3C trace
+// context headers.
+func configuresTraceHeaders(headers map[string]string) bool {
+	for k := range headers {
+		if request.IsTraceContextKey(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // traceTransport writes the trace context of the call a request belongs
 // to into its headers, when telemetry put an injector in the request's
 // context (request.WithHeaderInjector): the same context as the request's
-// _meta carries, for a backend instrumented at its HTTP layer. The
-// configured headers are written after it and win.
+// _meta carries, for a backend instrumented at its HTTP layer.
 type traceTransport struct{ base http.RoundTripper }
 
 func (t traceTransport) RoundTrip(r *http.Request) (*http.Response, error) {

@@ -321,7 +321,7 @@ func forward[R mcp.Result](ctx context.Context, g *Gateway, c *request.Call, bac
 		}
 	}
 	cfg := conn.Config()
-	propagation := g.TracePropagation(backendName)
+	propagation := g.TracePropagation(backendName, cfg.TracePropagation)
 	limitTraceContext(params, propagation)
 	timeout := cfg.CallTimeout
 	// run makes the backend call under cctx; parent is the context whose

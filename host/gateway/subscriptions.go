@@ -48,7 +48,7 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 		return nil
 	}
 	params := *req.Params // the backend's copy: its _meta may be limited
-	limitTraceContext(&params, g.TracePropagation(l.Conn().Config().Name))
+	limitTraceContext(&params, tracePropagation(g, l))
 	if err := l.Conn().Session().Subscribe(ctx, &params); err != nil {
 		g.subMu.Lock()
 		delete(sub.sessions, req.Session)
@@ -92,8 +92,14 @@ func (g *Gateway) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) 
 		l.Subscribed(-1)
 	}
 	params := *req.Params
-	limitTraceContext(&params, g.TracePropagation(l.Conn().Config().Name))
+	limitTraceContext(&params, tracePropagation(g, l))
 	return request.Wire(l.Conn().Session().Unsubscribe(ctx, &params))
+}
+
+// tracePropagation is the trace_propagation in force for l's backend.
+func tracePropagation(g *Gateway, l *relay.Link) string {
+	cfg := l.Conn().Config()
+	return g.TracePropagation(cfg.Name, cfg.TracePropagation)
 }
 
 // pruneSubs forgets the subscribers that have ended and returns the

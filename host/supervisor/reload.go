@@ -46,7 +46,7 @@ type ReloadSummary struct {
 // auth, log).
 func (sv *Supervisor) Apply(cfg *config.Config, restart ...string) (ReloadSummary, error) {
 	old := sv.config()
-	sum := ReloadSummary{Restart: []string{}}
+	sum := ReloadSummary{Added: []string{}, Removed: []string{}, Changed: []string{}, Updated: []string{}, Restart: []string{}}
 	oldBy := map[string]config.Backend{}
 	for _, b := range old.Backends {
 		oldBy[b.Name] = b

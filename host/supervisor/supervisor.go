@@ -274,13 +274,15 @@ func waitSession(ss *mcp.ServerSession) <-chan struct{} {
 // Links returns every connected link, shared and per-client.
 // TracePropagation is what of a trace context backend name is sent
 // (config.PropagateAll, PropagateTrace or PropagateNone), as the latest
-// reload set it; PropagateAll for a backend not running.
-func (sv *Supervisor) TracePropagation(name string) string {
+// reload set it. For a backend no longer running (a reload removed it
+// while a call to it was under way) it is fallback: the setting of the
+// connection the call uses, never more than that backend was allowed.
+func (sv *Supervisor) TracePropagation(name, fallback string) string {
 	sv.mu.RLock()
 	lb := sv.backends[name]
 	sv.mu.RUnlock()
 	if lb == nil {
-		return config.PropagateAll
+		return fallback
 	}
 	return lb.tracePropagation()
 }
