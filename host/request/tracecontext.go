@@ -25,8 +25,7 @@ const (
 // empty _meta would still be decoded by the backend).
 func WithoutTraceContext(meta mcp.Meta, keepTrace bool) mcp.Meta {
 	drop := func(k string) bool {
-		return strings.EqualFold(k, MetaBaggage) ||
-			(!keepTrace && (strings.EqualFold(k, MetaTraceparent) || strings.EqualFold(k, MetaTracestate)))
+		return strings.EqualFold(k, MetaBaggage) || (!keepTrace && IsTraceContextKey(k))
 	}
 	found := false
 	for k := range meta {

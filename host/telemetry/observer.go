@@ -488,6 +488,6 @@ func (m metaCarrier) Keys() []string {
 }
 
 func hasTraceContext(meta map[string]any) bool {
-	_, ok := meta["traceparent"]
+	_, ok := meta[request.MetaTraceparent]
 	return ok
 }
