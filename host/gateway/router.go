@@ -266,8 +266,10 @@ func limitTraceContext(params mcp.Params, propagation string) {
 	if propagation != config.PropagateTrace && propagation != config.PropagateNone {
 		return
 	}
+	// WithoutTraceContext returns meta itself when it drops nothing, a
+	// smaller copy (or nil) otherwise.
 	if meta := params.GetMeta(); meta != nil {
-		if out := request.WithoutTraceContext(meta, propagation == config.PropagateTrace); out == nil || len(out) != len(meta) {
+		if out := request.WithoutTraceContext(meta, propagation == config.PropagateTrace); len(out) != len(meta) {
 			params.SetMeta(out)
 		}
 	}

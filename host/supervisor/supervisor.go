@@ -271,7 +271,6 @@ func waitSession(ss *mcp.ServerSession) <-chan struct{} {
 	return ch
 }
 
-// Links returns every connected link, shared and per-client.
 // TracePropagation is what of a trace context backend name is sent
 // (config.PropagateAll, PropagateTrace or PropagateNone), as the latest
 // reload set it. For a backend no longer running (a reload removed it
@@ -294,6 +293,7 @@ func (lb *liveBackend) tracePropagation() string {
 	return config.PropagateAll
 }
 
+// Links returns every connected link, shared and per-client.
 func (sv *Supervisor) Links() []*relay.Link {
 	sv.mu.RLock()
 	defer sv.mu.RUnlock()
