@@ -197,6 +197,12 @@ func (r *RawToolResult) MarshalJSON() ([]byte, error) { return r.Raw, nil }
 // transport writes without encoding it again.
 func (r *RawToolResult) RawJSON() json.RawMessage { return r.Raw }
 
+// WithRaw is the result with raw as its JSON (revision.RawTool: the
+// backend's result shaped for a client of a later revision).
+func (r *RawToolResult) WithRaw(raw json.RawMessage) mcp.Result {
+	return &RawToolResult{CallToolResult: r.CallToolResult, Raw: raw}
+}
+
 // CallTool forwards a tools/call to a backend of a revision before
 // 2026-07-28 with Call, skipping the SDK client's decoding and the SDK
 // server's encoding of the result. A result with nothing but text

@@ -34,7 +34,16 @@ func statelessPostRaw(t *testing.T, url, caps, extraMeta, method, name, params s
 	if extraMeta != "" {
 		extraMeta = "," + extraMeta
 	}
-	meta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":` + caps + `,"io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"},"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"` + extraMeta + `}`
+	meta := `{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":` + caps + `,"io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"},"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"` + extraMeta + `}`
+	status, _, body := statelessPostMeta(t, url, meta, method, name, params, header)
+	return status, body
+}
+
+// statelessPostMeta is statelessPostRaw with the whole _meta object
+// given, returning the response's headers as well.
+func statelessPostMeta(t *testing.T, url, meta, method, name, params string, header map[string]string) (int, http.Header, string) {
+	t.Helper()
+	meta = `"_meta":` + meta
 	if params == "" {
 		params = "{" + meta + "}"
 	} else {
@@ -58,7 +67,7 @@ func statelessPostRaw(t *testing.T, url, caps, extraMeta, method, name, params s
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, resp.Header, string(b)
 }
 
 // rpcMessage decodes a JSON-RPC response from a JSON or SSE body.

@@ -103,7 +103,9 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 	g.shape = &revision.Shaper{Server: impl, Private: cfg.Auth != nil}
 	g.rounds = rounds.New(rounds.Options{})
 	g.server = mcp.NewServer(impl, &mcp.ServerOptions{
-		Logger:                  logging.Slog(log.Named("mcp")),
+		// A client of the stateless revision gets a session per request:
+		// its opening and closing are routine, not news.
+		Logger:                  logging.SlogDemoting(log.Named("mcp"), "server connecting", "server session connected", "server session disconnected"),
 		SubscribeHandler:        g.subscribe,
 		UnsubscribeHandler:      g.unsubscribe,
 		RootsListChangedHandler: g.rootsListChanged,

@@ -39,6 +39,11 @@ const (
 	// envHopConc, if set, replaces the measured concurrencies with this
 	// comma-separated list ("1" profiles the serial path alone).
 	envHopConc = "ARGUS_BENCH_CONC"
+	// envHopProtocol, if set, is the MCP revision every target's client
+	// sessions ask for (direct's too), in place of clientProtocolVersion
+	// (2025-11-25, as the peer harness's client): "2026-07-28" measures the
+	// stateless revision, whose requests carry no session.
+	envHopProtocol = "ARGUS_BENCH_PROTOCOL"
 
 	defaultHopDuration = 3 * time.Second
 	defaultHopRounds   = 3
@@ -292,7 +297,7 @@ telemetry {
 	}
 	var targets []*hopTarget
 	for _, s := range spec {
-		t := &hopTarget{key: s.key, label: s.label, sessions: connectN(b, s.url, maxConc), pids: s.pids}
+		t := &hopTarget{key: s.key, label: s.label, sessions: connectN(b, s.url, maxConc, hopProtocol()), pids: s.pids}
 		if s.key == "traced" {
 			t.meta = mcp.Meta{"traceparent": hopTraceparent}
 		}
@@ -443,8 +448,8 @@ telemetry {
 
 	// The table.
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\nBenchmarkHop: tools/call echo, %v per cell in %d interleaved rounds (calls/s: median of rounds), client GOMAXPROCS=%d (argus and the floor fit theirs to their load), NumCPU=%d\n\n",
-		perCell, rounds, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	fmt.Fprintf(&sb, "\nBenchmarkHop: tools/call echo, %v per cell in %d interleaved rounds (calls/s: median of rounds), clients of revision %s, client GOMAXPROCS=%d (argus and the floor fit theirs to their load), NumCPU=%d\n\n",
+		perCell, rounds, hopProtocol(), runtime.GOMAXPROCS(0), runtime.NumCPU())
 	fmt.Fprintf(&sb, "| target | conc | calls/s | rounds min..max | x direct | p50 µs | p99 µs | max µs | p50 +µs vs direct | CPU µs/call |\n")
 	fmt.Fprintf(&sb, "|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, conc := range hopConcurrency {
@@ -487,14 +492,22 @@ telemetry {
 	fmt.Print(sb.String())
 }
 
-// connectN opens n client sessions to url.
-func connectN(tb testing.TB, url string, n int) []*mcp.ClientSession {
+// connectN opens n client sessions to url, asking for revision version.
+func connectN(tb testing.TB, url string, n int, version string) []*mcp.ClientSession {
 	tb.Helper()
 	sessions := make([]*mcp.ClientSession, n)
 	for i := range sessions {
-		sessions[i] = connect(tb, url)
+		sessions[i] = connectVersion(tb, url, version)
 	}
 	return sessions
+}
+
+// hopProtocol is the revision BenchmarkHop's clients ask for.
+func hopProtocol() string {
+	if v := os.Getenv(envHopProtocol); v != "" {
+		return v
+	}
+	return clientProtocolVersion
 }
 
 // driveEcho calls echo from one goroutine per session, each sequentially,

@@ -165,3 +165,93 @@ func startLeakChecked(t *testing.T, src string) *gateway.Gateway {
 	<-gw.StartupDone()
 	return gw
 }
+
+// TestStatelessLeanLeavesNothing: calls of the stateless revision on the
+// lean path, one with progress and one whose client goes away while the
+// backend works, each close the session made for them (none is left
+// once they end; the abandoned call ends well before its 30 s sleep, as
+// the client's going away cancels it), and once the gateway closes no
+// goroutine is left running.
+func TestStatelessLeanLeavesNothing(t *testing.T) {
+	gw := startLeakChecked(t, demoStdio(t, "alpha")+"audit {\n  enabled = false\n}\n")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := gw.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	srv := httptest.NewServer(transport.NewMCPHandler(transport.HTTPOptions{Server: gw.Server(), Lean: gw.ServeLean}))
+	hc := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(func() {
+		hc.CloseIdleConnections()
+		srv.Close()
+	})
+	meta := statelessMeta("2026-07-28", `{}`, "")
+	call := func(ctx context.Context, tool, args, extraMeta string) (*http.Response, error) {
+		m := meta
+		if extraMeta != "" {
+			m = strings.TrimSuffix(m, "}") + "," + extraMeta + "}"
+		}
+		req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL, strings.NewReader(
+			`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":`+m+`,"name":"`+tool+`","arguments":`+args+`}}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("MCP-Protocol-Version", "2026-07-28")
+		req.Header.Set("Mcp-Method", "tools/call")
+		req.Header.Set("Mcp-Name", tool)
+		return hc.Do(req)
+	}
+	sessions := func() int {
+		n := 0
+		for range gw.Server().Sessions() {
+			n++
+		}
+		return n
+	}
+	for i := range 20 {
+		resp, err := call(context.Background(), "alpha_echo", `{"message":"x"}`, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(b), `"resultType":"complete"`) {
+			t.Fatalf("call %d: %s %s", i, resp.Header.Get("Content-Type"), b)
+		}
+	}
+	resp, err := call(context.Background(), "alpha_slow", `{"steps":2,"interval_ms":5}`, `"progressToken":"p"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Count(string(b), "notifications/progress") != 2 {
+		t.Fatalf("slow: %s", b)
+	}
+	if n := sessions(); n != 0 {
+		t.Fatalf("%d sessions left after the calls ended", n)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := call(ctx, "alpha_sleep", `{"ms":30000}`, ""); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	for deadline := time.Now().Add(10 * time.Second); sessions() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the sleeping call never started")
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	<-done
+	for deadline := time.Now().Add(10 * time.Second); sessions() != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the abandoned call's session still open 10s after its client went away")
+		}
+	}
+}

@@ -3,9 +3,12 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
+	"sync"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/request"
@@ -19,7 +22,15 @@ import (
 // intercept, the same chain the SDK would have called, with the same
 // session. ok is false, and nothing done, for another method and for
 // parameters the SDK should judge: absent or null, undecodable, too deep,
-// or carrying the stateless revision's per-request protocol version.
+// or carrying the stateless revision's per-request protocol version on a
+// session of an older one.
+//
+// ss nil is a request of the stateless revision: it is served with a
+// session made as the SDK's stateless handler makes one (statelessSession),
+// and left to the SDK whenever the SDK would refuse it (its _meta does
+// not name the revision of its MCP-Protocol-Version header or declare the
+// client's capabilities, its client info does not decode, its Mcp-Name
+// header is not what it names).
 func (g *Gateway) ServeLean(ctx context.Context, ss *mcp.ServerSession, method string, params json.RawMessage, header http.Header) (mcp.Result, error, bool) {
 	// The SDK counts the depth of the whole message: params nest one
 	// level inside it. One level more would reach a backend as a message
@@ -28,41 +39,159 @@ func (g *Gateway) ServeLean(ctx context.Context, ss *mcp.ServerSession, method s
 	if len(params) == 0 || string(params) == "null" || request.TooDeep(params, request.MaxDepth-1) {
 		return nil, nil, false
 	}
+	stateless := ss == nil
 	decoded := func(p mcp.Params) bool {
 		if request.Decode(params, p) != nil {
 			return false
 		}
-		_, stateless := p.GetMeta()["io.modelcontextprotocol/protocolVersion"]
-		return !stateless
+		v, has := p.GetMeta()[mcp.MetaKeyProtocolVersion]
+		if stateless {
+			version, _ := v.(string)
+			return version == header.Get("MCP-Protocol-Version")
+		}
+		return !has
 	}
 	f, _ := request.FactsFrom(ctx)
 	extra := &mcp.RequestExtra{TokenInfo: f.TokenInfo(), Header: header}
-	var req mcp.Request
+	var (
+		req  mcp.Request
+		name string // what the Mcp-Name header of a stateless request must be
+	)
 	switch method {
 	case "tools/call":
 		p := new(mcp.CallToolParamsRaw)
 		if !decoded(p) {
 			return nil, nil, false
 		}
-		req = &mcp.CallToolRequest{Session: ss, Params: p, Extra: extra}
+		r := &mcp.CallToolRequest{Session: ss, Params: p, Extra: extra}
+		req, name = r, p.Name
 	case "resources/read":
 		p := new(mcp.ReadResourceParams)
 		if !decoded(p) {
 			return nil, nil, false
 		}
-		req = &mcp.ReadResourceRequest{Session: ss, Params: p, Extra: extra}
+		r := &mcp.ReadResourceRequest{Session: ss, Params: p, Extra: extra}
+		req, name = r, p.URI
 	case "prompts/get":
 		p := new(mcp.GetPromptParams)
 		if !decoded(p) {
 			return nil, nil, false
 		}
-		req = &mcp.GetPromptRequest{Session: ss, Params: p, Extra: extra}
+		r := &mcp.GetPromptRequest{Session: ss, Params: p, Extra: extra}
+		req, name = r, p.Name
 	default:
 		return nil, nil, false
+	}
+	if stateless {
+		if h := header.Get("Mcp-Name"); h == "" || h != name { // the SDK requires it, and it to match
+			return nil, nil, false
+		}
+		state, ok := statelessState(req)
+		if !ok {
+			return nil, nil, false
+		}
+		var err error
+		if ss, err = g.statelessSession(ctx, state); err != nil {
+			return nil, nil, false
+		}
+		defer ss.Close()
+		setSession(req, ss)
 	}
 	res, err := g.intercept(nil)(ctx, method, req)
 	return res, err, true
 }
+
+// statelessState is the state of the session the SDK makes for a request
+// of the stateless revision, from its _meta (SEP-2575): the revision, the
+// client's capabilities (required) and information (if sent; it must
+// decode), and the log level it asks for. ok is false where the SDK would
+// refuse the request.
+func statelessState(req mcp.Request) (*mcp.ServerSessionState, bool) {
+	meta := req.GetParams().GetMeta()
+	r, _ := req.(interface {
+		ClientCapabilities() *mcp.ClientCapabilities
+	})
+	if r == nil {
+		return nil, false
+	}
+	caps := r.ClientCapabilities() // decoded from _meta: the request has no session yet
+	if caps == nil {
+		return nil, false
+	}
+	ip := &mcp.InitializeParams{ProtocolVersion: meta[mcp.MetaKeyProtocolVersion].(string), Capabilities: caps}
+	if v, has := meta[mcp.MetaKeyClientInfo]; has {
+		b, err := json.Marshal(v)
+		if err != nil || v == nil || request.Decode(b, &ip.ClientInfo) != nil {
+			return nil, false
+		}
+	}
+	// The SDK holds the level in the request's context, which only it can
+	// make; as the session's level it reaches the same checks (a level
+	// that is not a string is none, as there).
+	level, _ := meta[mcp.MetaKeyLogLevel].(string)
+	return &mcp.ServerSessionState{InitializeParams: ip, LogLevel: mcp.LoggingLevel(level)}, true
+}
+
+// setSession sets the session of one of ServeLean's requests.
+func setSession(req mcp.Request, ss *mcp.ServerSession) {
+	switch r := req.(type) {
+	case *mcp.CallToolRequest:
+		r.Session = ss
+	case *mcp.ReadResourceRequest:
+		r.Session = ss
+	case *mcp.GetPromptRequest:
+		r.Session = ss
+	}
+}
+
+// statelessSession connects the session of one request of the stateless
+// revision, as the SDK's stateless handler does for each: it lives while
+// the request is served, and what the gateway sends the client meanwhile
+// goes on the request's stream (divert). Anything sent on the session
+// itself is dropped, as a message to a stateless client outside a request
+// is by the SDK.
+func (g *Gateway) statelessSession(ctx context.Context, state *mcp.ServerSessionState) (*mcp.ServerSession, error) {
+	return g.server.Connect(ctx, detachedTransport{}, &mcp.ServerSessionOptions{State: state})
+}
+
+// detachedTransport is the transport of a statelessSession: a
+// connection that reads nothing until it is closed and drops what is
+// written to it.
+type detachedTransport struct{}
+
+func (detachedTransport) Connect(context.Context) (mcp.Connection, error) {
+	return &detachedConn{closed: make(chan struct{})}, nil
+}
+
+type detachedConn struct {
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *detachedConn) Read(ctx context.Context) (jsonrpc.Message, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.closed:
+		return nil, io.EOF
+	}
+}
+
+func (c *detachedConn) Write(context.Context, jsonrpc.Message) error {
+	select {
+	case <-c.closed:
+		return io.ErrClosedPipe
+	default:
+		return nil
+	}
+}
+
+func (c *detachedConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
+
+func (c *detachedConn) SessionID() string { return "" }
 
 // divert is a sending middleware of the client-facing server: a message the
 // gateway sends while serving a lean call (its context carries the call's

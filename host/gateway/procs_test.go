@@ -307,6 +307,12 @@ func waitStarted(proc *Proc, addr string, timeout time.Duration) error {
 // an independent client would.
 func connect(tb testing.TB, url string) *mcp.ClientSession {
 	tb.Helper()
+	return connectVersion(tb, url, clientProtocolVersion)
+}
+
+// connectVersion is connect asking for revision version.
+func connectVersion(tb testing.TB, url, version string) *mcp.ClientSession {
+	tb.Helper()
 	rt := http.DefaultTransport.(*http.Transport).Clone()
 	rt.MaxIdleConnsPerHost = 8
 	client := mcp.NewClient(&mcp.Implementation{Name: "argus-e2e-client", Version: "test"}, nil)
@@ -314,7 +320,7 @@ func connect(tb testing.TB, url string) *mcp.ClientSession {
 	defer cancel()
 	session, err := client.Connect(ctx,
 		&mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: rt}},
-		&mcp.ClientSessionOptions{ProtocolVersion: clientProtocolVersion})
+		&mcp.ClientSessionOptions{ProtocolVersion: version})
 	if err != nil {
 		tb.Fatalf("connect %s: %v", url, err)
 	}

@@ -107,11 +107,17 @@ func NewCall(method string, req mcp.Request) *request.Call {
 		c.SessionID = ss.ID()
 		if ip := ss.InitializeParams(); ip != nil {
 			c.ProtocolVersion = ip.ProtocolVersion
+			if revision.IsStateless(ip.ProtocolVersion) {
+				// The session of one request of the stateless revision: its
+				// capabilities are those of the request's _meta, decoded
+				// when the session was made.
+				c.ClientCapabilities = ip.Capabilities
+			}
 		}
 	}
 	if r, ok := req.(interface {
 		ClientCapabilities() *mcp.ClientCapabilities
-	}); ok && c.Session != nil {
+	}); ok && c.Session != nil && c.ClientCapabilities == nil {
 		c.ClientCapabilities = r.ClientCapabilities()
 	}
 	extra := req.GetExtra()
@@ -182,11 +188,10 @@ func (g *Gateway) route(ctx context.Context, c *request.Call) (mcp.Result, error
 		if len(p.Arguments) > 0 {
 			fwd.Arguments = p.Arguments // raw JSON, forwarded byte for byte
 		}
-		// A client of the stateless revision needs its result shaped
-		// (resultType), so it gets the SDK's typed result.
-		raw := !revision.IsStateless(c.ProtocolVersion)
+		// A result passed on as the backend wrote it is shaped for a
+		// client of the stateless revision too (revision.RawTool).
 		return forward(ctx, g, c, r.Backend, r.Name, fwd, func(ctx context.Context, conn *backend.Conn) (mcp.Result, error) {
-			if raw && conn.RawCalls() {
+			if conn.RawCalls() {
 				return conn.CallTool(ctx, fwd)
 			}
 			return conn.Session().CallTool(ctx, fwd)
@@ -202,9 +207,8 @@ func (g *Gateway) route(ctx context.Context, c *request.Call) (mcp.Result, error
 		}
 		fwd := *p
 		fwd.Name = r.Name
-		raw := !revision.IsStateless(c.ProtocolVersion)
 		return forward(ctx, g, c, r.Backend, r.Name, &fwd, func(ctx context.Context, conn *backend.Conn) (*mcp.GetPromptResult, error) {
-			if raw && conn.RawCalls() {
+			if conn.RawCalls() {
 				return conn.GetPrompt(ctx, &fwd)
 			}
 			return conn.Session().GetPrompt(ctx, &fwd)
@@ -219,9 +223,8 @@ func (g *Gateway) route(ctx context.Context, c *request.Call) (mcp.Result, error
 			return nil, resourceNotFound(p.URI)
 		}
 		fwd := *p
-		raw := !revision.IsStateless(c.ProtocolVersion)
 		return forward(ctx, g, c, r.Backend, r.Name, &fwd, func(ctx context.Context, conn *backend.Conn) (*mcp.ReadResourceResult, error) {
-			if raw && conn.RawCalls() {
+			if conn.RawCalls() {
 				return conn.ReadResource(ctx, &fwd)
 			}
 			return conn.Session().ReadResource(ctx, &fwd)

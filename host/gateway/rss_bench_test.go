@@ -69,7 +69,7 @@ telemetry {
 `, filepath.Join(b.TempDir(), "audit.jsonl"), col.GRPCEndpoint()) + demoStdio(b, "demo")
 	url, proc := startArgus(b, cfg)
 	host := proc.Cmd.Process.Pid
-	sessions := connectN(b, url, 16)
+	sessions := connectN(b, url, 16, clientProtocolVersion)
 	ctx := context.Background()
 	if _, _, err := driveEcho(ctx, sessions[:1], nil, 0, hopWarmup); err != nil {
 		b.Fatal(err)

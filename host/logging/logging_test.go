@@ -747,3 +747,27 @@ func BenchmarkAddLongSecret(b *testing.B) {
 		NewSecrets(v)
 	}
 }
+
+// TestSlogDemoting: the named messages are logged at Debug at most, so a
+// logger at Info drops them and one at Debug writes them at Debug; other
+// messages keep their level, and a demoted Warn is Debug too.
+func TestSlogDemoting(t *testing.T) {
+	for _, level := range []hclog.Level{hclog.Info, hclog.Debug} {
+		var buf bytes.Buffer
+		l := SlogDemoting(hclog.New(&hclog.LoggerOptions{Output: &buf, Level: level, DisableTime: true}), "routine", "routine warning")
+		l.Info("routine", "k", "v")
+		l.Warn("routine warning")
+		l.Info("news", "k", "v")
+		got := buf.String()
+		if !strings.Contains(got, "[INFO]  news: k=v") {
+			t.Errorf("level %v: other message not at Info:\n%s", level, got)
+		}
+		demoted := strings.Contains(got, "[DEBUG] routine: k=v") && strings.Contains(got, "[DEBUG] routine warning")
+		switch {
+		case level == hclog.Info && strings.Contains(got, "routine"):
+			t.Errorf("level Info: demoted messages written:\n%s", got)
+		case level == hclog.Debug && !demoted:
+			t.Errorf("level Debug: demoted messages not written at Debug:\n%s", got)
+		}
+	}
+}

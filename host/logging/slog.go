@@ -15,17 +15,31 @@ import (
 // are passed to hclog as key/value pairs, and groups become dotted key
 // prefixes ("group.key"). A nil l yields a logger that discards everything.
 // The returned logger is safe for concurrent use.
-func Slog(l hclog.Logger) *slog.Logger {
+func Slog(l hclog.Logger) *slog.Logger { return SlogDemoting(l) }
+
+// SlogDemoting is Slog with the records whose message is one of debug
+// logged at Debug at most: for a library's routine messages that come at
+// a rate no operator wants at Info (the MCP SDK's "server connecting" for
+// each request of a stateless client).
+func SlogDemoting(l hclog.Logger, debug ...string) *slog.Logger {
 	if l == nil {
 		l = hclog.NewNullLogger()
 	}
-	return slog.New(&slogHandler{l: l})
+	h := &slogHandler{l: l}
+	if len(debug) > 0 {
+		h.debug = map[string]bool{}
+		for _, m := range debug {
+			h.debug[m] = true
+		}
+	}
+	return slog.New(h)
 }
 
 type slogHandler struct {
 	l      hclog.Logger
-	prefix string // accumulated "group." prefixes
-	attrs  []any  // key/value pairs from WithAttrs, already prefixed
+	prefix string          // accumulated "group." prefixes
+	attrs  []any           // key/value pairs from WithAttrs, already prefixed
+	debug  map[string]bool // messages logged at Debug at most
 }
 
 func hclogLevel(l slog.Level) hclog.Level {
@@ -49,13 +63,19 @@ func (h *slogHandler) Enabled(_ context.Context, level slog.Level) bool {
 }
 
 func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
+	level := hclogLevel(r.Level)
+	if h.debug[r.Message] && level > hclog.Debug {
+		if level = hclog.Debug; h.l.GetLevel() > level {
+			return nil
+		}
+	}
 	args := make([]any, 0, len(h.attrs)+2*r.NumAttrs())
 	args = append(args, h.attrs...)
 	r.Attrs(func(a slog.Attr) bool {
 		args = appendAttr(args, h.prefix, a)
 		return true
 	})
-	h.l.Log(hclogLevel(r.Level), r.Message, args...)
+	h.l.Log(level, r.Message, args...)
 	return nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"weak"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -38,7 +40,7 @@ func CheckParamHeaders(h http.Header, tool *mcp.Tool, arguments json.RawMessage)
 	if tool == nil {
 		return nil
 	}
-	bindings := headerBindings(tool.InputSchema)
+	bindings := toolBindings(tool)
 	if len(bindings) == 0 {
 		return nil
 	}
@@ -78,6 +80,38 @@ func CheckParamHeaders(h http.Header, tool *mcp.Tool, arguments json.RawMessage)
 		}
 	}
 	return nil
+}
+
+// bindings remembers each catalogued tool's header bindings: finding
+// them encodes the tool's whole input schema, which is the same for every
+// call of the tool. Keyed weakly, so that it holds on to no tool the
+// catalogue let go of; cleared past maxBindings entries, so that the
+// entries of tools gone do not pile up.
+var bindings struct {
+	sync.Mutex
+	m map[weak.Pointer[mcp.Tool]][]binding
+}
+
+const maxBindings = 4096
+
+// toolBindings is headerBindings of tool's input schema, found once per
+// tool (a catalogued tool is not changed once published).
+func toolBindings(tool *mcp.Tool) []binding {
+	key := weak.Make(tool)
+	bindings.Lock()
+	b, ok := bindings.m[key]
+	bindings.Unlock()
+	if ok {
+		return b
+	}
+	b = headerBindings(tool.InputSchema)
+	bindings.Lock()
+	if bindings.m == nil || len(bindings.m) >= maxBindings {
+		bindings.m = map[weak.Pointer[mcp.Tool]][]binding{}
+	}
+	bindings.m[key] = b
+	bindings.Unlock()
+	return b
 }
 
 type binding struct {

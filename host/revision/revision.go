@@ -19,6 +19,7 @@
 package revision
 
 import (
+	"bytes"
 	"encoding/json"
 	"maps"
 	"time"
@@ -82,6 +83,12 @@ func (s *Shaper) Result(version, method string, res mcp.Result) mcp.Result {
 		return res
 	}
 	modern := IsStateless(version)
+	if r, ok := res.(RawTool); ok {
+		if !modern {
+			return res
+		}
+		return s.rawTool(r)
+	}
 	s.meta(res, modern)
 	switch r := res.(type) {
 	case *mcp.CallToolResult:
@@ -143,6 +150,43 @@ func (s *Shaper) Result(version, method string, res mcp.Result) mcp.Result {
 		s.cache(&r.Cacheable)
 	}
 	return res
+}
+
+// RawTool is a tools/call result passed on as the backend wrote it
+// (backend.RawToolResult): a JSON object of content, structuredContent
+// and isError false, with no _meta and no resultType.
+type RawTool interface {
+	mcp.Result
+	RawJSON() json.RawMessage
+	// WithRaw is the same result with raw as its JSON.
+	WithRaw(raw json.RawMessage) mcp.Result
+}
+
+// rawTool shapes a RawTool for a client of the stateless revision as
+// Result shapes a decoded one: resultType complete, and Argus's identity
+// in _meta, written into the backend's object rather than by decoding and
+// encoding it again.
+func (s *Shaper) rawTool(r RawTool) mcp.Result {
+	raw := bytes.TrimRight(r.RawJSON(), " \t\r\n")
+	if len(raw) < 2 || raw[len(raw)-1] != '}' {
+		return r // not an object: nothing passed on is (backend.passThrough)
+	}
+	members := `"resultType":"complete"`
+	if s.Server != nil {
+		info, err := json.Marshal(s.Server)
+		if err != nil {
+			return r
+		}
+		members += `,"_meta":{"` + mcp.MetaKeyServerInfo + `":` + string(info) + `}`
+	}
+	body := bytes.TrimRight(raw[:len(raw)-1], " \t\r\n")
+	out := make([]byte, 0, len(raw)+len(members)+1)
+	out = append(out, body...)
+	if body[len(body)-1] != '{' {
+		out = append(out, ',')
+	}
+	out = append(out, members...)
+	return r.WithRaw(append(out, '}'))
 }
 
 // Error returns err (the JSON-RPC error of a routed request) shaped for a

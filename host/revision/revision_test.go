@@ -219,3 +219,57 @@ func TestErrorResourceNotFound(t *testing.T) {
 		t.Errorf("other error: %v, want it unchanged", got)
 	}
 }
+
+// rawTool is a RawTool for tests: the backend's bytes as they came.
+type rawTool struct {
+	*mcp.CallToolResult
+	raw json.RawMessage
+}
+
+func (r *rawTool) MarshalJSON() ([]byte, error)           { return r.raw, nil }
+func (r *rawTool) RawJSON() json.RawMessage               { return r.raw }
+func (r *rawTool) WithRaw(raw json.RawMessage) mcp.Result { return &rawTool{r.CallToolResult, raw} }
+
+// TestShapeRawTool: a tools/call result passed on as the backend wrote it
+// gets, for a 2026-07-28 client, the members a decoded one gets
+// (resultType, Argus's serverInfo) written into the backend's object,
+// valid JSON whatever whitespace the backend left; an older client gets
+// the backend's bytes unchanged.
+func TestShapeRawTool(t *testing.T) {
+	for _, raw := range []string{
+		`{"content":[{"type":"text","text":"hi"}]}`,
+		`{"content":[{"type":"text","text":"hi"}],"structuredContent":{"a":1}}  ` + "\n",
+		"{ \"content\":[{\"type\":\"text\",\"text\":\"}\"}] \t}",
+		`{"content":[]}`,
+		`{}`,
+		`{ }`,
+	} {
+		r := &rawTool{&mcp.CallToolResult{}, json.RawMessage(raw)}
+		if got := (&Shaper{Server: argus}).Result("2025-11-25", "tools/call", r); got != mcp.Result(r) {
+			t.Errorf("%q for an older client: changed to %v", raw, got)
+		}
+		got := (&Shaper{Server: argus}).Result(Stateless, "tools/call", r)
+		out := got.(RawTool).RawJSON()
+		var m map[string]any
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Errorf("%q shaped: not JSON: %v\n%s", raw, err, out)
+			continue
+		}
+		var want map[string]any
+		_ = json.Unmarshal([]byte(raw), &want)
+		want["resultType"] = "complete"
+		want["_meta"] = map[string]any{mcp.MetaKeyServerInfo: map[string]any{"name": "argus", "version": "test"}}
+		if !reflect.DeepEqual(m, want) {
+			t.Errorf("%q shaped:\n got %s\nwant %v", raw, out, want)
+		}
+		if string(r.raw) != raw {
+			t.Errorf("the backend's bytes were changed in place: %q", r.raw)
+		}
+		// No server named: resultType alone.
+		out = (&Shaper{}).Result(Stateless, "tools/call", r).(RawTool).RawJSON()
+		m = nil
+		if err := json.Unmarshal(out, &m); err != nil || m["resultType"] != "complete" || m["_meta"] != nil {
+			t.Errorf("%q shaped with no server: %s (%v)", raw, out, err)
+		}
+	}
+}

@@ -243,13 +243,19 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sid := r.Header.Get("Mcp-Session-Id")
+	isRequest := msg.Method != "" && len(msg.ID) > 0 && string(msg.ID) != "null"
+	// A request of the stateless revision opens no session: the lean path
+	// may serve it too, with the session the SDK would have made for it.
+	if r.Method == http.MethodPost && sid == "" && plain && h.opts.Lean != nil && LeanMethods[msg.Method] && isRequest &&
+		msg.version2() && isStateless(r) && h.serveStatelessLean(w, r, &msg, facts) {
+		return
+	}
 	// A POST to a session its owner opened through this handler (another
 	// user's is the SDK's to refuse): the idle clock stops while it is
 	// served, and the lean path may serve it.
 	if e := h.sessions.Get(sid); r.Method == http.MethodPost && e != nil && e.User() == facts.UserID {
 		e.StartPOST()
 		defer e.EndPOST()
-		isRequest := msg.Method != "" && len(msg.ID) > 0 && string(msg.ID) != "null"
 		if plain && h.opts.Lean != nil && LeanMethods[msg.Method] && isRequest && msg.version2() &&
 			h.serveLean(w, r, e, &msg, facts) {
 			return
@@ -316,7 +322,7 @@ func (h *mcpHandler) checkParamHeaders(r *http.Request, msg *sniffed) error {
 		Name      string          `json:"name"`
 		Arguments json.RawMessage `json:"arguments"`
 	}
-	if json.Unmarshal(msg.Params, &p) != nil {
+	if request.Decode(msg.Params, &p) != nil { // as the SDK reads them: case-sensitive
 		return nil
 	}
 	tool, ok := h.opts.Tool(p.Name)

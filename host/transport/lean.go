@@ -26,16 +26,22 @@ import (
 // it runs (progress, log messages, requests for input), as an SSE stream
 // begun with that first message, as the specification allows.
 //
+// Requests of the stateless revision (2026-07-28), which carry no session,
+// take the lean path too: the gateway makes for each the session the SDK's
+// stateless handler would have made (from the request's _meta), and an
+// error the revision gives an HTTP status of its own gets it (SEP-2575).
+//
 // Everything the SDK would judge differently (a new or unknown session,
-// another user's session, headers it would refuse, a batch, a request of
-// the stateless revision, parameters it would not decode) goes the SDK's
-// way as before: the lean path only ever serves what the SDK would have
-// served, and serves it the same.
+// another user's session, headers it would refuse, a batch, a stateless
+// request whose _meta or standard headers it would refuse, parameters it
+// would not decode) goes the SDK's way as before: the lean path only ever
+// serves what the SDK would have served, and serves it the same.
 
 // Lean serves one request (a LeanMethods method) of the stateful session
-// ss on the lean path, with ctx carrying the request's facts and its
-// request.Stream. It returns ok false, having done nothing, when the SDK
-// should serve the request instead; the gateway implements it.
+// ss, or of the stateless revision if ss is nil, on the lean path, with
+// ctx carrying the request's facts and its request.Stream. It returns ok
+// false, having done nothing, when the SDK should serve the request
+// instead; the gateway implements it.
 type Lean func(ctx context.Context, ss *mcp.ServerSession, method string, params json.RawMessage, header http.Header) (res mcp.Result, err error, ok bool)
 
 // LeanMethods are the methods the lean path may serve.
@@ -85,6 +91,37 @@ func (h *mcpHandler) serveLean(w http.ResponseWriter, r *http.Request, e *sessio
 	st.Finish(msg.ID, res, err)
 	if late.Pending() {
 		// The answer goes out now, then the rest of the work.
+		st.Flush()
+		late.Run()
+	}
+	return true
+}
+
+// serveStatelessLean serves msg, a request of a LeanMethods method of the
+// stateless revision (no session), on the lean path if it can; false
+// leaves the request to the SDK's stateless handler untouched. The
+// gateway is handed no session (Lean with ss nil): it makes the one the
+// SDK would have made, from the request's _meta, once it has read the
+// parameters.
+func (h *mcpHandler) serveStatelessLean(w http.ResponseWriter, r *http.Request, msg *sniffed, facts request.Facts) bool {
+	if !session.EligibleStateless(r, msg.Method) {
+		return false
+	}
+	// As the SDK's stateless handler is set up
+	// (PropagateRequestCancellation): a client that goes away cancels
+	// its call, which has no session to send notifications/cancelled on.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	st := session.NewStatelessStream(w)
+	late := &request.AfterAnswer{Panics: h.opts.Panics}
+	defer late.Run()
+	ctx = request.WithAfterAnswer(request.WithStream(request.WithFacts(ctx, facts), st), late)
+	res, err, ok := h.opts.Lean(ctx, nil, msg.Method, msg.Params, r.Header)
+	if !ok {
+		return false
+	}
+	st.Finish(msg.ID, res, err)
+	if late.Pending() {
 		st.Flush()
 		late.Run()
 	}

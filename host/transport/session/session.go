@@ -26,6 +26,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/request"
+	"github.com/argusmcp/argus/host/revision"
 )
 
 // IDPrefix starts the ids of the requests Argus sends on lean
@@ -268,6 +269,26 @@ func (e *Entry) Deliver(id string, r Reply) bool {
 // would accept for a POST to an existing session, in the form the lean
 // path serves: anything else is left to the SDK to judge.
 func Eligible(r *http.Request, ss *mcp.ServerSession) bool {
+	if !eligibleHeaders(r) {
+		return false
+	}
+	ip := ss.InitializeParams()
+	return ip != nil && r.Header.Get("MCP-Protocol-Version") == ip.ProtocolVersion
+}
+
+// EligibleStateless is Eligible for a request of method of the
+// stateless revision, which has no session: its MCP-Protocol-Version
+// must be that revision and its Mcp-Method header the method, as the
+// SDK requires of it (the parameters' _meta and the Mcp-Name header are
+// the gateway's to check, once it has read them).
+func EligibleStateless(r *http.Request, method string) bool {
+	return r.Header.Get("MCP-Protocol-Version") == revision.Stateless &&
+		r.Header.Get("Mcp-Method") == method && eligibleHeaders(r)
+}
+
+// eligibleHeaders reports whether the request's Host, Content-Type,
+// Accept and Last-Event-ID headers are ones the SDK takes for a POST.
+func eligibleHeaders(r *http.Request) bool {
 	// The SDK's DNS rebinding protection: on a loopback listener, a Host
 	// that is not loopback is refused (403).
 	if !loopback(r.Host) {
@@ -301,11 +322,7 @@ func Eligible(r *http.Request, ss *mcp.ServerSession) bool {
 			}
 		}
 	}
-	if !jsonOK || !streamOK {
-		return false
-	}
-	ip := ss.InitializeParams()
-	return ip != nil && r.Header.Get("MCP-Protocol-Version") == ip.ProtocolVersion
+	return jsonOK && streamOK
 }
 
 // loopback reports whether addr (a host, or host:port) is localhost or a
@@ -335,6 +352,9 @@ func loopbackAddr(a net.Addr) bool {
 // an SSE stream from the first message sent before the result.
 type Stream struct {
 	entry *Entry
+	// errorStatus: the call is of the stateless revision, whose
+	// protocol-level errors have HTTP statuses of their own (SEP-2575).
+	errorStatus bool
 
 	mu   sync.Mutex
 	w    http.ResponseWriter
@@ -346,10 +366,26 @@ type Stream struct {
 // session e.
 func NewStream(w http.ResponseWriter, e *Entry) *Stream { return &Stream{w: w, entry: e} }
 
+// NewStatelessStream returns the response stream, on w, of a lean call
+// of the stateless revision: it has no session, and an error answer that
+// is not preceded by a message goes out with the HTTP status SEP-2575
+// gives its code, as the SDK's stateless handler writes it (404 for
+// method not found; 400 for invalid params, an unsupported protocol
+// version and missing client capabilities).
+func NewStatelessStream(w http.ResponseWriter) *Stream { return &Stream{w: w, errorStatus: true} }
+
+// ErrNoSession is returned for a request sent on the stream of a call
+// without a session (the stateless revision): its client is asked for
+// input in the call's result instead (SEP-2322).
+var ErrNoSession = errors.New("the call has no session to send requests on")
+
 // ErrStreamClosed is returned for a message sent after the call's result.
 var ErrStreamClosed = errors.New("the call's response stream is closed")
 
-func (s *Stream) write(msg []byte, final bool) error {
+func (s *Stream) write(msg []byte, final bool) error { return s.writeStatus(msg, final, http.StatusOK) }
+
+// writeStatus is write with the HTTP status of a JSON body.
+func (s *Stream) writeStatus(msg []byte, final bool, status int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done {
@@ -363,7 +399,7 @@ func (s *Stream) write(msg []byte, final bool) error {
 		// Declared, so that a Flush before the handler returns (Stream.Flush)
 		// sends the body as it is rather than chunked.
 		h.Set("Content-Length", strconv.Itoa(len(msg)))
-		s.w.WriteHeader(http.StatusOK)
+		s.w.WriteHeader(status)
 		_, err := s.w.Write(msg)
 		return err
 	}
@@ -413,8 +449,11 @@ func (s *Stream) Call(ctx context.Context, method string, params any) (json.RawM
 	if err != nil {
 		return nil, err
 	}
-	ch := make(chan Reply, 1)
 	e := s.entry
+	if e == nil {
+		return nil, ErrNoSession
+	}
+	ch := make(chan Reply, 1)
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -457,12 +496,16 @@ func (s *Stream) Finish(id json.RawMessage, res mcp.Result, err error) {
 		Result  any             `json:"result,omitempty"`
 		Error   *jsonrpc.Error  `json:"error,omitempty"`
 	}{JSONRPC: "2.0", ID: id}
+	status := http.StatusOK
 	if err != nil {
 		var we *jsonrpc.Error
 		if !errors.As(err, &we) {
 			we = &jsonrpc.Error{Code: request.CodeInternalError, Message: err.Error()}
 		}
 		out.Error = we
+		if s.errorStatus {
+			status = errorStatus(we.Code)
+		}
 	} else if out.Result = res; request.IsNil(res) {
 		out.Result = json.RawMessage("{}")
 	}
@@ -471,7 +514,19 @@ func (s *Stream) Finish(id json.RawMessage, res mcp.Result, err error) {
 		out.Result, out.Error = nil, &jsonrpc.Error{Code: request.CodeInternalError, Message: "argus: cannot encode the result: " + mErr.Error()}
 		b, _ = json.Marshal(out)
 	}
-	_ = s.write(b, true)
+	_ = s.writeStatus(b, true, status)
+}
+
+// errorStatus is the HTTP status of a stateless-revision answer with an
+// error of code (SEP-2575).
+func errorStatus(code int64) int {
+	switch code {
+	case jsonrpc.CodeMethodNotFound:
+		return http.StatusNotFound
+	case jsonrpc.CodeInvalidParams, mcp.CodeUnsupportedProtocolVersion, mcp.CodeMissingRequiredClientCapabilities:
+		return http.StatusBadRequest
+	}
+	return http.StatusOK
 }
 
 // rawResponse is the response to a call answered with a RawResult, put

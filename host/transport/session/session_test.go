@@ -242,3 +242,51 @@ func BenchmarkFinish(b *testing.B) {
 		})
 	}
 }
+
+// TestStatelessStream: a stateless call's error answer carries the HTTP
+// status SEP-2575 gives its code, as the SDK writes it; a result, other
+// codes and any answer of a stateful call are 200; an error after a
+// message went out is the SSE stream's last event; and a request sent on
+// the stream fails, with no session to answer it.
+func TestStatelessStream(t *testing.T) {
+	for _, c := range []struct {
+		stateless bool
+		err       error
+		status    int
+	}{
+		{true, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "m"}, 404},
+		{true, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "m"}, 400},
+		{true, &jsonrpc.Error{Code: mcp.CodeUnsupportedProtocolVersion, Message: "m"}, 400},
+		{true, &jsonrpc.Error{Code: mcp.CodeMissingRequiredClientCapabilities, Message: "m"}, 400},
+		{true, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "m"}, 200},
+		{true, nil, 200},
+		{false, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "m"}, 200},
+	} {
+		w := httptest.NewRecorder()
+		st := NewStream(w, nil)
+		if c.stateless {
+			st = NewStatelessStream(w)
+		}
+		var res mcp.Result
+		if c.err == nil {
+			res = &mcp.CallToolResult{Content: []mcp.Content{}}
+		}
+		st.Finish(json.RawMessage(`1`), res, c.err)
+		if w.Code != c.status || w.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("stateless %v, %v: HTTP %d %s, want %d application/json", c.stateless, c.err, w.Code, w.Header().Get("Content-Type"), c.status)
+		}
+	}
+
+	w := httptest.NewRecorder()
+	st := NewStatelessStream(w)
+	if err := st.Notify(context.Background(), "notifications/progress", map[string]any{"progress": 1}); err != nil {
+		t.Fatal(err)
+	}
+	st.Finish(json.RawMessage(`1`), nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "m"})
+	if body := w.Body.String(); w.Code != 200 || strings.Count(body, "event: message") != 2 || !strings.Contains(body, `-32602`) {
+		t.Errorf("error after a notification: HTTP %d\n%s", w.Code, body)
+	}
+	if _, err := NewStatelessStream(httptest.NewRecorder()).Call(context.Background(), "roots/list", nil); err != ErrNoSession {
+		t.Errorf("a request on a stateless stream: %v, want ErrNoSession", err)
+	}
+}

@@ -1,0 +1,281 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// statelessMeta is a 2026-07-28 request's _meta with the given client
+// capabilities and client info (JSON values; "" leaves a member out).
+func statelessMeta(version, caps, info string) string {
+	m := `{"io.modelcontextprotocol/protocolVersion":"` + version + `"`
+	if caps != "" {
+		m += `,"io.modelcontextprotocol/clientCapabilities":` + caps
+	}
+	if info != "" {
+		m += `,"io.modelcontextprotocol/clientInfo":` + info
+	}
+	return m + `}`
+}
+
+// TestE2EStatelessLean: tools/call, prompts/get and resources/read of the
+// stateless revision are served on the lean path (a JSON answer, where
+// the SDK's stateless handler answers every request with an SSE stream),
+// each with the result that revision wants (resultType, Argus's
+// serverInfo, written once), an answer passed on as the backend wrote it
+// included; a call that sends progress answers with an SSE stream begun
+// by it; and every request the SDK would refuse is still refused as it
+// refuses it.
+func TestE2EStatelessLean(t *testing.T) {
+	url, _ := startArgus(t, demoStdio(t, "alpha"))
+	const caps = `{"sampling":{},"elicitation":{},"roots":{}}`
+	const info = `{"name":"raw","version":"1"}`
+	meta := statelessMeta("2026-07-28", caps, info)
+
+	type served struct {
+		method, name, params string
+		want                 string // in the result's text
+	}
+	for _, c := range []served{
+		{"tools/call", "alpha_echo", `"name":"alpha_echo","arguments":{"message":"hi there"}`, `"text":"hi there"`},
+		{"tools/call", "alpha_meta", `"name":"alpha_meta","arguments":{}`, `"structuredContent"`},
+		{"prompts/get", "alpha_greet", `"name":"alpha_greet","arguments":{"name":"x"}`, `"messages"`},
+		{"resources/read", "demo://alpha/readme", `"uri":"demo://alpha/readme"`, `"contents"`},
+	} {
+		status, h, body := statelessPostMeta(t, url, meta, c.method, c.name, c.params, nil)
+		if status != 200 || h.Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s: HTTP %d %s, want 200 application/json (the lean path)\n%s", c.method, c.name, status, h.Get("Content-Type"), body)
+			continue
+		}
+		msg := rpcMessage(t, body)
+		res, _ := msg["result"].(map[string]any)
+		if res["resultType"] != "complete" || !strings.Contains(body, c.want) {
+			t.Errorf("%s %s: resultType %v, want complete and %s in %s", c.method, c.name, res["resultType"], c.want, body)
+		}
+		info, _ := res["_meta"].(map[string]any)["io.modelcontextprotocol/serverInfo"].(map[string]any)
+		if info["name"] != "argus" {
+			t.Errorf("%s %s: serverInfo %v, want Argus's", c.method, c.name, info)
+		}
+		for _, member := range []string{`"resultType"`, `"_meta"`, `"io.modelcontextprotocol/serverInfo"`} {
+			if n := strings.Count(body, member); n != 1 {
+				t.Errorf("%s %s: %s written %d times: %s", c.method, c.name, member, n, body)
+			}
+		}
+	}
+
+	// Progress first: the answer is an SSE stream, the result its last event.
+	progressMeta := strings.TrimSuffix(meta, "}") + `,"progressToken":"p1"}`
+	status, h, body := statelessPostMeta(t, url, progressMeta, "tools/call", "alpha_slow", `"name":"alpha_slow","arguments":{"steps":2}`, nil)
+	if status != 200 || h.Get("Content-Type") != "text/event-stream" || strings.Count(body, "notifications/progress") != 2 {
+		t.Errorf("slow with a progress token: HTTP %d %s, want an SSE stream with 2 progress notifications:\n%s", status, h.Get("Content-Type"), body)
+	} else if res, _ := rpcMessage(t, body)["result"].(map[string]any); res["resultType"] != "complete" {
+		t.Errorf("slow with a progress token: result %v, want resultType complete", res)
+	}
+
+	// What the SDK refuses, each refused as the SDK's stateless handler
+	// refuses it (HTTP status and JSON-RPC code).
+	for _, c := range []struct {
+		what, meta, name string
+		header           map[string]string
+		status           int
+		code             float64
+	}{
+		{"an Mcp-Name that is not the tool's", meta, "alpha_other", nil, 400, float64(mcp.CodeHeaderMismatch)},
+		{"no Mcp-Method", meta, "alpha_echo", map[string]string{"Mcp-Method": ""}, 400, 0},
+		{"_meta naming another revision than the header", statelessMeta("2025-11-25", caps, info), "alpha_echo", nil, 400, float64(mcp.CodeHeaderMismatch)},
+		{"no client capabilities", statelessMeta("2026-07-28", "", info), "alpha_echo", nil, 400, -32602},
+		{"null client capabilities", statelessMeta("2026-07-28", "null", info), "alpha_echo", nil, 400, -32602},
+		{"client capabilities of the wrong type", statelessMeta("2026-07-28", `"all"`, info), "alpha_echo", nil, 400, -32602},
+		{"null client info", statelessMeta("2026-07-28", caps, "null"), "alpha_echo", nil, 400, -32602},
+		{"client info of the wrong type", statelessMeta("2026-07-28", caps, "5"), "alpha_echo", nil, 400, -32602},
+	} {
+		status, _, body := statelessPostMeta(t, url, c.meta, "tools/call", c.name, `"name":"alpha_echo","arguments":{"message":"hi"}`, c.header)
+		if status != c.status {
+			t.Errorf("%s: HTTP %d, want %d: %s", c.what, status, c.status, body)
+			continue
+		}
+		if c.code == 0 {
+			continue // a plain-text refusal, made JSON-RPC by the transport
+		}
+		if e, _ := rpcMessage(t, body)["error"].(map[string]any); e["code"] != c.code {
+			t.Errorf("%s: %s, want code %v", c.what, body, c.code)
+		}
+	}
+}
+
+// contentTypes records the Content-Type of the answer to each POST, by
+// the request's Mcp-Method header.
+type contentTypes struct {
+	mu sync.Mutex
+	m  map[string][]string
+}
+
+func (c *contentTypes) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil && r.Method == http.MethodPost {
+		c.mu.Lock()
+		c.m[r.Header.Get("Mcp-Method")] = append(c.m[r.Header.Get("Mcp-Method")], resp.Header.Get("Content-Type"))
+		c.mu.Unlock()
+	}
+	return resp, err
+}
+
+// TestE2EStatelessClient: a go-sdk client left to negotiate its default
+// revision (2026-07-28, stateless) calls tools, reads a resource and
+// gets a prompt through Argus, each on the lean path.
+func TestE2EStatelessClient(t *testing.T) {
+	url, _ := startArgus(t, demoStdio(t, "alpha"))
+	ct := &contentTypes{m: map[string][]string{}}
+	client := mcp.NewClient(&mcp.Implementation{Name: "default-client", Version: "test"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: ct}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v := s.InitializeResult().ProtocolVersion; v != "2026-07-28" {
+		t.Fatalf("negotiated %q, want 2026-07-28", v)
+	}
+	for i := range 3 {
+		res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "alpha_echo", Arguments: map[string]any{"message": "hello"}})
+		if err != nil || res.IsError || len(res.Content) != 1 || res.Content[0].(*mcp.TextContent).Text != "hello" {
+			t.Fatalf("call %d: %v %+v", i, err, res)
+		}
+	}
+	if _, err := s.ReadResource(ctx, &mcp.ReadResourceParams{URI: "demo://alpha/readme"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetPrompt(ctx, &mcp.GetPromptParams{Name: "alpha_greet", Arguments: map[string]string{"name": "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	for _, method := range []string{"tools/call", "resources/read", "prompts/get"} {
+		got := ct.m[method]
+		if len(got) == 0 {
+			t.Errorf("%s: no request seen", method)
+		}
+		for _, c := range got {
+			if c != "application/json" {
+				t.Errorf("%s answered as %v, want application/json every time (the lean path)", method, got)
+				break
+			}
+		}
+	}
+}
+
+// TestE2EStatelessLeanAnswersAsTheSDK sends odd stateless tools/call,
+// resources/read and prompts/get requests twice: as a plain message,
+// which the lean path may take, and with an extra member, which makes it
+// no plain message, so the SDK's stateless handler serves it as before.
+// Both forms must get the same HTTP status and JSON-RPC answer, and
+// leave the backend's process running.
+func TestE2EStatelessLeanAnswersAsTheSDK(t *testing.T) {
+	url, _ := startArgus(t, demoStdio(t, "alpha"))
+	meta := `"_meta":` + statelessMeta("2026-07-28", `{"roots":{}}`, `{"name":"probe","version":"1"}`)
+	metaWith := func(more string) string { return strings.TrimSuffix(meta, "}") + "," + more + "}" }
+	post := func(body, method, name string) (int, string, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("MCP-Protocol-Version", "2026-07-28")
+		req.Header.Set("Mcp-Method", method)
+		req.Header.Set("Mcp-Name", name)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		if !strings.Contains(b.String(), `"jsonrpc"`) {
+			return resp.StatusCode, resp.Header.Get("Content-Type"), map[string]any{"plain": strings.TrimSpace(b.String())}
+		}
+		return resp.StatusCode, resp.Header.Get("Content-Type"), rpcMessage(t, b.String())
+	}
+	pid := func() any {
+		_, _, m := post(`{"jsonrpc":"2.0","id":"pid","method":"tools/call","params":{`+meta+`,"name":"alpha_pid","arguments":{}}}`, "tools/call", "alpha_pid")
+		if m["result"] == nil {
+			t.Fatalf("alpha_pid: %v", m)
+		}
+		return m["result"]
+	}
+	backendPID := pid()
+	type probe struct{ method, name, params string }
+	cases := map[string]probe{
+		"echo":                  {"tools/call", "alpha_echo", `{` + meta + `,"name":"alpha_echo","arguments":{"message":"m"}}`},
+		"no params":             {"tools/call", "alpha_echo", ``},
+		"null params":           {"tools/call", "alpha_echo", `null`},
+		"params without meta":   {"tools/call", "alpha_echo", `{"name":"alpha_echo","arguments":{"message":"m"}}`},
+		"name number":           {"tools/call", "7", `{` + meta + `,"name":7}`},
+		"arguments string":      {"tools/call", "alpha_echo", `{` + meta + `,"name":"alpha_echo","arguments":"hi"}`},
+		"arguments null":        {"tools/call", "alpha_echo", `{` + meta + `,"name":"alpha_echo","arguments":null}`},
+		"wrong-type message":    {"tools/call", "alpha_echo", `{` + meta + `,"name":"alpha_echo","arguments":{"message":5}}`},
+		"escaped name":          {"tools/call", "alpha_echo", `{` + meta + `,"name":"alpha_\u0065cho","arguments":{"message":"\u00e9"}}`},
+		"case of members":       {"tools/call", "alpha_echo", `{` + meta + `,"Name":"alpha_echo","Arguments":{"message":"m"}}`},
+		"unknown tool":          {"tools/call", "alpha_nope", `{` + meta + `,"name":"alpha_nope","arguments":{}}`},
+		"tool error":            {"tools/call", "alpha_tool_error", `{` + meta + `,"name":"alpha_tool_error","arguments":{"message":"bad"}}`},
+		"backend error":         {"tools/call", "alpha_fail", `{` + meta + `,"name":"alpha_fail","arguments":{"message":"bad"}}`},
+		"meta result":           {"tools/call", "alpha_meta", `{` + meta + `,"name":"alpha_meta","arguments":{}}`},
+		"log level":             {"tools/call", "alpha_echo", `{` + metaWith(`"io.modelcontextprotocol/logLevel":"debug"`) + `,"name":"alpha_echo","arguments":{"message":"m"}}`},
+		"log level number":      {"tools/call", "alpha_echo", `{` + metaWith(`"io.modelcontextprotocol/logLevel":5`) + `,"name":"alpha_echo","arguments":{"message":"m"}}`},
+		"client info missing":   {"tools/call", "alpha_echo", `{"_meta":` + statelessMeta("2026-07-28", `{}`, "") + `,"name":"alpha_echo","arguments":{"message":"m"}}`},
+		"client info array":     {"tools/call", "alpha_echo", `{"_meta":` + statelessMeta("2026-07-28", `{}`, `[]`) + `,"name":"alpha_echo","arguments":{"message":"m"}}`},
+		"capabilities array":    {"tools/call", "alpha_echo", `{"_meta":` + statelessMeta("2026-07-28", `[]`, "") + `,"name":"alpha_echo","arguments":{"message":"m"}}`},
+		"version number":        {"tools/call", "alpha_echo", `{"_meta":{"io.modelcontextprotocol/protocolVersion":20260728,"io.modelcontextprotocol/clientCapabilities":{}},"name":"alpha_echo","arguments":{"message":"m"}}`},
+		"readme":                {"resources/read", "demo://alpha/readme", `{` + meta + `,"uri":"demo://alpha/readme"}`},
+		"template":              {"resources/read", "demo://alpha/items/5", `{` + meta + `,"uri":"demo://alpha/items/5"}`},
+		"unknown resource":      {"resources/read", "demo://alpha/nope", `{` + meta + `,"uri":"demo://alpha/nope"}`},
+		"uri null":              {"resources/read", "", `{` + meta + `,"uri":null}`},
+		"greet":                 {"prompts/get", "alpha_greet", `{` + meta + `,"name":"alpha_greet","arguments":{"name":"Ada"}}`},
+		"greet without args":    {"prompts/get", "alpha_greet", `{` + meta + `,"name":"alpha_greet"}`},
+		"prompt argument int":   {"prompts/get", "alpha_greet", `{` + meta + `,"name":"alpha_greet","arguments":{"name":5}}`},
+		"unknown prompt":        {"prompts/get", "alpha_nope", `{` + meta + `,"name":"alpha_nope"}`},
+		"sampling not declared": {"tools/call", "alpha_ask", `{` + meta + `,"name":"alpha_ask","arguments":{"question":"q"}}`},
+	}
+	served := map[string]bool{"echo": true, "escaped name": true, "readme": true, "template": true, "greet": true, "meta result": true}
+	n := 0
+	for name, c := range cases {
+		n++
+		params := ""
+		if c.params != "" {
+			params = `,"params":` + c.params
+		}
+		type answer struct {
+			Status int
+			Msg    map[string]any
+		}
+		var answers [2]answer
+		for i, extra := range []string{``, `,"x-odd":1`} {
+			id := fmt.Sprintf(`"%s-%d"`, []string{"lean", "sdk"}[i], n)
+			status, ct, m := post(`{"jsonrpc":"2.0","id":`+id+`,"method":"`+c.method+`"`+params+extra+`}`, c.method, c.name)
+			if served[name] {
+				if want := []string{"application/json", "text/event-stream"}[i]; ct != want {
+					t.Errorf("%s (form %d): Content-Type %q, want %q", name, i, ct, want)
+				}
+			}
+			delete(m, "id")
+			answers[i] = answer{status, m}
+		}
+		if !reflect.DeepEqual(answers[0], answers[1]) {
+			a, _ := json.Marshal(answers[0])
+			b, _ := json.Marshal(answers[1])
+			t.Errorf("%s:\nlean form: %.500s\nSDK form:  %.500s", name, a, b)
+		}
+	}
+	if now := pid(); !reflect.DeepEqual(now, backendPID) {
+		t.Errorf("the backend's process changed from %v to %v: a request ended it", backendPID, now)
+	}
+}
