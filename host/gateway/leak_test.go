@@ -73,21 +73,7 @@ health { interval = "20ms" }
 func TestLeanAbandonedCallsEnd(t *testing.T) {
 	src := strings.Replace(demoStdio(t, "alpha"), `type = "stdio"`, `type = "stdio"
   call_timeout = "1s"`, 1) + "audit {\n  enabled = false\n}\n"
-	gw := startLeakChecked(t, src)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := gw.Close(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	srv := httptest.NewServer(transport.NewMCPHandler(transport.HTTPOptions{Server: gw.Server(), Lean: gw.ServeLean}))
-	hc := &http.Client{Transport: &http.Transport{}}
-	t.Cleanup(func() {
-		hc.CloseIdleConnections()
-		http.DefaultClient.CloseIdleConnections()
-		srv.Close()
-	})
+	_, srv, hc := serveLeakChecked(t, src)
 	c := openLeanSession(t, srv.URL, `{"roots":{}}`)
 	c.client = hc
 	// inUse reports whether a call of the JSON-RPC id is in flight: a
@@ -148,6 +134,29 @@ func TestLeanAbandonedCallsEnd(t *testing.T) {
 	}
 }
 
+// serveLeakChecked is startLeakChecked serving the gateway's /mcp
+// handler (lean path included) on a test server, with an HTTP client of
+// its own; the gateway, server and client are closed at cleanup.
+func serveLeakChecked(t *testing.T, src string) (*gateway.Gateway, *httptest.Server, *http.Client) {
+	t.Helper()
+	gw := startLeakChecked(t, src)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := gw.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	srv := httptest.NewServer(transport.NewMCPHandler(transport.HTTPOptions{Server: gw.Server(), Lean: gw.ServeLean}))
+	hc := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(func() {
+		hc.CloseIdleConnections()
+		http.DefaultClient.CloseIdleConnections()
+		srv.Close()
+	})
+	return gw, srv, hc
+}
+
 // startLeakChecked starts an in-process gateway with the configuration
 // src, under a goroutine leak check that begins before the gateway does;
 // the caller closes it.
@@ -173,20 +182,7 @@ func startLeakChecked(t *testing.T, src string) *gateway.Gateway {
 // the client's going away cancels it), and once the gateway closes no
 // goroutine is left running.
 func TestStatelessLeanLeavesNothing(t *testing.T) {
-	gw := startLeakChecked(t, demoStdio(t, "alpha")+"audit {\n  enabled = false\n}\n")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := gw.Close(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	srv := httptest.NewServer(transport.NewMCPHandler(transport.HTTPOptions{Server: gw.Server(), Lean: gw.ServeLean}))
-	hc := &http.Client{Transport: &http.Transport{}}
-	t.Cleanup(func() {
-		hc.CloseIdleConnections()
-		srv.Close()
-	})
+	gw, srv, hc := serveLeakChecked(t, demoStdio(t, "alpha")+"audit {\n  enabled = false\n}\n")
 	meta := statelessMeta("2026-07-28", `{}`, "")
 	call := func(ctx context.Context, tool, args, extraMeta string) (*http.Response, error) {
 		m := meta
