@@ -297,3 +297,48 @@ backend "remote" {
 		t.Errorf("mcp_request records %+v, want exactly the first request's, whose id is the event's logical_request_id %v", reqs, op.Metadata["logical_request_id"])
 	}
 }
+
+// TestE2EMultiRoundTripPerClient: the multi-round-trip call of
+// TestE2EMultiRoundTrip against a per-client backend. A 2026-07-28
+// client's session lives for one request, but the backend session its
+// call opened must outlive it until the call ends: the retry with the
+// answer gets the same backend call's result (it used to fail, at once
+// with "server is closing" or after a minute with -32011, as the
+// backend session was closed with the first request's); afterwards the
+// per-client backend session is let go.
+func TestE2EMultiRoundTripPerClient(t *testing.T) {
+	url, proc := startArgus(t, `
+backend "solo" {
+  type         = "stdio"
+  command      = `+hclString(binPath(t, "argus-demo-server"))+`
+  args         = ["-name", "solo"]
+  session_mode = "per-client"
+}
+`)
+	call := `"name":"solo_ask","arguments":{"question":"capital of France?"}`
+	status, msg := statelessPost(t, url, "tools/call", "solo_ask", call, nil)
+	res, _ := msg["result"].(map[string]any)
+	inputs, _ := res["inputRequests"].(map[string]any)
+	state, _ := res["requestState"].(string)
+	if status != 200 || res["resultType"] != "input_required" || len(inputs) != 1 || state == "" {
+		t.Fatalf("round 1: HTTP %d %v, want an InputRequiredResult", status, msg)
+	}
+	var key string
+	for k := range inputs {
+		key = k
+	}
+	answer := `"inputResponses":{"` + key + `":{"role":"assistant","content":{"type":"text","text":"Paris"},"model":"m"}}`
+	start := time.Now()
+	status, msg = statelessPost(t, url, "tools/call", "solo_ask", call+","+answer+`,"requestState":"`+state+`"`, nil)
+	res, _ = msg["result"].(map[string]any)
+	if b, _ := json.Marshal(res); status != 200 || res["resultType"] != "complete" || !strings.Contains(string(b), "sampled: Paris") {
+		t.Fatalf("round 2 (after %v): HTTP %d %v, want the backend call's result with the answer", time.Since(start).Round(time.Millisecond), status, msg)
+	}
+	// A plain call afterwards works too (a backend session of its own).
+	if status, msg := statelessPost(t, url, "tools/call", "solo_echo", `"name":"solo_echo","arguments":{"message":"again"}`, nil); status != 200 || msg["result"] == nil {
+		t.Fatalf("a later call: HTTP %d %v", status, msg)
+	}
+	// Only the shared backend session behind the catalogue is left: each
+	// request's own closed once its call ended.
+	waitChildren(t, proc.Cmd.Process.Pid, 1, 10*time.Second)
+}

@@ -30,6 +30,7 @@ import (
 	"github.com/argusmcp/argus/host/health"
 	"github.com/argusmcp/argus/host/relay"
 	"github.com/argusmcp/argus/host/request"
+	"github.com/argusmcp/argus/host/revision"
 )
 
 // Options configure a Supervisor.
@@ -220,11 +221,28 @@ func (sv *Supervisor) dialClientLink(lb *liveBackend, ss *mcp.ServerSession, cl 
 			idle = timer.C
 		}
 		sessionDone := waitSession(ss)
+		var drained <-chan time.Time // polls a stateless client's link for its calls' end
 	wait:
 		for {
 			select {
 			case <-conn.Done():
 			case <-sessionDone:
+				if oneRequest(ss) && l.Busy() {
+					// A session of the stateless revision lives for one
+					// request, but a call it began may go on (waiting for
+					// the client's input, SEP-2322, which a later request
+					// brings over this link): the link closes once no call
+					// is in flight. It keeps its max_clients slot until then.
+					sessionDone = nil
+					t := time.NewTicker(drainPoll)
+					defer t.Stop()
+					drained = t.C
+					continue
+				}
+			case <-drained:
+				if l.Busy() {
+					continue
+				}
 			case <-lb.ctx.Done():
 			case <-idle:
 				if left := lb.reapIfIdle(ss, cl, lb.cfg.IdleTimeout); left > 0 {
@@ -262,6 +280,17 @@ func (lb *liveBackend) reapIfIdle(ss *mcp.ServerSession, cl *clientLink, idle ti
 		delete(lb.clients, ss)
 	}
 	return 0
+}
+
+// drainPoll is how often a stateless client's per-client link is checked
+// for the end of its calls once the request that opened it is answered.
+const drainPoll = 100 * time.Millisecond
+
+// oneRequest reports whether ss is the session of one request of the
+// stateless revision (2026-07-28), which ends when that request does.
+func oneRequest(ss *mcp.ServerSession) bool {
+	ip := ss.InitializeParams()
+	return ip != nil && revision.IsStateless(ip.ProtocolVersion)
 }
 
 // waitSession is closed when a client session ends.
