@@ -110,14 +110,34 @@ func TestE2ELeanAnswersAsTheSDK(t *testing.T) {
 		"meta depth 1000":   `,"params":{"name":"alpha_greet","arguments":{"name":"Ada"},` + metaDeep(1000) + `}`,
 		"meta depth 1001":   `,"params":{"name":"alpha_greet","arguments":{"name":"Ada"},` + metaDeep(1001) + `}`,
 	}
+	listCases := map[string]string{
+		"no params":       ``,
+		"null params":     `,"params":null`,
+		"empty params":    `,"params":{}`,
+		"array params":    `,"params":[]`,
+		"cursor":          `,"params":{"cursor":"x"}`,
+		"cursor number":   `,"params":{"cursor":7}`,
+		"empty cursor":    `,"params":{"cursor":""}`,
+		"meta":            `,"params":{"_meta":{"progressToken":"p","k":[1,{"a":null}]}}`,
+		"meta not object": `,"params":{"_meta":7}`,
+		"other member":    `,"params":{"x":1}`,
+		"case of members": `,"params":{"Cursor":"x"}`,
+		"deep meta":       `,"params":{"_meta":` + deep + `}`,
+		"meta depth 1000": `,"params":{` + metaDeep(1000) + `}`,
+		"meta depth 1001": `,"params":{` + metaDeep(1001) + `}`,
+	}
 	served := map[string]bool{"tools/call escaped name": true, "resources/read readme": true, "resources/read template": true,
 		"prompts/get greet Ada": true, "prompts/get unknown prompt": true,
 		"tools/call meta depth 1000": true, "resources/read meta depth 1000": true, "prompts/get meta depth 1000": true}
+	for _, m := range []string{"tools/list", "prompts/list", "resources/list", "resources/templates/list"} {
+		served[m+" empty params"], served[m+" meta"], served[m+" empty cursor"] = true, true, true
+	}
 	n := 0
 	for _, m := range []struct {
 		method string
 		cases  map[string]string
-	}{{"tools/call", cases}, {"resources/read", readCases}, {"prompts/get", promptCases}} {
+	}{{"tools/call", cases}, {"resources/read", readCases}, {"prompts/get", promptCases},
+		{"tools/list", listCases}, {"prompts/list", listCases}, {"resources/list", listCases}, {"resources/templates/list", listCases}} {
 		for name, params := range m.cases {
 			name := m.method + " " + name
 			n++

@@ -245,7 +245,15 @@ func TestE2EStatelessLeanAnswersAsTheSDK(t *testing.T) {
 		"unknown prompt":        {"prompts/get", "alpha_nope", `{` + meta + `,"name":"alpha_nope"}`},
 		"sampling not declared": {"tools/call", "alpha_ask", `{` + meta + `,"name":"alpha_ask","arguments":{"question":"q"}}`},
 	}
-	served := map[string]bool{"echo": true, "escaped name": true, "readme": true, "template": true, "greet": true, "meta result": true}
+	for _, m := range []string{"tools/list", "prompts/list", "resources/list", "resources/templates/list"} {
+		cases[m] = probe{m, "", `{` + meta + `}`}
+		cases[m+" named"] = probe{m, "x", `{` + meta + `}`}
+		cases[m+" bad cursor"] = probe{m, "", `{` + meta + `,"cursor":"x"}`}
+		cases[m+" no params"] = probe{m, "", ``}
+		cases[m+" without meta"] = probe{m, "", `{}`}
+	}
+	served := map[string]bool{"echo": true, "escaped name": true, "readme": true, "template": true, "greet": true, "meta result": true,
+		"tools/list": true, "prompts/list": true, "resources/list": true, "resources/templates/list": true}
 	n := 0
 	for name, c := range cases {
 		n++

@@ -14,7 +14,7 @@ import (
 	"github.com/argusmcp/argus/host/request"
 )
 
-// ServeLean serves a tools/call, resources/read or prompts/get the
+// ServeLean serves a tools/call, resources/read, prompts/get or list the
 // transport took off the SDK's path (transport.Lean): it decodes the
 // parameters as the SDK would (case-sensitive member names, at most
 // request.MaxDepth levels of nesting in the whole message, of which the
@@ -79,11 +79,37 @@ func (g *Gateway) ServeLean(ctx context.Context, ss *mcp.ServerSession, method s
 		}
 		r := &mcp.GetPromptRequest{Session: ss, Params: p, Extra: extra}
 		req, name = r, p.Name
+	case "tools/list":
+		p := new(mcp.ListToolsParams)
+		if !decoded(p) {
+			return nil, nil, false
+		}
+		req = &mcp.ListToolsRequest{Session: ss, Params: p, Extra: extra}
+	case "prompts/list":
+		p := new(mcp.ListPromptsParams)
+		if !decoded(p) {
+			return nil, nil, false
+		}
+		req = &mcp.ListPromptsRequest{Session: ss, Params: p, Extra: extra}
+	case "resources/list":
+		p := new(mcp.ListResourcesParams)
+		if !decoded(p) {
+			return nil, nil, false
+		}
+		req = &mcp.ListResourcesRequest{Session: ss, Params: p, Extra: extra}
+	case "resources/templates/list":
+		p := new(mcp.ListResourceTemplatesParams)
+		if !decoded(p) {
+			return nil, nil, false
+		}
+		req = &mcp.ListResourceTemplatesRequest{Session: ss, Params: p, Extra: extra}
 	default:
 		return nil, nil, false
 	}
 	if stateless {
-		if h := header.Get("Mcp-Name"); h == "" || h != name { // the SDK requires it, and it to match
+		// The SDK requires an Mcp-Name header of the calls, naming what
+		// they call (a list has none to name).
+		if h := header.Get("Mcp-Name"); namedMethods[method] && (h == "" || h != name) {
 			return nil, nil, false
 		}
 		state, ok := statelessState(req)
@@ -132,6 +158,10 @@ func statelessState(req mcp.Request) (*mcp.ServerSessionState, bool) {
 	return &mcp.ServerSessionState{InitializeParams: ip, LogLevel: mcp.LoggingLevel(level)}, true
 }
 
+// namedMethods are the methods whose stateless requests must carry an
+// Mcp-Name header (the SDK's validateMcpHeaders).
+var namedMethods = map[string]bool{"tools/call": true, "resources/read": true, "prompts/get": true}
+
 // setSession sets the session of one of ServeLean's requests.
 func setSession(req mcp.Request, ss *mcp.ServerSession) {
 	switch r := req.(type) {
@@ -140,6 +170,14 @@ func setSession(req mcp.Request, ss *mcp.ServerSession) {
 	case *mcp.ReadResourceRequest:
 		r.Session = ss
 	case *mcp.GetPromptRequest:
+		r.Session = ss
+	case *mcp.ListToolsRequest:
+		r.Session = ss
+	case *mcp.ListPromptsRequest:
+		r.Session = ss
+	case *mcp.ListResourcesRequest:
+		r.Session = ss
+	case *mcp.ListResourceTemplatesRequest:
 		r.Session = ss
 	}
 }

@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -68,6 +69,16 @@ func proxiedCall(tb testing.TB, backend string) func() {
 // connected to it, with the context to call it under.
 func proxiedSession(tb testing.TB, backend string) (context.Context, *mcp.ClientSession) {
 	tb.Helper()
+	ctx, session, _ := proxiedSessionOf(tb, backend, "2025-11-25", true)
+	return ctx, session
+}
+
+// proxiedSessionOf is proxiedSession with a client asking for revision
+// version, and the transport's lean path on or, lean false, off (every
+// request served by the SDK's streamable HTTP handlers, as before the
+// lean path existed). It returns the gateway's URL too.
+func proxiedSessionOf(tb testing.TB, backend, version string, lean bool) (context.Context, *mcp.ClientSession, string) {
+	tb.Helper()
 	demo, err := testbin.Path(testbin.DemoServer)
 	if err != nil {
 		tb.Fatal(err)
@@ -110,19 +121,23 @@ conflict_resolution {
 	if err := gw.StartupErr(); err != nil {
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(transport.NewMCPHandler(transport.HTTPOptions{
+	opts := transport.HTTPOptions{
 		Server: gw.Server(), Refuser: gw, Panics: gw.Panics(), Lean: gw.ServeLean,
 		Tool: func(name string) (*mcp.Tool, bool) { return gw.Catalog().Snapshot().ToolDef(name) },
-	}))
+	}
+	if !lean {
+		opts.Lean = nil
+	}
+	srv := httptest.NewServer(transport.NewMCPHandler(opts))
 	tb.Cleanup(srv.Close)
 	client := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "test"}, nil)
 	session, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: srv.URL, HTTPClient: &http.Client{}},
-		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		&mcp.ClientSessionOptions{ProtocolVersion: version})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { session.Close() })
-	return ctx, session
+	return ctx, session, srv.URL
 }
 
 // demoHTTP starts the demo server serving streamable HTTP on a free
@@ -224,5 +239,88 @@ func BenchmarkProxiedReadAndPrompt(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkProxiedPaths measures, side by side in one run, a tools/call
+// echo and a tools/list through an in-process gateway (stdio backend) on
+// the lean path and on the SDK's (the lean path off), for a client of
+// 2025-11-25 (a session) and one of 2026-07-28 (a request each, no
+// session): what the lean path saves per request, with -benchmem its
+// allocations. The list is fetched with a plain POST and its answer read,
+// not decoded: a go-sdk client spends more on a list (resolving every
+// tool's schema) than the gateway, and one of 2026-07-28 serves repeated
+// lists from its cache (ttlMs).
+func BenchmarkProxiedPaths(b *testing.B) {
+	for _, version := range []string{"2025-11-25", "2026-07-28"} {
+		for _, path := range []string{"lean", "sdk"} {
+			ctx, session, url := proxiedSessionOf(b, "stdio", version, path == "lean")
+			list := rawList(b, url, version, session.ID())
+			for _, m := range []struct {
+				name string
+				call func() error
+			}{
+				{"tools_call", func() error {
+					res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "bench"}})
+					if err == nil && (res.IsError || len(res.Content) != 1) {
+						err = fmt.Errorf("tools/call answered %+v", res)
+					}
+					return err
+				}},
+				{"tools_list", list},
+			} {
+				b.Run("revision="+version+"/method="+m.name+"/path="+path, func(b *testing.B) {
+					for range 50 {
+						if err := m.call(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportAllocs()
+					b.ResetTimer()
+					for b.Loop() {
+						if err := m.call(); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// rawList returns a function that POSTs one tools/list to url, on the
+// session sid (or, for the stateless revision, none) and reads the
+// answer, failing unless it lists the echo tool.
+func rawList(tb testing.TB, url, version, sid string) func() error {
+	tb.Helper()
+	params := `{}`
+	if version >= "2026-07-28" {
+		params = `{"_meta":{"io.modelcontextprotocol/protocolVersion":"` + version + `","io.modelcontextprotocol/clientCapabilities":{}}}`
+	}
+	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":` + params + `}`)
+	hc := &http.Client{}
+	tb.Cleanup(hc.CloseIdleConnections)
+	return func() error {
+		req, err := http.NewRequest("POST", url, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("MCP-Protocol-Version", version)
+		req.Header.Set("Mcp-Method", "tools/list")
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && (resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte(`"name":"echo"`))) {
+			err = fmt.Errorf("tools/list: HTTP %d %.300s", resp.StatusCode, b)
+		}
+		return err
 	}
 }

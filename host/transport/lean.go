@@ -15,8 +15,10 @@ import (
 )
 
 // The lean path serves tools/call, the one method clients call in a loop,
-// and resources/read and prompts/get, the other calls a client makes
-// again and again, without the SDK's streamable HTTP server: the SDK decodes every message
+// resources/read and prompts/get, the other calls a client makes again
+// and again, and the lists (answered from the catalogue; some clients
+// list before every call) without the SDK's streamable HTTP server: the
+// SDK decodes every message
 // several times over with a fresh 32 KiB buffer each and hands it through
 // its session's goroutines and an SSE stream, which costs more than the
 // rest of a proxied call together. On the lean path the transport reads
@@ -44,8 +46,11 @@ import (
 // instead; the gateway implements it.
 type Lean func(ctx context.Context, ss *mcp.ServerSession, method string, params json.RawMessage, header http.Header) (res mcp.Result, err error, ok bool)
 
-// LeanMethods are the methods the lean path may serve.
-var LeanMethods = map[string]bool{"tools/call": true, "resources/read": true, "prompts/get": true}
+// LeanMethods are the methods the lean path may serve: the calls, and
+// the lists, which Argus answers from its catalogue and some clients
+// fetch before every call.
+var LeanMethods = map[string]bool{"tools/call": true, "resources/read": true, "prompts/get": true,
+	"tools/list": true, "prompts/list": true, "resources/list": true, "resources/templates/list": true}
 
 // serveLean serves msg, a request of a LeanMethods method on an existing
 // session, on the lean path if it can; false leaves the request to the

@@ -131,7 +131,10 @@ func TestLeanStreamUpgrade(t *testing.T) {
 // started receives each call's name as it begins.
 func probeLean(t *testing.T, o HTTPOptions) (url string, started chan string) {
 	started = make(chan string, 8)
-	o.Lean = func(ctx context.Context, _ *mcp.ServerSession, _ string, params json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
+	o.Lean = func(ctx context.Context, _ *mcp.ServerSession, method string, params json.RawMessage, _ http.Header) (mcp.Result, error, bool) {
+		if method != "tools/call" {
+			return nil, nil, false // the SDK serves the rest, lists included
+		}
 		var p struct{ Name string }
 		json.Unmarshal(params, &p)
 		started <- p.Name
