@@ -54,63 +54,35 @@ func (g *Gateway) ServeLean(ctx context.Context, ss *mcp.ServerSession, method s
 	f, _ := request.FactsFrom(ctx)
 	extra := &mcp.RequestExtra{TokenInfo: f.TokenInfo(), Header: header}
 	var (
-		req  mcp.Request
-		name string // what the Mcp-Name header of a stateless request must be
+		req mcp.Request
+		ok  bool
 	)
 	switch method {
 	case "tools/call":
-		p := new(mcp.CallToolParamsRaw)
-		if !decoded(p) {
-			return nil, nil, false
-		}
-		r := &mcp.CallToolRequest{Session: ss, Params: p, Extra: extra}
-		req, name = r, p.Name
+		req, ok = leanRequest[mcp.CallToolParamsRaw](decoded, ss, extra)
 	case "resources/read":
-		p := new(mcp.ReadResourceParams)
-		if !decoded(p) {
-			return nil, nil, false
-		}
-		r := &mcp.ReadResourceRequest{Session: ss, Params: p, Extra: extra}
-		req, name = r, p.URI
+		req, ok = leanRequest[mcp.ReadResourceParams](decoded, ss, extra)
 	case "prompts/get":
-		p := new(mcp.GetPromptParams)
-		if !decoded(p) {
-			return nil, nil, false
-		}
-		r := &mcp.GetPromptRequest{Session: ss, Params: p, Extra: extra}
-		req, name = r, p.Name
+		req, ok = leanRequest[mcp.GetPromptParams](decoded, ss, extra)
 	case "tools/list":
-		p := new(mcp.ListToolsParams)
-		if !decoded(p) {
-			return nil, nil, false
-		}
-		req = &mcp.ListToolsRequest{Session: ss, Params: p, Extra: extra}
+		req, ok = leanRequest[mcp.ListToolsParams](decoded, ss, extra)
 	case "prompts/list":
-		p := new(mcp.ListPromptsParams)
-		if !decoded(p) {
-			return nil, nil, false
-		}
-		req = &mcp.ListPromptsRequest{Session: ss, Params: p, Extra: extra}
+		req, ok = leanRequest[mcp.ListPromptsParams](decoded, ss, extra)
 	case "resources/list":
-		p := new(mcp.ListResourcesParams)
-		if !decoded(p) {
-			return nil, nil, false
-		}
-		req = &mcp.ListResourcesRequest{Session: ss, Params: p, Extra: extra}
+		req, ok = leanRequest[mcp.ListResourcesParams](decoded, ss, extra)
 	case "resources/templates/list":
-		p := new(mcp.ListResourceTemplatesParams)
-		if !decoded(p) {
-			return nil, nil, false
-		}
-		req = &mcp.ListResourceTemplatesRequest{Session: ss, Params: p, Extra: extra}
-	default:
+		req, ok = leanRequest[mcp.ListResourceTemplatesParams](decoded, ss, extra)
+	}
+	if !ok {
 		return nil, nil, false
 	}
 	if stateless {
 		// The SDK requires an Mcp-Name header of the calls, naming what
 		// they call (a list has none to name).
-		if h := header.Get("Mcp-Name"); namedMethods[method] && (h == "" || h != name) {
-			return nil, nil, false
+		if name, named := calledName(req); named {
+			if h := header.Get("Mcp-Name"); h == "" || h != name {
+				return nil, nil, false
+			}
 		}
 		state, ok := statelessState(req)
 		if !ok {
@@ -158,9 +130,33 @@ func statelessState(req mcp.Request) (*mcp.ServerSessionState, bool) {
 	return &mcp.ServerSessionState{InitializeParams: ip, LogLevel: mcp.LoggingLevel(level)}, true
 }
 
-// namedMethods are the methods whose stateless requests must carry an
-// Mcp-Name header (the SDK's validateMcpHeaders).
-var namedMethods = map[string]bool{"tools/call": true, "resources/read": true, "prompts/get": true}
+// leanRequest is the request of a session's (or, ss nil, a stateless)
+// call of method params P, decoded by decoded; false if it refuses them.
+func leanRequest[T any, P interface {
+	*T
+	mcp.Params
+}](decoded func(mcp.Params) bool, ss *mcp.ServerSession, extra *mcp.RequestExtra) (*mcp.ServerRequest[P], bool) {
+	p := P(new(T))
+	if !decoded(p) {
+		return nil, false
+	}
+	return &mcp.ServerRequest[P]{Session: ss, Params: p, Extra: extra}, true
+}
+
+// calledName is what a tools/call, resources/read or prompts/get names
+// (tool, URI, prompt), as its stateless request's Mcp-Name header must
+// (the SDK's validateMcpHeaders); named is false for the lists.
+func calledName(req mcp.Request) (name string, named bool) {
+	switch p := req.GetParams().(type) {
+	case *mcp.CallToolParamsRaw:
+		return p.Name, true
+	case *mcp.ReadResourceParams:
+		return p.URI, true
+	case *mcp.GetPromptParams:
+		return p.Name, true
+	}
+	return "", false
+}
 
 // setSession sets the session of one of ServeLean's requests.
 func setSession(req mcp.Request, ss *mcp.ServerSession) {

@@ -22,6 +22,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -74,6 +75,10 @@ type Shaper struct {
 	// same for every client.
 	Private bool
 }
+
+// rawMembers holds, per Shaper.Server, the members rawTool writes into a
+// passed-through result, encoded once (a gateway has one identity).
+var rawMembers sync.Map // *mcp.Implementation → string
 
 // Result returns res shaped for a client of revision version answering
 // method. It may return res itself (modified) or a wrapper around it;
@@ -173,11 +178,16 @@ func (s *Shaper) rawTool(r RawTool) mcp.Result {
 	}
 	members := `"resultType":"complete"`
 	if s.Server != nil {
-		info, err := json.Marshal(s.Server)
-		if err != nil {
-			return r
+		if v, ok := rawMembers.Load(s.Server); ok {
+			members = v.(string)
+		} else {
+			info, err := json.Marshal(s.Server)
+			if err != nil {
+				return r
+			}
+			members += `,"_meta":{"` + mcp.MetaKeyServerInfo + `":` + string(info) + `}`
+			rawMembers.Store(s.Server, members)
 		}
-		members += `,"_meta":{"` + mcp.MetaKeyServerInfo + `":` + string(info) + `}`
 	}
 	body := bytes.TrimRight(raw[:len(raw)-1], " \t\r\n")
 	out := make([]byte, 0, len(raw)+len(members)+1)

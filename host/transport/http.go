@@ -244,10 +244,12 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sid := r.Header.Get("Mcp-Session-Id")
 	isRequest := msg.Method != "" && len(msg.ID) > 0 && string(msg.ID) != "null"
+	// A single plain request of a method the lean path serves, which it
+	// may take (serveLean, serveStatelessLean decide).
+	leanable := plain && h.opts.Lean != nil && LeanMethods[msg.Method] && isRequest && msg.version2()
 	// A request of the stateless revision opens no session: the lean path
 	// may serve it too, with the session the SDK would have made for it.
-	if r.Method == http.MethodPost && sid == "" && plain && h.opts.Lean != nil && LeanMethods[msg.Method] && isRequest &&
-		msg.version2() && isStateless(r) && h.serveStatelessLean(w, r, &msg, facts) {
+	if r.Method == http.MethodPost && sid == "" && leanable && isStateless(r) && h.serveStatelessLean(w, r, &msg, facts) {
 		return
 	}
 	// A POST to a session its owner opened through this handler (another
@@ -256,8 +258,7 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e := h.sessions.Get(sid); r.Method == http.MethodPost && e != nil && e.User() == facts.UserID {
 		e.StartPOST()
 		defer e.EndPOST()
-		if plain && h.opts.Lean != nil && LeanMethods[msg.Method] && isRequest && msg.version2() &&
-			h.serveLean(w, r, e, &msg, facts) {
+		if leanable && h.serveLean(w, r, e, &msg, facts) {
 			return
 		}
 		if interceptLean(w, e, &msg, plain, body) {
