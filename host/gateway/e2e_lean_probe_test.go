@@ -126,7 +126,21 @@ func TestE2ELeanAnswersAsTheSDK(t *testing.T) {
 		"meta depth 1000": `,"params":{` + metaDeep(1000) + `}`,
 		"meta depth 1001": `,"params":{` + metaDeep(1001) + `}`,
 	}
-	served := map[string]bool{"tools/call escaped name": true, "resources/read readme": true, "resources/read template": true,
+	completeCases := map[string]string{
+		"no params":        ``,
+		"null params":      `,"params":null`,
+		"empty params":     `,"params":{}`,
+		"prompt argument":  `,"params":{"ref":{"type":"ref/prompt","name":"alpha_greet"},"argument":{"name":"style","value":"s"}}`,
+		"resource":         `,"params":{"ref":{"type":"ref/resource","uri":"demo://alpha/items/{id}"},"argument":{"name":"id","value":"1"}}`,
+		"unknown prompt":   `,"params":{"ref":{"type":"ref/prompt","name":"alpha_nope"},"argument":{"name":"style","value":"s"}}`,
+		"unknown ref type": `,"params":{"ref":{"type":"ref/other","name":"x"},"argument":{"name":"a","value":"b"}}`,
+		"ref null":         `,"params":{"ref":null,"argument":{"name":"a","value":"b"}}`,
+		"argument absent":  `,"params":{"ref":{"type":"ref/prompt","name":"alpha_greet"}}`,
+		"value number":     `,"params":{"ref":{"type":"ref/prompt","name":"alpha_greet"},"argument":{"name":"style","value":5}}`,
+		"context":          `,"params":{"ref":{"type":"ref/prompt","name":"alpha_greet"},"argument":{"name":"style","value":"s"},"context":{"arguments":{"name":"x"}}}`,
+		"meta depth 1001":  `,"params":{"ref":{"type":"ref/prompt","name":"alpha_greet"},"argument":{"name":"style","value":"s"},` + metaDeep(1001) + `}`,
+	}
+	served := map[string]bool{"tools/call escaped name": true, "completion/complete prompt argument": true, "resources/read readme": true, "resources/read template": true,
 		"prompts/get greet Ada": true, "prompts/get unknown prompt": true,
 		"tools/call meta depth 1000": true, "resources/read meta depth 1000": true, "prompts/get meta depth 1000": true}
 	for _, m := range []string{"tools/list", "prompts/list", "resources/list", "resources/templates/list"} {
@@ -137,7 +151,8 @@ func TestE2ELeanAnswersAsTheSDK(t *testing.T) {
 		method string
 		cases  map[string]string
 	}{{"tools/call", cases}, {"resources/read", readCases}, {"prompts/get", promptCases},
-		{"tools/list", listCases}, {"prompts/list", listCases}, {"resources/list", listCases}, {"resources/templates/list", listCases}} {
+		{"tools/list", listCases}, {"prompts/list", listCases}, {"resources/list", listCases}, {"resources/templates/list", listCases},
+		{"completion/complete", completeCases}} {
 		for name, params := range m.cases {
 			name := m.method + " " + name
 			n++

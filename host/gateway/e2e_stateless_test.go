@@ -252,8 +252,11 @@ func TestE2EStatelessLeanAnswersAsTheSDK(t *testing.T) {
 		cases[m+" no params"] = probe{m, "", ``}
 		cases[m+" without meta"] = probe{m, "", `{}`}
 	}
+	cases["complete"] = probe{"completion/complete", "", `{` + meta + `,"ref":{"type":"ref/prompt","name":"alpha_greet"},"argument":{"name":"style","value":"s"}}`}
+	cases["complete unknown prompt"] = probe{"completion/complete", "", `{` + meta + `,"ref":{"type":"ref/prompt","name":"alpha_nope"},"argument":{"name":"style","value":"s"}}`}
+	cases["complete without ref"] = probe{"completion/complete", "", `{` + meta + `,"argument":{"name":"style","value":"s"}}`}
 	served := map[string]bool{"echo": true, "escaped name": true, "readme": true, "template": true, "greet": true, "meta result": true,
-		"tools/list": true, "prompts/list": true, "resources/list": true, "resources/templates/list": true}
+		"tools/list": true, "prompts/list": true, "resources/list": true, "resources/templates/list": true, "complete": true}
 	n := 0
 	for name, c := range cases {
 		n++

@@ -14,8 +14,8 @@ import (
 	"github.com/argusmcp/argus/host/request"
 )
 
-// ServeLean serves a tools/call, resources/read, prompts/get or list the
-// transport took off the SDK's path (transport.Lean): it decodes the
+// ServeLean serves a tools/call, resources/read, prompts/get, list or
+// completion/complete the transport took off the SDK's path (transport.Lean): it decodes the
 // parameters as the SDK would (case-sensitive member names, at most
 // request.MaxDepth levels of nesting in the whole message, of which the
 // envelope around the parameters is one) and runs the request through
@@ -72,6 +72,8 @@ func (g *Gateway) ServeLean(ctx context.Context, ss *mcp.ServerSession, method s
 		req, ok = leanRequest[mcp.ListResourcesParams](decoded, ss, extra)
 	case "resources/templates/list":
 		req, ok = leanRequest[mcp.ListResourceTemplatesParams](decoded, ss, extra)
+	case "completion/complete":
+		req, ok = leanRequest[mcp.CompleteParams](decoded, ss, extra)
 	}
 	if !ok {
 		return nil, nil, false
@@ -174,6 +176,8 @@ func setSession(req mcp.Request, ss *mcp.ServerSession) {
 	case *mcp.ListResourcesRequest:
 		r.Session = ss
 	case *mcp.ListResourceTemplatesRequest:
+		r.Session = ss
+	case *mcp.CompleteRequest:
 		r.Session = ss
 	}
 }

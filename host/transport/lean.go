@@ -46,11 +46,13 @@ import (
 // instead; the gateway implements it.
 type Lean func(ctx context.Context, ss *mcp.ServerSession, method string, params json.RawMessage, header http.Header) (res mcp.Result, err error, ok bool)
 
-// LeanMethods are the methods the lean path may serve: the calls, and
-// the lists, which Argus answers from its catalogue and some clients
-// fetch before every call.
+// LeanMethods are the methods the lean path may serve: the calls, the
+// lists, which Argus answers from its catalogue and some clients fetch
+// before every call, and completion/complete, which an editor may send
+// at every keystroke.
 var LeanMethods = map[string]bool{"tools/call": true, "resources/read": true, "prompts/get": true,
-	"tools/list": true, "prompts/list": true, "resources/list": true, "resources/templates/list": true}
+	"tools/list": true, "prompts/list": true, "resources/list": true, "resources/templates/list": true,
+	"completion/complete": true}
 
 // serveLean serves msg, a request of a LeanMethods method on an existing
 // session, on the lean path if it can; false leaves the request to the
