@@ -20,7 +20,9 @@ func CatalogLookup(snapshot func() *catalog.Snapshot) Lookup {
 		case "prompt":
 			r, ok = snap.Prompt(name)
 		case "resource":
-			r, ok = snap.Resource(name)
+			if r, ok = snap.Resource(name); !ok {
+				r, ok = snap.Template(name) // a template's own URI (list filtering, completions)
+			}
 		}
 		return r.Backend, ok
 	}

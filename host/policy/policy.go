@@ -141,6 +141,23 @@ func kindOf(method string) string {
 	return ""
 }
 
+// completionKind is the capability kind a completion/complete's
+// reference selects ("" for a reference of no known type, which the
+// router refuses).
+func completionKind(p mcp.Params) string {
+	cp, ok := p.(*mcp.CompleteParams)
+	if !ok || cp == nil || cp.Ref == nil {
+		return ""
+	}
+	switch cp.Ref.Type {
+	case "ref/prompt":
+		return "prompt"
+	case "ref/resource":
+		return "resource"
+	}
+	return ""
+}
+
 // subject is who calls and what, as the rules see it.
 type subject struct {
 	vars expr.Vars
@@ -237,6 +254,11 @@ func (g *Guard) Middleware() request.Middleware {
 			}
 			kind := kindOf(c.Method)
 			isList := c.Capability == "" && kind != ""
+			if c.Method == "completion/complete" {
+				// A completion uses its prompt or resource template: it is
+				// checked as that use, and is never a list.
+				kind, isList = completionKind(c.Params), false
+			}
 			if !isList && kind != "" && len(st.rules) > 0 {
 				s := subject{vars: vars(c), kind: kind}
 				if s.vars.Backend == "" && g.lookup != nil {
@@ -294,6 +316,10 @@ func (g *Guard) filter(st *state, c *request.Call, kind string, res mcp.Result) 
 	case *mcp.ListResourcesResult:
 		out := *r
 		out.Resources = slices.DeleteFunc(slices.Clone(r.Resources), func(p *mcp.Resource) bool { return !visible(p.URI) })
+		return &out
+	case *mcp.ListResourceTemplatesResult:
+		out := *r
+		out.ResourceTemplates = slices.DeleteFunc(slices.Clone(r.ResourceTemplates), func(t *mcp.ResourceTemplate) bool { return !visible(t.URITemplate) })
 		return &out
 	}
 	return res

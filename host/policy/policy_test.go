@@ -150,3 +150,48 @@ func TestQuota(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestCompletionsAndTemplates: a completion is checked as a use of its
+// prompt or resource template (it used to pass unchecked: a user denied a
+// prompt got its argument completions), and resources/templates/list is
+// filtered like the other lists (it used to list every template).
+func TestCompletionsAndTemplates(t *testing.T) {
+	g, err := New(&config.Config{Policies: []config.Policy{
+		{Name: "bob-alpha", Effect: "allow", Users: []string{"bob"}, Prompts: []string{"alpha_*"}, Resources: []string{"demo://alpha/*"}},
+		{Name: "no-style", Effect: "deny", Users: []string{"bob"}, Prompts: []string{"alpha_secret"}},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	complete := func(refType, name, uri string) *request.Call {
+		return &request.Call{Method: "completion/complete", Capability: name + uri, Facts: request.Facts{UserID: "bob"},
+			Params: &mcp.CompleteParams{Ref: &mcp.CompleteReference{Type: refType, Name: name, URI: uri}, Argument: mcp.CompleteParamsArgument{Name: "a", Value: "b"}}}
+	}
+	for _, tc := range []struct {
+		c      *request.Call
+		allow  bool
+		policy string
+	}{
+		{complete("ref/prompt", "alpha_greet", ""), true, "bob-alpha"},
+		{complete("ref/prompt", "beta_greet", ""), false, ""},
+		{complete("ref/prompt", "alpha_secret", ""), false, "no-style"},
+		{complete("ref/resource", "", "demo://alpha/{id}"), true, "bob-alpha"},
+		{complete("ref/resource", "", "demo://beta/{id}"), false, ""},
+	} {
+		_, err := run(t, g, tc.c, &mcp.CompleteResult{})
+		if (err == nil) != tc.allow || tc.c.Policy != tc.policy || (err != nil && code(err) != CodeDenied) {
+			t.Errorf("completion of %s: err %v policy %q; want allow=%v policy %q", tc.c.Capability, err, tc.c.Policy, tc.allow, tc.policy)
+		}
+	}
+	templates := &mcp.ListResourceTemplatesResult{ResourceTemplates: []*mcp.ResourceTemplate{{URITemplate: "demo://alpha/{id}"}, {URITemplate: "demo://beta/{id}"}}}
+	res, err := run(t, g, &request.Call{Method: "resources/templates/list", Facts: request.Facts{UserID: "bob"}}, templates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.(*mcp.ListResourceTemplatesResult).ResourceTemplates; len(got) != 1 || got[0].URITemplate != "demo://alpha/{id}" {
+		t.Errorf("bob's templates: %v, want demo://alpha/{id} alone", got)
+	}
+	if len(templates.ResourceTemplates) != 2 {
+		t.Error("the catalogue's own list was modified")
+	}
+}
