@@ -290,3 +290,29 @@ func TestE2EStatelessLeanAnswersAsTheSDK(t *testing.T) {
 		t.Errorf("the backend's process changed from %v to %v: a request ended it", backendPID, now)
 	}
 }
+
+// TestE2EStatelessSessionsLogQuietly: the MCP SDK's lines about a
+// session that lives for one stateless request are logged at debug (three
+// per request at info before), while a stateful session's opening is
+// still logged at info with its id.
+func TestE2EStatelessSessionsLogQuietly(t *testing.T) {
+	url, proc := startArgus(t, demoStdio(t, "alpha"))
+	for range 3 {
+		if status, msg := statelessPost(t, url, "tools/call", "alpha_echo", `"name":"alpha_echo","arguments":{"message":"x"}`, nil); status != 200 || msg["result"] == nil {
+			t.Fatalf("stateless call: %d %v", status, msg)
+		}
+		if status, _ := statelessPost(t, url, "tools/list", "", "", nil); status != 200 {
+			t.Fatalf("stateless list: %d", status)
+		}
+	}
+	s := connect(t, url)
+	waitFor(t, 10*time.Second, "the stateful session's line", func() bool {
+		return strings.Contains(proc.Stderr.String(), `server session connected: session_id=`+s.ID())
+	})
+	log := proc.Stderr.String()
+	for _, quiet := range []string{"server connecting", `server session connected: session_id=""`, `server session disconnected: session_id=""`} {
+		if strings.Contains(log, quiet) {
+			t.Errorf("the log at info has %q:\n%s", quiet, log)
+		}
+	}
+}

@@ -12,6 +12,7 @@ package gateway
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -103,9 +104,7 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 	g.shape = &revision.Shaper{Server: impl, Private: cfg.Auth != nil}
 	g.rounds = rounds.New(rounds.Options{})
 	g.server = mcp.NewServer(impl, &mcp.ServerOptions{
-		// A client of the stateless revision gets a session per request:
-		// its opening and closing are routine, not news.
-		Logger:                  logging.SlogDemoting(log.Named("mcp"), "server connecting", "server session connected", "server session disconnected"),
+		Logger:                  logging.SlogDemoting(log.Named("mcp"), perRequestSession),
 		SubscribeHandler:        g.subscribe,
 		UnsubscribeHandler:      g.unsubscribe,
 		RootsListChangedHandler: g.rootsListChanged,
@@ -136,6 +135,30 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 		Events: opts.Events,
 	})
 	return g
+}
+
+// perRequestSession picks the MCP SDK's log records about a session of
+// the stateless revision, which lives for one request: its opening and
+// closing (session_id empty) are routine there, not news, and are logged
+// at debug. So is the SDK's "server connecting", which precedes every
+// session's own line; a stateful session's opening and closing (with its
+// id) stay at info.
+func perRequestSession(r slog.Record) bool {
+	switch r.Message {
+	case "server connecting":
+		return true
+	case "server session connected", "server session disconnected":
+		id := ""
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "session_id" {
+				id = a.Value.String()
+				return false
+			}
+			return true
+		})
+		return id == ""
+	}
+	return false
 }
 
 // Server is the MCP server to connect client transports to.

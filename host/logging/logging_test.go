@@ -754,7 +754,8 @@ func BenchmarkAddLongSecret(b *testing.B) {
 func TestSlogDemoting(t *testing.T) {
 	for _, level := range []hclog.Level{hclog.Info, hclog.Debug} {
 		var buf bytes.Buffer
-		l := SlogDemoting(hclog.New(&hclog.LoggerOptions{Output: &buf, Level: level, DisableTime: true}), "routine", "routine warning")
+		demote := func(r slog.Record) bool { return r.Message == "routine" || r.Message == "routine warning" }
+		l := SlogDemoting(hclog.New(&hclog.LoggerOptions{Output: &buf, Level: level, DisableTime: true}), demote)
 		l.Info("routine", "k", "v")
 		l.Warn("routine warning")
 		l.Info("news", "k", "v")

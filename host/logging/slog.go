@@ -15,31 +15,24 @@ import (
 // are passed to hclog as key/value pairs, and groups become dotted key
 // prefixes ("group.key"). A nil l yields a logger that discards everything.
 // The returned logger is safe for concurrent use.
-func Slog(l hclog.Logger) *slog.Logger { return SlogDemoting(l) }
+func Slog(l hclog.Logger) *slog.Logger { return SlogDemoting(l, nil) }
 
-// SlogDemoting is Slog with the records whose message is one of debug
-// logged at Debug at most: for a library's routine messages that come at
-// a rate no operator wants at Info (the MCP SDK's "server connecting" for
-// each request of a stateless client).
-func SlogDemoting(l hclog.Logger, debug ...string) *slog.Logger {
+// SlogDemoting is Slog with the records demote picks logged at Debug at
+// most: for a library's routine messages that come at a rate no operator
+// wants at Info (the MCP SDK's session lines for each request of a
+// stateless client). demote nil picks none.
+func SlogDemoting(l hclog.Logger, demote func(slog.Record) bool) *slog.Logger {
 	if l == nil {
 		l = hclog.NewNullLogger()
 	}
-	h := &slogHandler{l: l}
-	if len(debug) > 0 {
-		h.debug = map[string]bool{}
-		for _, m := range debug {
-			h.debug[m] = true
-		}
-	}
-	return slog.New(h)
+	return slog.New(&slogHandler{l: l, demote: demote})
 }
 
 type slogHandler struct {
 	l      hclog.Logger
-	prefix string          // accumulated "group." prefixes
-	attrs  []any           // key/value pairs from WithAttrs, already prefixed
-	debug  map[string]bool // messages logged at Debug at most
+	prefix string                 // accumulated "group." prefixes
+	attrs  []any                  // key/value pairs from WithAttrs, already prefixed
+	demote func(slog.Record) bool // records logged at Debug at most
 }
 
 func hclogLevel(l slog.Level) hclog.Level {
@@ -64,7 +57,7 @@ func (h *slogHandler) Enabled(_ context.Context, level slog.Level) bool {
 
 func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
 	level := hclogLevel(r.Level)
-	if h.debug[r.Message] && level > hclog.Debug {
+	if level > hclog.Debug && h.demote != nil && h.demote(r) {
 		if level = hclog.Debug; h.l.GetLevel() > level {
 			return nil
 		}
