@@ -15,12 +15,12 @@ import (
 )
 
 // ServeLean serves a tools/call, resources/read, prompts/get, list or
-// completion/complete the transport took off the SDK's path (transport.Lean): it decodes the
-// parameters as the SDK would (case-sensitive member names, at most
-// request.MaxDepth levels of nesting in the whole message, of which the
-// envelope around the parameters is one) and runs the request through
-// intercept, the same chain the SDK would have called, with the same
-// session. ok is false, and nothing done, for another method and for
+// completion/complete the transport took off the SDK's path
+// (transport.Lean): it decodes the parameters as the SDK would
+// (case-sensitive member names, at most request.MaxDepth levels of
+// nesting in the whole message, of which the envelope around the
+// parameters is one) and runs the request through intercept, the same
+// chain the SDK would have called, with the same session. ok is false, and nothing done, for another method and for
 // parameters the SDK should judge: absent or null, undecodable, too deep,
 // or carrying the stateless revision's per-request protocol version on a
 // session of an older one.
