@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -68,7 +69,7 @@ func fuzzGateway(tb testing.TB) (h http.Handler, sid string, panics *request.Pan
 		defer cancel()
 		gw.Close(ctx)
 	})
-	h = NewMCPHandler(HTTPOptions{Server: gw.Server(), Panics: gw.Panics(), Refuser: gw, SessionTimeout: time.Minute,
+	h = NewMCPHandler(HTTPOptions{Server: gw.Server(), Panics: gw.Panics(), Refuser: gw, SessionTimeout: time.Minute, Lean: gw.ServeLean,
 		Auth: &config.Auth{Tokens: []config.Token{{UserID: "fuzz", Value: fuzzToken}}}})
 	rec := fuzzPost(h, []byte(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"fuzz","version":"1"}}}`), "", "2025-11-25", "application/json", true)
 	sid = rec.Header().Get("Mcp-Session-Id")
@@ -91,6 +92,21 @@ func fuzzPost(h http.Handler, body []byte, sid, version, ctype string, auth bool
 	if sid != "" {
 		req.Header.Set("Mcp-Session-Id", sid)
 	}
+	// The standard headers a client of the stateless revision sends, as
+	// the body names them, so that such requests reach the lean path.
+	var msg struct {
+		Method string `json:"method"`
+		Params struct {
+			Name string `json:"name"`
+			URI  string `json:"uri"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &msg) == nil && msg.Method != "" {
+		req.Header.Set("Mcp-Method", msg.Method)
+		if n := msg.Params.Name + msg.Params.URI; n != "" {
+			req.Header.Set("Mcp-Name", n)
+		}
+	}
 	if auth {
 		req.Header.Set("Authorization", "Bearer "+fuzzToken)
 	}
@@ -100,9 +116,10 @@ func fuzzPost(h http.Handler, body []byte, sid, version, ctype string, auth bool
 }
 
 // FuzzMCPHandler posts arbitrary bodies with arbitrary protocol-version
-// and content-type headers, in the open session, in an unknown one or
-// in none, with or without credentials, to the /mcp handler of a real
-// gateway (telemetry on, one in-process backend). Nothing may panic
+// and content-type headers (and the Mcp-Method and Mcp-Name the body
+// names), in the open session, in an unknown one or in none, with or
+// without credentials, to the /mcp handler of a real gateway (telemetry
+// on, the lean path on, one in-process backend). Nothing may panic
 // anywhere on the request path (not even a panic the gateway recovers):
 // every request gets an HTTP answer.
 func FuzzMCPHandler(f *testing.F) {
@@ -123,6 +140,9 @@ func FuzzMCPHandler(f *testing.F) {
 		{`{"jsonrpc":"2.0","id":9,"method":"resources/subscribe","params":{"uri":"stub://readme"}}`, 2, "2025-06-18"},
 		{`{"jsonrpc":"2.0","id":{"a":1},"method":"logging/setLevel","params":{"level":"nope"}}`, 1, ""},
 		{`{"jsonrpc":"2.0","id":10,"result":{}}`, 1, "2025-11-25"},
+		{`{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}},"name":"stub_echo","arguments":{"message":"x"}}}`, 0, "2026-07-28"},
+		{`{"jsonrpc":"2.0","id":13,"method":"resources/templates/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":null}}}`, 0, "2026-07-28"},
+		{`{"jsonrpc":"2.0","id":14,"method":"prompts/list","params":{"cursor":7}}`, 1, "2025-11-25"},
 	} {
 		f.Add([]byte(s.body), s.session, s.version, "application/json", true)
 	}
