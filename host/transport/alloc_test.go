@@ -6,7 +6,7 @@ import (
 )
 
 // TestProxiedCallAllocBudget holds the allocation budget of one proxied
-// tools/call by backend transport (proxiedCallBudgets: objects and bytes,
+// tools/call by backend transport and client revision (proxiedCallBudgets: objects and bytes,
 // gateway and client together): a change that adds per-call garbage (one
 // more SDK decode is 32 KiB) fails here, not only in a benchmark nobody
 // reads. The race detector adds a few allocations (it empties sync.Pools
@@ -16,8 +16,8 @@ func TestProxiedCallAllocBudget(t *testing.T) {
 		t.Skip("starts a backend process")
 	}
 	for _, b := range proxiedCallBudgets {
-		t.Run("backend="+b.backend, func(t *testing.T) {
-			call := proxiedCall(t, b.backend)
+		t.Run("backend="+b.backend+"/revision="+b.version, func(t *testing.T) {
+			call := proxiedCallOf(t, b.backend, b.version)
 			for range 50 {
 				call()
 			}

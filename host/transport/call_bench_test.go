@@ -38,11 +38,14 @@ func TestMain(m *testing.M) {
 // TestProxiedCallAllocBudget; the README's Performance section explains
 // where they go.
 var proxiedCallBudgets = []struct {
-	backend       string
-	allocs, bytes float64
+	backend, version string
+	allocs, bytes    float64
 }{
-	{"stdio", 220, 176 << 10},
-	{"http", 315, 176 << 10},
+	{"stdio", "2025-11-25", 220, 176 << 10},
+	{"http", "2025-11-25", 315, 176 << 10},
+	// A client of the stateless revision: a session made per request,
+	// and the revision's _meta in every request (measured 392-401 and 250 KB).
+	{"stdio", "2026-07-28", 420, 272 << 10},
 }
 
 // proxiedCall starts an in-process gateway (audit and telemetry off)
@@ -52,7 +55,13 @@ var proxiedCallBudgets = []struct {
 // the answer.
 func proxiedCall(tb testing.TB, backend string) func() {
 	tb.Helper()
-	ctx, session := proxiedSession(tb, backend)
+	return proxiedCallOf(tb, backend, "2025-11-25")
+}
+
+// proxiedCallOf is proxiedCall with a client asking for revision version.
+func proxiedCallOf(tb testing.TB, backend, version string) func() {
+	tb.Helper()
+	ctx, session, _ := proxiedSessionOf(tb, backend, version, true)
 	params := &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "hello"}}
 	return func() {
 		res, err := session.CallTool(ctx, params)
