@@ -54,39 +54,40 @@ func (g *Gateway) ServeLean(ctx context.Context, ss *mcp.ServerSession, method s
 	f, _ := request.FactsFrom(ctx)
 	extra := &mcp.RequestExtra{TokenInfo: f.TokenInfo(), Header: header}
 	var (
-		req mcp.Request
-		ok  bool
+		build func(*mcp.ServerSession) mcp.Request // the request, on a session
+		ok    bool
 	)
 	switch method {
 	case "tools/call":
-		req, ok = leanRequest[mcp.CallToolParamsRaw](decoded, ss, extra)
+		build, ok = leanRequest[mcp.CallToolParamsRaw](decoded, extra)
 	case "resources/read":
-		req, ok = leanRequest[mcp.ReadResourceParams](decoded, ss, extra)
+		build, ok = leanRequest[mcp.ReadResourceParams](decoded, extra)
 	case "prompts/get":
-		req, ok = leanRequest[mcp.GetPromptParams](decoded, ss, extra)
+		build, ok = leanRequest[mcp.GetPromptParams](decoded, extra)
 	case "tools/list":
-		req, ok = leanRequest[mcp.ListToolsParams](decoded, ss, extra)
+		build, ok = leanRequest[mcp.ListToolsParams](decoded, extra)
 	case "prompts/list":
-		req, ok = leanRequest[mcp.ListPromptsParams](decoded, ss, extra)
+		build, ok = leanRequest[mcp.ListPromptsParams](decoded, extra)
 	case "resources/list":
-		req, ok = leanRequest[mcp.ListResourcesParams](decoded, ss, extra)
+		build, ok = leanRequest[mcp.ListResourcesParams](decoded, extra)
 	case "resources/templates/list":
-		req, ok = leanRequest[mcp.ListResourceTemplatesParams](decoded, ss, extra)
+		build, ok = leanRequest[mcp.ListResourceTemplatesParams](decoded, extra)
 	case "completion/complete":
-		req, ok = leanRequest[mcp.CompleteParams](decoded, ss, extra)
+		build, ok = leanRequest[mcp.CompleteParams](decoded, extra)
 	}
 	if !ok {
 		return nil, nil, false
 	}
 	if stateless {
+		first := build(nil) // its _meta decides the session's state
 		// The SDK requires an Mcp-Name header of the calls, naming what
 		// they call (a list has none to name).
-		if name, named := calledName(req); named {
+		if name, named := calledName(first); named {
 			if h := header.Get("Mcp-Name"); h == "" || h != name {
 				return nil, nil, false
 			}
 		}
-		state, ok := statelessState(req)
+		state, ok := statelessState(first)
 		if !ok {
 			return nil, nil, false
 		}
@@ -95,8 +96,8 @@ func (g *Gateway) ServeLean(ctx context.Context, ss *mcp.ServerSession, method s
 			return nil, nil, false
 		}
 		defer ss.Close()
-		setSession(req, ss)
 	}
+	req := build(ss)
 	res, err := g.intercept(nil)(ctx, method, req)
 	return res, err, true
 }
@@ -132,17 +133,20 @@ func statelessState(req mcp.Request) (*mcp.ServerSessionState, bool) {
 	return &mcp.ServerSessionState{InitializeParams: ip, LogLevel: mcp.LoggingLevel(level)}, true
 }
 
-// leanRequest is the request of a session's (or, ss nil, a stateless)
-// call of method params P, decoded by decoded; false if it refuses them.
+// leanRequest decodes the parameters of a request of params P (decoded
+// says whether they are ones to serve) and returns the function making
+// the request on a session; false if decoded refuses them.
 func leanRequest[T any, P interface {
 	*T
 	mcp.Params
-}](decoded func(mcp.Params) bool, ss *mcp.ServerSession, extra *mcp.RequestExtra) (*mcp.ServerRequest[P], bool) {
+}](decoded func(mcp.Params) bool, extra *mcp.RequestExtra) (func(*mcp.ServerSession) mcp.Request, bool) {
 	p := P(new(T))
 	if !decoded(p) {
 		return nil, false
 	}
-	return &mcp.ServerRequest[P]{Session: ss, Params: p, Extra: extra}, true
+	return func(ss *mcp.ServerSession) mcp.Request {
+		return &mcp.ServerRequest[P]{Session: ss, Params: p, Extra: extra}
+	}, true
 }
 
 // calledName is what a tools/call, resources/read or prompts/get names
@@ -158,28 +162,6 @@ func calledName(req mcp.Request) (name string, named bool) {
 		return p.Name, true
 	}
 	return "", false
-}
-
-// setSession sets the session of one of ServeLean's requests.
-func setSession(req mcp.Request, ss *mcp.ServerSession) {
-	switch r := req.(type) {
-	case *mcp.CallToolRequest:
-		r.Session = ss
-	case *mcp.ReadResourceRequest:
-		r.Session = ss
-	case *mcp.GetPromptRequest:
-		r.Session = ss
-	case *mcp.ListToolsRequest:
-		r.Session = ss
-	case *mcp.ListPromptsRequest:
-		r.Session = ss
-	case *mcp.ListResourcesRequest:
-		r.Session = ss
-	case *mcp.ListResourceTemplatesRequest:
-		r.Session = ss
-	case *mcp.CompleteRequest:
-		r.Session = ss
-	}
 }
 
 // statelessSession connects the session of one request of the stateless
