@@ -341,4 +341,8 @@ backend "solo" {
 	// Only the shared backend session behind the catalogue is left: each
 	// request's own closed once its call ended.
 	waitChildren(t, proc.Cmd.Process.Pid, 1, 10*time.Second)
+	// The operator is told, once, what such clients cost on this backend.
+	if n := strings.Count(proc.Stderr.String(), "gets a backend session per call on this per-client backend"); n != 1 {
+		t.Errorf("the per-call warning was logged %d times, want once:\n%s", n, proc.Stderr.String())
+	}
 }

@@ -117,6 +117,9 @@ type liveBackend struct {
 	clientMu  sync.Mutex
 	clients   map[*mcp.ServerSession]*clientLink
 	capWarned atomic.Int64 // unix nanoseconds of the last logged max_clients refusal
+	// perCallWarned: it was logged that a stateless client's calls each
+	// open their own backend session here (once per backend).
+	perCallWarned atomic.Bool
 
 	// Lifecycle and health (lifecycle.go).
 	mu         sync.Mutex
@@ -179,6 +182,10 @@ func (sv *Supervisor) Link(ctx context.Context, ss *mcp.ServerSession, name stri
 		cl = &clientLink{ready: make(chan struct{}), lastUsed: time.Now()}
 		lb.clients[ss] = cl
 		lb.clientMu.Unlock()
+		if oneRequest(ss) && lb.perCallWarned.CompareAndSwap(false, true) {
+			sv.log.Warn("a client of the stateless revision gets a backend session per call on this per-client backend (for stdio, a process per call); set session_mode = \"shared\" unless each call needs its own (logged once per backend)",
+				"backend", name)
+		}
 		sv.dialClientLink(lb, ss, cl)
 	} else {
 		cl.lastUsed = time.Now()
