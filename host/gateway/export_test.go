@@ -5,3 +5,12 @@ package gateway
 // point is "client request" or "backend message". Not safe to call while
 // a gateway serves.
 func SetPanicHook(f func(point, method string)) { testPanicHook = f }
+
+// LeanRequestMethods are the methods ServeLean makes requests of.
+func LeanRequestMethods() []string {
+	var out []string
+	for m := range leanRequests {
+		out = append(out, m)
+	}
+	return out
+}

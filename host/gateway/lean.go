@@ -36,7 +36,8 @@ func (g *Gateway) ServeLean(ctx context.Context, ss *mcp.ServerSession, method s
 	// level inside it. One level more would reach a backend as a message
 	// deeper than its SDK takes, which ends its session (a stdio child
 	// exits, an HTTP server answers 400).
-	if len(params) == 0 || string(params) == "null" || request.TooDeep(params, request.MaxDepth-1) {
+	newRequest, known := leanRequests[method]
+	if !known || len(params) == 0 || string(params) == "null" || request.TooDeep(params, request.MaxDepth-1) {
 		return nil, nil, false
 	}
 	stateless := ss == nil
@@ -53,28 +54,7 @@ func (g *Gateway) ServeLean(ctx context.Context, ss *mcp.ServerSession, method s
 	}
 	f, _ := request.FactsFrom(ctx)
 	extra := &mcp.RequestExtra{TokenInfo: f.TokenInfo(), Header: header}
-	var (
-		build func(*mcp.ServerSession) mcp.Request // the request, on a session
-		ok    bool
-	)
-	switch method {
-	case "tools/call":
-		build, ok = leanRequest[mcp.CallToolParamsRaw](decoded, extra)
-	case "resources/read":
-		build, ok = leanRequest[mcp.ReadResourceParams](decoded, extra)
-	case "prompts/get":
-		build, ok = leanRequest[mcp.GetPromptParams](decoded, extra)
-	case "tools/list":
-		build, ok = leanRequest[mcp.ListToolsParams](decoded, extra)
-	case "prompts/list":
-		build, ok = leanRequest[mcp.ListPromptsParams](decoded, extra)
-	case "resources/list":
-		build, ok = leanRequest[mcp.ListResourcesParams](decoded, extra)
-	case "resources/templates/list":
-		build, ok = leanRequest[mcp.ListResourceTemplatesParams](decoded, extra)
-	case "completion/complete":
-		build, ok = leanRequest[mcp.CompleteParams](decoded, extra)
-	}
+	build, ok := newRequest(decoded, extra) // the request, on a session
 	if !ok {
 		return nil, nil, false
 	}
@@ -131,6 +111,19 @@ func statelessState(req mcp.Request) (*mcp.ServerSessionState, bool) {
 	// that is not a string is none, as there).
 	level, _ := meta[mcp.MetaKeyLogLevel].(string)
 	return &mcp.ServerSessionState{InitializeParams: ip, LogLevel: mcp.LoggingLevel(level)}, true
+}
+
+// leanRequests make the request of each method ServeLean serves (the
+// methods transport.LeanMethods lists).
+var leanRequests = map[string]func(decoded func(mcp.Params) bool, extra *mcp.RequestExtra) (func(*mcp.ServerSession) mcp.Request, bool){
+	"tools/call":               leanRequest[mcp.CallToolParamsRaw],
+	"resources/read":           leanRequest[mcp.ReadResourceParams],
+	"prompts/get":              leanRequest[mcp.GetPromptParams],
+	"tools/list":               leanRequest[mcp.ListToolsParams],
+	"prompts/list":             leanRequest[mcp.ListPromptsParams],
+	"resources/list":           leanRequest[mcp.ListResourcesParams],
+	"resources/templates/list": leanRequest[mcp.ListResourceTemplatesParams],
+	"completion/complete":      leanRequest[mcp.CompleteParams],
 }
 
 // leanRequest decodes the parameters of a request of params P (decoded

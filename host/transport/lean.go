@@ -119,7 +119,7 @@ func (h *mcpHandler) serveStatelessLean(w http.ResponseWriter, r *http.Request, 
 	// its call, which has no session to send notifications/cancelled on.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	st := session.NewStatelessStream(w)
+	st := session.NewStream(w, nil)
 	late := &request.AfterAnswer{Panics: h.opts.Panics}
 	defer late.Run()
 	ctx = request.WithAfterAnswer(request.WithStream(request.WithFacts(ctx, facts), st), late)

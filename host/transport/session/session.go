@@ -351,10 +351,7 @@ func loopbackAddr(a net.Addr) bool {
 // Stream is a lean call's response (request.Stream): a JSON body, or
 // an SSE stream from the first message sent before the result.
 type Stream struct {
-	entry *Entry
-	// errorStatus: the call is of the stateless revision, whose
-	// protocol-level errors have HTTP statuses of their own (SEP-2575).
-	errorStatus bool
+	entry *Entry // nil: a call of the stateless revision, which has no session
 
 	mu   sync.Mutex
 	w    http.ResponseWriter
@@ -363,16 +360,13 @@ type Stream struct {
 }
 
 // NewStream returns the response stream, on w, of a lean call of the
-// session e.
-func NewStream(w http.ResponseWriter, e *Entry) *Stream { return &Stream{w: w, entry: e} }
-
-// NewStatelessStream returns the response stream, on w, of a lean call
-// of the stateless revision: it has no session, and an error answer that
+// session e, or (e nil) of a call of the stateless revision: such a call
+// has no session to answer requests sent on it, and an error answer that
 // is not preceded by a message goes out with the HTTP status SEP-2575
 // gives its code, as the SDK's stateless handler writes it (404 for
 // method not found; 400 for invalid params, an unsupported protocol
 // version and missing client capabilities).
-func NewStatelessStream(w http.ResponseWriter) *Stream { return &Stream{w: w, errorStatus: true} }
+func NewStream(w http.ResponseWriter, e *Entry) *Stream { return &Stream{w: w, entry: e} }
 
 // ErrNoSession is returned for a request sent on the stream of a call
 // without a session (the stateless revision): its client is asked for
@@ -503,7 +497,7 @@ func (s *Stream) Finish(id json.RawMessage, res mcp.Result, err error) {
 			we = &jsonrpc.Error{Code: request.CodeInternalError, Message: err.Error()}
 		}
 		out.Error = we
-		if s.errorStatus {
+		if s.entry == nil {
 			status = errorStatus(we.Code)
 		}
 	} else if out.Result = res; request.IsNil(res) {

@@ -263,9 +263,9 @@ func TestStatelessStream(t *testing.T) {
 		{false, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "m"}, 200},
 	} {
 		w := httptest.NewRecorder()
-		st := NewStream(w, nil)
+		st := NewStream(w, newEntry())
 		if c.stateless {
-			st = NewStatelessStream(w)
+			st = NewStream(w, nil)
 		}
 		var res mcp.Result
 		if c.err == nil {
@@ -278,7 +278,7 @@ func TestStatelessStream(t *testing.T) {
 	}
 
 	w := httptest.NewRecorder()
-	st := NewStatelessStream(w)
+	st := NewStream(w, nil)
 	if err := st.Notify(context.Background(), "notifications/progress", map[string]any{"progress": 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestStatelessStream(t *testing.T) {
 	if body := w.Body.String(); w.Code != 200 || strings.Count(body, "event: message") != 2 || !strings.Contains(body, `-32602`) {
 		t.Errorf("error after a notification: HTTP %d\n%s", w.Code, body)
 	}
-	if _, err := NewStatelessStream(httptest.NewRecorder()).Call(context.Background(), "roots/list", nil); err != ErrNoSession {
+	if _, err := NewStream(httptest.NewRecorder(), nil).Call(context.Background(), "roots/list", nil); err != ErrNoSession {
 		t.Errorf("a request on a stateless stream: %v, want ErrNoSession", err)
 	}
 }
