@@ -47,6 +47,8 @@
 //	traceparent {}                              the W3C traceparent the request carried in _meta;
 //	                                            structured {traceparent, tracestate, baggage}, and
 //	                                            header_* the same from HTTP headers
+//	client_capabilities {}                      the client capabilities the request's server sees
+//	                                            (declared in _meta, else the session's), as JSON text
 //
 // Resources:
 //

@@ -194,6 +194,23 @@ func addTraceTool(server *mcp.Server) {
 	})
 }
 
+// addCapabilitiesTool adds the tool that shows which client capabilities
+// a request's server sees: those the request declares in _meta (the
+// stateless revision, or a gateway passing its client's on), else its
+// session's.
+func addCapabilitiesTool(server *mcp.Server) {
+	mcp.AddTool(server, &mcp.Tool{
+		Name:        "client_capabilities",
+		Description: "Return, as JSON text, the client capabilities this request's server sees: those declared in params._meta, else the session's (null if none).",
+	}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		b, err := json.Marshal(req.ClientCapabilities())
+		if err != nil {
+			return nil, nil, err
+		}
+		return textResult(string(b)), nil, nil
+	})
+}
+
 func addPingDelayTool(server *mcp.Server) {
 	d := &pingDelay{}
 	server.AddReceivingMiddleware(d.middleware)

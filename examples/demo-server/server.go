@@ -100,6 +100,7 @@ func newServer(name string) *mcp.Server {
 	addRelayTools(server, name)
 	addPingDelayTool(server)
 	addTraceTool(server)
+	addCapabilitiesTool(server)
 
 	mcp.AddTool(server, &mcp.Tool{
 		Name:        "echo",

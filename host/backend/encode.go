@@ -56,8 +56,13 @@ func toolCallParams(p *mcp.CallToolParams) (json.RawMessage, error) {
 	}
 	size := 32 + len(p.Name) + len(args)
 	for k, v := range p.Meta {
-		s, _ := v.(string)
-		size += len(k) + len(s) + 8
+		switch v := v.(type) {
+		case string:
+			size += len(v)
+		case json.RawMessage:
+			size += len(v)
+		}
+		size += len(k) + 8
 	}
 	b := make([]byte, 0, size)
 	b = append(b, '{')
@@ -91,13 +96,20 @@ func toolCallParams(p *mcp.CallToolParams) (json.RawMessage, error) {
 
 // appendMeta appends a _meta object: its keys sorted, as encoding/json
 // writes a map, and each value a string (what Argus puts there: a trace
-// context); any other value has encoding/json write the whole object.
+// context) or JSON already encoded on one line (json.RawMessage: a
+// stateless client's capabilities, see revision.Declared); any other
+// value has encoding/json write the whole object.
 func appendMeta(b []byte, meta mcp.Meta) ([]byte, error) {
 	keys := make([]string, 0, len(meta))
 	for k, v := range meta {
-		if _, ok := v.(string); !ok {
-			m, err := json.Marshal(map[string]any(meta))
-			return append(b, m...), err
+		switch v := v.(type) {
+		case string:
+		case json.RawMessage:
+			if len(v) == 0 || bytes.ContainsAny(v, "\r\n") {
+				return appendMarshalled(b, meta)
+			}
+		default:
+			return appendMarshalled(b, meta)
 		}
 		keys = append(keys, k)
 	}
@@ -109,7 +121,18 @@ func appendMeta(b []byte, meta mcp.Meta) ([]byte, error) {
 		}
 		b = segjson.AppendEscape(b, k, escapeAsMarshal)
 		b = append(b, ':')
-		b = segjson.AppendEscape(b, meta[k].(string), escapeAsMarshal)
+		switch v := meta[k].(type) {
+		case string:
+			b = segjson.AppendEscape(b, v, escapeAsMarshal)
+		case json.RawMessage:
+			b = append(b, v...)
+		}
 	}
 	return append(b, '}'), nil
+}
+
+// appendMarshalled appends meta as encoding/json writes it.
+func appendMarshalled(b []byte, meta mcp.Meta) ([]byte, error) {
+	m, err := json.Marshal(map[string]any(meta))
+	return append(b, m...), err
 }

@@ -52,6 +52,9 @@ func TestToolCallParams(t *testing.T) {
 		{"meta with a number", mcp.CallToolParams{Meta: mcp.Meta{"progressToken": 7.0, "traceparent": "00-x"}, Name: "echo"}, true},
 		{"meta with an object", mcp.CallToolParams{Meta: mcp.Meta{"k": map[string]any{"b": 1.0, "a": []any{"x"}}}, Name: "echo"}, true},
 		{"empty meta", mcp.CallToolParams{Meta: mcp.Meta{}, Name: "echo"}, true},
+		// A stateless client's capabilities, encoded once (revision.Declared).
+		{"meta with encoded JSON", mcp.CallToolParams{Meta: mcp.Meta{mcp.MetaKeyClientCapabilities: json.RawMessage(`{"roots":{"listChanged":true},"x":"<&>"}`), "traceparent": "00-x"}, Name: "echo"}, false},
+		{"meta with encoded JSON on lines", mcp.CallToolParams{Meta: mcp.Meta{"k": json.RawMessage("{\n\"a\": [1,\r\n2]}"), "traceparent": "00-x"}, Name: "echo"}, true},
 		{"arguments a map", mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"message": "sdk"}}, true},
 		{"request state", mcp.CallToolParams{Name: "echo", RequestState: "s", Arguments: json.RawMessage(`{}`)}, true},
 	} {

@@ -316,3 +316,45 @@ func TestE2EStatelessSessionsLogQuietly(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EStatelessDeclaredCapabilities: the client capabilities a
+// stateless client declares reach the backend as a client calling it
+// directly would have them seen, whether the declaration is new or one
+// Argus decoded before (revision.Declared keeps them by content), in any
+// member order or spacing, and each distinct declaration as itself.
+func TestE2EStatelessDeclaredCapabilities(t *testing.T) {
+	direct := startDemoHTTP(t, "alpha")
+	url, _ := startArgus(t, demoStdio(t, "alpha"))
+	const info = `{"name":"raw","version":"1"}`
+	seen := func(url, tool, caps string) string {
+		t.Helper()
+		status, _, body := statelessPostMeta(t, url, statelessMeta("2026-07-28", caps, info), "tools/call", tool, `"name":"`+tool+`","arguments":{}`, nil)
+		res, _ := rpcMessage(t, body)["result"].(map[string]any)
+		content, _ := res["content"].([]any)
+		if status != 200 || len(content) != 1 {
+			t.Fatalf("%s with %s: HTTP %d %s", tool, caps, status, body)
+		}
+		return content[0].(map[string]any)["text"].(string)
+	}
+	const a = `{"sampling":{},"roots":{"listChanged":true},"experimental":{"x":{"y":[1,"<&>"]}}}`
+	const aAgain = `{ "roots": {"listChanged": true}, "experimental": {"x": {"y": [1.0, "<&>"]}}, "sampling": {} }`
+	const b = `{"elicitation":{"form":{}},"roots":{}}`
+	const c = `{}`
+	views := map[string]string{}
+	for _, caps := range []string{a, b, aAgain, c, a, b, c} {
+		got, want := seen(url, "alpha_client_capabilities", caps), seen(direct, "client_capabilities", caps)
+		if got != want {
+			t.Errorf("declared %s: the backend saw %s through Argus, %s directly", caps, got, want)
+		}
+		views[caps] = got
+	}
+	if views[a] != views[aAgain] {
+		t.Errorf("one declaration in two forms seen apart: %s and %s", views[a], views[aAgain])
+	}
+	if views[a] == views[b] || views[b] == views[c] || views[a] == views[c] {
+		t.Errorf("distinct declarations seen alike: %v", views)
+	}
+	if !strings.Contains(views[a], `"listChanged":true`) || !strings.Contains(views[b], `"elicitation"`) {
+		t.Errorf("declarations not seen: %v", views)
+	}
+}

@@ -72,6 +72,9 @@ type Gateway struct {
 	// backends asked for input (SEP-2322); closed by Close.
 	rounds *rounds.Bridge
 	panics *request.Panics
+	// declared decodes the client declarations in stateless requests'
+	// _meta, once per distinct one.
+	declared revision.Declared
 
 	// send is the server's sending method handler, captured so that
 	// notifications the SDK has no method for (list_changed from a catalogue

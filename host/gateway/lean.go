@@ -67,7 +67,7 @@ func (g *Gateway) ServeLean(ctx context.Context, ss *mcp.ServerSession, method s
 				return nil, nil, false
 			}
 		}
-		state, ok := statelessState(first)
+		state, ok := g.statelessState(first)
 		if !ok {
 			return nil, nil, false
 		}
@@ -86,8 +86,10 @@ func (g *Gateway) ServeLean(ctx context.Context, ss *mcp.ServerSession, method s
 // of the stateless revision, from its _meta (SEP-2575): the revision, the
 // client's capabilities (required) and information (if sent; it must
 // decode), and the log level it asks for. ok is false where the SDK would
-// refuse the request.
-func statelessState(req mcp.Request) (*mcp.ServerSessionState, bool) {
+// refuse the request. Both declarations are decoded once per distinct
+// value (g.declared); the capabilities in the request's _meta are replaced
+// by their JSON, which a backend request then carries as it is.
+func (g *Gateway) statelessState(req mcp.Request) (*mcp.ServerSessionState, bool) {
 	meta := req.GetParams().GetMeta()
 	r, _ := req.(interface {
 		ClientCapabilities() *mcp.ClientCapabilities
@@ -95,14 +97,16 @@ func statelessState(req mcp.Request) (*mcp.ServerSessionState, bool) {
 	if r == nil {
 		return nil, false
 	}
-	caps := r.ClientCapabilities() // decoded from _meta: the request has no session yet
+	// Decoded from _meta: the request has no session yet.
+	caps, raw := g.declared.Capabilities(meta[mcp.MetaKeyClientCapabilities], r.ClientCapabilities)
 	if caps == nil {
 		return nil, false
 	}
+	meta[mcp.MetaKeyClientCapabilities] = raw
 	ip := &mcp.InitializeParams{ProtocolVersion: meta[mcp.MetaKeyProtocolVersion].(string), Capabilities: caps}
 	if v, has := meta[mcp.MetaKeyClientInfo]; has {
-		b, err := json.Marshal(v)
-		if err != nil || v == nil || request.Decode(b, &ip.ClientInfo) != nil {
+		var ok bool
+		if ip.ClientInfo, ok = g.declared.ClientInfo(v); !ok {
 			return nil, false
 		}
 	}
