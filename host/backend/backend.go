@@ -42,6 +42,10 @@ type Options struct {
 	// OnClient, if set, is called with the new client before it connects,
 	// for hooks such as capturing its sending handler.
 	OnClient func(*mcp.Client)
+	// Pool, for a streamable-HTTP or SSE backend, is the connections the
+	// session uses, shared with the backend's other sessions. nil: a pool
+	// of the session's own, whose connections close with it.
+	Pool *Pool
 }
 
 // Conn is one live session with a backend. Its methods are safe for
@@ -65,7 +69,18 @@ type Conn struct {
 func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) {
 	negotiated := new(atomic.Pointer[string])
 	raw := &rawCalls{waiting: map[string]chan *jsonrpc.Response{}}
-	t, err := transport(cfg, opts.Logger, negotiated, raw)
+	pool, release := opts.Pool, func() {}
+	if pool == nil && cfg.Type != config.TypeStdio {
+		// The session's own: closed when it ends, and once more after a
+		// POST's response may still have been read away (drainGrace),
+		// which returns its connection to the pool.
+		pool = NewPool()
+		release = func() {
+			pool.CloseIdle()
+			time.AfterFunc(2*drainGrace, pool.CloseIdle)
+		}
+	}
+	t, err := transport(cfg, opts.Logger, negotiated, raw, pool)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +118,7 @@ func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) 
 		if d.err == nil {
 			d.s.Close()
 		}
+		release()
 		return nil, fmt.Errorf("backend %q: connect: no answer to initialize within %s", cfg.Name, cfg.ConnectTimeout)
 	case <-ctx.Done():
 		cancel()
@@ -110,10 +126,12 @@ func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) 
 		if d.err == nil {
 			d.s.Close()
 		}
+		release()
 		return nil, fmt.Errorf("backend %q: connect: %w", cfg.Name, ctx.Err())
 	}
 	if d.err != nil {
 		cancel()
+		release()
 		return nil, fmt.Errorf("backend %q: connect: %w", cfg.Name, d.err)
 	}
 	c := &Conn{cfg: cfg, session: d.s, client: opts.Client, send: send, done: make(chan struct{}), raw: raw}
@@ -129,6 +147,7 @@ func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) 
 		c.err = d.s.Wait()
 		raw.close()
 		cancel()
+		release()
 		close(c.done)
 	}()
 	return c, nil
@@ -228,11 +247,12 @@ func (c *Conn) Inventory(ctx context.Context) (*catalog.Inventory, error) {
 	return inv, nil
 }
 
-// transport is the SDK transport for cfg. For HTTP transports, negotiated
+// transport is the SDK transport for cfg. An HTTP transport uses pool's
+// connections. For HTTP transports, negotiated
 // is the revision the session settles on, sent as MCP-Protocol-Version on
 // every request once it is set (see versionTransport). A stdio backend's
 // answers to Conn.Call are delivered to raw from its output.
-func transport(cfg config.Backend, log hclog.Logger, negotiated *atomic.Pointer[string], raw *rawCalls) (mcp.Transport, error) {
+func transport(cfg config.Backend, log hclog.Logger, negotiated *atomic.Pointer[string], raw *rawCalls, pool *Pool) (mcp.Transport, error) {
 	switch cfg.Type {
 	case config.TypeStdio:
 		cmd := exec.Command(cfg.Command, cfg.Args...)
@@ -246,11 +266,11 @@ func transport(cfg config.Backend, log hclog.Logger, negotiated *atomic.Pointer[
 		return &stdioTransport{cmd: cmd, terminate: 2 * time.Second, raw: raw}, nil
 	case config.TypeStreamableHTTP:
 		const retries = 2
-		client := httpClient(cfg.Headers, negotiated)
+		client := httpClient(pool, cfg.Headers, negotiated)
 		raw.http = newHTTPCalls(client, cfg.URL, retries, negotiated)
 		return &mcp.StreamableClientTransport{Endpoint: cfg.URL, HTTPClient: client, MaxRetries: retries}, nil
 	case config.TypeSSE:
-		return &mcp.SSEClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(cfg.Headers, negotiated)}, nil
+		return &mcp.SSEClientTransport{Endpoint: cfg.URL, HTTPClient: httpClient(pool, cfg.Headers, negotiated)}, nil
 	}
 	return nil, fmt.Errorf("backend %q: unsupported type %q", cfg.Name, cfg.Type)
 }

@@ -23,17 +23,34 @@ import (
 // connection only briefly.
 const drainGrace = 250 * time.Millisecond
 
-// httpClient is the HTTP client of one streamable-HTTP or SSE backend:
-// one keep-alive pool shared by every session to that backend, the
-// configured headers, the negotiated revision's header, and POST responses
-// that are read to their end before the connection is let go.
-func httpClient(headers map[string]string, negotiated *atomic.Pointer[string]) *http.Client {
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	// Many client sessions share this connection to the backend; the
+// Pool is the HTTP connections to one streamable-HTTP or SSE backend,
+// shared by every session to it: the shared session and each per-client
+// one (a stateless client's request opens one of those per call), so that
+// sessions reuse each other's connections instead of each keeping a pool
+// of its own open after it ends.
+type Pool struct{ t *http.Transport }
+
+// NewPool makes an empty pool.
+func NewPool() *Pool {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// Many client sessions share these connections to the backend; the
 	// default of 2 idle connections per host would make concurrent calls
 	// open and close a connection each.
-	base.MaxIdleConnsPerHost = 64
-	var rt http.RoundTripper = lingerTransport{base: base, grace: drainGrace}
+	t.MaxIdleConnsPerHost = 64
+	return &Pool{t: t}
+}
+
+// CloseIdle closes the pool's connections that no request is using; a
+// connection in use stays until its request is done, then goes back to
+// the pool (which keeps it at most its idle timeout, 90 s).
+func (p *Pool) CloseIdle() { p.t.CloseIdleConnections() }
+
+// httpClient is the HTTP client of one session to a streamable-HTTP or
+// SSE backend: the backend's pool of connections, the configured
+// headers, the negotiated revision's header, and POST responses that are
+// read to their end before the connection is let go.
+func httpClient(pool *Pool, headers map[string]string, negotiated *atomic.Pointer[string]) *http.Client {
+	var rt http.RoundTripper = lingerTransport{base: pool.t, grace: drainGrace}
 	if len(headers) > 0 {
 		rt = headerTransport{base: rt, headers: headers}
 	}

@@ -205,3 +205,98 @@ func TestLingerEndsAWaitForHeaders(t *testing.T) {
 		t.Errorf("RoundTrip returned %v after its context ended (%v), want at once", took, err)
 	}
 }
+
+// connCounter starts a go-sdk streamable HTTP server whose connections it
+// counts: opened in all, and open now.
+func connCounter(t *testing.T) (url string, opened, open *atomic.Int64) {
+	t.Helper()
+	server := mcp.NewServer(&mcp.Implementation{Name: "pool-test", Version: "0"}, nil)
+	mcp.AddTool(server, &mcp.Tool{Name: "echo"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil, nil
+	})
+	opened, open = new(atomic.Int64), new(atomic.Int64)
+	ts := httptest.NewUnstartedServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil))
+	ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			opened.Add(1)
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return ts.URL, opened, open
+}
+
+// sessionCalls dials a session to url over pool (nil: its own), makes
+// calls on it and closes it, as a per-client backend session of a
+// stateless client's request does.
+func sessionCalls(t *testing.T, url string, pool *Pool, calls int) {
+	t.Helper()
+	cfg := config.Backend{Name: "b", Type: config.TypeStreamableHTTP, URL: url, ProtocolVersion: "2025-11-25",
+		ConnectTimeout: 30 * time.Second, CallTimeout: 30 * time.Second}
+	c, err := Dial(context.Background(), cfg, Options{Logger: hclog.NewNullLogger(),
+		Client: &mcp.Implementation{Name: "argus", Version: "test"}, OnRead: func(jsonrpc.Message) {}, Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range calls {
+		if _, err := c.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSessionsShareTheBackendsPool: sessions dialled one after another
+// over one Pool keep no more connections open than one session does,
+// however many there were, and CloseIdle closes them. Before Pool each
+// session had a pool of its own that nothing closed: a stateless
+// client, whose every call opens a per-client backend session, left a
+// connection per call open for 90 s (15,000 file descriptors in 30 s).
+func TestSessionsShareTheBackendsPool(t *testing.T) {
+	url, opened, open := connCounter(t)
+	pool := NewPool()
+	const sessions = 30
+	for range sessions {
+		sessionCalls(t, url, pool, 2)
+	}
+	time.Sleep(50 * time.Millisecond) // the last session's closed stream
+	// A session's POSTs reuse the pool's idle connections; its
+	// standalone GET stream holds one of its own while it lives, closed
+	// with it.
+	if n := open.Load(); n > 3 {
+		t.Errorf("after %d sessions over one pool (%d connections opened in all), %d connections open, want at most 3", sessions, opened.Load(), n)
+	}
+	if n := opened.Load(); n > 2*sessions {
+		t.Errorf("%d sessions over one pool opened %d connections, want at most 2 each", sessions, n)
+	}
+	pool.CloseIdle()
+	waitConns(t, open, "after CloseIdle")
+}
+
+// TestOwnPoolClosesWithItsSession: a session dialled without a Pool
+// leaves no connection open once it is closed.
+func TestOwnPoolClosesWithItsSession(t *testing.T) {
+	url, _, open := connCounter(t)
+	for range 10 {
+		sessionCalls(t, url, nil, 2)
+	}
+	waitConns(t, open, "after 10 sessions with pools of their own closed")
+}
+
+// waitConns waits for the server to see every connection closed.
+func waitConns(t *testing.T, open *atomic.Int64, when string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for open.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d connections still open", when, open.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

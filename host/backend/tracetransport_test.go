@@ -35,7 +35,7 @@ func TestTraceHeaders(t *testing.T) {
 		{"other headers configured", map[string]string{"X-Team": "a"}, true, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "v=1", "user=alice"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c := httpClient(tt.configured, &atomic.Pointer[string]{})
+			c := httpClient(NewPool(), tt.configured, &atomic.Pointer[string]{})
 			ctx := context.Background()
 			if tt.injector {
 				ctx = request.WithHeaderInjector(ctx, inject)

@@ -160,7 +160,9 @@ func (sv *Supervisor) attach(ctx context.Context, lb *liveBackend, retry bool) (
 	if retry {
 		dial = backend.DialRetry
 	}
-	conn, err := dial(ctx, lb.cfg, lb.shared.Options(lb.signalRefresh))
+	opts := lb.shared.Options(lb.signalRefresh)
+	opts.Pool = lb.pool
+	conn, err := dial(ctx, lb.cfg, opts)
 	if err != nil {
 		return nil, nil, catalog.Change{}, err
 	}
@@ -214,6 +216,10 @@ func (sv *Supervisor) newLiveBackendWith(bc config.Backend, h config.Health) *li
 		reconnect: make(chan struct{}, 1), unhealthy: make(chan struct{}, 1),
 	}
 	lb.ctx, lb.cancel = context.WithCancel(sv.ctx)
+	if bc.Type != config.TypeStdio {
+		lb.pool = backend.NewPool()
+		context.AfterFunc(lb.ctx, lb.pool.CloseIdle) // removed, or the gateway closed
+	}
 	lb.tracker.Rules = health.Rules{DegradedLatency: h.DegradedLatency, FailureThreshold: h.FailureThreshold}
 	lb.shared = relay.New(sv.relay, bc, nil)
 	lb.propagation.Store(&bc.TracePropagation)

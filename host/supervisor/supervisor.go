@@ -113,6 +113,9 @@ type liveBackend struct {
 	propagation atomic.Pointer[string]
 	shared      *relay.Link
 	refresh     chan struct{} // coalesced list_changed signals
+	// pool is the HTTP connections of every session to the backend
+	// (shared and per-client); nil for a stdio backend.
+	pool *backend.Pool
 
 	clientMu  sync.Mutex
 	clients   map[*mcp.ServerSession]*clientLink
@@ -206,7 +209,9 @@ func (sv *Supervisor) Link(ctx context.Context, ss *mcp.ServerSession, name stri
 // client session's.
 func (sv *Supervisor) dialClientLink(lb *liveBackend, ss *mcp.ServerSession, cl *clientLink) {
 	l := relay.New(sv.relay, lb.cfg, ss)
-	conn, err := backend.Dial(context.Background(), lb.cfg, l.Options(nil))
+	opts := l.Options(nil)
+	opts.Pool = lb.pool
+	conn, err := backend.Dial(context.Background(), lb.cfg, opts)
 	if err != nil {
 		lb.clientMu.Lock()
 		delete(lb.clients, ss) // the next call tries again
