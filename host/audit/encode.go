@@ -199,12 +199,13 @@ func appendOperation(dst []byte, c *request.Call, eventID string, sc trace.SpanC
 	dst = appendTimestamp(dst, c.Start.Add(c.Duration))
 	dst = append(dst, `","event_type":"`+TypeOperation+`","event_id":`...)
 	dst = appendJSONString(dst, eventID)
+	var cut []string // in the order FromCall lists them
 	dst = append(dst, `,"source":{"session_id":`...)
-	dst = appendOptional(dst, c.SessionID)
+	dst = appendOptional(dst, clip(c.SessionID, maxTextBytes, cutSessionID, &cut))
 	dst = append(dst, `,"client_ip":`...)
-	dst = appendOptional(dst, c.ClientIP)
+	dst = appendOptional(dst, clip(c.ClientIP, maxTextBytes, cutClientIP, &cut))
 	dst = append(dst, `,"user_id":`...)
-	dst = appendOptional(dst, c.UserID)
+	dst = appendOptional(dst, clip(c.UserID, maxTextBytes, cutUserID, &cut))
 	dst = append(dst, `},"target":{"backend":`...)
 	dst = appendOptional(dst, c.Backend)
 	dst = append(dst, `,"method":`...)
@@ -214,9 +215,9 @@ func appendOperation(dst []byte, c *request.Call, eventID string, sc trace.SpanC
 	}
 	dst = appendJSONString(dst, method)
 	dst = append(dst, `,"capability_name":`...)
-	dst = appendJSONString(dst, c.Capability)
+	dst = appendJSONString(dst, clip(c.Capability, maxNameBytes, cutCapability, &cut))
 	dst = append(dst, `,"original_name":`...)
-	dst = appendOptional(dst, c.OriginalName)
+	dst = appendOptional(dst, clip(c.OriginalName, maxNameBytes, cutOriginalName, &cut))
 	dst = append(dst, `},"outcome":{"status":`...)
 	if c.Outcome == request.OutcomeSuccess {
 		dst = append(dst, `"success","latency_ms":`...)
@@ -230,18 +231,18 @@ func appendOperation(dst []byte, c *request.Call, eventID string, sc trace.SpanC
 	if c.Outcome == request.OutcomeSuccess {
 		dst = append(dst, `null,"error_type":null`...)
 	} else {
-		dst = appendOptional(dst, errorMessage(c))
+		dst = appendOptional(dst, clip(errorMessage(c), maxErrorBytes, cutError, &cut))
 		dst = append(dst, `,"error_type":`...)
 		dst = appendOptional(dst, c.Outcome.String())
 	}
 	// The metadata, its keys in sorted order as encoding/json writes a
 	// map's: groups, issuer, jsonrpc_error_code, jsonrpc_id,
 	// logical_request_id, policy, protocol_version, request_id, rounds,
-	// span_id, trace_id, transport.
+	// span_id, trace_id, transport, truncated.
 	dst = append(dst, `},"metadata":{`...)
 	if len(c.Groups) > 0 {
 		dst = append(dst, `"groups":[`...)
-		for i, g := range c.Groups {
+		for i, g := range clipGroups(c.Groups, &cut) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
@@ -259,7 +260,7 @@ func appendOperation(dst []byte, c *request.Call, eventID string, sc trace.SpanC
 	}
 	if id, has := c.RPCID(); has {
 		dst = append(dst, `"jsonrpc_id":`...)
-		if dst, ok = appendJSONValue(dst, id); !ok {
+		if dst, ok = appendJSONValue(dst, clipID(id, &cut)); !ok {
 			return dst, false
 		}
 		dst = append(dst, ',')
@@ -292,6 +293,16 @@ func appendOperation(dst []byte, c *request.Call, eventID string, sc trace.SpanC
 	}
 	dst = append(dst, `,"transport":`...)
 	dst = appendJSONString(dst, c.Transport)
+	if len(cut) > 0 {
+		dst = append(dst, `,"truncated":[`...)
+		for i, f := range cut {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, f)
+		}
+		dst = append(dst, ']')
+	}
 	return append(dst, "}}"...), true
 }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,15 +113,20 @@ func operationEventOld(c *request.Call, id string, sc trace.SpanContext, code in
 // type, identity, policy and rounds metadata, hostile strings).
 func TestAppendOperationMatchesEvent(t *testing.T) {
 	strs := []string{"", "plain", `quote " and \ backslash`, "<script>&amp;</script>", "tab\tnl\ncr", "\x00\x1f\x7f",
-		"line\u2028sep\u2029", "bad \xff utf8 \xc3", "émoji 🦀"}
-	ids := []string{"", "7", "0", "-12", "123456789012345678", "1e2", "1.5", `"abc"`, `"a\u00e9\n"`, `"<&>"`, "null", "true", "{}", `[1,"x"]`, "not json", `"unterminated`}
+		"line\u2028sep\u2029", "bad \xff utf8 \xc3", "émoji 🦀",
+		// Longer than the bounds (maxTextBytes, maxNameBytes,
+		// maxErrorBytes), with characters of several bytes across them.
+		strings.Repeat("é", 129), strings.Repeat("ab🦀", 300), strings.Repeat("<&>\"", 1100)}
+	ids := []string{"", "7", "0", "-12", "123456789012345678", "1e2", "1.5", `"abc"`, `"a\u00e9\n"`, `"<&>"`, "null", "true", "{}", `[1,"x"]`, "not json", `"unterminated`,
+		`"` + strings.Repeat("x", 300) + `"`, `"` + strings.Repeat("\u00e9", 200) + `"`}
 	methods := []string{"tools/call", "resources/read", "prompts/get", "ping", "tools/list", "", "weird/method"}
 	durations := []time.Duration{0, time.Nanosecond, 999 * time.Nanosecond, 1500 * time.Microsecond, 42*time.Second + 1, -time.Millisecond, 1<<63 - 1}
 	starts := []time.Time{start, {}, time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 3600+1800))}
 	errs := []error{nil, errors.New("plain failure"),
 		&request.Error{Outcome: request.OutcomeRPCError, Wire: &jsonrpc.Error{Code: -32001, Message: "boom <b>"}},
 		&request.Error{Outcome: request.OutcomeTimeout, Wire: &jsonrpc.Error{Code: -32002, Message: "slow \x00"}, Err: errors.New("cause")},
-		fmt.Errorf("wrapped: %w", &jsonrpc.Error{Code: -32603, Message: "internal"})}
+		fmt.Errorf("wrapped: %w", &jsonrpc.Error{Code: -32603, Message: "internal"}),
+		&request.Error{Outcome: request.OutcomeNotFound, Wire: &jsonrpc.Error{Code: -32602, Message: "unknown tool " + strings.Repeat("é", 3000)}}}
 	results := []mcp.Result{nil, &mcp.CallToolResult{IsError: true}, &mcp.CallToolResult{IsError: true, Content: []mcp.Content{
 		&mcp.TextContent{Text: "first"}, &mcp.ImageContent{MIMEType: "image/png"}, &mcp.TextContent{Text: "second \xff"}}}, &mcp.ListToolsResult{}}
 	valid := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1, 2, 3, 0xfe}, SpanID: trace.SpanID{0xab, 9}, TraceFlags: trace.FlagsSampled})
@@ -138,6 +145,11 @@ func TestAppendOperationMatchesEvent(t *testing.T) {
 		}
 		for range rng.IntN(3) {
 			c.Groups = append(c.Groups, pick(strs))
+		}
+		if rng.IntN(20) == 0 {
+			for range maxGroups {
+				c.Groups = append(c.Groups, "g")
+			}
 		}
 		if rng.IntN(4) == 0 {
 			c.Groups = []string{} // empty, not absent: no "groups" either way
@@ -268,4 +280,56 @@ func FuzzAppendOperation(f *testing.F) {
 			t.Fatalf("not JSON: %s", got)
 		}
 	})
+}
+
+// TestRecordsAreBounded: whatever size of name, id, identity or error a
+// client brings, a record keeps a bounded prefix of each, cut at a
+// character, and lists what it cut in metadata.truncated; so do the
+// mcp_request record and the Event. A record of ordinary values lists
+// nothing.
+func TestRecordsAreBounded(t *testing.T) {
+	huge := strings.Repeat("é", 1<<20) // 2 MiB
+	c := &request.Call{
+		ID: "r1", SessionID: huge, Method: "tools/call", Capability: huge, OriginalName: huge,
+		Facts: request.Facts{JSONRPCID: `"` + huge + `"`, ClientIP: huge, UserID: huge, Transport: "streamable-http"},
+		Start: start, Duration: time.Millisecond, Outcome: request.OutcomeNotFound,
+		Err: &request.Error{Outcome: request.OutcomeNotFound, Wire: &jsonrpc.Error{Code: -32602, Message: "unknown tool " + huge}},
+	}
+	for range 3 * maxGroups {
+		c.Groups = append(c.Groups, huge)
+	}
+	want := []any{"source.session_id", "source.client_ip", "source.user_id", "target.capability_name",
+		"target.original_name", "outcome.error", "metadata.groups", "metadata.jsonrpc_id"}
+	fast, _ := operationEvent(c, "e1", trace.SpanContext{}, -32602)
+	pending := RequestRecord(c, "e1").Marshal()
+	for name, b := range map[string][]byte{"mcp_operation": fast, "mcp_operation (Event)": operationEventOld(c, "e1", trace.SpanContext{}, -32602), "mcp_request": pending} {
+		if len(b) > 32<<10 {
+			t.Errorf("%s: %d bytes from a call of 2 MiB names", name, len(b))
+		}
+		var e map[string]any
+		if err := json.Unmarshal(b, &e); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		md := e["metadata"].(map[string]any)
+		got, _ := md["truncated"].([]any)
+		if name == "mcp_request" {
+			// No original name and no outcome before the call runs.
+			if !reflect.DeepEqual(got, []any{want[0], want[1], want[2], want[3], want[6], want[7]}) {
+				t.Errorf("%s: truncated %v", name, got)
+			}
+		} else if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: truncated %v, want %v", name, got, want)
+		}
+		capName := e["target"].(map[string]any)["capability_name"].(string)
+		if !strings.HasSuffix(capName, "…") || !strings.HasPrefix(huge, strings.TrimSuffix(capName, "…")) || len(capName) > maxNameBytes {
+			t.Errorf("%s: capability_name %d bytes, not a prefix of the name ending in …", name, len(capName))
+		}
+		if groups := md["groups"].([]any); len(groups) != maxGroups {
+			t.Errorf("%s: %d groups kept, want %d", name, len(groups), maxGroups)
+		}
+	}
+	ordinary, _ := operationEvent(call(request.OutcomeSuccess, &mcp.CallToolResult{}, nil), "e2", trace.SpanContext{}, 0)
+	if bytes.Contains(ordinary, []byte("truncated")) {
+		t.Errorf("an ordinary call's record lists truncated fields: %s", ordinary)
+	}
 }

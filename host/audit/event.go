@@ -83,23 +83,84 @@ func strPtr(s string) *string {
 	return &s
 }
 
+// Bounds of what a record keeps of a value the client chose, or its
+// token carried: a name, an id, an error quoting them. A longer value is
+// cut (request.Clip: at a character boundary, ending in "…") and the
+// record lists it under metadata.truncated, so that no client can make
+// records of any size (a 3 MB tool name used to make a 3 MB record, and
+// a few hundred of them rotated every earlier record out of the files).
+const (
+	maxNameBytes  = 2048 // target.capability_name (a tool, a prompt, a URI), target.original_name
+	maxErrorBytes = 4096 // outcome.error
+	maxTextBytes  = 256  // source.session_id, client_ip, user_id; each of metadata.groups; a string metadata.jsonrpc_id
+	maxGroups     = 64   // metadata.groups
+)
+
+// Field names in metadata.truncated, in the order a record lists them.
+const (
+	cutSessionID    = "source.session_id"
+	cutClientIP     = "source.client_ip"
+	cutUserID       = "source.user_id"
+	cutCapability   = "target.capability_name"
+	cutOriginalName = "target.original_name"
+	cutError        = "outcome.error"
+	cutGroups       = "metadata.groups"
+	cutRPCID        = "metadata.jsonrpc_id"
+)
+
+// clip is s cut to n bytes (request.Clip), with field added to *cut if
+// it was.
+func clip(s string, n int, field string, cut *[]string) string {
+	if len(s) <= n {
+		return s
+	}
+	*cut = append(*cut, field)
+	return request.Clip(s, n)
+}
+
+// clipGroups is groups bounded in number and each in length.
+func clipGroups(groups []string, cut *[]string) []string {
+	over := len(groups) > maxGroups
+	for _, g := range groups {
+		over = over || len(g) > maxTextBytes
+	}
+	if !over {
+		return groups
+	}
+	*cut = append(*cut, cutGroups)
+	out := make([]string, 0, min(len(groups), maxGroups))
+	for _, g := range groups[:min(len(groups), maxGroups)] {
+		out = append(out, request.Clip(g, maxTextBytes))
+	}
+	return out
+}
+
+// clipID is a JSON-RPC id (RPCID) with a string id bounded.
+func clipID(id any, cut *[]string) any {
+	if s, ok := id.(string); ok {
+		return clip(s, maxTextBytes, cutRPCID, cut)
+	}
+	return id
+}
+
 // FromCall builds the mcp_operation event of a finished call. eventID
 // links it to an earlier mcp_request record; "" makes a new one.
 func FromCall(c *request.Call, eventID string) Event {
 	if eventID == "" {
 		eventID = uuid.NewString()
 	}
+	var cut []string
 	e := Event{
 		Timestamp: Timestamp(c.Start.Add(c.Duration)),
 		EventType: TypeOperation,
 		EventID:   eventID,
-		Source:    Source{SessionID: strPtr(c.SessionID), ClientIP: strPtr(c.ClientIP), UserID: strPtr(c.UserID)},
+		Source:    source(c, &cut),
 		Target: Target{
 			Backend: strPtr(c.Backend), Method: targetMethod(c.Method),
-			CapabilityName: c.Capability, OriginalName: strPtr(c.OriginalName),
+			CapabilityName: clip(c.Capability, maxNameBytes, cutCapability, &cut),
+			OriginalName:   strPtr(clip(c.OriginalName, maxNameBytes, cutOriginalName, &cut)),
 		},
-		Outcome:  Outcome{Status: "success", LatencyMS: float64(c.Duration.Microseconds()) / 1000},
-		Metadata: metadata(c),
+		Outcome: Outcome{Status: "success", LatencyMS: float64(c.Duration.Microseconds()) / 1000},
 	}
 	if e.Target.Method == "" {
 		e.Target.Method = c.Method
@@ -107,43 +168,57 @@ func FromCall(c *request.Call, eventID string) Event {
 	if c.Outcome != request.OutcomeSuccess {
 		e.Outcome.Status = "error"
 		e.Outcome.ErrorType = strPtr(c.Outcome.String())
-		e.Outcome.Error = strPtr(errorMessage(c))
+		e.Outcome.Error = strPtr(clip(errorMessage(c), maxErrorBytes, cutError, &cut))
 	}
+	e.Metadata = metadata(c, &cut)
 	return e
 }
 
 // RequestRecord is the mcp_request event written before a call runs.
 func RequestRecord(c *request.Call, eventID string) Event {
-	return Event{
+	var cut []string
+	e := Event{
 		Timestamp: Timestamp(c.Start),
 		EventType: TypeRequest,
 		EventID:   eventID,
-		Source:    Source{SessionID: strPtr(c.SessionID), ClientIP: strPtr(c.ClientIP), UserID: strPtr(c.UserID)},
-		Target:    Target{Method: targetMethod(c.Method), CapabilityName: c.Capability},
+		Source:    source(c, &cut),
+		Target:    Target{Method: targetMethod(c.Method), CapabilityName: clip(c.Capability, maxNameBytes, cutCapability, &cut)},
 		Outcome:   Outcome{Status: "pending"},
-		Metadata:  metadata(c),
+	}
+	e.Metadata = metadata(c, &cut)
+	return e
+}
+
+// source is who made call c, each field bounded.
+func source(c *request.Call, cut *[]string) Source {
+	return Source{
+		SessionID: strPtr(clip(c.SessionID, maxTextBytes, cutSessionID, cut)),
+		ClientIP:  strPtr(clip(c.ClientIP, maxTextBytes, cutClientIP, cut)),
+		UserID:    strPtr(clip(c.UserID, maxTextBytes, cutUserID, cut)),
 	}
 }
 
-// metadata is an event's metadata. The mcp_operation event of a call is
+// metadata is an event's metadata; cut lists the fields bounded so far,
+// and its own. The mcp_operation event of a call is
 // encoded by appendOperation, which writes these keys itself: a key added
 // here goes there too, in its sorted place, and into the calls
 // TestAppendOperationMatchesEvent generates.
-func metadata(c *request.Call) map[string]any {
+func metadata(c *request.Call, cut *[]string) map[string]any {
 	m := map[string]any{"request_id": c.ID, "transport": c.Transport}
+	if len(c.Groups) > 0 {
+		// A user authenticated by a JWT: their groups (source.user_id is
+		// the user claim).
+		m["groups"] = clipGroups(c.Groups, cut)
+	}
 	if id, ok := c.RPCID(); ok {
-		m["jsonrpc_id"] = id
+		m["jsonrpc_id"] = clipID(id, cut)
 	}
 	if c.ProtocolVersion != "" {
 		m["protocol_version"] = c.ProtocolVersion
 	}
-	// A user authenticated by a JWT: who vouched for them, and their
-	// groups (source.user_id is the user claim).
+	// Who vouched for a JWT's user.
 	if c.Issuer != "" {
 		m["issuer"] = c.Issuer
-	}
-	if len(c.Groups) > 0 {
-		m["groups"] = c.Groups
 	}
 	if c.Policy != "" {
 		m["policy"] = c.Policy // the deciding policy, or quota:NAME
@@ -153,6 +228,9 @@ func metadata(c *request.Call) map[string]any {
 		// came before this final answer, and the request that began it.
 		m["rounds"] = c.Rounds
 		m["logical_request_id"] = c.LogicalID
+	}
+	if len(*cut) > 0 {
+		m["truncated"] = *cut
 	}
 	return m
 }

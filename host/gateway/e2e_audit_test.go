@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -310,11 +311,14 @@ audit {
 }
 
 // TestE2EAuditOutcomes: one event per outcome class, exactly.
-func TestE2EAuditOutcomes(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "audit.jsonl")
+// auditedArgus starts Argus in front of backends (HCL blocks) with a
+// token for alice (alice-token-0123456789) and a jsonl sink writing
+// each record through to file, which it returns.
+func auditedArgus(t *testing.T, backends string) (url, file string) {
+	t.Helper()
+	file = filepath.Join(t.TempDir(), "audit.jsonl")
 	t.Setenv("ARGUS_E2E_ALICE", "alice-token-0123456789")
-	url, _ := startArgus(t, mgmtBlock+fmt.Sprintf(`
+	url, _ = startArgus(t, mgmtBlock+fmt.Sprintf(`
 log { level = "off" }
 auth {
   token "alice" { value = env("ARGUS_E2E_ALICE") }
@@ -325,7 +329,12 @@ audit {
     fsync = "always"
   }
 }
-`, file)+strings.Replace(demoStdio(t, "demo"), `type = "stdio"`, `type = "stdio"
+`, file)+backends)
+	return url, file
+}
+
+func TestE2EAuditOutcomes(t *testing.T) {
+	url, file := auditedArgus(t, strings.Replace(demoStdio(t, "demo"), `type = "stdio"`, `type = "stdio"
   call_timeout = "300ms"`, 1)+strings.Replace(demoStdio(t, "victim"), `type = "stdio"`, `type = "stdio"
   retry_backoff = "5s"`, 1))
 	s := connectWithToken(t, url, "alice-token-0123456789")
@@ -517,4 +526,64 @@ audit {
 	if strings.Contains(out.String(), "stopped unexpectedly") {
 		t.Errorf("a plugin died on the group signal:\n%s", out.String())
 	}
+}
+
+// TestE2EAuditRecordsAreBounded: requests naming a 2 MB tool with a
+// 100 KB id, refused for want of a token and from an authenticated
+// client alike, get records of bounded size that say what they cut
+// (metadata.truncated), in a chain that still verifies. A probe had 150
+// such unauthenticated requests rotate every earlier record out of the
+// audit files.
+func TestE2EAuditRecordsAreBounded(t *testing.T) {
+	url, file := auditedArgus(t, demoStdio(t, "demo"))
+	name, id := strings.Repeat("n", 2<<20), strings.Repeat("i", 100<<10)
+	body := `{"jsonrpc":"2.0","id":"` + id + `","method":"tools/call","params":{"name":"` + name + `","arguments":{}}}`
+	post := func(token string) int {
+		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(""); code != 401 {
+		t.Fatalf("without a token: HTTP %d, want 401", code)
+	}
+	// With a token, on a session of its own.
+	s := connectWithToken(t, url, "alice-token-0123456789")
+	if _, err := s.CallTool(context.Background(), &mcp.CallToolParams{Name: name, Arguments: map[string]any{}}); err == nil {
+		t.Fatal("a call of an unknown 2 MB tool succeeded")
+	}
+	var recs []auditRecord
+	waitFor(t, 10*time.Second, "both records", func() bool {
+		recs = readAudit(t, file)
+		return len(recs) >= 2
+	})
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		if len(line) > 16<<10 {
+			t.Errorf("record %d: %d bytes", i, len(line))
+		}
+	}
+	for i, r := range recs {
+		cut, _ := r.Metadata["truncated"].([]any)
+		if len(cut) == 0 || cut[0] != "target.capability_name" || !strings.HasSuffix(r.Target.CapabilityName, "…") {
+			t.Errorf("record %d: truncated %v, capability_name of %d bytes", i, cut, len(r.Target.CapabilityName))
+		}
+		if *r.Outcome.ErrorType == "unauthorized" && (len(cut) < 2 || cut[len(cut)-1] != "metadata.jsonrpc_id") {
+			t.Errorf("record %d (refused, with its 100 KB id): truncated %v", i, cut)
+		}
+	}
+	verifyAudit(t, file)
 }

@@ -103,7 +103,7 @@ func (ch *Chain) safeRun(ctx context.Context, c *Call, h Handler) (res mcp.Resul
 }
 
 func callKV(c *Call) []any {
-	return []any{"method", c.Method, "capability", c.Capability, "request_id", c.ID}
+	return []any{"method", Clip(c.Method, 256), "capability", Clip(c.Capability, 256), "request_id", c.ID}
 }
 
 // Auth denies calls whose transport reported failed authentication, before
