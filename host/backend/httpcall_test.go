@@ -436,7 +436,7 @@ func TestHTTPCallTooLargeForTheBackend(t *testing.T) {
 	_, err := c.Session().CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: args})
 	var rpcErr *jsonrpc.Error
 	if !errors.As(err, &rpcErr) || rpcErr.Code != jsonrpc.CodeInvalidRequest ||
-		!strings.Contains(rpcErr.Message, "the backend refused the request for its size: 413 request body exceeds") {
+		rpcErr.Message != "the backend refused the request for its size (HTTP 413 Request Entity Too Large)" {
 		t.Fatalf("the SDK's call too large: %v, want the backend's 413 as a JSON-RPC error", err)
 	}
 	if _, err := c.Session().CallTool(context.Background(), &mcp.CallToolParams{Name: "echo"}); err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,11 +114,12 @@ func (t tooLargeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if derr != nil || len(req.ID) == 0 || string(req.ID) == "null" {
 		return resp, nil // a batch or a notification: as it came
 	}
-	said, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	// The backend's body is not quoted: it may echo the request, and with
+	// it the credentials configured for the backend.
 	resp.Body.Close()
 	answer, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": req.ID, "error": map[string]any{
 		"code":    jsonrpc.CodeInvalidRequest,
-		"message": "the backend refused the request for its size: 413 " + strings.TrimSpace(string(said)),
+		"message": "the backend refused the request for its size (HTTP 413 Request Entity Too Large)",
 	}})
 	resp.Header = resp.Header.Clone()
 	resp.Header.Set("Content-Type", "application/json")

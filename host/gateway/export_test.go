@@ -14,3 +14,9 @@ func LeanRequestMethods() []string {
 	}
 	return out
 }
+
+// Redacted is what a gateway with Options.Redact redact sends a client
+// for the JSON-RPC error err.
+func Redacted(redact func(string) string, err error) error {
+	return (&Gateway{redact: redact}).redacted(err)
+}

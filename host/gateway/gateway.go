@@ -50,6 +50,11 @@ type Options struct {
 	// backends; nil makes one that logs on the gateway's logger. Share it
 	// with the transport so Panics().Count() covers every recovery point.
 	Panics *request.Panics
+	// Redact, if set, takes Argus's secrets out of the JSON-RPC errors its
+	// clients are sent (logging.Secrets.RedactString): a backend's error,
+	// or a decoder's quoting the backend's answer, can carry what Argus
+	// sent that backend, such as the credentials configured for it.
+	Redact func(string) string
 }
 
 // Gateway aggregates the configured backends behind one MCP server.
@@ -72,6 +77,7 @@ type Gateway struct {
 	// backends asked for input (SEP-2322); closed by Close.
 	rounds *rounds.Bridge
 	panics *request.Panics
+	redact func(string) string // Options.Redact; never nil
 	// declared decodes the client declarations in stateless requests'
 	// _meta, once per distinct one.
 	declared revision.Declared
@@ -96,6 +102,10 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 		catalog: catalog.New(catalog.PolicyFromConfig(cfg)),
 		subs:    map[string]*subscription{},
 		levels:  map[*mcp.ServerSession]mcp.LoggingLevel{},
+	}
+	g.redact = opts.Redact
+	if g.redact == nil {
+		g.redact = func(s string) string { return s }
 	}
 	g.panics = opts.Panics
 	if g.panics == nil {

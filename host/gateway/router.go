@@ -66,10 +66,39 @@ func (g *Gateway) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 			if c.Outcome == request.OutcomeTransport || c.Outcome == request.OutcomeTimeout {
 				g.log.Warn("request failed", "method", method, "capability", c.Capability, "backend", c.Backend, "request_id", c.ID, "user", c.UserID, "error", err)
 			}
-			return nil, revision.Error(c.ProtocolVersion, request.Wire(err))
+			return nil, revision.Error(c.ProtocolVersion, g.redacted(request.Wire(err)))
 		}
 		return g.shape.Result(c.ProtocolVersion, method, res), nil
 	}
+}
+
+// redacted is err, a JSON-RPC error for a client, with Argus's secrets
+// taken out of its message and data (Options.Redact); err itself when
+// it has none.
+func (g *Gateway) redacted(err error) error {
+	w, ok := err.(*jsonrpc.Error)
+	if !ok || w == nil {
+		return err
+	}
+	msg := g.redact(w.Message)
+	data := string(w.Data)
+	if len(w.Data) > 0 {
+		data = g.redact(data)
+	}
+	if msg == w.Message && data == string(w.Data) {
+		return err
+	}
+	out := *w
+	out.Message = msg
+	if data != string(w.Data) {
+		// A secret that took JSON's structure with it leaves data that
+		// is not JSON (never a leak): then there is none.
+		out.Data = nil
+		if json.Valid([]byte(data)) {
+			out.Data = json.RawMessage(data)
+		}
+	}
+	return &out
 }
 
 // recovered handles a panic recovered in intercept: it is logged and

@@ -772,3 +772,39 @@ func TestSlogDemoting(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactTruncated: a secret cut short and marked so ("..." as a JSON
+// decoder quotes its input, "…" as request.Clip cuts) is redacted once
+// at least half of it is there, raw and in the encodings a log line or a
+// record gives it; a shorter prefix, or a prefix with no marker, is
+// ordinary text.
+func TestRedactTruncated(t *testing.T) {
+	const secret = "HeaderSecretHHH888" // 18 bytes
+	s := NewSecrets(secret, "Bearer tok-ÿé-0123")
+	for _, tc := range []struct{ in, want string }{
+		// A go-sdk decoder's error about an HTTP backend's answer.
+		{`invalid character 'o' in literal null: "not json Bearer HeaderSecretHHH8..."`, `invalid character 'o' in literal null: "not json Bearer [REDACTED]"`},
+		{"HeaderSecret…", "[REDACTED]"},
+		{"HeaderSec...", "[REDACTED]"},                                           // half: 9 of 18
+		{`{"error":"HeaderSecretHH\u2026"}`, `{"error":"HeaderSecretHH\u2026"}`}, // ASCII-escaped marker: not a listed encoding
+		{`msg="quoted \"HeaderSecretHHH...\""`, `msg="quoted \"[REDACTED]\""`},
+		{"Bearer tok-ÿé…", "[REDACTED]"},
+		{"HeaderSe...", "HeaderSe..."},                               // 8 of 18: under half
+		{"HeaderSecretHHH8 continues", "HeaderSecretHHH8 continues"}, // no marker
+		{"the whole HeaderSecretHHH888.", "the whole [REDACTED]."},
+	} {
+		if got := s.RedactString(tc.in); got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	// In a JSON log line, the cut secret as encoding/json writes it.
+	line, _ := json.Marshal(map[string]string{"error": "x " + secret[:12] + "… <&>"})
+	if got := string(s.Redact(line)); strings.Contains(got, secret[:12]) || !json.Valid([]byte(got)) {
+		t.Errorf("JSON line %s redacted to %s", line, got)
+	}
+	// A long secret registers no cut forms: its patterns stay linear.
+	long := strings.Repeat("k", 2*maxTruncatedLen)
+	if n := len(truncatedVariants(long)); n != 0 {
+		t.Errorf("a %d-byte secret has %d cut forms, want none", len(long), n)
+	}
+}

@@ -47,7 +47,7 @@ const minSecretLen = 3
 // matches.
 //
 // Known limits: a secret split across two Write calls, transformed in ways
-// not listed on Add (hex, truncation, case changes, more than two nested
+// not listed on Add (hex, truncation without a marker, case changes, more than two nested
 // escapings) is not recognised; inside a longer base64 text, the one or two
 // characters at each edge of an encoded secret also carry bits of its
 // neighbours and are left in place; and the raw form of a secret that
@@ -92,7 +92,9 @@ func NewSecrets(values ...string) *Secrets {
 // strconv.QuoteToASCII; hclog's text-format escaping of quoted values and
 // of multi-line values (lines joined by "\n  | "); url.QueryEscape and
 // url.PathEscape; and every composition of two of these (e.g. an error
-// built with %q and then logged in JSON format).
+// built with %q and then logged in JSON format). A secret of at most 128
+// bytes is also redacted cut short: any prefix of at least half of it
+// followed by "..." or "…" (truncatedVariants).
 func (s *Secrets) Add(values ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -121,11 +123,52 @@ func (s *Secrets) Add(values ...string) {
 					changed = true
 				}
 			}
+			for _, p := range truncatedVariants(cand) {
+				if _, ok := s.patterns[p]; !ok {
+					s.patterns[p] = struct{}{}
+					changed = true
+				}
+			}
 		}
 	}
 	if changed {
 		s.m.Store(newMatcher(s.patterns))
 	}
+}
+
+// maxTruncatedLen is the longest secret whose cut forms truncatedVariants
+// registers: the patterns of a secret grow with the square of its length
+// (the matcher's trie shares their prefixes, the set of patterns does
+// not), and tokens, keys and passwords are shorter.
+const maxTruncatedLen = 128
+
+// truncationMarkers end a text cut short: what a JSON decoder's error
+// quotes of its input ("..."), and request.Clip's "…".
+var truncationMarkers = []string{"...", "…"}
+
+// truncatedVariants returns the forms of secret cut short: every prefix of
+// at least half of it (a shorter one gives away less than half) followed
+// by a truncation marker, raw, as the body of a JSON string (HTML-escaped
+// and not), as the body of strconv.Quote, and that quoted inside JSON. A
+// backend's answer quoted in a decoder's error ("invalid character ... in
+// 'not json Bearer s3cr3t-tok...'") or a value clipped for a record would
+// otherwise carry most of a secret past the whole secret's patterns.
+func truncatedVariants(secret string) []string {
+	if len(secret) > maxTruncatedLen {
+		return nil
+	}
+	var out []string
+	for n := max(minSecretLen, (len(secret)+1)/2); n < len(secret); n++ {
+		if !utf8.RuneStart(secret[n]) {
+			continue // a cut inside a character: decoders and Clip cut between them
+		}
+		for _, marker := range truncationMarkers {
+			cut := secret[:n] + marker
+			quoted := unquote(strconv.Quote(cut))
+			out = append(out, cut, jsonBody(cut, true), jsonBody(cut, false), quoted, jsonBody(quoted, false))
+		}
+	}
+	return out
 }
 
 // maxSecretLen is the longest secret whose every encoding is redacted; see

@@ -135,7 +135,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	observers = append(observers, traffic.Observer())
 	evlog := events.New(0)
 	gw := gateway.New(cfg, log, gateway.Options{Version: version, Events: evlog, Probes: probe.Probers(rt),
-		Observers: observers, Middlewares: middlewares})
+		Observers: observers, Middlewares: middlewares, Redact: secrets.RedactString})
 	guard.Follow(gw.Catalog().Snapshot)
 	probeHost.Bind(gw)
 	if err := tel.Register(guard, gw, pipe, rt); err != nil {
