@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // TestE2ELeanAnswersAsTheSDK sends odd tools/call, resources/read and
@@ -196,6 +197,17 @@ func TestE2ELeanAnswersAsTheSDK(t *testing.T) {
 		json.Unmarshal([]byte(id), &want)
 		if !reflect.DeepEqual(answers[0], answers[1]) || answers[0]["id"] != want {
 			t.Errorf("id %s: lean form %v, SDK form %v", id, answers[0], answers[1])
+		}
+	}
+	// An id with a byte that is not UTF-8: the SDK answers with it
+	// replaced (U+FFFD); the lean path used to echo it, making an answer
+	// that is not UTF-8.
+	for i, extra := range []string{``, `,"x-odd":1`} {
+		resp := c.post(`{"jsonrpc":"2.0","id":"a`+"\xff"+`b","method":"tools/call","params":{"name":"alpha_echo","arguments":{"message":"m"}}`+extra+`}`, nil)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !utf8.Valid(b) || rpcMessage(t, string(b))["id"] != "a\ufffdb" {
+			t.Errorf("id with a byte that is not UTF-8 (form %d): %q", i, b)
 		}
 	}
 	resp := c.post(`{"jsonrpc":"2.0","id":"long","method":"resources/read","params":{"uri":"demo://alpha/items/`+strings.Repeat("x", 9000)+`"}}`, nil)

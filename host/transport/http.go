@@ -246,7 +246,10 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	isRequest := msg.Method != "" && len(msg.ID) > 0 && string(msg.ID) != "null"
 	// A single plain request of a method the lean path serves, which it
 	// may take (serveLean, serveStatelessLean decide).
-	leanable := plain && h.opts.Lean != nil && LeanMethods[msg.Method] && isRequest && msg.version2()
+	// An id holding bytes that are not UTF-8 goes to the SDK, which
+	// answers with them replaced (U+FFFD), as encoding/json writes a
+	// string; the lean path echoes an id as the client wrote it.
+	leanable := plain && h.opts.Lean != nil && LeanMethods[msg.Method] && isRequest && msg.version2() && utf8.Valid(msg.ID)
 	// A request of the stateless revision opens no session: the lean path
 	// may serve it too, with the session the SDK would have made for it.
 	if r.Method == http.MethodPost && sid == "" && leanable && isStateless(r) && h.serveStatelessLean(w, r, &msg, facts) {
@@ -641,14 +644,20 @@ func peerIP(r *http.Request) string {
 }
 
 func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string) {
-	if len(id) == 0 {
-		id = json.RawMessage("null")
+	var idValue any = id
+	switch {
+	case len(id) == 0:
+		idValue = nil
+	case !utf8.Valid(id):
+		// Bytes that are not UTF-8 (in a string id) are written as
+		// U+FFFD, as encoding/json writes a string and the SDK answers.
+		json.Unmarshal(id, &idValue)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{
 		"jsonrpc": "2.0",
-		"id":      id,
+		"id":      idValue,
 		"error":   map[string]any{"code": code, "message": msg},
 	})
 }

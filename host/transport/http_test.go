@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -348,5 +349,26 @@ func TestHandlerPanicRecovered(t *testing.T) {
 	}
 	if panics.Count() != 1 {
 		t.Errorf("counted %d panics", panics.Count())
+	}
+}
+
+// TestWriteRPCErrorID: a refusal carries the request's id as the client
+// wrote it, null without one, and an id with bytes that are not UTF-8
+// with them replaced (U+FFFD), as the SDK answers: never an answer that
+// is not UTF-8.
+func TestWriteRPCErrorID(t *testing.T) {
+	for _, tc := range []struct{ id, want string }{
+		{``, `null`},
+		{`7`, `7`},
+		{`"a\u00e9"`, `"a\u00e9"`},
+		{"\"a\xffb\"", `"a` + "\ufffd" + `b"`},
+	} {
+		w := httptest.NewRecorder()
+		writeRPCError(w, http.StatusBadRequest, json.RawMessage(tc.id), -32600, "no")
+		body := w.Body.Bytes()
+		var msg struct{ ID json.RawMessage }
+		if !utf8.Valid(body) || json.Unmarshal(body, &msg) != nil || string(msg.ID) != tc.want {
+			t.Errorf("id %q: answered %q, want id %s", tc.id, body, tc.want)
+		}
 	}
 }
