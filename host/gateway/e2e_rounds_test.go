@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -353,7 +354,11 @@ backend "solo" {
 // the sessions share the backend's connections, so a hundred calls leave
 // Argus with about the file descriptors it had (each session used to
 // keep a connection pool of its own open for 90 s after it ended: a
-// probe at 350 calls/s ran Argus out of file descriptors in 40 s).
+// probe at 350 calls/s ran Argus out of file descriptors in 40 s). And
+// more clients calling at once than max_clients wait their turn for a
+// backend session instead of being refused (they were refused though no
+// session was in use any more: a stateless client's outlives its
+// request by a moment).
 func TestE2EStatelessCallsToAPerClientHTTPBackend(t *testing.T) {
 	backendURL := startDemoHTTP(t, "web")
 	url, proc := startArgus(t, `
@@ -361,6 +366,7 @@ backend "web" {
   type         = "streamable-http"
   url          = `+hclString(backendURL)+`
   session_mode = "per-client"
+  max_clients  = 2
 }
 `)
 	fds := func() int {
@@ -394,5 +400,26 @@ backend "web" {
 	}
 	if after := fds(); after > before+5 {
 		t.Errorf("%d stateless calls to a per-client HTTP backend: Argus's open files %d -> %d, want at most 5 more", calls, before, after)
+	}
+
+	// Four clients, two backend sessions at most.
+	var wg sync.WaitGroup
+	var refused atomic.Int64
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 15 {
+				msg := fmt.Sprintf("worker %d call %d", w, i)
+				status, res := statelessPost(t, url, "tools/call", "web_echo", `"name":"web_echo","arguments":{"message":"`+msg+`"}`, nil)
+				if e, _ := res["error"].(map[string]any); e != nil && e["code"] == -32013.0 {
+					refused.Add(1)
+				} else if status != 200 || !strings.Contains(fmt.Sprint(res["result"]), msg) {
+					t.Errorf("%s: HTTP %d %v", msg, status, res)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := refused.Load(); n > 0 {
+		t.Errorf("%d of 60 calls of 4 clients refused by max_clients = 2, want none (each waits for a session)", n)
 	}
 }

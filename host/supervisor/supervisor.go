@@ -119,6 +119,7 @@ type liveBackend struct {
 
 	clientMu  sync.Mutex
 	clients   map[*mcp.ServerSession]*clientLink
+	slotFreed chan struct{} // closed (and replaced) when a link leaves clients
 	capWarned atomic.Int64 // unix nanoseconds of the last logged max_clients refusal
 	// perCallWarned: it was logged that a stateless client's calls each
 	// open their own backend session here (once per backend).
@@ -157,7 +158,8 @@ type clientLink struct {
 // the shared one, or for a per-client backend the session's own, dialled
 // on first use and closed when the session ends or has been idle for the
 // backend's idle_timeout. A per-client backend has at most max_clients
-// links; a session beyond them gets a CodeLimitReached error.
+// links; a session beyond them waits up to slotWait for one to be let go,
+// then gets a CodeLimitReached error.
 func (sv *Supervisor) Link(ctx context.Context, ss *mcp.ServerSession, name string) (*relay.Link, error) {
 	sv.mu.RLock()
 	lb, closed := sv.backends[name], sv.closed
@@ -175,13 +177,17 @@ func (sv *Supervisor) Link(ctx context.Context, ss *mcp.ServerSession, name stri
 	cl := lb.clients[ss]
 	if cl == nil {
 		if max := lb.cfg.MaxClients; max > 0 && len(lb.clients) >= max {
-			lb.clientMu.Unlock()
-			if now, last := time.Now().UnixNano(), lb.capWarned.Load(); now-last >= int64(10*time.Second) && lb.capWarned.CompareAndSwap(last, now) {
-				sv.log.Warn("refusing per-client backend sessions: max_clients reached (logged at most every 10s)", "backend", name, "max_clients", max, "session", ss.ID())
+			if err := lb.awaitSlot(ctx, ss, max); err != nil { // unlocks while it waits
+				lb.clientMu.Unlock()
+				if now, last := time.Now().UnixNano(), lb.capWarned.Load(); now-last >= int64(10*time.Second) && lb.capWarned.CompareAndSwap(last, now) {
+					sv.log.Warn("refusing per-client backend sessions: max_clients reached (logged at most every 10s)", "backend", name, "max_clients", max, "session", ss.ID())
+				}
+				return nil, err
 			}
-			return nil, request.Errorf(request.OutcomeTransport, request.CodeLimitReached,
-				"backend %q serves at most %d clients at once (max_clients); try again later", name, max)
+			cl = lb.clients[ss] // another request of ss may have made it meanwhile
 		}
+	}
+	if cl == nil {
 		cl = &clientLink{ready: make(chan struct{}), lastUsed: time.Now()}
 		lb.clients[ss] = cl
 		lb.clientMu.Unlock()
@@ -205,6 +211,59 @@ func (sv *Supervisor) Link(ctx context.Context, ss *mcp.ServerSession, name stri
 	return cl.l, nil
 }
 
+// slotWait is how long a call waits for one of a per-client backend's
+// max_clients links to be let go before it is refused: a stateless
+// client's link outlives the request that opened it by a moment (until
+// its session is seen closed), and without the wait a client whose next
+// call came at once was refused though it held no link any more.
+const slotWait = time.Second
+
+// awaitSlot waits, with lb.clientMu held on entry and on return, until lb
+// has fewer than max per-client links or one for ss; it gives up after
+// slotWait with the max_clients error, when ctx ends with ctx's error,
+// and when the backend is removed.
+func (lb *liveBackend) awaitSlot(ctx context.Context, ss *mcp.ServerSession, max int) error {
+	timer := time.NewTimer(slotWait)
+	defer timer.Stop()
+	for len(lb.clients) >= max && lb.clients[ss] == nil {
+		if lb.slotFreed == nil {
+			lb.slotFreed = make(chan struct{})
+		}
+		freed := lb.slotFreed
+		lb.clientMu.Unlock()
+		var err error
+		select {
+		case <-freed:
+		case <-timer.C:
+			err = request.Errorf(request.OutcomeTransport, request.CodeLimitReached,
+				"backend %q serves at most %d clients at once (max_clients); try again later", lb.cfg.Name, max)
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-lb.ctx.Done():
+			err = fmt.Errorf("backend %q is not running", lb.cfg.Name)
+		}
+		lb.clientMu.Lock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropClient removes ss's link cl from lb's per-client links, if it is
+// still there, and wakes the calls waiting for a slot. lb.clientMu must
+// be held.
+func (lb *liveBackend) dropClient(ss *mcp.ServerSession, cl *clientLink) {
+	if lb.clients[ss] != cl {
+		return
+	}
+	delete(lb.clients, ss)
+	if lb.slotFreed != nil {
+		close(lb.slotFreed)
+		lb.slotFreed = nil
+	}
+}
+
 // dialClientLink connects a per-client link and ties its life to the
 // client session's.
 func (sv *Supervisor) dialClientLink(lb *liveBackend, ss *mcp.ServerSession, cl *clientLink) {
@@ -214,7 +273,7 @@ func (sv *Supervisor) dialClientLink(lb *liveBackend, ss *mcp.ServerSession, cl 
 	conn, err := backend.Dial(context.Background(), lb.cfg, opts)
 	if err != nil {
 		lb.clientMu.Lock()
-		delete(lb.clients, ss) // the next call tries again
+		lb.dropClient(ss, cl) // the next call tries again
 		lb.clientMu.Unlock()
 		cl.err = err
 		close(cl.ready)
@@ -266,9 +325,7 @@ func (sv *Supervisor) dialClientLink(lb *liveBackend, ss *mcp.ServerSession, cl 
 			break wait
 		}
 		lb.clientMu.Lock()
-		if lb.clients[ss] == cl {
-			delete(lb.clients, ss)
-		}
+		lb.dropClient(ss, cl)
 		lb.clientMu.Unlock()
 		conn.Close()
 		l.Log().Debug("per-client backend session closed", "session", ss.ID())
@@ -288,9 +345,7 @@ func (lb *liveBackend) reapIfIdle(ss *mcp.ServerSession, cl *clientLink, idle ti
 	if left := idle - time.Since(cl.lastUsed); left > 0 {
 		return left
 	}
-	if lb.clients[ss] == cl {
-		delete(lb.clients, ss)
-	}
+	lb.dropClient(ss, cl)
 	return 0
 }
 
