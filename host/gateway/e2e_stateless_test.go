@@ -358,3 +358,37 @@ func TestE2EStatelessDeclaredCapabilities(t *testing.T) {
 		t.Errorf("declarations not seen: %v", views)
 	}
 }
+
+// TestE2EStatelessRequestsAreNoSessions: while requests of the stateless
+// revision are being served, the management API counts them under
+// stateless_requests, not as sessions (each has a session of the SDK's,
+// without an id, for its duration: /sessions used to list them, with id
+// ""), beside a stateful client's session, which it lists.
+func TestE2EStatelessRequestsAreNoSessions(t *testing.T) {
+	url, _ := startArgus(t, mgmtBlock+demoStdio(t, "alpha"))
+	stateful := connect(t, url)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			statelessPost(t, url, "tools/call", "alpha_sleep", `"name":"alpha_sleep","arguments":{"ms":1500}`, nil)
+		})
+	}
+	var st struct {
+		Sessions          int `json:"sessions"`
+		StatelessRequests int `json:"stateless_requests"`
+	}
+	waitFor(t, 10*time.Second, "three stateless requests in flight", func() bool {
+		mgmt(t, url, "GET", "/status", mgmtToken, &st)
+		return st.StatelessRequests == 3
+	})
+	var list struct{ Sessions []struct{ ID string } }
+	mgmt(t, url, "GET", "/sessions", mgmtToken, &list)
+	if st.Sessions != 1 || len(list.Sessions) != 1 || list.Sessions[0].ID != stateful.ID() {
+		t.Errorf("with one stateful session and 3 stateless requests: status counts %d sessions, /sessions lists %+v; want the stateful one alone", st.Sessions, list.Sessions)
+	}
+	wg.Wait()
+	waitFor(t, 5*time.Second, "no stateless request in flight", func() bool {
+		mgmt(t, url, "GET", "/status", mgmtToken, &st)
+		return st.StatelessRequests == 0
+	})
+}

@@ -234,10 +234,15 @@ func (g *Gateway) Close(ctx context.Context) error {
 	return g.Wait(ctx)
 }
 
-// Sessions lists the connected client sessions.
+// Sessions lists the connected client sessions. The session the SDK
+// makes for one request of the stateless revision (it has no id, and
+// ends with its request) is not one: StatelessInFlight counts those.
 func (g *Gateway) Sessions() []SessionStatus {
 	var out []SessionStatus
 	for ss := range g.server.Sessions() {
+		if ss.ID() == "" {
+			continue
+		}
 		s := SessionStatus{ID: ss.ID(), PerClientBackends: g.PerClientBackends(ss)}
 		if u, ok := g.users.get(ss); ok {
 			s.User, s.Issuer, s.Groups = u.User, u.Issuer, u.Groups
@@ -252,6 +257,19 @@ func (g *Gateway) Sessions() []SessionStatus {
 	}
 	slices.SortFunc(out, func(a, b SessionStatus) int { return strings.Compare(a.ID, b.ID) })
 	return out
+}
+
+// StatelessInFlight is the number of requests of the stateless revision
+// being served: each has a session of its own, without an id, for its
+// duration.
+func (g *Gateway) StatelessInFlight() int {
+	n := 0
+	for ss := range g.server.Sessions() {
+		if ss.ID() == "" {
+			n++
+		}
+	}
+	return n
 }
 
 // SessionStatus is one connected client session.

@@ -168,9 +168,10 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 			"tools": len(snap.Tools()), "resources": len(snap.Resources()),
 			"resource_templates": len(snap.Templates()), "prompts": len(snap.Prompts()),
 		},
-		"sessions": len(a.o.Gateway.Sessions()),
-		"plugins":  plugins,
-		"audit":    auditStats,
+		"sessions":           len(a.o.Gateway.Sessions()),
+		"stateless_requests": a.o.Gateway.StatelessInFlight(),
+		"plugins":            plugins,
+		"audit":              auditStats,
 	})
 }
 

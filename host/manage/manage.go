@@ -62,6 +62,7 @@ type Gateway interface {
 	Backend(name string) (supervisor.BackendStatus, bool)
 	Reconnect(name string) error
 	Sessions() []gateway.SessionStatus
+	StatelessInFlight() int
 }
 
 // Options configure the API.

@@ -49,6 +49,7 @@ func (f *fakeGateway) Reconnect(name string) error {
 	return nil
 }
 func (f *fakeGateway) Sessions() []gateway.SessionStatus { return nil }
+func (f *fakeGateway) StatelessInFlight() int            { return 0 }
 
 func newAPI(t *testing.T, phases ...health.Phase) (*API, *fakeGateway, *events.Log) {
 	t.Helper()
