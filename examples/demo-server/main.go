@@ -19,6 +19,8 @@
 //	-name NAME  server implementation name (default "demo"). It also appears
 //	            in resource URIs, texts and result metadata so that two
 //	            instances can be told apart.
+//	-exit-delay D  in stdio mode, wait D (say 300ms) after the session ends
+//	            before exiting: a backend slow to stop.
 //
 // Logs go to stderr only (in stdio mode stdout carries the protocol). SIGINT
 // and SIGTERM shut the server down cleanly.
@@ -113,6 +115,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	httpAddr := fs.String("http", "", "if set, serve MCP streamable HTTP on this address at path /mcp instead of stdio")
 	sseAddr := fs.String("sse", "", "if set, serve the legacy HTTP+SSE transport on this address at path /sse")
 	name := fs.String("name", "demo", "server implementation name, also used in URIs and texts")
+	exitDelay := fs.Duration("exit-delay", 0, "in stdio mode, wait this long after the session ends before exiting (a backend slow to stop)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -143,6 +146,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logger.Printf("serving MCP over stdio")
 	err := server.Run(ctx, &mcp.StdioTransport{})
+	time.Sleep(*exitDelay)
 	if ctx.Err() != nil {
 		logger.Printf("shutting down")
 		return nil

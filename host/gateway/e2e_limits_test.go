@@ -10,10 +10,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/argusmcp/argus/internal/testbin"
 )
 
 // childPIDs lists the running (not zombie) demo-server children of pid
@@ -175,5 +179,61 @@ audit {
 	}
 	if !strings.Contains(proc.Stderr.String(), "session belongs to another user") {
 		t.Errorf("hijack attempt not logged")
+	}
+}
+
+// TestE2EPerClientCapHoldsUnderStatelessLoad: three stateless clients
+// calling a per-client stdio backend with max_clients = 2 take turns
+// (none is refused), and the backend never runs more than two
+// per-client processes beside the shared one: a process still exiting
+// (each lingers 150 ms here) holds its slot until it has.
+func TestE2EPerClientCapHoldsUnderStatelessLoad(t *testing.T) {
+	url, proc := startArgus(t, `
+backend "alpha" {
+  type         = "stdio"
+  command      = `+hclString(binPath(t, testbin.DemoServer))+`
+  args         = ["-name", "alpha", "-exit-delay", "150ms"]
+  session_mode = "per-client"
+  max_clients  = 2
+}
+`)
+	argus := proc.Cmd.Process.Pid
+	waitChildren(t, argus, 1, startTimeout)
+	stop := make(chan struct{})
+	most := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				most <- n
+				return
+			default:
+			}
+			n = max(n, len(childPIDs(t, argus)))
+		}
+	}()
+	var wg sync.WaitGroup
+	var refused atomic.Int64
+	for w := range 3 {
+		wg.Go(func() {
+			for i := range 6 {
+				msg := fmt.Sprintf("worker %d call %d", w, i)
+				status, res := statelessPost(t, url, "tools/call", "alpha_echo", `"name":"alpha_echo","arguments":{"message":"`+msg+`"}`, nil)
+				if e, _ := res["error"].(map[string]any); e != nil && e["code"] == -32013.0 {
+					refused.Add(1)
+				} else if status != 200 || !strings.Contains(fmt.Sprint(res["result"]), msg) {
+					t.Errorf("%s: HTTP %d %v", msg, status, res)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	if n := <-most; n > 1+2 {
+		t.Errorf("%d backend processes at once, want at most 3 (the shared one and max_clients = 2)", n)
+	}
+	if n := refused.Load(); n > 0 {
+		t.Errorf("%d of 18 calls refused by max_clients, want none", n)
 	}
 }

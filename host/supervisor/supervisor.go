@@ -117,10 +117,14 @@ type liveBackend struct {
 	// (shared and per-client); nil for a stdio backend.
 	pool *backend.Pool
 
-	clientMu  sync.Mutex
-	clients   map[*mcp.ServerSession]*clientLink
-	slotFreed chan struct{} // closed (and replaced) when a link leaves clients
-	capWarned atomic.Int64 // unix nanoseconds of the last logged max_clients refusal
+	clientMu sync.Mutex
+	clients  map[*mcp.ServerSession]*clientLink
+	// closing counts the per-client links taken out of clients whose
+	// backend sessions (for stdio, processes) are still closing: they
+	// hold their max_clients slot until closed.
+	closing   int
+	slotFreed chan struct{} // closed (and replaced) when a slot is let go
+	capWarned atomic.Int64  // unix nanoseconds of the last logged max_clients refusal
 	// perCallWarned: it was logged that a stateless client's calls each
 	// open their own backend session here (once per backend).
 	perCallWarned atomic.Bool
@@ -152,6 +156,9 @@ type clientLink struct {
 	// lastUsed is when the link was last handed to a request or seen busy;
 	// guarded by liveBackend.clientMu.
 	lastUsed time.Time
+	// retired: taken out of clients to be closed (liveBackend.retire);
+	// guarded by liveBackend.clientMu.
+	retired bool
 }
 
 // Link returns the link a call from session ss to backend name goes over:
@@ -176,7 +183,7 @@ func (sv *Supervisor) Link(ctx context.Context, ss *mcp.ServerSession, name stri
 	lb.clientMu.Lock()
 	cl := lb.clients[ss]
 	if cl == nil {
-		if max := lb.cfg.MaxClients; max > 0 && len(lb.clients) >= max {
+		if max := lb.cfg.MaxClients; max > 0 && lb.slotsTaken() >= max {
 			if err := lb.awaitSlot(ctx, ss, max); err != nil { // unlocks while it waits
 				lb.clientMu.Unlock()
 				if now, last := time.Now().UnixNano(), lb.capWarned.Load(); now-last >= int64(10*time.Second) && lb.capWarned.CompareAndSwap(last, now) {
@@ -218,14 +225,18 @@ func (sv *Supervisor) Link(ctx context.Context, ss *mcp.ServerSession, name stri
 // call came at once was refused though it held no link any more.
 const slotWait = time.Second
 
+// slotsTaken is how many of max_clients are taken: per-client links, and
+// those still closing. lb.clientMu must be held.
+func (lb *liveBackend) slotsTaken() int { return len(lb.clients) + lb.closing }
+
 // awaitSlot waits, with lb.clientMu held on entry and on return, until lb
-// has fewer than max per-client links or one for ss; it gives up after
-// slotWait with the max_clients error, when ctx ends with ctx's error,
-// and when the backend is removed.
+// has a slot free or a link for ss; it gives up after slotWait with the
+// max_clients error, when ctx ends with ctx's error, and when the backend
+// is removed.
 func (lb *liveBackend) awaitSlot(ctx context.Context, ss *mcp.ServerSession, max int) error {
 	timer := time.NewTimer(slotWait)
 	defer timer.Stop()
-	for len(lb.clients) >= max && lb.clients[ss] == nil {
+	for lb.slotsTaken() >= max && lb.clients[ss] == nil {
 		if lb.slotFreed == nil {
 			lb.slotFreed = make(chan struct{})
 		}
@@ -250,14 +261,43 @@ func (lb *liveBackend) awaitSlot(ctx context.Context, ss *mcp.ServerSession, max
 	return nil
 }
 
-// dropClient removes ss's link cl from lb's per-client links, if it is
-// still there, and wakes the calls waiting for a slot. lb.clientMu must
-// be held.
+// dropClient removes ss's link cl, which has no backend session (its
+// dial failed), from lb's per-client links and frees its slot.
+// lb.clientMu must be held.
 func (lb *liveBackend) dropClient(ss *mcp.ServerSession, cl *clientLink) {
-	if lb.clients[ss] != cl {
+	if lb.clients[ss] == cl {
+		delete(lb.clients, ss)
+	}
+	lb.slotFree()
+}
+
+// retire takes ss's link cl out of lb's per-client links, so that no
+// request is handed it any more, and counts it as closing: it keeps its
+// slot until released reports its backend session closed, so that the
+// backend never has more than max_clients sessions (processes) at once.
+// Once per link. lb.clientMu must be held.
+func (lb *liveBackend) retire(ss *mcp.ServerSession, cl *clientLink) {
+	if cl.retired {
 		return
 	}
-	delete(lb.clients, ss)
+	cl.retired = true
+	if lb.clients[ss] == cl {
+		delete(lb.clients, ss)
+	}
+	lb.closing++
+}
+
+// released frees the slot of a retired link whose backend session is
+// closed.
+func (lb *liveBackend) released() {
+	lb.clientMu.Lock()
+	lb.closing--
+	lb.slotFree()
+	lb.clientMu.Unlock()
+}
+
+// slotFree wakes the calls waiting for a slot. lb.clientMu must be held.
+func (lb *liveBackend) slotFree() {
 	if lb.slotFreed != nil {
 		close(lb.slotFreed)
 		lb.slotFreed = nil
@@ -325,14 +365,15 @@ func (sv *Supervisor) dialClientLink(lb *liveBackend, ss *mcp.ServerSession, cl 
 			break wait
 		}
 		lb.clientMu.Lock()
-		lb.dropClient(ss, cl)
+		lb.retire(ss, cl)
 		lb.clientMu.Unlock()
 		conn.Close()
+		lb.released()
 		l.Log().Debug("per-client backend session closed", "session", ss.ID())
 	})
 }
 
-// reapIfIdle removes cl from lb's per-client links when it has had no
+// reapIfIdle retires cl (see retire) when it has had no
 // request in flight for idle, and returns 0; otherwise it returns how long
 // to wait before asking again. A link with requests in flight or resource
 // subscriptions counts as used now.
@@ -345,7 +386,7 @@ func (lb *liveBackend) reapIfIdle(ss *mcp.ServerSession, cl *clientLink, idle ti
 	if left := idle - time.Since(cl.lastUsed); left > 0 {
 		return left
 	}
-	lb.dropClient(ss, cl)
+	lb.retire(ss, cl)
 	return 0
 }
 
