@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,27 +211,12 @@ backend "alpha" {
 			n = max(n, len(childPIDs(t, argus)))
 		}
 	}()
-	var wg sync.WaitGroup
-	var refused atomic.Int64
-	for w := range 3 {
-		wg.Go(func() {
-			for i := range 6 {
-				msg := fmt.Sprintf("worker %d call %d", w, i)
-				status, res := statelessPost(t, url, "tools/call", "alpha_echo", `"name":"alpha_echo","arguments":{"message":"`+msg+`"}`, nil)
-				if e, _ := res["error"].(map[string]any); e != nil && e["code"] == -32013.0 {
-					refused.Add(1)
-				} else if status != 200 || !strings.Contains(fmt.Sprint(res["result"]), msg) {
-					t.Errorf("%s: HTTP %d %v", msg, status, res)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	refused := statelessEchoes(t, url, "alpha_echo", 3, 6)
 	close(stop)
 	if n := <-most; n > 1+2 {
 		t.Errorf("%d backend processes at once, want at most 3 (the shared one and max_clients = 2)", n)
 	}
-	if n := refused.Load(); n > 0 {
-		t.Errorf("%d of 18 calls refused by max_clients, want none", n)
+	if refused > 0 {
+		t.Errorf("%d of 18 calls refused by max_clients, want none", refused)
 	}
 }
