@@ -105,8 +105,8 @@ func appendMeta(b []byte, meta mcp.Meta) ([]byte, error) {
 		switch v := v.(type) {
 		case string:
 		case json.RawMessage:
-			if len(v) == 0 || bytes.ContainsAny(v, "\r\n") {
-				return appendMarshalled(b, meta)
+			if len(v) == 0 || bytes.ContainsAny(v, "\r\n") || !json.Valid(v) {
+				return appendMarshalled(b, meta) // which refuses what is no JSON
 			}
 		default:
 			return appendMarshalled(b, meta)

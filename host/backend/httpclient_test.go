@@ -272,8 +272,10 @@ func TestSessionsShareTheBackendsPool(t *testing.T) {
 	if n := open.Load(); n > 3 {
 		t.Errorf("after %d sessions over one pool (%d connections opened in all), %d connections open, want at most 3", sessions, opened.Load(), n)
 	}
-	if n := opened.Load(); n > 2*sessions {
-		t.Errorf("%d sessions over one pool opened %d connections, want at most 2 each", sessions, n)
+	// Its POSTs reuse the pool's connections: a session opens about one
+	// (for its stream); with a pool of its own it opens two or more.
+	if n := opened.Load(); n > sessions+4 {
+		t.Errorf("%d sessions over one pool opened %d connections, want at most %d", sessions, n, sessions+4)
 	}
 	pool.CloseIdle()
 	waitConns(t, open, "after CloseIdle")

@@ -240,7 +240,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 func (g *Gateway) Sessions() []SessionStatus {
 	var out []SessionStatus
 	for ss := range g.server.Sessions() {
-		if ss.ID() == "" {
+		if revision.OneRequest(ss) {
 			continue
 		}
 		s := SessionStatus{ID: ss.ID(), PerClientBackends: g.PerClientBackends(ss)}
@@ -265,7 +265,7 @@ func (g *Gateway) Sessions() []SessionStatus {
 func (g *Gateway) StatelessInFlight() int {
 	n := 0
 	for ss := range g.server.Sessions() {
-		if ss.ID() == "" {
+		if revision.OneRequest(ss) {
 			n++
 		}
 	}

@@ -93,8 +93,8 @@ func NewSecrets(values ...string) *Secrets {
 // of multi-line values (lines joined by "\n  | "); url.QueryEscape and
 // url.PathEscape; and every composition of two of these (e.g. an error
 // built with %q and then logged in JSON format). A secret of at most 128
-// bytes is also redacted cut short: any prefix of at least half of it
-// followed by "..." or "…" (truncatedVariants).
+// bytes is also redacted cut short: any prefix of at least half of it and
+// 8 bytes followed by "..." or "…" (truncatedVariants).
 func (s *Secrets) Add(values ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -146,8 +146,14 @@ const maxTruncatedLen = 128
 // quotes of its input ("..."), and request.Clip's "…".
 var truncationMarkers = []string{"...", "…"}
 
+// minTruncatedLen is the shortest cut of a secret truncatedVariants
+// registers: a shorter one would blank out ordinary words followed by
+// "..." while giving away little.
+const minTruncatedLen = 8
+
 // truncatedVariants returns the forms of secret cut short: every prefix of
-// at least half of it (a shorter one gives away less than half) followed
+// at least half of it and minTruncatedLen bytes (a shorter one gives away
+// less than half) followed
 // by a truncation marker, raw, as the body of a JSON string (HTML-escaped
 // and not), as the body of strconv.Quote, and that quoted inside JSON. A
 // backend's answer quoted in a decoder's error ("invalid character ... in
@@ -158,7 +164,7 @@ func truncatedVariants(secret string) []string {
 		return nil
 	}
 	var out []string
-	for n := max(minSecretLen, (len(secret)+1)/2); n < len(secret); n++ {
+	for n := max(minTruncatedLen, (len(secret)+1)/2); n < len(secret); n++ {
 		if !utf8.RuneStart(secret[n]) {
 			continue // a cut inside a character: decoders and Clip cut between them
 		}

@@ -19,16 +19,25 @@ import (
 // decoded once and the result shared by the sessions of every request that
 // declares it. What it returns is never to be modified.
 //
-// At most declaredMax values of each kind are kept; past that the kept ones
-// are dropped, so a client declaring a new value in every request costs
-// the decoding it would have cost anyway, and memory stays bounded.
+// At most declaredMax values of each kind are kept, each of at most
+// declaredMaxBytes; past that the kept ones are dropped, and a larger
+// value is decoded every time, so a client declaring a new or a huge
+// value in every request costs the decoding it would have cost anyway,
+// and the memory kept stays under declaredMax × declaredMaxBytes (times
+// the few copies an entry holds) per kind.
 type Declared struct {
 	caps valueMemo[declaredCaps]
 	info valueMemo[*mcp.Implementation]
 }
 
-// declaredMax bounds the values Declared keeps of each kind.
-const declaredMax = 256
+// declaredMax bounds the values Declared keeps of each kind, and
+// declaredMaxBytes each value's size (strings and member names counted
+// in bytes, every other value as 8): a client's declaration is a few
+// hundred bytes.
+const (
+	declaredMax      = 256
+	declaredMaxBytes = 4 << 10
+)
 
 type declaredCaps struct {
 	caps *mcp.ClientCapabilities
@@ -115,17 +124,24 @@ func (m *valueMemo[T]) get(v any, compute func() (T, bool)) (T, bool) {
 var memoSeed = maphash.MakeSeed()
 
 // hashValue hashes a JSON value by its content: a map's members in any
-// order hash alike. false for a value holding any other type.
+// order hash alike. false for a value holding any other type, or larger
+// than declaredMaxBytes.
 func hashValue(v any) (uint64, bool) {
 	var h maphash.Hash
 	h.SetSeed(memoSeed)
-	if !writeValue(&h, v) {
+	budget := declaredMaxBytes
+	if !writeValue(&h, v, &budget) {
 		return 0, false
 	}
 	return h.Sum64(), true
 }
 
-func writeValue(h *maphash.Hash, v any) bool {
+// writeValue writes v to h, counting its size off *budget; false once
+// that runs out.
+func writeValue(h *maphash.Hash, v any, budget *int) bool {
+	if *budget -= 8; *budget < 0 {
+		return false
+	}
 	switch v := v.(type) {
 	case nil:
 		h.WriteByte(0)
@@ -139,6 +155,9 @@ func writeValue(h *maphash.Hash, v any) bool {
 		h.WriteByte(3)
 		writeUint(h, math.Float64bits(v))
 	case string:
+		if *budget -= len(v); *budget < 0 {
+			return false
+		}
 		h.WriteByte(4)
 		writeUint(h, uint64(len(v)))
 		h.WriteString(v)
@@ -146,7 +165,7 @@ func writeValue(h *maphash.Hash, v any) bool {
 		h.WriteByte(5)
 		writeUint(h, uint64(len(v)))
 		for _, e := range v {
-			if !writeValue(h, e) {
+			if !writeValue(h, e, budget) {
 				return false
 			}
 		}
@@ -155,11 +174,14 @@ func writeValue(h *maphash.Hash, v any) bool {
 		// the map's order.
 		var sum uint64
 		for k, e := range v {
+			if *budget -= len(k); *budget < 0 {
+				return false
+			}
 			var mh maphash.Hash
 			mh.SetSeed(memoSeed)
 			mh.WriteString(k)
 			mh.WriteByte(0)
-			if !writeValue(&mh, e) {
+			if !writeValue(&mh, e, budget) {
 				return false
 			}
 			sum += mh.Sum64()

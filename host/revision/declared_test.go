@@ -3,6 +3,7 @@ package revision
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -184,4 +185,41 @@ func TestDeclaredConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestDeclaredKeepsNoLargeValue: a declaration larger than
+// declaredMaxBytes (a client can send megabytes of experimental
+// capabilities) is decoded every time and never kept: 256 kept entries of
+// such values held gigabytes.
+func TestDeclaredKeepsNoLargeValue(t *testing.T) {
+	var d Declared
+	for _, v := range []any{
+		map[string]any{"experimental": map[string]any{"x": strings.Repeat("x", declaredMaxBytes)}},
+		map[string]any{"experimental": map[string]any{strings.Repeat("k", declaredMaxBytes): true}},
+		map[string]any{"experimental": map[string]any{"many": make([]any, declaredMaxBytes)}},
+	} {
+		calls := 0
+		for range 2 {
+			if caps, _ := d.Capabilities(v, func() *mcp.ClientCapabilities { calls++; return &mcp.ClientCapabilities{} }); caps == nil {
+				t.Fatal("a large declaration was refused")
+			}
+		}
+		if calls != 2 {
+			t.Errorf("a large declaration was kept: %d decodes of 2", calls)
+		}
+	}
+	kept := 0
+	d.caps.m.Range(func(any, any) bool { kept++; return true })
+	if kept != 0 {
+		t.Errorf("%d large declarations kept", kept)
+	}
+	// One just under the bound is kept.
+	small := map[string]any{"experimental": map[string]any{"x": strings.Repeat("x", declaredMaxBytes/2)}}
+	calls := 0
+	for range 2 {
+		d.Capabilities(small, func() *mcp.ClientCapabilities { calls++; return &mcp.ClientCapabilities{} })
+	}
+	if calls != 1 {
+		t.Errorf("a declaration of %d bytes was decoded %d times, want once", declaredMaxBytes/2, calls)
+	}
 }

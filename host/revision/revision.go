@@ -39,6 +39,14 @@ const Stateless = "2026-07-28"
 // dates, so they order as strings.
 func IsStateless(version string) bool { return version >= Stateless }
 
+// OneRequest reports whether ss is the session the SDK makes for one
+// request of a Stateless client (no id, that revision's state), which
+// ends with that request.
+func OneRequest(ss *mcp.ServerSession) bool {
+	ip := ss.InitializeParams()
+	return ss.ID() == "" && ip != nil && IsStateless(ip.ProtocolVersion)
+}
+
 // Cache scopes (SEP-2549).
 const (
 	ScopePublic  = "public"

@@ -209,6 +209,11 @@ func (sv *Supervisor) newLiveBackendLocked(bc config.Backend) *liveBackend {
 	return sv.newLiveBackendWith(bc, sv.cfg.Health)
 }
 
+// poolLinger is how long after a backend's removal its HTTP connections
+// are closed once more: its sessions' closing requests (DELETE, the rest
+// of a stream read away) are done by then.
+const poolLinger = 5 * time.Second
+
 func (sv *Supervisor) newLiveBackendWith(bc config.Backend, h config.Health) *liveBackend {
 	lb := &liveBackend{
 		cfg: bc, refresh: make(chan struct{}, 1), clients: map[*mcp.ServerSession]*clientLink{},
@@ -218,7 +223,12 @@ func (sv *Supervisor) newLiveBackendWith(bc config.Backend, h config.Health) *li
 	lb.ctx, lb.cancel = context.WithCancel(sv.ctx)
 	if bc.Type != config.TypeStdio {
 		lb.pool = backend.NewPool()
-		context.AfterFunc(lb.ctx, lb.pool.CloseIdle) // removed, or the gateway closed
+		// Removed, or the gateway closed: its sessions close over the
+		// next moments, their last requests putting connections back.
+		context.AfterFunc(lb.ctx, func() {
+			lb.pool.CloseIdle()
+			time.AfterFunc(poolLinger, lb.pool.CloseIdle)
+		})
 	}
 	lb.tracker.Rules = health.Rules{DegradedLatency: h.DegradedLatency, FailureThreshold: h.FailureThreshold}
 	lb.shared = relay.New(sv.relay, bc, nil)

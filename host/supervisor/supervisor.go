@@ -13,6 +13,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -186,6 +187,10 @@ func (sv *Supervisor) Link(ctx context.Context, ss *mcp.ServerSession, name stri
 		if max := lb.cfg.MaxClients; max > 0 && lb.slotsTaken() >= max {
 			if err := lb.awaitSlot(ctx, ss, max); err != nil { // unlocks while it waits
 				lb.clientMu.Unlock()
+				var re *request.Error
+				if !errors.As(err, &re) || re.Wire == nil || re.Wire.Code != request.CodeLimitReached {
+					return nil, err // the call ended, or the backend was removed
+				}
 				if now, last := time.Now().UnixNano(), lb.capWarned.Load(); now-last >= int64(10*time.Second) && lb.capWarned.CompareAndSwap(last, now) {
 					sv.log.Warn("refusing per-client backend sessions: max_clients reached (logged at most every 10s)", "backend", name, "max_clients", max, "session", ss.ID())
 				}
@@ -198,7 +203,7 @@ func (sv *Supervisor) Link(ctx context.Context, ss *mcp.ServerSession, name stri
 		cl = &clientLink{ready: make(chan struct{}), lastUsed: time.Now()}
 		lb.clients[ss] = cl
 		lb.clientMu.Unlock()
-		if oneRequest(ss) && lb.perCallWarned.CompareAndSwap(false, true) {
+		if revision.OneRequest(ss) && lb.perCallWarned.CompareAndSwap(false, true) {
 			sv.log.Warn("a client of the stateless revision gets a backend session per call on this per-client backend (for stdio, a process per call); set session_mode = \"shared\" unless each call needs its own (logged once per backend)",
 				"backend", name)
 		}
@@ -338,7 +343,7 @@ func (sv *Supervisor) dialClientLink(lb *liveBackend, ss *mcp.ServerSession, cl 
 			select {
 			case <-conn.Done():
 			case <-sessionDone:
-				if oneRequest(ss) && l.Busy() {
+				if revision.OneRequest(ss) && l.Busy() {
 					// A session of the stateless revision lives for one
 					// request, but a call it began may go on (waiting for
 					// the client's input, SEP-2322, which a later request
@@ -393,13 +398,6 @@ func (lb *liveBackend) reapIfIdle(ss *mcp.ServerSession, cl *clientLink, idle ti
 // drainPoll is how often a stateless client's per-client link is checked
 // for the end of its calls once the request that opened it is answered.
 const drainPoll = 100 * time.Millisecond
-
-// oneRequest reports whether ss is the session of one request of the
-// stateless revision (2026-07-28), which ends when that request does.
-func oneRequest(ss *mcp.ServerSession) bool {
-	ip := ss.InitializeParams()
-	return ip != nil && revision.IsStateless(ip.ProtocolVersion)
-}
 
 // waitSession is closed when a client session ends.
 func waitSession(ss *mcp.ServerSession) <-chan struct{} {
