@@ -265,12 +265,16 @@ func TestSessionsShareTheBackendsPool(t *testing.T) {
 	for range sessions {
 		sessionCalls(t, url, pool, 2)
 	}
-	time.Sleep(50 * time.Millisecond) // the last session's closed stream
 	// A session's POSTs reuse the pool's idle connections; its
 	// standalone GET stream holds one of its own while it lives, closed
-	// with it.
-	if n := open.Load(); n > 3 {
-		t.Errorf("after %d sessions over one pool (%d connections opened in all), %d connections open, want at most 3", sessions, opened.Load(), n)
+	// with it (which the server may see a moment later on a loaded
+	// machine). Sessions with pools of their own left 40 and more open.
+	deadline := time.Now().Add(2 * time.Second)
+	for open.Load() > 4 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := open.Load(); n > 4 {
+		t.Errorf("after %d sessions over one pool (%d connections opened in all), %d connections open, want at most 4", sessions, opened.Load(), n)
 	}
 	// Its POSTs reuse the pool's connections: a session opens about one
 	// (for its stream); with a pool of its own it opens two or more.
