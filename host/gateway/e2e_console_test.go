@@ -186,7 +186,7 @@ backend "beta" {
 
 	// Overview: the real status, traffic and audit queue.
 	overview := eval(`document.querySelector('.page').innerText`)
-	for _, want := range []string{"healthy", "2 / 2", "backends ready", "Audit queues", "sink.default"} {
+	for _, want := range []string{"healthy", "2 / 2", "backends ready", "stateless requests in flight", "Audit queues", "sink.default"} {
 		if !strings.Contains(overview, want) {
 			t.Errorf("overview lacks %q:\n%s", want, overview)
 		}

@@ -33,6 +33,7 @@ function view(st, tr) {
       stat('backends ready', `${hl.backends.healthy} / ${hl.backends.total}`),
       stat('tools', cat.tools), stat('resources', cat.resources + cat.resource_templates), stat('prompts', cat.prompts),
       stat('sessions', st.sessions),
+      stat('stateless requests in flight', st.stateless_requests ?? 0),
       stat('plugins running', `${running} / ${plugins.length}`),
       stat('panics recovered', st.panics_recovered, st.panics_recovered ? 'status-degraded' : ''),
     ),
