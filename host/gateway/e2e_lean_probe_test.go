@@ -199,6 +199,20 @@ func TestE2ELeanAnswersAsTheSDK(t *testing.T) {
 			t.Errorf("id %s: lean form %v, SDK form %v", id, answers[0], answers[1])
 		}
 	}
+	// An id with a lone surrogate escaped: both forms answer with the
+	// same bytes (the SDK's U+FFFD; the lean path used to echo the
+	// escape).
+	var ids [2]string
+	for i, extra := range []string{``, `,"x-odd":1`} {
+		resp := c.post(`{"jsonrpc":"2.0","id":"a\ud800b","method":"tools/call","params":{"name":"alpha_echo","arguments":{"message":"m"}}`+extra+`}`, nil)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		_, after, _ := strings.Cut(string(b), `"id":`)
+		ids[i], _, _ = strings.Cut(after, ",")
+	}
+	if ids[0] != ids[1] {
+		t.Errorf("id with a lone surrogate: lean form answered with id %s, SDK form with %s", ids[0], ids[1])
+	}
 	// An id with a byte that is not UTF-8: the SDK answers with it
 	// replaced (U+FFFD); the lean path used to echo it, making an answer
 	// that is not UTF-8.

@@ -246,10 +246,13 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	isRequest := msg.Method != "" && len(msg.ID) > 0 && string(msg.ID) != "null"
 	// A single plain request of a method the lean path serves, which it
 	// may take (serveLean, serveStatelessLean decide).
-	// An id holding bytes that are not UTF-8 goes to the SDK, which
-	// answers with them replaced (U+FFFD), as encoding/json writes a
-	// string; the lean path echoes an id as the client wrote it.
-	leanable := plain && h.opts.Lean != nil && LeanMethods[msg.Method] && isRequest && msg.version2() && utf8.Valid(msg.ID)
+	// An id holding bytes that are not UTF-8, or escapes (a lone
+	// surrogate among them), goes to the SDK, which answers with the id
+	// it decoded written as encoding/json writes a string (U+FFFD for
+	// what is no character); the lean path echoes an id as the client
+	// wrote it.
+	leanable := plain && h.opts.Lean != nil && LeanMethods[msg.Method] && isRequest && msg.version2() &&
+		utf8.Valid(msg.ID) && bytes.IndexByte(msg.ID, '\\') < 0
 	// A request of the stateless revision opens no session: the lean path
 	// may serve it too, with the session the SDK would have made for it.
 	if r.Method == http.MethodPost && sid == "" && leanable && isStateless(r) && h.serveStatelessLean(w, r, &msg, facts) {
