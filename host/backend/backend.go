@@ -46,6 +46,13 @@ type Options struct {
 	// session uses, shared with the backend's other sessions. nil: a pool
 	// of the session's own, whose connections close with it.
 	Pool *Pool
+	// OneRequest: the session serves the calls of one request of a
+	// stateless client and ends with them. A streamable-HTTP backend is
+	// not opened the standalone stream, which carries what belongs to no
+	// call: such a client has no session for it to reach, and the
+	// stream's connection, closed with the session, would cost one TCP
+	// connection (left in TIME_WAIT) per call.
+	OneRequest bool
 }
 
 // Conn is one live session with a backend. Its methods are safe for
@@ -138,7 +145,7 @@ func Dial(ctx context.Context, cfg config.Backend, opts Options) (*Conn, error) 
 	if v := c.ProtocolVersion(); v != "" {
 		negotiated.Store(&v)
 	}
-	if raw.http != nil && c.RawCalls() {
+	if raw.http != nil && c.RawCalls() && !opts.OneRequest {
 		// The SDK's client would open the standalone SSE stream here, had
 		// it seen its own connection (see httpCalls.listen).
 		go raw.http.listen(d.s.ID(), opts.Logger.Warn)

@@ -314,7 +314,7 @@ func (lb *liveBackend) slotFree() {
 func (sv *Supervisor) dialClientLink(lb *liveBackend, ss *mcp.ServerSession, cl *clientLink) {
 	l := relay.New(sv.relay, lb.cfg, ss)
 	opts := l.Options(nil)
-	opts.Pool = lb.pool
+	opts.Pool, opts.OneRequest = lb.pool, revision.OneRequest(ss)
 	conn, err := backend.Dial(context.Background(), lb.cfg, opts)
 	if err != nil {
 		lb.clientMu.Lock()
