@@ -29,7 +29,10 @@ type StatusReport struct {
 	Backends  []supervisor.BackendStatus `json:"backends"`
 	Catalogue map[string]int             `json:"catalogue"`
 	Sessions  int                        `json:"sessions"`
-	Plugins   []map[string]any           `json:"plugins"`
+	// StatelessRequests are the requests of stateless clients being
+	// served, which are no sessions.
+	StatelessRequests int              `json:"stateless_requests"`
+	Plugins           []map[string]any `json:"plugins"`
 }
 
 // GetStatus reads a running gateway's status from the API at base (e.g.
@@ -62,9 +65,9 @@ func GetStatus(base, token string) (StatusReport, error) {
 // Write prints the report for people: the gateway's line, a table of
 // backends and, if any, one of plugin instances.
 func (st StatusReport) Write(w io.Writer) {
-	fmt.Fprintf(w, "Gateway  %s   version %s   up %s   sessions %d   tools %d  resources %d  prompts %d\n\n",
+	fmt.Fprintf(w, "Gateway  %s   version %s   up %s   sessions %d   stateless requests %d   tools %d  resources %d  prompts %d\n\n",
 		strings.ToUpper(string(st.Health.Status)), st.Health.Version,
-		(time.Duration(st.Health.UptimeSeconds) * time.Second).String(), st.Sessions,
+		(time.Duration(st.Health.UptimeSeconds) * time.Second).String(), st.Sessions, st.StatelessRequests,
 		st.Catalogue["tools"], st.Catalogue["resources"], st.Catalogue["prompts"])
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "BACKEND\tTYPE\tPHASE\tHEALTH\tLATENCY\tFAILURES\tTOOLS\tERROR")

@@ -30,6 +30,7 @@ const goodToken = "7f3a9c1e5b2d4f60a8e1"
 type fakeGateway struct {
 	backends    []supervisor.BackendStatus
 	reconnected []string
+	stateless   int
 }
 
 func (f *fakeGateway) Backends() []supervisor.BackendStatus { return f.backends }
@@ -49,7 +50,7 @@ func (f *fakeGateway) Reconnect(name string) error {
 	return nil
 }
 func (f *fakeGateway) Sessions() []gateway.SessionStatus { return nil }
-func (f *fakeGateway) StatelessInFlight() int            { return 0 }
+func (f *fakeGateway) StatelessInFlight() int            { return f.stateless }
 
 func newAPI(t *testing.T, phases ...health.Phase) (*API, *fakeGateway, *events.Log) {
 	t.Helper()
@@ -299,5 +300,24 @@ func TestReadyWhileDraining(t *testing.T) {
 	}
 	if rec := do(t, api, "GET", "/manage/v1/health", ""); rec.Code != http.StatusOK {
 		t.Errorf("health while draining: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+// TestStatusCountsStatelessRequests: /status counts the requests of
+// stateless clients being served apart from sessions, and `argus status`
+// (GetStatus, Write) shows them.
+func TestStatusCountsStatelessRequests(t *testing.T) {
+	api, fg, _ := newAPI(t, health.Ready)
+	fg.stateless = 3
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	st, err := GetStatus(srv.URL+Prefix, goodToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	st.Write(&out)
+	if st.StatelessRequests != 3 || st.Sessions != 0 || !strings.Contains(out.String(), "sessions 0   stateless requests 3") {
+		t.Errorf("status %+v printed as:\n%s", st, out.String())
 	}
 }
