@@ -183,21 +183,20 @@ func (sv *Supervisor) Link(ctx context.Context, ss *mcp.ServerSession, name stri
 	}
 	lb.clientMu.Lock()
 	cl := lb.clients[ss]
-	if cl == nil {
-		if max := lb.cfg.MaxClients; max > 0 && lb.slotsTaken() >= max {
-			if err := lb.awaitSlot(ctx, ss, max); err != nil { // unlocks while it waits
-				lb.clientMu.Unlock()
-				var re *request.Error
-				if !errors.As(err, &re) || re.Wire == nil || re.Wire.Code != request.CodeLimitReached {
-					return nil, err // the call ended, or the backend was removed
-				}
-				if now, last := time.Now().UnixNano(), lb.capWarned.Load(); now-last >= int64(10*time.Second) && lb.capWarned.CompareAndSwap(last, now) {
-					sv.log.Warn("refusing per-client backend sessions: max_clients reached (logged at most every 10s)", "backend", name, "max_clients", max, "session", ss.ID())
-				}
-				return nil, err
+	if max := lb.cfg.MaxClients; cl == nil && max > 0 {
+		err := lb.awaitSlot(ctx, ss, max) // unlocks while it waits
+		if err != nil {
+			lb.clientMu.Unlock()
+			if err != errNoSlot {
+				return nil, err // the call ended, or the backend was removed
 			}
-			cl = lb.clients[ss] // another request of ss may have made it meanwhile
+			if now, last := time.Now().UnixNano(), lb.capWarned.Load(); now-last >= int64(10*time.Second) && lb.capWarned.CompareAndSwap(last, now) {
+				sv.log.Warn("refusing per-client backend sessions: max_clients reached (logged at most every 10s)", "backend", name, "max_clients", max, "session", ss.ID())
+			}
+			return nil, request.Errorf(request.OutcomeTransport, request.CodeLimitReached,
+				"backend %q serves at most %d clients at once (max_clients); try again later", name, max)
 		}
+		cl = lb.clients[ss] // another request of ss may have made it meanwhile
 	}
 	if cl == nil {
 		cl = &clientLink{ready: make(chan struct{}), lastUsed: time.Now()}
@@ -234,14 +233,21 @@ const slotWait = time.Second
 // those still closing. lb.clientMu must be held.
 func (lb *liveBackend) slotsTaken() int { return len(lb.clients) + lb.closing }
 
+// errNoSlot is awaitSlot's error when no slot was let go in time.
+var errNoSlot = errors.New("no per-client slot within slotWait")
+
 // awaitSlot waits, with lb.clientMu held on entry and on return, until lb
-// has a slot free or a link for ss; it gives up after slotWait with the
-// max_clients error, when ctx ends with ctx's error, and when the backend
-// is removed.
+// has a slot free (at once, mostly) or a link for ss; it gives up after
+// slotWait with errNoSlot, when ctx ends with ctx's error, and when the
+// backend is removed.
 func (lb *liveBackend) awaitSlot(ctx context.Context, ss *mcp.ServerSession, max int) error {
-	timer := time.NewTimer(slotWait)
-	defer timer.Stop()
+	var timeout <-chan time.Time
 	for lb.slotsTaken() >= max && lb.clients[ss] == nil {
+		if timeout == nil {
+			timer := time.NewTimer(slotWait)
+			defer timer.Stop()
+			timeout = timer.C
+		}
 		if lb.slotFreed == nil {
 			lb.slotFreed = make(chan struct{})
 		}
@@ -250,9 +256,8 @@ func (lb *liveBackend) awaitSlot(ctx context.Context, ss *mcp.ServerSession, max
 		var err error
 		select {
 		case <-freed:
-		case <-timer.C:
-			err = request.Errorf(request.OutcomeTransport, request.CodeLimitReached,
-				"backend %q serves at most %d clients at once (max_clients); try again later", lb.cfg.Name, max)
+		case <-timeout:
+			err = errNoSlot
 		case <-ctx.Done():
 			err = ctx.Err()
 		case <-lb.ctx.Done():
