@@ -206,13 +206,28 @@ func startArgusBin(tb testing.TB, bin, hcl string) (mcpURL string, proc *Proc) {
 		tb.Fatal(err)
 	}
 	proc = startProc(tb, "argus["+addr+"]", bin, "serve", "-config", path)
+	// On failure, startProc's cleanup logs the process's output.
 	if err := waitListening(proc, addr, startTimeout); err != nil {
-		tb.Fatalf("%v\nconfig:\n%s\noutput:\n%s", err, src, proc.Stderr.String())
+		tb.Fatalf("%v\nconfig:\n%s", err, src)
 	}
 	if err := waitStarted(proc, addr, startTimeout); err != nil {
-		tb.Fatalf("%v\nconfig:\n%s\noutput:\n%s", err, src, proc.Stderr.String())
+		proc.Stacks()
+		tb.Fatalf("%v (its goroutines' stacks are at the end of its output)\nconfig:\n%s", err, src)
 	}
 	return "http://" + addr + "/mcp", proc
+}
+
+// Stacks ends a process that is stuck with SIGQUIT, on which a Go program
+// prints every goroutine's stack and exits (its children die with it:
+// Pdeathsig), and waits for it: its output then ends with what it was
+// waiting on.
+func (p *Proc) Stacks() {
+	if !p.Exited() && p.Cmd.Process.Signal(syscall.SIGQUIT) == nil {
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+		}
+	}
 }
 
 // withListen returns the configuration with a definite server.listen address
