@@ -59,7 +59,7 @@ func (g *Gateway) intercept(next mcp.MethodHandler) mcp.MethodHandler {
 			}
 			return res, err
 		}
-		c = NewCall(method, req)
+		c = NewCall(ctx, method, req)
 		g.users.note(g, c)
 		res, err = g.chain.Run(ctx, c)
 		if err != nil {
@@ -108,7 +108,7 @@ func (g *Gateway) recovered(ctx context.Context, v any, method string, req mcp.R
 	e := g.panics.Recovered(v, "client request", "method", method)
 	if routedMethods[method] && (c == nil || !c.Observed()) {
 		if c == nil {
-			c = safeNewCall(method, req)
+			c = safeNewCall(ctx, method, req)
 		}
 		g.chain.Fail(ctx, c, e)
 	}
@@ -117,19 +117,24 @@ func (g *Gateway) recovered(ctx context.Context, v any, method string, req mcp.R
 
 // safeNewCall is NewCall for a request whose serving panicked: if NewCall
 // panics too, the call is known by its method alone.
-func safeNewCall(method string, req mcp.Request) (c *request.Call) {
+func safeNewCall(ctx context.Context, method string, req mcp.Request) (c *request.Call) {
 	defer func() {
 		if recover() != nil {
 			c = &request.Call{ID: uuid.NewString(), Method: method}
 		}
 	}()
-	return NewCall(method, req)
+	return NewCall(ctx, method, req)
 }
 
 // NewCall builds the request context of an MCP request from what the SDK
-// and the transport (request.Facts) carry. A request without facts came
-// through no transport of Argus's; it counts as stdio.
-func NewCall(method string, req mcp.Request) *request.Call {
+// and the transport (request.Facts) carry. On the SDK's path the facts
+// come in the request's TokenInfo, the one thing of the transport's the
+// SDK hands a handler; on the lean path, which has no SDK in between,
+// they come in ctx, where the transport put them (a request on the SDK's
+// path is never read from ctx: its handler's context may be its
+// session's). A request without facts came through no transport of
+// Argus's; it counts as stdio.
+func NewCall(ctx context.Context, method string, req mcp.Request) *request.Call {
 	c := &request.Call{ID: uuid.NewString(), Method: method, Params: req.GetParams()}
 	if ss, ok := req.GetSession().(*mcp.ServerSession); ok && ss != nil {
 		c.Session = ss
@@ -150,7 +155,10 @@ func NewCall(method string, req mcp.Request) *request.Call {
 		c.ClientCapabilities = r.ClientCapabilities()
 	}
 	extra := req.GetExtra()
-	c.Facts, _ = request.FactsOf(extra)
+	var ok bool
+	if c.Facts, ok = request.FactsOf(extra); !ok && extra != nil && extra.TokenInfo == nil {
+		c.Facts, _ = request.FactsFrom(ctx)
+	}
 	if c.Transport == "" {
 		c.Transport = request.TransportStdio
 	}
