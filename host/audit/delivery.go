@@ -466,9 +466,9 @@ type QueueStats struct {
 	Failed    uint64 `json:"failed_writes"`
 	// AckBeforeReply: calls wait for this sink's acknowledgement;
 	// AckTimeouts counts the calls answered without it (sink too slow or
-	// gone).
-	AckBeforeReply bool   `json:"ack_before_reply,omitempty"`
-	AckTimeouts    uint64 `json:"ack_timeouts,omitempty"`
+	// gone). Both always present, so a monitor can key on them.
+	AckBeforeReply bool   `json:"ack_before_reply"`
+	AckTimeouts    uint64 `json:"ack_timeouts"`
 	LastError      string `json:"last_error,omitempty"`
 }
 

@@ -244,32 +244,70 @@ func (p *Pipeline) Gate() request.Middleware {
 
 // ManagementRecorder is Management as manage.Options.Audit takes it; nil
 // when p is nil (audit disabled).
-func (p *Pipeline) ManagementRecorder() func(context.Context, string, string, string, time.Time, error) {
+func (p *Pipeline) ManagementRecorder() func(context.Context, Mutation) {
 	if p == nil {
 		return nil
 	}
 	return p.Management
 }
 
-// Management records a management API mutation (reconnect, reload) as a
-// management_operation event; target.method names the operation.
-func (p *Pipeline) Management(ctx context.Context, operation, target, clientIP string, start time.Time, err error) {
+// Mutation is a management API change (reconnect, reload) and who made
+// it, as a management_operation event records it.
+type Mutation struct {
+	// Operation is target.method: reconnect_backend or reload_config.
+	Operation string
+	// Target is the backend reconnected ("" for a reload).
+	Target string
+	// ClientIP is the caller's address (trusted proxies' X-Forwarded-For
+	// honoured, as for MCP requests).
+	ClientIP string
+	// User is who called: an admin JWT's user, or UserManagementToken for
+	// the holder of the management token, who has no other name.
+	User string
+	// Issuer and Groups are an admin JWT's issuer and groups (empty for
+	// the management token).
+	Issuer string
+	Groups []string
+	Start  time.Time
+	Err    error
+}
+
+// UserManagementToken is a management_operation's source.user_id when the
+// management token made it.
+const UserManagementToken = "management"
+
+// Management records a management API mutation as a management_operation
+// event, its caller bounded as an MCP call's is.
+func (p *Pipeline) Management(ctx context.Context, m Mutation) {
+	var cut []string
 	e := Event{
 		Timestamp: Timestamp(time.Now()),
 		EventType: TypeManagement,
 		EventID:   uuid.NewString(),
-		Source:    Source{ClientIP: strPtr(clientIP), UserID: strPtr("management")},
-		Target:    Target{Method: operation, CapabilityName: target},
-		Outcome:   Outcome{Status: "success", LatencyMS: float64(time.Since(start).Microseconds()) / 1000},
-		Metadata:  map[string]any{"api": "/manage/v1"},
+		Source: Source{
+			ClientIP: strPtr(clip(m.ClientIP, maxTextBytes, cutClientIP, &cut)),
+			UserID:   strPtr(clip(m.User, maxTextBytes, cutUserID, &cut)),
+		},
+		Target:   Target{Method: m.Operation, CapabilityName: clip(m.Target, maxNameBytes, cutCapability, &cut)},
+		Outcome:  Outcome{Status: "success", LatencyMS: float64(time.Since(m.Start).Microseconds()) / 1000},
+		Metadata: map[string]any{"api": "/manage/v1"},
 	}
-	if target != "" && !strings.HasPrefix(operation, "reload") {
-		e.Target.Backend = strPtr(target)
+	if m.Issuer != "" {
+		e.Metadata["issuer"] = m.Issuer // one of the configuration's
 	}
-	if err != nil {
+	if len(m.Groups) > 0 {
+		e.Metadata["groups"] = clipGroups(m.Groups, &cut)
+	}
+	if m.Target != "" && !strings.HasPrefix(m.Operation, "reload") {
+		e.Target.Backend = strPtr(e.Target.CapabilityName)
+	}
+	if m.Err != nil {
 		e.Outcome.Status = "error"
-		e.Outcome.Error = strPtr(err.Error())
+		e.Outcome.Error = strPtr(clip(m.Err.Error(), maxErrorBytes, cutError, &cut))
 		e.Outcome.ErrorType = strPtr("management_error")
+	}
+	if len(cut) > 0 {
+		e.Metadata["truncated"] = cut
 	}
 	if rerr := p.Record(context.WithoutCancel(ctx), e); rerr != nil {
 		p.log.Warn("audit event not queued", "event_id", e.EventID, "error", fmt.Sprint(rerr))

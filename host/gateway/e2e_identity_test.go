@@ -174,6 +174,29 @@ backend "hdr" {
 	if resp.StatusCode != 200 || len(list.Sessions) != 1 || list.Sessions[0].User != client.ID || list.Sessions[0].Issuer != idp.Issuer() {
 		t.Errorf("sessions with an admin JWT: %d %+v", resp.StatusCode, list)
 	}
+	// No management token is configured: the admin JWT may change things
+	// too, and the audit trail says which admin did.
+	req, _ = http.NewRequest("POST", "http://"+addr+"/manage/v1/reconnect/hdr", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("reconnect with an admin JWT: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	var op auditRecord
+	waitFor(t, 30*time.Second, "the audit record of the reconnect", func() bool {
+		for _, r := range readAudit(t, auditFile) {
+			if r.EventType == "management_operation" {
+				op = r
+				return true
+			}
+		}
+		return false
+	})
+	if op.Source.UserID == nil || *op.Source.UserID != client.ID || op.Metadata["issuer"] != idp.Issuer() ||
+		fmt.Sprint(op.Metadata["groups"]) != "[argus-admins dev]" || op.Target.CapabilityName != "hdr" {
+		t.Errorf("reconnect's audit record: user %v, metadata %v, target %+v; want user %s", deref(op.Source.UserID), op.Metadata, op.Target, client.ID)
+	}
 
 	// RFC 9728 metadata, at both locations.
 	meta := "http://" + addr + "/.well-known/oauth-protected-resource"

@@ -63,10 +63,12 @@ health {
 }
 
 // TestE2EManagementMutationsAudited: reconnect and reload through the
-// management API are written to the audit trail.
+// management API are written to the audit trail, with who made them (the
+// management token's holder) and from where: behind a trusted proxy, the
+// client its X-Forwarded-For names, as for MCP requests.
 func TestE2EManagementMutationsAudited(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "audit.jsonl")
-	url, _ := startArgus(t, mgmtBlock+fmt.Sprintf(`
+	url, _ := startArgus(t, "server {\n  trusted_proxies = [\"127.0.0.1/32\"]\n}\n"+mgmtBlock+fmt.Sprintf(`
 audit {
   sink "jsonl" "primary" {
     file  = %q
@@ -77,7 +79,14 @@ audit {
 	if code := mgmt(t, url, "POST", "/reconnect/alpha", mgmtToken, nil); code != http.StatusAccepted {
 		t.Fatalf("reconnect: %d", code)
 	}
-	mgmt(t, url, "POST", "/reconnect/nosuch", mgmtToken, nil)
+	req, _ := http.NewRequest("POST", strings.TrimSuffix(url, "/mcp")+"/manage/v1/reconnect/nosuch", nil)
+	req.Header.Set("Authorization", "Bearer "+mgmtToken)
+	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
 	var recs []auditRecord
 	waitFor(t, 10*time.Second, "management events", func() bool {
 		if _, err := os.Stat(file); err != nil {
@@ -86,11 +95,23 @@ audit {
 		recs = readAudit(t, file)
 		return len(recs) >= 2
 	})
-	for i, want := range []struct{ target, status string }{{"alpha", "success"}, {"nosuch", "error"}} {
+	for i, want := range []struct{ target, status, ip string }{{"alpha", "success", "127.0.0.1"}, {"nosuch", "error", "203.0.113.9"}} {
 		r := recs[i]
 		if r.EventType != "management_operation" || r.Target.Method != "reconnect_backend" || r.Target.CapabilityName != want.target ||
-			r.Outcome.Status != want.status || r.Source.ClientIP == nil {
-			t.Errorf("event %d: %+v", i, r)
+			r.Outcome.Status != want.status || r.Source.ClientIP == nil || *r.Source.ClientIP != want.ip ||
+			r.Source.UserID == nil || *r.Source.UserID != "management" {
+			t.Errorf("event %d: %+v (client_ip %v, user_id %v)", i, r, deref(r.Source.ClientIP), deref(r.Source.UserID))
 		}
 	}
+	if r := recs[1]; r.Outcome.ErrorType == nil || *r.Outcome.ErrorType != "management_error" {
+		t.Errorf("failed reconnect's error_type %v", deref(r.Outcome.ErrorType))
+	}
+}
+
+// deref is *p for messages, "<nil>" for nil.
+func deref(p *string) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return *p
 }

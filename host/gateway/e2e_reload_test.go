@@ -58,6 +58,8 @@ func TestE2EReloadTellsTheTruth(t *testing.T) {
 		{health + fmt.Sprintf("audit {\n  sink \"jsonl\" \"second\" {\n    file = %q\n  }\n}\n", dir+"/second.jsonl"), "audit"},
 		{health + "telemetry {\n  enabled = true\n}\n", "telemetry"},
 		{health + fmt.Sprintf("plugin_dir = %q\n", dir), "plugin_dir"},
+		// Which plugin files are accepted is decided once, at start-up.
+		{health + "plugin_dir_allow_group_writable = true\n", "plugin_dir"},
 		{health + "log {\n  level = \"debug\"\n}\n", "log"},
 	} {
 		if got := reload(tc.tail); !slices.Contains(got, tc.want) {

@@ -254,18 +254,21 @@ func stringList(v any) []string {
 }
 
 // Admin returns a check that admits a JWT whose groups include one of
-// auth's admin_groups, for the management API; nil when no group is
-// configured (or no jwt block).
-func Admin(auth *config.Auth) func(ctx context.Context, token string) bool {
+// auth's admin_groups, for the management API, and says whose it is; nil
+// when no group is configured (or no jwt block).
+func Admin(auth *config.Auth) func(ctx context.Context, token string) (Identity, bool) {
 	v := New(auth, Options{})
 	if v == nil || len(auth.AdminGroups) == 0 {
 		return nil
 	}
-	return func(ctx context.Context, token string) bool {
+	return func(ctx context.Context, token string) (Identity, bool) {
 		if !LooksLikeJWT(token) {
-			return false
+			return Identity{}, false
 		}
 		id, err := v.Verify(ctx, token)
-		return err == nil && id.InGroup(auth.AdminGroups...)
+		if err != nil || !id.InGroup(auth.AdminGroups...) {
+			return Identity{}, false
+		}
+		return *id, true
 	}
 }

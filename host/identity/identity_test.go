@@ -12,6 +12,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -329,13 +330,16 @@ func TestAdmin(t *testing.T) {
 		UserClaim: "sub", GroupsClaim: "groups", Algorithms: []string{"RS256"}, JWKSMaxAge: time.Hour}}}
 	admin := Admin(a)
 	ctx := context.Background()
-	if !admin(ctx, sign(t, k, claims(p.issuer(), func(c map[string]any) { c["groups"] = []string{"dev", "argus-admins"} }))) {
+	// Admitted, with who it is (the management API's audit records it).
+	if id, ok := admin(ctx, sign(t, k, claims(p.issuer(), func(c map[string]any) { c["groups"] = []string{"dev", "argus-admins"} }))); !ok {
 		t.Error("a member of argus-admins was refused")
+	} else if id.UserID != "svc-alice" || id.Issuer != p.issuer() || !slices.Equal(id.Groups, []string{"dev", "argus-admins"}) {
+		t.Errorf("admin identity %+v", id)
 	}
-	if admin(ctx, sign(t, k, claims(p.issuer(), nil))) {
+	if _, ok := admin(ctx, sign(t, k, claims(p.issuer(), nil))); ok {
 		t.Error("a token without the admin group was admitted")
 	}
-	if admin(ctx, "static-token-0123456789") {
+	if _, ok := admin(ctx, "static-token-0123456789"); ok {
 		t.Error("an opaque token was admitted")
 	}
 	if Admin(&config.Auth{JWT: a.JWT}) != nil {

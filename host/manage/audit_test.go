@@ -14,6 +14,7 @@ import (
 	"github.com/argusmcp/argus/host/audit"
 	"github.com/argusmcp/argus/host/audit/recent"
 	"github.com/argusmcp/argus/host/health"
+	"github.com/argusmcp/argus/host/identity"
 	"github.com/argusmcp/argus/host/request"
 )
 
@@ -113,7 +114,9 @@ func TestAuditBadFilterAndAuth(t *testing.T) {
 		}
 	}
 	// An admin JWT (Options.Admin) is admitted like the static token.
-	api.o.Admin = func(_ context.Context, tok string) bool { return tok == "admin-jwt" }
+	api.o.Admin = func(_ context.Context, tok string) (identity.Identity, bool) {
+		return identity.Identity{UserID: "carol"}, tok == "admin-jwt"
+	}
 	if rec := do(t, api, "GET", "/manage/v1/audit", "admin-jwt"); rec.Code != http.StatusOK {
 		t.Errorf("admin JWT: %d", rec.Code)
 	}

@@ -106,10 +106,15 @@ func StatusTarget(cfg *config.Config, base string) (url, token string, err error
 
 // LogToken logs whether the management API has a token, and so serves
 // more than health and readiness; source tells where the token came from.
-func LogToken(log hclog.Logger, token, source string) {
-	if token == "" {
+// admins says whether admin JWTs (auth.admin_groups) are admitted, which
+// open the whole API without a token.
+func LogToken(log hclog.Logger, token, source string, admins bool) {
+	switch {
+	case token == "" && admins:
+		log.Info("no management token: the management API admits the JWTs of auth.admin_groups only", "set", "management.token or $"+TokenEnv)
+	case token == "":
 		log.Warn("no management token: only "+Prefix+"/health and "+Prefix+"/ready are served", "set", "management.token or $"+TokenEnv)
-	} else {
+	default:
 		log.Debug("management token configured", "source", source)
 	}
 }

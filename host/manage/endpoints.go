@@ -10,10 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/argusmcp/argus/host/audit"
 	"github.com/argusmcp/argus/host/catalog"
 	"github.com/argusmcp/argus/host/events"
 	"github.com/argusmcp/argus/host/gateway"
 	"github.com/argusmcp/argus/host/health"
+	"github.com/argusmcp/argus/host/identity"
 	"github.com/argusmcp/argus/host/supervisor"
 	"github.com/argusmcp/argus/shared/healthstatus"
 )
@@ -287,15 +289,23 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"events": ev})
 }
 
-// audit records a mutation, when an audit trail is configured.
+// audit records a mutation, when an audit trail is configured, with who
+// made it (ServeHTTP put them in the request's context) and from where.
 func (a *API) audit(r *http.Request, op, target string, start time.Time, err error) {
-	if a.o.Audit != nil {
-		ip, _, splitErr := net.SplitHostPort(r.RemoteAddr)
-		if splitErr != nil {
-			ip = r.RemoteAddr
-		}
-		a.o.Audit(r.Context(), op, target, ip, start, err)
+	if a.o.Audit == nil {
+		return
 	}
+	var ip string
+	if a.o.ClientIP != nil {
+		ip = a.o.ClientIP(r)
+	} else if host, _, splitErr := net.SplitHostPort(r.RemoteAddr); splitErr == nil {
+		ip = host
+	} else {
+		ip = r.RemoteAddr
+	}
+	who, _ := r.Context().Value(callerKey{}).(identity.Identity)
+	a.o.Audit(r.Context(), audit.Mutation{Operation: op, Target: target, ClientIP: ip,
+		User: who.UserID, Issuer: who.Issuer, Groups: who.Groups, Start: start, Err: err})
 }
 
 func (a *API) reconnect(w http.ResponseWriter, r *http.Request) {

@@ -19,8 +19,10 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/argusmcp/argus/host/audit"
 	"github.com/argusmcp/argus/host/config"
 	"github.com/argusmcp/argus/host/gateway"
+	"github.com/argusmcp/argus/host/identity"
 	"github.com/argusmcp/argus/host/supervisor"
 )
 
@@ -39,11 +41,14 @@ var ErrWeakToken = errors.New("weak management token")
 
 // ResolveToken picks the management token ($ARGUS_MGMT_TOKEN, else the
 // configured one) and refuses weak ones (see config.WeakToken, which
-// configuration loading applies too). "" means none is configured: only
-// the public endpoints are served then.
+// configuration loading applies too). An empty $ARGUS_MGMT_TOKEN, as a
+// container definition that passes on an unset variable makes it, counts
+// as unset: it does not take the configured token away. "" means none is
+// configured: only the public endpoints (and, with auth.admin_groups,
+// admin JWTs) are served then.
 func ResolveToken(configured string) (token, source string, err error) {
 	token, source = configured, "management.token"
-	if v, ok := os.LookupEnv(TokenEnv); ok {
+	if v, ok := os.LookupEnv(TokenEnv); ok && strings.TrimSpace(v) != "" {
 		token, source = v, "$"+TokenEnv
 	}
 	token = strings.TrimSpace(token)
@@ -71,13 +76,17 @@ type Options struct {
 	Catalog CatalogView
 	Events  EventLog
 	// Admin, if set, also admits a bearer token it approves (a JWT whose
-	// groups include one of auth.admin_groups); nil admits the management
-	// token only.
-	Admin func(ctx context.Context, token string) bool
-	// Token guards every endpoint but health and ready; "" leaves them
-	// closed (403).
-	Token   string
-	Version string
+	// groups include one of auth.admin_groups), naming who holds it; nil
+	// admits the management token only.
+	Admin func(ctx context.Context, token string) (identity.Identity, bool)
+	// Token guards every endpoint but health and ready; with Token "" and
+	// no Admin they are closed (403).
+	Token string
+	// ClientIP, if set, is a request's client address for the audit
+	// trail (the MCP endpoint's, trusted proxies honoured); nil takes the
+	// peer's.
+	ClientIP func(r *http.Request) string
+	Version  string
 	// Started reports whether start-up is done, and since when.
 	Started func() (bool, time.Time)
 	// Starting, if set, lists what start-up still waits for (backends
@@ -102,8 +111,8 @@ type Options struct {
 	// AuditStats, if set, reports the audit sinks' queues (JSON-encodable).
 	AuditStats func() any
 	// Audit, if set, records every mutation (reconnect, reload) in the
-	// audit trail.
-	Audit func(ctx context.Context, operation, target, clientIP string, start time.Time, err error)
+	// audit trail, with who made it.
+	Audit func(ctx context.Context, m audit.Mutation)
 	// Heartbeat is the interval of SSE comments on /events/stream
 	// (default 15s).
 	Heartbeat time.Duration
@@ -192,11 +201,13 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusForbidden, "the management API needs a token: set management.token or $"+TokenEnv)
 			return
 		}
-		if !a.authorized(r) {
+		who, ok := a.authorized(r)
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="argus-management"`)
 			writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
 			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, who))
 	}
 	if a.o.Redact != nil {
 		w = redactingResponse{ResponseWriter: w, redact: a.o.Redact}
@@ -225,17 +236,26 @@ func (w redactingResponse) Flush() {
 	}
 }
 
-func (a *API) authorized(r *http.Request) bool {
+// callerKey holds, in an authorized request's context, who made it.
+type callerKey struct{}
+
+// authorized reports whether r carries the management token or an admin
+// JWT, and who that is: for the token, a caller with
+// audit.UserManagementToken as its user (the token names no one).
+func (a *API) authorized(r *http.Request) (identity.Identity, bool) {
 	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
+		return identity.Identity{}, false
 	}
 	tok = strings.TrimSpace(tok)
 	d := sha256.Sum256([]byte(tok))
 	if a.o.Token != "" && subtle.ConstantTimeCompare(d[:], a.digest[:]) == 1 {
-		return true
+		return identity.Identity{UserID: audit.UserManagementToken}, true
 	}
-	return a.o.Admin != nil && a.o.Admin(r.Context(), tok)
+	if a.o.Admin == nil {
+		return identity.Identity{}, false
+	}
+	return a.o.Admin(r.Context(), tok)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

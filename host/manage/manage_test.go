@@ -2,6 +2,7 @@ package manage
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/argusmcp/argus/host/catalog"
@@ -98,6 +100,10 @@ func TestResolveToken(t *testing.T) {
 		{configured: "CHANGEME_CHANGEME_1", weak: true},
 		{configured: goodToken, env: "changeme", setEnv: true, weak: true}, // the env var wins
 		{configured: "short", env: goodToken + "x", setEnv: true, want: goodToken + "x"},
+		// Set but empty (a container definition passing on an unset
+		// variable): it does not take the configured token away.
+		{configured: goodToken, env: "", setEnv: true, want: goodToken},
+		{configured: goodToken, env: "  ", setEnv: true, want: goodToken},
 	}
 	for _, tt := range tests {
 		if tt.setEnv {
@@ -319,5 +325,26 @@ func TestStatusCountsStatelessRequests(t *testing.T) {
 	st.Write(&out)
 	if st.StatelessRequests != 3 || st.Sessions != 0 || !strings.Contains(out.String(), "sessions 0   stateless requests 3") {
 		t.Errorf("status %+v printed as:\n%s", st, out.String())
+	}
+}
+
+// LogToken says what the management API serves without a token: nothing
+// but health and readiness, or, with auth.admin_groups, everything to an
+// admin JWT (never "only health and ready" then, which would be untrue).
+func TestLogToken(t *testing.T) {
+	for _, tc := range []struct {
+		token  string
+		admins bool
+		want   string
+	}{
+		{"", false, "[WARN]  no management token: only /manage/v1/health and /manage/v1/ready are served"},
+		{"", true, "[INFO]  no management token: the management API admits the JWTs of auth.admin_groups only"},
+		{goodToken, true, "[DEBUG] management token configured"},
+	} {
+		var buf bytes.Buffer
+		LogToken(hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Debug}), tc.token, "management.token", tc.admins)
+		if !strings.Contains(buf.String(), tc.want) {
+			t.Errorf("token set %v, admins %v: logged %q, want %q", tc.token != "", tc.admins, buf.String(), tc.want)
+		}
 	}
 }

@@ -156,7 +156,9 @@ func (r *File) restartRequired(cfg *config.Config, prints map[string]string) []s
 	if old.Management != cfg.Management {
 		out = append(out, "management")
 	}
-	if old.PluginDir != cfg.PluginDir {
+	// The plugin catalogue, and which files it accepts, is made at
+	// start-up.
+	if old.PluginDir != cfg.PluginDir || old.PluginDirAllowGroupWritable != cfg.PluginDirAllowGroupWritable {
 		out = append(out, "plugin_dir")
 	}
 	a, b := old.Audit, cfg.Audit

@@ -168,7 +168,7 @@ func (h *mcpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// client then sees a truncated answer, as with any failed write.
 		writeRPCError(w, http.StatusInternalServerError, msg.ID, int(e.Wire.Code), e.Wire.Message)
 	}()
-	ip := clientIP(r, h.opts.TrustedProxies)
+	ip := ClientIP(r, h.opts.TrustedProxies)
 	facts := request.Facts{ClientIP: ip, Transport: request.TransportHTTP}
 	// The SDK refuses requests (bad Host, wrong content type, unknown
 	// session, wrong user, invalid request) with plain-text errors;
@@ -600,11 +600,11 @@ func (s *tokenSet) verify(headers []string) (string, error) {
 	return s.users[match], nil
 }
 
-// clientIP is the request's client address: the peer, or, when the peer
+// ClientIP is the request's client address: the peer, or, when the peer
 // is a trusted proxy, the right-most address in X-Forwarded-For that is
 // not itself a trusted proxy (addresses further left could be forged by
 // the client).
-func clientIP(r *http.Request, trusted []netip.Prefix) string {
+func ClientIP(r *http.Request, trusted []netip.Prefix) string {
 	peer := peerIP(r)
 	if len(trusted) == 0 || !isTrusted(peer, trusted) {
 		return peer

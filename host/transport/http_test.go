@@ -276,7 +276,7 @@ func TestClientIPTrustedProxies(t *testing.T) {
 		if tt.xff != "" {
 			r.Header.Set("X-Forwarded-For", tt.xff)
 		}
-		if got := clientIP(r, tt.trusted); got != tt.want {
+		if got := ClientIP(r, tt.trusted); got != tt.want {
 			t.Errorf("peer %s xff %q: %s, want %s", tt.peer, tt.xff, got, tt.want)
 		}
 	}

@@ -48,29 +48,38 @@ Exit codes: 0 intact, 1 a problem was found, 2 usage or I/O error.
 Flags:
 `
 
-// Errors of Main that the command reports with exit code 1; every other
-// error (usage, I/O) is exit code 2.
-var (
-	// ErrReported: a problem was found in the trail (or the usage was
-	// printed), and it was reported already.
-	ErrReported = errors.New("audit trail has a problem (see above)")
-	// ErrUnknownCommand: `argus audit` was given a subcommand other than
-	// verify (or query, which package search runs).
-	ErrUnknownCommand = errors.New("audit: unknown subcommand")
-)
+// ErrReported, of Main, is the one error the command reports with exit
+// code 1: a problem was found in the trail, and reported already. Every
+// other error (usage, I/O) is exit code 2, so that a script that alerts
+// on 1 is not set off by a mistyped command.
+var ErrReported = errors.New("audit trail has a problem (see above)")
+
+// ErrUnknownCommand: `argus audit` was given no subcommand, or one other
+// than verify (or query, which package search runs). A usage error: exit
+// code 2.
+var ErrUnknownCommand = errors.New("audit: unknown subcommand")
+
+// commandsUsage is `argus audit`'s usage, without a subcommand.
+const commandsUsage = `Usage: argus audit verify [-key-file FILE] [-head FILE] [-json] FILE|DIR|PATTERN...
+       argus audit query  [filters] FILE|DIR...
+
+Run "argus audit verify -h" or "argus audit query -h" for a subcommand's
+flags. Exit codes: 0 ok, 1 a problem found in the trail (verify), 2 usage
+or I/O error.
+`
 
 // Main runs `argus audit <subcommand>` with args after "audit". A trail
 // that verifies returns nil; flag.ErrHelp when help was asked for.
 func Main(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, auditUsage)
-		return ErrReported
+		fmt.Fprint(stderr, commandsUsage)
+		return fmt.Errorf("%w: none given (want \"verify\" or \"query\")", ErrUnknownCommand)
 	}
 	switch args[0] {
 	case "verify":
 		return run(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, auditUsage)
+		fmt.Fprint(stdout, commandsUsage)
 		return nil
 	}
 	return fmt.Errorf("%w %q (want \"verify\" or \"query\")", ErrUnknownCommand, args[0])

@@ -118,12 +118,18 @@ func TestE2EAuditVerify(t *testing.T) {
 			}
 		})
 	}
+	// Usage errors exit 2: 1 means a problem in the trail, which a script
+	// alerts on.
 	t.Run("audit without a subcommand", func(t *testing.T) {
-		if _, errOut, code := runArgus(t, "audit"); code != 1 || !strings.Contains(errOut, "Usage: argus audit verify") {
+		if _, errOut, code := runArgus(t, "audit"); code != 2 || !strings.Contains(errOut, "argus audit verify") ||
+			!strings.Contains(errOut, "argus audit query") {
 			t.Fatalf("exit %d, stderr %s", code, errOut)
 		}
-		if _, errOut, code := runArgus(t, "audit", "frob"); code != 1 || !strings.Contains(errOut, `unknown subcommand "frob"`) {
+		if _, errOut, code := runArgus(t, "audit", "frob"); code != 2 || !strings.Contains(errOut, `unknown subcommand "frob"`) {
 			t.Fatalf("exit %d, stderr %s", code, errOut)
+		}
+		if out, _, code := runArgus(t, "audit", "-h"); code != 0 || !strings.Contains(out, "argus audit query") {
+			t.Fatalf("audit -h: exit %d, stdout %s", code, out)
 		}
 	})
 }

@@ -9,7 +9,8 @@
 //	argus version
 //
 // Exit codes: 0 ok, 1 user error (bad configuration or arguments),
-// 2 internal error.
+// 2 internal error; argus audit has its own: 0 ok, 1 a problem found in
+// the trail, 2 usage or I/O error.
 package main
 
 import (
@@ -72,7 +73,7 @@ const usage = `Usage: argus <command> [flags]
 Commands:
   serve     run the gateway (default config: ./argus.hcl, else the embedded example)
   validate  check a configuration file, its plugins included, and print its diagnostics
-  plugins   list built-in and discovered plugins: name, kinds, version, path, sha256
+  plugins   list built-in and discovered plugins: name, kinds, version, source, path, sha256
   status    show a running gateway's health, backends and plugins
   audit     audit files: argus audit verify FILE... | argus audit query [filters] FILE|DIR...
   version   print the version
@@ -121,7 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, errDiagnostics), errors.Is(err, startup.ErrPluginConfig), errors.Is(err, verify.ErrReported), errors.Is(err, search.ErrReported):
 		return exitUser // already reported
-	case errors.As(err, new(errUser)), startup.ConfigFault(err), errors.Is(err, verify.ErrUnknownCommand):
+	case errors.As(err, new(errUser)), startup.ConfigFault(err):
 		fmt.Fprintf(stderr, "argus: %v\n", err)
 		return exitUser
 	default:

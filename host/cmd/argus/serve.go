@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"strconv"
@@ -73,7 +74,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	// The last line, once every shutdown step below (deferred after this)
 	// has run: audit drained, telemetry flushed, plugins stopped.
 	defer log.Info("stopped")
-	manage.LogToken(log, mgmtToken, mgmtSource)
+	// A JWT of auth.admin_groups is admitted to the management API too.
+	admin := identity.Admin(cfg.Auth)
+	manage.LogToken(log, mgmtToken, mgmtSource, admin != nil)
 
 	// Listen first: start-up (backends connecting, plugins starting) runs
 	// while the listener serves, and /manage/v1/ready answers 503 with
@@ -178,7 +181,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			Audit:           pipe.ManagementRecorder(),
 			AuditStats:      func() any { return pipe.Stats() },
 			PanicsRecovered: gw.Panics().Count,
-			Admin:           identity.Admin(cfg.Auth),
+			Admin:           admin,
+			ClientIP:        func(r *http.Request) string { return transport.ClientIP(r, cfg.Server.TrustedProxies) },
 			AuditRing:       recentAudit, Traffic: traffic,
 		}),
 		ConsolePrefix: console.Prefix,
