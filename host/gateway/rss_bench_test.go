@@ -36,14 +36,7 @@ func BenchmarkIdleRSS(b *testing.B) {
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		b.Skip("needs /proc")
 	}
-	idle := time.Minute
-	if s := os.Getenv(envIdleRSS); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 {
-			b.Fatalf("%s=%q: want a duration such as 1m", envIdleRSS, s)
-		}
-		idle = d
-	}
+	idle := idleTime(b)
 	col := otelcoltest.Start(b, otelcoltest.Options{})
 	cfg := fmt.Sprintf(`
 log {
@@ -99,6 +92,19 @@ telemetry {
 	b.ReportMetric(plugins, "plugins-rss-MB")
 	fmt.Printf("\nBenchmarkIdleRSS: host RSS %.1f MB after start-up, %.1f MB after 5s of load at concurrency 16, %.1f MB after %v idle (goal <= 40 MB; %s); after the idle time, MB by process: %s\n",
 		start["host"], load["host"], after["host"], idle, rssParts(host), strings.Join(parts, ", "))
+}
+
+// idleTime is ARGUS_BENCH_IDLE (envIdleRSS), default 1m.
+func idleTime(b *testing.B) time.Duration {
+	s := os.Getenv(envIdleRSS)
+	if s == "" {
+		return time.Minute
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		b.Fatalf("%s=%q: want a duration such as 1m", envIdleRSS, s)
+	}
+	return d
 }
 
 // rssParts is a process's RSS split as /proc/PID/status has it: anonymous

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
@@ -142,33 +141,6 @@ func (l *SessionLimits) limitOf(reason string) int {
 		return l.perUser
 	}
 	return l.max
-}
-
-// hold keeps slot until ss, the session the SDK created, closes; with no
-// such session (nil: initialize failed, or it is already gone) the slot is
-// released at once.
-func (l *SessionLimits) hold(slot *sessionSlot, ss *mcp.ServerSession) {
-	if ss == nil {
-		slot.release()
-		return
-	}
-	go func() {
-		ss.Wait()
-		slot.release()
-	}()
-}
-
-// findSession is the session of server with the given id, or nil.
-func findSession(server *mcp.Server, id string) *mcp.ServerSession {
-	if id == "" || server == nil {
-		return nil
-	}
-	for ss := range server.Sessions() {
-		if ss.ID() == id {
-			return ss
-		}
-	}
-	return nil
 }
 
 func (l *SessionLimits) refusal(reason string) string {

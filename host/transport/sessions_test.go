@@ -165,3 +165,49 @@ func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestOpenedSessionsLeaveNothingBehind: every session the handler opens is
+// taken from the initialize index at once (a second initialize on an open
+// session is kept only until it closes), and its slot and table entry go
+// when it closes.
+func TestOpenedSessionsLeaveNothingBehind(t *testing.T) {
+	lim := NewSessionLimits(config.Server{MaxSessions: 10})
+	h := NewMCPHandler(HTTPOptions{Server: mcp.NewServer(&mcp.Implementation{Name: "test", Version: "1"}, nil), Sessions: lim}).(*mcpHandler)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	indexed := func() int {
+		n := 0
+		h.initialized.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	var ids []string
+	for range 3 {
+		a := do(t, "POST", srv.URL, initBody, nil)
+		if a.status != 200 || a.sessionID == "" {
+			t.Fatalf("initialize: %d %s", a.status, a.raw)
+		}
+		ids = append(ids, a.sessionID)
+		if got := indexed(); got != 0 {
+			t.Fatalf("after opening a session, %d kept in the initialize index", got)
+		}
+		if h.sessions.Get(a.sessionID) == nil {
+			t.Fatalf("session %s not in the table", a.sessionID)
+		}
+	}
+	// The SDK serves an initialize on an open session again; it is kept
+	// until the session closes.
+	if a := do(t, "POST", srv.URL, initBody, map[string]string{"Mcp-Session-Id": ids[0], "Mcp-Protocol-Version": "2025-11-25"}); a.status != 200 || indexed() != 1 {
+		t.Fatalf("second initialize: %d %s, %d kept", a.status, a.raw, indexed())
+	}
+	if lim.Open() != 3 {
+		t.Fatalf("open = %d, want 3", lim.Open())
+	}
+	for _, id := range ids {
+		if a := do(t, "DELETE", srv.URL, "", map[string]string{"Mcp-Session-Id": id}); a.status != http.StatusNoContent {
+			t.Fatalf("DELETE: %d %s", a.status, a.raw)
+		}
+	}
+	waitUntil(t, 5*time.Second, "every slot, entry and index entry gone", func() bool {
+		return lim.Open() == 0 && indexed() == 0 && h.sessions.Get(ids[0]) == nil && h.sessions.Get(ids[2]) == nil
+	})
+}

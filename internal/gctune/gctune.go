@@ -19,6 +19,7 @@ import "runtime/debug"
 // against 780-910 µs at concurrency 16); the heap peaks at about five
 // times the live heap instead of two, still a few tens of MB, and
 // ReleaseWhenIdle returns the difference to the OS once the load ends.
+// For a large live heap (many open sessions) Adapt lowers it (Headroom).
 const DefaultPercent = 400
 
 // Apply applies DefaultPercent unless GOGC is set (getenv returns it),

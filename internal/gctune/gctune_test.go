@@ -1,7 +1,10 @@
 package gctune
 
 import (
+	"fmt"
+	"runtime"
 	"runtime/debug"
+	"slices"
 	"testing"
 )
 
@@ -101,5 +104,55 @@ func TestIdleReleaseWaitsForIdleChecks(t *testing.T) {
 	step(0, false)
 	if released != 1 {
 		t.Fatalf("released %d times, want 1", released)
+	}
+}
+
+// TestPercentFor: DefaultPercent while the garbage it allows stays within
+// Headroom; then less, never under Go's default.
+func TestPercentFor(t *testing.T) {
+	for _, tc := range []struct {
+		live uint64
+		want int
+	}{
+		{0, DefaultPercent},
+		{3 << 20, DefaultPercent}, // a gateway under load
+		{Headroom / 4, DefaultPercent},
+		{Headroom / 2, 200},
+		{Headroom, 100},
+		{100 << 20, 100}, // 10,000 open sessions
+	} {
+		if got := PercentFor(tc.live); got != tc.want {
+			t.Errorf("PercentFor(%d MiB) = %d, want %d", tc.live>>20, got, tc.want)
+		}
+	}
+}
+
+// TestAdapt: the percentage follows the live heap, set only when it
+// changes, and each change is told.
+func TestAdapt(t *testing.T) {
+	var live uint64
+	var set []int
+	a := &adapter{live: func() uint64 { return live }, set: func(p int) int { set = append(set, p); return 0 }, percent: DefaultPercent}
+	var told []string
+	OnChange(func(from, to int, l uint64) { told = append(told, fmt.Sprintf("%d->%d@%dMiB", from, to, l>>20)) })
+	t.Cleanup(func() { OnChange(nil) })
+	for _, mib := range []uint64{3, 3, 64, 64, 16, 4} {
+		live = mib << 20
+		a.step()
+	}
+	if want := []int{100, 200, DefaultPercent}; !slices.Equal(set, want) {
+		t.Errorf("set %v, want %v", set, want)
+	}
+	if want := []string{"400->100@64MiB", "100->200@16MiB", "200->400@4MiB"}; !slices.Equal(told, want) {
+		t.Errorf("told %v, want %v", told, want)
+	}
+}
+
+// TestLiveHeap: the runtime metric Adapt reads exists once a collection
+// has run.
+func TestLiveHeap(t *testing.T) {
+	runtime.GC()
+	if liveHeap() == 0 {
+		t.Fatal("/gc/heap/live:bytes is 0 after a collection")
 	}
 }

@@ -88,8 +88,12 @@ func release() {
 }
 
 // heapAllocs is the cumulative bytes allocated on the heap.
-func heapAllocs() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+func heapAllocs() uint64 { return runtimeMetric("/gc/heap/allocs:bytes") }
+
+// runtimeMetric is the runtime metric of that name, 0 if it is not a
+// uint64 one.
+func runtimeMetric(name string) uint64 {
+	s := []metrics.Sample{{Name: name}}
 	metrics.Read(s)
 	if s[0].Value.Kind() != metrics.KindUint64 {
 		return 0

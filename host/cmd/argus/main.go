@@ -53,6 +53,7 @@ func (e errUser) Unwrap() error { return e.error }
 
 func main() {
 	gctune.Apply(os.Getenv)  // serve and the built-in plugins it runs
+	gctune.Adapt(os.Getenv)  // likewise: less than DefaultPercent for a large live heap
 	gctune.ReleaseWhenIdle() // likewise; one-shot commands end before it looks
 	if len(os.Args) > 1 && os.Args[1] == plugins.Subcommand {
 		// Serving a built-in plugin: the host stops it, so no signal

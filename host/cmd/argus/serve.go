@@ -28,6 +28,7 @@ import (
 	"github.com/argusmcp/argus/host/startup"
 	"github.com/argusmcp/argus/host/transport"
 	"github.com/argusmcp/argus/host/transport/listener"
+	"github.com/argusmcp/argus/internal/gctune"
 	"github.com/argusmcp/argus/internal/proctune"
 )
 
@@ -64,6 +65,10 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	procs := proctune.Adapt(os.Getenv)
 	proctune.OnChange(func(from, to int, cores float64) {
 		log.Debug("GOMAXPROCS changed", "from", from, "to", to, "cores_used", strconv.FormatFloat(cores, 'f', 2, 64))
+	})
+	// The collector's percentage, lowered for a large live heap (gctune).
+	gctune.OnChange(func(from, to int, live uint64) {
+		log.Debug("GC percent changed", "from", from, "to", to, "live_heap_mb", live>>20)
 	})
 	log.Info("starting argus", "version", version, "config", cfg.Filename, "backends", len(cfg.Backends),
 		"gomaxprocs", runtime.GOMAXPROCS(0), "gomaxprocs_mode", procs.String())

@@ -75,8 +75,10 @@ func NewTable(timeout time.Duration) *Table {
 }
 
 // Add registers the session the SDK just opened for user, until it
-// closes; its idle clock starts now.
-func (t *Table) Add(ss *mcp.ServerSession, user string) {
+// closes; its idle clock starts now. onClose, if set, runs once the
+// session has closed and left the table (one goroutine waits for both,
+// not one per purpose: every open session holds it).
+func (t *Table) Add(ss *mcp.ServerSession, user string, onClose func()) {
 	id := ss.ID()
 	e := &Entry{ss: ss, user: user, timeout: t.timeout, calls: map[string]context.CancelFunc{}, sdk: map[string]int{}, waiting: map[string]chan Reply{}}
 	if t.timeout > 0 {
@@ -91,6 +93,9 @@ func (t *Table) Add(ss *mcp.ServerSession, user string) {
 		delete(t.m, id)
 		t.mu.Unlock()
 		e.close()
+		if onClose != nil {
+			onClose()
+		}
 	}()
 }
 

@@ -1,0 +1,120 @@
+package gateway_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/argusmcp/argus/internal/testbin"
+)
+
+// envManySessions is how many client sessions BenchmarkManySessions opens
+// (default 10000, server.max_sessions' default).
+const envManySessions = "ARGUS_BENCH_SESSIONS"
+
+// BenchmarkManySessions is what open client sessions cost: Argus (bare,
+// a stdio backend, no limit per address) with N sessions opened one
+// after the other (initialize and notifications/initialized, as raw
+// HTTP: no GET stream), N from ARGUS_BENCH_SESSIONS (default 10000,
+// server.max_sessions' default), and, with ARGUS_BENCH_BASELINE, another
+// argus binary the same way right after. It reports, per binary, the
+// time to open a session (µs, the client's round trips included) over
+// the first and the last 1000, the host's RSS with all of them open
+// right after the last (the heap at its peak) and after
+// ARGUS_BENCH_IDLE (default 1m) idle, and the latter per session. Like
+// BenchmarkHop it ignores b.N; run with -benchtime 1x:
+//
+//	go test -run '^$' -bench BenchmarkManySessions -benchtime 1x ./host/gateway/
+func BenchmarkManySessions(b *testing.B) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		b.Skip("needs /proc")
+	}
+	n := 10000
+	if s := os.Getenv(envManySessions); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 2000 {
+			b.Fatalf("%s=%q: want a number of sessions, at least 2000", envManySessions, s)
+		}
+		n = v
+	}
+	idle := idleTime(b)
+	bins := []struct{ key, path string }{{"argus", binPath(b, testbin.Argus)}}
+	if base := os.Getenv(envHopBaseline); base != "" {
+		bins = append(bins, struct{ key, path string }{"baseline", base})
+	}
+	cfg := "server {\n  max_sessions_per_ip = 0\n}\nlog {\n  level = \"warn\"\n}\naudit {\n  enabled = false\n}\n" + demoStdio(b, "demo")
+	b.ReportMetric(0, "ns/op")
+	for _, bin := range bins {
+		url, proc := startArgusBin(b, bin.path, cfg)
+		pid := proc.Cmd.Process.Pid
+		start := vmRSS(pid)
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+		var first, last time.Duration
+		t0 := time.Now()
+		for i := range n {
+			if i == 1000 {
+				first = time.Since(t0)
+			}
+			if i == n-1000 {
+				t0 = time.Now()
+			}
+			openSession(b, client, url)
+		}
+		last = time.Since(t0)
+		open := vmRSS(pid)
+		time.Sleep(idle)
+		idled := vmRSS(pid)
+		perSession := float64(idled-start) / float64(n) / 1024
+		b.Run(bin.key, func(b *testing.B) {
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(float64(first.Microseconds())/1000, "first-1000-µs/session")
+			b.ReportMetric(float64(last.Microseconds())/1000, "last-1000-µs/session")
+			b.ReportMetric(float64(open)/(1<<20), "rss-open-MB")
+			b.ReportMetric(float64(idled)/(1<<20), "rss-idle-MB")
+			b.ReportMetric(perSession, "KB/session")
+		})
+		fmt.Printf("\nBenchmarkManySessions %s: %d sessions, %.0f µs per session over the first 1000, %.0f over the last 1000; host RSS %.1f MB before, %.1f MB with all open, %.1f MB after %v idle (%.1f KB a session)\n",
+			bin.key, n, float64(first.Microseconds())/1000, float64(last.Microseconds())/1000,
+			float64(start)/(1<<20), float64(open)/(1<<20), float64(idled)/(1<<20), idle, perSession)
+		client.CloseIdleConnections()
+		if err := proc.Stop(); err != nil {
+			b.Errorf("%s: exit: %v", bin.key, err)
+		}
+	}
+}
+
+// openSession opens one stateful session at url with raw HTTP, as a
+// client that wants no GET stream: initialize, then
+// notifications/initialized.
+func openSession(tb testing.TB, c *http.Client, url string) {
+	tb.Helper()
+	post := func(body, sid string, want int) string {
+		req, _ := http.NewRequest("POST", url, bytes.NewReader([]byte(body)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+			req.Header.Set("Mcp-Protocol-Version", clientProtocolVersion)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			tb.Fatalf("POST %s: HTTP %d, want %d", body, resp.StatusCode, want)
+		}
+		return resp.Header.Get("Mcp-Session-Id")
+	}
+	sid := post(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+clientProtocolVersion+`","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`, "", http.StatusOK)
+	if sid == "" {
+		tb.Fatal("initialize answered without a session id")
+	}
+	post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, sid, http.StatusAccepted)
+}
