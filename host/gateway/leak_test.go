@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -249,5 +250,66 @@ func TestStatelessLeanLeavesNothing(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the abandoned call's session still open 10s after its client went away")
 		}
+	}
+}
+
+// TestPerClientReapsLeaveNoWaiters: a long-lived client session whose
+// per-client backend link is reaped after idle_timeout and dialled again
+// at its next call, over and over, keeps one goroutine waiting for its
+// end, not one per link it ever had (it kept one per reap, until the
+// session ended).
+func TestPerClientReapsLeaveNoWaiters(t *testing.T) {
+	src := `
+backend "solo" {
+  type         = "stdio"
+  command      = ` + hclString(binPath(t, "argus-demo-server")) + `
+  args         = ["-name", "solo"]
+  session_mode = "per-client"
+  idle_timeout = "100ms"
+}
+audit {
+  enabled = false
+}
+`
+	gw := startLeakChecked(t, src)
+	st, ct := mcp.NewInMemoryTransports()
+	ss, err := gw.Server().Connect(context.Background(), st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "reaps", Version: "test"}, nil).Connect(context.Background(), ct, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// waiters counts the goroutines of the supervisor waiting for a client
+	// session to end.
+	waiters := func() int {
+		buf := make([]byte, 1<<22)
+		buf = buf[:runtime.Stack(buf, true)]
+		n := 0
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, "ServerSession).Wait") && strings.Contains(g, "host/supervisor.") {
+				n++
+			}
+		}
+		return n
+	}
+	const rounds = 5
+	for i := range rounds {
+		if _, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "solo_echo", Arguments: map[string]any{"message": "x"}}); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		time.Sleep(400 * time.Millisecond) // idle_timeout passes: the link is reaped
+	}
+	if n := waiters(); n > 1 {
+		t.Errorf("after %d reaped per-client links, %d goroutines wait for the one client session, want 1", rounds, n)
+	}
+	cs.Close()
+	ss.Wait()
+	waitFor(t, 5*time.Second, "no waiter once the session ended", func() bool { return waiters() == 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := gw.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -80,6 +80,11 @@ type Supervisor struct {
 	pending   atomic.Int64  // first connection attempts still running
 	startMu   sync.Mutex
 	startErr  error // conflicts under the "error" strategy at start-up
+
+	// ends holds, per client session with a per-client link, the channel
+	// closed when it ends (sessionEnd); guarded by endsMu.
+	endsMu sync.Mutex
+	ends   map[*mcp.ServerSession]chan struct{}
 }
 
 // New returns a Supervisor for the backends of cfg. It connects nothing
@@ -341,7 +346,7 @@ func (sv *Supervisor) dialClientLink(lb *liveBackend, ss *mcp.ServerSession, cl 
 			defer timer.Stop()
 			idle = timer.C
 		}
-		sessionDone := waitSession(ss)
+		sessionDone := sv.sessionEnd(ss)
 		var drained <-chan time.Time // polls a stateless client's link for its calls' end
 	wait:
 		for {
@@ -404,10 +409,29 @@ func (lb *liveBackend) reapIfIdle(ss *mcp.ServerSession, cl *clientLink, idle ti
 // for the end of its calls once the request that opened it is answered.
 const drainPoll = 100 * time.Millisecond
 
-// waitSession is closed when a client session ends.
-func waitSession(ss *mcp.ServerSession) <-chan struct{} {
+// sessionEnd is closed when client session ss ends. One goroutine per
+// client session waits for that, however many per-client links it opens
+// and closes: a link reaped after idle_timeout and dialled again at the
+// session's next call left one waiting for each, until the session ended
+// (a goroutine per reap for a session that lives for days).
+func (sv *Supervisor) sessionEnd(ss *mcp.ServerSession) <-chan struct{} {
+	sv.endsMu.Lock()
+	defer sv.endsMu.Unlock()
+	if ch, ok := sv.ends[ss]; ok {
+		return ch
+	}
+	if sv.ends == nil {
+		sv.ends = map[*mcp.ServerSession]chan struct{}{}
+	}
 	ch := make(chan struct{})
-	go func() { ss.Wait(); close(ch) }()
+	sv.ends[ss] = ch
+	go func() {
+		ss.Wait()
+		sv.endsMu.Lock()
+		delete(sv.ends, ss)
+		sv.endsMu.Unlock()
+		close(ch)
+	}()
 	return ch
 }
 
