@@ -392,3 +392,56 @@ func TestE2EStatelessRequestsAreNoSessions(t *testing.T) {
 		return st.StatelessRequests == 0
 	})
 }
+
+// TestE2EClientMistakesLogQuietly: what a client does wrong and is told
+// (a batch before initialize, a second initialize) and a list_changed
+// with no stream to carry it to a session without a GET stream are logged
+// at debug: the MCP SDK logs them at ERROR and WARN, and any client could
+// fill the log with them at will.
+func TestE2EClientMistakesLogQuietly(t *testing.T) {
+	url, proc := startArgus(t, mgmtBlock+demoStdio(t, "alpha"))
+	post := func(body, sid string) int {
+		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+			req.Header.Set("Mcp-Protocol-Version", clientProtocolVersion)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	post(`[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]`, "")
+	// A session without a GET stream, initialized twice.
+	initBody := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"` + clientProtocolVersion + `","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+	req, _ := http.NewRequest("POST", url, strings.NewReader(initBody))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sid := resp.Header.Get("Mcp-Session-Id")
+	post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, sid)
+	post(initBody, sid)
+	// A catalogue change: list_changed for every session.
+	if code := mgmt(t, url, "POST", "/reconnect/alpha", mgmtToken, nil); code != http.StatusAccepted {
+		t.Fatalf("reconnect: %d", code)
+	}
+	waitFor(t, 10*time.Second, "the backend back", func() bool {
+		return strings.Count(proc.Stderr.String(), "to=Ready") >= 2
+	})
+	time.Sleep(500 * time.Millisecond) // the notifications go out after the catalogue changed
+	log := proc.Stderr.String()
+	for _, quiet := range []string{"method invalid during initialization", "duplicate initialize request", "undelivered message"} {
+		if strings.Contains(log, quiet) {
+			t.Errorf("the log at info has %q:\n%s", quiet, log)
+		}
+	}
+}

@@ -117,7 +117,7 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 	g.shape = &revision.Shaper{Server: impl, Private: cfg.Auth != nil}
 	g.rounds = rounds.New(rounds.Options{})
 	g.server = mcp.NewServer(impl, &mcp.ServerOptions{
-		Logger:                  logging.SlogDemoting(log.Named("mcp"), perRequestSession),
+		Logger:                  logging.SlogDemoting(log.Named("mcp"), routineSDKRecord),
 		SubscribeHandler:        g.subscribe,
 		UnsubscribeHandler:      g.unsubscribe,
 		RootsListChangedHandler: g.rootsListChanged,
@@ -148,6 +148,27 @@ func New(cfg *config.Config, log hclog.Logger, opts Options) *Gateway {
 		Events: opts.Events,
 	})
 	return g
+}
+
+// routineSDKRecord picks the MCP SDK's log records that are logged at
+// debug: perRequestSession's, and clientMistake's.
+func routineSDKRecord(r slog.Record) bool { return perRequestSession(r) || clientMistake(r) }
+
+// clientMistake picks the MCP SDK's records of what a client did wrong
+// (the SDK logs them at ERROR: a batch or a request before initialize, a
+// second initialize, a method its revision removed) and of a notification
+// it could not deliver to a session with no stream to carry it (WARN, once
+// per session and list at every catalogue change: 21% of the log lines of
+// a soak with sessions without a GET stream). The client is answered, or
+// has nothing to be told on; any client could otherwise fill the log, and
+// page someone, at will.
+func clientMistake(r slog.Record) bool {
+	switch r.Message {
+	case "method invalid during initialization", "method removed in the new protocol",
+		"initialized before initialize", "duplicate initialized notification", "duplicate initialize request":
+		return true
+	}
+	return strings.HasPrefix(r.Message, "calling notifications/") && strings.Contains(r.Message, "undelivered message")
 }
 
 // perRequestSession picks the MCP SDK's log records about a session of

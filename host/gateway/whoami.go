@@ -9,9 +9,16 @@ import (
 )
 
 // sessionUsers remembers who each client session belongs to (the SDK binds
-// a session to one user), for the management API's session list.
+// a session to one user), for the management API's session list. Entries
+// are keyed by session id, not by the session: an ended session's entry
+// stays until the next prune, and keyed by the session it kept the
+// session's whole graph (its initialize request, context, headers) alive
+// with it, 4-20 KB each, after a spike of sessions for as long as no new
+// ones came (a soak probe: 8.5 MB of live heap for 2,000 ended sessions).
+// Sessions without an id (the stateless revision's, one per request;
+// stdio's) are not listed, and not kept.
 type sessionUsers struct {
-	m     sync.Map // *mcp.ServerSession -> sessionUser
+	m     sync.Map // session id -> sessionUser
 	mu    sync.Mutex
 	n     int // entries stored since the last prune
 	limit int
@@ -25,13 +32,13 @@ type sessionUser struct {
 
 // note records c's user for its session, once per session.
 func (s *sessionUsers) note(g *Gateway, c *request.Call) {
-	if c.Session == nil || c.UserID == "" {
+	if c.Session == nil || c.UserID == "" || c.SessionID == "" {
 		return
 	}
-	if _, ok := s.m.Load(c.Session); ok {
+	if _, ok := s.m.Load(c.SessionID); ok {
 		return
 	}
-	s.m.Store(c.Session, sessionUser{User: c.UserID, Issuer: c.Issuer, Groups: c.Groups})
+	s.m.Store(c.SessionID, sessionUser{User: c.UserID, Issuer: c.Issuer, Groups: c.Groups})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.n++; s.n < s.limit+64 {
@@ -39,12 +46,12 @@ func (s *sessionUsers) note(g *Gateway, c *request.Call) {
 	}
 	// Forget sessions that have ended; amortised over the stores since
 	// the last prune.
-	live := map[*mcp.ServerSession]bool{}
+	live := map[string]bool{}
 	for ss := range g.server.Sessions() {
-		live[ss] = true
+		live[ss.ID()] = true
 	}
 	s.m.Range(func(k, _ any) bool {
-		if !live[k.(*mcp.ServerSession)] {
+		if !live[k.(string)] {
 			s.m.Delete(k)
 		}
 		return true
@@ -53,7 +60,7 @@ func (s *sessionUsers) note(g *Gateway, c *request.Call) {
 }
 
 func (s *sessionUsers) get(ss *mcp.ServerSession) (sessionUser, bool) {
-	v, ok := s.m.Load(ss)
+	v, ok := s.m.Load(ss.ID())
 	if !ok {
 		return sessionUser{}, false
 	}
