@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -539,20 +538,12 @@ func TestE2EAuditRecordsAreBounded(t *testing.T) {
 	name, id := strings.Repeat("n", 2<<20), strings.Repeat("i", 100<<10)
 	body := `{"jsonrpc":"2.0","id":"` + id + `","method":"tools/call","params":{"name":"` + name + `","arguments":{}}}`
 	post := func(token string) int {
-		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+		hdr := http.Header{"Mcp-Protocol-Version": {"2025-11-25"}}
 		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
+			hdr.Set("Authorization", "Bearer "+token)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _ := rawPost(t, url, "", hdr, body)
+		return code
 	}
 	if code := post(""); code != 401 {
 		t.Fatalf("without a token: HTTP %d, want 401", code)

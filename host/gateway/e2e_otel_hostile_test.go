@@ -91,16 +91,16 @@ func waitTraces(t *testing.T, col *otelcoltest.Collector, ids []string, timeout 
 
 // rawPost posts body to url with the session's headers and returns the
 // status and body.
-func rawPost(t *testing.T, url, sid string, header http.Header, body string) (int, string) {
+func rawPost(t testing.TB, url, sid string, header http.Header, body string) (int, string) {
 	t.Helper()
 	resp, b := postRaw(t, url, sid, header, body)
 	return resp.StatusCode, b
 }
 
 // postRaw posts one JSON-RPC body to url as a 2025-06-18 client of session
-// sid (none if ""), with header added, and returns the response and its
-// body.
-func postRaw(t *testing.T, url, sid string, header http.Header, body string) (*http.Response, string) {
+// sid (none if ""), with header added (canonical keys; a
+// Mcp-Protocol-Version there wins), and returns the response and its body.
+func postRaw(t testing.TB, url, sid string, header http.Header, body string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")

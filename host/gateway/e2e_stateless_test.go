@@ -400,36 +400,14 @@ func TestE2EStatelessRequestsAreNoSessions(t *testing.T) {
 // fill the log with them at will.
 func TestE2EClientMistakesLogQuietly(t *testing.T) {
 	url, proc := startArgus(t, mgmtBlock+demoStdio(t, "alpha"))
-	post := func(body, sid string) int {
-		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		if sid != "" {
-			req.Header.Set("Mcp-Session-Id", sid)
-			req.Header.Set("Mcp-Protocol-Version", clientProtocolVersion)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	post(`[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]`, "")
+	version := http.Header{"Mcp-Protocol-Version": {clientProtocolVersion}}
+	rawPost(t, url, "", version, `[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]`)
 	// A session without a GET stream, initialized twice.
 	initBody := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"` + clientProtocolVersion + `","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
-	req, _ := http.NewRequest("POST", url, strings.NewReader(initBody))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp, _ := postRaw(t, url, "", version, initBody)
 	sid := resp.Header.Get("Mcp-Session-Id")
-	post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, sid)
-	post(initBody, sid)
+	rawPost(t, url, sid, version, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	rawPost(t, url, sid, version, initBody)
 	// A catalogue change: list_changed for every session.
 	if code := mgmt(t, url, "POST", "/reconnect/alpha", mgmtToken, nil); code != http.StatusAccepted {
 		t.Fatalf("reconnect: %d", code)

@@ -1,9 +1,7 @@
 package gateway_test
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -53,7 +51,6 @@ func BenchmarkManySessions(b *testing.B) {
 		url, proc := startArgusBin(b, bin.path, cfg)
 		pid := proc.Cmd.Process.Pid
 		start := vmRSS(pid)
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 		var first, last time.Duration
 		t0 := time.Now()
 		for i := range n {
@@ -63,7 +60,7 @@ func BenchmarkManySessions(b *testing.B) {
 			if i == n-1000 {
 				t0 = time.Now()
 			}
-			openSession(b, client, url)
+			openSession(b, url)
 		}
 		last = time.Since(t0)
 		open := vmRSS(pid)
@@ -81,7 +78,6 @@ func BenchmarkManySessions(b *testing.B) {
 		fmt.Printf("\nBenchmarkManySessions %s: %d sessions, %.0f µs per session over the first 1000, %.0f over the last 1000; host RSS %.1f MB before, %.1f MB with all open, %.1f MB after %v idle (%.1f KB a session)\n",
 			bin.key, n, float64(first.Microseconds())/1000, float64(last.Microseconds())/1000,
 			float64(start)/(1<<20), float64(open)/(1<<20), float64(idled)/(1<<20), idle, perSession)
-		client.CloseIdleConnections()
 		if err := proc.Stop(); err != nil {
 			b.Errorf("%s: exit: %v", bin.key, err)
 		}
@@ -91,30 +87,15 @@ func BenchmarkManySessions(b *testing.B) {
 // openSession opens one stateful session at url with raw HTTP, as a
 // client that wants no GET stream: initialize, then
 // notifications/initialized.
-func openSession(tb testing.TB, c *http.Client, url string) {
+func openSession(tb testing.TB, url string) {
 	tb.Helper()
-	post := func(body, sid string, want int) string {
-		req, _ := http.NewRequest("POST", url, bytes.NewReader([]byte(body)))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		if sid != "" {
-			req.Header.Set("Mcp-Session-Id", sid)
-			req.Header.Set("Mcp-Protocol-Version", clientProtocolVersion)
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			tb.Fatalf("POST %s: HTTP %d, want %d", body, resp.StatusCode, want)
-		}
-		return resp.Header.Get("Mcp-Session-Id")
+	version := http.Header{"Mcp-Protocol-Version": {clientProtocolVersion}}
+	resp, body := postRaw(tb, url, "", version, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+clientProtocolVersion+`","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != http.StatusOK || sid == "" {
+		tb.Fatalf("initialize: HTTP %d, session id %q: %s", resp.StatusCode, sid, body)
 	}
-	sid := post(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+clientProtocolVersion+`","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`, "", http.StatusOK)
-	if sid == "" {
-		tb.Fatal("initialize answered without a session id")
+	if code, body := rawPost(tb, url, sid, version, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); code != http.StatusAccepted {
+		tb.Fatalf("notifications/initialized: HTTP %d: %s", code, body)
 	}
-	post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, sid, http.StatusAccepted)
 }
