@@ -149,10 +149,27 @@ func TestE2EOtelSpansAndMetrics(t *testing.T) {
 	if total != n || okCount != n {
 		t.Errorf("argus.requests: %v total, %v successful; want %d", total, okCount, n)
 	}
-	for _, name := range []string{"argus.request.duration", "mcp.server.operation.duration", "mcp.client.operation.duration", "argus.backend.phase"} {
+	for _, name := range []string{"argus.request.duration", "mcp.server.operation.duration", "mcp.client.operation.duration", "argus.backend.phase", "argus.telemetry.spans.exported", "argus.telemetry.spans.dropped"} {
 		if len(col.WaitMetric(t, name, 10*time.Second)) == 0 {
 			t.Errorf("metric %s not exported", name)
 		}
+	}
+
+	// The status says what became of the spans: all taken by the
+	// exporter, none dropped or lost.
+	var st struct {
+		Telemetry []struct {
+			Exporter string `json:"exporter"`
+			Exported uint64 `json:"spans_exported"`
+			Dropped  uint64 `json:"spans_dropped"`
+			Lost     uint64 `json:"spans_lost"`
+		} `json:"telemetry"`
+	}
+	if code := mgmt(t, url, "GET", "/status", mgmtToken, &st); code != 200 || len(st.Telemetry) != 1 {
+		t.Fatalf("status: %d, telemetry %+v", code, st.Telemetry)
+	}
+	if e := st.Telemetry[0]; e.Exporter != "exporter.collector" || e.Exported < 2*n || e.Dropped != 0 || e.Lost != 0 {
+		t.Errorf("status telemetry %+v: want exporter.collector with at least %d spans exported, none dropped or lost", e, 2*n)
 	}
 }
 

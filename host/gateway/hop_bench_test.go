@@ -16,6 +16,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/argusmcp/argus/host/manage"
 	"github.com/argusmcp/argus/internal/otelcoltest"
 	"github.com/argusmcp/argus/internal/testbin"
 )
@@ -66,6 +67,7 @@ var hopConcurrency = []int{1, 16}
 type hopTarget struct {
 	key      string // short sub-benchmark name
 	label    string // table label
+	url      string // its MCP endpoint
 	sessions []*mcp.ClientSession
 	meta     mcp.Meta // sent in every call's params._meta
 	pids     []int    // the system under test: these processes and their descendants
@@ -196,7 +198,9 @@ func BenchmarkHop(b *testing.B) {
 
 	// Processes: a separate demo-server for each target, so no two targets
 	// share backend state.
-	col := otelcoltest.Start(b, otelcoltest.Options{})
+	// The collector keeps nothing, as the peer harness's: writing every
+	// span as JSON cost it 4-9 µs of the machine's CPU per call more.
+	col := otelcoltest.Start(b, otelcoltest.Options{Discard: true})
 	directURL, directProc := startDemoHTTPProc(b, "hop-direct")
 	backendURL, backendProc := startDemoHTTPProc(b, "hop-http-backend")
 	dir := b.TempDir()
@@ -213,7 +217,9 @@ telemetry {
   }
 }
 `, col.GRPCEndpoint())
-	const common = "\nlog {\n  level = \"warn\"\n}\n\nconflict_resolution {\n  strategy = \"first-wins\"\n}\n"
+	// The management API (its token) is for the spans' counts, read
+	// after the measurement.
+	const common = "\nlog {\n  level = \"warn\"\n}\n\nconflict_resolution {\n  strategy = \"first-wins\"\n}\n" + mgmtBlock
 	stdio := func(obs string) string { return common + demoStdio(b, "demo") + obs }
 	httpBackendAt := func(url string) string {
 		return fmt.Sprintf("\nbackend \"demo\" {\n  type = \"streamable-http\"\n  url  = %q\n}\n", url)
@@ -297,7 +303,7 @@ telemetry {
 	}
 	var targets []*hopTarget
 	for _, s := range spec {
-		t := &hopTarget{key: s.key, label: s.label, sessions: connectN(b, s.url, maxConc, hopProtocol()), pids: s.pids}
+		t := &hopTarget{key: s.key, label: s.label, url: s.url, sessions: connectN(b, s.url, maxConc, hopProtocol()), pids: s.pids}
 		if s.key == "traced" {
 			t.meta = mcp.Meta{"traceparent": hopTraceparent}
 		}
@@ -489,7 +495,40 @@ telemetry {
 		goalTable(hopGoals(hopConcurrency, ratio, p50Added)))
 	pauses, paused := watch.count()
 	fmt.Fprintf(&sb, "\n%s", stallTable(stalls, pauses, paused))
+	fmt.Fprintf(&sb, "%s", spansTable(b, targets))
 	fmt.Print(sb.String())
+}
+
+// tracedTargets are the targets whose spans go to the collector, and
+// whose spans' counts the benchmark reads (baselines, which may be builds
+// without them, are not read).
+var tracedTargets = map[string]bool{"full": true, "http-full": true, "telemetry": true, "telemetry-local": true}
+
+// spansTable reads from each traced target's status what became of its
+// spans and prints it; it fails the benchmark if a target exported none,
+// whose figures would then be those of telemetry that does not work.
+func spansTable(b *testing.B, targets []*hopTarget) string {
+	var sb strings.Builder
+	for _, t := range targets {
+		key, url := t.key, t.url
+		if !tracedTargets[key] {
+			continue
+		}
+		st, err := manage.GetStatus(strings.TrimSuffix(url, "/mcp")+manage.Prefix, mgmtToken)
+		if err != nil {
+			b.Fatalf("%s: status: %v", key, err)
+		}
+		if len(st.Telemetry) == 0 || st.Telemetry[0].Exported == 0 {
+			b.Fatalf("%s: no spans exported (%+v): its figures are not those of telemetry at work", key, st.Telemetry)
+		}
+		for _, e := range st.Telemetry {
+			fmt.Fprintf(&sb, "| %s | %s | %d | %d | %d |\n", key, e.Exporter, e.Exported, e.Dropped, e.Lost)
+		}
+	}
+	if sb.Len() == 0 {
+		return ""
+	}
+	return "\nSpans, over the whole run:\n\n| target | exporter | exported | dropped (queue full) | lost (export failed) |\n|---|---|---|---|---|\n" + sb.String()
 }
 
 // connectN opens n client sessions to url, asking for revision version.

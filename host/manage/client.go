@@ -33,6 +33,17 @@ type StatusReport struct {
 	// served, which are no sessions.
 	StatelessRequests int              `json:"stateless_requests"`
 	Plugins           []map[string]any `json:"plugins"`
+	// Telemetry is what became of each span exporter's spans; none
+	// with telemetry off.
+	Telemetry []ExporterSpans `json:"telemetry"`
+}
+
+// ExporterSpans is one span exporter's entry of GET /status "telemetry".
+type ExporterSpans struct {
+	Exporter string `json:"exporter"`
+	Exported uint64 `json:"spans_exported"`
+	Dropped  uint64 `json:"spans_dropped"` // the exporter fell behind: its queue was full
+	Lost     uint64 `json:"spans_lost"`    // in, or queued behind, an export that failed
 }
 
 // GetStatus reads a running gateway's status from the API at base (e.g.
@@ -63,7 +74,8 @@ func GetStatus(base, token string) (StatusReport, error) {
 }
 
 // Write prints the report for people: the gateway's line, a table of
-// backends and, if any, one of plugin instances.
+// backends and, if any, one of plugin instances and one of span
+// exporters.
 func (st StatusReport) Write(w io.Writer) {
 	fmt.Fprintf(w, "Gateway  %s   version %s   up %s   sessions %d   stateless requests %d   tools %d  resources %d  prompts %d\n\n",
 		strings.ToUpper(string(st.Health.Status)), st.Health.Version,
@@ -86,6 +98,15 @@ func (st StatusReport) Write(w io.Writer) {
 		fmt.Fprintln(tw, "PLUGIN INSTANCE\tKIND\tPLUGIN\tPHASE\tPID\tRESTARTS\tLAST ERROR")
 		for _, p := range st.Plugins {
 			fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%v\t%v\n", p["instance"], p["kind"], p["plugin"], p["phase"], p["pid"], p["restarts"], p["last_error"])
+		}
+		tw.Flush()
+	}
+	if len(st.Telemetry) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SPAN EXPORTER\tEXPORTED\tDROPPED (QUEUE FULL)\tLOST (EXPORT FAILED)")
+		for _, e := range st.Telemetry {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", e.Exporter, e.Exported, e.Dropped, e.Lost)
 		}
 		tw.Flush()
 	}

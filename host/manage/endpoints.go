@@ -158,6 +158,10 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	if a.o.AuditStats != nil {
 		auditStats = a.o.AuditStats()
 	}
+	var telemetryStats any = []any{}
+	if a.o.TelemetryStats != nil {
+		telemetryStats = a.o.TelemetryStats()
+	}
 	var panics int64
 	if a.o.PanicsRecovered != nil {
 		panics = a.o.PanicsRecovered()
@@ -174,6 +178,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 		"stateless_requests": a.o.Gateway.StatelessInFlight(),
 		"plugins":            plugins,
 		"audit":              auditStats,
+		"telemetry":          telemetryStats,
 	})
 }
 

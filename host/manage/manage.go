@@ -110,6 +110,9 @@ type Options struct {
 	PanicsRecovered func() int64
 	// AuditStats, if set, reports the audit sinks' queues (JSON-encodable).
 	AuditStats func() any
+	// TelemetryStats, if set, reports what became of each span
+	// exporter's spans (JSON-encodable).
+	TelemetryStats func() any
 	// Audit, if set, records every mutation (reconnect, reload) in the
 	// audit trail, with who made it.
 	Audit func(ctx context.Context, m audit.Mutation)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -315,6 +316,16 @@ func TestReadyWhileDraining(t *testing.T) {
 func TestStatusCountsStatelessRequests(t *testing.T) {
 	api, fg, _ := newAPI(t, health.Ready)
 	fg.stateless = 3
+	st, out := statusOf(t, api)
+	if st.StatelessRequests != 3 || st.Sessions != 0 || !strings.Contains(out, "sessions 0   stateless requests 3") {
+		t.Errorf("status %+v printed as:\n%s", st, out)
+	}
+}
+
+// statusOf is api's status as `argus status` reads it (GetStatus), and
+// as it prints it (Write).
+func statusOf(t *testing.T, api *API) (StatusReport, string) {
+	t.Helper()
 	srv := httptest.NewServer(api)
 	defer srv.Close()
 	st, err := GetStatus(srv.URL+Prefix, goodToken)
@@ -323,8 +334,24 @@ func TestStatusCountsStatelessRequests(t *testing.T) {
 	}
 	var out strings.Builder
 	st.Write(&out)
-	if st.StatelessRequests != 3 || st.Sessions != 0 || !strings.Contains(out.String(), "sessions 0   stateless requests 3") {
-		t.Errorf("status %+v printed as:\n%s", st, out.String())
+	return st, out.String()
+}
+
+// TestStatusShowsSpanCounts: /status has what became of each span
+// exporter's spans (an empty list with telemetry off), and `argus status`
+// prints them.
+func TestStatusShowsSpanCounts(t *testing.T) {
+	api, _, _ := newAPI(t, health.Ready)
+	if rec := do(t, api, "GET", "/manage/v1/status", goodToken); !strings.Contains(rec.Body.String(), `"telemetry": []`) {
+		t.Errorf("status without telemetry: %s", rec.Body.String())
+	}
+	api.o.TelemetryStats = func() any {
+		return []ExporterSpans{{Exporter: "exporter.collector", Exported: 1200, Dropped: 7, Lost: 512}}
+	}
+	st, out := statusOf(t, api)
+	if len(st.Telemetry) != 1 || st.Telemetry[0] != (ExporterSpans{"exporter.collector", 1200, 7, 512}) ||
+		!regexp.MustCompile(`SPAN EXPORTER +EXPORTED +DROPPED \(QUEUE FULL\) +LOST \(EXPORT FAILED\)\nexporter.collector +1200 +7 +512\n`).MatchString(out) {
+		t.Errorf("status %+v printed as:\n%s", st.Telemetry, out)
 	}
 }
 

@@ -23,14 +23,21 @@ import (
 // more CPU than recording the spans; here a span is appended under a
 // mutex, and the goroutine wakes only for a full batch or the timer.
 type batcher struct {
-	exp sdktrace.SpanExporter
-	o   batchOptions
+	exp  sdktrace.SpanExporter
+	name string // the exporter's, in metrics and reports
+	o    batchOptions
 
 	mu      sync.Mutex
 	queue   []sdktrace.ReadOnlySpan
 	spare   []sdktrace.ReadOnlySpan // the previous queue's array, reused
 	stopped bool
-	dropped uint64 // spans dropped because the queue was full
+	// What became of the spans (SpanCounts): exported; dropped because
+	// the queue was full; lost with an export that failed (the batch that
+	// failed and those queued behind it in the same round).
+	exported, dropped, lost uint64
+
+	droppedReported uint64    // dropped as of the last report of drops
+	dropsReported   time.Time // when drops were last reported
 
 	exporting chan struct{} // holds a token while an export runs: one at a time
 
@@ -78,9 +85,10 @@ func batchOptionsFromEnv(getenv func(string) string) batchOptions {
 
 var _ sdktrace.SpanProcessor = (*batcher)(nil)
 
-// newBatcher starts exporting to exp; Shutdown stops it.
-func newBatcher(exp sdktrace.SpanExporter, o batchOptions) *batcher {
-	b := &batcher{exp: exp, o: o, full: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), exporting: make(chan struct{}, 1)}
+// newBatcher starts exporting to exp; Shutdown stops it. name is exp's
+// in metrics and reports.
+func newBatcher(exp sdktrace.SpanExporter, name string, o batchOptions) *batcher {
+	b := &batcher{exp: exp, name: name, o: o, full: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), exporting: make(chan struct{}, 1)}
 	b.aborted, b.abort = context.WithCancel(context.Background())
 	go b.run()
 	return b
@@ -130,7 +138,41 @@ func (b *batcher) run() {
 			b.report(err)
 		}
 		cancel()
+		b.reportDrops(time.Now())
 	}
+}
+
+// reportDrops hands spans dropped because the queue was full to the
+// OpenTelemetry error handler (the host logs it), at most every
+// reportEvery, with how many since the last report: a trace with holes
+// is otherwise indistinguishable from calls that never happened.
+func (b *batcher) reportDrops(now time.Time) {
+	b.mu.Lock()
+	n := b.dropped - b.droppedReported
+	if n == 0 || !b.dropsReported.IsZero() && now.Sub(b.dropsReported) < reportEvery {
+		b.mu.Unlock()
+		return
+	}
+	b.droppedReported, b.dropsReported = b.dropped, now
+	b.mu.Unlock()
+	otel.Handle(fmt.Errorf("telemetry: exporter %s falls behind: %d spans dropped since the last report, the span queue (OTEL_BSP_MAX_QUEUE_SIZE=%d) being full", b.name, n, b.o.maxQueue))
+}
+
+// SpanCounts is what became of the spans one exporter was given.
+type SpanCounts struct {
+	Exporter string `json:"exporter"`
+	// Exported were taken by the exporter; Dropped were not queued, the
+	// queue being full (the exporter falls behind); Lost were in, or
+	// queued behind, an export that failed.
+	Exported uint64 `json:"spans_exported"`
+	Dropped  uint64 `json:"spans_dropped"`
+	Lost     uint64 `json:"spans_lost"`
+}
+
+func (b *batcher) counts() SpanCounts {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return SpanCounts{Exporter: b.name, Exported: b.exported, Dropped: b.dropped, Lost: b.lost}
 }
 
 // reportEvery is how often at most a failing exporter is reported.
@@ -172,11 +214,18 @@ func (b *batcher) export(ctx context.Context) error {
 	b.queue, b.spare = b.spare[:0], nil
 	b.mu.Unlock()
 	var err error
+	sent := 0
 	for i := 0; i < len(spans) && err == nil; i += b.o.maxBatch {
-		err = b.exp.ExportSpans(ctx, spans[i:min(len(spans), i+b.o.maxBatch)])
+		batch := spans[i:min(len(spans), i+b.o.maxBatch)]
+		if err = b.exp.ExportSpans(ctx, batch); err == nil {
+			sent += len(batch)
+		}
 	}
+	lost := len(spans) - sent
 	clear(spans) // let the spans go; keep the array for the next round
 	b.mu.Lock()
+	b.exported += uint64(sent)
+	b.lost += uint64(lost)
 	if b.spare == nil && cap(spans) <= 2*b.o.maxQueue {
 		b.spare = spans[:0]
 	}
@@ -216,7 +265,12 @@ func (b *batcher) Shutdown(ctx context.Context) error {
 	return errors.Join(b.export(ctx), b.exp.Shutdown(ctx))
 }
 
-// processorFor is the span processor Options.SpanExporters get.
-func processorFor(exp sdktrace.SpanExporter) sdktrace.SpanProcessor {
-	return newBatcher(exp, batchOptionsFromEnv(os.Getenv))
+// processorFor is the span processor Options.SpanExporters get: the
+// i-th is named by its Name method if it has one, else "exporter<i>".
+func processorFor(exp sdktrace.SpanExporter, i int) *batcher {
+	name := "exporter" + strconv.Itoa(i)
+	if n, ok := exp.(interface{ Name() string }); ok {
+		name = n.Name()
+	}
+	return newBatcher(exp, name, batchOptionsFromEnv(os.Getenv))
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
@@ -66,7 +68,7 @@ func pollUntil(t *testing.T, what string, cond func() bool) {
 // it takes no spans.
 func TestBatcher(t *testing.T) {
 	exp := &gatedExporter{InMemoryExporter: tracetest.NewInMemoryExporter()}
-	b := newBatcher(exp, batchOptions{scheduleDelay: time.Hour, exportTimeout: 5 * time.Second, maxQueue: 10, maxBatch: 4})
+	b := newBatcher(exp, "test", batchOptions{scheduleDelay: time.Hour, exportTimeout: 5 * time.Second, maxQueue: 10, maxBatch: 4})
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(b))
 
 	endSpans(tp, 3)
@@ -131,7 +133,7 @@ func TestBatcher(t *testing.T) {
 // TestBatcherTimer: a partial batch goes out after the schedule delay.
 func TestBatcherTimer(t *testing.T) {
 	exp := &gatedExporter{InMemoryExporter: tracetest.NewInMemoryExporter()}
-	b := newBatcher(exp, batchOptions{scheduleDelay: 20 * time.Millisecond, exportTimeout: 5 * time.Second, maxQueue: 10, maxBatch: 4})
+	b := newBatcher(exp, "test", batchOptions{scheduleDelay: 20 * time.Millisecond, exportTimeout: 5 * time.Second, maxQueue: 10, maxBatch: 4})
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(b))
 	defer tp.Shutdown(context.Background())
 	endSpans(tp, 1)
@@ -171,7 +173,7 @@ func BenchmarkSpanProcessor(b *testing.B) {
 			return sdktrace.NewBatchSpanProcessor(tracetest.NewNoopExporter())
 		}},
 		{"batcher", func() sdktrace.SpanProcessor {
-			return newBatcher(tracetest.NewNoopExporter(), batchOptionsFromEnv(func(string) string { return "" }))
+			return newBatcher(tracetest.NewNoopExporter(), "bench", batchOptionsFromEnv(func(string) string { return "" }))
 		}},
 	}
 	cpu := make([]time.Duration, len(procs))
@@ -221,23 +223,10 @@ func (e *failingExporter) Shutdown(context.Context) error { return nil }
 // host's log): the first failure at once, the next ones at most every
 // reportEvery, counted.
 func TestBatcherReportsFailures(t *testing.T) {
-	var mu sync.Mutex
-	var got []string
-	prev := otel.GetErrorHandler()
-	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
-		mu.Lock()
-		got = append(got, err.Error())
-		mu.Unlock()
-	}))
-	t.Cleanup(func() { otel.SetErrorHandler(prev) })
-	reports := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(got)
-	}
+	reports := captureReports(t)
 
 	exp := &failingExporter{}
-	b := newBatcher(exp, batchOptions{scheduleDelay: time.Hour, exportTimeout: time.Second, maxQueue: 8, maxBatch: 2})
+	b := newBatcher(exp, "test", batchOptions{scheduleDelay: time.Hour, exportTimeout: time.Second, maxQueue: 8, maxBatch: 2})
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(b))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
 	endSpans(tp, 2)
@@ -264,6 +253,26 @@ func TestBatcherReportsFailures(t *testing.T) {
 	}
 }
 
+// captureReports makes the OpenTelemetry error handler (the host's log)
+// keep what it is handed until the test ends; the function returns it
+// so far.
+func captureReports(t *testing.T) func() []string {
+	var mu sync.Mutex
+	var got []string
+	prev := otel.GetErrorHandler()
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		mu.Lock()
+		got = append(got, err.Error())
+		mu.Unlock()
+	}))
+	t.Cleanup(func() { otel.SetErrorHandler(prev) })
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+}
+
 // ctxExporter waits in every export until its context ends, as an
 // exporter does whose plugin does not answer.
 type ctxExporter struct{ started chan struct{} }
@@ -283,7 +292,7 @@ func (e *ctxExporter) Shutdown(context.Context) error { return nil }
 // answer, and that export is ended with it.
 func TestBatcherShutdownHonoursContext(t *testing.T) {
 	exp := &ctxExporter{started: make(chan struct{}, 1)}
-	b := newBatcher(exp, batchOptions{scheduleDelay: time.Hour, exportTimeout: 3 * time.Second, maxQueue: 8, maxBatch: 1})
+	b := newBatcher(exp, "test", batchOptions{scheduleDelay: time.Hour, exportTimeout: 3 * time.Second, maxQueue: 8, maxBatch: 1})
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(b))
 	endSpans(tp, 1) // a full batch: the background export starts
 	<-exp.started
@@ -305,7 +314,7 @@ func TestBatcherShutdownHonoursContext(t *testing.T) {
 // export waits on a plugin that does not answer.
 func TestBatcherForceFlushHonoursContext(t *testing.T) {
 	exp := &ctxExporter{started: make(chan struct{}, 1)}
-	b := newBatcher(exp, batchOptions{scheduleDelay: time.Hour, exportTimeout: 3 * time.Second, maxQueue: 8, maxBatch: 1})
+	b := newBatcher(exp, "test", batchOptions{scheduleDelay: time.Hour, exportTimeout: 3 * time.Second, maxQueue: 8, maxBatch: 1})
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(b))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -322,5 +331,132 @@ func TestBatcherForceFlushHonoursContext(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("ForceFlush with a 100ms context took %v", d.Round(time.Millisecond))
+	}
+}
+
+// namedExporter is an exporter that fails while failing is set, and
+// names itself as the plugin exporters do.
+type namedExporter struct {
+	*gatedExporter
+	failing bool
+}
+
+func (e *namedExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	e.mu.Lock()
+	failing := e.failing
+	e.mu.Unlock()
+	if failing {
+		return errors.New("plugin gone")
+	}
+	return e.gatedExporter.ExportSpans(ctx, spans)
+}
+
+func (e *namedExporter) Name() string { return "exporter.bench" }
+
+// What becomes of the spans is counted, by exporter, in the metrics
+// (argus.telemetry.spans.exported and .dropped by reason) and in
+// SpanCounts (the status), and spans dropped because the exporter falls
+// behind are reported, as failed exports are: a trace with holes must
+// not look like calls that never happened.
+func TestSpansDroppedAreCountedAndReported(t *testing.T) {
+	reports := captureReports(t)
+	t.Setenv("OTEL_BSP_MAX_QUEUE_SIZE", "4")
+	t.Setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "2")
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "3600000")
+
+	exp := &namedExporter{gatedExporter: &gatedExporter{InMemoryExporter: tracetest.NewInMemoryExporter()}}
+	reader := sdkmetric.NewManualReader()
+	tel, err := New(Options{SpanExporters: []sdktrace.SpanExporter{exp, tracetest.NewNoopExporter()}, MetricReaders: []sdkmetric.Reader{reader}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(context.Background()) })
+	b := tel.batchers[0]
+
+	// Two full batches exported.
+	endSpans(tel.tp, 4)
+	pollUntil(t, "two batches exported", func() bool { return exp.count() == 4 })
+
+	// The exporter stalls: a batch waits at the gate, four more spans
+	// fill the queue, three are dropped.
+	gate := make(chan struct{})
+	exp.mu.Lock()
+	exp.gate = gate
+	exp.mu.Unlock()
+	endSpans(tel.tp, 2)
+	pollUntil(t, "the stalled export started", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.queue) == 0
+	})
+	endSpans(tel.tp, 7)
+	close(gate)
+	// (Other tests' exporters may report to the handler too.)
+	var r string
+	pollUntil(t, "the drops reported", func() bool {
+		for _, s := range reports() {
+			if strings.Contains(s, "exporter.bench falls behind") {
+				r = s
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(r, "3 spans dropped") || !strings.Contains(r, "OTEL_BSP_MAX_QUEUE_SIZE=4") {
+		t.Errorf("drop report %q: want the count and the bound", r)
+	}
+	pollUntil(t, "the queue exported", func() bool { return exp.count() == 10 })
+
+	// The exporter fails: a flush loses the batch it fails on and the
+	// one queued behind it.
+	exp.mu.Lock()
+	exp.gate, exp.failing = nil, true
+	exp.mu.Unlock()
+	endSpans(tel.tp, 1)
+	endSpans(tel.tp, 1) // a full batch: exported (and failing) at once
+	pollUntil(t, "the failed export counted", func() bool { return b.counts().Lost == 2 })
+	endSpans(tel.tp, 1)
+	if err := b.ForceFlush(context.Background()); err == nil {
+		t.Fatal("ForceFlush of a failing exporter: no error")
+	}
+
+	// The second exporter, unnamed, has its own queue of 4: it may have
+	// dropped some of the burst of 7 too.
+	if err := tel.batchers[1].ForceFlush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := SpanCounts{Exporter: "exporter.bench", Exported: 10, Dropped: 3, Lost: 3}
+	counts := tel.SpanCounts()
+	if len(counts) != 2 || counts[0] != want || counts[1].Exporter != "exporter1" || counts[1].Exported+counts[1].Dropped != 16 || counts[1].Lost != 0 {
+		t.Errorf("SpanCounts = %+v, want %+v first, then the unnamed exporter's 16 spans", counts, want)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if !strings.HasPrefix(m.Name, "argus.telemetry.spans.") {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				e, _ := dp.Attributes.Value("exporter")
+				reason, _ := dp.Attributes.Value("reason")
+				got[m.Name+" "+e.AsString()+" "+reason.AsString()] = dp.Value
+			}
+		}
+	}
+	for k, v := range map[string]int64{
+		"argus.telemetry.spans.exported exporter.bench ":             10,
+		"argus.telemetry.spans.dropped exporter.bench queue_full":    3,
+		"argus.telemetry.spans.dropped exporter.bench export_failed": 3,
+		"argus.telemetry.spans.exported exporter1 ":                  int64(counts[1].Exported),
+		"argus.telemetry.spans.dropped exporter1 queue_full":         int64(counts[1].Dropped),
+		"argus.telemetry.spans.dropped exporter1 export_failed":      0,
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %d, want %d (all: %v)", k, got[k], v, got)
+		}
 	}
 }

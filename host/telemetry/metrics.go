@@ -1,8 +1,10 @@
 package telemetry
 
 import (
+	"context"
 	"fmt"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -38,4 +40,35 @@ func newMetricSet(m metric.Meter) (*metricSet, error) {
 		return nil, fmt.Errorf("telemetry: mcp.client.operation.duration: %w", err)
 	}
 	return &s, nil
+}
+
+// registerSpanCounts registers argus.telemetry.spans.exported and
+// argus.telemetry.spans.dropped (exporter; reason queue_full or
+// export_failed), observed from the span processors' counts.
+func (t *Telemetry) registerSpanCounts(m metric.Meter) error {
+	exported, err := m.Int64ObservableCounter("argus.telemetry.spans.exported",
+		metric.WithDescription("Spans a telemetry exporter took, by exporter."),
+		metric.WithUnit("{span}"))
+	if err != nil {
+		return fmt.Errorf("telemetry: argus.telemetry.spans.exported: %w", err)
+	}
+	dropped, err := m.Int64ObservableCounter("argus.telemetry.spans.dropped",
+		metric.WithDescription("Spans that never reached a telemetry exporter, by exporter and reason: queue_full (the exporter fell behind), export_failed (in or behind an export that failed)."),
+		metric.WithUnit("{span}"))
+	if err != nil {
+		return fmt.Errorf("telemetry: argus.telemetry.spans.dropped: %w", err)
+	}
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for _, c := range t.SpanCounts() {
+			exp := attribute.String("exporter", c.Exporter)
+			o.ObserveInt64(exported, int64(c.Exported), metric.WithAttributes(exp))
+			o.ObserveInt64(dropped, int64(c.Dropped), metric.WithAttributes(exp, attribute.String("reason", "queue_full")))
+			o.ObserveInt64(dropped, int64(c.Lost), metric.WithAttributes(exp, attribute.String("reason", "export_failed")))
+		}
+		return nil
+	}, exported, dropped)
+	if err != nil {
+		return fmt.Errorf("telemetry: span counts: %w", err)
+	}
+	return nil
 }

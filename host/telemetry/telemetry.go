@@ -62,6 +62,7 @@ type Telemetry struct {
 	propagator propagation.TextMapPropagator
 
 	requests *metricSet
+	batchers []*batcher // one per span exporter
 	attrs    attrCache
 	servers  sync.Map // backend URL → its server.address and server.port
 }
@@ -87,8 +88,11 @@ func New(o Options) (*Telemetry, error) {
 		return nil, fmt.Errorf("telemetry: resource: %w", err)
 	}
 	topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithRawSpanLimits(spanLimits())}
-	for _, e := range o.SpanExporters {
-		topts = append(topts, sdktrace.WithSpanProcessor(processorFor(e)))
+	var batchers []*batcher
+	for i, e := range o.SpanExporters {
+		b := processorFor(e, i)
+		batchers = append(batchers, b)
+		topts = append(topts, sdktrace.WithSpanProcessor(b))
 	}
 	mopts := []sdkmetric.Option{sdkmetric.WithResource(res)}
 	for _, r := range o.MetricReaders {
@@ -98,13 +102,30 @@ func New(o Options) (*Telemetry, error) {
 		tp:         sdktrace.NewTracerProvider(topts...),
 		mp:         sdkmetric.NewMeterProvider(mopts...),
 		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		batchers:   batchers,
 	}
 	t.tracer = t.tp.Tracer(scopeName)
 	t.meter = t.mp.Meter(scopeName)
 	if t.requests, err = newMetricSet(t.meter); err != nil {
 		return nil, err
 	}
+	if err := t.registerSpanCounts(t.meter); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// SpanCounts reports, for each span exporter in Options' order, how many
+// spans it took and how many were dropped or lost on the way; none when
+// t is nil (telemetry disabled).
+func (t *Telemetry) SpanCounts() []SpanCounts {
+	counts := []SpanCounts{}
+	if t != nil {
+		for _, b := range t.batchers {
+			counts = append(counts, b.counts())
+		}
+	}
+	return counts
 }
 
 // MaxAttributeLength bounds a span attribute's value (in characters, as

@@ -101,6 +101,11 @@ type Options struct {
 	Port int
 	// HTTPPort is the OTLP HTTP receiver's port on 127.0.0.1; 0 picks a free one.
 	HTTPPort int
+	// Discard makes the collector keep nothing: its exporter is the debug
+	// exporter's one-line summaries alone (DiscardConfig), as a collector
+	// a benchmark sends to, which should not spend the machine's CPU
+	// writing every span as JSON. Spans, Metrics and Logs then fail.
+	Discard bool
 }
 
 // Collector is a running test collector.
@@ -118,6 +123,8 @@ type Collector struct {
 	output *syncbuf.Buffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // the process's exit status, set before done closes
+
+	discard bool // Options.Discard
 
 	stopOnce sync.Once
 	mu       sync.Mutex
@@ -138,6 +145,7 @@ func Start(tb testing.TB, opts Options) *Collector {
 		dir:      tb.TempDir(), // before Cleanup below: cleanups run last-in first-out
 		output:   &syncbuf.Buffer{},
 		done:     make(chan struct{}),
+		discard:  opts.Discard,
 	}
 	if c.grpcPort == 0 {
 		c.grpcPort = testbin.FreePort(tb)
@@ -151,7 +159,11 @@ func Start(tb testing.TB, opts Options) *Collector {
 	c.tracesPath = filepath.Join(c.dir, "traces.jsonl")
 	c.metricsPath = filepath.Join(c.dir, "metrics.jsonl")
 	c.logsPath = filepath.Join(c.dir, "logs.jsonl")
-	if err := os.WriteFile(c.configPath, []byte(Config(c.grpcPort, c.httpPort, c.tracesPath, c.metricsPath, c.logsPath)), 0o644); err != nil {
+	config := Config(c.grpcPort, c.httpPort, c.tracesPath, c.metricsPath, c.logsPath)
+	if c.discard {
+		config = DiscardConfig(c.grpcPort, c.httpPort)
+	}
+	if err := os.WriteFile(c.configPath, []byte(config), 0o644); err != nil {
 		tb.Fatalf("otelcoltest: %v", err)
 	}
 
@@ -192,6 +204,33 @@ func Start(tb testing.TB, opts Options) *Collector {
 // the log, and no telemetry server of the collector's own (so parallel
 // collectors do not clash on its port).
 func Config(grpcPort, httpPort int, tracesPath, metricsPath, logsPath string) string {
+	return configWith(grpcPort, httpPort, fmt.Sprintf(`  file/traces:
+    path: %s
+    flush_interval: %s
+  file/metrics:
+    path: %s
+    flush_interval: %s
+  file/logs:
+    path: %s
+    flush_interval: %s
+`, strconv.Quote(tracesPath), FlushInterval,
+		strconv.Quote(metricsPath), FlushInterval,
+		strconv.Quote(logsPath), FlushInterval), "file/traces, ", "file/metrics, ", "file/logs, ")
+}
+
+// DiscardConfig is the configuration of a collector that keeps nothing
+// (Options.Discard): the OTLP receivers of Config and the debug exporter
+// alone, at its basic verbosity (one line per batch, which the
+// collector's logger samples), as the peer benchmark's collector.
+func DiscardConfig(grpcPort, httpPort int) string {
+	return configWith(grpcPort, httpPort, "", "", "", "")
+}
+
+// configWith is a configuration with the OTLP receivers, the exporters
+// declared in exporters (YAML under "exporters:") besides debug, and the
+// pipelines of traces, metrics and logs each to the exporters listed
+// first in its argument (", "-terminated) and then to debug.
+func configWith(grpcPort, httpPort int, exporters, traces, metrics, logs string) string {
 	return fmt.Sprintf(`receivers:
   otlp:
     protocols:
@@ -201,16 +240,7 @@ func Config(grpcPort, httpPort int, tracesPath, metricsPath, logsPath string) st
         endpoint: 127.0.0.1:%d
 
 exporters:
-  file/traces:
-    path: %s
-    flush_interval: %s
-  file/metrics:
-    path: %s
-    flush_interval: %s
-  file/logs:
-    path: %s
-    flush_interval: %s
-  debug:
+%s  debug:
     verbosity: basic
 
 service:
@@ -222,18 +252,18 @@ service:
   pipelines:
     traces:
       receivers: [otlp]
-      exporters: [file/traces, debug]
+      exporters: [%sdebug]
     metrics:
       receivers: [otlp]
-      exporters: [file/metrics, debug]
+      exporters: [%sdebug]
     logs:
       receivers: [otlp]
-      exporters: [file/logs, debug]
-`, grpcPort, httpPort,
-		strconv.Quote(tracesPath), FlushInterval,
-		strconv.Quote(metricsPath), FlushInterval,
-		strconv.Quote(logsPath), FlushInterval)
+      exporters: [%sdebug]
+`, grpcPort, httpPort, exporters, traces, metrics, logs)
 }
+
+// errDiscards is what reading a collector that keeps nothing returns.
+var errDiscards = errors.New("otelcoltest: this collector keeps nothing (Options.Discard)")
 
 // waitReady waits until both receivers accept TCP connections, failing
 // early if the process exits (a port in use, a bad configuration).
@@ -387,10 +417,25 @@ func (c *Collector) WaitMetric(tb testing.TB, name string, timeout time.Duration
 }
 
 // Logs parses every log record the collector has written so far.
-func (c *Collector) Logs() ([]LogRecord, error) { return ReadLogsFile(c.logsPath) }
+func (c *Collector) Logs() ([]LogRecord, error) {
+	if c.discard {
+		return nil, errDiscards
+	}
+	return ReadLogsFile(c.logsPath)
+}
 
 // Spans parses every span the collector has written so far.
-func (c *Collector) Spans() ([]Span, error) { return ReadSpansFile(c.tracesPath) }
+func (c *Collector) Spans() ([]Span, error) {
+	if c.discard {
+		return nil, errDiscards
+	}
+	return ReadSpansFile(c.tracesPath)
+}
 
 // Metrics parses every metric the collector has written so far.
-func (c *Collector) Metrics() ([]Metric, error) { return ReadMetricsFile(c.metricsPath) }
+func (c *Collector) Metrics() ([]Metric, error) {
+	if c.discard {
+		return nil, errDiscards
+	}
+	return ReadMetricsFile(c.metricsPath)
+}

@@ -3,6 +3,7 @@ package otelcoltest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -418,5 +419,29 @@ func TestCollectorPresetPortE2E(t *testing.T) {
 	}
 	if spans, err := col2.Spans(); err != nil || len(spans) != 0 {
 		t.Errorf("restarted collector: %d spans, %v", len(spans), err)
+	}
+}
+
+// TestCollectorDiscardE2E: a collector that keeps nothing takes OTLP,
+// logs its one-line summary, writes no file, and says so when read.
+func TestCollectorDiscardE2E(t *testing.T) {
+	requireE2E(t)
+	col := Start(t, Options{Discard: true})
+	post(t, col.HTTPEndpoint()+"/v1/traces", []byte(tracesPayload))
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(col.Output(), `"spans": 3`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no debug summary of the 3 spans in the output:\n%s", col.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := col.Spans(); !errors.Is(err, errDiscards) {
+		t.Errorf("Spans of a collector that keeps nothing: %v", err)
+	}
+	if _, err := col.Metrics(); !errors.Is(err, errDiscards) {
+		t.Errorf("Metrics: %v", err)
+	}
+	if _, err := os.Stat(col.TracesFile()); !os.IsNotExist(err) {
+		t.Errorf("traces file: %v, want none", err)
 	}
 }

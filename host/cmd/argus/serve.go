@@ -185,6 +185,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 			Plugins:         func() any { return rt.Status() },
 			Audit:           pipe.ManagementRecorder(),
 			AuditStats:      func() any { return pipe.Stats() },
+			TelemetryStats:  func() any { return tel.SpanCounts() },
 			PanicsRecovered: gw.Panics().Count,
 			Admin:           admin,
 			ClientIP:        func(r *http.Request) string { return transport.ClientIP(r, cfg.Server.TrustedProxies) },

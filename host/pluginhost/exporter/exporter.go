@@ -96,6 +96,10 @@ type spanExporter struct {
 	stop     chan struct{}
 }
 
+// Name is the exporter instance's id (exporter.<name>), as its spans'
+// counts are labelled in metrics and the status.
+func (e *spanExporter) Name() string { return e.inst.ID() }
+
 // requestBufs are the buffers requests are encoded in: a batch's is about
 // 600 bytes a span. In a pool rather than kept, so that an idle host
 // gives the memory back; one over maxKeptRequest is not kept at all.
