@@ -347,6 +347,9 @@ func (c *Collector) Stop() {
 	})
 }
 
+// Pid is the collector process's id.
+func (c *Collector) Pid() int { return c.cmd.Process.Pid }
+
 // Running reports whether the collector process is still running.
 func (c *Collector) Running() bool {
 	select {
