@@ -88,6 +88,9 @@ func TestE2EConsole(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Telemetry to a collector that is not there: the overview shows the
+	// exporter's spans lost (or taken) within a second.
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "500")
 	t.Setenv("ARGUS_E2E_ALICE", "alice-token-0123456789")
 	t.Setenv("ARGUS_E2E_BOB", "bob-token-0123456789ab")
 	betaURL := startDemoHTTP(t, "beta")
@@ -104,7 +107,16 @@ health {
 audit {
   file = %s
 }
-`, hclString(filepath.Join(t.TempDir(), "audit.jsonl")))+
+telemetry {
+  enabled = true
+  exporter "otlp" "nowhere" {
+    endpoint = "127.0.0.1:%d"
+    insecure = true
+    timeout     = "1s"
+    max_elapsed = "1s"
+  }
+}
+`, hclString(filepath.Join(t.TempDir(), "audit.jsonl")), testbin.FreePort(t))+
 		strings.Replace(demoStdio(t, "alpha"), `type = "stdio"`, `type = "stdio"
   retry_backoff = "500ms"`, 1)+fmt.Sprintf(`
 backend "beta" {
@@ -186,11 +198,13 @@ backend "beta" {
 
 	// Overview: the real status, traffic and audit queue.
 	overview := eval(`document.querySelector('.page').innerText`)
-	for _, want := range []string{"healthy", "2 / 2", "backends ready", "stateless requests in flight", "Audit queues", "sink.default"} {
+	for _, want := range []string{"healthy", "2 / 2", "backends ready", "stateless requests in flight", "Audit queues", "sink.default", "Span exporters", "exporter.nowhere"} {
 		if !strings.Contains(overview, want) {
 			t.Errorf("overview lacks %q:\n%s", want, overview)
 		}
 	}
+	wait("the exporter's spans counted", `[...document.querySelectorAll('tr.exporter')].some(r =>
+	  Number(r.querySelector('.exported').innerText) + Number(r.querySelector('.lost').innerText) > 0)`, 15*time.Second)
 	wait("a request rate", `document.querySelector('.rate-requests .stat-value').innerText !== '0.00' &&
 	  document.querySelector('.rate-errors .stat-value').innerText !== '0.0 %'`, 10*time.Second)
 	wait("traffic bars with an error", `document.querySelectorAll('.bars rect.bar-ok').length > 0 && document.querySelectorAll('.bars rect.bar-err').length > 0`, 10*time.Second)

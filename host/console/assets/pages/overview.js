@@ -1,6 +1,6 @@
 // Overview: gateway status, uptime, version, counts, request and error
-// rates (GET /traffic) and the audit queues per sink (GET /status),
-// refreshed every 5 s.
+// rates (GET /traffic), the audit queues per sink and what became of each
+// span exporter's spans (GET /status), refreshed every 5 s.
 import { api, h, bars, duration, table, sleep } from '../lib.js';
 
 export async function render(root, { signal, setLive }) {
@@ -24,6 +24,7 @@ function view(st, tr) {
   const plugins = st.plugins || [];
   const running = plugins.filter((p) => p.phase === 'running').length;
   const queues = st.audit || [];
+  const exporters = st.telemetry || [];
   return h('div', {},
     h('h1', {}, 'Overview'),
     h('div', { class: 'stats' },
@@ -53,5 +54,12 @@ function view(st, tr) {
           h('td', { class: 'depth' }, `${q.queue_depth} / ${q.queue_capacity}`),
           h('td', {}, q.delivered), h('td', {}, q.dropped), h('td', {}, q.failed_writes), h('td', {}, q.last_error || ''))))
       : h('p', { class: 'muted' }, 'Audit is disabled.'),
+    h('h2', {}, 'Span exporters'),
+    exporters.length
+      ? table(['exporter', 'spans exported', 'dropped (queue full)', 'lost (export failed)'],
+        exporters.map((e) => h('tr', { class: 'exporter' + (e.spans_dropped || e.spans_lost ? ' status-degraded' : '') },
+          h('td', {}, e.exporter), h('td', { class: 'exported' }, e.spans_exported),
+          h('td', { class: 'dropped' }, e.spans_dropped), h('td', { class: 'lost' }, e.spans_lost))))
+      : h('p', { class: 'muted' }, 'Telemetry is disabled.'),
   );
 }
